@@ -1,0 +1,573 @@
+/*
+ * code-router: the command-line tool.
+ *
+ * One binary, one subcommand per job.  Errors go to stderr as
+ * "code-router CMD: what is wrong"; exit codes (also in --help and README):
+ *
+ *     0  success
+ *     1  the input was read but is not valid (inspect: a code is invalid)
+ *     2  usage: unknown command or option, bad option value
+ *     3  environment: a file cannot be read or written
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cr_cli.h"
+#include "cr_codec.h"
+#include "cr_keyfile.h"
+
+
+typedef struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+    const char  *usage;
+} cr_cmd_t;
+
+
+static int cr_cmd_keygen(int argc, char **argv);
+static int cr_cmd_mint(int argc, char **argv);
+static int cr_cmd_inspect(int argc, char **argv);
+static int cr_main_usage(FILE *f);
+static int cr_load_keyring(const char *cmd, const char *path,
+    const uint8_t *kids, int listed, cr_keyring_t *ring);
+static int cr_inspect_one(const cr_keyring_t *ring, const char *arg);
+static char *cr_u64_to_str(char *end, uint64_t v);
+
+
+static const cr_cmd_t  cr_cmds[] = {
+    { "keygen", cr_cmd_keygen,
+      "usage: code-router keygen --out FILE\n"
+      "\n"
+      "Writes a fresh 32-byte master key to FILE with mode 0600.\n"
+      "Refuses to overwrite an existing file.\n" },
+
+    { "mint", cr_cmd_mint,
+      "usage: code-router mint --key FILE --kid N --from SERIAL --count N\n"
+      "                        [--url-prefix URL] [--format codes|csv]\n"
+      "\n"
+      "Prints the codes of serials SERIAL .. SERIAL+N-1 under key id N\n"
+      "(0..255), one a line, streamed.  With --url-prefix each line is\n"
+      "URL followed by the code.  --format csv prints a header and\n"
+      "\"serial,code,url\" rows (url empty without --url-prefix).\n"
+      "Serials are 0 .. 1099511627775 (40 bits).\n" },
+
+    { "inspect", cr_cmd_inspect,
+      "usage: code-router inspect --key FILE [--kid N]... CODE|URL|-...\n"
+      "\n"
+      "Decodes and verifies each code (a URL's last path segment is taken\n"
+      "as its code; - reads codes from stdin, one a line) and prints\n"
+      "CODE<TAB>ok<TAB>kid=N<TAB>serial=S, or CODE<TAB>REASON[<TAB>kid=N]\n"
+      "with REASON one of malformed, unknown_key, forged.  FILE serves\n"
+      "every key id unless --kid lists the live ones.\n"
+      "Exit status 0 only if every code was valid, 1 otherwise.\n" },
+
+    { NULL, NULL, NULL }
+};
+
+
+int
+main(int argc, char **argv)
+{
+    const cr_cmd_t  *c;
+
+    if (argc < 2) {
+        cr_main_usage(stderr);
+        return CR_EXIT_USAGE;
+    }
+
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
+        || strcmp(argv[1], "help") == 0)
+    {
+        if (argc > 2) {
+            for (c = cr_cmds; c->name; c++) {
+                if (strcmp(argv[2], c->name) == 0) {
+                    fputs(c->usage, stdout);
+                    return CR_EXIT_OK;
+                }
+            }
+        }
+
+        cr_main_usage(stdout);
+        return CR_EXIT_OK;
+    }
+
+    if (sodium_init() < 0) {
+        fprintf(stderr, "code-router: libsodium cannot initialise\n");
+        return CR_EXIT_ENV;
+    }
+
+    for (c = cr_cmds; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            if (argc > 2 && (strcmp(argv[2], "--help") == 0
+                             || strcmp(argv[2], "-h") == 0))
+            {
+                fputs(c->usage, stdout);
+                return CR_EXIT_OK;
+            }
+
+            /* getopt sees "code-router-CMD" as argv[0]. */
+            return c->run(argc - 1, argv + 1);
+        }
+    }
+
+    fprintf(stderr, "code-router: unknown command \"%s\"\n", argv[1]);
+    cr_main_usage(stderr);
+
+    return CR_EXIT_USAGE;
+}
+
+
+static int
+cr_main_usage(FILE *f)
+{
+    const cr_cmd_t  *c;
+
+    fputs("usage: code-router COMMAND [OPTIONS]\n\ncommands:", f);
+
+    for (c = cr_cmds; c->name; c++) {
+        fprintf(f, " %s", c->name);
+    }
+
+    fputs("\n\n'code-router COMMAND --help' describes each.\n"
+          "exit status: 0 success, 1 invalid input, 2 usage, "
+          "3 file or system error\n", f);
+
+    return 0;
+}
+
+
+int
+cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
+{
+    va_list  args;
+
+    fprintf(stderr, "code-router %s: ", cmd);
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fputc('\n', stderr);
+
+    if (rc == CR_EXIT_USAGE) {
+        fprintf(stderr, "(see: code-router %s --help)\n", cmd);
+    }
+
+    return rc;
+}
+
+
+int
+cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t  v;
+
+    if (*s == '\0') {
+        return -1;
+    }
+
+    v = 0;
+
+    for ( /* void */ ; *s; s++) {
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+
+        if (v > (max - (uint64_t) (*s - '0')) / 10) {
+            return -1;
+        }
+
+        v = v * 10 + (uint64_t) (*s - '0');
+    }
+
+    *out = v;
+
+    return 0;
+}
+
+
+static int
+cr_cmd_keygen(int argc, char **argv)
+{
+    int          ch;
+    char         err[512];
+    const char  *out;
+
+    static const struct option  opts[] = {
+        { "out", required_argument, NULL, 'o' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    out = NULL;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'o':
+            out = optarg;
+            break;
+        default:
+            return cr_cli_error("keygen", CR_EXIT_USAGE, "bad option");
+        }
+    }
+
+    if (out == NULL || optind != argc) {
+        return cr_cli_error("keygen", CR_EXIT_USAGE,
+                            "--out FILE is required, and nothing else");
+    }
+
+    if (cr_keyfile_create(out, err, sizeof(err)) != 0) {
+        return cr_cli_error("keygen", CR_EXIT_ENV, "%s", err);
+    }
+
+    return CR_EXIT_OK;
+}
+
+
+static int
+cr_cmd_mint(int argc, char **argv)
+{
+    int            ch, csv, rc;
+    char           line[64 + CR_URL_PREFIX_MAX + 2 * CR_CODE_LEN], *p, *num;
+    char           err[512], digits[24];
+    size_t         plen, n;
+    uint8_t        master[CR_MASTER_KEY_LEN];
+    uint64_t       kid, from, count, serial, last;
+    cr_key_t       key;
+    const char    *keyfile, *prefix;
+    static char    obuf[1 << 20];
+
+    static const struct option  opts[] = {
+        { "key", required_argument, NULL, 'k' },
+        { "kid", required_argument, NULL, 'i' },
+        { "from", required_argument, NULL, 'f' },
+        { "count", required_argument, NULL, 'n' },
+        { "url-prefix", required_argument, NULL, 'u' },
+        { "format", required_argument, NULL, 'F' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    keyfile = NULL;
+    prefix = "";
+    csv = 0;
+    kid = from = count = UINT64_MAX;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'k':
+            keyfile = optarg;
+            break;
+        case 'i':
+            if (cr_cli_parse_u64(optarg, CR_KID_MAX, &kid) != 0) {
+                return cr_cli_error("mint", CR_EXIT_USAGE,
+                                    "--kid \"%s\": a key id is 0..%d",
+                                    optarg, CR_KID_MAX);
+            }
+            break;
+        case 'f':
+            if (cr_cli_parse_u64(optarg, CR_SERIAL_MAX, &from) != 0) {
+                return cr_cli_error("mint", CR_EXIT_USAGE,
+                                    "--from \"%s\": a serial is 0..%llu",
+                                    optarg,
+                                    (unsigned long long) CR_SERIAL_MAX);
+            }
+            break;
+        case 'n':
+            if (cr_cli_parse_u64(optarg, CR_SERIAL_MAX + 1, &count) != 0
+                || count == 0)
+            {
+                return cr_cli_error("mint", CR_EXIT_USAGE,
+                                    "--count \"%s\": must be 1..%llu",
+                                    optarg,
+                                    (unsigned long long) CR_SERIAL_MAX + 1);
+            }
+            break;
+        case 'u':
+            prefix = optarg;
+            break;
+        case 'F':
+            if (strcmp(optarg, "csv") == 0) {
+                csv = 1;
+            } else if (strcmp(optarg, "codes") == 0) {
+                csv = 0;
+            } else {
+                return cr_cli_error("mint", CR_EXIT_USAGE,
+                                    "--format \"%s\": codes or csv", optarg);
+            }
+            break;
+        default:
+            return cr_cli_error("mint", CR_EXIT_USAGE, "bad option");
+        }
+    }
+
+    if (optind != argc) {
+        return cr_cli_error("mint", CR_EXIT_USAGE,
+                            "unexpected argument \"%s\"", argv[optind]);
+    }
+
+    if (keyfile == NULL || kid == UINT64_MAX || from == UINT64_MAX
+        || count == UINT64_MAX)
+    {
+        return cr_cli_error("mint", CR_EXIT_USAGE,
+                            "--key, --kid, --from and --count are required");
+    }
+
+    if (count - 1 > CR_SERIAL_MAX - from) {
+        return cr_cli_error("mint", CR_EXIT_USAGE,
+                            "--from %llu --count %llu runs past the last "
+                            "serial %llu", (unsigned long long) from,
+                            (unsigned long long) count,
+                            (unsigned long long) CR_SERIAL_MAX);
+    }
+
+    plen = strlen(prefix);
+
+    if (plen > CR_URL_PREFIX_MAX || strpbrk(prefix, ",\"\r\n") != NULL) {
+        return cr_cli_error("mint", CR_EXIT_USAGE,
+                            "--url-prefix: at most %d bytes, without "
+                            "commas, quotes or line breaks",
+                            CR_URL_PREFIX_MAX);
+    }
+
+    if (cr_keyfile_read(keyfile, master, err, sizeof(err)) != 0) {
+        return cr_cli_error("mint", CR_EXIT_ENV, "%s", err);
+    }
+
+    rc = cr_key_derive(&key, (unsigned) kid, master);
+    sodium_memzero(master, sizeof(master));
+
+    if (rc != 0) {
+        return cr_cli_error("mint", CR_EXIT_ENV, "cannot derive keys");
+    }
+
+    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+
+    if (csv) {
+        fputs("serial,code,url\n", stdout);
+    }
+
+    last = from + (count - 1);
+
+    for (serial = from; /* void */ ; serial++) {
+        p = line;
+
+        if (csv) {
+            num = cr_u64_to_str(digits + sizeof(digits), serial);
+            n = (size_t) (digits + sizeof(digits) - num);
+            memcpy(p, num, n);
+            p += n;
+            *p++ = ',';
+            cr_code_seal(p, &key, serial);
+            p += CR_CODE_LEN;
+            *p++ = ',';
+
+            if (plen) {
+                memcpy(p, prefix, plen);
+                p += plen;
+                memcpy(p, p - plen - 1 - CR_CODE_LEN, CR_CODE_LEN);
+                p += CR_CODE_LEN;
+            }
+
+        } else {
+            memcpy(p, prefix, plen);
+            p += plen;
+            cr_code_seal(p, &key, serial);
+            p += CR_CODE_LEN;
+        }
+
+        *p++ = '\n';
+        fwrite(line, 1, (size_t) (p - line), stdout);
+
+        if (serial == last) {
+            break;
+        }
+    }
+
+    sodium_memzero(&key, sizeof(key));
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        return cr_cli_error("mint", CR_EXIT_ENV, "cannot write: %s",
+                            strerror(errno));
+    }
+
+    return CR_EXIT_OK;
+}
+
+
+/* Writes v in decimal ending just before "end"; returns its first byte. */
+static char *
+cr_u64_to_str(char *end, uint64_t v)
+{
+    do {
+        *--end = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    return end;
+}
+
+
+static int
+cr_cmd_inspect(int argc, char **argv)
+{
+    int           ch, bad, i, listed;
+    char          buf[4096];
+    size_t        n;
+    uint8_t       kids[CR_KID_MAX + 1];
+    uint64_t      kid;
+    const char   *keyfile;
+    cr_keyring_t  ring;
+
+    static const struct option  opts[] = {
+        { "key", required_argument, NULL, 'k' },
+        { "kid", required_argument, NULL, 'i' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    keyfile = NULL;
+    listed = 0;
+    memset(kids, 0, sizeof(kids));
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'k':
+            if (keyfile != NULL) {
+                return cr_cli_error("inspect", CR_EXIT_USAGE,
+                                    "one --key only");
+            }
+            keyfile = optarg;
+            break;
+        case 'i':
+            if (cr_cli_parse_u64(optarg, CR_KID_MAX, &kid) != 0) {
+                return cr_cli_error("inspect", CR_EXIT_USAGE,
+                                    "--kid \"%s\": a key id is 0..%d",
+                                    optarg, CR_KID_MAX);
+            }
+            kids[kid] = 1;
+            listed = 1;
+            break;
+        default:
+            return cr_cli_error("inspect", CR_EXIT_USAGE, "bad option");
+        }
+    }
+
+    if (keyfile == NULL || optind == argc) {
+        return cr_cli_error("inspect", CR_EXIT_USAGE,
+                            "--key FILE and at least one CODE are required");
+    }
+
+    if (cr_load_keyring("inspect", keyfile, kids, listed, &ring) != 0) {
+        return CR_EXIT_ENV;
+    }
+
+    bad = 0;
+
+    for (i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") != 0) {
+            bad |= cr_inspect_one(&ring, argv[i]);
+            continue;
+        }
+
+        while (fgets(buf, sizeof(buf), stdin) != NULL) {
+            n = strcspn(buf, "\r\n");
+            buf[n] = '\0';
+
+            if (n) {
+                bad |= cr_inspect_one(&ring, buf);
+            }
+        }
+    }
+
+    sodium_memzero(&ring, sizeof(ring));
+
+    if (fflush(stdout) != 0) {
+        return cr_cli_error("inspect", CR_EXIT_ENV, "cannot write: %s",
+                            strerror(errno));
+    }
+
+    return bad ? CR_EXIT_INVALID : CR_EXIT_OK;
+}
+
+
+/* The key file serves the key ids marked in kids[], or all if none listed. */
+static int
+cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
+    int listed, cr_keyring_t *ring)
+{
+    char      err[512];
+    unsigned  k;
+    uint8_t   master[CR_MASTER_KEY_LEN];
+    cr_key_t  key;
+
+    if (cr_keyfile_read(path, master, err, sizeof(err)) != 0) {
+        cr_cli_error(cmd, CR_EXIT_ENV, "%s", err);
+        return -1;
+    }
+
+    memset(ring, 0, sizeof(cr_keyring_t));
+
+    for (k = 0; k <= CR_KID_MAX; k++) {
+        if (listed && !kids[k]) {
+            continue;
+        }
+
+        if (cr_key_derive(&key, k, master) != 0) {
+            sodium_memzero(master, sizeof(master));
+            cr_cli_error(cmd, CR_EXIT_ENV, "cannot derive keys");
+            return -1;
+        }
+
+        cr_keyring_add(ring, &key);
+    }
+
+    sodium_memzero(master, sizeof(master));
+    sodium_memzero(&key, sizeof(key));
+
+    return 0;
+}
+
+
+/* Prints one verdict; returns 1 if the code is not valid. */
+static int
+cr_inspect_one(const cr_keyring_t *ring, const char *arg)
+{
+    const char    *code, *s;
+    unsigned       kid;
+    uint64_t       serial;
+    cr_code_rc_t   rc;
+
+    s = strrchr(arg, '/');
+    code = s ? s + 1 : arg;
+
+    rc = cr_code_open(ring, code, strlen(code), &kid, &serial);
+
+    /* Echo the code escaped: it is untrusted input. */
+    for (s = code; *s; s++) {
+        if ((unsigned char) *s < 0x21 || (unsigned char) *s > 0x7e) {
+            printf("\\x%02x", (unsigned char) *s);
+        } else {
+            putchar(*s);
+        }
+    }
+
+    switch (rc) {
+    case CR_CODE_OK:
+        printf("\tok\tkid=%u\tserial=%llu\n", kid,
+               (unsigned long long) serial);
+        return 0;
+
+    case CR_CODE_MALFORMED:
+        printf("\tmalformed\n");
+        return 1;
+
+    default:
+        printf("\t%s\tkid=%u\n", cr_code_rc_name(rc), kid);
+        return 1;
+    }
+}
