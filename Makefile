@@ -1,0 +1,87 @@
+# code-router: build, test and run.  See README.md.
+#
+#   make          build build/ngx_http_code_router_module.so, build/code-router
+#   make deps     apt-get install the Debian packages that are missing
+#   make test     deps + build + every test (prove -r t/)
+#   make run      deps + build + demo key and codes + nginx in the foreground
+
+SHELL       := /bin/bash
+NGX_SRC     ?= /usr/share/nginx/src
+B           := build
+SRC         := ngx_code_router
+
+# The pure C cores: no nginx headers, shared by module, CLI and tests.
+CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_keyfile.c
+CLI_SRCS    := $(SRC)/cr_cli.c $(CORE_SRCS)
+MODULE_SRCS := $(SRC)/ngx_http_code_router_module.c $(CORE_SRCS)
+HDRS        := $(wildcard $(SRC)/*.h)
+
+CC          ?= cc
+OPT         ?= -O2 -g
+HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+WARN        := -Wall -Wextra -Werror
+CR_CFLAGS   := -std=c11 $(WARN) $(OPT) $(HARDEN)
+CR_LDFLAGS  := -pie -Wl,-z,relro -Wl,-z,now
+LIBS        := -llmdb -lsodium
+SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer
+
+# Debian builds its nginx with these; the module is built the same way.
+# nginx's own CFLAGS already carry -W (-Wextra) -Wall -Werror.
+NGX_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
+               -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2 -Wextra
+NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
+
+MODULE      := $(B)/ngx_http_code_router_module.so
+CLI         := $(B)/code-router
+UNIT        := $(B)/t/test-codec $(B)/t/test-codec-asan
+
+.PHONY: all check-deps deps unit test run clean
+
+all: check-deps $(MODULE) $(CLI)
+
+check-deps:
+	@scripts/deps check
+
+deps:
+	@scripts/deps install
+
+# Configure Debian's nginx tree with its own flags.  --builddir keeps every
+# generated file under build/; the tree in $(NGX_SRC) is only read.
+$(B)/nginx/Makefile: config
+	@mkdir -p $(B)
+	@echo "configuring nginx $(NGX_SRC) (log: $(B)/configure.log)"
+	@cd $(NGX_SRC) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt='$(NGX_CC_OPT)' --with-ld-opt='$(NGX_LD_OPT)' \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(B)/nginx \
+	    > $(CURDIR)/$(B)/configure.log 2>&1 \
+	  || { tail -20 $(CURDIR)/$(B)/configure.log; exit 1; }
+
+$(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS) $(HDRS)
+	$(MAKE) -s -f $(CURDIR)/$(B)/nginx/Makefile -C $(NGX_SRC) modules
+	cp $(B)/nginx/ngx_http_code_router_module.so $@
+
+$(CLI): $(CLI_SRCS) $(HDRS)
+	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $(CLI_SRCS) $(LIBS)
+
+$(B)/t/test-codec: t/unit/test_codec.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
+
+# The unit tests also run under AddressSanitizer and UBSan, always.
+$(B)/t/test-codec-asan: t/unit/test_codec.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) $(SAN) -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
+
+unit: $(UNIT)
+
+test: deps
+	$(MAKE) all unit
+	prove -r t/
+
+run: deps
+	$(MAKE) all
+	scripts/demo-run
+
+clean:
+	rm -rf $(B)
