@@ -1,0 +1,258 @@
+package CodeRouter::Test;
+
+# The test harness: paths to what `make` built, a CLI runner, and a real
+# nginx (Debian's /usr/sbin/nginx with our module loaded) started on a free
+# loopback port in a temporary prefix, talked to without following
+# redirects, and stopped by pid.
+#
+#   my $t = CodeRouter::Test::Nginx->new(http => $http_block_text);
+#   $t->start;                      # dies with the error log if it fails
+#   my $res = $t->get('/CODE', { 'User-Agent' => 'x' });
+#   $t->stop;                       # also done when $t goes out of scope
+#
+# In http/server text, %%PREFIX%% is the temporary prefix and %%PORT%% the
+# port.  Only core Perl modules are used (HTTP::Tiny, IO::Socket::INET).
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
+                    free_port make_key);
+
+my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
+
+sub root { $ROOT }
+sub cli { "$ROOT/build/code-router" }
+sub module { "$ROOT/build/ngx_http_code_router_module.so" }
+sub nginx_bin { $ENV{CR_NGINX} // '/usr/sbin/nginx' }
+
+# A temporary directory, removed at exit; readable by nginx's workers.
+sub tmpdir {
+    my $d = tempdir('cr-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $d;
+    return $d;
+}
+
+sub write_file {
+    my ($path, $content, $mode) = @_;
+    open my $fh, '>:raw', $path or die "write $path: $!";
+    print $fh $content;
+    close $fh or die "close $path: $!";
+    chmod $mode, $path if defined $mode;
+    return $path;
+}
+
+sub read_file {
+    my ($path) = @_;
+    open my $fh, '<:raw', $path or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# Runs a command; returns (exit code, stdout, stderr).  stdin from $in.
+sub run_cmd {
+    my ($cmd, $in) = @_;
+    my $d = tmpdir();
+    write_file("$d/in", $in // '');
+    my $shell = join(' ', map { _sq($_) } @$cmd)
+              . " <$d/in >$d/out 2>$d/err";
+    system('/bin/sh', '-c', $shell);
+    my $rc = $? == -1 ? -1 : ($? & 127 ? 128 + ($? & 127) : $? >> 8);
+    return ($rc, read_file("$d/out"), read_file("$d/err"));
+}
+
+sub _sq {
+    my ($s) = @_;
+    $s =~ s/'/'\\''/g;
+    return "'$s'";
+}
+
+sub make_key {
+    my ($path) = @_;
+    my ($rc, $out, $err) = run_cmd([cli(), 'keygen', '--out', $path]);
+    die "keygen: $err" if $rc;
+    return $path;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+
+package CodeRouter::Test::Nginx;
+
+use strict;
+use warnings;
+
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+
+# new(http => TEXT, main => TEXT, workers => N)
+sub new {
+    my ($class, %args) = @_;
+    my $self = bless { %args }, $class;
+    $self->{prefix} = CodeRouter::Test::tmpdir();
+    $self->{port} = CodeRouter::Test::free_port();
+    mkdir "$self->{prefix}/$_" for qw(logs tmp);
+    $self->write_conf;
+    return $self;
+}
+
+sub prefix { $_[0]{prefix} }
+sub port { $_[0]{port} }
+sub conf_path { "$_[0]{prefix}/nginx.conf" }
+sub error_log { CodeRouter::Test::read_file("$_[0]{prefix}/logs/error.log") }
+
+sub subst {
+    my ($self, $text) = @_;
+    $text =~ s/%%PREFIX%%/$self->{prefix}/g;
+    $text =~ s/%%PORT%%/$self->{port}/g;
+    $text =~ s/%%ROOT%%/CodeRouter::Test::root()/ge;
+    return $text;
+}
+
+sub write_conf {
+    my ($self) = @_;
+    my $p = $self->{prefix};
+    my $module = CodeRouter::Test::module();
+    my $workers = $self->{workers} // 1;
+    my $main = $self->subst($self->{main} // '');
+    my $http = $self->subst($self->{http} // '');
+    my $conf = <<"EOF";
+load_module $module;
+worker_processes $workers;
+error_log $p/logs/error.log info;
+pid $p/nginx.pid;
+$main
+events { worker_connections 256; }
+http {
+    access_log $p/logs/access.log;
+    client_body_temp_path $p/tmp/body;
+    proxy_temp_path $p/tmp/proxy;
+    fastcgi_temp_path $p/tmp/fastcgi;
+    uwsgi_temp_path $p/tmp/uwsgi;
+    scgi_temp_path $p/tmp/scgi;
+$http
+}
+EOF
+    CodeRouter::Test::write_file($self->conf_path, $conf);
+    return $conf;
+}
+
+# nginx -t: returns (exit code, output).
+sub test_conf {
+    my ($self) = @_;
+    my ($rc, $out, $err) = CodeRouter::Test::run_cmd(
+        [CodeRouter::Test::nginx_bin(), '-t', '-q', '-p', $self->{prefix},
+         '-c', $self->conf_path, '-e', "$self->{prefix}/logs/error.log"]);
+    return ($rc, $out . $err . $self->error_log);
+}
+
+sub start {
+    my ($self) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{prefix}/logs/stdout.log";
+        open STDERR, '>>', "$self->{prefix}/logs/stderr.log";
+        exec CodeRouter::Test::nginx_bin(), '-p', $self->{prefix},
+             '-c', $self->conf_path, '-e', "$self->{prefix}/logs/error.log",
+             '-g', 'daemon off;';
+        exit 127;
+    }
+    $self->{pid} = $pid;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            delete $self->{pid};
+            die "nginx exited at start:\n" . $self->error_log
+                . CodeRouter::Test::read_file("$self->{prefix}/logs/stderr.log");
+        }
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port}, Timeout => 1);
+        if ($s) {
+            close $s;
+            return $self;
+        }
+        sleep 0.02;
+    }
+    $self->stop;
+    die "nginx did not answer on port $self->{port}:\n" . $self->error_log;
+}
+
+sub pid { $_[0]{pid} }
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill 'TERM', $pid;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.02;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+# Graceful reload: nginx -s reload equivalent, then wait for new workers.
+sub reload {
+    my ($self) = @_;
+    $self->write_conf;
+    kill 'HUP', $self->{pid};
+    sleep 0.3;
+}
+
+sub DESTROY { $_[0]->stop }
+
+sub url { "http://127.0.0.1:$_[0]{port}$_[1]" }
+
+# GET (or another method), no redirects followed.  Returns HTTP::Tiny's
+# response hash (status, reason, headers, content).
+sub request {
+    my ($self, $method, $path, $headers) = @_;
+    my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 10,
+                               agent => 'code-router-test');
+    return $http->request($method, $self->url($path),
+                          { headers => $headers // {} });
+}
+
+sub get { my $self = shift; return $self->request('GET', @_) }
+
+# A raw HTTP request: returns the whole response as a string.
+sub raw {
+    my ($self, $text) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}, Timeout => 10)
+        or die "connect: $!";
+    print $s $text;
+    local $/;
+    my $resp = <$s>;
+    close $s;
+    return $resp // '';
+}
+
+# Lines of the error log at [alert], [crit] or [emerg], or sanitizer reports.
+sub bad_log_lines {
+    my ($self) = @_;
+    my $log = $self->error_log
+            . CodeRouter::Test::read_file("$self->{prefix}/logs/stderr.log");
+    return grep { /\[(alert|crit|emerg)\]|ERROR: AddressSanitizer|runtime error:/ }
+           split /\n/, $log;
+}
+
+1;
