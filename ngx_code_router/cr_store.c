@@ -1,0 +1,1519 @@
+/*
+ * cr_store: see cr_store.h.
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "cr_store.h"
+
+
+#define CR_META_MAGIC   "CRSTORE\0"
+#define CR_META_SIZE    64
+#define CR_KEY_LEN      6              /* kid(1) | serial(5), big-endian */
+
+#define CR_REC_CAMPAIGN 'C'
+#define CR_REC_BATCH    'B'
+#define CR_REC_OVERRIDE 'O'
+
+/* Fixed parts of the records, after the kind byte. */
+#define CR_CAMP_FIXED   21             /* type, starts, ends, 2 zones */
+#define CR_BATCH_FIXED  18             /* scene, kid, first, last */
+#define CR_OVR_FIXED    10             /* state, kid, serial */
+
+
+typedef struct {
+    uint64_t  generation;
+    int64_t   last_commit;
+    uint64_t  campaigns;
+    uint64_t  batches;
+    uint64_t  codes;
+} cr_meta_t;
+
+
+struct cr_store_s {
+    MDB_env    *env;
+    MDB_dbi     meta_dbi;
+    MDB_dbi     camp_dbi;
+    MDB_dbi     batch_dbi;
+    MDB_dbi     batch_id_dbi;
+    MDB_dbi     code_dbi;
+    MDB_txn    *rtxn;                  /* reader: reset between lookups */
+    MDB_cursor *rcur;
+    MDB_txn    *wtxn;
+    cr_meta_t   meta;                  /* of the write transaction */
+    int         rdonly;
+    uint64_t    dev;
+    uint64_t    ino;
+    uint8_t    *buf;                   /* record encoding */
+    size_t      bufcap;
+    char        path[4096];
+    char        err[512];
+};
+
+
+static int cr_fail(cr_store_t *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
+static int cr_store_init(cr_store_t *st, int create);
+static int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
+static int cr_meta_write(cr_store_t *st);
+static int cr_rtxn_begin(cr_store_t *st);
+static int cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial,
+    int64_t now, cr_binding_t *b);
+static int cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
+static void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
+static void cr_put_u16(uint8_t *p, unsigned v);
+static void cr_put_u64(uint8_t *p, uint64_t v);
+static unsigned cr_get_u16(const uint8_t *p);
+static uint64_t cr_get_u64(const uint8_t *p);
+static int cr_rec_encode(cr_store_t *st, uint8_t kind, const uint8_t *fixed,
+    size_t nfixed, const cr_str_t *s, unsigned ns, MDB_val *out);
+static int cr_rec_decode(const uint8_t *p, size_t n, uint8_t kind,
+    size_t nfixed, cr_str_t *s, unsigned ns);
+static int cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key,
+    MDB_val *val, uint64_t *count);
+static int cr_each(cr_store_t *st, MDB_dbi dbi,
+    int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx);
+
+
+static const char  *cr_target_names[] = {
+    NULL, "miniprogram", "official_account", "h5"
+};
+
+static const char  *cr_scene_names[] = {
+    NULL, "verify", "marketing", "trace", "channel"
+};
+
+static const char  *cr_override_names[] = {
+    NULL, "revoked", "campaign"
+};
+
+static const char  *cr_status_names[] = {
+    "ok", "unbound", "revoked", "not_started", "ended"
+};
+
+
+int
+cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
+    size_t errlen)
+{
+    int            rc, exists;
+    unsigned       mflags;
+    cr_store_t    *st;
+    struct stat    sb;
+    MDB_envinfo    info;
+
+    *stp = NULL;
+
+    st = calloc(1, sizeof(cr_store_t));
+    if (st == NULL) {
+        snprintf(err, errlen, "store \"%s\": out of memory", path);
+        return -1;
+    }
+
+    snprintf(st->path, sizeof(st->path), "%s", path);
+    st->rdonly = (flags & CR_STORE_RDONLY) != 0;
+
+    exists = stat(path, &sb) == 0;
+
+    if (!exists && (errno != ENOENT || !(flags & CR_STORE_CREATE)
+                    || st->rdonly))
+    {
+        snprintf(err, errlen, "store \"%s\": %s%s", path, strerror(errno),
+                 errno == ENOENT ? " (create it with: code-router load "
+                                   "--db FILE CSV...)" : "");
+        free(st);
+        return -1;
+    }
+
+    if (exists && !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "store \"%s\" is not a regular file", path);
+        free(st);
+        return -1;
+    }
+
+    rc = mdb_env_create(&st->env);
+    if (rc == 0) {
+        rc = mdb_env_set_maxdbs(st->env, 8);
+    }
+    if (rc == 0) {
+        rc = mdb_env_set_maxreaders(st->env, CR_STORE_MAXREADERS);
+    }
+
+    mflags = MDB_NOSUBDIR;
+    if (st->rdonly) {
+        mflags |= MDB_RDONLY | MDB_NORDAHEAD;
+    }
+
+    if (rc == 0) {
+        /* 0664: readers in other processes (nginx workers in the group of
+         * the store's directory) must be able to write the lock file. */
+        rc = mdb_env_open(st->env, path, mflags, 0664);
+    }
+
+    if (rc != 0) {
+        snprintf(err, errlen, "store \"%s\": cannot open: %s", path,
+                 mdb_strerror(rc));
+        cr_store_close(st);
+        return -1;
+    }
+
+    if (stat(path, &sb) == 0) {
+        st->dev = (uint64_t) sb.st_dev;
+        st->ino = (uint64_t) sb.st_ino;
+    }
+
+    if (!st->rdonly) {
+        mdb_env_info(st->env, &info);
+        if (info.me_mapsize < CR_STORE_MIN_MAP) {
+            mdb_env_set_mapsize(st->env, CR_STORE_MIN_MAP);
+        }
+    }
+
+    if (cr_store_init(st, !exists) != 0) {
+        snprintf(err, errlen, "%s", st->err);
+        cr_store_close(st);
+        return -1;
+    }
+
+    *stp = st;
+
+    return 0;
+}
+
+
+void
+cr_store_close(cr_store_t *st)
+{
+    if (st == NULL) {
+        return;
+    }
+
+    if (st->rcur) {
+        mdb_cursor_close(st->rcur);
+    }
+
+    if (st->rtxn) {
+        mdb_txn_abort(st->rtxn);
+    }
+
+    if (st->wtxn) {
+        mdb_txn_abort(st->wtxn);
+    }
+
+    if (st->env) {
+        mdb_env_close(st->env);
+    }
+
+    free(st->buf);
+    free(st);
+}
+
+
+const char *
+cr_store_error(cr_store_t *st)
+{
+    return st->err;
+}
+
+
+void
+cr_store_file_id(cr_store_t *st, uint64_t *dev, uint64_t *ino)
+{
+    *dev = st->dev;
+    *ino = st->ino;
+}
+
+
+static int
+cr_fail(cr_store_t *st, const char *fmt, ...)
+{
+    va_list  args;
+    int      n;
+
+    n = snprintf(st->err, sizeof(st->err), "store \"%s\": ", st->path);
+    if (n < 0 || (size_t) n >= sizeof(st->err)) {
+        n = 0;
+    }
+
+    va_start(args, fmt);
+    vsnprintf(st->err + n, sizeof(st->err) - (size_t) n, fmt, args);
+    va_end(args);
+
+    return CR_STORE_ERROR;
+}
+
+
+/* Maps an LMDB code to ours; a message for the unexpected ones. */
+static int
+cr_mdb_rc(cr_store_t *st, int rc, const char *what)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_NOTFOUND:
+        return CR_STORE_NOTFOUND;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+        cr_fail(st, "%s: %s", what, mdb_strerror(rc));
+        return CR_STORE_FULL;
+    default:
+        return cr_fail(st, "%s: %s", what, mdb_strerror(rc));
+    }
+}
+
+
+/* Opens the sub-databases and checks the schema; creates them if new. */
+static int
+cr_store_init(cr_store_t *st, int create)
+{
+    int        rc;
+    uint8_t    m[CR_META_SIZE];
+    MDB_txn   *txn;
+    MDB_val    k, v;
+    cr_meta_t  meta;
+    unsigned   dflags;
+
+    rc = mdb_txn_begin(st->env, NULL, st->rdonly ? MDB_RDONLY : 0, &txn);
+    if (rc != 0) {
+        return cr_fail(st, "cannot begin a transaction: %s",
+                       mdb_strerror(rc));
+    }
+
+    dflags = st->rdonly ? 0 : MDB_CREATE;
+
+    rc = mdb_dbi_open(txn, "meta", dflags, &st->meta_dbi);
+
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return cr_fail(st, "not a code-router store (no meta database)");
+    }
+
+    if (rc == 0 && create) {
+        memset(m, 0, sizeof(m));
+        memcpy(m, CR_META_MAGIC, 8);
+        cr_put_u64(m + 8, CR_STORE_SCHEMA);
+
+        k.mv_data = "meta";
+        k.mv_size = 4;
+        v.mv_data = m;
+        v.mv_size = sizeof(m);
+
+        rc = mdb_put(txn, st->meta_dbi, &k, &v, MDB_NOOVERWRITE);
+    }
+
+    if (rc == 0) {
+        rc = cr_meta_read(st, txn, &meta);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
+
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "campaigns", dflags, &st->camp_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "batches", dflags, &st->batch_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "batch_ids", dflags, &st->batch_id_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "codes", dflags, &st->code_dbi);
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return cr_fail(st, "not a complete code-router store: %s",
+                       mdb_strerror(rc));
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return cr_fail(st, "cannot commit: %s", mdb_strerror(rc));
+    }
+
+    return 0;
+}
+
+
+static int
+cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m)
+{
+    int       rc;
+    MDB_val   k, v;
+    uint64_t  schema;
+    uint8_t  *p;
+
+    k.mv_data = "meta";
+    k.mv_size = 4;
+
+    rc = mdb_get(txn, st->meta_dbi, &k, &v);
+    if (rc != 0 || v.mv_size < CR_META_SIZE
+        || memcmp(v.mv_data, CR_META_MAGIC, 8) != 0)
+    {
+        return cr_fail(st, "not a code-router store (no valid meta record)");
+    }
+
+    p = v.mv_data;
+    schema = cr_get_u64(p + 8);
+
+    if (schema != CR_STORE_SCHEMA) {
+        return cr_fail(st, "schema version %llu, but this code-router "
+                       "reads version %d: reload it with this version's "
+                       "code-router-load into a new store",
+                       (unsigned long long) schema, CR_STORE_SCHEMA);
+    }
+
+    m->generation = cr_get_u64(p + 16);
+    m->last_commit = (int64_t) cr_get_u64(p + 24);
+    m->campaigns = cr_get_u64(p + 32);
+    m->batches = cr_get_u64(p + 40);
+    m->codes = cr_get_u64(p + 48);
+
+    return 0;
+}
+
+
+static int
+cr_meta_write(cr_store_t *st)
+{
+    uint8_t  m[CR_META_SIZE];
+    MDB_val  k, v;
+
+    memset(m, 0, sizeof(m));
+    memcpy(m, CR_META_MAGIC, 8);
+    cr_put_u64(m + 8, CR_STORE_SCHEMA);
+    cr_put_u64(m + 16, st->meta.generation);
+    cr_put_u64(m + 24, (uint64_t) st->meta.last_commit);
+    cr_put_u64(m + 32, st->meta.campaigns);
+    cr_put_u64(m + 40, st->meta.batches);
+    cr_put_u64(m + 48, st->meta.codes);
+
+    k.mv_data = "meta";
+    k.mv_size = 4;
+    v.mv_data = m;
+    v.mv_size = sizeof(m);
+
+    return cr_mdb_rc(st, mdb_put(st->wtxn, st->meta_dbi, &k, &v, 0),
+                     "cannot write meta");
+}
+
+
+/* Starts (or renews) the reader's transaction, adopting a grown map. */
+static int
+cr_rtxn_begin(cr_store_t *st)
+{
+    int  rc, tries;
+
+    for (tries = 0; tries < 3; tries++) {
+        if (st->rtxn) {
+            rc = mdb_txn_renew(st->rtxn);
+        } else {
+            rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->rtxn);
+            if (rc != 0) {
+                st->rtxn = NULL;
+            }
+        }
+
+        if (rc != MDB_MAP_RESIZED) {
+            break;
+        }
+
+        /* A writer grew the map past ours: map the new size, retry. */
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    if (rc != 0) {
+        return cr_fail(st, "cannot begin a read transaction: %s",
+                       mdb_strerror(rc));
+    }
+
+    if (st->rcur) {
+        rc = mdb_cursor_renew(st->rtxn, st->rcur);
+    } else {
+        rc = mdb_cursor_open(st->rtxn, st->batch_dbi, &st->rcur);
+    }
+
+    if (rc != 0) {
+        mdb_txn_reset(st->rtxn);
+        return cr_fail(st, "cannot open a cursor: %s", mdb_strerror(rc));
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
+    cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
+{
+    int  rc;
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_lookup_txn(st, kid, serial, now, b);
+
+    if (rc == 0 && cr_copy_out(b, alloc, ctx) != 0) {
+        rc = cr_fail(st, "out of memory");
+    }
+
+    /* Never hold a snapshot across requests: it pins old pages. */
+    mdb_txn_reset(st->rtxn);
+
+    return rc;
+}
+
+
+static int
+cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
+    cr_binding_t *b)
+{
+    int            rc;
+    uint8_t        key[CR_KEY_LEN];
+    MDB_val        k, v;
+    cr_str_t       camp;
+    cr_meta_t      meta;
+    cr_override_t  o;
+
+    memset(b, 0, sizeof(cr_binding_t));
+    memset(&o, 0, sizeof(cr_override_t));
+
+    rc = cr_meta_read(st, st->rtxn, &meta);
+    if (rc != 0) {
+        return rc;
+    }
+
+    b->generation = meta.generation;
+
+    cr_key_make(key, kid, serial);
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    rc = mdb_get(st->rtxn, st->code_dbi, &k, &v);
+
+    if (rc == 0) {
+        if (cr_override_decode(v.mv_data, v.mv_size, &o) != 0) {
+            return cr_fail(st, "bad override record for key id %u serial "
+                           "%llu", kid, (unsigned long long) serial);
+        }
+        b->overridden = 1;
+
+    } else if (rc != MDB_NOTFOUND) {
+        return cr_fail(st, "cannot read overrides: %s", mdb_strerror(rc));
+    }
+
+    /* The first range ending at or after the serial is the only one that
+     * can hold it. */
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    rc = mdb_cursor_get(st->rcur, &k, &v, MDB_SET_RANGE);
+
+    if (rc == 0 && k.mv_size == CR_KEY_LEN && ((uint8_t *) k.mv_data)[0] == kid)
+    {
+        if (cr_batch_decode(v.mv_data, v.mv_size, &b->batch) != 0) {
+            return cr_fail(st, "bad batch record for key id %u serial %llu",
+                           kid, (unsigned long long) serial);
+        }
+
+        b->has_batch = b->batch.first <= serial && serial <= b->batch.last;
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cr_fail(st, "cannot read batches: %s", mdb_strerror(rc));
+    }
+
+    if (!b->has_batch) {
+        memset(&b->batch, 0, sizeof(cr_batch_t));
+    }
+
+    if (b->overridden && o.state == CR_OVERRIDE_REVOKED) {
+        b->status = CR_ST_REVOKED;
+        return 0;
+    }
+
+    if (b->overridden) {
+        camp = o.campaign;
+    } else if (b->has_batch) {
+        camp = b->batch.s[CR_BATCH_CAMPAIGN];
+    } else {
+        b->status = CR_ST_UNBOUND;
+        return 0;
+    }
+
+    k.mv_data = (void *) camp.data;
+    k.mv_size = camp.len;
+
+    rc = mdb_get(st->rtxn, st->camp_dbi, &k, &v);
+
+    if (rc != 0 || cr_campaign_decode(v.mv_data, v.mv_size, &b->campaign)
+                   != 0)
+    {
+        return cr_fail(st, "campaign \"%.*s\" of key id %u serial %llu is "
+                       "%s", (int) camp.len, camp.data, kid,
+                       (unsigned long long) serial,
+                       rc == MDB_NOTFOUND ? "missing" : "unreadable");
+    }
+
+    b->has_campaign = 1;
+
+    if (b->campaign.starts_at != CR_TIME_NONE && now < b->campaign.starts_at)
+    {
+        b->status = CR_ST_NOT_STARTED;
+
+    } else if (b->campaign.ends_at != CR_TIME_NONE
+               && now >= b->campaign.ends_at)
+    {
+        b->status = CR_ST_ENDED;
+
+    } else {
+        b->status = CR_ST_OK;
+    }
+
+    return 0;
+}
+
+
+/* Copies every string of the binding out of the map, in one allocation. */
+static int
+cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
+{
+    int        i;
+    char      *p;
+    size_t     total;
+    cr_str_t  *s[CR_BATCH_NSTR + CR_CAMP_NSTR];
+    int        n;
+
+    n = 0;
+
+    for (i = 0; i < CR_BATCH_NSTR; i++) {
+        s[n++] = &b->batch.s[i];
+    }
+
+    for (i = 0; i < CR_CAMP_NSTR; i++) {
+        s[n++] = &b->campaign.s[i];
+    }
+
+    total = 0;
+    for (i = 0; i < n; i++) {
+        total += s[i]->len;
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    p = alloc(ctx, total);
+    if (p == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (s[i]->len) {
+            memcpy(p, s[i]->data, s[i]->len);
+            s[i]->data = p;
+            p += s[i]->len;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_info(cr_store_t *st, cr_store_info_t *info)
+{
+    int          rc;
+    MDB_txn     *txn;
+    MDB_envinfo  ei;
+    MDB_stat     es;
+    cr_meta_t    meta;
+    struct stat  sb;
+
+    memset(info, 0, sizeof(cr_store_info_t));
+
+    if (st->wtxn) {
+        txn = st->wtxn;
+        rc = 0;
+    } else {
+        rc = cr_rtxn_begin(st);
+        txn = st->rtxn;
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_meta_read(st, txn, &meta);
+
+    if (!st->wtxn) {
+        mdb_txn_reset(st->rtxn);
+    }
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    mdb_env_info(st->env, &ei);
+    mdb_env_stat(st->env, &es);
+
+    info->generation = meta.generation;
+    info->last_commit = meta.last_commit;
+    info->campaigns = meta.campaigns;
+    info->batches = meta.batches;
+    info->codes = meta.codes;
+    info->map_size = ei.me_mapsize;
+    info->map_used = ((uint64_t) ei.me_last_pgno + 1) * es.ms_psize;
+    info->max_readers = ei.me_maxreaders;
+    info->readers = ei.me_numreaders;
+
+    if (stat(st->path, &sb) == 0) {
+        info->file_size = (uint64_t) sb.st_size;
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_reader_check(cr_store_t *st)
+{
+    int  dead;
+
+    if (mdb_reader_check(st->env, &dead) != 0) {
+        return -1;
+    }
+
+    return dead;
+}
+
+
+int
+cr_store_begin(cr_store_t *st)
+{
+    int  rc, tries;
+
+    if (st->rdonly) {
+        return cr_fail(st, "opened read-only");
+    }
+
+    for (tries = 0; tries < 3; tries++) {
+        rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
+        if (rc != MDB_MAP_RESIZED) {
+            break;
+        }
+        mdb_env_set_mapsize(st->env, 0);
+    }
+
+    if (rc != 0) {
+        st->wtxn = NULL;
+        return cr_fail(st, "cannot begin a write transaction: %s",
+                       mdb_strerror(rc));
+    }
+
+    rc = cr_meta_read(st, st->wtxn, &st->meta);
+    if (rc != 0) {
+        cr_store_abort(st);
+    }
+
+    return rc;
+}
+
+
+int
+cr_store_commit(cr_store_t *st, int64_t now)
+{
+    int  rc;
+
+    st->meta.generation++;
+    st->meta.last_commit = now;
+
+    rc = cr_meta_write(st);
+    if (rc != 0) {
+        cr_store_abort(st);
+        return rc;
+    }
+
+    rc = mdb_txn_commit(st->wtxn);
+    st->wtxn = NULL;
+
+    return cr_mdb_rc(st, rc, "cannot commit");
+}
+
+
+void
+cr_store_abort(cr_store_t *st)
+{
+    if (st->wtxn) {
+        mdb_txn_abort(st->wtxn);
+        st->wtxn = NULL;
+    }
+}
+
+
+uint64_t
+cr_store_map_size(cr_store_t *st)
+{
+    MDB_envinfo  ei;
+
+    mdb_env_info(st->env, &ei);
+
+    return ei.me_mapsize;
+}
+
+
+int
+cr_store_grow(cr_store_t *st, uint64_t min_size)
+{
+    int       rc;
+    uint64_t  size;
+
+    size = cr_store_map_size(st) * 2;
+    if (size < min_size) {
+        size = min_size;
+    }
+
+    rc = mdb_env_set_mapsize(st->env, (size_t) size);
+    if (rc != 0) {
+        return cr_fail(st, "cannot grow the map to %llu bytes: %s",
+                       (unsigned long long) size, mdb_strerror(rc));
+    }
+
+    return 0;
+}
+
+
+/*
+ * Puts key -> val; returns CR_PUT_ADDED, CR_PUT_CHANGED or CR_PUT_SAME
+ * (no write at all when the record is unchanged), or an error.
+ */
+static int
+cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key, MDB_val *val,
+    uint64_t *count)
+{
+    int      rc;
+    MDB_val  old;
+
+    old = *val;
+
+    rc = mdb_put(st->wtxn, dbi, key, &old, MDB_NOOVERWRITE);
+
+    if (rc == 0) {
+        (*count)++;
+        return CR_PUT_ADDED;
+    }
+
+    if (rc != MDB_KEYEXIST) {
+        return cr_mdb_rc(st, rc, "cannot write");
+    }
+
+    /* old now holds the existing value. */
+    if (old.mv_size == val->mv_size
+        && memcmp(old.mv_data, val->mv_data, val->mv_size) == 0)
+    {
+        return CR_PUT_SAME;
+    }
+
+    rc = mdb_put(st->wtxn, dbi, key, val, 0);
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc, "cannot write");
+    }
+
+    return CR_PUT_CHANGED;
+}
+
+
+int
+cr_store_get_campaign(cr_store_t *st, const char *id, size_t len,
+    cr_campaign_t *c)
+{
+    int      rc;
+    MDB_val  k, v;
+
+    k.mv_data = (void *) id;
+    k.mv_size = len;
+
+    rc = mdb_get(st->wtxn, st->camp_dbi, &k, &v);
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc, "cannot read campaigns");
+    }
+
+    if (cr_campaign_decode(v.mv_data, v.mv_size, c) != 0) {
+        return cr_fail(st, "bad campaign record \"%.*s\"", (int) len, id);
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_put_campaign(cr_store_t *st, const cr_campaign_t *c)
+{
+    int      rc;
+    uint8_t  f[CR_CAMP_FIXED];
+    MDB_val  k, v;
+
+    f[0] = c->type;
+    cr_put_u64(f + 1, (uint64_t) c->starts_at);
+    cr_put_u64(f + 9, (uint64_t) c->ends_at);
+    cr_put_u16(f + 17, (uint16_t) c->starts_tz);
+    cr_put_u16(f + 19, (uint16_t) c->ends_tz);
+
+    rc = cr_rec_encode(st, CR_REC_CAMPAIGN, f, sizeof(f), c->s, CR_CAMP_NSTR,
+                       &v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    k.mv_data = (void *) c->s[CR_CAMP_ID].data;
+    k.mv_size = c->s[CR_CAMP_ID].len;
+
+    return cr_put_record(st, st->camp_dbi, &k, &v, &st->meta.campaigns);
+}
+
+
+int
+cr_store_del_campaign(cr_store_t *st, const char *id, size_t len)
+{
+    int      rc;
+    MDB_val  k;
+
+    k.mv_data = (void *) id;
+    k.mv_size = len;
+
+    rc = cr_mdb_rc(st, mdb_del(st->wtxn, st->camp_dbi, &k, NULL),
+                   "cannot delete a campaign");
+    if (rc == 0) {
+        st->meta.campaigns--;
+    }
+
+    return rc;
+}
+
+
+int
+cr_store_get_batch(cr_store_t *st, const char *id, size_t len,
+    cr_batch_t *b)
+{
+    int      rc;
+    MDB_val  k, v;
+
+    k.mv_data = (void *) id;
+    k.mv_size = len;
+
+    rc = mdb_get(st->wtxn, st->batch_id_dbi, &k, &v);
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc, "cannot read batch ids");
+    }
+
+    rc = mdb_get(st->wtxn, st->batch_dbi, &v, &k);
+    if (rc != 0) {
+        return cr_fail(st, "batch \"%.*s\" is indexed but missing: %s",
+                       (int) len, id, mdb_strerror(rc));
+    }
+
+    if (cr_batch_decode(k.mv_data, k.mv_size, b) != 0) {
+        return cr_fail(st, "bad batch record \"%.*s\"", (int) len, id);
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
+{
+    int         rc, rc2, moved;
+    uint8_t     key[CR_KEY_LEN], f[CR_BATCH_FIXED];
+    MDB_val     k, v, idk, old;
+    cr_batch_t  cur;
+    MDB_cursor *c;
+    const cr_str_t  *id;
+
+    id = &b->s[CR_BATCH_ID];
+
+    /* Any range ending at or after our first serial and starting at or
+     * before our last overlaps, unless it is this batch's own old range. */
+    rc = mdb_cursor_open(st->wtxn, st->batch_dbi, &c);
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc, "cannot open a cursor");
+    }
+
+    cr_key_make(key, b->kid, b->first);
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+         rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+    {
+        if (((uint8_t *) k.mv_data)[0] != b->kid) {
+            break;
+        }
+
+        if (cr_batch_decode(v.mv_data, v.mv_size, &cur) != 0) {
+            mdb_cursor_close(c);
+            return cr_fail(st, "bad batch record");
+        }
+
+        if (cur.first > b->last) {
+            break;
+        }
+
+        if (cur.s[CR_BATCH_ID].len != id->len
+            || memcmp(cur.s[CR_BATCH_ID].data, id->data, id->len) != 0)
+        {
+            *other = cur;
+            mdb_cursor_close(c);
+            return CR_STORE_OVERLAP;
+        }
+    }
+
+    mdb_cursor_close(c);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cr_mdb_rc(st, rc, "cannot read batches");
+    }
+
+    f[0] = b->scene;
+    f[1] = b->kid;
+    cr_put_u64(f + 2, b->first);
+    cr_put_u64(f + 10, b->last);
+
+    rc = cr_rec_encode(st, CR_REC_BATCH, f, sizeof(f), b->s, CR_BATCH_NSTR,
+                       &v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* Where is this batch now?  A batch whose range moved loses the old
+     * range key; one whose range stayed is a plain put. */
+    idk.mv_data = (void *) id->data;
+    idk.mv_size = id->len;
+    cr_key_make(key, b->kid, b->last);
+
+    rc = mdb_get(st->wtxn, st->batch_id_dbi, &idk, &old);
+    moved = 0;
+
+    if (rc == 0) {
+        if (old.mv_size != CR_KEY_LEN || memcmp(old.mv_data, key, CR_KEY_LEN))
+        {
+            rc = mdb_del(st->wtxn, st->batch_dbi, &old, NULL);
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                return cr_mdb_rc(st, rc, "cannot move a batch");
+            }
+            moved = 1;
+        }
+
+    } else if (rc != MDB_NOTFOUND) {
+        return cr_mdb_rc(st, rc, "cannot read batch ids");
+    }
+
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    rc = cr_put_record(st, st->batch_dbi, &k, &v, &st->meta.batches);
+    if (rc < 0) {
+        return rc;
+    }
+
+    if (moved) {
+        st->meta.batches--;     /* counted again by the put */
+        rc = CR_PUT_CHANGED;
+    }
+
+    if (rc == CR_PUT_ADDED || moved) {
+        v.mv_data = key;
+        v.mv_size = CR_KEY_LEN;
+
+        rc2 = mdb_put(st->wtxn, st->batch_id_dbi, &idk, &v, 0);
+        if (rc2 != 0) {
+            return cr_mdb_rc(st, rc2, "cannot index a batch");
+        }
+    }
+
+    return rc;
+}
+
+
+int
+cr_store_del_batch(cr_store_t *st, const char *id, size_t len)
+{
+    int      rc;
+    MDB_val  k, v;
+
+    k.mv_data = (void *) id;
+    k.mv_size = len;
+
+    rc = mdb_get(st->wtxn, st->batch_id_dbi, &k, &v);
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc, "cannot read batch ids");
+    }
+
+    rc = mdb_del(st->wtxn, st->batch_dbi, &v, NULL);
+    if (rc == 0) {
+        rc = mdb_del(st->wtxn, st->batch_id_dbi, &k, NULL);
+    }
+
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
+                         "cannot delete a batch");
+    }
+
+    st->meta.batches--;
+
+    return 0;
+}
+
+
+int
+cr_store_put_override(cr_store_t *st, const cr_override_t *o)
+{
+    int      rc;
+    uint8_t  key[CR_KEY_LEN], f[CR_OVR_FIXED];
+    MDB_val  k, v;
+
+    f[0] = o->state;
+    f[1] = o->kid;
+    cr_put_u64(f + 2, o->serial);
+
+    rc = cr_rec_encode(st, CR_REC_OVERRIDE, f, sizeof(f), &o->campaign, 1,
+                       &v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_key_make(key, o->kid, o->serial);
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    return cr_put_record(st, st->code_dbi, &k, &v, &st->meta.codes);
+}
+
+
+int
+cr_store_del_override(cr_store_t *st, unsigned kid, uint64_t serial)
+{
+    int      rc;
+    uint8_t  key[CR_KEY_LEN];
+    MDB_val  k;
+
+    cr_key_make(key, kid, serial);
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    rc = cr_mdb_rc(st, mdb_del(st->wtxn, st->code_dbi, &k, NULL),
+                   "cannot delete an override");
+    if (rc == 0) {
+        st->meta.codes--;
+    }
+
+    return rc;
+}
+
+
+/* One of the three callbacks is set: the kind of record iterated. */
+typedef struct {
+    int   (*camp)(void *ctx, const cr_campaign_t *c);
+    int   (*batch)(void *ctx, const cr_batch_t *b);
+    int   (*ovr)(void *ctx, const cr_override_t *o);
+    void   *ctx;
+} cr_each_ctx_t;
+
+
+static int
+cr_each_decode(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cr_each_ctx_t  *e = ctx;
+    cr_campaign_t   c;
+    cr_batch_t      b;
+    cr_override_t   o;
+
+    (void) k;
+
+    if (e->camp) {
+        if (cr_campaign_decode(v->mv_data, v->mv_size, &c) != 0) {
+            return CR_STORE_ERROR;
+        }
+        return e->camp(e->ctx, &c);
+    }
+
+    if (e->batch) {
+        if (cr_batch_decode(v->mv_data, v->mv_size, &b) != 0) {
+            return CR_STORE_ERROR;
+        }
+        return e->batch(e->ctx, &b);
+    }
+
+    if (cr_override_decode(v->mv_data, v->mv_size, &o) != 0) {
+        return CR_STORE_ERROR;
+    }
+
+    return e->ovr(e->ctx, &o);
+}
+
+
+int
+cr_store_each_campaign(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_campaign_t *c), void *ctx)
+{
+    cr_each_ctx_t  e = { fn, NULL, NULL, ctx };
+
+    return cr_each(st, st->camp_dbi, cr_each_decode, &e);
+}
+
+
+int
+cr_store_each_batch(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_batch_t *b), void *ctx)
+{
+    cr_each_ctx_t  e = { NULL, fn, NULL, ctx };
+
+    return cr_each(st, st->batch_dbi, cr_each_decode, &e);
+}
+
+
+int
+cr_store_each_override(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_override_t *o), void *ctx)
+{
+    cr_each_ctx_t  e = { NULL, NULL, fn, ctx };
+
+    return cr_each(st, st->code_dbi, cr_each_decode, &e);
+}
+
+
+static int
+cr_each(cr_store_t *st, MDB_dbi dbi,
+    int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx)
+{
+    int          rc, ret;
+    MDB_txn     *txn;
+    MDB_cursor  *c;
+    MDB_val      k, v;
+
+    if (st->wtxn) {
+        txn = st->wtxn;
+    } else {
+        rc = cr_rtxn_begin(st);
+        if (rc != 0) {
+            return rc;
+        }
+        txn = st->rtxn;
+    }
+
+    ret = 0;
+    rc = mdb_cursor_open(txn, dbi, &c);
+
+    if (rc == 0) {
+        for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+             rc == 0;
+             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+        {
+            ret = fn(ctx, &k, &v);
+            if (ret != 0) {
+                break;
+            }
+        }
+
+        mdb_cursor_close(c);
+    }
+
+    if (txn == st->rtxn) {
+        mdb_txn_reset(st->rtxn);
+    }
+
+    if (ret == CR_STORE_ERROR) {
+        return cr_fail(st, "a record cannot be read");
+    }
+
+    if (ret != 0) {
+        return ret;
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cr_fail(st, "cannot iterate: %s", mdb_strerror(rc));
+    }
+
+    return 0;
+}
+
+
+int
+cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c)
+{
+    if (cr_rec_decode(p, n, CR_REC_CAMPAIGN, CR_CAMP_FIXED, c->s,
+                      CR_CAMP_NSTR)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    c->type = p[0];
+    c->starts_at = (int64_t) cr_get_u64(p + 1);
+    c->ends_at = (int64_t) cr_get_u64(p + 9);
+    c->starts_tz = (int16_t) cr_get_u16(p + 17);
+    c->ends_tz = (int16_t) cr_get_u16(p + 19);
+
+    return cr_target_name(c->type) ? 0 : -1;
+}
+
+
+int
+cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b)
+{
+    if (cr_rec_decode(p, n, CR_REC_BATCH, CR_BATCH_FIXED, b->s,
+                      CR_BATCH_NSTR)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    b->scene = p[0];
+    b->kid = p[1];
+    b->first = cr_get_u64(p + 2);
+    b->last = cr_get_u64(p + 10);
+
+    return cr_scene_name(b->scene) && b->first <= b->last ? 0 : -1;
+}
+
+
+int
+cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o)
+{
+    if (cr_rec_decode(p, n, CR_REC_OVERRIDE, CR_OVR_FIXED, &o->campaign, 1)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    o->state = p[0];
+    o->kid = p[1];
+    o->serial = cr_get_u64(p + 2);
+
+    if (o->state == CR_OVERRIDE_REVOKED) {
+        return 0;
+    }
+
+    return o->state == CR_OVERRIDE_CAMPAIGN && o->campaign.len ? 0 : -1;
+}
+
+
+static int
+cr_rec_encode(cr_store_t *st, uint8_t kind, const uint8_t *fixed,
+    size_t nfixed, const cr_str_t *s, unsigned ns, MDB_val *out)
+{
+    unsigned   i;
+    size_t     size, off;
+    uint8_t   *p;
+
+    size = 1 + nfixed + 4 * ns;
+    for (i = 0; i < ns; i++) {
+        size += s[i].len;
+    }
+
+    /* u16 offsets: the loader bounds every field far below this. */
+    if (size > 0xffff) {
+        return cr_fail(st, "record of %zu bytes is too large", size);
+    }
+
+    if (size > st->bufcap) {
+        p = realloc(st->buf, 0x10000);
+        if (p == NULL) {
+            return cr_fail(st, "out of memory");
+        }
+        st->buf = p;
+        st->bufcap = 0x10000;
+    }
+
+    p = st->buf;
+    p[0] = kind;
+    memcpy(p + 1, fixed, nfixed);
+    off = 1 + nfixed + 4 * ns;
+
+    for (i = 0; i < ns; i++) {
+        cr_put_u16(p + 1 + nfixed + 4 * i, (unsigned) off);
+        cr_put_u16(p + 1 + nfixed + 4 * i + 2, (unsigned) s[i].len);
+        if (s[i].len) {
+            memcpy(p + off, s[i].data, s[i].len);
+        }
+        off += s[i].len;
+    }
+
+    out->mv_data = p;
+    out->mv_size = size;
+
+    return 0;
+}
+
+
+static int
+cr_rec_decode(const uint8_t *p, size_t n, uint8_t kind, size_t nfixed,
+    cr_str_t *s, unsigned ns)
+{
+    unsigned  i, off, len;
+    size_t    hdr;
+
+    hdr = 1 + nfixed + 4 * (size_t) ns;
+
+    if (n < hdr || p[0] != kind) {
+        return -1;
+    }
+
+    for (i = 0; i < ns; i++) {
+        off = cr_get_u16(p + 1 + nfixed + 4 * i);
+        len = cr_get_u16(p + 1 + nfixed + 4 * i + 2);
+
+        if (off < hdr || (size_t) off + len > n) {
+            return -1;
+        }
+
+        s[i].data = (const char *) p + off;
+        s[i].len = len;
+    }
+
+    return 0;
+}
+
+
+static void
+cr_key_make(uint8_t *k, unsigned kid, uint64_t serial)
+{
+    k[0] = (uint8_t) kid;
+    k[1] = (uint8_t) (serial >> 32);
+    k[2] = (uint8_t) (serial >> 24);
+    k[3] = (uint8_t) (serial >> 16);
+    k[4] = (uint8_t) (serial >> 8);
+    k[5] = (uint8_t) serial;
+}
+
+
+static void
+cr_put_u16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+}
+
+
+static void
+cr_put_u64(uint8_t *p, uint64_t v)
+{
+    int  i;
+
+    for (i = 0; i < 8; i++) {
+        p[i] = (uint8_t) (v >> (8 * i));
+    }
+}
+
+
+static unsigned
+cr_get_u16(const uint8_t *p)
+{
+    return (unsigned) p[0] | ((unsigned) p[1] << 8);
+}
+
+
+static uint64_t
+cr_get_u64(const uint8_t *p)
+{
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+    for (i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+static const char *
+cr_name(const char **names, size_t n, unsigned v)
+{
+    return v < n ? names[v] : NULL;
+}
+
+
+const char *
+cr_target_name(unsigned t)
+{
+    return cr_name(cr_target_names, 4, t);
+}
+
+
+const char *
+cr_scene_name(unsigned s)
+{
+    return cr_name(cr_scene_names, 5, s);
+}
+
+
+const char *
+cr_override_name(unsigned s)
+{
+    return cr_name(cr_override_names, 3, s);
+}
+
+
+const char *
+cr_status_name(cr_status_e s)
+{
+    return (unsigned) s < 5 ? cr_status_names[s] : "unavailable";
+}
+
+
+static unsigned
+cr_parse_name(const char **names, unsigned n, const char *s, size_t len)
+{
+    unsigned  i;
+
+    for (i = 1; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
+unsigned
+cr_target_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_target_names, 4, s, n);
+}
+
+
+unsigned
+cr_scene_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_scene_names, 5, s, n);
+}
+
+
+unsigned
+cr_override_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_override_names, 3, s, n);
+}

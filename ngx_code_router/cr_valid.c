@@ -1,0 +1,514 @@
+/*
+ * cr_valid: see cr_valid.h.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cr_store.h"
+#include "cr_valid.h"
+
+
+static int cr_digits(const char *s, size_t n, int *v);
+static int64_t cr_days_from_civil(int64_t y, unsigned m, unsigned d);
+static void cr_civil_from_days(int64_t z, int64_t *y, unsigned *m,
+    unsigned *d);
+static int cr_date_ok(int y, int m, int d);
+
+
+const char *
+cr_valid_id(const char *s, size_t n)
+{
+    size_t  i;
+
+    if (n == 0) {
+        return "is empty";
+    }
+
+    if (n > CR_ID_MAX) {
+        return "is longer than 64 bytes";
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_'
+              || s[i] == '-'))
+        {
+            return "may hold only letters, digits, '.', '_' and '-'";
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+cr_valid_text(const char *s, size_t n, size_t max)
+{
+    size_t    i, k, need;
+    uint32_t  cp;
+    uint8_t   c;
+
+    if (n > max) {
+        return "is too long";
+    }
+
+    for (i = 0; i < n; i += need) {
+        c = (uint8_t) s[i];
+
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) {
+                return "holds a control character";
+            }
+            need = 1;
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 4;
+            cp = c & 0x07;
+        } else {
+            return "is not UTF-8 (save the file as \"CSV UTF-8\")";
+        }
+
+        if (i + need > n) {
+            return "is not UTF-8 (save the file as \"CSV UTF-8\")";
+        }
+
+        for (k = 1; k < need; k++) {
+            c = (uint8_t) s[i + k];
+            if ((c & 0xc0) != 0x80) {
+                return "is not UTF-8 (save the file as \"CSV UTF-8\")";
+            }
+            cp = (cp << 6) | (c & 0x3f);
+        }
+
+        /* overlong forms, surrogates, beyond U+10FFFF, C1 controls */
+        if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000)
+            || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        {
+            return "is not UTF-8 (save the file as \"CSV UTF-8\")";
+        }
+
+        if (cp >= 0x80 && cp <= 0x9f) {
+            return "holds a control character";
+        }
+
+        if (cp == 0x2028 || cp == 0x2029) {
+            return "holds a line separator";
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+cr_valid_label(const char *s, size_t n, size_t max)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == ' ' || s[i] == '"' || s[i] == '<' || s[i] == '>'
+            || s[i] == '\\' || s[i] == '\'')
+        {
+            return "may not hold spaces, quotes, '<', '>' or '\\'";
+        }
+    }
+
+    return cr_valid_text(s, n, max);
+}
+
+
+const char *
+cr_valid_url(const char *s, size_t n, const char *scheme)
+{
+    size_t       i, slen, host;
+    const char  *p;
+
+    if (n > CR_URL_MAX) {
+        return "is longer than 2048 bytes";
+    }
+
+    slen = strlen(scheme);
+
+    if (n < slen || strncasecmp(s, scheme, slen) != 0) {
+        return strcmp(scheme, "https://") == 0
+               ? "must start with https://"
+               : "must start with weixin://";
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((uint8_t) s[i] <= 0x20 || (uint8_t) s[i] >= 0x7f) {
+            return (uint8_t) s[i] >= 0x80
+                   ? "holds a non-ASCII character (percent-encode it)"
+                   : "holds a space or a control character";
+        }
+
+        if (strchr("\"<>\\^`{|}", s[i]) != NULL) {
+            return "holds a character not allowed in a URL "
+                   "(one of \" < > \\ ^ ` { | })";
+        }
+
+        if (s[i] == '%' && (i + 2 >= n || !strchr("0123456789abcdefABCDEF",
+                                                   s[i + 1])
+                            || !strchr("0123456789abcdefABCDEF", s[i + 2])))
+        {
+            return "holds a '%' that is not followed by two hex digits";
+        }
+    }
+
+    /* The host: up to the first '/', '?' or '#'; no user info. */
+    p = s + slen;
+    host = strcspn(p, "/?#");
+    if (host > n - slen) {
+        host = n - slen;
+    }
+
+    if (host == 0) {
+        return "has no host";
+    }
+
+    for (i = 0; i < host; i++) {
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+              || (p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == '-'
+              || p[i] == ':'))
+        {
+            return p[i] == '@' ? "has user info before the host ('@')"
+                               : "has a character not allowed in a host";
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+cr_valid_appid(const char *s, size_t n)
+{
+    size_t  i;
+
+    if (n != 18 || s[0] != 'w' || s[1] != 'x') {
+        return "must be \"wx\" and 16 hex digits";
+    }
+
+    for (i = 2; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+        {
+            return "must be \"wx\" and 16 lower-case hex digits";
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+cr_valid_mp_path(const char *s, size_t n)
+{
+    size_t  i;
+
+    if (n > CR_MP_PATH_MAX) {
+        return "is longer than 256 bytes";
+    }
+
+    if (n && s[0] == '/') {
+        return "must not start with '/' (write pages/index/index)";
+    }
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '?' || s[i] == '#') {
+            return "must not hold '?' or '#' (put parameters in query)";
+        }
+
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= '0' && s[i] <= '9') || s[i] == '/' || s[i] == '_'
+              || s[i] == '-' || s[i] == '.'))
+        {
+            return "may hold only letters, digits, '/', '_', '-' and '.'";
+        }
+    }
+
+    return NULL;
+}
+
+
+size_t
+cr_url_encode(char *out, const char *s, size_t n)
+{
+    size_t         i, len;
+    unsigned char  c;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '~')
+        {
+            if (out) {
+                out[len] = (char) c;
+            }
+            len++;
+
+        } else {
+            if (out) {
+                out[len] = '%';
+                out[len + 1] = hex[c >> 4];
+                out[len + 2] = hex[c & 0xf];
+            }
+            len += 3;
+        }
+    }
+
+    return len;
+}
+
+
+const char *
+cr_valid_mp_query(const char *s, size_t n)
+{
+    const char  *r;
+
+    r = cr_valid_text(s, n, CR_MP_QUERY_MAX);
+    if (r) {
+        return r;
+    }
+
+    if (memchr(s, ' ', n) || memchr(s, '#', n)) {
+        return "must not hold spaces or '#'";
+    }
+
+    if (cr_url_encode(NULL, s, n) + CR_MP_QUERY_CODE_ENC > CR_MP_QUERY_MAX) {
+        return "is too long: URL-encoded, with \"&code=CODE\" appended, it "
+               "must stay within 512 bytes";
+    }
+
+    return NULL;
+}
+
+
+const char *
+cr_valid_gtin(const char *s, size_t n)
+{
+    size_t    i;
+    unsigned  sum, w;
+
+    if (n != 8 && n != 12 && n != 13 && n != 14) {
+        return "must be 8, 12, 13 or 14 digits";
+    }
+
+    sum = 0;
+    w = 3;
+
+    /* From the digit left of the check digit, weights 3, 1, 3, ... */
+    for (i = n - 1; i-- > 0; ) {
+        if (s[i] < '0' || s[i] > '9') {
+            return "must be digits only";
+        }
+        sum += (unsigned) (s[i] - '0') * w;
+        w = 4 - w;
+    }
+
+    if (s[n - 1] < '0' || s[n - 1] > '9') {
+        return "must be digits only";
+    }
+
+    if ((10 - sum % 10) % 10 != (unsigned) (s[n - 1] - '0')) {
+        return "has a wrong check digit";
+    }
+
+    return NULL;
+}
+
+
+static int
+cr_digits(const char *s, size_t n, int *v)
+{
+    size_t  i;
+
+    *v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        *v = *v * 10 + (s[i] - '0');
+    }
+
+    return 0;
+}
+
+
+static int
+cr_date_ok(int y, int m, int d)
+{
+    static const int  mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                  30, 31 };
+
+    if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1) {
+        return 0;
+    }
+
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
+        return d <= 29;
+    }
+
+    return d <= mdays[m - 1];
+}
+
+
+const char *
+cr_valid_date(const char *s, size_t n)
+{
+    int  y, m, d;
+
+    if (n != 10 || s[4] != '-' || s[7] != '-' || cr_digits(s, 4, &y)
+        || cr_digits(s + 5, 2, &m) || cr_digits(s + 8, 2, &d))
+    {
+        return "must be a date as YYYY-MM-DD";
+    }
+
+    if (!cr_date_ok(y, m, d)) {
+        return "is not a real date";
+    }
+
+    return NULL;
+}
+
+
+const char *
+cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz)
+{
+    int          y, mo, d, h, mi, sec, zh, zm;
+    size_t       i;
+    const char  *form;
+
+    form = "must be a date and time with a zone, e.g. "
+           "2026-11-02T08:00:00+08:00 or 2026-11-02T00:00:00Z";
+
+    if (n < 17 || cr_valid_date(s, 10) != NULL || s[10] != 'T'
+        || cr_digits(s + 11, 2, &h) || s[13] != ':'
+        || cr_digits(s + 14, 2, &mi))
+    {
+        return n >= 10 && cr_valid_date(s, 10) == NULL && s[10] == ' '
+               ? "must separate date and time with 'T'" : form;
+    }
+
+    cr_digits(s, 4, &y);
+    cr_digits(s + 5, 2, &mo);
+    cr_digits(s + 8, 2, &d);
+
+    i = 16;
+    sec = 0;
+
+    if (i < n && s[i] == ':') {
+        if (i + 3 > n || cr_digits(s + i + 1, 2, &sec)) {
+            return form;
+        }
+        i += 3;
+    }
+
+    if (i == n) {
+        return "has no zone: add Z or +08:00";
+    }
+
+    if (s[i] == 'Z' && i + 1 == n) {
+        zh = zm = 0;
+        *tz = 0;
+
+    } else if ((s[i] == '+' || s[i] == '-') && i + 6 == n
+               && cr_digits(s + i + 1, 2, &zh) == 0 && s[i + 3] == ':'
+               && cr_digits(s + i + 4, 2, &zm) == 0 && zh <= 14 && zm <= 59)
+    {
+        *tz = (int16_t) ((s[i] == '-' ? -1 : 1) * (zh * 60 + zm));
+
+    } else {
+        return form;
+    }
+
+    if (h > 23 || mi > 59 || sec > 59) {
+        return "is not a real time of day";
+    }
+
+    *t = cr_days_from_civil(y, (unsigned) mo, (unsigned) d) * 86400
+         + h * 3600 + mi * 60 + sec - (int64_t) *tz * 60;
+
+    return NULL;
+}
+
+
+void
+cr_format_time(char *out, size_t len, int64_t t, int tz)
+{
+    int64_t   local, days, secs, y;
+    unsigned  m, d;
+
+    local = t + (int64_t) tz * 60;
+    days = local / 86400;
+    secs = local % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+
+    cr_civil_from_days(days, &y, &m, &d);
+
+    if (tz == 0) {
+        snprintf(out, len, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long) y,
+                 m, d, (int) (secs / 3600), (int) (secs / 60 % 60),
+                 (int) (secs % 60));
+    } else {
+        snprintf(out, len, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d",
+                 (long long) y, m, d, (int) (secs / 3600),
+                 (int) (secs / 60 % 60), (int) (secs % 60),
+                 tz < 0 ? '-' : '+', (tz < 0 ? -tz : tz) / 60,
+                 (tz < 0 ? -tz : tz) % 60);
+    }
+}
+
+
+/* Howard Hinnant's days-from-civil, proleptic Gregorian. */
+static int64_t
+cr_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t   era;
+    unsigned  yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned) (y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + (int64_t) doe - 719468;
+}
+
+
+static void
+cr_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t   era;
+    unsigned  doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned) (z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t) yoe + era * 400 + (*m <= 2);
+}

@@ -1,0 +1,70 @@
+/*
+ * cr_valid: the rules every stored value obeys, written once.
+ *
+ * The loader checks each CSV field with these; the router checks targets
+ * again before it emits them, so a record written behind the loader's back
+ * cannot inject a header or redirect anywhere unsafe.  Each function returns
+ * NULL if the value is acceptable, else a short reason for a message.
+ */
+
+#ifndef CR_VALID_H
+#define CR_VALID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define CR_URL_MAX        2048
+#define CR_NAME_MAX       256
+#define CR_LABEL_MAX      64
+#define CR_MP_PATH_MAX    256
+#define CR_MP_QUERY_MAX   512      /* URL-encoded, code appended */
+
+/* What the router appends to a mini-program query: "&code=" + the code. */
+#define CR_MP_QUERY_CODE_ENC  (3 + 4 + 3 + 18)
+
+/* [A-Za-z0-9._-], 1..CR_ID_MAX bytes: campaign and batch ids. */
+const char *cr_valid_id(const char *s, size_t n);
+
+/* UTF-8 text without control characters, 0..max bytes: display names. */
+const char *cr_valid_text(const char *s, size_t n, size_t max);
+
+/* Text without spaces, quotes, <, >, backslash: SKU, lot, region. */
+const char *cr_valid_label(const char *s, size_t n, size_t max);
+
+/*
+ * An absolute URL with the given scheme ("https://" or "weixin://"): a
+ * host, no user info, only RFC 3986 characters (no spaces, quotes, <, >,
+ * backslash, control or non-ASCII bytes), at most CR_URL_MAX bytes.
+ */
+const char *cr_valid_url(const char *s, size_t n, const char *scheme);
+
+/* "wx" and 16 lower-case hex digits. */
+const char *cr_valid_appid(const char *s, size_t n);
+
+/* A mini-program page path: no leading '/', no '?' or '#'. */
+const char *cr_valid_mp_path(const char *s, size_t n);
+
+/* A mini-program query: with the code appended, <= 512 bytes encoded. */
+const char *cr_valid_mp_query(const char *s, size_t n);
+
+/* Bytes s[0..n) percent-encoded as in a query value (RFC 3986 unreserved
+ * kept); returns the encoded length; writes only if out != NULL. */
+size_t cr_url_encode(char *out, const char *s, size_t n);
+
+/* GTIN-8, -12, -13 or -14 with a correct GS1 mod-10 check digit. */
+const char *cr_valid_gtin(const char *s, size_t n);
+
+/* YYYY-MM-DD, a real calendar date. */
+const char *cr_valid_date(const char *s, size_t n);
+
+/*
+ * ISO 8601 date and time with a zone: YYYY-MM-DDTHH:MM[:SS](Z|+HH:MM|-HH:MM).
+ * Sets Unix seconds and the zone in minutes east of UTC.
+ */
+const char *cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz);
+
+/* Formats t in zone tz as above (25 bytes + NUL at most). */
+void cr_format_time(char *out, size_t len, int64_t t, int tz);
+
+#endif /* CR_VALID_H */
