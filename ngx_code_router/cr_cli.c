@@ -70,6 +70,31 @@ static const cr_cmd_t  cr_cmds[] = {
       "every key id unless --kid lists the live ones.\n"
       "Exit status 0 only if every code was valid, 1 otherwise.\n" },
 
+    { "load", cr_cmd_load,
+      "usage: code-router load --db PATH [--key FILE] [--dry-run]\n"
+      "                        [--max-errors N] FILE...\n"
+      "\n"
+      "Loads campaign, batch and code (override) CSV files into the store\n"
+      "at PATH (created if missing) in one transaction: every row is\n"
+      "applied, or none.  Each bad row is reported as FILE:LINE: reason\n"
+      "(the first N, default 100) and nothing is committed.  --key decodes\n"
+      "a \"code\" column.  --dry-run checks and counts, commits nothing.\n"
+      "The file format: docs/loading.md.\n"
+      "Exit status 0 committed, 1 bad rows, 2 usage, 3 file or store "
+      "error.\n" },
+
+    { "dump", cr_cmd_dump,
+      "usage: code-router dump --db PATH [--kind campaigns|batches|codes]\n"
+      "\n"
+      "Writes the store as CSV that code-router load reads back unchanged:\n"
+      "one kind, or all three as sections separated by a blank line.\n" },
+
+    { "stat", cr_cmd_stat,
+      "usage: code-router stat --db PATH\n"
+      "\n"
+      "Prints the schema, generation, last commit, counts, map size and\n"
+      "use, file size and reader slots of the store.\n" },
+
     { NULL, NULL, NULL }
 };
 

@@ -20,6 +20,11 @@
 int cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The store commands, in cr_cli_store.c. */
+int cr_cmd_load(int argc, char **argv);
+int cr_cmd_dump(int argc, char **argv);
+int cr_cmd_stat(int argc, char **argv);
+
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
