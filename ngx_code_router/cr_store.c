@@ -63,6 +63,7 @@ struct cr_store_s {
 static int cr_fail(cr_store_t *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
+static int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
 static int cr_store_init(cr_store_t *st, int create);
 static int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
 static int cr_meta_write(cr_store_t *st);
@@ -272,6 +273,35 @@ cr_mdb_rc(cr_store_t *st, int rc, const char *what)
 }
 
 
+/*
+ * Every transaction starts here: a writer in another process may have
+ * grown the map past ours (MDB_MAP_RESIZED), so adopt its size and retry.
+ */
+static int
+cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn)
+{
+    int  rc, tries;
+
+    for (tries = 0; tries < 3; tries++) {
+        rc = mdb_txn_begin(st->env, NULL, flags, txn);
+        if (rc != MDB_MAP_RESIZED) {
+            break;
+        }
+
+        rc = mdb_env_set_mapsize(st->env, 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    if (rc != 0) {
+        *txn = NULL;
+    }
+
+    return rc;
+}
+
+
 /* Opens the sub-databases and checks the schema; creates them if new. */
 static int
 cr_store_init(cr_store_t *st, int create)
@@ -283,7 +313,7 @@ cr_store_init(cr_store_t *st, int create)
     cr_meta_t  meta;
     unsigned   dflags;
 
-    rc = mdb_txn_begin(st->env, NULL, st->rdonly ? MDB_RDONLY : 0, &txn);
+    rc = cr_txn_begin(st, st->rdonly ? MDB_RDONLY : 0, &txn);
     if (rc != 0) {
         return cr_fail(st, "cannot begin a transaction: %s",
                        mdb_strerror(rc));
@@ -414,27 +444,29 @@ cr_meta_write(cr_store_t *st)
 static int
 cr_rtxn_begin(cr_store_t *st)
 {
-    int  rc, tries;
+    int  rc;
 
-    for (tries = 0; tries < 3; tries++) {
-        if (st->rtxn) {
-            rc = mdb_txn_renew(st->rtxn);
-        } else {
-            rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->rtxn);
-            if (rc != 0) {
-                st->rtxn = NULL;
+    if (st->rtxn) {
+        rc = mdb_txn_renew(st->rtxn);
+
+        if (rc == MDB_MAP_RESIZED) {
+            /* The renewal ended the transaction; start a fresh one. */
+            mdb_txn_abort(st->rtxn);
+            st->rtxn = NULL;
+
+            if (st->rcur) {
+                mdb_cursor_close(st->rcur);
+                st->rcur = NULL;
             }
-        }
 
-        if (rc != MDB_MAP_RESIZED) {
-            break;
+            rc = mdb_env_set_mapsize(st->env, 0);
         }
+    } else {
+        rc = 0;
+    }
 
-        /* A writer grew the map past ours: map the new size, retry. */
-        rc = mdb_env_set_mapsize(st->env, 0);
-        if (rc != 0) {
-            break;
-        }
+    if (rc == 0 && st->rtxn == NULL) {
+        rc = cr_txn_begin(st, MDB_RDONLY, &st->rtxn);
     }
 
     if (rc != 0) {
@@ -707,22 +739,14 @@ cr_store_reader_check(cr_store_t *st)
 int
 cr_store_begin(cr_store_t *st)
 {
-    int  rc, tries;
+    int  rc;
 
     if (st->rdonly) {
         return cr_fail(st, "opened read-only");
     }
 
-    for (tries = 0; tries < 3; tries++) {
-        rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
-        if (rc != MDB_MAP_RESIZED) {
-            break;
-        }
-        mdb_env_set_mapsize(st->env, 0);
-    }
-
+    rc = cr_txn_begin(st, 0, &st->wtxn);
     if (rc != 0) {
-        st->wtxn = NULL;
         return cr_fail(st, "cannot begin a write transaction: %s",
                        mdb_strerror(rc));
     }
