@@ -35,7 +35,8 @@ NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
 MODULE      := $(B)/ngx_http_code_router_module.so
 CLI         := $(B)/code-router
-UNIT        := $(B)/t/test-codec $(B)/t/test-codec-asan
+UNIT_NAMES  := codec store
+UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 
 .PHONY: all check-deps deps unit test run clean
 
@@ -65,12 +66,12 @@ $(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS) $(HDRS)
 $(CLI): $(CLI_SRCS) $(HDRS)
 	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $(CLI_SRCS) $(LIBS)
 
-$(B)/t/test-codec: t/unit/test_codec.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
+$(B)/t/test-%: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
 
 # The unit tests also run under AddressSanitizer and UBSan, always.
-$(B)/t/test-codec-asan: t/unit/test_codec.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
+$(B)/t/test-%-asan: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) $(SAN) -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
 

@@ -1,0 +1,494 @@
+/*
+ * Unit tests of the binding store (cr_store) and the loader's transaction
+ * (cr_load_transact), TAP on stdout.  Uses a temporary directory.
+ *
+ * usage: test-store CODE_ROUTER_BINARY   (for the concurrent-loader test)
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "cr_load.h"
+#include "cr_store.h"
+#include "tap.h"
+
+
+#define LONG_ID \
+    "a-campaign-id-of-64-bytes-to-make-every-row-fat-enough-012345678"
+
+static char  dir[] = "/tmp/cr-test-store-XXXXXX";
+static char  path[256];
+
+
+/* Lookup copies live until the end of the test: freed in main(). */
+static void   *allocs[1024];
+static size_t  nallocs;
+
+
+static void *
+alloc(void *ctx, size_t n)
+{
+    (void) ctx;
+
+    if (nallocs == sizeof(allocs) / sizeof(allocs[0])) {
+        return NULL;
+    }
+
+    return allocs[nallocs++] = malloc(n);
+}
+
+
+static cr_str_t
+S(const char *s)
+{
+    cr_str_t  v;
+
+    v.data = s;
+    v.len = strlen(s);
+
+    return v;
+}
+
+
+static int
+str_is(cr_str_t v, const char *s)
+{
+    return v.len == strlen(s) && memcmp(v.data, s, v.len) == 0;
+}
+
+
+static void
+campaign(cr_campaign_t *c, const char *id, const char *url, int64_t starts,
+    int64_t ends)
+{
+    memset(c, 0, sizeof(cr_campaign_t));
+    c->type = CR_TARGET_H5;
+    c->s[CR_CAMP_ID] = S(id);
+    c->s[CR_CAMP_NAME] = S("名字");
+    c->s[CR_CAMP_URL] = S(url);
+    c->starts_at = starts;
+    c->ends_at = ends;
+}
+
+
+static void
+batch(cr_batch_t *b, const char *id, unsigned kid, uint64_t first,
+    uint64_t last, const char *camp)
+{
+    memset(b, 0, sizeof(cr_batch_t));
+    b->kid = (uint8_t) kid;
+    b->first = first;
+    b->last = last;
+    b->scene = CR_SCENE_MARKETING;
+    b->s[CR_BATCH_ID] = S(id);
+    b->s[CR_BATCH_CAMPAIGN] = S(camp);
+    b->s[CR_BATCH_REGION] = S("CN-ZJ");
+}
+
+
+static cr_status_e
+status_of(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
+    cr_binding_t *b)
+{
+    if (cr_store_lookup(st, kid, serial, now, b, alloc, NULL) != 0) {
+        tap_diag("lookup failed: %s", cr_store_error(st));
+        return (cr_status_e) 99;
+    }
+
+    return b->status;
+}
+
+
+static void
+test_lookup(void)
+{
+    int            rc;
+    char           err[512];
+    cr_store_t    *st;
+    cr_campaign_t  c;
+    cr_batch_t     b, other;
+    cr_override_t  o;
+    cr_binding_t   r;
+
+    tap_ok(cr_store_open(&st, path, CR_STORE_CREATE, err, sizeof(err)) == 0,
+           "create a store (%s)", err);
+
+    cr_store_begin(st);
+    campaign(&c, "live", "https://a.example/x?y=1", 1000, 2000);
+    tap_ok(cr_store_put_campaign(st, &c) == CR_PUT_ADDED, "put a campaign");
+    tap_ok(cr_store_put_campaign(st, &c) == CR_PUT_SAME,
+           "the same campaign again is unchanged");
+    campaign(&c, "open", "https://b.example/", CR_TIME_NONE, CR_TIME_NONE);
+    cr_store_put_campaign(st, &c);
+
+    batch(&b, "A", 1, 100, 199, "live");
+    tap_ok(cr_store_put_batch(st, &b, &other) == CR_PUT_ADDED, "put batch A");
+    batch(&b, "B", 1, 200, 299, "open");
+    tap_ok(cr_store_put_batch(st, &b, &other) == CR_PUT_ADDED,
+           "put batch B, adjacent to A");
+    batch(&b, "K2", 2, 150, 150, "open");
+    tap_ok(cr_store_put_batch(st, &b, &other) == CR_PUT_ADDED,
+           "the same serials under another key id do not overlap");
+
+    batch(&b, "X", 1, 199, 199, "open");
+    rc = cr_store_put_batch(st, &b, &other);
+    tap_ok(rc == CR_STORE_OVERLAP && str_is(other.s[CR_BATCH_ID], "A"),
+           "a one-serial range on A's last serial overlaps A");
+    batch(&b, "X", 1, 0, 1000, "open");
+    rc = cr_store_put_batch(st, &b, &other);
+    tap_ok(rc == CR_STORE_OVERLAP, "a range containing A overlaps");
+    batch(&b, "X", 1, 150, 250, "open");
+    tap_ok(cr_store_put_batch(st, &b, &other) == CR_STORE_OVERLAP,
+           "a range across A and B overlaps");
+
+    memset(&o, 0, sizeof(o));
+    o.kid = 1;
+    o.serial = 150;
+    o.state = CR_OVERRIDE_REVOKED;
+    cr_store_put_override(st, &o);
+    o.serial = 5000;
+    o.state = CR_OVERRIDE_CAMPAIGN;
+    o.campaign = S("open");
+    cr_store_put_override(st, &o);
+
+    tap_ok(cr_store_commit(st, 42) == 0, "commit");
+
+    tap_ok(status_of(st, 1, 100, 1500, &r) == CR_ST_OK && r.has_batch
+           && str_is(r.batch.s[CR_BATCH_ID], "A")
+           && str_is(r.campaign.s[CR_CAMP_URL], "https://a.example/x?y=1")
+           && str_is(r.campaign.s[CR_CAMP_NAME], "名字")
+           && str_is(r.batch.s[CR_BATCH_REGION], "CN-ZJ")
+           && r.generation == 1,
+           "first serial of A: ok, with batch, campaign and generation");
+    tap_ok(status_of(st, 1, 199, 1500, &r) == CR_ST_OK
+           && str_is(r.batch.s[CR_BATCH_ID], "A"), "last serial of A");
+    tap_ok(status_of(st, 1, 200, 1500, &r) == CR_ST_OK
+           && str_is(r.batch.s[CR_BATCH_ID], "B"), "first serial of B");
+    tap_ok(status_of(st, 1, 99, 1500, &r) == CR_ST_UNBOUND && !r.has_batch,
+           "serial before A: unbound");
+    tap_ok(status_of(st, 1, 300, 1500, &r) == CR_ST_UNBOUND,
+           "serial after B: unbound");
+    tap_ok(status_of(st, 3, 150, 1500, &r) == CR_ST_UNBOUND,
+           "a key id with no batches: unbound");
+    tap_ok(status_of(st, 2, 150, 1500, &r) == CR_ST_OK
+           && str_is(r.batch.s[CR_BATCH_ID], "K2"), "key id 2's batch");
+    tap_ok(status_of(st, 1, 999, 1500, &r) == CR_ST_UNBOUND,
+           "a gap: unbound");
+
+    tap_ok(status_of(st, 1, 101, 999, &r) == CR_ST_NOT_STARTED,
+           "before starts_at: not_started");
+    tap_ok(status_of(st, 1, 101, 1000, &r) == CR_ST_OK,
+           "at starts_at: ok");
+    tap_ok(status_of(st, 1, 101, 1999, &r) == CR_ST_OK,
+           "a second before ends_at: ok");
+    tap_ok(status_of(st, 1, 101, 2000, &r) == CR_ST_ENDED,
+           "at ends_at: ended");
+    tap_ok(status_of(st, 1, 250, 0, &r) == CR_ST_OK
+           && status_of(st, 1, 250, INT64_MAX, &r) == CR_ST_OK,
+           "an open window is always ok");
+
+    tap_ok(status_of(st, 1, 150, 1500, &r) == CR_ST_REVOKED && r.overridden
+           && r.has_batch && str_is(r.batch.s[CR_BATCH_ID], "A"),
+           "a revoked code in a batch: revoked, batch still known");
+    tap_ok(status_of(st, 1, 5000, 1500, &r) == CR_ST_OK && r.overridden
+           && !r.has_batch && str_is(r.campaign.s[CR_CAMP_ID], "open"),
+           "a one-off campaign on an unbound serial: ok");
+
+    /* Move batch A (same id, new range): the old range is freed. */
+    cr_store_begin(st);
+    batch(&b, "A", 1, 400, 499, "live");
+    tap_ok(cr_store_put_batch(st, &b, &other) == CR_PUT_CHANGED,
+           "moving batch A is a change");
+    batch(&b, "A", 1, 450, 599, "live");
+    tap_ok(cr_store_put_batch(st, &b, &other) == CR_PUT_CHANGED,
+           "moving it again, overlapping only its own range, is allowed");
+    tap_ok(cr_store_del_campaign(st, "nope", 4) == CR_STORE_NOTFOUND,
+           "deleting an unknown campaign: not found");
+    tap_ok(cr_store_del_batch(st, "B", 1) == 0, "delete batch B");
+    cr_store_commit(st, 43);
+
+    tap_ok(status_of(st, 1, 120, 1500, &r) == CR_ST_UNBOUND,
+           "A's old range is unbound after the move");
+    tap_ok(status_of(st, 1, 599, 1500, &r) == CR_ST_OK
+           && str_is(r.batch.s[CR_BATCH_ID], "A"), "A's new range is bound");
+    tap_ok(status_of(st, 1, 250, 1500, &r) == CR_ST_UNBOUND,
+           "B's range is unbound after its deletion");
+
+    {
+        cr_store_info_t  info;
+
+        cr_store_info(st, &info);
+        tap_ok(info.generation == 2 && info.campaigns == 2
+               && info.batches == 2 && info.codes == 2
+               && info.last_commit == 43,
+               "meta: generation 2, 2 campaigns, 2 batches, 2 codes "
+               "(%llu %llu %llu %llu)",
+               (unsigned long long) info.generation,
+               (unsigned long long) info.campaigns,
+               (unsigned long long) info.batches,
+               (unsigned long long) info.codes);
+    }
+
+    cr_store_close(st);
+}
+
+
+static void
+test_decoders(void)
+{
+    int            i, bad;
+    uint8_t        buf[256];
+    cr_campaign_t  c;
+    cr_batch_t     b;
+    cr_override_t  o;
+
+    /* Every prefix of a garbage buffer, with every kind: no crash, and a
+     * record whose offsets leave it is refused. */
+    memset(buf, 0xff, sizeof(buf));
+    buf[0] = 'C';
+    bad = 0;
+
+    for (i = 0; i < (int) sizeof(buf); i++) {
+        bad += cr_campaign_decode(buf, (size_t) i, &c) == 0;
+        bad += cr_batch_decode(buf, (size_t) i, &b) == 0;
+        bad += cr_override_decode(buf, (size_t) i, &o) == 0;
+    }
+
+    tap_ok(bad == 0, "records with out-of-bounds strings are refused");
+
+    memset(buf, 0, sizeof(buf));
+    buf[0] = 'O';
+    buf[1] = 9;    /* no such state */
+    tap_ok(cr_override_decode(buf, 16, &o) == -1,
+           "an override of an unknown state is refused");
+    buf[1] = CR_OVERRIDE_REVOKED;
+    buf[11] = 15;  /* offset of the one string: just after the header */
+    tap_ok(cr_override_decode(buf, 15, &o) == 0 && o.campaign.len == 0,
+           "a minimal revoked override decodes");
+    tap_ok(cr_override_decode(buf, 14, &o) == -1, "one byte short: refused");
+}
+
+
+static void
+test_refusals(void)
+{
+    int          rc;
+    char         err[512], p2[300];
+    FILE        *f;
+    MDB_env     *env;
+    MDB_txn     *txn;
+    MDB_dbi      dbi;
+    MDB_val      k, v;
+    uint8_t      meta[64];
+    cr_store_t  *st;
+
+    snprintf(p2, sizeof(p2), "%s/garbage.mdb", dir);
+    f = fopen(p2, "w");
+    fputs("this is not an LMDB file at all, just words................", f);
+    fclose(f);
+
+    rc = cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(rc == -1 && strstr(err, "garbage.mdb") != NULL,
+           "a garbage file is refused: %s", err);
+
+    snprintf(p2, sizeof(p2), "%s/missing.mdb", dir);
+    rc = cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(rc == -1 && strstr(err, "No such file") != NULL,
+           "a missing store is refused: %s", err);
+
+    /* A plain LMDB file that is not ours. */
+    snprintf(p2, sizeof(p2), "%s/other.mdb", dir);
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 4);
+    mdb_env_open(env, p2, MDB_NOSUBDIR, 0644);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "stuff", MDB_CREATE, &dbi);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+
+    rc = cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(rc == -1 && strstr(err, "not a code-router store") != NULL,
+           "an LMDB file of something else is refused: %s", err);
+
+    /* Our store with a schema from the future. */
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_open(env, path, MDB_NOSUBDIR, 0644);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "meta", 0, &dbi);
+    k.mv_data = "meta";
+    k.mv_size = 4;
+    mdb_get(txn, dbi, &k, &v);
+    memcpy(meta, v.mv_data, sizeof(meta));
+    meta[8] = 2;
+    v.mv_data = meta;
+    mdb_put(txn, dbi, &k, &v, 0);
+    mdb_txn_commit(txn);
+
+    rc = cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(rc == -1 && strstr(err, "schema version 2") != NULL,
+           "a store of another schema version is refused: %s", err);
+
+    meta[8] = CR_STORE_SCHEMA;
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_put(txn, dbi, &k, &v, 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+
+    rc = cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(rc == 0, "restored, it opens again");
+    cr_store_close(st);
+}
+
+
+/* More rows than the initial 64 MiB map holds: the run is redone. */
+static void
+test_grow(void)
+{
+    int          rc;
+    char         err[512], csv[300], p2[300], *files[1];
+    FILE        *f;
+    unsigned     grown;
+    uint64_t     i;
+    cr_load_t    l;
+    cr_store_t  *st;
+    cr_binding_t r;
+
+    /* ~100 bytes a row in the store: a 64-byte campaign id each. */
+    snprintf(csv, sizeof(csv), "%s/many.csv", dir);
+    f = fopen(csv, "w");
+    fprintf(f, "campaign,type,url\n%s,h5,https://x.example/\n\n"
+            "kid,serial,state,campaign\n", LONG_ID);
+    for (i = 0; i < 1000000; i++) {
+        fprintf(f, "7,%llu,campaign,%s\n", (unsigned long long) i * 3,
+                LONG_ID);
+    }
+    fclose(f);
+
+    snprintf(p2, sizeof(p2), "%s/grow.mdb", dir);
+    cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
+    tap_ok(cr_store_map_size(st) == CR_STORE_MIN_MAP,
+           "a new store starts with a %u MiB map", CR_STORE_MIN_MAP >> 20);
+
+    files[0] = csv;
+    rc = cr_load_transact(&l, st, NULL, 10, files, 1, 0, 7, &grown);
+    tap_ok(rc == CR_LOAD_OK && grown >= 1 && l.codes.added == 1000000,
+           "1000000 rows: the map grew %u time(s) and the run was redone "
+           "(%s)", grown, l.fatal);
+    cr_load_free(&l);
+
+    tap_ok(status_of(st, 7, 2999997, 0, &r) == CR_ST_OK
+           && status_of(st, 7, 2999998, 0, &r) == CR_ST_UNBOUND,
+           "the last row is in, exactly once");
+    cr_store_close(st);
+}
+
+
+/*
+ * A reader holding a snapshot while a loader (another process) commits
+ * sees the old binding; its next snapshot sees the new one.
+ */
+static void
+test_snapshot(const char *cli)
+{
+    int          status;
+    char         csv[300], err[512];
+    FILE        *f;
+    pid_t        pid;
+    MDB_env     *env;
+    MDB_txn     *txn;
+    MDB_dbi      dbi;
+    MDB_val      k, v;
+    cr_store_t  *st;
+    cr_batch_t   b;
+    cr_binding_t r;
+    uint8_t      key[6] = { 1, 0, 0, 0, 2, 0x57 };   /* kid 1, 599 */
+
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_set_maxreaders(env, CR_STORE_MAXREADERS);
+    mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0644);
+    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    mdb_dbi_open(txn, "batches", 0, &dbi);
+
+    k.mv_data = key;
+    k.mv_size = 6;
+    tap_ok(mdb_get(txn, dbi, &k, &v) == 0
+           && cr_batch_decode(v.mv_data, v.mv_size, &b) == 0
+           && str_is(b.s[CR_BATCH_CAMPAIGN], "live"),
+           "held snapshot: batch A is bound to campaign live");
+
+    snprintf(csv, sizeof(csv), "%s/rebind.csv", dir);
+    f = fopen(csv, "w");
+    fputs("batch,kid,serial_from,serial_to,scene,campaign\n"
+          "A,1,450,599,marketing,open\n", f);
+    fclose(f);
+
+    pid = fork();
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL) {
+            _exit(126);
+        }
+        execl(cli, cli, "load", "--db", path, csv, (char *) NULL);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "a loader process rebinds batch A while the snapshot is held");
+
+    tap_ok(mdb_get(txn, dbi, &k, &v) == 0
+           && cr_batch_decode(v.mv_data, v.mv_size, &b) == 0
+           && str_is(b.s[CR_BATCH_CAMPAIGN], "live"),
+           "the held snapshot still sees the old binding");
+
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+
+    cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
+           && str_is(r.campaign.s[CR_CAMP_ID], "open"),
+           "the next snapshot sees the new binding");
+    cr_store_close(st);
+}
+
+
+int
+main(int argc, char **argv)
+{
+    char  cmd[600];
+
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+
+    snprintf(path, sizeof(path), "%s/brand.mdb", dir);
+
+    test_lookup();
+    test_decoders();
+    test_refusals();
+    test_grow();
+
+    if (argc > 1) {
+        test_snapshot(argv[1]);
+    }
+
+    while (nallocs) {
+        free(allocs[--nallocs]);
+    }
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        tap_diag("could not remove %s", dir);
+    }
+
+    return tap_done();
+}
