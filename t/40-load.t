@@ -127,6 +127,15 @@ is($rc, 0, 'a BOM and CRLF line ends are accepted') or diag $err;
 like(dump_db($db, '--kind', 'campaigns'), qr/^xl,表格,h5,https:\/\/x\.cn\/a,/m,
      '... and read right');
 
+# A batch may name a campaign defined in a later file of the same run, and
+# empty rows (",,,," from a spreadsheet) inside a section are skipped.
+write_file("$d/later-b.csv", "batch,kid,serial_from,serial_to,scene,campaign\n"
+         . "late-b,8,1,10,verify,late-c\n,,,,,\n\nlate-b2,8,11,20,verify,late-c\n");
+write_file("$d/later-c.csv", "campaign,type,url\nlate-c,h5,https://x.cn/late\n");
+($rc, $out, $err) = load('--db', $db, "$d/later-b.csv", "$d/later-c.csv");
+is($rc, 0, 'a campaign defined in a later file of the run') or diag $err;
+like($out, qr/^batches\s+2 added/m, '... both batches, empty rows skipped');
+
 # Codes pasted as printed need --key.
 my $key = make_key("$d/1.key");
 my (undef, $codes) = cr('mint', '--key', $key, '--kid', 1, '--from', 7000, '--count', 2);
