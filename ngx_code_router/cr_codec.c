@@ -162,6 +162,17 @@ cr_code_open(const cr_keyring_t *ring, const char *s, size_t len,
 }
 
 
+void
+cr_code_canonical(char out[CR_CODE_LEN], const char *in)
+{
+    int  i;
+
+    for (i = 0; i < CR_CODE_LEN; i++) {
+        out[i] = cr_b32_alphabet[(cr_b32_value[(uint8_t) in[i]] - 1) & 31];
+    }
+}
+
+
 const char *
 cr_code_rc_name(cr_code_rc_t rc)
 {

@@ -92,6 +92,12 @@ int cr_code_seal(char out[CR_CODE_LEN], const cr_key_t *key,
 cr_code_rc_t cr_code_open(const cr_keyring_t *ring, const char *s,
     size_t len, unsigned *kid, uint64_t *serial);
 
+/*
+ * Writes the canonical spelling (upper case, no aliases) of a code that
+ * cr_code_open() accepted.  For any other input the result is undefined.
+ */
+void cr_code_canonical(char out[CR_CODE_LEN], const char *in);
+
 /* "ok", "malformed", "unknown_key" or "forged". */
 const char *cr_code_rc_name(cr_code_rc_t rc);
 

@@ -154,6 +154,9 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     if (st->rdonly) {
         mflags |= MDB_RDONLY | MDB_NORDAHEAD;
     }
+    if (st->rdonly && (flags & CR_STORE_CHECK)) {
+        mflags |= MDB_NOLOCK;
+    }
 
     if (rc == 0) {
         /* 0664: readers in other processes (nginx workers in the group of
@@ -162,8 +165,11 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     if (rc != 0) {
-        snprintf(err, errlen, "store \"%s\": cannot open: %s", path,
-                 mdb_strerror(rc));
+        snprintf(err, errlen, "store \"%s\": cannot open: %s%s%s%s", path,
+                 mdb_strerror(rc),
+                 rc == EACCES ? " (a reader must be able to write \"" : "",
+                 rc == EACCES ? path : "",
+                 rc == EACCES ? "-lock\"; see docs/loading.md)" : "");
         cr_store_close(st);
         return -1;
     }

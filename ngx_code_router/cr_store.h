@@ -50,6 +50,10 @@
 /* cr_store_open() flags */
 #define CR_STORE_RDONLY      0x01
 #define CR_STORE_CREATE      0x02      /* writer: create a new store */
+#define CR_STORE_CHECK       0x04      /* with RDONLY: validate and close at
+                                        * once, without the lock file (so a
+                                        * root "nginx -t" never creates a
+                                        * lock file workers cannot write) */
 
 
 typedef enum {

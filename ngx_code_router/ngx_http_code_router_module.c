@@ -1,6 +1,9 @@
 /*
  * ngx_http_code_router_module: the landing router for one-item-one-code
- * QR codes.  See README.md for the directives and variables.
+ * QR codes.  Decodes and verifies the code, looks up its binding in the
+ * LMDB store, and answers: a redirect, the mini-program interstitial, or a
+ * status for nginx's error_page.  See README.md for directives, variables
+ * and outcomes.
  */
 
 #include <ngx_config.h>
@@ -9,6 +12,13 @@
 
 #include "cr_codec.h"
 #include "cr_keyfile.h"
+#include "cr_store.h"
+#include "cr_valid.h"
+
+
+#define CR_TIMER_MS          1000      /* swap check and stale readers */
+#define CR_READER_CHECK_S    10
+#define CR_HTTP_GONE         410       /* nginx has no NGX_HTTP_GONE */
 
 
 /* Per-request results, kept as indexed variables (they survive redirects). */
@@ -16,31 +26,93 @@ typedef enum {
     CR_VAR_STATUS = 0,
     CR_VAR_KID,
     CR_VAR_SERIAL,
+    CR_VAR_BATCH,
+    CR_VAR_SCENE,
+    CR_VAR_CAMPAIGN,
+    CR_VAR_CAMPAIGN_NAME,
+    CR_VAR_SKU,
+    CR_VAR_GTIN,
+    CR_VAR_LOT,
+    CR_VAR_PRODUCED,
+    CR_VAR_REGION,
+    CR_VAR_TARGET,
     CR_VAR_CLIENT,
+    CR_VAR_GENERATION,
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
 
+/* Outcomes, as counted and as $code_router_status says them. */
+typedef enum {
+    CR_OUT_OK = 0,
+    CR_OUT_UNBOUND,
+    CR_OUT_REVOKED,
+    CR_OUT_NOT_STARTED,
+    CR_OUT_ENDED,
+    CR_OUT_MALFORMED,
+    CR_OUT_FORGED,
+    CR_OUT_UNAVAILABLE,
+    CR_OUT_N
+} ngx_http_code_router_out_e;
+
+
+typedef enum {
+    CR_ANS_REDIRECT = 0,                /* 302 to an https:// target */
+    CR_ANS_URL_LINK,                    /* 302 to a WeChat URL Link */
+    CR_ANS_INTERSTITIAL,                /* the page that opens weixin:// */
+    CR_ANS_WINDOW,                      /* 302 to before_url / after_url */
+    CR_ANS_FALLBACK,                    /* a status for error_page */
+    CR_ANS_N
+} ngx_http_code_router_ans_e;
+
+
+/* Counters in shared memory: totals of all workers, kept across reloads. */
+typedef struct {
+    ngx_atomic_t               outcome[CR_OUT_N];
+    ngx_atomic_t               scene[5];        /* 0: no batch */
+    ngx_atomic_t               client[2];       /* other, wechat */
+    ngx_atomic_t               answer[CR_ANS_N];
+    ngx_atomic_t               reopened;
+} ngx_http_code_router_metrics_t;
+
+
+/* One binding store; servers naming the same file share it. */
+typedef struct {
+    ngx_str_t                  path;            /* NUL-terminated */
+    cr_store_t                *st;              /* this worker's; or NULL */
+    uint64_t                   dev;
+    uint64_t                   ino;
+    time_t                     checked;
+    time_t                     retry;
+    time_t                     reader_check;
+    ngx_uint_t                 failures;
+} ngx_http_code_router_db_t;
+
+
 typedef struct {
     ngx_int_t                  var_index[CR_VAR_N];
+    ngx_array_t                dbs;             /* ngx_http_code_router_db_t */
+    ngx_shm_zone_t            *shm;
 } ngx_http_code_router_main_conf_t;
 
 
 typedef struct {
     cr_keyring_t              *ring;
-    ngx_array_t               *ua_regex;    /* NULL: not set at this level */
     ngx_regex_t               *wechat_ua;
+    ngx_http_code_router_db_t *db;
+    ngx_uint_t                 db_index;        /* into dbs, plus one */
 } ngx_http_code_router_srv_conf_t;
 
 
 typedef struct {
     ngx_http_complex_value_t  *code;
+    ngx_str_t                  interstitial;
 } ngx_http_code_router_loc_conf_t;
 
 
 typedef struct {
-    ngx_str_t                  name;
-    ngx_http_code_router_var_e slot;
+    ngx_str_t                   name;
+    ngx_http_code_router_var_e  slot;
 } ngx_http_code_router_var_t;
 
 
@@ -50,25 +122,68 @@ static void *ngx_http_code_router_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static void *ngx_http_code_router_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_code_router_db(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_wechat_ua(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_code_router_interstitial(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
+static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
+    void *data);
 static void ngx_http_code_router_wipe(void *data);
+static ngx_int_t ngx_http_code_router_init_process(ngx_cycle_t *cycle);
+static void ngx_http_code_router_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_code_router_timer(ngx_event_t *ev);
+static cr_store_t *ngx_http_code_router_store(ngx_http_code_router_db_t *db,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_code_router_db_open(ngx_http_code_router_db_t *db,
+    ngx_log_t *log);
+static void ngx_http_code_router_db_close(ngx_http_code_router_db_t *db);
 static ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_code_router_answer(ngx_http_request_t *r,
+    cr_binding_t *b, u_char *code, ngx_uint_t wechat);
+static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
+    ngx_str_t *url, ngx_http_code_router_ans_e ans);
+static ngx_int_t ngx_http_code_router_target_url(ngx_http_request_t *r,
+    cr_binding_t *b, u_char *code, ngx_str_t *out);
+static ngx_int_t ngx_http_code_router_scheme_url(ngx_http_request_t *r,
+    cr_binding_t *b, u_char *code, ngx_str_t *out);
+static ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out);
+static void ngx_http_code_router_count(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
+    ngx_http_code_router_ans_e ans);
+static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
+    cr_binding_t *b);
 static ngx_int_t ngx_http_code_router_set_var(ngx_http_request_t *r,
     ngx_http_code_router_var_e slot, u_char *data, size_t len);
 static ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
     ngx_http_code_router_var_e slot, uint64_t v);
 static ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r,
     ngx_http_code_router_srv_conf_t *cscf);
+static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 static ngx_int_t ngx_http_code_router_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
 
 
 static ngx_command_t  ngx_http_code_router_commands[] = {
+
+    { ngx_string("code_router_db"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_db,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("code_router_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE2,
@@ -84,9 +199,23 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       0,
       NULL },
 
+    { ngx_string("code_router_interstitial"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_interstitial,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_code_router_loc_conf_t, interstitial),
+      NULL },
+
     { ngx_string("code_router"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_code_router_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -106,7 +235,7 @@ static ngx_http_module_t  ngx_http_code_router_module_ctx = {
     ngx_http_code_router_merge_srv_conf,    /* merge server configuration */
 
     ngx_http_code_router_create_loc_conf,   /* create location configuration */
-    NULL                                    /* merge location configuration */
+    ngx_http_code_router_merge_loc_conf     /* merge location configuration */
 };
 
 
@@ -117,10 +246,10 @@ ngx_module_t  ngx_http_code_router_module = {
     NGX_HTTP_MODULE,                        /* module type */
     NULL,                                   /* init master */
     NULL,                                   /* init module */
-    NULL,                                   /* init process */
+    ngx_http_code_router_init_process,      /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
-    NULL,                                   /* exit process */
+    ngx_http_code_router_exit_process,      /* exit process */
     NULL,                                   /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -130,13 +259,52 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_status"), CR_VAR_STATUS },
     { ngx_string("code_router_kid"), CR_VAR_KID },
     { ngx_string("code_router_serial"), CR_VAR_SERIAL },
+    { ngx_string("code_router_batch"), CR_VAR_BATCH },
+    { ngx_string("code_router_scene"), CR_VAR_SCENE },
+    { ngx_string("code_router_campaign"), CR_VAR_CAMPAIGN },
+    { ngx_string("code_router_campaign_name"), CR_VAR_CAMPAIGN_NAME },
+    { ngx_string("code_router_sku"), CR_VAR_SKU },
+    { ngx_string("code_router_gtin"), CR_VAR_GTIN },
+    { ngx_string("code_router_lot"), CR_VAR_LOT },
+    { ngx_string("code_router_production_date"), CR_VAR_PRODUCED },
+    { ngx_string("code_router_region"), CR_VAR_REGION },
+    { ngx_string("code_router_target"), CR_VAR_TARGET },
     { ngx_string("code_router_client"), CR_VAR_CLIENT },
+    { ngx_string("code_router_generation"), CR_VAR_GENERATION },
     { ngx_null_string, CR_VAR_N }
 };
 
 
+static ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
+    ngx_string("ok"), ngx_string("unbound"), ngx_string("revoked"),
+    ngx_string("not_started"), ngx_string("ended"), ngx_string("malformed"),
+    ngx_string("forged"), ngx_string("unavailable")
+};
+
+/* The status answered when an outcome falls back to error_page. */
+static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
+    NGX_HTTP_SERVICE_UNAVAILABLE,       /* ok, but the target is unusable */
+    NGX_HTTP_NOT_FOUND,                 /* unbound */
+    CR_HTTP_GONE,                       /* revoked */
+    NGX_HTTP_NOT_FOUND,                 /* not_started: will exist */
+    CR_HTTP_GONE,                       /* ended: gone for good */
+    NGX_HTTP_NOT_FOUND,                 /* malformed */
+    NGX_HTTP_NOT_FOUND,                 /* forged */
+    NGX_HTTP_SERVICE_UNAVAILABLE        /* unavailable */
+};
+
+static const char  *ngx_http_code_router_answers[CR_ANS_N] = {
+    "redirect", "url_link", "interstitial", "window", "fallback"
+};
+
 static ngx_str_t  ngx_http_code_router_default_ua =
     ngx_string("MicroMessenger");
+
+static ngx_str_t  ngx_http_code_router_shm_name =
+    ngx_string("code_router_metrics");
+
+static ngx_event_t  ngx_http_code_router_timer_ev;
+static ngx_connection_t  ngx_http_code_router_timer_conn;
 
 
 static ngx_int_t
@@ -171,14 +339,28 @@ ngx_http_code_router_preconfiguration(ngx_conf_t *cf)
 static void *
 ngx_http_code_router_create_main_conf(ngx_conf_t *cf)
 {
-    return ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_main_conf_t));
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&cmcf->dbs, cf->pool, 2,
+                       sizeof(ngx_http_code_router_db_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return cmcf;
 }
 
 
 static void *
 ngx_http_code_router_create_srv_conf(ngx_conf_t *cf)
 {
-    /* ring and wechat_ua stay NULL until set: merged from the parent. */
+    /* All NULL or 0 until set: merged from the parent. */
     return ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_srv_conf_t));
 }
 
@@ -196,6 +378,10 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
     /* Keys are inherited only by a server that declares none itself. */
     if (conf->ring == NULL) {
         conf->ring = prev->ring;
+    }
+
+    if (conf->db_index == 0) {
+        conf->db_index = prev->db_index;
     }
 
     if (conf->wechat_ua == NULL) {
@@ -226,6 +412,82 @@ static void *
 ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
 {
     return ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_loc_conf_t));
+}
+
+
+static char *
+ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_code_router_loc_conf_t  *prev = parent;
+    ngx_http_code_router_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_str_value(conf->interstitial, prev->interstitial, "");
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * code_router_db PATH: checked now (so "nginx -t" fails on a missing or
+ * foreign file), opened in each worker.
+ */
+static char *
+ngx_http_code_router_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_srv_conf_t *cscf = conf;
+
+    char                               err[1024];
+    ngx_str_t                         *value, path;
+    ngx_uint_t                         i;
+    cr_store_t                        *st;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    if (cscf->db_index) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+    db = cmcf->dbs.elts;
+
+    for (i = 0; i < cmcf->dbs.nelts; i++) {
+        if (db[i].path.len == path.len
+            && ngx_strncmp(db[i].path.data, path.data, path.len) == 0)
+        {
+            cscf->db_index = i + 1;
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (cr_store_open(&st, (char *) path.data,
+                      CR_STORE_RDONLY | CR_STORE_CHECK, err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    cr_store_close(st);
+
+    db = ngx_array_push(&cmcf->dbs);
+    if (db == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(db, sizeof(ngx_http_code_router_db_t));
+    db->path = path;
+    cscf->db_index = cmcf->dbs.nelts;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -335,6 +597,34 @@ ngx_http_code_router_wechat_ua(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* code_router_interstitial URI | @name */
+static char *
+ngx_http_code_router_interstitial(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    char       *rv;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (crlcf->interstitial.data[0] != '/'
+        && crlcf->interstitial.data[0] != '@')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "code_router_interstitial \"%V\" must be a URI "
+                           "starting with \"/\" or a named location",
+                           &crlcf->interstitial);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* code_router COMPLEX_VALUE: the content handler of a location. */
 static char *
 ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -366,10 +656,84 @@ ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_code_router_handler;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_add_shm(ngx_conf_t *cf)
+{
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+    if (cmcf->shm) {
+        return NGX_OK;
+    }
+
+    cmcf->shm = ngx_shared_memory_add(cf, &ngx_http_code_router_shm_name,
+                                      8 * ngx_pagesize,
+                                      &ngx_http_code_router_module);
+    if (cmcf->shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmcf->shm->init = ngx_http_code_router_init_shm;
+
+    return NGX_OK;
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+static ngx_int_t
+ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm_zone->data = ngx_slab_calloc(shpool,
+                                     sizeof(ngx_http_code_router_metrics_t));
+    if (shm_zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm_zone->data;
+
+    return NGX_OK;
 }
 
 
@@ -380,18 +744,229 @@ ngx_http_code_router_wipe(void *data)
 }
 
 
+/*
+ * Each worker opens its stores here (never before fork).  A store that
+ * cannot be opened is logged and retried at requests, which answer 503
+ * meanwhile: a worker that failed here would exit and not be respawned.
+ */
+static ngx_int_t
+ngx_http_code_router_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_code_router_module);
+    if (cmcf == NULL || cmcf->dbs.nelts == 0) {
+        return NGX_OK;
+    }
+
+    db = cmcf->dbs.elts;
+
+    for (i = 0; i < cmcf->dbs.nelts; i++) {
+        (void) ngx_http_code_router_db_open(&db[i], cycle->log);
+    }
+
+    ngx_memzero(&ngx_http_code_router_timer_conn, sizeof(ngx_connection_t));
+    ngx_http_code_router_timer_conn.fd = (ngx_socket_t) -1;
+
+    ngx_memzero(&ngx_http_code_router_timer_ev, sizeof(ngx_event_t));
+    ngx_http_code_router_timer_ev.handler = ngx_http_code_router_timer;
+    ngx_http_code_router_timer_ev.log = cycle->log;
+    ngx_http_code_router_timer_ev.data = &ngx_http_code_router_timer_conn;
+    ngx_http_code_router_timer_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_code_router_timer_ev, CR_TIMER_MS);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_code_router_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_code_router_module);
+    if (cmcf == NULL) {
+        return;
+    }
+
+    db = cmcf->dbs.elts;
+
+    for (i = 0; i < cmcf->dbs.nelts; i++) {
+        ngx_http_code_router_db_close(&db[i]);
+    }
+}
+
+
+/* Between requests: notice a swapped file, clear dead readers' slots. */
+static void
+ngx_http_code_router_timer(ngx_event_t *ev)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_code_router_module);
+    db = cmcf->dbs.elts;
+
+    for (i = 0; i < cmcf->dbs.nelts; i++) {
+        (void) ngx_http_code_router_store(&db[i], ev->log);
+    }
+
+    ngx_add_timer(ev, CR_TIMER_MS);
+}
+
+
+/*
+ * The store to read now, or NULL (unavailable).  At most once a second:
+ * stat the path; a replaced file (another inode) is reopened at once, a
+ * missing one closed; a closed store is retried.
+ */
+static cr_store_t *
+ngx_http_code_router_store(ngx_http_code_router_db_t *db, ngx_log_t *log)
+{
+    int                                dead;
+    time_t                             now;
+    ngx_file_info_t                    fi;
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    now = ngx_time();
+
+    if (now == db->checked) {
+        return db->st;
+    }
+
+    db->checked = now;
+
+    if (db->st) {
+        if (ngx_file_info(db->path.data, &fi) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "code router: store \"%V\" is gone; answering "
+                          "503 until it is back", &db->path);
+            ngx_http_code_router_db_close(db);
+
+        } else if ((uint64_t) fi.st_ino != db->ino
+                   || (uint64_t) fi.st_dev != db->dev)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "code router: store \"%V\" was replaced; "
+                          "reopening", &db->path);
+            ngx_http_code_router_db_close(db);
+            db->retry = 0;
+        }
+    }
+
+    if (db->st == NULL && now >= db->retry
+        && ngx_http_code_router_db_open(db, log) == NGX_OK)
+    {
+        cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_code_router_module);
+        if (cmcf->shm && cmcf->shm->data) {
+            m = cmcf->shm->data;
+            (void) ngx_atomic_fetch_add(&m->reopened, 1);
+        }
+    }
+
+    if (db->st && now >= db->reader_check) {
+        db->reader_check = now + CR_READER_CHECK_S;
+        dead = cr_store_reader_check(db->st);
+
+        if (dead > 0) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "code router: cleared %d stale reader slot(s) of "
+                          "\"%V\"", dead, &db->path);
+        }
+    }
+
+    return db->st;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_db_open(ngx_http_code_router_db_t *db, ngx_log_t *log)
+{
+    char  err[1024];
+
+    if (cr_store_open(&db->st, (char *) db->path.data, CR_STORE_RDONLY, err,
+                      sizeof(err))
+        != 0)
+    {
+        db->st = NULL;
+        db->retry = ngx_time() + 1;
+
+        /* Once per outage, then quietly retried every second. */
+        if (db->failures++ == 0) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "code router: %s; answering 503 until it opens",
+                          err);
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (db->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: store \"%V\" is open again", &db->path);
+    }
+
+    db->failures = 0;
+    cr_store_file_id(db->st, &db->dev, &db->ino);
+    db->checked = ngx_time();
+    db->reader_check = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_code_router_db_close(ngx_http_code_router_db_t *db)
+{
+    if (db->st) {
+        cr_store_close(db->st);
+        db->st = NULL;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_code_router_handler(ngx_http_request_t *r)
 {
-    unsigned                          kid;
-    uint64_t                          serial;
-    ngx_int_t                         rc;
-    ngx_str_t                         code;
-    cr_code_rc_t                      crc;
-    ngx_http_code_router_loc_conf_t  *crlcf;
-    ngx_http_code_router_srv_conf_t  *cscf;
+    u_char                             canon[CR_CODE_LEN];
+    unsigned                           kid;
+    uint64_t                           serial;
+    ngx_int_t                          rc, wechat;
+    ngx_str_t                          code;
+    cr_store_t                        *st;
+    cr_code_rc_t                       crc;
+    cr_binding_t                       b;
+    ngx_table_elt_t                   *allow;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_main_conf_t  *cmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+        ngx_str_set(&allow->value, "GET, HEAD");
+
         return NGX_HTTP_NOT_ALLOWED;
     }
 
@@ -402,42 +977,37 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
     if (ngx_http_complex_value(r, crlcf->code, &code) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_code_router_is_wechat(r, cscf);
-    if (rc == NGX_ERROR) {
+    wechat = ngx_http_code_router_is_wechat(r, cscf);
+    if (wechat == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_code_router_set_var(r, CR_VAR_CLIENT,
-                                     (u_char *) (rc ? "wechat" : "other"),
-                                     rc ? 6 : 5)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    (void) ngx_http_code_router_set_var(r, CR_VAR_CLIENT,
+                                        (u_char *) (wechat ? "wechat"
+                                                           : "other"),
+                                        wechat ? 6 : 5);
 
-    if (cscf->ring == NULL) {
-        crc = code.len == CR_CODE_LEN ? CR_CODE_UNKNOWN_KEY
-                                      : CR_CODE_MALFORMED;
-        kid = 0;
-
-    } else {
-        crc = cr_code_open(cscf->ring, (char *) code.data, code.len, &kid,
-                           &serial);
-    }
+    /* 1. decode and 2. verify: no database touched for a bad code. */
+    kid = 0;
+    crc = cscf->ring ? cr_code_open(cscf->ring, (char *) code.data, code.len,
+                                    &kid, &serial)
+                     : (code.len == CR_CODE_LEN ? CR_CODE_UNKNOWN_KEY
+                                                : CR_CODE_MALFORMED);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "code router: \"%V\" %s kid:%ui", &code,
                    cr_code_rc_name(crc), (ngx_uint_t) kid);
 
     if (crc == CR_CODE_MALFORMED) {
-        (void) ngx_http_code_router_set_var(r, CR_VAR_STATUS,
-                                            (u_char *) "malformed", 9);
-        return NGX_HTTP_NOT_FOUND;
+        ngx_http_code_router_count(r, CR_OUT_MALFORMED, 0, wechat,
+                                   CR_ANS_FALLBACK);
+        return ngx_http_code_router_outcome(r, CR_OUT_MALFORMED);
     }
 
     if (ngx_http_code_router_set_num(r, CR_VAR_KID, kid) != NGX_OK) {
@@ -446,20 +1016,433 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
 
     if (crc != CR_CODE_OK) {
         /* An unknown key id is indistinguishable from a forgery. */
-        (void) ngx_http_code_router_set_var(r, CR_VAR_STATUS,
-                                            (u_char *) "forged", 6);
-        return NGX_HTTP_NOT_FOUND;
+        ngx_http_code_router_count(r, CR_OUT_FORGED, 0, wechat,
+                                   CR_ANS_FALLBACK);
+        return ngx_http_code_router_outcome(r, CR_OUT_FORGED);
     }
 
     if (ngx_http_code_router_set_num(r, CR_VAR_SERIAL, serial) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* No binding store yet: a genuine code is bound to nothing. */
-    (void) ngx_http_code_router_set_var(r, CR_VAR_STATUS,
-                                        (u_char *) "unbound", 7);
+    /* 3. look up, in one read transaction. */
+    db = cscf->db_index ? &((ngx_http_code_router_db_t *)
+                            cmcf->dbs.elts)[cscf->db_index - 1]
+                        : NULL;
+    st = db ? ngx_http_code_router_store(db, r->connection->log) : NULL;
 
-    return NGX_HTTP_NOT_FOUND;
+    if (st == NULL
+        || cr_store_lookup(st, kid, serial, ngx_time(), &b,
+                           ngx_http_code_router_alloc, r->pool)
+           != 0)
+    {
+        if (st) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "code router: %s", cr_store_error(st));
+        }
+
+        ngx_http_code_router_count(r, CR_OUT_UNAVAILABLE, 0, wechat,
+                                   CR_ANS_FALLBACK);
+        return ngx_http_code_router_outcome(r, CR_OUT_UNAVAILABLE);
+    }
+
+    if (ngx_http_code_router_set_binding(r, &b) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* 4. answer. */
+    cr_code_canonical((char *) canon, (char *) code.data);
+
+    return ngx_http_code_router_answer(r, &b, canon, wechat);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
+    u_char *code, ngx_uint_t wechat)
+{
+    ngx_str_t                         url;
+    cr_str_t                         *win;
+    ngx_uint_t                        scene;
+    ngx_http_code_router_out_e        out;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    out = (ngx_http_code_router_out_e) b->status;
+    scene = b->has_batch ? b->batch.scene : 0;
+
+    switch (b->status) {
+
+    case CR_ST_OK:
+        break;
+
+    case CR_ST_NOT_STARTED:
+    case CR_ST_ENDED:
+        win = &b->campaign.s[b->status == CR_ST_ENDED ? CR_CAMP_AFTER_URL
+                                                      : CR_CAMP_BEFORE_URL];
+        if (win->len && cr_valid_url(win->data, win->len, "https://")
+                        == NULL)
+        {
+            url.data = (u_char *) win->data;
+            url.len = win->len;
+
+            ngx_http_code_router_count(r, out, scene, wechat, CR_ANS_WINDOW);
+            (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
+                                                url.len);
+            return ngx_http_code_router_redirect(r, &url, CR_ANS_WINDOW);
+        }
+
+        /* fall through */
+
+    default:
+        ngx_http_code_router_count(r, out, scene, wechat, CR_ANS_FALLBACK);
+        return ngx_http_code_router_outcome(r, out);
+    }
+
+    if (b->campaign.type != CR_TARGET_MINIPROGRAM) {
+        if (ngx_http_code_router_target_url(r, b, code, &url) != NGX_OK) {
+            goto unusable;
+        }
+
+        ngx_http_code_router_count(r, CR_OUT_OK, scene, wechat,
+                                   CR_ANS_REDIRECT);
+        (void) ngx_http_code_router_outcome(r, CR_OUT_OK);
+        (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
+                                            url.len);
+        return ngx_http_code_router_redirect(r, &url, CR_ANS_REDIRECT);
+    }
+
+    /* A mini-program: inside WeChat its URL Link opens it directly. */
+    if (wechat && b->campaign.s[CR_CAMP_URL_LINK].len) {
+        url.data = (u_char *) b->campaign.s[CR_CAMP_URL_LINK].data;
+        url.len = b->campaign.s[CR_CAMP_URL_LINK].len;
+
+        if (cr_valid_url((char *) url.data, url.len, "https://") != NULL) {
+            goto unusable;
+        }
+
+        ngx_http_code_router_count(r, CR_OUT_OK, scene, wechat,
+                                   CR_ANS_URL_LINK);
+        (void) ngx_http_code_router_outcome(r, CR_OUT_OK);
+        (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
+                                            url.len);
+        return ngx_http_code_router_redirect(r, &url, CR_ANS_URL_LINK);
+    }
+
+    /* Elsewhere a page that opens the weixin:// URL Scheme, with a button:
+     * browsers do not follow a bare redirect to weixin://. */
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (crlcf->interstitial.len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "code router: a mini-program target needs "
+                      "\"code_router_interstitial\"");
+        goto unusable;
+    }
+
+    if (ngx_http_code_router_scheme_url(r, b, code, &url) != NGX_OK) {
+        goto unusable;
+    }
+
+    ngx_http_code_router_count(r, CR_OUT_OK, scene, wechat,
+                               CR_ANS_INTERSTITIAL);
+    (void) ngx_http_code_router_outcome(r, CR_OUT_OK);
+    (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data, url.len);
+
+    if (crlcf->interstitial.data[0] == '@') {
+        return ngx_http_named_location(r, &crlcf->interstitial);
+    }
+
+    return ngx_http_internal_redirect(r, &crlcf->interstitial, NULL);
+
+unusable:
+
+    /* A target that fails our own rules was written behind the loader's
+     * back: never emit it. */
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "code router: campaign \"%*s\" has an unusable target",
+                  b->campaign.s[CR_CAMP_ID].len,
+                  b->campaign.s[CR_CAMP_ID].data);
+
+    ngx_http_code_router_count(r, CR_OUT_UNAVAILABLE, scene, wechat,
+                               CR_ANS_FALLBACK);
+
+    return ngx_http_code_router_outcome(r, CR_OUT_UNAVAILABLE);
+}
+
+
+/* A 302 that no cache keeps: a binding can change at any moment. */
+static ngx_int_t
+ngx_http_code_router_redirect(ngx_http_request_t *r, ngx_str_t *url,
+    ngx_http_code_router_ans_e ans)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_http_clear_location(r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value = *url;
+    r->headers_out.location = h;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "code router: %s to \"%V\"",
+                   ngx_http_code_router_answers[ans], url);
+
+    return NGX_HTTP_MOVED_TEMPORARILY;
+}
+
+
+/*
+ * The campaign URL with code, batch, scene and campaign appended as query
+ * parameters, before any fragment, the existing query kept.
+ */
+static ngx_int_t
+ngx_http_code_router_target_url(ngx_http_request_t *r, cr_binding_t *b,
+    u_char *code, ngx_str_t *out)
+{
+    u_char       *p, *frag;
+    size_t        len, base;
+    ngx_uint_t    i, n;
+    const char   *scene;
+    cr_str_t     *url;
+    cr_str_t      params[4];
+
+    static const char  *names[4] = { "code", "batch", "scene", "campaign" };
+
+    url = &b->campaign.s[CR_CAMP_URL];
+
+    if (cr_valid_url(url->data, url->len, "https://") != NULL) {
+        return NGX_ERROR;
+    }
+
+    params[0].data = (char *) code;
+    params[0].len = CR_CODE_LEN;
+    params[1] = b->batch.s[CR_BATCH_ID];
+    scene = b->has_batch ? cr_scene_name(b->batch.scene) : NULL;
+    params[2].data = scene ? scene : "";
+    params[2].len = scene ? ngx_strlen(scene) : 0;
+    params[3] = b->campaign.s[CR_CAMP_ID];
+
+    frag = memchr(url->data, '#', url->len);
+    base = frag ? (size_t) (frag - (u_char *) url->data) : url->len;
+
+    len = url->len;
+    for (i = 0; i < 4; i++) {
+        if (params[i].len) {
+            len += 2 + ngx_strlen(names[i])
+                   + cr_url_encode(NULL, params[i].data, params[i].len);
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    p = ngx_cpymem(p, url->data, base);
+
+    n = memchr(url->data, '?', base) != NULL;
+
+    for (i = 0; i < 4; i++) {
+        if (params[i].len == 0) {
+            continue;
+        }
+
+        /* "?" first unless the URL has a query; "&" unless it ends so. */
+        if (n == 0) {
+            *p++ = '?';
+        } else if (p[-1] != '?' && p[-1] != '&') {
+            *p++ = '&';
+        }
+
+        n++;
+        p = ngx_cpymem(p, names[i], ngx_strlen(names[i]));
+        *p++ = '=';
+        p += cr_url_encode((char *) p, params[i].data, params[i].len);
+    }
+
+    p = ngx_cpymem(p, url->data + base, url->len - base);
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The plain-text URL Scheme of a mini-program:
+ * weixin://dl/business/?appid=A&path=P&query=ENCODED(Q&code=C)&env_version=
+ * release; or the campaign's own weixin:// URL when it has one.
+ */
+static ngx_int_t
+ngx_http_code_router_scheme_url(ngx_http_request_t *r, cr_binding_t *b,
+    u_char *code, ngx_str_t *out)
+{
+    u_char       *p, *q;
+    size_t        qlen;
+    cr_str_t     *appid, *path, *query, *own;
+
+    own = &b->campaign.s[CR_CAMP_URL];
+
+    if (own->len) {
+        if (cr_valid_url(own->data, own->len, "weixin://") != NULL) {
+            return NGX_ERROR;
+        }
+
+        out->data = (u_char *) own->data;
+        out->len = own->len;
+
+        return NGX_OK;
+    }
+
+    appid = &b->campaign.s[CR_CAMP_APPID];
+    path = &b->campaign.s[CR_CAMP_PATH];
+    query = &b->campaign.s[CR_CAMP_QUERY];
+
+    if (cr_valid_appid(appid->data, appid->len) != NULL
+        || cr_valid_mp_path(path->data, path->len) != NULL
+        || cr_valid_mp_query(query->data, query->len) != NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    /* The query as the mini-program will see it, code appended. */
+    qlen = query->len + sizeof("&code=") - 1 + CR_CODE_LEN;
+
+    q = ngx_pnalloc(r->pool, qlen);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(q, query->data, query->len);
+    if (query->len && p[-1] != '&') {
+        *p++ = '&';
+    }
+    p = ngx_cpymem(p, "code=", 5);
+    p = ngx_cpymem(p, code, CR_CODE_LEN);
+    qlen = p - q;
+
+    out->len = sizeof("weixin://dl/business/?appid=&path=&query="
+                      "&env_version=release") - 1
+               + appid->len + cr_url_encode(NULL, path->data, path->len)
+               + cr_url_encode(NULL, (char *) q, qlen);
+
+    out->data = ngx_pnalloc(r->pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, "weixin://dl/business/?appid=",
+                   sizeof("weixin://dl/business/?appid=") - 1);
+    p = ngx_cpymem(p, appid->data, appid->len);
+    p = ngx_cpymem(p, "&path=", 6);
+    p += cr_url_encode((char *) p, path->data, path->len);
+    p = ngx_cpymem(p, "&query=", 7);
+    p += cr_url_encode((char *) p, (char *) q, qlen);
+    p = ngx_cpymem(p, "&env_version=release",
+                   sizeof("&env_version=release") - 1);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* Sets $code_router_status; returns the status for a fallback. */
+static ngx_int_t
+ngx_http_code_router_outcome(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out)
+{
+    (void) ngx_http_code_router_set_var(r, CR_VAR_STATUS,
+                                        ngx_http_code_router_outcomes[out].data,
+                                        ngx_http_code_router_outcomes[out].len);
+
+    return ngx_http_code_router_fallback_status[out];
+}
+
+
+static void
+ngx_http_code_router_count(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
+    ngx_http_code_router_ans_e ans)
+{
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (cmcf->shm == NULL || cmcf->shm->data == NULL) {
+        return;
+    }
+
+    m = cmcf->shm->data;
+
+    (void) ngx_atomic_fetch_add(&m->outcome[out], 1);
+    (void) ngx_atomic_fetch_add(&m->scene[scene < 5 ? scene : 0], 1);
+    (void) ngx_atomic_fetch_add(&m->client[wechat ? 1 : 0], 1);
+    (void) ngx_atomic_fetch_add(&m->answer[ans], 1);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_set_binding(ngx_http_request_t *r, cr_binding_t *b)
+{
+    ngx_uint_t   i;
+    const char  *scene;
+
+    static const struct {
+        ngx_http_code_router_var_e  slot;
+        int                         batch;
+        int                         index;
+    } map[] = {
+        { CR_VAR_BATCH, 1, CR_BATCH_ID },
+        { CR_VAR_SKU, 1, CR_BATCH_SKU },
+        { CR_VAR_GTIN, 1, CR_BATCH_GTIN },
+        { CR_VAR_LOT, 1, CR_BATCH_LOT },
+        { CR_VAR_PRODUCED, 1, CR_BATCH_PRODUCED },
+        { CR_VAR_REGION, 1, CR_BATCH_REGION },
+        { CR_VAR_CAMPAIGN, 0, CR_CAMP_ID },
+        { CR_VAR_CAMPAIGN_NAME, 0, CR_CAMP_NAME },
+    };
+
+    if (ngx_http_code_router_set_num(r, CR_VAR_GENERATION, b->generation)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        cr_str_t  *s = map[i].batch ? &b->batch.s[map[i].index]
+                                    : &b->campaign.s[map[i].index];
+
+        if (s->len) {
+            (void) ngx_http_code_router_set_var(r, map[i].slot,
+                                                (u_char *) s->data, s->len);
+        }
+    }
+
+    scene = b->has_batch ? cr_scene_name(b->batch.scene) : NULL;
+
+    if (scene) {
+        (void) ngx_http_code_router_set_var(r, CR_VAR_SCENE, (u_char *) scene,
+                                            ngx_strlen(scene));
+    }
+
+    return NGX_OK;
 }
 
 
@@ -529,6 +1512,13 @@ ngx_http_code_router_is_wechat(ngx_http_request_t *r,
 }
 
 
+static void *
+ngx_http_code_router_alloc(void *ctx, size_t n)
+{
+    return ngx_pnalloc(ctx, n);
+}
+
+
 /* Until the handler has run, every code_router variable is not found. */
 static ngx_int_t
 ngx_http_code_router_variable(ngx_http_request_t *r,
@@ -537,4 +1527,148 @@ ngx_http_code_router_variable(ngx_http_request_t *r,
     v->not_found = 1;
 
     return NGX_OK;
+}
+
+
+/* code_router_status: Prometheus text exposition. */
+static ngx_int_t
+ngx_http_code_router_status_handler(ngx_http_request_t *r)
+{
+    u_char                            *p;
+    size_t                             len;
+    time_t                             now;
+    ngx_int_t                          rc;
+    ngx_buf_t                         *buf;
+    ngx_uint_t                         i;
+    ngx_chain_t                        out;
+    cr_store_t                        *st;
+    cr_store_info_t                    info;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    static const char  *scenes[5] = {
+        "none", "verify", "marketing", "trace", "channel"
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    m = cmcf->shm->data;
+    db = cmcf->dbs.elts;
+    now = ngx_time();
+
+    len = 4096 + cmcf->dbs.nelts * (1024 + 6 * 2 * PATH_MAX);
+
+    buf = ngx_create_temp_buf(r->pool, len);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = buf->last;
+
+    p = ngx_cpymem(p, "# HELP code_router_requests_total Scans answered, by "
+                   "outcome.\n# TYPE code_router_requests_total counter\n",
+                   sizeof("# HELP code_router_requests_total Scans answered,"
+                          " by outcome.\n# TYPE code_router_requests_total "
+                          "counter\n") - 1);
+
+    for (i = 0; i < CR_OUT_N; i++) {
+        p = ngx_sprintf(p, "code_router_requests_total{status=\"%V\"} %uA\n",
+                        &ngx_http_code_router_outcomes[i], m->outcome[i]);
+    }
+
+    p = ngx_sprintf(p, "# HELP code_router_scene_requests_total Scans by the"
+                    " scene of their batch.\n"
+                    "# TYPE code_router_scene_requests_total counter\n");
+
+    for (i = 0; i < 5; i++) {
+        p = ngx_sprintf(p, "code_router_scene_requests_total{scene=\"%s\"} "
+                        "%uA\n", scenes[i], m->scene[i]);
+    }
+
+    p = ngx_sprintf(p, "# HELP code_router_client_requests_total Scans by "
+                    "client.\n"
+                    "# TYPE code_router_client_requests_total counter\n"
+                    "code_router_client_requests_total{client=\"other\"} "
+                    "%uA\n"
+                    "code_router_client_requests_total{client=\"wechat\"} "
+                    "%uA\n", m->client[0], m->client[1]);
+
+    p = ngx_sprintf(p, "# HELP code_router_answers_total Scans by the kind "
+                    "of answer.\n"
+                    "# TYPE code_router_answers_total counter\n");
+
+    for (i = 0; i < CR_ANS_N; i++) {
+        p = ngx_sprintf(p, "code_router_answers_total{answer=\"%s\"} %uA\n",
+                        ngx_http_code_router_answers[i], m->answer[i]);
+    }
+
+    p = ngx_sprintf(p, "# HELP code_router_db_reopens_total Store opens by "
+                    "workers after start (swaps, outages).\n"
+                    "# TYPE code_router_db_reopens_total counter\n"
+                    "code_router_db_reopens_total %uA\n", m->reopened);
+
+    p = ngx_sprintf(p, "# HELP code_router_db_up Whether this worker can "
+                    "read the store.\n# TYPE code_router_db_up gauge\n"
+                    "# HELP code_router_db_generation Generation of the "
+                    "store (each loader commit adds one).\n"
+                    "# TYPE code_router_db_generation gauge\n"
+                    "# HELP code_router_db_map_size_bytes Size of the "
+                    "store's map.\n"
+                    "# TYPE code_router_db_map_size_bytes gauge\n"
+                    "# HELP code_router_db_map_used_bytes Bytes of the map "
+                    "in use.\n# TYPE code_router_db_map_used_bytes gauge\n"
+                    "# HELP code_router_db_last_commit_age_seconds Seconds "
+                    "since the last loader commit.\n"
+                    "# TYPE code_router_db_last_commit_age_seconds gauge\n");
+
+    for (i = 0; i < cmcf->dbs.nelts; i++) {
+        st = ngx_http_code_router_store(&db[i], r->connection->log);
+
+        if (st == NULL || cr_store_info(st, &info) != 0) {
+            p = ngx_sprintf(p, "code_router_db_up{db=\"%V\"} 0\n",
+                            &db[i].path);
+            continue;
+        }
+
+        p = ngx_sprintf(p, "code_router_db_up{db=\"%V\"} 1\n"
+                        "code_router_db_generation{db=\"%V\"} %uL\n"
+                        "code_router_db_map_size_bytes{db=\"%V\"} %uL\n"
+                        "code_router_db_map_used_bytes{db=\"%V\"} %uL\n"
+                        "code_router_db_last_commit_age_seconds{db=\"%V\"} "
+                        "%L\n",
+                        &db[i].path, &db[i].path, info.generation,
+                        &db[i].path, info.map_size, &db[i].path,
+                        info.map_used, &db[i].path,
+                        (int64_t) (info.last_commit ? now - info.last_commit
+                                                    : -1));
+    }
+
+    buf->last = p;
+    buf->last_buf = (r == r->main) ? 1 : 0;
+    buf->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = buf->last - buf->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = buf;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }

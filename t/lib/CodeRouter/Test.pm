@@ -25,7 +25,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
-                    free_port make_key exec_unit);
+                    free_port make_key exec_unit load_store mint);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -94,6 +94,37 @@ sub make_key {
     my ($rc, $out, $err) = run_cmd([cli(), 'keygen', '--out', $path]);
     die "keygen: $err" if $rc;
     return $path;
+}
+
+# Loads CSV files (paths, or [name => text] pairs) into the store at $db
+# with the loader; dies with its errors.  Makes the lock file writable by
+# nginx's worker user, as docs/loading.md tells ops to (group www-data).
+sub load_store {
+    my ($db, @files) = @_;
+    my @paths;
+    for my $f (@files) {
+        if (ref $f) {
+            my ($name, $text) = @$f;
+            push @paths, write_file(dirname($db) . "/$name", $text);
+        } else {
+            push @paths, $f;
+        }
+    }
+    my ($rc, $out, $err) = run_cmd(["$ROOT/scripts/code-router-load",
+                                    '--db', $db, @paths]);
+    die "load failed ($rc): $err" if $rc;
+    chmod 0666, "$db-lock";
+    chmod 0644, $db;
+    return $out;
+}
+
+sub mint {
+    my ($key, $kid, $serial) = @_;
+    my ($rc, $out, $err) = run_cmd([cli(), 'mint', '--key', $key, '--kid', $kid,
+                                    '--from', $serial, '--count', 1]);
+    die "mint: $err" if $rc;
+    chomp $out;
+    return $out;
 }
 
 sub free_port {
@@ -258,6 +289,50 @@ sub raw {
     my $resp = <$s>;
     close $s;
     return $resp // '';
+}
+
+# Client processes that request @paths in a loop (keep-alive, no
+# redirects followed) for $seconds, writing "STATUS LOCATION" per response.
+# Returns a handle for hammer_results().  Loopback only; bounded in time.
+sub hammer {
+    my ($self, %o) = @_;
+    my $n = $o{clients} // 2;
+    my @pids;
+    for my $c (1 .. $n) {
+        my $file = "$self->{prefix}/hammer.$c.$$." . time;
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 5,
+                                       keep_alive => 1);
+            open my $fh, '>', $file or exit 1;
+            my $end = time + $o{seconds};
+            my $i = 0;
+            while (time < $end) {
+                my $path = $o{paths}[$i++ % @{ $o{paths} }];
+                my $r = $http->request('GET', $self->url($path),
+                                       { headers => $o{headers} // {} });
+                my $loc = $r->{headers}{location} // '-';
+                my $extra = $r->{status} == 599 ? " $r->{content}" : '';
+                $extra =~ s/\s+/ /g;
+                print $fh "$r->{status} $loc$extra\n";
+            }
+            close $fh;
+            exit 0;
+        }
+        push @pids, [$pid, $file];
+    }
+    return \@pids;
+}
+
+# Waits for the clients; returns every response line.
+sub hammer_results {
+    my ($self, $h) = @_;
+    my @lines;
+    for my $p (@$h) {
+        waitpid $p->[0], 0;
+        push @lines, split /\n/, CodeRouter::Test::read_file($p->[1]);
+    }
+    return \@lines;
 }
 
 # Lines of the error log at [alert], [crit] or [emerg], or sanitizer reports.
