@@ -422,7 +422,26 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_code_router_loc_conf_t  *prev = parent;
     ngx_http_code_router_loc_conf_t  *conf = child;
 
+    ngx_http_code_router_srv_conf_t  *cscf;
+
     ngx_conf_merge_str_value(conf->interstitial, prev->interstitial, "");
+
+    if (conf->code == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /* The server's conf is merged before its locations: a code_router
+     * location without a store or keys is a mistake nginx -t must catch. */
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
+
+    if (cscf->db_index == 0 || cscf->ring == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"code_router\" needs \"%s\" in its server or at "
+                      "the http level",
+                      cscf->db_index == 0 ? "code_router_db"
+                                          : "code_router_key");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -995,10 +1014,8 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
 
     /* 1. decode and 2. verify: no database touched for a bad code. */
     kid = 0;
-    crc = cscf->ring ? cr_code_open(cscf->ring, (char *) code.data, code.len,
-                                    &kid, &serial)
-                     : (code.len == CR_CODE_LEN ? CR_CODE_UNKNOWN_KEY
-                                                : CR_CODE_MALFORMED);
+    crc = cr_code_open(cscf->ring, (char *) code.data, code.len, &kid,
+                       &serial);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "code router: \"%V\" %s kid:%ui", &code,
@@ -1026,10 +1043,8 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     }
 
     /* 3. look up, in one read transaction. */
-    db = cscf->db_index ? &((ngx_http_code_router_db_t *)
-                            cmcf->dbs.elts)[cscf->db_index - 1]
-                        : NULL;
-    st = db ? ngx_http_code_router_store(db, r->connection->log) : NULL;
+    db = &((ngx_http_code_router_db_t *) cmcf->dbs.elts)[cscf->db_index - 1];
+    st = ngx_http_code_router_store(db, r->connection->log);
 
     if (st == NULL
         || cr_store_lookup(st, kid, serial, ngx_time(), &b,

@@ -6,11 +6,13 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file);
+use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file load_store);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
 my $key2 = make_key("$d/2.key");
+my $db = "$d/empty.mdb";
+load_store($db, ['c.csv', "campaign,type,url\nc,h5,https://x.example/\n"]);
 
 sub mint {
     my ($k, $kid, $serial) = @_;
@@ -20,7 +22,10 @@ sub mint {
     return $out;
 }
 
-my $server = <<'EOF2';
+my $server = <<"EOF2";
+    code_router_db $db;
+EOF2
+$server .= <<'EOF2';
     log_format scan '$code_router_status|$code_router_kid|$code_router_serial|$code_router_client';
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -42,7 +47,7 @@ $t->start;
 my $valid = mint($key, 1, 4242);
 my $other = mint($key2, 1, 4242);
 my $r = $t->get("/$valid");
-is($r->{status}, 404, 'a genuine code with no binding store: 404');
+is($r->{status}, 404, 'a genuine code bound to nothing: 404');
 $r = $t->get("/$other", { 'User-Agent' => 'Mozilla/5.0 MicroMessenger/8.0.50' });
 is($r->{status}, 404, 'a code of another key: 404');
 $r = $t->get('/0123456789ABCDEFG');
@@ -69,6 +74,7 @@ $server
         listen 127.0.0.1:%%PORT%%;
         server_name other.test;
         code_router_key 2 $key;
+        access_log %%PREFIX%%/logs/scan.log scan;
         location ~ "^/(?<code>.+)\$" { code_router \$code; }
     }
 EOF2
@@ -81,6 +87,8 @@ $t->stop;
 @lines = split /\n/, CodeRouter::Test::read_file($t->prefix . '/logs/scan.log');
 is($lines[0], 'unbound|1|1|other', 'key id 1 of two');
 is($lines[1], 'unbound|2|2|wechat', 'key id 2 of two; custom WeChat regex');
+is($lines[2], 'unbound|2|3|other', "a server's own key serves its key id");
+is($lines[3], 'forged|1|-|other', "... and only its own: the http-level key 1 is not inherited");
 
 # Directive errors: nginx -t fails and names file and line.
 my @bad = (
@@ -104,11 +112,26 @@ for my $b (@bad) {
 
 for my $loc ('code_router;', 'code_router $code; code_router $code;') {
     my $bt = CodeRouter::Test::Nginx->new(http => <<"EOF2");
+    code_router_db $db;
+    code_router_key 1 $key;
     server { listen 127.0.0.1:%%PORT%%; location / { $loc } }
 EOF2
     my ($rc, $out) = $bt->test_conf;
     isnt($rc, 0, "nginx -t fails: $loc");
     like($out, qr/invalid number of arguments|is duplicate/, '... clearly');
+}
+
+# A code_router location needs a store and keys, from its server or http.
+for my $case (["code_router_key 1 $key;", 'code_router_db'],
+              ["code_router_db $db;", 'code_router_key']) {
+    my $bt = CodeRouter::Test::Nginx->new(http => <<"EOF2");
+    $case->[0]
+    server { listen 127.0.0.1:%%PORT%%; location / { code_router \$uri; } }
+EOF2
+    my ($rc, $out) = $bt->test_conf;
+    isnt($rc, 0, "nginx -t fails without $case->[1]");
+    like($out, qr/"code_router" needs "$case->[1]" in its server or at the http level/,
+         '... and says what is missing');
 }
 
 done_testing;
