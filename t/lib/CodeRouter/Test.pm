@@ -220,6 +220,7 @@ sub start {
         exit 127;
     }
     $self->{pid} = $pid;
+    $self->{owner} = $$;
     my $deadline = time + 10;
     while (time < $deadline) {
         if (waitpid($pid, WNOHANG) == $pid) {
@@ -262,7 +263,8 @@ sub reload {
     sleep 0.3;
 }
 
-sub DESTROY { $_[0]->stop }
+# Only the process that started nginx stops it (not a forked client).
+sub DESTROY { $_[0]->stop if ($_[0]{owner} // 0) == $$ }
 
 sub url { "http://127.0.0.1:$_[0]{port}$_[1]" }
 
@@ -270,6 +272,8 @@ sub url { "http://127.0.0.1:$_[0]{port}$_[1]" }
 # response hash (status, reason, headers, content).
 sub request {
     my ($self, $method, $path, $headers) = @_;
+    return $self->_request_raw($method, $path, $headers)
+        if $headers && grep { lc $_ eq 'host' } keys %$headers;
     my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 10,
                                agent => 'code-router-test');
     return $http->request($method, $self->url($path),
@@ -277,6 +281,24 @@ sub request {
 }
 
 sub get { my $self = shift; return $self->request('GET', @_) }
+
+# HTTP::Tiny will not send a Host header of our choosing (virtual
+# servers): the same request over a socket, parsed into the same shape.
+sub _request_raw {
+    my ($self, $method, $path, $headers) = @_;
+    my $text = "$method $path HTTP/1.0\r\n"
+             . join('', map { "$_: $headers->{$_}\r\n" } sort keys %$headers)
+             . "\r\n";
+    my $resp = $self->raw($text);
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my ($status, @lines) = split /\r\n/, $head // '';
+    my %h;
+    for (@lines) {
+        $h{lc $1} = $2 if /^([^:]+):\s*(.*)$/;
+    }
+    return { status => ($status // '') =~ /^HTTP\/\d\.\d (\d+)/ ? $1 : 599,
+             headers => \%h, content => $body // '' };
+}
 
 # A raw HTTP request: returns the whole response as a string.
 sub raw {
@@ -291,33 +313,45 @@ sub raw {
     return $resp // '';
 }
 
-# Client processes that request @paths in a loop (keep-alive, no
-# redirects followed) for $seconds, writing "STATUS LOCATION" per response.
-# Returns a handle for hammer_results().  Loopback only; bounded in time.
+# Client processes that request @paths in a loop (no redirects followed)
+# for $seconds, writing "STATUS LOCATION" per response.  keep_alive => 1
+# (the default) reuses connections and, like a browser (RFC 9112 9.3.1),
+# retries a GET once when a reused connection was closed under it (a
+# graceful reload closes idle keep-alive connections); such lines end in
+# " retried".  Loopback only; bounded in time.
 sub hammer {
     my ($self, %o) = @_;
     my $n = $o{clients} // 2;
+    my $ka = $o{keep_alive} // 1;
     my @pids;
     for my $c (1 .. $n) {
         my $file = "$self->{prefix}/hammer.$c.$$." . time;
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 5,
-                                       keep_alive => 1);
-            open my $fh, '>', $file or exit 1;
+                                       keep_alive => $ka);
+            open my $fh, '>', $file or POSIX::_exit(1);
             my $end = time + $o{seconds};
             my $i = 0;
             while (time < $end) {
                 my $path = $o{paths}[$i++ % @{ $o{paths} }];
-                my $r = $http->request('GET', $self->url($path),
-                                       { headers => $o{headers} // {} });
+                my $url = $self->url($path);
+                my $opt = { headers => $o{headers} // {} };
+                my $r = $http->request('GET', $url, $opt);
+                my $retried = '';
+                if ($ka && $r->{status} == 599
+                    && $r->{content} =~ /reset by peer|closed|Could not read/)
+                {
+                    $r = $http->request('GET', $url, $opt);
+                    $retried = ' retried';
+                }
                 my $loc = $r->{headers}{location} // '-';
                 my $extra = $r->{status} == 599 ? " $r->{content}" : '';
                 $extra =~ s/\s+/ /g;
-                print $fh "$r->{status} $loc$extra\n";
+                print $fh "$r->{status} $loc$extra$retried\n";
             }
             close $fh;
-            exit 0;
+            POSIX::_exit(0);
         }
         push @pids, [$pid, $file];
     }
