@@ -1,0 +1,100 @@
+#!/usr/bin/perl
+# What the README promises a newcomer: `make run` (scripts/demo-run) starts
+# nginx and prints sample URLs, and each behaves as described; every scan
+# reaches the JSON scan log.  And the ops example conf/nginx.conf passes
+# nginx -t once its paths exist.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP ();
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+use CodeRouter::Test qw(root run_cmd tmpdir free_port read_file write_file
+                        make_key load_store);
+
+my $d = tmpdir();
+my $port = free_port();
+my $out = "$d/demo.out";
+
+my $pid = fork // die;
+if (!$pid) {
+    $ENV{DEMO} = "$d/demo";
+    $ENV{PORT} = $port;
+    open STDOUT, '>', $out;
+    open STDERR, '>&', \*STDOUT;
+    exec root() . '/scripts/demo-run';
+    exit 127;
+}
+
+my %url;
+my $deadline = time + 30;
+while (time < $deadline) {
+    my $text = read_file($out);
+    if ($text =~ /metrics:\s+curl (\S+)/) {
+        %url = $text =~ /^\s+([a-z][A-Za-z0-9 ,-]+?):\s+curl -i (\S+)/mg;
+        last;
+    }
+    last if waitpid($pid, WNOHANG) == $pid;
+    sleep 0.1;
+}
+ok(scalar keys %url >= 8, 'the demo prints a URL for each outcome')
+    or diag read_file($out);
+like(read_file($out), qr/committed generation 1/, '... after loading the demo data with the loader');
+
+my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 5);
+for (1 .. 50) {
+    last if $http->get("http://127.0.0.1:$port/status")->{status} == 200;
+    sleep 0.1;
+}
+my %want = (
+    'marketing, mini-program' => [200, qr/weixin:\/\/dl\/business\//],
+    'verify, H5 page'         => [302, qr{^https://c\.brand\.cn/verify\?code=\w{18}&batch=roll-2026-B&scene=verify}],
+    'trace, official account' => [302, qr{^https://mp\.weixin\.qq\.com/s/Tr4c3Pag3\?code=}],
+    'forged'                  => [404, qr/此码未能通过验证/],
+    'revoked'                 => [410, qr/此码已作废/],
+    'campaign ended'          => [410, qr/活动已结束/],
+    'campaign not started'    => [404, qr/活动尚未开始/],
+    'genuine but unbound'     => [404, qr/此码尚未激活/],
+);
+for my $what (sort keys %want) {
+    my $u = $url{$what};
+    ok($u, "a URL for: $what") or next;
+    my $r = $http->get($u);
+    is($r->{status}, $want{$what}[0], "$what: $want{$what}[0]");
+    like($r->{status} == 302 ? $r->{headers}{location} : $r->{content},
+         $want{$what}[1], '... as described');
+}
+my $r = $http->get($url{'marketing, mini-program'}, { headers => { 'User-Agent' => 'MicroMessenger/8.0' } });
+is($r->{headers}{location}, 'https://wxaurl.cn/AbCdEfGhIjK', 'the mini-program inside WeChat: its URL Link');
+like($http->get("http://127.0.0.1:$port/status")->{content}, qr/^code_router_requests_total\{status="ok"\} \d+$/m,
+     'the metrics URL answers');
+
+sleep 0.5;
+my @scans = map { JSON::PP::decode_json($_) } grep { /^\{"time"/ } split /\n/, read_file($out);
+is(scalar @scans, 9, 'every scan is in the JSON scan log, fallbacks included');
+is_deeply([sort map { $_->{status} } @scans],
+          [sort qw(ok ok ok ok forged revoked ended not_started unbound)],
+          '... with its outcome');
+
+kill 'TERM', $pid;
+waitpid $pid, 0;
+
+# conf/nginx.conf, with its paths pointed into a temporary directory.
+my $key = make_key("$d/1.key");
+load_store("$d/brand.mdb", root() . '/conf/examples/campaigns.csv');
+my $conf = read_file(root() . '/conf/nginx.conf');
+my $mod = root() . '/build/ngx_http_code_router_module.so';
+$conf =~ s{modules/ngx_http_code_router_module\.so}{$mod}g;
+$conf =~ s{/var/lib/code-router/brand\.mdb}{$d/brand.mdb}g;
+$conf =~ s{/etc/nginx/code-router/1\.key}{$key}g;
+$conf =~ s{/var/log/nginx/scan\.log}{$d/scan.log}g;
+$conf =~ s{listen 80;}{listen 127.0.0.1:$port;}g;
+$conf =~ s{include mime.types;}{include /etc/nginx/mime.types;}g;
+write_file("$d/nginx.conf", "error_log $d/error.log;\npid $d/nginx.pid;\n$conf");
+my ($rc, $o, $e) = run_cmd(['/usr/sbin/nginx', '-t', '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log"]);
+is($rc, 0, 'conf/nginx.conf passes nginx -t') or diag "$o$e";
+
+done_testing;
