@@ -130,6 +130,8 @@ static char *ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_wechat_ua(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_regex_t *ngx_http_code_router_regex(ngx_conf_t *cf,
+    ngx_str_t *pattern);
 static char *ngx_http_code_router_interstitial(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -372,9 +374,6 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_http_code_router_srv_conf_t  *prev = parent;
     ngx_http_code_router_srv_conf_t  *conf = child;
 
-    ngx_regex_compile_t  rc;
-    u_char               errstr[NGX_MAX_CONF_ERRSTR];
-
     /* Keys are inherited only by a server that declares none itself. */
     if (conf->ring == NULL) {
         conf->ring = prev->ring;
@@ -386,19 +385,11 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
 
     if (conf->wechat_ua == NULL) {
         if (prev->wechat_ua == NULL) {
-            ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-
-            rc.pattern = ngx_http_code_router_default_ua;
-            rc.pool = cf->pool;
-            rc.err.len = NGX_MAX_CONF_ERRSTR;
-            rc.err.data = errstr;
-
-            if (ngx_regex_compile(&rc) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+            prev->wechat_ua = ngx_http_code_router_regex(cf,
+                                        &ngx_http_code_router_default_ua);
+            if (prev->wechat_ua == NULL) {
                 return NGX_CONF_ERROR;
             }
-
-            prev->wechat_ua = rc.regex;
         }
 
         conf->wechat_ua = prev->wechat_ua;
@@ -588,9 +579,7 @@ ngx_http_code_router_wechat_ua(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_code_router_srv_conf_t *cscf = conf;
 
-    ngx_str_t            *value;
-    ngx_regex_compile_t   rc;
-    u_char                errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t  *value;
 
     if (cscf->wechat_ua) {
         return "is duplicate";
@@ -598,21 +587,32 @@ ngx_http_code_router_wechat_ua(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
+    cscf->wechat_ua = ngx_http_code_router_regex(cf, &value[1]);
+
+    return cscf->wechat_ua ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/* nginx's own PCRE; a bad pattern is reported with file and line. */
+static ngx_regex_t *
+ngx_http_code_router_regex(ngx_conf_t *cf, ngx_str_t *pattern)
+{
+    ngx_regex_compile_t  rc;
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+
     ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
 
-    rc.pattern = value[1];
+    rc.pattern = *pattern;
     rc.pool = cf->pool;
     rc.err.len = NGX_MAX_CONF_ERRSTR;
     rc.err.data = errstr;
 
     if (ngx_regex_compile(&rc) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    cscf->wechat_ua = rc.regex;
-
-    return NGX_CONF_OK;
+    return rc.regex;
 }
 
 
