@@ -157,7 +157,11 @@ sleep 1;
 my @w1 = workers();
 cmp_ok(scalar @w1, '<=', 2 + 2, 'old workers have exited (' . scalar(@w1) . ' children)');
 is(fds($t->pid), $mfd0, "master fds unchanged ($mfd0)");
-cmp_ok(rss($t->pid), '<=', $mrss0 + 2048, "master RSS did not grow (${mrss0} kB -> " . rss($t->pid) . ' kB)');
+SKIP: {
+    # AddressSanitizer quarantines freed memory: RSS says nothing there.
+    skip 'RSS under a sanitizer runtime is not comparable', 1 if $ENV{CR_NGINX_PRELOAD};
+    cmp_ok(rss($t->pid), '<=', $mrss0 + 2048, "master RSS did not grow (${mrss0} kB -> " . rss($t->pid) . ' kB)');
+}
 cmp_ok(fds($w1[-1]), '<=', $wfd0 + 2, "a new worker has the fds of the first ($wfd0 -> " . fds($w1[-1]) . ')');
 ($rc, $out) = run_cmd([cli(), 'stat', '--db', $db]);
 my ($readers) = $out =~ /^readers\s+(\d+)/m;

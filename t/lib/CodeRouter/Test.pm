@@ -31,7 +31,9 @@ my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
 sub root { $ROOT }
 sub cli { "$ROOT/build/code-router" }
-sub module { "$ROOT/build/ngx_http_code_router_module.so" }
+# CR_MODULE: another build of the module (e.g. with sanitizers);
+# CR_NGINX_PRELOAD: libraries to preload into nginx alone (their runtime).
+sub module { $ENV{CR_MODULE} // "$ROOT/build/ngx_http_code_router_module.so" }
 sub nginx_bin { $ENV{CR_NGINX} // '/usr/sbin/nginx' }
 
 # A temporary directory, removed at exit; readable by nginx's workers.
@@ -202,6 +204,8 @@ EOF
 # nginx -t: returns (exit code, output).
 sub test_conf {
     my ($self) = @_;
+    local $ENV{LD_PRELOAD} = $ENV{CR_NGINX_PRELOAD} if $ENV{CR_NGINX_PRELOAD};
+    local $ENV{ASAN_OPTIONS} = $ENV{ASAN_OPTIONS} // 'detect_leaks=0';
     my ($rc, $out, $err) = CodeRouter::Test::run_cmd(
         [CodeRouter::Test::nginx_bin(), '-t', '-q', '-p', $self->{prefix},
          '-c', $self->conf_path, '-e', "$self->{prefix}/logs/error.log"]);
@@ -214,6 +218,12 @@ sub start {
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{prefix}/logs/stdout.log";
         open STDERR, '>>', "$self->{prefix}/logs/stderr.log";
+        if ($ENV{CR_NGINX_PRELOAD}) {
+            $ENV{LD_PRELOAD} = $ENV{CR_NGINX_PRELOAD};
+            # nginx's master keeps its cycle until exit: not a leak.
+            $ENV{ASAN_OPTIONS} //= 'detect_leaks=0:abort_on_error=0';
+            $ENV{UBSAN_OPTIONS} //= 'print_stacktrace=1';
+        }
         exec CodeRouter::Test::nginx_bin(), '-p', $self->{prefix},
              '-c', $self->conf_path, '-e', "$self->{prefix}/logs/error.log",
              '-g', 'daemon off;';
