@@ -38,7 +38,7 @@ CLI         := $(B)/code-router
 UNIT_NAMES  := codec store
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 
-.PHONY: all check-deps deps unit test run clean
+.PHONY: all check-deps deps unit test run bench clean
 
 all: check-deps $(MODULE) $(CLI)
 
@@ -84,6 +84,11 @@ test: deps
 run: deps
 	$(MAKE) all
 	scripts/demo-run
+
+# Benchmarks (not tests): writes docs/performance.md.  QUICK=1 for a look.
+bench: deps
+	$(MAKE) all
+	QUICK=$(QUICK) scripts/bench
 
 clean:
 	rm -rf $(B)

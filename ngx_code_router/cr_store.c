@@ -64,6 +64,7 @@ static int cr_fail(cr_store_t *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
 static int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
+static int cr_lock_matches_file(cr_store_t *st);
 static int cr_store_init(cr_store_t *st, int create);
 static int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
 static int cr_meta_write(cr_store_t *st);
@@ -108,6 +109,7 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     size_t errlen)
 {
     int            rc, exists;
+    char          *real;
     unsigned       mflags;
     cr_store_t    *st;
     struct stat    sb;
@@ -121,8 +123,14 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
         return -1;
     }
 
-    snprintf(st->path, sizeof(st->path), "%s", path);
     st->rdonly = (flags & CR_STORE_RDONLY) != 0;
+
+    /* The real file: a store published by flipping a symlink gets a lock
+     * file of its own ("REAL-lock"), never the previous version's. */
+    real = realpath(path, NULL);
+    snprintf(st->path, sizeof(st->path), "%s", real ? real : path);
+    free(real);
+    path = st->path;
 
     exists = stat(path, &sb) == 0;
 
@@ -186,7 +194,10 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
         }
     }
 
-    if (cr_store_init(st, !exists) != 0) {
+    if (cr_store_init(st, !exists) != 0
+        || (st->rdonly && !(flags & CR_STORE_CHECK)
+            && cr_lock_matches_file(st) != 0))
+    {
         snprintf(err, errlen, "%s", st->err);
         cr_store_close(st);
         return -1;
@@ -305,6 +316,57 @@ cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn)
     }
 
     return rc;
+}
+
+
+/*
+ * LMDB readers take the current meta page from the lock file's last
+ * txnid.  A file replaced in place (renamed over the path) while others
+ * keep "PATH-lock" open inherits the old file's txnid: readers may then
+ * see an older meta page of the new file.  Compare the generation seen
+ * through the lock with the newest one in the file, read without it (twice,
+ * in case a loader committed in between).  When they differ the open fails:
+ * once every process has closed the store, the next open re-initialises
+ * the lock from the file.
+ */
+static int
+cr_lock_matches_file(cr_store_t *st)
+{
+    int              i;
+    char             err[512];
+    cr_store_t      *chk;
+    cr_store_info_t  locked, file;
+
+    for (i = 0; i < 2; i++) {
+        if (cr_store_info(st, &locked) != 0) {
+            return -1;
+        }
+
+        if (cr_store_open(&chk, st->path, CR_STORE_RDONLY | CR_STORE_CHECK,
+                          err, sizeof(err))
+            != 0)
+        {
+            return cr_fail(st, "cannot check the lock file: %s", err);
+        }
+
+        if (cr_store_info(chk, &file) != 0) {
+            cr_store_close(chk);
+            return cr_fail(st, "cannot check the lock file");
+        }
+
+        cr_store_close(chk);
+
+        if (locked.generation == file.generation) {
+            return 0;
+        }
+    }
+
+    return cr_fail(st, "its lock file \"%s-lock\" belongs to a file that "
+                   "was replaced (generation %llu through the lock, %llu in "
+                   "the file): refusing to read until every process has "
+                   "closed it; publish new stores by switching a symlink",
+                   st->path, (unsigned long long) locked.generation,
+                   (unsigned long long) file.generation);
 }
 
 
