@@ -50,6 +50,8 @@ struct cr_store_s {
     MDB_cursor *rcur;
     MDB_txn    *wtxn;
     cr_meta_t   meta;                  /* of the write transaction */
+    size_t      gen_txnid;             /* reader: generation cached by */
+    uint64_t    gen;                   /* the txn id it was read in */
     int         rdonly;
     uint64_t    dev;
     uint64_t    ino;
@@ -595,12 +597,19 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
     memset(b, 0, sizeof(cr_binding_t));
     memset(&o, 0, sizeof(cr_override_t));
 
-    rc = cr_meta_read(st, st->rtxn, &meta);
-    if (rc != 0) {
-        return rc;
+    /* The generation changes only with a commit, and so does the txn id:
+     * read the meta record once per commit, not once per scan. */
+    if (mdb_txn_id(st->rtxn) != st->gen_txnid || st->gen_txnid == 0) {
+        rc = cr_meta_read(st, st->rtxn, &meta);
+        if (rc != 0) {
+            return rc;
+        }
+
+        st->gen = meta.generation;
+        st->gen_txnid = mdb_txn_id(st->rtxn);
     }
 
-    b->generation = meta.generation;
+    b->generation = st->gen;
 
     cr_key_make(key, kid, serial);
     k.mv_data = key;

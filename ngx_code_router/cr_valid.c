@@ -10,6 +10,38 @@
 #include "cr_valid.h"
 
 
+/*
+ * Character classes, one lookup per byte on the request path:
+ * 1 = RFC 3986 unreserved (kept as is by cr_url_encode),
+ * 2 = allowed in a URL we emit (unreserved, reserved and '%').
+ */
+#define CR_UNRESERVED  1
+#define CR_URLCHAR     2
+#define U (CR_UNRESERVED | CR_URLCHAR)
+#define R CR_URLCHAR
+
+static const unsigned char  cr_url_class[256] = {
+    ['A'] = U, ['B'] = U, ['C'] = U, ['D'] = U, ['E'] = U, ['F'] = U,
+    ['G'] = U, ['H'] = U, ['I'] = U, ['J'] = U, ['K'] = U, ['L'] = U,
+    ['M'] = U, ['N'] = U, ['O'] = U, ['P'] = U, ['Q'] = U, ['R'] = U,
+    ['S'] = U, ['T'] = U, ['U'] = U, ['V'] = U, ['W'] = U, ['X'] = U,
+    ['Y'] = U, ['Z'] = U, ['a'] = U, ['b'] = U, ['c'] = U, ['d'] = U,
+    ['e'] = U, ['f'] = U, ['g'] = U, ['h'] = U, ['i'] = U, ['j'] = U,
+    ['k'] = U, ['l'] = U, ['m'] = U, ['n'] = U, ['o'] = U, ['p'] = U,
+    ['q'] = U, ['r'] = U, ['s'] = U, ['t'] = U, ['u'] = U, ['v'] = U,
+    ['w'] = U, ['x'] = U, ['y'] = U, ['z'] = U, ['0'] = U, ['1'] = U,
+    ['2'] = U, ['3'] = U, ['4'] = U, ['5'] = U, ['6'] = U, ['7'] = U,
+    ['8'] = U, ['9'] = U, ['-'] = U, ['.'] = U, ['_'] = U, ['~'] = U,
+    [':'] = R, ['/'] = R, ['?'] = R, ['#'] = R, ['['] = R, [']'] = R,
+    ['@'] = R, ['!'] = R, ['$'] = R, ['&'] = R, ['\''] = R, ['('] = R,
+    [')'] = R, ['*'] = R, ['+'] = R, [','] = R, [';'] = R, ['='] = R,
+    ['%'] = R
+};
+
+#undef U
+#undef R
+
+static int cr_hex(int c);
 static int cr_digits(const char *s, size_t n, int *v);
 static int64_t cr_days_from_civil(int64_t y, unsigned m, unsigned d);
 static void cr_civil_from_days(int64_t z, int64_t *y, unsigned *m,
@@ -131,6 +163,7 @@ const char *
 cr_valid_url(const char *s, size_t n, const char *scheme)
 {
     size_t       i, slen, host;
+    uint8_t      c;
     const char  *p;
 
     if (n > CR_URL_MAX) {
@@ -146,23 +179,25 @@ cr_valid_url(const char *s, size_t n, const char *scheme)
     }
 
     for (i = 0; i < n; i++) {
-        if ((uint8_t) s[i] <= 0x20 || (uint8_t) s[i] >= 0x7f) {
-            return (uint8_t) s[i] >= 0x80
+        c = (uint8_t) s[i];
+
+        if (cr_url_class[c] & CR_URLCHAR) {
+            if (c == '%' && (i + 2 >= n || !cr_hex(s[i + 1])
+                             || !cr_hex(s[i + 2])))
+            {
+                return "holds a '%' that is not followed by two hex digits";
+            }
+            continue;
+        }
+
+        if (c <= 0x20 || c >= 0x7f) {
+            return c >= 0x80
                    ? "holds a non-ASCII character (percent-encode it)"
                    : "holds a space or a control character";
         }
 
-        if (strchr("\"<>\\^`{|}", s[i]) != NULL) {
-            return "holds a character not allowed in a URL "
-                   "(one of \" < > \\ ^ ` { | })";
-        }
-
-        if (s[i] == '%' && (i + 2 >= n || !strchr("0123456789abcdefABCDEF",
-                                                   s[i + 1])
-                            || !strchr("0123456789abcdefABCDEF", s[i + 2])))
-        {
-            return "holds a '%' that is not followed by two hex digits";
-        }
+        return "holds a character not allowed in a URL "
+               "(one of \" < > \\ ^ ` { | })";
     }
 
     /* The host: up to the first '/', '?' or '#'; no user info. */
@@ -253,10 +288,7 @@ cr_url_encode(char *out, const char *s, size_t n)
     for (i = 0; i < n; i++) {
         c = (unsigned char) s[i];
 
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
-            || c == '~')
-        {
+        if (cr_url_class[c] & CR_UNRESERVED) {
             if (out) {
                 out[len] = (char) c;
             }
@@ -330,6 +362,14 @@ cr_valid_gtin(const char *s, size_t n)
     }
 
     return NULL;
+}
+
+
+static int
+cr_hex(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+           || (c >= 'A' && c <= 'F');
 }
 
 

@@ -1486,15 +1486,23 @@ static ngx_int_t
 ngx_http_code_router_set_num(ngx_http_request_t *r,
     ngx_http_code_router_var_e slot, uint64_t v)
 {
-    u_char  *p;
+    u_char  *p, *end;
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
+    /* Digits from the end: cheaper than ngx_sprintf on the request path. */
+    end = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (end == NULL) {
         return NGX_ERROR;
     }
 
-    return ngx_http_code_router_set_var(r, slot, p,
-                                        ngx_sprintf(p, "%uL", v) - p);
+    end += NGX_INT64_LEN;
+    p = end;
+
+    do {
+        *--p = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    return ngx_http_code_router_set_var(r, slot, p, end - p);
 }
 
 

@@ -195,6 +195,11 @@ for my $m (qw(POST PUT DELETE OPTIONS PATCH)) {
 my $raw = $t->raw("POST /$c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
 like($raw, qr/^HTTP\/1.1 405/, 'POST with a body: 405, body not read');
 
+# A commit moves $code_router_generation at the next scan.
+load_store($db, ['gen.csv', "campaign,type,url\ngen2,h5,https://x.example/\n"]);
+my $after_commit = code(8);
+$t->get("/$after_commit");
+
 # The scan log: variables are there, also after error_page's redirect.
 $t->stop;
 my @log = map { JSON::PP::decode_json($_) } grep { length }
@@ -207,6 +212,8 @@ is_deeply({ map { $_ => $h5->{$_} } qw(status kid serial batch scene campaign sk
             region => 'CN-ZJ', client => 'other', generation => 1, http => 302 },
           'the scan log line of a redirect has every variable');
 like($h5->{target}, qr/^https:\/\/shop\.example\/landing\?ref=qr&code=/, '... and the target');
+my ($gen2) = grep { $_->{uri} eq "/$after_commit" } @log;
+is($gen2->{generation}, 2, 'the scan after a commit carries the new generation');
 my ($rev) = grep { $_->{serial} eq '50' } @log;
 is($rev->{status}, 'revoked', 'a revoked scan is logged as revoked (after the redirect to the fallback)');
 is($rev->{batch}, 'b-h5', '... with its batch');
@@ -229,7 +236,7 @@ cmp_ok($m{'code_router_client_requests_total{client="wechat"}'}, '>=', 1, 'count
 cmp_ok($m{'code_router_scene_requests_total{scene="verify"}'}, '>=', 2, 'counts by scene');
 cmp_ok($m{'code_router_answers_total{answer="url_link"}'}, '>=', 1, 'counts by answer');
 is($m{qq{code_router_db_up{db="$db"}}}, 1, 'the store is up');
-is($m{qq{code_router_db_generation{db="$db"}}}, 1, 'its generation');
+is($m{qq{code_router_db_generation{db="$db"}}}, 2, 'its generation (2 after the commit above)');
 cmp_ok($m{qq{code_router_db_map_size_bytes{db="$db"}}}, '>', 0, 'its map size');
 like($m{qq{code_router_db_last_commit_age_seconds{db="$db"}}}, qr/^\d+$/, 'the age of its last commit');
 my $before_ok = $m{'code_router_requests_total{status="ok"}'};
