@@ -962,7 +962,7 @@ ngx_http_code_router_db_close(ngx_http_code_router_db_t *db)
 static ngx_int_t
 ngx_http_code_router_handler(ngx_http_request_t *r)
 {
-    u_char                             canon[CR_CODE_LEN];
+    u_char                             canon[CR_CODE_LEN], *p;
     unsigned                           kid;
     uint64_t                           serial;
     ngx_int_t                          rc, wechat;
@@ -1000,6 +1000,16 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
 
     if (ngx_http_complex_value(r, crlcf->code, &code) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* The code is the last path segment: "code_router $uri;" in a prefix
+     * location needs no regex (and /01/.../21/CODE paths work too). */
+    for (p = code.data + code.len; p > code.data; p--) {
+        if (p[-1] == '/') {
+            code.len -= p - code.data;
+            code.data = p;
+            break;
+        }
     }
 
     wechat = ngx_http_code_router_is_wechat(r, cscf);

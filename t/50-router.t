@@ -175,6 +175,8 @@ is(status_of_page($r), 'forged', 'a code of a key id not configured: forged');
 $r = $t->get('/0123456789ABCDEFGH');
 is($r->{status}, 404, 'malformed (18 characters, wrong version): 404');
 is(status_of_page($r), 'malformed', '... fallback: malformed');
+$r = $t->get('/any/deeper/' . $c);
+is($r->{status}, 302, 'code_router $uri: the code is the last path segment (no regex needed)');
 $r = $t->get('/any/' . ('Z' x 7000));
 is($r->{status}, 404, 'a 7 kB path reaching the handler: 404');
 is(status_of_page($r), 'malformed', '... malformed');
