@@ -1009,35 +1009,6 @@ cr_store_del_campaign(cr_store_t *st, const char *id, size_t len)
 
 
 int
-cr_store_get_batch(cr_store_t *st, const char *id, size_t len,
-    cr_batch_t *b)
-{
-    int      rc;
-    MDB_val  k, v;
-
-    k.mv_data = (void *) id;
-    k.mv_size = len;
-
-    rc = mdb_get(st->wtxn, st->batch_id_dbi, &k, &v);
-    if (rc != 0) {
-        return cr_mdb_rc(st, rc, "cannot read batch ids");
-    }
-
-    rc = mdb_get(st->wtxn, st->batch_dbi, &v, &k);
-    if (rc != 0) {
-        return cr_fail(st, "batch \"%.*s\" is indexed but missing: %s",
-                       (int) len, id, mdb_strerror(rc));
-    }
-
-    if (cr_batch_decode(k.mv_data, k.mv_size, b) != 0) {
-        return cr_fail(st, "bad batch record \"%.*s\"", (int) len, id);
-    }
-
-    return 0;
-}
-
-
-int
 cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
 {
     int         rc, rc2, moved;

@@ -40,7 +40,6 @@
 #define CR_STORE_NOTFOUND   -2
 #define CR_STORE_FULL       -3         /* map full: grow and redo */
 #define CR_STORE_OVERLAP    -4
-#define CR_STORE_BUSY       -5         /* another writer holds the lock */
 
 /* What a put did. */
 #define CR_PUT_ADDED         1
@@ -226,8 +225,6 @@ int cr_store_del_campaign(cr_store_t *st, const char *id, size_t len);
 /* On CR_STORE_OVERLAP, *other is the batch in the way. */
 int cr_store_put_batch(cr_store_t *st, const cr_batch_t *b,
     cr_batch_t *other);
-int cr_store_get_batch(cr_store_t *st, const char *id, size_t len,
-    cr_batch_t *b);
 int cr_store_del_batch(cr_store_t *st, const char *id, size_t len);
 
 int cr_store_put_override(cr_store_t *st, const cr_override_t *o);
