@@ -35,6 +35,10 @@ NGX_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
 MODULE      := $(B)/ngx_http_code_router_module.so
 CLI         := $(B)/code-router
+ASAN_MODULE := $(B)/asan/ngx_http_code_router_module.so
+ASAN_CLI    := $(B)/asan/code-router
+SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
+               $(shell $(CC) -print-file-name=libubsan.so)
 UNIT_NAMES  := codec store
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 
@@ -75,11 +79,38 @@ $(B)/t/test-%-asan: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) $(SAN) -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
 
+# make test SANITIZE=1: the module and the CLI built with ASan+UBSan, and
+# every test run against them (the runtime preloaded into Debian's nginx).
+$(B)/nginx-asan/Makefile: config
+	@mkdir -p $(B)
+	@echo "configuring nginx for the sanitized module (log: $(B)/configure-asan.log)"
+	@cd $(NGX_SRC) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt='-g -O1 -fPIC $(SAN)' --with-ld-opt='-fPIC $(SAN)' \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(B)/nginx-asan \
+	    > $(CURDIR)/$(B)/configure-asan.log 2>&1 \
+	  || { tail -20 $(CURDIR)/$(B)/configure-asan.log; exit 1; }
+
+$(ASAN_MODULE): $(B)/nginx-asan/Makefile $(MODULE_SRCS) $(HDRS)
+	$(MAKE) -s -f $(CURDIR)/$(B)/nginx-asan/Makefile -C $(NGX_SRC) modules
+	@mkdir -p $(B)/asan
+	cp $(B)/nginx-asan/ngx_http_code_router_module.so $@
+
+$(ASAN_CLI): $(CLI_SRCS) $(HDRS)
+	@mkdir -p $(B)/asan
+	$(CC) -std=c11 $(WARN) -O1 -g $(SAN) -o $@ $(CLI_SRCS) $(LIBS)
+
 unit: $(UNIT)
 
+ifeq ($(SANITIZE),1)
+test: deps
+	$(MAKE) all unit $(ASAN_MODULE) $(ASAN_CLI)
+	CR_MODULE=$(CURDIR)/$(ASAN_MODULE) CR_CLI=$(CURDIR)/$(ASAN_CLI) \
+	  CR_NGINX_PRELOAD="$(SAN_RT)" ASAN_OPTIONS=detect_leaks=0 prove -r t/
+else
 test: deps
 	$(MAKE) all unit
 	prove -r t/
+endif
 
 run: deps
 	$(MAKE) all

@@ -2,7 +2,7 @@
  * cr_store: see cr_store.h.
  */
 
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700        /* POSIX 2008 and XSI: realpath() */
 
 #include <errno.h>
 #include <stdarg.h>

@@ -30,7 +30,7 @@ our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
 sub root { $ROOT }
-sub cli { "$ROOT/build/code-router" }
+sub cli { $ENV{CR_CLI} // "$ROOT/build/code-router" }
 # CR_MODULE: another build of the module (e.g. with sanitizers);
 # CR_NGINX_PRELOAD: libraries to preload into nginx alone (their runtime).
 sub module { $ENV{CR_MODULE} // "$ROOT/build/ngx_http_code_router_module.so" }
@@ -255,6 +255,16 @@ sub pid { $_[0]{pid} }
 sub stop {
     my ($self) = @_;
     my $pid = delete $self->{pid} or return;
+    $self->_stop($pid);
+    # Any [alert], [crit] or [emerg], or a sanitizer report, fails the test.
+    if (my @bad = $self->bad_log_lines) {
+        Test::More::fail('nginx logged no alert and no sanitizer report');
+        Test::More::diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
+    }
+}
+
+sub _stop {
+    my ($self, $pid) = @_;
     kill 'TERM', $pid;
     my $deadline = time + 10;
     while (time < $deadline) {
