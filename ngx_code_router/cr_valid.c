@@ -200,11 +200,14 @@ cr_valid_url(const char *s, size_t n, const char *scheme)
                "(one of \" < > \\ ^ ` { | })";
     }
 
-    /* The host: up to the first '/', '?' or '#'; no user info. */
+    /* The host: up to the first '/', '?' or '#'; no user info.  s is not
+     * NUL-terminated: stay within its n bytes (no strcspn). */
     p = s + slen;
-    host = strcspn(p, "/?#");
-    if (host > n - slen) {
-        host = n - slen;
+
+    for (host = 0; host < n - slen; host++) {
+        if (p[host] == '/' || p[host] == '?' || p[host] == '#') {
+            break;
+        }
     }
 
     if (host == 0) {
@@ -442,7 +445,7 @@ cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz)
         || cr_digits(s + 11, 2, &h) || s[13] != ':'
         || cr_digits(s + 14, 2, &mi))
     {
-        return n >= 10 && cr_valid_date(s, 10) == NULL && s[10] == ' '
+        return n > 10 && cr_valid_date(s, 10) == NULL && s[10] == ' '
                ? "must separate date and time with 'T'" : form;
     }
 
