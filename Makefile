@@ -42,7 +42,7 @@ SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
 UNIT_NAMES  := codec store
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 
-.PHONY: all check-deps deps unit test run bench clean
+.PHONY: all check-deps deps unit fuzzers fuzz test run bench clean
 
 all: check-deps $(MODULE) $(CLI)
 
@@ -99,7 +99,34 @@ $(ASAN_CLI): $(CLI_SRCS) $(HDRS)
 	@mkdir -p $(B)/asan
 	$(CC) -std=c11 $(WARN) -O1 -g $(SAN) -o $@ $(CLI_SRCS) $(LIBS)
 
-unit: $(UNIT)
+unit: $(UNIT) fuzzers
+
+# libFuzzer targets over the pure C cores (clang).  make test runs each a
+# few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)
+# and keeps what it found in build/fuzz/corpus-NAME.
+FUZZ_NAMES  := codec csv record
+FUZZ_BINS   := $(foreach f,$(FUZZ_NAMES),$(B)/fuzz/fuzz-$(f))
+FUZZ_SECONDS ?= 60
+
+$(B)/fuzz/fuzz-%: t/fuzz/fuzz_%.c $(CORE_SRCS) $(HDRS)
+	@mkdir -p $(B)/fuzz
+	clang -std=c11 $(WARN) -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+fuzz: deps
+	$(MAKE) fuzzers
+	@for f in $(FUZZ_NAMES); do \
+	    mkdir -p $(B)/fuzz/corpus-$$f $(B)/fuzz/crash-$$f; \
+	    echo "fuzzing $$f for $(FUZZ_SECONDS) s"; \
+	    $(B)/fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) \
+	        -print_final_stats=1 -artifact_prefix=$(B)/fuzz/crash-$$f/ \
+	        $(B)/fuzz/corpus-$$f t/fuzz/corpus/$$f > $(B)/fuzz/$$f.log 2>&1 \
+	      || { tail -40 $(B)/fuzz/$$f.log; exit 1; }; \
+	    grep "stat::number_of_executed_units" $(B)/fuzz/$$f.log; \
+	done
 
 ifeq ($(SANITIZE),1)
 test: deps

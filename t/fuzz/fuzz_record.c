@@ -1,0 +1,65 @@
+/*
+ * libFuzzer target: the store's record decoders fed arbitrary bytes as a
+ * record.  Every string a decoder returns is read in full, so a slice
+ * outside the record is an AddressSanitizer report.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cr_store.h"
+
+
+static volatile unsigned  sink;
+
+
+static void
+touch(const cr_str_t *s, unsigned n)
+{
+    unsigned  i;
+    size_t    k;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < s[i].len; k++) {
+            sink += (unsigned char) s[i].data[k];
+        }
+    }
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t        *copy;
+    cr_campaign_t   c;
+    cr_batch_t      b;
+    cr_override_t   o;
+
+    /* An exact-size heap copy: ASan sees one byte past the end. */
+    copy = malloc(size ? size : 1);
+    if (copy == NULL) {
+        return 0;
+    }
+    memcpy(copy, data, size);
+
+    if (cr_campaign_decode(copy, size, &c) == 0) {
+        touch(c.s, CR_CAMP_NSTR);
+        (void) cr_target_name(c.type);
+    }
+
+    if (cr_batch_decode(copy, size, &b) == 0) {
+        touch(b.s, CR_BATCH_NSTR);
+        if (b.first > b.last || cr_scene_name(b.scene) == NULL) {
+            abort();
+        }
+    }
+
+    if (cr_override_decode(copy, size, &o) == 0) {
+        touch(&o.campaign, 1);
+    }
+
+    free(copy);
+
+    return 0;
+}
