@@ -31,6 +31,8 @@ static void cr_csv_field(FILE *f, const cr_str_t *s, int last);
 static int cr_dump_campaign(void *ctx, const cr_campaign_t *c);
 static int cr_dump_batch(void *ctx, const cr_batch_t *b);
 static int cr_dump_override(void *ctx, const cr_override_t *o);
+static int cr_cli_open_reader(const char *cmd, const char *db, int optind_,
+    int argc, cr_store_t **st);
 
 
 int
@@ -269,11 +271,30 @@ cr_now_f(void)
 }
 
 
+/* dump and stat: --db PATH and no other argument, opened read-only. */
+static int
+cr_cli_open_reader(const char *cmd, const char *db, int optind_, int argc,
+    cr_store_t **st)
+{
+    char  err[512];
+
+    if (db == NULL || optind_ != argc) {
+        return cr_cli_error(cmd, CR_EXIT_USAGE, "--db PATH is required, "
+                            "and nothing else");
+    }
+
+    if (cr_store_open(st, db, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+        return cr_cli_error(cmd, CR_EXIT_ENV, "%s", err);
+    }
+
+    return CR_EXIT_OK;
+}
+
+
 int
 cr_cmd_dump(int argc, char **argv)
 {
     int          ch, rc, kinds;
-    char         err[512];
     cr_store_t  *st;
     const char  *db;
     static char  obuf[1 << 20];
@@ -309,13 +330,9 @@ cr_cmd_dump(int argc, char **argv)
         }
     }
 
-    if (db == NULL || optind != argc) {
-        return cr_cli_error("dump", CR_EXIT_USAGE, "--db PATH is required, "
-                            "and nothing else");
-    }
-
-    if (cr_store_open(&st, db, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
-        return cr_cli_error("dump", CR_EXIT_ENV, "%s", err);
+    rc = cr_cli_open_reader("dump", db, optind, argc, &st);
+    if (rc != CR_EXIT_OK) {
+        return rc;
     }
 
     setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
@@ -463,8 +480,8 @@ cr_dump_override(void *ctx, const cr_override_t *o)
 int
 cr_cmd_stat(int argc, char **argv)
 {
-    int               ch;
-    char              err[512], when[40];
+    int               ch, rc;
+    char              when[40];
     cr_store_t       *st;
     const char       *db;
     cr_store_info_t   info;
@@ -486,13 +503,9 @@ cr_cmd_stat(int argc, char **argv)
         }
     }
 
-    if (db == NULL || optind != argc) {
-        return cr_cli_error("stat", CR_EXIT_USAGE, "--db PATH is required, "
-                            "and nothing else");
-    }
-
-    if (cr_store_open(&st, db, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
-        return cr_cli_error("stat", CR_EXIT_ENV, "%s", err);
+    rc = cr_cli_open_reader("stat", db, optind, argc, &st);
+    if (rc != CR_EXIT_OK) {
+        return rc;
     }
 
     if (cr_store_info(st, &info) != 0) {
