@@ -12,7 +12,7 @@ SRC         := ngx_code_router
 
 # The pure C cores: no nginx headers, shared by module, CLI and tests.
 CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_keyfile.c $(SRC)/cr_store.c \
-               $(SRC)/cr_valid.c $(SRC)/cr_load.c
+               $(SRC)/cr_target.c $(SRC)/cr_valid.c $(SRC)/cr_load.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS)
 MODULE_SRCS := $(SRC)/ngx_http_code_router_module.c $(CORE_SRCS)
 HDRS        := $(wildcard $(SRC)/*.h)
@@ -104,7 +104,7 @@ unit: $(UNIT) fuzzers
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)
 # and keeps what it found in build/fuzz/corpus-NAME.
-FUZZ_NAMES  := codec csv record
+FUZZ_NAMES  := codec csv record target
 FUZZ_BINS   := $(foreach f,$(FUZZ_NAMES),$(B)/fuzz/fuzz-$(f))
 FUZZ_SECONDS ?= 60
 

@@ -13,6 +13,7 @@
 #include "cr_codec.h"
 #include "cr_keyfile.h"
 #include "cr_store.h"
+#include "cr_target.h"
 #include "cr_valid.h"
 
 
@@ -155,10 +156,8 @@ static ngx_int_t ngx_http_code_router_answer(ngx_http_request_t *r,
     cr_binding_t *b, u_char *code, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
     ngx_str_t *url, ngx_http_code_router_ans_e ans);
-static ngx_int_t ngx_http_code_router_target_url(ngx_http_request_t *r,
-    cr_binding_t *b, u_char *code, ngx_str_t *out);
-static ngx_int_t ngx_http_code_router_scheme_url(ngx_http_request_t *r,
-    cr_binding_t *b, u_char *code, ngx_str_t *out);
+static ngx_int_t ngx_http_code_router_build(ngx_http_request_t *r,
+    cr_binding_t *b, u_char *code, cr_target_pt build, ngx_str_t *out);
 static ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,
     ngx_http_code_router_out_e out);
 static void ngx_http_code_router_count(ngx_http_request_t *r,
@@ -1124,7 +1123,9 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
     }
 
     if (b->campaign.type != CR_TARGET_MINIPROGRAM) {
-        if (ngx_http_code_router_target_url(r, b, code, &url) != NGX_OK) {
+        if (ngx_http_code_router_build(r, b, code, cr_target_url, &url)
+            != NGX_OK)
+        {
             goto unusable;
         }
 
@@ -1164,7 +1165,9 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
         goto unusable;
     }
 
-    if (ngx_http_code_router_scheme_url(r, b, code, &url) != NGX_OK) {
+    if (ngx_http_code_router_build(r, b, code, cr_target_scheme, &url)
+        != NGX_OK)
+    {
         goto unusable;
     }
 
@@ -1231,157 +1234,27 @@ ngx_http_code_router_redirect(ngx_http_request_t *r, ngx_str_t *url,
 }
 
 
-/*
- * The campaign URL with code, batch, scene and campaign appended as query
- * parameters, before any fragment, the existing query kept.
- */
+/* A target URL from one of cr_target's builders, in the request pool. */
 static ngx_int_t
-ngx_http_code_router_target_url(ngx_http_request_t *r, cr_binding_t *b,
-    u_char *code, ngx_str_t *out)
+ngx_http_code_router_build(ngx_http_request_t *r, cr_binding_t *b,
+    u_char *code, cr_target_pt build, ngx_str_t *out)
 {
-    u_char       *p, *frag;
-    size_t        len, base;
-    ngx_uint_t    i, n;
-    const char   *scene;
-    cr_str_t     *url;
-    cr_str_t      params[4];
+    size_t       len;
+    const char  *err;
 
-    static const char  *names[4] = { "code", "batch", "scene", "campaign" };
-
-    url = &b->campaign.s[CR_CAMP_URL];
-
-    if (cr_valid_url(url->data, url->len, "https://") != NULL) {
-        return NGX_ERROR;
-    }
-
-    params[0].data = (char *) code;
-    params[0].len = CR_CODE_LEN;
-    params[1] = b->batch.s[CR_BATCH_ID];
-    scene = b->has_batch ? cr_scene_name(b->batch.scene) : NULL;
-    params[2].data = scene ? scene : "";
-    params[2].len = scene ? ngx_strlen(scene) : 0;
-    params[3] = b->campaign.s[CR_CAMP_ID];
-
-    frag = memchr(url->data, '#', url->len);
-    base = frag ? (size_t) (frag - (u_char *) url->data) : url->len;
-
-    len = url->len;
-    for (i = 0; i < 4; i++) {
-        if (params[i].len) {
-            len += 2 + ngx_strlen(names[i])
-                   + cr_url_encode(NULL, params[i].data, params[i].len);
-        }
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    out->data = p;
-    p = ngx_cpymem(p, url->data, base);
-
-    n = memchr(url->data, '?', base) != NULL;
-
-    for (i = 0; i < 4; i++) {
-        if (params[i].len == 0) {
-            continue;
-        }
-
-        /* "?" first unless the URL has a query; "&" unless it ends so. */
-        if (n == 0) {
-            *p++ = '?';
-        } else if (p[-1] != '?' && p[-1] != '&') {
-            *p++ = '&';
-        }
-
-        n++;
-        p = ngx_cpymem(p, names[i], ngx_strlen(names[i]));
-        *p++ = '=';
-        p += cr_url_encode((char *) p, params[i].data, params[i].len);
-    }
-
-    p = ngx_cpymem(p, url->data + base, url->len - base);
-    out->len = p - out->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * The plain-text URL Scheme of a mini-program:
- * weixin://dl/business/?appid=A&path=P&query=ENCODED(Q&code=C)&env_version=
- * release; or the campaign's own weixin:// URL when it has one.
- */
-static ngx_int_t
-ngx_http_code_router_scheme_url(ngx_http_request_t *r, cr_binding_t *b,
-    u_char *code, ngx_str_t *out)
-{
-    u_char       *p, *q;
-    size_t        qlen;
-    cr_str_t     *appid, *path, *query, *own;
-
-    own = &b->campaign.s[CR_CAMP_URL];
-
-    if (own->len) {
-        if (cr_valid_url(own->data, own->len, "weixin://") != NULL) {
-            return NGX_ERROR;
-        }
-
-        out->data = (u_char *) own->data;
-        out->len = own->len;
-
-        return NGX_OK;
-    }
-
-    appid = &b->campaign.s[CR_CAMP_APPID];
-    path = &b->campaign.s[CR_CAMP_PATH];
-    query = &b->campaign.s[CR_CAMP_QUERY];
-
-    if (cr_valid_appid(appid->data, appid->len) != NULL
-        || cr_valid_mp_path(path->data, path->len) != NULL
-        || cr_valid_mp_query(query->data, query->len) != NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    /* The query as the mini-program will see it, code appended. */
-    qlen = query->len + sizeof("&code=") - 1 + CR_CODE_LEN;
-
-    q = ngx_pnalloc(r->pool, qlen);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(q, query->data, query->len);
-    if (query->len && p[-1] != '&') {
-        *p++ = '&';
-    }
-    p = ngx_cpymem(p, "code=", 5);
-    p = ngx_cpymem(p, code, CR_CODE_LEN);
-    qlen = p - q;
-
-    out->len = sizeof("weixin://dl/business/?appid=&path=&query="
-                      "&env_version=release") - 1
-               + appid->len + cr_url_encode(NULL, path->data, path->len)
-               + cr_url_encode(NULL, (char *) q, qlen);
-
-    out->data = ngx_pnalloc(r->pool, out->len);
+    out->data = ngx_pnalloc(r->pool, cr_target_size(b));
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(out->data, "weixin://dl/business/?appid=",
-                   sizeof("weixin://dl/business/?appid=") - 1);
-    p = ngx_cpymem(p, appid->data, appid->len);
-    p = ngx_cpymem(p, "&path=", 6);
-    p += cr_url_encode((char *) p, path->data, path->len);
-    p = ngx_cpymem(p, "&query=", 7);
-    p += cr_url_encode((char *) p, (char *) q, qlen);
-    p = ngx_cpymem(p, "&env_version=release",
-                   sizeof("&env_version=release") - 1);
+    err = build(b, (const char *) code, (char *) out->data, &len);
+    if (err) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "code router: stored target refused: %s", err);
+        return NGX_ERROR;
+    }
 
-    out->len = p - out->data;
+    out->len = len;
 
     return NGX_OK;
 }
