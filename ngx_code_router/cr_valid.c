@@ -321,7 +321,8 @@ cr_valid_mp_query(const char *s, size_t n)
         return r;
     }
 
-    if (memchr(s, ' ', n) || memchr(s, '#', n)) {
+    /* n first: an empty stored string may have no data pointer. */
+    if (n && (memchr(s, ' ', n) || memchr(s, '#', n))) {
         return "must not hold spaces or '#'";
     }
 
