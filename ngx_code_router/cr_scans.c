@@ -1,0 +1,412 @@
+/*
+ * cr_scans: the scan store.  See cr_scans.h.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "cr_scans.h"
+
+
+#define CR_SCANS_KEY   6
+#define CR_SCANS_VAL   12
+
+
+struct cr_scans_s {
+    MDB_env    *env;
+    MDB_dbi     dbi;
+    MDB_txn    *rtxn;                   /* reset between reads */
+    char        err[512];
+};
+
+
+static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
+static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
+static int cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn);
+static void cr_scans_key(uint8_t *k, unsigned kid, uint64_t serial);
+static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
+
+
+int
+cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
+    int flags, char *err, size_t errlen)
+{
+    int           rc;
+    unsigned      env_flags;
+    MDB_txn      *txn;
+    MDB_dbi       main;
+    MDB_stat      ms;
+    cr_scans_t   *sc;
+    struct stat   fi;
+
+    if (out) {
+        *out = NULL;
+    }
+
+    sc = calloc(1, sizeof(cr_scans_t));
+    if (sc == NULL) {
+        snprintf(err, errlen, "scan store \"%s\": out of memory", path);
+        return -1;
+    }
+
+    env_flags = MDB_NOSUBDIR | MDB_NOTLS;
+
+    if (flags & CR_SCANS_CHECK) {
+        /* nginx -t: an existing file must be a scan store; a missing one
+         * is created later, by a worker, in a directory that exists. */
+        if (stat(path, &fi) != 0) {
+            free(sc);
+            if (errno == ENOENT) {
+                return cr_scans_check_dir(path, err, errlen);
+            }
+            snprintf(err, errlen, "scan store \"%s\": %s", path,
+                     strerror(errno));
+            return -1;
+        }
+
+        env_flags |= MDB_RDONLY | MDB_NOLOCK;
+    }
+
+    rc = mdb_env_create(&sc->env);
+    if (rc == 0) {
+        (void) mdb_env_set_maxdbs(sc->env, 2);
+        (void) mdb_env_set_maxreaders(sc->env, 1022);
+        rc = mdb_env_set_mapsize(sc->env, map_size ? map_size
+                                                   : CR_SCANS_DEFAULT_MAP);
+    }
+
+    if (rc == 0) {
+        rc = mdb_env_open(sc->env, path, env_flags, 0600);
+    }
+
+    if (rc != 0) {
+        snprintf(err, errlen, "scan store \"%s\": %s", path,
+                 mdb_strerror(rc));
+        goto failed;
+    }
+
+    rc = mdb_txn_begin(sc->env, NULL, env_flags & MDB_RDONLY, &txn);
+    if (rc != 0) {
+        snprintf(err, errlen, "scan store \"%s\": %s", path,
+                 mdb_strerror(rc));
+        goto failed;
+    }
+
+    /* Never the binding store (or anything else): its main database
+     * names other sub-databases and no "scans". */
+    rc = mdb_dbi_open(txn, "scans", 0, &sc->dbi);
+
+    if (rc == MDB_NOTFOUND) {
+        if (mdb_dbi_open(txn, NULL, 0, &main) == 0
+            && mdb_stat(txn, main, &ms) == 0 && ms.ms_entries != 0)
+        {
+            mdb_txn_abort(txn);
+            snprintf(err, errlen, "scan store \"%s\" is another LMDB "
+                     "database (a binding store?), not a scan store", path);
+            goto failed;
+        }
+
+        rc = (env_flags & MDB_RDONLY)
+             ? 0 : mdb_dbi_open(txn, "scans", MDB_CREATE, &sc->dbi);
+    }
+
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+    } else {
+        mdb_txn_abort(txn);
+    }
+
+    if (rc != 0) {
+        snprintf(err, errlen, "scan store \"%s\": %s", path,
+                 mdb_strerror(rc));
+        goto failed;
+    }
+
+    if (flags & CR_SCANS_CHECK) {
+        cr_scans_close(sc);
+        return 0;
+    }
+
+    *out = sc;
+
+    return 0;
+
+failed:
+
+    cr_scans_close(sc);
+
+    return -1;
+}
+
+
+void
+cr_scans_close(cr_scans_t *sc)
+{
+    if (sc == NULL) {
+        return;
+    }
+
+    if (sc->rtxn) {
+        mdb_txn_abort(sc->rtxn);
+    }
+
+    if (sc->env) {
+        mdb_env_close(sc->env);
+    }
+
+    free(sc);
+}
+
+
+const char *
+cr_scans_error(cr_scans_t *sc)
+{
+    return sc->err;
+}
+
+
+int
+cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
+{
+    int       rc;
+    uint8_t   k[CR_SCANS_KEY];
+    MDB_val   key, val;
+
+    if (sc->rtxn) {
+        rc = mdb_txn_renew(sc->rtxn);
+        if (rc == MDB_MAP_RESIZED) {
+            mdb_txn_abort(sc->rtxn);
+            sc->rtxn = NULL;
+        } else if (rc != 0) {
+            return cr_scans_fail(sc, rc, "renew");
+        }
+    }
+
+    if (sc->rtxn == NULL) {
+        rc = cr_scans_txn(sc, MDB_RDONLY, &sc->rtxn);
+        if (rc != 0) {
+            sc->rtxn = NULL;
+            return cr_scans_fail(sc, rc, "read");
+        }
+    }
+
+    cr_scans_key(k, kid, serial);
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    rc = mdb_get(sc->rtxn, sc->dbi, &key, &val);
+
+    if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+        v->kid = kid;
+        v->serial = serial;
+        cr_scans_decode(&val, v);
+    }
+
+    mdb_txn_reset(sc->rtxn);
+
+    if (rc == MDB_NOTFOUND) {
+        return CR_SCANS_NOTFOUND;
+    }
+
+    if (rc == 0 && val.mv_size != CR_SCANS_VAL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: a record of %zu "
+                 "bytes, not %d", val.mv_size, CR_SCANS_VAL);
+        return -1;
+    }
+
+    return rc ? cr_scans_fail(sc, rc, "get") : 0;
+}
+
+
+int
+cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
+{
+    int        rc;
+    size_t     i, j;
+    uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    MDB_txn   *txn;
+    MDB_val    key, val;
+    cr_scan_t  old, s;
+
+    rc = cr_scans_txn(sc, 0, &txn);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "begin");
+    }
+
+    key.mv_data = k;
+    key.mv_size = sizeof(k);
+
+    for (i = 0; i < n; i++) {
+        s = v[i];
+        cr_scans_key(k, s.kid, s.serial);
+
+        rc = mdb_get(txn, sc->dbi, &key, &val);
+        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+            cr_scans_decode(&val, &old);
+
+            if (old.count > s.count) {
+                s.count = old.count;
+            }
+
+            if (old.first && (s.first == 0 || old.first < s.first)) {
+                s.first = old.first;
+            }
+
+            if (s.count == old.count && s.first == old.first) {
+                continue;
+            }
+
+        } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            goto failed;
+        }
+
+        for (j = 0; j < 4; j++) {
+            d[j] = (uint8_t) (s.count >> (8 * j));
+        }
+
+        for (j = 0; j < 8; j++) {
+            d[4 + j] = (uint8_t) ((uint64_t) s.first >> (8 * j));
+        }
+
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
+
+        rc = mdb_put(txn, sc->dbi, &key, &val, 0);
+        if (rc != 0) {
+            goto failed;
+        }
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc == 0) {
+        return 0;
+    }
+
+    return rc == MDB_MAP_FULL ? CR_SCANS_FULL : cr_scans_fail(sc, rc,
+                                                              "commit");
+
+failed:
+
+    mdb_txn_abort(txn);
+
+    if (rc == MDB_MAP_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
+        return CR_SCANS_FULL;
+    }
+
+    return cr_scans_fail(sc, rc, "put");
+}
+
+
+int
+cr_scans_reader_check(cr_scans_t *sc)
+{
+    int  dead;
+
+    if (mdb_reader_check(sc->env, &dead) != 0) {
+        return -1;
+    }
+
+    return dead;
+}
+
+
+/* A store not yet created: its directory must exist. */
+static int
+cr_scans_check_dir(const char *path, char *err, size_t errlen)
+{
+    char         dir[4096], *slash;
+    struct stat  fi;
+
+    if (strlen(path) >= sizeof(dir)) {
+        snprintf(err, errlen, "scan store path is too long");
+        return -1;
+    }
+
+    strcpy(dir, path);
+    slash = strrchr(dir, '/');
+
+    if (slash == NULL || slash == dir) {
+        return 0;
+    }
+
+    *slash = '\0';
+
+    if (stat(dir, &fi) != 0 || !S_ISDIR(fi.st_mode)) {
+        snprintf(err, errlen, "scan store \"%s\": directory \"%s\": %s",
+                 path, dir, errno ? strerror(errno) : "not a directory");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
+{
+    snprintf(sc->err, sizeof(sc->err), "scan store: %s: %s", what,
+             mdb_strerror(rc));
+    return -1;
+}
+
+
+/* A txn; adopts a map another process has grown (a reload with a larger
+ * store_size=). */
+static int
+cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn)
+{
+    int  rc;
+
+    rc = mdb_txn_begin(sc->env, NULL, flags, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        rc = mdb_env_set_mapsize(sc->env, 0);
+        if (rc == 0) {
+            rc = mdb_txn_begin(sc->env, NULL, flags, txn);
+        }
+    }
+
+    return rc;
+}
+
+
+static void
+cr_scans_key(uint8_t *k, unsigned kid, uint64_t serial)
+{
+    int  i;
+
+    k[0] = (uint8_t) kid;
+
+    for (i = 0; i < 5; i++) {
+        k[5 - i] = (uint8_t) (serial >> (8 * i));
+    }
+}
+
+
+static void
+cr_scans_decode(const MDB_val *v, cr_scan_t *s)
+{
+    int             i;
+    uint64_t        f;
+    const uint8_t  *p;
+
+    p = v->mv_data;
+    s->count = 0;
+    f = 0;
+
+    for (i = 3; i >= 0; i--) {
+        s->count = (s->count << 8) | p[i];
+    }
+
+    for (i = 7; i >= 0; i--) {
+        f = (f << 8) | p[4 + i];
+    }
+
+    s->first = (int64_t) f;
+}

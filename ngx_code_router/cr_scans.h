@@ -1,0 +1,56 @@
+/*
+ * cr_scans: the scan store, an LMDB environment in one file, separate from
+ * the binding store (the loader keeps sole write access to that one).
+ *
+ * Pure C (LMDB only).  nginx's workers read it when a code is not in the
+ * shared-memory counters and write it in batches, one worker at a time.
+ *
+ *   scans   kid(1) | serial(5), big-endian  ->  count u32 | first i64, LE
+ *
+ * A put never lowers a stored count or moves a first scan later, so a
+ * late or repeated batch cannot lose scans.
+ */
+
+#ifndef CR_SCANS_H
+#define CR_SCANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define CR_SCANS_NOTFOUND   -2
+#define CR_SCANS_FULL       -3          /* the map is full */
+
+#define CR_SCANS_DEFAULT_MAP  (1024ull << 20)
+
+/* cr_scans_open() flags */
+#define CR_SCANS_CHECK      0x01        /* validate without the lock file,
+                                         * create nothing (nginx -t) */
+
+
+typedef struct {
+    uint8_t    kid;
+    uint64_t   serial;
+    uint32_t   count;
+    int64_t    first;                   /* Unix seconds; 0: never */
+} cr_scan_t;
+
+typedef struct cr_scans_s  cr_scans_t;
+
+
+int cr_scans_open(cr_scans_t **sc, const char *path, uint64_t map_size,
+    int flags, char *err, size_t errlen);
+void cr_scans_close(cr_scans_t *sc);
+const char *cr_scans_error(cr_scans_t *sc);
+
+/* 0 and *v filled, CR_SCANS_NOTFOUND, or -1. */
+int cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial,
+    cr_scan_t *v);
+
+/* Merges n records in one write transaction: 0, CR_SCANS_FULL or -1. */
+int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
+
+/* Clears reader slots of dead processes; returns how many, or -1. */
+int cr_scans_reader_check(cr_scans_t *sc);
+
+#endif /* CR_SCANS_H */
