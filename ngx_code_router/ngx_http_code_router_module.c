@@ -10,105 +10,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "cr_codec.h"
-#include "cr_keyfile.h"
-#include "cr_store.h"
-#include "cr_target.h"
 #include "cr_valid.h"
-
-
-#define CR_TIMER_MS          1000      /* swap check and stale readers */
-#define CR_READER_CHECK_S    10
-#define CR_HTTP_GONE         410       /* nginx has no NGX_HTTP_GONE */
-
-
-/* Per-request results, kept as indexed variables (they survive redirects). */
-typedef enum {
-    CR_VAR_STATUS = 0,
-    CR_VAR_KID,
-    CR_VAR_SERIAL,
-    CR_VAR_BATCH,
-    CR_VAR_SCENE,
-    CR_VAR_CAMPAIGN,
-    CR_VAR_CAMPAIGN_NAME,
-    CR_VAR_SKU,
-    CR_VAR_GTIN,
-    CR_VAR_LOT,
-    CR_VAR_PRODUCED,
-    CR_VAR_REGION,
-    CR_VAR_TARGET,
-    CR_VAR_CLIENT,
-    CR_VAR_GENERATION,
-    CR_VAR_N
-} ngx_http_code_router_var_e;
-
-
-/* Outcomes, as counted and as $code_router_status says them. */
-typedef enum {
-    CR_OUT_OK = 0,
-    CR_OUT_UNBOUND,
-    CR_OUT_REVOKED,
-    CR_OUT_NOT_STARTED,
-    CR_OUT_ENDED,
-    CR_OUT_MALFORMED,
-    CR_OUT_FORGED,
-    CR_OUT_UNAVAILABLE,
-    CR_OUT_N
-} ngx_http_code_router_out_e;
-
-
-typedef enum {
-    CR_ANS_REDIRECT = 0,                /* 302 to an https:// target */
-    CR_ANS_URL_LINK,                    /* 302 to a WeChat URL Link */
-    CR_ANS_INTERSTITIAL,                /* the page that opens weixin:// */
-    CR_ANS_WINDOW,                      /* 302 to before_url / after_url */
-    CR_ANS_FALLBACK,                    /* a status for error_page */
-    CR_ANS_N
-} ngx_http_code_router_ans_e;
-
-
-/* Counters in shared memory: totals of all workers, kept across reloads. */
-typedef struct {
-    ngx_atomic_t               outcome[CR_OUT_N];
-    ngx_atomic_t               scene[5];        /* 0: no batch */
-    ngx_atomic_t               client[2];       /* other, wechat */
-    ngx_atomic_t               answer[CR_ANS_N];
-    ngx_atomic_t               reopened;
-} ngx_http_code_router_metrics_t;
-
-
-/* One binding store; servers naming the same file share it. */
-typedef struct {
-    ngx_str_t                  path;            /* NUL-terminated */
-    cr_store_t                *st;              /* this worker's; or NULL */
-    uint64_t                   dev;
-    uint64_t                   ino;
-    time_t                     checked;
-    time_t                     retry;
-    time_t                     reader_check;
-    ngx_uint_t                 failures;
-} ngx_http_code_router_db_t;
-
-
-typedef struct {
-    ngx_int_t                  var_index[CR_VAR_N];
-    ngx_array_t                dbs;             /* ngx_http_code_router_db_t */
-    ngx_shm_zone_t            *shm;
-} ngx_http_code_router_main_conf_t;
-
-
-typedef struct {
-    cr_keyring_t              *ring;
-    ngx_regex_t               *wechat_ua;
-    ngx_http_code_router_db_t *db;
-    ngx_uint_t                 db_index;        /* into dbs, plus one */
-} ngx_http_code_router_srv_conf_t;
-
-
-typedef struct {
-    ngx_http_complex_value_t  *code;
-    ngx_str_t                  interstitial;
-} ngx_http_code_router_loc_conf_t;
+#include "ngx_http_code_router.h"
 
 
 typedef struct {
@@ -139,6 +42,8 @@ static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_code_router_scans_ignore(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
 static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -152,14 +57,16 @@ static ngx_int_t ngx_http_code_router_db_open(ngx_http_code_router_db_t *db,
     ngx_log_t *log);
 static void ngx_http_code_router_db_close(ngx_http_code_router_db_t *db);
 static ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_code_router_region(ngx_http_request_t *r,
+    ngx_http_code_router_loc_conf_t *crlcf,
+    ngx_http_code_router_decision_t *d);
+static ngx_uint_t ngx_http_code_router_overscanned(
+    ngx_http_code_router_loc_conf_t *crlcf,
+    ngx_http_code_router_decision_t *d);
 static ngx_int_t ngx_http_code_router_answer(ngx_http_request_t *r,
     cr_binding_t *b, u_char *code, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
     ngx_str_t *url, ngx_http_code_router_ans_e ans);
-static ngx_int_t ngx_http_code_router_build(ngx_http_request_t *r,
-    cr_binding_t *b, u_char *code, cr_target_pt build, ngx_str_t *out);
-static ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,
-    ngx_http_code_router_out_e out);
 static void ngx_http_code_router_count(ngx_http_request_t *r,
     ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
     ngx_http_code_router_ans_e ans);
@@ -175,6 +82,13 @@ static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 static ngx_int_t ngx_http_code_router_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
+
+
+static ngx_conf_enum_t  ngx_http_code_router_diverted_actions[] = {
+    { ngx_string("none"), 0 },
+    { ngx_string("fallback"), 1 },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_code_router_commands[] = {
@@ -220,6 +134,48 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("code_router_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_code_router_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_scans"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_code_router_scans_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_scans_ignore"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_scans_ignore,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_max_scans"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_code_router_max_scans,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_region"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_code_router_loc_conf_t, region),
+      NULL },
+
+    { ngx_string("code_router_diverted_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_code_router_loc_conf_t, diverted_fallback),
+      &ngx_http_code_router_diverted_actions },
 
       ngx_null_command
 };
@@ -272,14 +228,19 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_target"), CR_VAR_TARGET },
     { ngx_string("code_router_client"), CR_VAR_CLIENT },
     { ngx_string("code_router_generation"), CR_VAR_GENERATION },
+    { ngx_string("code_router_scans"), CR_VAR_SCANS },
+    { ngx_string("code_router_first_scan"), CR_VAR_FIRST_SCAN },
+    { ngx_string("code_router_scan_counted"), CR_VAR_COUNTED },
+    { ngx_string("code_router_diverted"), CR_VAR_DIVERTED },
     { ngx_null_string, CR_VAR_N }
 };
 
 
-static ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
+ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
     ngx_string("ok"), ngx_string("unbound"), ngx_string("revoked"),
     ngx_string("not_started"), ngx_string("ended"), ngx_string("malformed"),
-    ngx_string("forged"), ngx_string("unavailable")
+    ngx_string("forged"), ngx_string("unavailable"),
+    ngx_string("overscanned"), ngx_string("diverted")
 };
 
 /* The status answered when an outcome falls back to error_page. */
@@ -291,7 +252,9 @@ static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
     CR_HTTP_GONE,                       /* ended: gone for good */
     NGX_HTTP_NOT_FOUND,                 /* malformed */
     NGX_HTTP_NOT_FOUND,                 /* forged */
-    NGX_HTTP_SERVICE_UNAVAILABLE        /* unavailable */
+    NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
+    CR_HTTP_GONE,                       /* overscanned: used up */
+    NGX_HTTP_FORBIDDEN                  /* diverted */
 };
 
 static const char  *ngx_http_code_router_answers[CR_ANS_N] = {
@@ -301,8 +264,14 @@ static const char  *ngx_http_code_router_answers[CR_ANS_N] = {
 static ngx_str_t  ngx_http_code_router_default_ua =
     ngx_string("MicroMessenger");
 
+/* Link-preview fetchers and crawlers: their fetches are not scans. */
+static ngx_str_t  ngx_http_code_router_default_bots =
+    ngx_string("(?i)bot|crawl|spider|slurp|preview|facebookexternalhit|"
+               "whatsapp|telegram|skypeuripreview|embedly|headless|"
+               "lighthouse");
+
 static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics");
+    ngx_string("code_router_metrics_2");    /* a new layout, a new name */
 
 static ngx_event_t  ngx_http_code_router_timer_ev;
 static ngx_connection_t  ngx_http_code_router_timer_conn;
@@ -349,7 +318,10 @@ ngx_http_code_router_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&cmcf->dbs, cf->pool, 2,
                        sizeof(ngx_http_code_router_db_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&cmcf->zones, cf->pool, 2,
+                          sizeof(ngx_http_code_router_zone_t *))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -401,7 +373,20 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
 static void *
 ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
 {
-    return ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_loc_conf_t));
+    ngx_http_code_router_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->scans = NGX_CONF_UNSET_PTR;
+    conf->scans_ignore = NGX_CONF_UNSET_PTR;
+    conf->max_scans = NGX_CONF_UNSET_PTR;
+    conf->region = NGX_CONF_UNSET_PTR;
+    conf->diverted_fallback = NGX_CONF_UNSET_UINT;
+
+    return conf;
 }
 
 
@@ -415,8 +400,25 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_code_router_srv_conf_t  *cscf;
 
     ngx_conf_merge_str_value(conf->interstitial, prev->interstitial, "");
+    ngx_conf_merge_ptr_value(conf->scans, prev->scans, NULL);
+    ngx_conf_merge_ptr_value(conf->max_scans, prev->max_scans, NULL);
+    ngx_conf_merge_ptr_value(conf->region, prev->region, NULL);
+    ngx_conf_merge_uint_value(conf->diverted_fallback,
+                              prev->diverted_fallback, 0);
 
-    if (conf->code == NULL) {
+    if (conf->scans_ignore == NGX_CONF_UNSET_PTR) {
+        if (prev->scans_ignore == NGX_CONF_UNSET_PTR) {
+            prev->scans_ignore = ngx_http_code_router_regex(cf,
+                                        &ngx_http_code_router_default_bots);
+            if (prev->scans_ignore == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->scans_ignore = prev->scans_ignore;
+    }
+
+    if (conf->code == NULL && conf->api == NULL) {
         return NGX_CONF_OK;
     }
 
@@ -426,8 +428,9 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     if (cscf->db_index == 0 || cscf->ring == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"code_router\" needs \"%s\" in its server or at "
+                      "\"%s\" needs \"%s\" in its server or at "
                       "the http level",
+                      conf->code ? "code_router" : "code_router_api",
                       cscf->db_index == 0 ? "code_router_db"
                                           : "code_router_key");
         return NGX_CONF_ERROR;
@@ -593,6 +596,35 @@ ngx_http_code_router_wechat_ua(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /* nginx's own PCRE; a bad pattern is reported with file and line. */
+/* code_router_scans_ignore REGEX | off: User-Agents that are not scans. */
+static char *
+ngx_http_code_router_scans_ignore(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (crlcf->scans_ignore != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        crlcf->scans_ignore = NULL;
+        return NGX_CONF_OK;
+    }
+
+    crlcf->scans_ignore = ngx_http_code_router_regex(cf, &value[1]);
+    if (crlcf->scans_ignore == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_regex_t *
 ngx_http_code_router_regex(ngx_conf_t *cf, ngx_str_t *pattern)
 {
@@ -786,6 +818,8 @@ ngx_http_code_router_init_process(ngx_cycle_t *cycle)
         (void) ngx_http_code_router_db_open(&db[i], cycle->log);
     }
 
+    ngx_http_code_router_scans_open(cycle);
+
     ngx_memzero(&ngx_http_code_router_timer_conn, sizeof(ngx_connection_t));
     ngx_http_code_router_timer_conn.fd = (ngx_socket_t) -1;
 
@@ -819,6 +853,8 @@ ngx_http_code_router_exit_process(ngx_cycle_t *cycle)
     for (i = 0; i < cmcf->dbs.nelts; i++) {
         ngx_http_code_router_db_close(&db[i]);
     }
+
+    ngx_http_code_router_scans_close(cycle);
 }
 
 
@@ -841,6 +877,8 @@ ngx_http_code_router_timer(ngx_event_t *ev)
     for (i = 0; i < cmcf->dbs.nelts; i++) {
         (void) ngx_http_code_router_store(&db[i], ev->log);
     }
+
+    ngx_http_code_router_scans_timer(ev->log);
 
     ngx_add_timer(ev, CR_TIMER_MS);
 }
@@ -961,19 +999,14 @@ ngx_http_code_router_db_close(ngx_http_code_router_db_t *db)
 static ngx_int_t
 ngx_http_code_router_handler(ngx_http_request_t *r)
 {
-    u_char                             canon[CR_CODE_LEN], *p;
-    unsigned                           kid;
-    uint64_t                           serial;
-    ngx_int_t                          rc, wechat;
-    ngx_str_t                          code;
-    cr_store_t                        *st;
-    cr_code_rc_t                       crc;
-    cr_binding_t                       b;
-    ngx_table_elt_t                   *allow;
-    ngx_http_code_router_db_t         *db;
-    ngx_http_code_router_srv_conf_t   *cscf;
-    ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    u_char                             *p;
+    ngx_int_t                           rc, wechat;
+    ngx_str_t                           code;
+    ngx_uint_t                          scene;
+    ngx_table_elt_t                    *allow;
+    ngx_http_code_router_srv_conf_t    *cscf;
+    ngx_http_code_router_loc_conf_t    *crlcf;
+    ngx_http_code_router_decision_t    *d;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         allow = ngx_list_push(&r->headers_out.headers);
@@ -995,7 +1028,6 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
     if (ngx_http_complex_value(r, crlcf->code, &code) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1021,34 +1053,93 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
                                                            : "other"),
                                         wechat ? 6 : 5);
 
-    /* 1. decode and 2. verify: no database touched for a bad code. */
-    kid = 0;
-    crc = cr_code_open(cscf->ring, (char *) code.data, code.len, &kid,
-                       &serial);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "code router: \"%V\" %s kid:%ui", &code,
-                   cr_code_rc_name(crc), (ngx_uint_t) kid);
-
-    if (crc == CR_CODE_MALFORMED) {
-        ngx_http_code_router_count(r, CR_OUT_MALFORMED, 0, wechat,
-                                   CR_ANS_FALLBACK);
-        return ngx_http_code_router_outcome(r, CR_OUT_MALFORMED);
+    d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_code_router_set_num(r, CR_VAR_KID, kid) != NGX_OK) {
+    /* A HEAD is not a scan (link checkers, monitors). */
+    if (ngx_http_code_router_decide(r, &code, r->method == NGX_HTTP_GET, d)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!d->bound) {
+        ngx_http_code_router_count(r, d->out, 0, wechat, CR_ANS_FALLBACK);
+        return ngx_http_code_router_fallback_status[d->out];
+    }
+
+    if (d->out != CR_OUT_OK && d->out != CR_OUT_NOT_STARTED
+        && d->out != CR_OUT_ENDED)
+    {
+        scene = d->b.has_batch ? d->b.batch.scene : 0;
+        ngx_http_code_router_count(r, d->out, scene, wechat,
+                                   CR_ANS_FALLBACK);
+        return ngx_http_code_router_fallback_status[d->out];
+    }
+
+    return ngx_http_code_router_answer(r, &d->b, d->code, wechat);
+}
+
+
+/*
+ * Decodes, verifies, looks up, counts and applies the scan and region
+ * rules: everything but the answer, which the router and the API each give
+ * in their own form.  Sets the variables.  NGX_ERROR only for memory.
+ */
+ngx_int_t
+ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
+    ngx_uint_t count, ngx_http_code_router_decision_t *d)
+{
+    ngx_int_t                          rc;
+    cr_store_t                        *st;
+    cr_code_rc_t                       crc;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    d->verified = 0;
+    d->bound = 0;
+    d->has_scans = 0;
+    d->counted = 0;
+    d->diverted = 0;
+    d->kid = 0;
+    d->serial = 0;
+
+    /* 1. decode and 2. verify: no database touched for a bad code. */
+    crc = cr_code_open(cscf->ring, (char *) code->data, code->len, &d->kid,
+                       &d->serial);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "code router: \"%V\" %s kid:%ui", code,
+                   cr_code_rc_name(crc), (ngx_uint_t) d->kid);
+
+    if (crc == CR_CODE_MALFORMED) {
+        d->out = CR_OUT_MALFORMED;
+        goto done;
+    }
+
+    if (ngx_http_code_router_set_num(r, CR_VAR_KID, d->kid) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (crc != CR_CODE_OK) {
         /* An unknown key id is indistinguishable from a forgery. */
-        ngx_http_code_router_count(r, CR_OUT_FORGED, 0, wechat,
-                                   CR_ANS_FALLBACK);
-        return ngx_http_code_router_outcome(r, CR_OUT_FORGED);
+        d->out = CR_OUT_FORGED;
+        goto done;
     }
 
-    if (ngx_http_code_router_set_num(r, CR_VAR_SERIAL, serial) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    d->verified = 1;
+    cr_code_canonical((char *) d->code, (char *) code->data);
+
+    if (ngx_http_code_router_set_num(r, CR_VAR_SERIAL, d->serial) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     /* 3. look up, in one read transaction. */
@@ -1056,7 +1147,7 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     st = ngx_http_code_router_store(db, r->connection->log);
 
     if (st == NULL
-        || cr_store_lookup(st, kid, serial, ngx_time(), &b,
+        || cr_store_lookup(st, d->kid, d->serial, ngx_time(), &d->b,
                            ngx_http_code_router_alloc, r->pool)
            != 0)
     {
@@ -1065,19 +1156,114 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
                           "code router: %s", cr_store_error(st));
         }
 
-        ngx_http_code_router_count(r, CR_OUT_UNAVAILABLE, 0, wechat,
-                                   CR_ANS_FALLBACK);
-        return ngx_http_code_router_outcome(r, CR_OUT_UNAVAILABLE);
+        d->out = CR_OUT_UNAVAILABLE;
+        goto done;
     }
 
-    if (ngx_http_code_router_set_binding(r, &b) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    d->bound = 1;
+    d->out = (ngx_http_code_router_out_e) d->b.status;
+
+    if (ngx_http_code_router_set_binding(r, &d->b) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    /* 4. answer. */
-    cr_code_canonical((char *) canon, (char *) code.data);
+    /* 4. the scan facts: every scan of a genuine code counts, whatever
+     * its binding says (a copy scanned after the campaign is evidence). */
+    if (crlcf->scans) {
+        rc = ngx_http_code_router_scan(r, crlcf->scans, d->kid, d->serial,
+                                       count, d);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
 
-    return ngx_http_code_router_answer(r, &b, canon, wechat);
+    /* 5. the region, then the scan threshold. */
+    if (crlcf->region) {
+        if (ngx_http_code_router_region(r, crlcf, d) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (d->out == CR_OUT_OK && d->diverted && crlcf->diverted_fallback == 1) {
+        d->out = CR_OUT_DIVERTED;
+    }
+
+    if (d->out == CR_OUT_OK && d->has_scans
+        && ngx_http_code_router_overscanned(crlcf, d))
+    {
+        d->out = CR_OUT_OVERSCANNED;
+    }
+
+done:
+
+    (void) ngx_http_code_router_outcome(r, d->out);
+
+    return NGX_OK;
+}
+
+
+/* $code_router_diverted: the request's region against the batch's. */
+static ngx_int_t
+ngx_http_code_router_region(ngx_http_request_t *r,
+    ngx_http_code_router_loc_conf_t *crlcf,
+    ngx_http_code_router_decision_t *d)
+{
+    ngx_str_t   here;
+    cr_str_t   *batch;
+
+    if (ngx_http_complex_value(r, crlcf->region, &here) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    batch = &d->b.batch.s[CR_BATCH_REGION];
+
+    /* Unknown on either side is not a diversion: we cannot tell. */
+    d->diverted = d->b.has_batch && batch->len && here.len
+                  && (here.len != batch->len
+                      || ngx_strncasecmp(here.data, (u_char *) batch->data,
+                                         here.len) != 0);
+
+    return ngx_http_code_router_set_var(r, CR_VAR_DIVERTED,
+                                        (u_char *) (d->diverted ? "1" : "0"),
+                                        1);
+}
+
+
+/* The first code_router_max_scans rule for the campaign, else the scene. */
+static ngx_uint_t
+ngx_http_code_router_overscanned(ngx_http_code_router_loc_conf_t *crlcf,
+    ngx_http_code_router_decision_t *d)
+{
+    ngx_uint_t                   i, max;
+    cr_str_t                    *camp;
+    ngx_http_code_router_max_t  *m;
+
+    if (crlcf->max_scans == NULL) {
+        return 0;
+    }
+
+    m = crlcf->max_scans->elts;
+    camp = &d->b.campaign.s[CR_CAMP_ID];
+    max = 0;
+
+    for (i = 0; i < crlcf->max_scans->nelts; i++) {
+        if (m[i].scene == 0) {
+            if (camp->len == m[i].campaign.len
+                && ngx_strncmp(camp->data, m[i].campaign.data, camp->len)
+                   == 0)
+            {
+                max = m[i].max;
+                break;
+            }
+
+        } else if (max == 0 && d->b.has_batch
+                   && d->b.batch.scene == m[i].scene)
+        {
+            max = m[i].max;
+        }
+    }
+
+    return max && d->scans.count > max;
 }
 
 
@@ -1235,7 +1421,7 @@ ngx_http_code_router_redirect(ngx_http_request_t *r, ngx_str_t *url,
 
 
 /* A target URL from one of cr_target's builders, in the request pool. */
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_build(ngx_http_request_t *r, cr_binding_t *b,
     u_char *code, cr_target_pt build, ngx_str_t *out)
 {
@@ -1261,7 +1447,7 @@ ngx_http_code_router_build(ngx_http_request_t *r, cr_binding_t *b,
 
 
 /* Sets $code_router_status; returns the status for a fallback. */
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_outcome(ngx_http_request_t *r,
     ngx_http_code_router_out_e out)
 {
@@ -1471,7 +1657,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     db = cmcf->dbs.elts;
     now = ngx_time();
 
-    len = 4096 + cmcf->dbs.nelts * (1024 + 6 * 2 * PATH_MAX);
+    len = 4096 + cmcf->dbs.nelts * (1024 + 6 * 2 * PATH_MAX)
+          + ngx_http_code_router_scans_status_len(r);
 
     buf = ngx_create_temp_buf(r->pool, len);
     if (buf == NULL) {
@@ -1557,6 +1744,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
                         (int64_t) (info.last_commit ? now - info.last_commit
                                                     : -1));
     }
+
+    ngx_http_code_router_scans_status(r, &p);
 
     buf->last = p;
     buf->last_buf = (r == r->main) ? 1 : 0;

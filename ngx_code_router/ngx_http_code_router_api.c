@@ -1,0 +1,413 @@
+/*
+ * The verification API: the router's decision as JSON, for mini-program
+ * backends (WeChat opens the mini-program directly and hands it the
+ * scanned URL; nginx never sees that scan).
+ *
+ *   GET  .../CODE          the decision; the scan count is only read
+ *   POST .../CODE/scans    a scan: counted, then decided (thresholds)
+ *
+ * Access control is nginx's own (allow/deny, auth_request, a map on an
+ * API key header): see conf/api.conf.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "cr_json.h"
+#include "cr_valid.h"
+#include "ngx_http_code_router.h"
+
+
+static ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
+static u_char *ngx_http_code_router_api_decision(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *target, size_t *len);
+static u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
+    const char *s, size_t n);
+static u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
+    int64_t t, int tz);
+
+
+static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
+    NGX_HTTP_OK,                        /* ok */
+    NGX_HTTP_OK,                        /* unbound */
+    NGX_HTTP_OK,                        /* revoked */
+    NGX_HTTP_OK,                        /* not_started */
+    NGX_HTTP_OK,                        /* ended */
+    NGX_HTTP_BAD_REQUEST,               /* malformed */
+    NGX_HTTP_NOT_FOUND,                 /* forged */
+    NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
+    NGX_HTTP_OK,                        /* overscanned */
+    NGX_HTTP_OK                         /* diverted */
+};
+
+static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
+    NULL, NULL, NULL, NULL, NULL,
+    "not a code: wrong length or characters",
+    "not a genuine code: the signature does not match",
+    "the code store cannot be read now; retry",
+    NULL, NULL
+};
+
+
+/* code_router_api [CODE]: CODE's last path segment; default $uri. */
+char *
+ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                         *value, uri = ngx_string("$uri");
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (crlcf->api || crlcf->code) {
+        return "is duplicate, or in a \"code_router\" location";
+    }
+
+    value = cf->args->elts;
+
+    crlcf->api = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (crlcf->api == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = (cf->args->nelts == 2) ? &value[1] : &uri;
+    ccv.complex_value = crlcf->api;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_api_handler(ngx_http_request_t *r)
+{
+    u_char                            *p, *body;
+    size_t                             len;
+    ngx_int_t                          rc;
+    ngx_str_t                          v, code, target;
+    ngx_uint_t                         scan;
+    ngx_table_elt_t                   *allow;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_decision_t   *d;
+
+    static u_char  not_allowed[] =
+        "{\"status\":\"error\",\"error\":\"method not allowed: GET or HEAD "
+        ".../CODE, POST .../CODE/scans\"}\n";
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (ngx_http_complex_value(r, crlcf->api, &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* The code is the last path segment; "/scans" after it records a
+     * scan, which only POST may do. */
+    scan = 0;
+    code = v;
+
+    for (p = v.data + v.len; p > v.data && p[-1] != '/'; p--) {
+        /* void */
+    }
+
+    code.data = p;
+    code.len = v.data + v.len - p;
+
+    if (code.len == 5 && ngx_strncmp(code.data, "scans", 5) == 0
+        && p > v.data)
+    {
+        scan = 1;
+        v.len = p - 1 - v.data;
+
+        for (p = v.data + v.len; p > v.data && p[-1] != '/'; p--) {
+            /* void */
+        }
+
+        code.data = p;
+        code.len = v.data + v.len - p;
+    }
+
+    if (scan ? r->method != NGX_HTTP_POST
+             : !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+    {
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+
+        if (scan) {
+            ngx_str_set(&allow->value, "POST");
+        } else {
+            ngx_str_set(&allow->value, "GET, HEAD");
+        }
+
+        return ngx_http_code_router_api_send(r, NGX_HTTP_NOT_ALLOWED,
+                                             not_allowed,
+                                             sizeof(not_allowed) - 1);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_code_router_decide(r, &code, scan, d) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* The target the router would send an "ok" scan to; a stored target
+     * that fails our rules makes it "unavailable", as for the router. */
+    ngx_str_null(&target);
+
+    if (d->bound && d->b.has_campaign) {
+        if (ngx_http_code_router_build(r, &d->b, d->code,
+                                       d->b.campaign.type
+                                       == CR_TARGET_MINIPROGRAM
+                                       ? cr_target_scheme : cr_target_url,
+                                       &target)
+            != NGX_OK)
+        {
+            ngx_str_null(&target);
+
+            if (d->out == CR_OUT_OK) {
+                d->out = CR_OUT_UNAVAILABLE;
+                (void) ngx_http_code_router_outcome(r, d->out);
+            }
+        }
+    }
+
+    body = ngx_http_code_router_api_decision(r, d, &target, &len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_code_router_api_send(r,
+                                    ngx_http_code_router_api_status[d->out],
+                                    body, len);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_api_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    /* A decision changes with the store and the counts. */
+    r->headers_out.last_modified_time = -1;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* The body: every string escaped by cr_json; sized before it is written. */
+static u_char *
+ngx_http_code_router_api_decision(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *target, size_t *len)
+{
+    u_char         *p, *body;
+    size_t          size;
+    ngx_uint_t      i;
+    const char     *scene, *err;
+    cr_batch_t     *bt;
+    cr_campaign_t  *c;
+
+    c = &d->b.campaign;
+    bt = &d->b.batch;
+
+    size = 1024 + CR_JSON_ESCAPE_MAX * target->len;
+
+    if (d->bound) {
+        for (i = 0; i < CR_BATCH_NSTR; i++) {
+            size += 32 + CR_JSON_ESCAPE_MAX * bt->s[i].len;
+        }
+
+        for (i = 0; i < CR_CAMP_NSTR; i++) {
+            size += 32 + CR_JSON_ESCAPE_MAX * c->s[i].len;
+        }
+    }
+
+    body = ngx_pnalloc(r->pool, size);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(body, "{\"status\":\"%V\"",
+                    &ngx_http_code_router_outcomes[d->out]);
+
+    err = ngx_http_code_router_api_errors[d->out];
+    if (err) {
+        p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
+    }
+
+    if (!d->verified) {
+        goto done;
+    }
+
+    p = ngx_http_code_router_json_str(p, "code", (char *) d->code,
+                                      CR_CODE_LEN);
+    p = ngx_sprintf(p, ",\"kid\":%ui,\"serial\":%uL", (ngx_uint_t) d->kid,
+                    d->serial);
+
+    if (!d->bound) {
+        goto done;
+    }
+
+    p = ngx_sprintf(p, ",\"generation\":%uL", d->b.generation);
+
+    if (d->b.has_batch) {
+        scene = cr_scene_name(bt->scene);
+
+        p = ngx_cpymem(p, ",\"batch\":{", 10);
+        p = ngx_http_code_router_json_str(p, NULL, bt->s[CR_BATCH_ID].data,
+                                          bt->s[CR_BATCH_ID].len);
+        p = ngx_http_code_router_json_str(p, "scene", scene ? scene : "",
+                                          scene ? ngx_strlen(scene) : 0);
+        p = ngx_http_code_router_json_str(p, "sku", bt->s[CR_BATCH_SKU].data,
+                                          bt->s[CR_BATCH_SKU].len);
+        p = ngx_http_code_router_json_str(p, "gtin",
+                                          bt->s[CR_BATCH_GTIN].data,
+                                          bt->s[CR_BATCH_GTIN].len);
+        p = ngx_http_code_router_json_str(p, "lot", bt->s[CR_BATCH_LOT].data,
+                                          bt->s[CR_BATCH_LOT].len);
+        p = ngx_http_code_router_json_str(p, "production_date",
+                                          bt->s[CR_BATCH_PRODUCED].data,
+                                          bt->s[CR_BATCH_PRODUCED].len);
+        p = ngx_http_code_router_json_str(p, "region",
+                                          bt->s[CR_BATCH_REGION].data,
+                                          bt->s[CR_BATCH_REGION].len);
+        *p++ = '}';
+
+    } else {
+        p = ngx_cpymem(p, ",\"batch\":null", 13);
+    }
+
+    if (d->b.has_campaign) {
+        p = ngx_cpymem(p, ",\"campaign\":{", 13);
+        p = ngx_http_code_router_json_str(p, NULL, c->s[CR_CAMP_ID].data,
+                                          c->s[CR_CAMP_ID].len);
+        p = ngx_http_code_router_json_str(p, "name", c->s[CR_CAMP_NAME].data,
+                                          c->s[CR_CAMP_NAME].len);
+        p = ngx_http_code_router_json_str(p, "type",
+                                          cr_target_name(c->type),
+                                          ngx_strlen(cr_target_name(c->type)));
+        p = ngx_http_code_router_json_time(p, "starts_at", c->starts_at,
+                                           c->starts_tz);
+        p = ngx_http_code_router_json_time(p, "ends_at", c->ends_at,
+                                           c->ends_tz);
+
+        if (target->len) {
+            p = ngx_http_code_router_json_str(p, "target",
+                                              (char *) target->data,
+                                              target->len);
+        } else {
+            p = ngx_cpymem(p, ",\"target\":null", 14);
+        }
+
+        *p++ = '}';
+
+    } else {
+        p = ngx_cpymem(p, ",\"campaign\":null", 16);
+    }
+
+    if (d->has_scans) {
+        p = ngx_sprintf(p, ",\"scans\":%uD", d->scans.count);
+
+        if (d->scans.first) {
+            p = ngx_http_code_router_json_time(p, "first_scan",
+                                               d->scans.first, 0);
+        } else {
+            p = ngx_cpymem(p, ",\"first_scan\":null", 18);
+        }
+
+        p = ngx_sprintf(p, ",\"counted\":%s", d->counted ? "true" : "false");
+    }
+
+    p = ngx_sprintf(p, ",\"diverted\":%s", d->diverted ? "true" : "false");
+
+done:
+
+    p = ngx_cpymem(p, "}\n", 2);
+    *len = p - body;
+
+    return body;
+}
+
+
+/* ,"name":"escaped" -- or, without a name, "id":"escaped" after '{'. */
+static u_char *
+ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
+    size_t n)
+{
+    if (name) {
+        p = ngx_sprintf(p, ",\"%s\":\"", name);
+    } else {
+        p = ngx_cpymem(p, "\"id\":\"", 6);
+    }
+
+    p += cr_json_escape((char *) p, s, n);
+    *p++ = '"';
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_code_router_json_time(u_char *p, const char *name, int64_t t,
+    int tz)
+{
+    char  buf[32];
+
+    if (t == CR_TIME_NONE) {
+        return ngx_sprintf(p, ",\"%s\":null", name);
+    }
+
+    cr_format_time(buf, sizeof(buf), t, tz);
+
+    return ngx_sprintf(p, ",\"%s\":\"%s\"", name, buf);
+}

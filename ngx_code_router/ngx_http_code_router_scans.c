@@ -1,0 +1,1050 @@
+/*
+ * Scan counting: per code, the number of scans and the time of the first,
+ * in a shared-memory zone (an rbtree and an LRU queue, like limit_req's),
+ * persisted in batches to a scan store (cr_scans) by one worker at a time
+ * and read back lazily, so counts survive reloads and restarts.
+ *
+ * Eviction: when the zone is full, the least recently scanned codes that
+ * are already in the store are dropped (they are read back at their next
+ * scan); codes whose latest scans are not yet stored are never dropped.
+ * If none can be dropped, the scan is answered but not counted.  Without
+ * a store, evicted codes start again from zero.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "cr_valid.h"
+#include "ngx_http_code_router.h"
+
+
+#define CR_FLUSH_MAX          65536     /* records per write transaction */
+#define CR_FLUSH_STALE_S      30        /* a flusher that died holding it */
+#define CR_EVICT_TRIES        32
+
+
+static ngx_int_t ngx_http_code_router_scans_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_find(
+    ngx_http_code_router_scans_sh_t *sh, uint64_t key);
+static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_alloc(
+    ngx_http_code_router_zone_t *z);
+static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_scan_node_t *node, time_t now);
+static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
+    ngx_http_code_router_loc_conf_t *crlcf);
+static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d);
+static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t force);
+static ngx_int_t ngx_http_code_router_scans_open_one(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log);
+
+
+static cr_scan_t  *ngx_http_code_router_flush_buf;
+
+
+/*
+ * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
+ *                   [store_size=SIZE] | zone=NAME | off
+ */
+char *
+ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    char                               err[1024];
+    u_char                            *p;
+    ssize_t                            size, store_size;
+    ngx_int_t                          flush;
+    ngx_str_t                         *value, name, s, store;
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t       *z, **zp;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    if (crlcf->scans != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        crlcf->scans = NULL;
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_null(&name);
+    ngx_str_null(&store);
+    size = 0;
+    store_size = 0;
+    flush = NGX_CONF_UNSET;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p) {
+                name.len = p - name.data;
+                s.data = p + 1;
+                s.len = value[i].data + value[i].len - s.data;
+
+                size = ngx_parse_size(&s);
+                if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "zone \"%V\" is too small: it needs "
+                                       "at least %uz bytes", &value[i],
+                                       8 * ngx_pagesize);
+                    return NGX_CONF_ERROR;
+                }
+
+            } else {
+                name.len = value[i].len - 5;
+            }
+
+            if (name.len == 0) {
+                return "needs a zone name: \"zone=NAME:SIZE\"";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "store=", 6) == 0) {
+            store.data = value[i].data + 6;
+            store.len = value[i].len - 6;
+
+            if (store.len == 0
+                || ngx_conf_full_name(cf->cycle, &store, 1) != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            flush = ngx_parse_time(&s, 1);
+            if (flush == NGX_ERROR || flush < 1 || flush > 60) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 1s to 60s",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
+            s.data = value[i].data + 11;
+            s.len = value[i].len - 11;
+
+            store_size = ngx_parse_size(&s);
+            if (store_size == NGX_ERROR || store_size < (1 << 20)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": at least 1m", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        return "needs \"zone=NAME:SIZE\"";
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
+    zp = cmcf->zones.elts;
+    z = NULL;
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        if (zp[i]->name.len == name.len
+            && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
+        {
+            z = zp[i];
+            break;
+        }
+    }
+
+    if (size == 0) {
+        /* A reference to a zone defined earlier. */
+        if (z == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown zone \"%V\": define it first, with "
+                               "\"zone=%V:SIZE\"", &name, &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (store.len || flush != NGX_CONF_UNSET || store_size) {
+            return "sets store=, flush= and store_size= only where the "
+                   "zone is defined (with its size)";
+        }
+
+        crlcf->scans = z;
+        return NGX_CONF_OK;
+    }
+
+    if (z) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already defined", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        if (store.len && zp[i]->store.len == store.len
+            && ngx_strcmp(zp[i]->store.data, store.data) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "scan store \"%V\" is already used by zone "
+                               "\"%V\"", &store, &zp[i]->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* nginx -t: an existing store must be a scan store, never the binding
+     * store; a new one is created by the first worker. */
+    if (store.len
+        && cr_scans_open(NULL, (char *) store.data, 0, CR_SCANS_CHECK, err,
+                         sizeof(err))
+           != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    z->name = name;
+    z->store = store;
+    z->store_size = store_size;
+    z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
+
+    z->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_code_router_module);
+    if (z->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used by another module",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    z->shm_zone->init = ngx_http_code_router_scans_init_zone;
+    z->shm_zone->data = z;
+
+    zp = ngx_array_push(&cmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = z;
+    crlcf->scans = z;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_max_scans SCENE|campaign=ID N */
+char *
+ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_int_t                    n;
+    ngx_str_t                   *value;
+    ngx_http_code_router_max_t  *m;
+
+    value = cf->args->elts;
+
+    if (crlcf->max_scans == NGX_CONF_UNSET_PTR) {
+        crlcf->max_scans = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_code_router_max_t));
+        if (crlcf->max_scans == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    m = ngx_array_push(crlcf->max_scans);
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(m, sizeof(ngx_http_code_router_max_t));
+
+    if (ngx_strncmp(value[1].data, "campaign=", 9) == 0) {
+        m->campaign.data = value[1].data + 9;
+        m->campaign.len = value[1].len - 9;
+
+        if (cr_valid_id((char *) m->campaign.data, m->campaign.len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid campaign id in \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        m->scene = cr_scene_parse((char *) value[1].data, value[1].len);
+
+        if (m->scene == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown scene \"%V\": verify, marketing, "
+                               "trace, channel, or campaign=ID", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    n = ngx_atoi(value[2].data, value[2].len);
+    if (n == NGX_ERROR || n < 1 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of scans \"%V\": from 1 to "
+                           "1000000", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    m->max = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+static ngx_int_t
+ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                            len;
+    ngx_http_code_router_zone_t      *z, *oz;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    z = shm_zone->data;
+    oz = data;
+
+    if (oz) {
+        z->shpool = oz->shpool;
+        z->sh = oz->sh;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_code_router_scans_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->sh = sh;
+    z->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_rbtree_insert_value);
+    ngx_queue_init(&sh->lru);
+    ngx_queue_init(&sh->dirty);
+
+    len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
+
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(z->shpool->log_ctx, " in code_router_scans zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* A full zone is expected and handled (eviction), not an error. */
+    z->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Counts a scan of (kid, serial) if count is set and the request is not a
+ * bot's, else only reads the count; fills d->scans and the variables.
+ */
+ngx_int_t
+ngx_http_code_router_scan(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, ngx_http_code_router_decision_t *d)
+{
+    int                                rc;
+    time_t                             now;
+    uint64_t                           key;
+    cr_scan_t                          stored;
+    ngx_http_code_router_scan_node_t  *node;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (z->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (count && ngx_http_code_router_is_bot(r, crlcf)) {
+        count = 0;
+    }
+
+    if (!count) {
+        (void) ngx_atomic_fetch_add(&z->sh->ignored, 1);
+    }
+
+    key = (uint64_t) kid << 40 | serial;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    node = ngx_http_code_router_scans_find(z->sh, key);
+
+    if (node) {
+        if (count) {
+            ngx_http_code_router_scans_bump(z, node, now);
+        }
+
+        ngx_queue_remove(&node->lru);
+        ngx_queue_insert_head(&z->sh->lru, &node->lru);
+
+        d->scans.count = node->count;
+        d->scans.first = node->first;
+        d->counted = count ? 1 : 0;
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        goto found;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    /* Not in memory: ask the store, outside the lock. */
+    ngx_memzero(&stored, sizeof(cr_scan_t));
+
+    if (z->store.len) {
+        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, kid, serial,
+                                                 &stored);
+        if (rc == -1) {
+            /* Counting from zero would under-count: do not count. */
+            if (z->sc) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "code router: %s", cr_scans_error(z->sc));
+            }
+
+            return NGX_DECLINED;
+        }
+    }
+
+    d->scans = stored;
+
+    if (!count) {
+        goto found;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    /* Another worker may have added it meanwhile. */
+    node = ngx_http_code_router_scans_find(z->sh, key);
+
+    if (node == NULL) {
+        node = ngx_http_code_router_scans_alloc(z);
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            (void) ngx_atomic_fetch_add(&z->sh->full, 1);
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "code router: zone \"%V\" is full of scans not "
+                          "yet stored; this scan is not counted", &z->name);
+            goto found;
+        }
+
+        node->key = key;
+        node->node.key = (ngx_rbtree_key_t) key;
+        node->count = stored.count;
+        node->stored = stored.count;
+        node->first = stored.first;
+        node->in_dirty = 0;
+
+        ngx_rbtree_insert(&z->sh->rbtree, &node->node);
+        ngx_queue_insert_head(&z->sh->lru, &node->lru);
+
+        (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
+
+        if (stored.count) {
+            (void) ngx_atomic_fetch_add(&z->sh->loaded, 1);
+        }
+
+    } else {
+        ngx_queue_remove(&node->lru);
+        ngx_queue_insert_head(&z->sh->lru, &node->lru);
+    }
+
+    ngx_http_code_router_scans_bump(z, node, now);
+
+    d->scans.count = node->count;
+    d->scans.first = node->first;
+    d->counted = 1;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+found:
+
+    d->has_scans = 1;
+
+    return ngx_http_code_router_scans_vars(r, d);
+}
+
+
+static ngx_http_code_router_scan_node_t *
+ngx_http_code_router_scans_find(ngx_http_code_router_scans_sh_t *sh,
+    uint64_t key)
+{
+    ngx_rbtree_key_t    k;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    k = (ngx_rbtree_key_t) key;
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+        if (k < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (k > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* On 32-bit platforms the tree key is truncated: compare it all. */
+        if (((ngx_http_code_router_scan_node_t *) node)->key == key) {
+            return (ngx_http_code_router_scan_node_t *) node;
+        }
+
+        node = node->right;
+    }
+
+    return NULL;
+}
+
+
+/* A node, evicting the least recently scanned stored codes if need be.
+ * Called with the zone locked. */
+static ngx_http_code_router_scan_node_t *
+ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z)
+{
+    ngx_uint_t                         i, freed;
+    ngx_queue_t                       *q, *prev;
+    ngx_http_code_router_scan_node_t  *node, *old;
+
+    node = ngx_slab_alloc_locked(z->shpool,
+                                 sizeof(ngx_http_code_router_scan_node_t));
+    if (node) {
+        return node;
+    }
+
+    freed = 0;
+    q = ngx_queue_last(&z->sh->lru);
+
+    for (i = 0; i < CR_EVICT_TRIES && q != ngx_queue_sentinel(&z->sh->lru);
+         i++)
+    {
+        prev = ngx_queue_prev(q);
+        old = ngx_queue_data(q, ngx_http_code_router_scan_node_t, lru);
+
+        if (!old->in_dirty) {
+            ngx_queue_remove(&old->lru);
+            ngx_rbtree_delete(&z->sh->rbtree, &old->node);
+            ngx_slab_free_locked(z->shpool, old);
+
+            (void) ngx_atomic_fetch_add(&z->sh->evicted, 1);
+            (void) ngx_atomic_fetch_add(&z->sh->codes, -1);
+
+            if (++freed == 2) {
+                break;
+            }
+        }
+
+        q = prev;
+    }
+
+    if (freed == 0) {
+        return NULL;
+    }
+
+    return ngx_slab_alloc_locked(z->shpool,
+                                 sizeof(ngx_http_code_router_scan_node_t));
+}
+
+
+static void
+ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_scan_node_t *node, time_t now)
+{
+    if (node->count < NGX_MAX_UINT32_VALUE) {
+        node->count++;
+    }
+
+    if (node->first == 0) {
+        node->first = now;
+    }
+
+    /* Without a store nothing waits to be written: any node may go. */
+    if (z->store.len && !node->in_dirty) {
+        ngx_queue_insert_tail(&z->sh->dirty, &node->dirty);
+        node->in_dirty = 1;
+    }
+
+    (void) ngx_atomic_fetch_add(&z->sh->counted, 1);
+}
+
+
+/* Link previews, crawlers and prefetches are not scans. */
+static ngx_uint_t
+ngx_http_code_router_is_bot(ngx_http_request_t *r,
+    ngx_http_code_router_loc_conf_t *crlcf)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *ua;
+
+    ua = r->headers_in.user_agent;
+
+    if (ua && crlcf->scans_ignore
+        && ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0) >= 0)
+    {
+        return 1;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        /* Purpose (Safari, old Chrome) and Sec-Purpose: prefetch. */
+        if ((h[i].key.len == 7
+             && ngx_strncasecmp(h[i].key.data, (u_char *) "Purpose", 7) == 0)
+            || (h[i].key.len == 11
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Purpose",
+                                   11) == 0))
+        {
+            if (ngx_strlcasestrn(h[i].value.data,
+                                 h[i].value.data + h[i].value.len,
+                                 (u_char *) "prefetch", 8 - 1)
+                != NULL)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_scans_vars(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d)
+{
+    u_char                            *p;
+    ngx_http_variable_value_t         *vv;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 32);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    vv = &r->variables[cmcf->var_index[CR_VAR_SCANS]];
+    vv->data = p;
+    vv->len = ngx_sprintf(p, "%uD", d->scans.count) - p;
+    vv->valid = 1;
+    vv->not_found = 0;
+    vv->no_cacheable = 0;
+    vv->escape = 0;
+
+    vv = &r->variables[cmcf->var_index[CR_VAR_FIRST_SCAN]];
+    *vv = r->variables[cmcf->var_index[CR_VAR_SCANS]];
+    vv->data = p + NGX_INT64_LEN;
+    vv->len = 0;
+
+    if (d->scans.first) {
+        cr_format_time((char *) vv->data, 32, d->scans.first, 0);
+        vv->len = ngx_strlen(vv->data);
+    }
+
+    vv = &r->variables[cmcf->var_index[CR_VAR_COUNTED]];
+    *vv = r->variables[cmcf->var_index[CR_VAR_SCANS]];
+    vv->data = (u_char *) (d->counted ? "1" : "0");
+    vv->len = 1;
+
+    return NGX_OK;
+}
+
+
+/* Each worker opens the scan stores after fork. */
+void
+ngx_http_code_router_scans_open(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t      **zp;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_code_router_module);
+    zp = cmcf->zones.elts;
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        if (zp[i]->store.len) {
+            (void) ngx_http_code_router_scans_open_one(zp[i], cycle->log);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_code_router_scans_open_one(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log)
+{
+    char  err[1024];
+
+    if (cr_scans_open(&z->sc, (char *) z->store.data, z->store_size, 0, err,
+                      sizeof(err))
+        != 0)
+    {
+        z->sc = NULL;
+        z->retry = ngx_time() + 1;
+
+        if (z->failures++ == 0) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "code router: %s; scans of codes not in zone "
+                          "\"%V\" are not counted until it opens",
+                          err, &z->name);
+        }
+
+        return NGX_ERROR;
+    }
+
+    if (z->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: scan store \"%V\" is open again",
+                      &z->store);
+    }
+
+    z->failures = 0;
+    z->reader_check = 0;
+
+    return NGX_OK;
+}
+
+
+/* Every second, in every worker: one of them writes what is new. */
+void
+ngx_http_code_router_scans_timer(ngx_log_t *log)
+{
+    int                                dead;
+    time_t                             now;
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t      **zp, *z;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_code_router_module);
+    zp = cmcf->zones.elts;
+    now = ngx_time();
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        z = zp[i];
+
+        if (z->store.len == 0 || z->sh == NULL) {
+            continue;
+        }
+
+        if (z->sc == NULL
+            && (now < z->retry
+                || ngx_http_code_router_scans_open_one(z, log) != NGX_OK))
+        {
+            continue;
+        }
+
+        if (now >= z->reader_check) {
+            z->reader_check = now + CR_READER_CHECK_S;
+            dead = cr_scans_reader_check(z->sc);
+
+            if (dead > 0) {
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                              "code router: cleared %d stale reader slot(s) "
+                              "of \"%V\"", dead, &z->store);
+            }
+        }
+
+        ngx_http_code_router_scans_flush(z, log, 0);
+    }
+}
+
+
+/* A worker that exits writes what is left (a graceful stop or reload). */
+void
+ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t      **zp;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_code_router_module);
+    if (cmcf == NULL) {
+        return;
+    }
+
+    zp = cmcf->zones.elts;
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        if (zp[i]->sc) {
+            ngx_http_code_router_scans_flush(zp[i], cycle->log, 1);
+            cr_scans_close(zp[i]->sc);
+            zp[i]->sc = NULL;
+        }
+    }
+
+    if (ngx_http_code_router_flush_buf) {
+        ngx_free(ngx_http_code_router_flush_buf);
+        ngx_http_code_router_flush_buf = NULL;
+    }
+}
+
+
+/*
+ * Copies the codes with unstored scans under the lock, writes them without
+ * it (one write transaction), then marks what was written.  Scans counted
+ * meanwhile stay dirty for the next round.
+ */
+static void
+ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t force)
+{
+    int                                rc;
+    time_t                             now;
+    ngx_uint_t                         i, n, tries;
+    ngx_msec_t                         start;
+    cr_scan_t                         *buf;
+    ngx_queue_t                       *q;
+    ngx_http_code_router_scans_sh_t   *sh;
+    ngx_http_code_router_scan_node_t  *node;
+
+    if (ngx_http_code_router_flush_buf == NULL) {
+        ngx_http_code_router_flush_buf = ngx_alloc(CR_FLUSH_MAX
+                                                   * sizeof(cr_scan_t), log);
+        if (ngx_http_code_router_flush_buf == NULL) {
+            return;
+        }
+    }
+
+    buf = ngx_http_code_router_flush_buf;
+    sh = z->sh;
+
+    for (tries = 0; /* void */; tries++) {
+        now = ngx_time();
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        if (sh->flushing && now - sh->flushing < CR_FLUSH_STALE_S) {
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            /* At exit, wait a little for the other writer to finish. */
+            if (force && tries < 100) {
+                ngx_msleep(10);
+                continue;
+            }
+
+            return;
+        }
+
+        break;
+    }
+
+    if ((!force && now - sh->last_flush < z->flush)
+        || ngx_queue_empty(&sh->dirty))
+    {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return;
+    }
+
+    n = 0;
+
+    for (q = ngx_queue_head(&sh->dirty);
+         q != ngx_queue_sentinel(&sh->dirty) && n < CR_FLUSH_MAX;
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_code_router_scan_node_t, dirty);
+
+        buf[n].kid = (uint8_t) (node->key >> 40);
+        buf[n].serial = node->key & 0xffffffffffULL;
+        buf[n].count = node->count;
+        buf[n].first = node->first;
+        n++;
+    }
+
+    sh->flushing = now;
+    sh->last_flush = now;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_time_update();
+    start = ngx_current_msec;
+
+    rc = cr_scans_put(z->sc, buf, n);
+
+    ngx_time_update();
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    sh->flushing = 0;
+
+    if (rc == 0) {
+        for (i = 0; i < n; i++) {
+            node = ngx_http_code_router_scans_find(sh, (uint64_t) buf[i].kid
+                                                       << 40 | buf[i].serial);
+            if (node == NULL) {
+                continue;
+            }
+
+            if (node->stored < buf[i].count) {
+                node->stored = buf[i].count;
+            }
+
+            if (node->stored >= node->count && node->in_dirty) {
+                ngx_queue_remove(&node->dirty);
+                node->in_dirty = 0;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (rc == 0) {
+        (void) ngx_atomic_fetch_add(&sh->flushes, 1);
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "code router: stored %ui codes of zone \"%V\" in "
+                       "%M ms", n, &z->name, ngx_current_msec - start);
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->flush_errors, 1);
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "code router: zone \"%V\": %s; the scans stay in memory "
+                  "and are retried", &z->name, cr_scans_error(z->sc));
+}
+
+
+/* For code_router_status: one block of metrics per zone. */
+size_t
+ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
+{
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    return 2048 + cmcf->zones.nelts * 1024;
+}
+
+
+void
+ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
+{
+    u_char                            *p;
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t      **zp;
+    ngx_http_code_router_scans_sh_t   *sh;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    zp = cmcf->zones.elts;
+    p = *pp;
+
+    if (cmcf->zones.nelts == 0) {
+        return;
+    }
+
+    p = ngx_sprintf(p, "# HELP code_router_scans_total Scans of genuine "
+                    "codes counted.\n"
+                    "# TYPE code_router_scans_total counter\n"
+                    "# HELP code_router_scans_ignored_total Requests not "
+                    "counted as scans (HEAD, bots, previews, API reads).\n"
+                    "# TYPE code_router_scans_ignored_total counter\n"
+                    "# HELP code_router_scans_uncounted_total Scans not "
+                    "counted: the zone was full of unstored scans.\n"
+                    "# TYPE code_router_scans_uncounted_total counter\n"
+                    "# HELP code_router_scans_codes Codes in the zone.\n"
+                    "# TYPE code_router_scans_codes gauge\n"
+                    "# HELP code_router_scans_evicted_total Codes dropped "
+                    "from the zone (already stored).\n"
+                    "# TYPE code_router_scans_evicted_total counter\n"
+                    "# HELP code_router_scans_loaded_total Codes read back "
+                    "from the scan store.\n"
+                    "# TYPE code_router_scans_loaded_total counter\n"
+                    "# HELP code_router_scans_flushes_total Writes to the "
+                    "scan store.\n"
+                    "# TYPE code_router_scans_flushes_total counter\n"
+                    "# HELP code_router_scans_flush_errors_total Failed "
+                    "writes to the scan store.\n"
+                    "# TYPE code_router_scans_flush_errors_total counter\n");
+
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        sh = zp[i]->sh;
+
+        if (sh == NULL) {
+            continue;
+        }
+
+        p = ngx_sprintf(p,
+                        "code_router_scans_total{zone=\"%V\"} %uA\n"
+                        "code_router_scans_ignored_total{zone=\"%V\"} %uA\n"
+                        "code_router_scans_uncounted_total{zone=\"%V\"} "
+                        "%uA\n"
+                        "code_router_scans_codes{zone=\"%V\"} %uA\n"
+                        "code_router_scans_evicted_total{zone=\"%V\"} %uA\n"
+                        "code_router_scans_loaded_total{zone=\"%V\"} %uA\n"
+                        "code_router_scans_flushes_total{zone=\"%V\"} %uA\n"
+                        "code_router_scans_flush_errors_total{zone=\"%V\"} "
+                        "%uA\n",
+                        &zp[i]->name, sh->counted, &zp[i]->name, sh->ignored,
+                        &zp[i]->name, sh->full, &zp[i]->name, sh->codes,
+                        &zp[i]->name, sh->evicted, &zp[i]->name, sh->loaded,
+                        &zp[i]->name, sh->flushes, &zp[i]->name,
+                        sh->flush_errors);
+    }
+
+    *pp = p;
+}
