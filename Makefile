@@ -40,7 +40,7 @@ ASAN_MODULE := $(B)/asan/ngx_http_code_router_module.so
 ASAN_CLI    := $(B)/asan/code-router
 SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
-UNIT_NAMES  := codec store
+UNIT_NAMES  := codec store json
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean
