@@ -227,26 +227,34 @@ cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
 int
 cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
-    int        rc;
-    size_t     i, j;
-    uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL];
-    MDB_txn   *txn;
-    MDB_val    key, val;
-    cr_scan_t  old, s;
+    int          rc;
+    size_t       i, j;
+    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    MDB_txn     *txn;
+    MDB_val      key, val;
+    cr_scan_t    old, s;
+    MDB_cursor  *cur;
 
     rc = cr_scans_txn(sc, 0, &txn);
     if (rc != 0) {
         return cr_scans_fail(sc, rc, "begin");
     }
 
-    key.mv_data = k;
-    key.mv_size = sizeof(k);
+    /* One cursor: each record is one B-tree descent, found and replaced
+     * in place (callers sort by key, so descents share their pages). */
+    rc = mdb_cursor_open(txn, sc->dbi, &cur);
+    if (rc != 0) {
+        goto failed;
+    }
 
     for (i = 0; i < n; i++) {
         s = v[i];
         cr_scans_key(k, s.kid, s.serial);
+        key.mv_data = k;
+        key.mv_size = sizeof(k);
 
-        rc = mdb_get(txn, sc->dbi, &key, &val);
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+
         if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
             cr_scans_decode(&val, &old);
 
@@ -277,11 +285,14 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
         val.mv_data = d;
         val.mv_size = sizeof(d);
 
-        rc = mdb_put(txn, sc->dbi, &key, &val, 0);
+        rc = mdb_cursor_put(cur, &key, &val, rc == 0 ? MDB_CURRENT : 0);
         if (rc != 0) {
             goto failed;
         }
     }
+
+    mdb_cursor_close(cur);
+    cur = NULL;
 
     rc = mdb_txn_commit(txn);
     if (rc == 0) {

@@ -47,6 +47,7 @@ static int64_t cr_days_from_civil(int64_t y, unsigned m, unsigned d);
 static void cr_civil_from_days(int64_t z, int64_t *y, unsigned *m,
     unsigned *d);
 static int cr_date_ok(int y, int m, int d);
+static char *cr_put_digits(char *p, unsigned v, int n);
 
 
 const char *
@@ -496,8 +497,10 @@ cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz)
 void
 cr_format_time(char *out, size_t len, int64_t t, int tz)
 {
+    char      buf[32], *p;
+    size_t    n;
     int64_t   local, days, secs, y;
-    unsigned  m, d;
+    unsigned  m, d, a;
 
     local = t + (int64_t) tz * 60;
     days = local / 86400;
@@ -509,17 +512,61 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
 
     cr_civil_from_days(days, &y, &m, &d);
 
-    if (tz == 0) {
-        snprintf(out, len, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long) y,
-                 m, d, (int) (secs / 3600), (int) (secs / 60 % 60),
-                 (int) (secs % 60));
-    } else {
-        snprintf(out, len, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d",
-                 (long long) y, m, d, (int) (secs / 3600),
-                 (int) (secs / 60 % 60), (int) (secs % 60),
-                 tz < 0 ? '-' : '+', (tz < 0 ? -tz : tz) / 60,
-                 (tz < 0 ? -tz : tz) % 60);
+    if (y < 0 || y > 9999) {
+        snprintf(out, len, "%lld", (long long) t);
+        return;
     }
+
+    /* By hand: snprintf() cost more than the rest of a scan's counting. */
+    p = cr_put_digits(buf, (unsigned) y, 4);
+    *p++ = '-';
+    p = cr_put_digits(p, m, 2);
+    *p++ = '-';
+    p = cr_put_digits(p, d, 2);
+    *p++ = 'T';
+    p = cr_put_digits(p, (unsigned) (secs / 3600), 2);
+    *p++ = ':';
+    p = cr_put_digits(p, (unsigned) (secs / 60 % 60), 2);
+    *p++ = ':';
+    p = cr_put_digits(p, (unsigned) (secs % 60), 2);
+
+    if (tz == 0) {
+        *p++ = 'Z';
+
+    } else {
+        a = (unsigned) (tz < 0 ? -tz : tz);
+        *p++ = tz < 0 ? '-' : '+';
+        p = cr_put_digits(p, a / 60, 2);
+        *p++ = ':';
+        p = cr_put_digits(p, a % 60, 2);
+    }
+
+    n = p - buf;
+
+    if (len == 0) {
+        return;
+    }
+
+    if (n >= len) {
+        n = len - 1;
+    }
+
+    memcpy(out, buf, n);
+    out[n] = '\0';
+}
+
+
+static char *
+cr_put_digits(char *p, unsigned v, int n)
+{
+    int  i;
+
+    for (i = n - 1; i >= 0; i--) {
+        p[i] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+
+    return p + n;
 }
 
 

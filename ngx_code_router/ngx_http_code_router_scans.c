@@ -38,6 +38,7 @@ static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force);
+static int ngx_http_code_router_scan_cmp(const void *a, const void *b);
 static ngx_int_t ngx_http_code_router_scans_open_one(
     ngx_http_code_router_zone_t *z, ngx_log_t *log);
 
@@ -924,6 +925,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_time_update();
     start = ngx_current_msec;
 
+    ngx_qsort(buf, n, sizeof(cr_scan_t), ngx_http_code_router_scan_cmp);
+
     rc = cr_scans_put(z->sc, buf, n);
 
     ngx_time_update();
@@ -965,6 +968,24 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_error(NGX_LOG_ERR, log, 0,
                   "code router: zone \"%V\": %s; the scans stay in memory "
                   "and are retried", &z->name, cr_scans_error(z->sc));
+}
+
+
+/* The store's key order: kid, then serial. */
+static int
+ngx_http_code_router_scan_cmp(const void *a, const void *b)
+{
+    const cr_scan_t  *x = a, *y = b;
+
+    if (x->kid != y->kid) {
+        return x->kid < y->kid ? -1 : 1;
+    }
+
+    if (x->serial != y->serial) {
+        return x->serial < y->serial ? -1 : 1;
+    }
+
+    return 0;
 }
 
 
