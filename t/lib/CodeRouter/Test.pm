@@ -297,6 +297,14 @@ sub stop {
     $self->check_valgrind if CodeRouter::Test::under_valgrind();
 }
 
+# Lines of the error log that are expected (e.g. the master's alert for a
+# worker a test killed): bad_log_lines leaves them out.
+sub allow_log {
+    my ($self, @re) = @_;
+    push @{ $self->{allowed} }, @re;
+    return $self;
+}
+
 # Valgrind's reports, one hash per report: pid, kind (its first line),
 # text, ours (a frame of this module or its C cores).
 sub valgrind_reports {
@@ -480,13 +488,18 @@ sub hammer_results {
     return \@lines;
 }
 
-# Lines of the error log at [alert], [crit] or [emerg], or sanitizer reports.
+# Lines of the error log at [alert], [crit] or [emerg], or sanitizer
+# reports; but not those allow_log said to expect.
 sub bad_log_lines {
     my ($self) = @_;
     my $log = $self->error_log
             . CodeRouter::Test::read_file("$self->{prefix}/logs/stderr.log");
-    return grep { /\[(alert|crit|emerg)\]|ERROR: AddressSanitizer|runtime error:/ }
-           split /\n/, $log;
+    my @allowed = @{ $self->{allowed} // [] };
+    return grep {
+        my $l = $_;
+        /\[(alert|crit|emerg)\]|ERROR: AddressSanitizer|runtime error:/
+            && !grep { $l =~ $_ } @allowed
+    } split /\n/, $log;
 }
 
 1;
