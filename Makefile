@@ -3,6 +3,8 @@
 #   make          build build/ngx_http_code_router_module.so, build/code-router
 #   make deps     apt-get install the Debian packages that are missing
 #   make test     deps + build + every test (prove -r t/)
+#                 SANITIZE=1: against ASan+UBSan builds; VALGRIND=1: the
+#                 nginx tests with nginx under valgrind
 #   make run      deps + build + demo key and codes + nginx in the foreground
 
 SHELL       := /bin/bash
@@ -134,6 +136,14 @@ test: deps
 	$(MAKE) all unit $(ASAN_MODULE) $(ASAN_CLI)
 	CR_MODULE=$(CURDIR)/$(ASAN_MODULE) CR_CLI=$(CURDIR)/$(ASAN_CLI) \
 	  CR_NGINX_PRELOAD="$(SAN_RT)" ASAN_OPTIONS=detect_leaks=0 prove -r t/
+else ifeq ($(VALGRIND),1)
+# make test VALGRIND=1: the tests that start nginx, with nginx (master and
+# workers) under valgrind; a test fails on a report with a frame of ours.
+# CR_VALGRIND_KEEP=DIR keeps the logs.  Slow: about ten minutes.
+VALGRIND_TESTS := $(shell grep -l 'CodeRouter::Test::Nginx' t/*.t)
+test: deps
+	$(MAKE) all
+	CR_VALGRIND=1 prove $(VALGRIND_TESTS)
 else
 test: deps
 	$(MAKE) all unit

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <lmdb.h>
 
@@ -28,6 +29,9 @@
 #define CR_CAMP_FIXED   21             /* type, starts, ends, 2 zones */
 #define CR_BATCH_FIXED  18             /* scene, kid, first, last */
 #define CR_OVR_FIXED    10             /* state, kid, serial */
+
+/* Below this, a failed write is put down to a full file system. */
+#define CR_STORE_LOW_SPACE  (1u << 20)
 
 
 typedef struct {
@@ -65,6 +69,7 @@ struct cr_store_s {
 static int cr_fail(cr_store_t *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
+static int cr_commit_io_error(cr_store_t *st, int rc);
 static int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
 static int cr_lock_matches_file(cr_store_t *st);
 static int cr_store_init(cr_store_t *st, int create);
@@ -854,7 +859,40 @@ cr_store_commit(cr_store_t *st, int64_t now)
     rc = mdb_txn_commit(st->wtxn);
     st->wtxn = NULL;
 
+    if (rc == EIO || rc == ENOSPC || rc == EDQUOT) {
+        return cr_commit_io_error(st, rc);
+    }
+
     return cr_mdb_rc(st, rc, "cannot commit");
+}
+
+
+/*
+ * LMDB reports a short write -- what a full file system gives -- as EIO
+ * ("Input/output error"), which sends an operator looking for a broken
+ * disk.  Say when the store's file system is (nearly) out of space.  The
+ * transaction was not committed: the store is at its previous generation.
+ */
+static int
+cr_commit_io_error(cr_store_t *st, int rc)
+{
+    int             fd;
+    uint64_t        avail;
+    struct statvfs  vfs;
+
+    if (mdb_env_get_fd(st->env, &fd) != 0 || fstatvfs(fd, &vfs) != 0) {
+        return cr_fail(st, "cannot commit: %s", mdb_strerror(rc));
+    }
+
+    avail = (uint64_t) vfs.f_bavail * vfs.f_frsize;
+
+    if (rc != EIO || avail < CR_STORE_LOW_SPACE) {
+        return cr_fail(st, "cannot commit: %s: the file system holding it "
+                       "is full (%llu bytes free)",
+                       mdb_strerror(rc), (unsigned long long) avail);
+    }
+
+    return cr_fail(st, "cannot commit: %s", mdb_strerror(rc));
 }
 
 

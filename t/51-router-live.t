@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
 use CodeRouter::Test qw(cli root run_cmd tmpdir make_key write_file read_file
-                        load_store mint);
+                        load_store mint under_valgrind);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -163,14 +163,20 @@ my @w1 = workers();
 cmp_ok(scalar @w1, '<=', 2 + 2, 'old workers have exited (' . scalar(@w1) . ' children)');
 is(fds($t->pid), $mfd0, "master fds unchanged ($mfd0)");
 SKIP: {
-    # AddressSanitizer quarantines freed memory: RSS says nothing there.
+    # AddressSanitizer quarantines freed memory, valgrind has its own
+    # allocator and shadow memory: RSS says nothing there.
     skip 'RSS under a sanitizer runtime is not comparable', 1 if $ENV{CR_NGINX_PRELOAD};
+    skip 'RSS under valgrind is not comparable', 1 if under_valgrind();
     cmp_ok(rss($t->pid), '<=', $mrss0 + 2048, "master RSS did not grow (${mrss0} kB -> " . rss($t->pid) . ' kB)');
 }
 cmp_ok(fds($w1[-1]), '<=', $wfd0 + 2, "a new worker has the fds of the first ($wfd0 -> " . fds($w1[-1]) . ')');
 ($rc, $out) = run_cmd([cli(), 'stat', '--db', $db]);
 my ($readers) = $out =~ /^readers\s+(\d+)/m;
-cmp_ok($readers, '<=', 4, "reader slots are not leaked by reloads ($readers in use)");
+# "readers" is LMDB's high-water mark of slots held at once: two workers
+# and the two of the previous reload.  Under valgrind workers start and
+# exit (leak check) so slowly that several reloads' workers overlap.
+my $max_readers = under_valgrind() ? 10 : 4;
+cmp_ok($readers, '<=', $max_readers, "reader slots are not leaked by reloads ($readers in use)");
 is(scalar $t->bad_log_lines, 0, 'no alert or crit in the error log') or diag join "\n", $t->bad_log_lines;
 $t->stop;
 
