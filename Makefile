@@ -107,7 +107,7 @@ unit: $(UNIT) fuzzers
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)
 # and keeps what it found in build/fuzz/corpus-NAME.
-FUZZ_NAMES  := codec csv record target
+FUZZ_NAMES  := codec csv record target json
 FUZZ_BINS   := $(foreach f,$(FUZZ_NAMES),$(B)/fuzz/fuzz-$(f))
 FUZZ_SECONDS ?= 60
 
