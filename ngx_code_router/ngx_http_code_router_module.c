@@ -1104,9 +1104,14 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
     case CR_ST_ENDED:
         win = &b->campaign.s[b->status == CR_ST_ENDED ? CR_CAMP_AFTER_URL
                                                       : CR_CAMP_BEFORE_URL];
-        if (win->len && cr_valid_url(win->data, win->len, "https://")
-                        == NULL)
-        {
+        if (win->len) {
+            /* A bad before_url/after_url is a record written behind the
+             * loader's back, like any other bad target: 503 and a log
+             * line, not a silent 404/410 that hides it from ops. */
+            if (cr_valid_url(win->data, win->len, "https://") != NULL) {
+                goto unusable;
+            }
+
             url.data = (u_char *) win->data;
             url.len = win->len;
 
