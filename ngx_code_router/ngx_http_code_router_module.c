@@ -1116,6 +1116,9 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
             url.len = win->len;
 
             ngx_http_code_router_count(r, out, scene, wechat, CR_ANS_WINDOW);
+            /* $code_router_status says not_started/ended here too: the
+             * scan log must not lose the outcome of a window redirect. */
+            (void) ngx_http_code_router_outcome(r, out);
             (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
                                                 url.len);
             return ngx_http_code_router_redirect(r, &url, CR_ANS_WINDOW);
