@@ -259,6 +259,7 @@ cr_fail(cr_store_t *st, const char *fmt, ...)
 {
     va_list  args;
     int      n;
+    char    *p;
 
     n = snprintf(st->err, sizeof(st->err), "store \"%s\": ", st->path);
     if (n < 0 || (size_t) n >= sizeof(st->err)) {
@@ -268,6 +269,14 @@ cr_fail(cr_store_t *st, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(st->err + n, sizeof(st->err) - (size_t) n, fmt, args);
     va_end(args);
+
+    /* Ids in messages come from records, which may have been written
+     * behind the loader's back: no CR or LF may forge a log line. */
+    for (p = st->err; *p; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
 
     return CR_STORE_ERROR;
 }
