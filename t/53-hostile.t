@@ -478,4 +478,196 @@ is($r->{status}, 302, 'a GET with a chunked body: 302, body discarded');
 $r = raw("GET /$code HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n");
 like($r, qr/^HTTP\/1\.1 302 .*HTTP\/1\.1 400 /s, 'a valid request pipelined with garbage: 302, then nginx 400');
 
+
+# ---- 4. targets written behind the loader's back -----------------------
+
+# The loader creates harmless campaigns e0, e1, ... each with a batch of
+# ten serials; build/t/raw-put then overwrites each campaign with values
+# the loader refuses (\xHH in raw-put's arguments is a byte).  The router
+# re-checks every target with the loader's rules: 503 unavailable.
+my $FUT = int(time) + 86400;
+my $PAST = int(time) - 86400;
+my $SCRIPT = '"><script>alert(1)</script>';
+my $EVIL_HDR = '\x0d\x0aX-Injected: 1';
+my @targets = (
+    # [what, raw-put fields, User-Agent, status, $code_router_status]
+    ['h5 url with CRLF + Set-Cookie', ['type=h5', 'url=https://ok.example/\x0d\x0aSet-Cookie: evil=1']],
+    ['h5 url with LF + header', ['type=h5', 'url=https://ok.example/\x0aX-Injected: 1']],
+    ['h5 url with CR + header', ['type=h5', 'url=https://ok.example/\x0dX-Injected: 1']],
+    ['h5 url with NUL + header', ['type=h5', 'url=https://ok.example/\x00' . $EVIL_HDR]],
+    ['h5 url with quote and <script>', ['type=h5', "url=https://ok.example/$SCRIPT"]],
+    ['h5 url javascript:', ['type=h5', 'url=javascript:alert(document.cookie)']],
+    ['h5 url JaVaScRiPt:', ['type=h5', 'url=JaVaScRiPt:alert(1)//https://']],
+    ['h5 url data:', ['type=h5', 'url=data:text/html,<script>alert(1)</script>']],
+    ['h5 url //evil.example (protocol-relative)', ['type=h5', 'url=//evil.example/']],
+    ['h5 url /\\evil.example', ['type=h5', 'url=/\\\\evil.example/']],
+    ['h5 url https:\\\\evil.example', ['type=h5', 'url=https:\\\\\\\\evil.example/']],
+    ['h5 url https://a@evil', ['type=h5', 'url=https://a@evil.example/']],
+    ['h5 url https://shop.example@evil', ['type=h5', 'url=https://shop.example@evil.example/']],
+    ['h5 url https://user:pw@evil', ['type=h5', 'url=https://shop.example:pw@evil.example/x']],
+    ['h5 url with a backslash before @', ['type=h5', 'url=https://evil.example\\\\@shop.example/']],
+    ['h5 url http:// (not https)', ['type=h5', 'url=http://evil.example/']],
+    ['h5 url https:/// (no host)', ['type=h5', 'url=https:///evil.example/']],
+    ['h5 url with a space', ['type=h5', 'url=https://ok.example/ evil']],
+    ['h5 url with a tab', ['type=h5', 'url=https://ok.example/\x09evil']],
+    ['h5 url with raw UTF-8', ['type=h5', 'url=https://ok.example/\xe4\xb8\xad']],
+    ['h5 url with a Cyrillic host', ['type=h5', 'url=https://shop.\xd0\xb5xample/']],
+    ['h5 url with a bad %', ['type=h5', 'url=https://ok.example/%zz']],
+    ['h5 url of 3,000 bytes', ['type=h5', 'url=https://ok.example/' . ('a' x 3000)]],
+    ['h5 without a url', ['type=h5']],
+    ['official account url with CRLF + Location', ['type=official_account',
+        'url=https://mp.weixin.qq.com/s/x\x0d\x0aLocation: https://evil.example/']],
+    ['unknown type 99 with a good url', ['type=99', 'url=https://ok.example/']],
+    ['before_url with CRLF (not started)', ['type=h5', 'url=https://ok.example/', "starts_at=$FUT",
+        'before_url=https://ok.example/soon' . $EVIL_HDR]],
+    ['before_url javascript: (not started)', ['type=h5', 'url=https://ok.example/', "starts_at=$FUT",
+        'before_url=javascript:alert(1)']],
+    ['after_url //evil.example (ended)', ['type=h5', 'url=https://ok.example/', "ends_at=$PAST",
+        'after_url=//evil.example/']],
+    ['after_url https://a@evil (ended)', ['type=h5', 'url=https://ok.example/', "ends_at=$PAST",
+        'after_url=https://a@evil.example/']],
+    ['url_link javascript: (WeChat)', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        'url_link=javascript:alert(1)'], $WX],
+    ['url_link with CRLF (WeChat)', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        'url_link=https://wxaurl.cn/x' . $EVIL_HDR], $WX],
+    ['url_link //evil.example (WeChat)', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        'url_link=//evil.example/'], $WX],
+    ['appid with a quote and <script>', ['type=miniprogram', "appid=wx$SCRIPT"]],
+    ['appid of 18 characters with a quote', ['type=miniprogram', 'appid=wx0123456789abcde"']],
+    ['path with <script>', ['type=miniprogram', 'appid=wx0123456789abcdef', "path=pages/a$SCRIPT"]],
+    ['path with a leading /', ['type=miniprogram', 'appid=wx0123456789abcdef', 'path=/pages/a']],
+    ['path with ?', ['type=miniprogram', 'appid=wx0123456789abcdef', 'path=pages/a?x=1']],
+    ['path with CRLF', ['type=miniprogram', 'appid=wx0123456789abcdef', 'path=pages/a' . $EVIL_HDR]],
+    ['query with CRLF', ['type=miniprogram', 'appid=wx0123456789abcdef', 'query=a=1' . $EVIL_HDR]],
+    ['query with a space', ['type=miniprogram', 'appid=wx0123456789abcdef', 'query=a=1 b']],
+    ['query of 600 bytes', ['type=miniprogram', 'appid=wx0123456789abcdef', 'query=a=' . ('x' x 600)]],
+    ['weixin:// url with <script>', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        "url=weixin://dl/business/?t=$SCRIPT"]],
+    ['weixin:// url with CRLF', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        'url=weixin://dl/business/?t=x' . $EVIL_HDR]],
+    ['mini-program url javascript:', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        'url=javascript:alert(1)']],
+    ['mini-program url https:// (not weixin://)', ['type=miniprogram', 'appid=wx0123456789abcdef',
+        'url=https://evil.example/']],
+);
+my $nt = @targets;
+load_store($db, ['ec.csv', "campaign,type,url\n"
+                           . join('', map { "e$_,h5,https://placeholder.example/\n" } 0 .. $nt + 9)],
+           ['eb.csv', "batch,kid,serial_from,serial_to,scene,campaign\n"
+                      . join('', map { "eb$_,1," . (2_000_000 + 10 * $_) . ','
+                                       . (2_000_000 + 10 * $_ + 9) . ",marketing,e$_\n" } 0 .. $nt + 9)]);
+my (undef, $ecodes) = run_cmd([cli(), 'mint', '--key', $key, '--kid', 1, '--from', 2_000_000,
+                              '--count', 10 * ($nt + 10)]);
+my @ecodes = split /\n/, $ecodes;
+sub ecode { $ecodes[10 * $_[0]] }
+
+sub raw_put {
+    my ($rc, $out, $err) = run_cmd([$RAW_PUT, $db, @_]);
+    die "raw-put: $err" if $rc;
+}
+raw_put(map { ('campaign', "id=e$_", @{ $targets[$_][1] }) } 0 .. $#targets);
+
+# No header but nginx's and ours; nothing of the bad value in the head;
+# no markup of it in the body.
+my %HEADERS = map { $_ => 1 } qw(server date content-type content-length
+    transfer-encoding connection x-cr-status location cache-control allow);
+sub clean {
+    my ($r) = @_;
+    my ($head) = split /\r\n\r\n/, $r->{raw}, 2;
+    my @odd = grep { !$HEADERS{$_} } @{ $r->{names} };
+    return "headers @odd" if @odd;
+    return 'evil in the head' if $head =~ /evil|inject|script|cookie/i;
+    return 'markup in the body' if $r->{content} =~ /<script>alert|<img|javascript:|evil\.example/i;
+    return '';
+}
+
+my $err_before = length $t->error_log;
+for my $i (0 .. $#targets) {
+    my ($what, $fields, $ua) = @{ $targets[$i] };
+    my $r = get_raw('/' . ecode($i), $ua ? "User-Agent: $ua" : ());
+    my $bad = clean($r);
+    ok($r->{status} == 503 && $r->{cr} eq 'unavailable' && page_status($r) eq 'unavailable'
+       && !exists $r->{headers}{location} && !$bad,
+       "$what: 503 unavailable, no Location, nothing injected")
+        or diag "got $r->{status} '$r->{cr}' $bad\n" . printable(substr $r->{raw}, 0, 400);
+}
+my @logged = grep { /has an unusable target|is unreadable/ } split /\n/, substr($t->error_log, $err_before);
+cmp_ok(scalar @logged, '>=', $nt, "each one logged in the error log ($nt)");
+
+# What the rules allow is emitted safely.  A mini-program query may hold
+# quotes and markup: it is percent-encoded into the weixin:// URL, which the
+# interstitial writes entity-escaped into its href.  A campaign name full of
+# markup and SSI commands is escaped by SSI's echo.  A single quote is a
+# legal URL character: kept, harmless in a header and in a double-quoted
+# attribute.
+my $k = $nt;
+raw_put('campaign', "id=e$k", 'type=miniprogram', 'appid=wx0123456789abcdef',
+        "query=a=$SCRIPT&b=<img>",
+        "name=<script>alert(2)</script><img src=x onerror=alert(3)><!--# echo var=\"code_router_target\" -->");
+$r = get_raw('/' . ecode($k));
+is($r->{status}, 200, 'a mini-program query with quotes and markup: the interstitial (200)');
+unlike($r->{content}, qr/<script>alert|<img|<!--#/, '... neither the query nor the name appears as markup');
+like($r->{content}, qr/<h1>&lt;script&gt;alert\(2\)&lt;\/script&gt;&lt;img src=x onerror=alert\(3\)&gt;&lt;!--# echo var=&quot;code_router_target&quot; --&gt;<\/h1>/,
+     '... the name entity-escaped, its SSI command not run');
+like($r->{content}, qr/href="weixin:\/\/dl\/business\/\?appid=wx0123456789abcdef&amp;path=&amp;query=a%3D%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E%26b%3D%3Cimg%3E%26code%3D/,
+     '... the query percent-encoded in the href');
+is(clean({ %$r, content => '' }), '', '... and no odd header');
+
+$k++;
+raw_put('campaign', "id=e$k", 'type=miniprogram', 'appid=wx0123456789abcdef',
+        "url=weixin://dl/business/?t=a'onmouseover='alert(1)");
+$r = get_raw('/' . ecode($k));
+like($r->{content}, qr/href="weixin:\/\/dl\/business\/\?t=a'onmouseover='alert\(1\)"/,
+     "a weixin:// URL with single quotes: inside the double-quoted href, inert");
+
+$k++;
+raw_put('campaign', "id=e$k", 'type=h5', "url=https://ok.example/a'b");
+$r = get_raw('/' . ecode($k));
+is($r->{status}, 302, "an https URL with a single quote: 302");
+like($r->{headers}{location}, qr{^https://ok\.example/a'b\?code=}, '... kept verbatim in Location');
+
+# Good window URLs still redirect, and say why in $code_router_status.
+$k++;
+raw_put('campaign', "id=e$k", 'type=h5', 'url=https://ok.example/', "starts_at=$FUT",
+        'before_url=https://ok.example/soon',
+        'campaign', 'id=e' . ($k + 1), 'type=h5', 'url=https://ok.example/', "ends_at=$PAST",
+        'after_url=https://ok.example/ended');
+$r = get_raw('/' . ecode($k));
+ok($r->{status} == 302 && $r->{headers}{location} eq 'https://ok.example/soon'
+   && $r->{cr} eq 'not_started', 'a good before_url: 302 there, $code_router_status not_started')
+    or diag "$r->{status} '$r->{cr}'";
+$r = get_raw('/' . ecode($k + 1));
+ok($r->{status} == 302 && $r->{headers}{location} eq 'https://ok.example/ended'
+   && $r->{cr} eq 'ended', 'a good after_url: 302 there, $code_router_status ended')
+    or diag "$r->{status} '$r->{cr}'";
+
+# Hostile ids and batch facts: percent-encoded into the Location, escaped
+# in the scan log; an id with CR/LF cannot add a line to the error log.
+my $base = 3_000_000;
+raw_put('campaign', 'id=ev\x0d\x0aX-Injected: 1', 'type=h5', 'url=https://ok.example/',
+        'batch', 'id=b\x0d\x0aSet-Cookie: x=1', 'kid=1', "from=$base", 'to=' . ($base + 9),
+        'scene=marketing', 'campaign=ev\x0d\x0aX-Injected: 1', 'sku=<script>alert(1)</script>',
+        'lot=\x0d\x0a', 'region="><img>',
+        'campaign', 'id=ev2\x0aINJECTED LOG LINE', 'type=h5', 'url=javascript:alert(1)',
+        'batch', 'id=b2', 'kid=1', 'from=' . ($base + 10), 'to=' . ($base + 19), 'scene=trace',
+        'campaign=ev2\x0aINJECTED LOG LINE',
+        'override', 'kid=1', 'serial=' . ($base + 20), 'state=campaign', 'campaign=ghost',
+        'override', 'kid=1', 'serial=' . ($base + 21), 'state=9', 'campaign=e0');
+$r = get_raw('/' . mint($key, 1, $base));
+is($r->{status}, 302, 'a campaign and batch id with CR/LF, markup in sku/lot/region: 302');
+is($r->{headers}{location},
+   'https://ok.example/?code=' . mint($key, 1, $base)
+   . '&batch=b%0D%0ASet-Cookie%3A%20x%3D1&scene=marketing&campaign=ev%0D%0AX-Injected%3A%201',
+   '... the ids percent-encoded in the Location');
+is(clean({ %$r, content => '' }) =~ s/evil in the head//r, '', '... no injected header');
+ok(!grep({ /^(x-injected|set-cookie)$/ } @{ $r->{names} }), '... no X-Injected, no Set-Cookie');
+$err_before = length $t->error_log;
+is_fallback(get_raw('/' . mint($key, 1, $base + 10)), 503, 'unavailable', 'an id with LF and a bad target');
+is_fallback(get_raw('/' . mint($key, 1, $base + 20)), 503, 'unavailable', 'an override to a missing campaign');
+is_fallback(get_raw('/' . mint($key, 1, $base + 21)), 503, 'unavailable', 'an override of an unknown state');
+my @new = split /\n/, substr($t->error_log, $err_before);
+is_deeply([grep { !m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[} } @new], [],
+          '... every error log line is a whole nginx line (the LF did not start a new one)')
+    or diag join "\n", @new;
+
 done_testing;
