@@ -670,4 +670,126 @@ is_deeply([grep { !m{^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[} } @new], [],
           '... every error log line is a whole nginx line (the LF did not start a new one)')
     or diag join "\n", @new;
 
+
+# ---- 5. a truncated or garbage store, garbage key files ----------------
+
+# A store big enough that half of it cuts off pages in use (20,000
+# overrides), and its broken copies.
+my $big = "$d/big.mdb";
+write_file("$d/big.csv", "kid,serial,state,campaign\n"
+                         . join('', map { "1,$_,revoked,\n" } 1 .. 20_000));
+load_store($big, ['bc.csv', "campaign,type,url\nh5,h5,https://shop.example/landing\n"], "$d/big.csv");
+my $bigsize = -s $big;
+sub copy_file { write_file($_[1], read_file($_[0])) }
+my %broken = (
+    'truncated to half' => sub { copy_file($big, $_[0]); truncate $_[0], int($bigsize / 2) or die },
+    'truncated to one page short' => sub { copy_file($big, $_[0]); truncate $_[0], $bigsize - 4096 or die },
+    'truncated to 0 bytes' => sub { write_file($_[0], '') },
+    'its header overwritten with random bytes' => sub {
+        my $g = read_file($big);
+        substr($g, 0, 8192) = join '', map { chr int rand 256 } 1 .. 8192;
+        write_file($_[0], $g);
+    },
+    'a text file' => sub { write_file($_[0], "campaign,type,url\nh5,h5,https://shop.example/\n" x 100) },
+    'an LMDB file of someone else' => sub {
+        my ($rc, $out, $err) = run_cmd(['mdb_load', '-n', '-f', "$d/foreign.txt", $_[0]]);
+        die "mdb_load: $err" if $rc;
+    },
+    'a directory' => sub { mkdir $_[0] or die },
+);
+write_file("$d/foreign.txt", "VERSION=3\nformat=bytevalue\ntype=btree\nHEADER=END\n 6b6579\n 76616c\nDATA=END\n");
+my %broken_msg = (
+    'truncated to half' => qr/is truncated: \d+ bytes, but its pages need $bigsize/,
+    'truncated to one page short' => qr/is truncated: \d+ bytes, but its pages need $bigsize/,
+    'truncated to 0 bytes' => qr/is empty \(0 bytes\): not a code-router store/,
+    'its header overwritten with random bytes' => qr/cannot open: MDB_INVALID/,
+    'a text file' => qr/cannot open: MDB_INVALID/,
+    'an LMDB file of someone else' => qr/not a code-router store/,
+    'a directory' => qr/is not a regular file/,
+);
+
+my $n_broken = 0;
+for my $what (sort keys %broken) {
+    my $f = "$d/broken-" . $n_broken++ . '.mdb';
+    $broken{$what}->($f);
+    my $bt = CodeRouter::Test::Nginx->new(http => "    code_router_db $f;\n    code_router_key 1 $key;\n");
+    my ($rc, $out) = $bt->test_conf;
+    ok($rc > 0 && $rc < 128, "nginx -t with a store $what: fails, no signal (exit $rc)");
+    like($out, qr/store "\Q$f\E"?.*$broken_msg{$what}.* in \S+nginx\.conf:\d+/, '... clearly: ' . ($out =~ /(store "[^\n]*?)(?: in \/|\n|$)/ ? $1 : $out));
+    ok(!-e "$f-lock", '... and leaves no lock file') unless $what eq 'an LMDB file of someone else';
+}
+
+# Under a running nginx: each broken file renamed over the store in use.
+# Workers notice within a second, answer 503, never crash; a good copy
+# renamed back is served again.
+sub workers_of { my $m = $_[0]; return sort grep { chomp; $_ } `pgrep -P $m` }
+copy_file($db, "$d/good.mdb");
+$err_before = length $t->error_log;
+my $vcode = "/$code";
+for my $what (grep { $_ ne 'a directory' } sort keys %broken) {    # rename(2) cannot
+    my $f = "$d/swap.mdb";
+    system('rm', '-rf', $f);
+    $broken{$what}->($f);
+    rename $f, $db or die "rename: $!";
+    sleep 1.2;
+    my %seen;
+    $seen{ get_raw($vcode)->{status} . ' ' . get_raw($vcode)->{cr} }++ for 1 .. 4;
+    is_deeply(\%seen, { '503 unavailable' => 4 }, "store replaced by a file $what: 503 unavailable")
+        or diag explain \%seen;
+    is_fallback(get_raw($vcode), 503, 'unavailable', '... the fallback page');
+    copy_file("$d/good.mdb", "$d/good-copy.mdb");
+    rename "$d/good-copy.mdb", $db or die "rename: $!";
+    system('rm', '-rf', "$d/swap.mdb-lock");
+    my $back = 0;
+    for (1 .. 50) {
+        sleep 0.1;
+        my $r = get_raw($vcode);
+        $back = $r->{status} == 302 && get_raw($vcode)->{status} == 302 and last;
+    }
+    ok($back, '... a good copy renamed back: served again');
+}
+ok(kill(0, $master), 'the master is still up');
+is_deeply([workers_of($master)], \@workers0, 'the same two workers: none crashed or was respawned');
+my @err = split /\n/, substr($t->error_log, $err_before);
+is_deeply([grep { /\[(alert|crit|emerg)\]|signal|core dumped/ } @err], [],
+          'no [alert], [crit], [emerg] or signal in the error log');
+like(join("\n", @err), qr/is truncated: .*answering 503 until it opens/, '... which says a store was truncated');
+
+# Key files that are not keys: nginx -t fails, naming file and reason.
+my $kdir = "$d/keys";
+mkdir $kdir or die;
+my $mkkey = sub { my ($name, $bytes, $mode) = @_; write_file("$kdir/$name", $bytes, $mode // 0600); "$kdir/$name" };
+my $good = read_file($key);
+my @badkeys = (
+    ['31 bytes', $mkkey->('short', substr($good, 0, 31)), qr/is 31 bytes: a master key is exactly 32 bytes/],
+    ['33 bytes', $mkkey->('long', "$good\n"), qr/is 33 bytes: a master key is exactly 32 bytes/],
+    ['0 bytes', $mkkey->('empty', ''), qr/is 0 bytes: a master key is exactly 32 bytes/],
+    ['32 bytes but mode 0644', $mkkey->('loose', $good, 0644), qr/has mode 0644: group and others must have no access/],
+    ['32 bytes but mode 0604', $mkkey->('other', $good, 0604), qr/has mode 0604/],
+    ['a directory', do { mkdir "$kdir/dir", 0700; "$kdir/dir" }, qr/is not a regular file/],
+    ['missing', "$kdir/missing", qr/cannot open: No such file or directory/],
+    ['a dangling symlink', do { symlink "$kdir/nothing", "$kdir/dangling"; "$kdir/dangling" },
+     qr/cannot open: No such file or directory/],
+    ['a symlink to /dev/zero', do { symlink '/dev/zero', "$kdir/zero"; "$kdir/zero" }, qr/is not a regular file/],
+    ['a FIFO', do { system('mkfifo', '-m', '600', "$kdir/fifo") == 0 or die; "$kdir/fifo" },
+     qr/is not a regular file/],
+);
+for my $b (@badkeys) {
+    my ($what, $file, $re) = @$b;
+    my $bt = CodeRouter::Test::Nginx->new(http => "    code_router_db $db;\n    code_router_key 1 $file;\n");
+    my ($rc, $out);
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 20;
+        ($rc, $out) = $bt->test_conf;
+        alarm 0;
+    };
+    is($@, '', "nginx -t with a key file $what: returns (no hang)");
+    ok(($rc // 0) > 0 && $rc < 128, '... fails, no signal');
+    like($out // '', qr/key file "\Q$file\E"?.*$re.* in \S+nginx\.conf:\d+/, "... clearly: $re");
+}
+
+$t->stop;
+is(scalar $t->bad_log_lines, 0, 'nginx logged no alert and no sanitizer report');
+
 done_testing;
