@@ -44,6 +44,9 @@ SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
 UNIT_NAMES  := codec store json
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
+# Helpers of t/53-hostile.t: a store writer that bypasses the loader's
+# rules, and a pipelining HTTP client for millions of requests.
+HELPERS     := $(B)/t/raw-put $(B)/t/http-pipeline
 
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean
 
@@ -77,6 +80,14 @@ $(B)/t/test-%: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
 
+$(B)/t/raw-put: t/unit/raw_put.c $(CORE_SRCS) $(HDRS)
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
+
+$(B)/t/http-pipeline: t/unit/http_pipeline.c
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $<
+
 # The unit tests also run under AddressSanitizer and UBSan, always.
 $(B)/t/test-%-asan: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
@@ -102,7 +113,7 @@ $(ASAN_CLI): $(CLI_SRCS) $(HDRS)
 	@mkdir -p $(B)/asan
 	$(CC) -std=c11 $(WARN) -O1 -g $(SAN) -o $@ $(CLI_SRCS) $(LIBS)
 
-unit: $(UNIT) fuzzers
+unit: $(UNIT) $(HELPERS) fuzzers
 
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)

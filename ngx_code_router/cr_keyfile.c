@@ -25,7 +25,10 @@ cr_keyfile_read(const char *path, uint8_t master[CR_MASTER_KEY_LEN],
     struct stat  st;
     uint8_t      buf[CR_MASTER_KEY_LEN + 1];
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put where the key belongs must be refused below
+     * (not a regular file), not hang "nginx -t" in open() for a writer.
+     * It changes nothing for a regular file. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd == -1) {
         snprintf(err, errlen, "key file \"%s\": cannot open: %s",
                  path, strerror(errno));

@@ -115,11 +115,12 @@ int
 cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     size_t errlen)
 {
-    int            rc, exists;
+    int            rc, exists, statted;
     char          *real;
     unsigned       mflags;
     cr_store_t    *st;
     struct stat    sb;
+    MDB_stat       ms;
     MDB_envinfo    info;
 
     *stp = NULL;
@@ -157,6 +158,15 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
         return -1;
     }
 
+    /* LMDB would take an empty file for a new store and fail to write it
+     * ("Bad file descriptor"): say what is wrong instead. */
+    if (exists && st->rdonly && sb.st_size == 0) {
+        snprintf(err, errlen, "store \"%s\" is empty (0 bytes): not a "
+                 "code-router store", path);
+        free(st);
+        return -1;
+    }
+
     rc = mdb_env_create(&st->env);
     if (rc == 0) {
         rc = mdb_env_set_maxdbs(st->env, 8);
@@ -189,9 +199,33 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
         return -1;
     }
 
-    if (stat(path, &sb) == 0) {
+    statted = stat(path, &sb) == 0;
+
+    if (statted) {
         st->dev = (uint64_t) sb.st_dev;
         st->ino = (uint64_t) sb.st_ino;
+    }
+
+    /*
+     * A truncated file (a copy cut short, a full disk) keeps valid meta
+     * pages that point past its end: the first read of such a page is a
+     * SIGBUS, in "nginx -t", a worker or the CLI.  Pages are written
+     * before the meta page that uses them, so a sound file always holds
+     * its last page.
+     */
+    mdb_env_info(st->env, &info);
+
+    if (statted && mdb_env_stat(st->env, &ms) == 0
+        && (uint64_t) sb.st_size
+           < ((uint64_t) info.me_last_pgno + 1) * ms.ms_psize)
+    {
+        snprintf(err, errlen, "store \"%s\" is truncated: %llu bytes, but "
+                 "its pages need %llu (restore a good copy)", path,
+                 (unsigned long long) sb.st_size,
+                 ((unsigned long long) info.me_last_pgno + 1)
+                 * ms.ms_psize);
+        cr_store_close(st);
+        return -1;
     }
 
     if (!st->rdonly) {
@@ -264,6 +298,7 @@ cr_fail(cr_store_t *st, const char *fmt, ...)
 {
     va_list  args;
     int      n;
+    char    *p;
 
     n = snprintf(st->err, sizeof(st->err), "store \"%s\": ", st->path);
     if (n < 0 || (size_t) n >= sizeof(st->err)) {
@@ -273,6 +308,14 @@ cr_fail(cr_store_t *st, const char *fmt, ...)
     va_start(args, fmt);
     vsnprintf(st->err + n, sizeof(st->err) - (size_t) n, fmt, args);
     va_end(args);
+
+    /* Ids in messages come from records, which may have been written
+     * behind the loader's back: no CR or LF may forge a log line. */
+    for (p = st->err; *p; p++) {
+        if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
 
     return CR_STORE_ERROR;
 }

@@ -1271,8 +1271,8 @@ static ngx_int_t
 ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
     u_char *code, ngx_uint_t wechat)
 {
-    ngx_str_t                         url;
-    cr_str_t                         *win;
+    ngx_str_t                         url, id;
+    cr_str_t                         *win, *cid;
     ngx_uint_t                        scene;
     ngx_http_code_router_out_e        out;
     ngx_http_code_router_loc_conf_t  *crlcf;
@@ -1289,13 +1289,21 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
     case CR_ST_ENDED:
         win = &b->campaign.s[b->status == CR_ST_ENDED ? CR_CAMP_AFTER_URL
                                                       : CR_CAMP_BEFORE_URL];
-        if (win->len && cr_valid_url(win->data, win->len, "https://")
-                        == NULL)
-        {
+        if (win->len) {
+            /* A bad before_url/after_url is a record written behind the
+             * loader's back, like any other bad target: 503 and a log
+             * line, not a silent 404/410 that hides it from ops. */
+            if (cr_valid_url(win->data, win->len, "https://") != NULL) {
+                goto unusable;
+            }
+
             url.data = (u_char *) win->data;
             url.len = win->len;
 
             ngx_http_code_router_count(r, out, scene, wechat, CR_ANS_WINDOW);
+            /* $code_router_status says not_started/ended here too: the
+             * scan log must not lose the outcome of a window redirect. */
+            (void) ngx_http_code_router_outcome(r, out);
             (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
                                                 url.len);
             return ngx_http_code_router_redirect(r, &url, CR_ANS_WINDOW);
@@ -1371,11 +1379,22 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
 unusable:
 
     /* A target that fails our own rules was written behind the loader's
-     * back: never emit it. */
+     * back: never emit it.  Its id came the same way: percent-encode it,
+     * so that a CR or LF in it cannot forge a line of the error log. */
+    cid = &b->campaign.s[CR_CAMP_ID];
+    id.len = cr_url_encode(NULL, cid->data, cid->len);
+    id.data = ngx_pnalloc(r->pool, id.len + 1);
+
+    if (id.data == NULL) {
+        id.len = 0;
+
+    } else {
+        (void) cr_url_encode((char *) id.data, cid->data, cid->len);
+    }
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "code router: campaign \"%*s\" has an unusable target",
-                  b->campaign.s[CR_CAMP_ID].len,
-                  b->campaign.s[CR_CAMP_ID].data);
+                  "code router: campaign \"%V\" has an unusable target",
+                  &id);
 
     ngx_http_code_router_count(r, CR_OUT_UNAVAILABLE, scene, wechat,
                                CR_ANS_FALLBACK);
