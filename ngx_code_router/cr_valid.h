@@ -34,8 +34,9 @@ const char *cr_valid_label(const char *s, size_t n, size_t max);
 
 /*
  * An absolute URL with the given scheme ("https://" or "weixin://"): a
- * host, no user info, only RFC 3986 characters (no spaces, quotes, <, >,
- * backslash, control or non-ASCII bytes), at most CR_URL_MAX bytes.
+ * host, no user info, only RFC 3986 characters (no spaces, double quotes,
+ * <, >, backslash, control or non-ASCII bytes; a single quote is RFC 3986's
+ * and allowed), at most CR_URL_MAX bytes.
  */
 const char *cr_valid_url(const char *s, size_t n, const char *scheme);
 

@@ -7,6 +7,9 @@
 local reqs = {}
 
 function init(args)
+    -- A phone's User-Agent: the WeChat and bot regexes run on it, as in
+    -- production.
+    wrk.headers["User-Agent"] = os.getenv("CR_UA")
     if os.getenv("CR_CLOSE") == "1" then
         wrk.headers["Connection"] = "close"
     end
