@@ -175,7 +175,8 @@ typedef struct {
     ngx_http_complex_value_t      *api;
     ngx_str_t                      interstitial;
     ngx_http_code_router_zone_t   *scans;       /* or NULL: not counted */
-    ngx_regex_t                   *scans_ignore;
+    ngx_regex_t                   *scans_ignore;  /* NGX_CONF_UNSET_PTR:
+                                                   * the built-in list */
     ngx_array_t                   *max_scans;   /* ..._max_t */
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;

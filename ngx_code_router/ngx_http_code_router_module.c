@@ -264,11 +264,6 @@ static const char  *ngx_http_code_router_answers[CR_ANS_N] = {
 static ngx_str_t  ngx_http_code_router_default_ua =
     ngx_string("MicroMessenger");
 
-/* Link-preview fetchers and crawlers: their fetches are not scans. */
-static ngx_str_t  ngx_http_code_router_default_bots =
-    ngx_string("(?i)bot|crawl|spider|slurp|preview|facebookexternalhit|"
-               "whatsapp|telegram|skypeuripreview|embedly|headless|"
-               "lighthouse");
 
 static ngx_str_t  ngx_http_code_router_shm_name =
     ngx_string("code_router_metrics_2");    /* a new layout, a new name */
@@ -406,17 +401,9 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->diverted_fallback,
                               prev->diverted_fallback, 0);
 
-    if (conf->scans_ignore == NGX_CONF_UNSET_PTR) {
-        if (prev->scans_ignore == NGX_CONF_UNSET_PTR) {
-            prev->scans_ignore = ngx_http_code_router_regex(cf,
-                                        &ngx_http_code_router_default_bots);
-            if (prev->scans_ignore == NULL) {
-                return NGX_CONF_ERROR;
-            }
-        }
-
-        conf->scans_ignore = prev->scans_ignore;
-    }
+    /* Unset everywhere: the built-in list (NGX_CONF_UNSET_PTR stays). */
+    ngx_conf_merge_ptr_value(conf->scans_ignore, prev->scans_ignore,
+                             NGX_CONF_UNSET_PTR);
 
     if (conf->code == NULL && conf->api == NULL) {
         return NGX_CONF_OK;

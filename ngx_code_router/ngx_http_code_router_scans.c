@@ -34,6 +34,7 @@ static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
+static ngx_uint_t ngx_http_code_router_bot_ua(u_char *ua, size_t len);
 static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
@@ -630,8 +631,14 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
 
     ua = r->headers_in.user_agent;
 
-    if (ua && crlcf->scans_ignore
-        && ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0) >= 0)
+    if (ua && crlcf->scans_ignore == NGX_CONF_UNSET_PTR) {
+        if (ngx_http_code_router_bot_ua(ua->value.data, ua->value.len)) {
+            return 1;
+        }
+
+    } else if (ua && crlcf->scans_ignore
+               && ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0)
+                  >= 0)
     {
         return 1;
     }
@@ -672,11 +679,63 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
 }
 
 
+/*
+ * The built-in list of link-preview fetchers and crawlers, matched without
+ * case anywhere in the first 512 bytes of the User-Agent.  One pass with a
+ * switch on the first letter: a PCRE alternation of the same words cost
+ * some 6,000 instructions a scan even JIT-compiled.
+ */
+static ngx_uint_t
+ngx_http_code_router_bot_ua(u_char *ua, size_t len)
+{
+    u_char       lc[512];
+    size_t       i, n, k;
+    const char  *w;
+
+    static const char  *words[26][4] = {
+        ['b' - 'a'] = { "bot", NULL },
+        ['c' - 'a'] = { "crawl", NULL },
+        ['e' - 'a'] = { "embedly", NULL },
+        ['f' - 'a'] = { "facebookexternalhit", NULL },
+        ['h' - 'a'] = { "headless", NULL },
+        ['l' - 'a'] = { "lighthouse", NULL },
+        ['p' - 'a'] = { "preview", NULL },
+        ['s' - 'a'] = { "spider", "slurp", "skypeuripreview", NULL },
+        ['t' - 'a'] = { "telegram", NULL },
+        ['w' - 'a'] = { "whatsapp", NULL },
+    };
+
+    n = ngx_min(len, sizeof(lc));
+
+    for (i = 0; i < n; i++) {
+        lc[i] = ngx_tolower(ua[i]);
+    }
+
+    for (i = 0; i + 3 <= n; i++) {
+        if (lc[i] < 'a' || lc[i] > 'z') {
+            continue;
+        }
+
+        for (k = 0; k < 4 && (w = words[lc[i] - 'a'][k]) != NULL; k++) {
+            if (lc[i + 1] == (u_char) w[1]
+                && i + ngx_strlen(w) <= n
+                && ngx_strncmp(lc + i, w, ngx_strlen(w)) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d)
 {
     u_char                            *p;
+    uint32_t                           n;
     ngx_http_variable_value_t         *vv;
     ngx_http_code_router_main_conf_t  *cmcf;
 
@@ -688,8 +747,15 @@ ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     }
 
     vv = &r->variables[cmcf->var_index[CR_VAR_SCANS]];
-    vv->data = p;
-    vv->len = ngx_sprintf(p, "%uD", d->scans.count) - p;
+    vv->len = 0;
+    n = d->scans.count;
+
+    do {
+        p[NGX_INT64_LEN - 1 - vv->len++] = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    vv->data = p + NGX_INT64_LEN - vv->len;
     vv->valid = 1;
     vv->not_found = 0;
     vv->no_cacheable = 0;

@@ -105,6 +105,23 @@ like(log_lines()->[-1], qr/^ok 0 +0 200$/,
 $t->get("/$bots",
         { 'User-Agent' => 'Mozilla/5.0 (iPhone) MicroMessenger/8.0' });
 is(api($bots)->{scans}, 1, 'a phone counts');
+$t->stop;
+
+# ... a regex of one's own replaces the built-in list; off counts all.
+for my $case (['"(?i)uptime-monitor"', 'Uptime-Monitor/1.0', 'Googlebot/2.1', 1],
+              ['off', 'x', 'Googlebot/2.1', 2]) {
+    my ($re, $ignored, $counted, $want) = @$case;
+    my $o = CodeRouter::Test::Nginx->new(
+        http => conf(zone => "zone=own:1m") . "    code_router_scans_ignore $re;\n");
+    $o->start;
+    my $code = mint($key, 1, 2003);
+    $o->get("/$code", { 'User-Agent' => $ignored });
+    $o->get("/$code", { 'User-Agent' => $counted });
+    my $n = JSON::PP::decode_json($o->get("/v1/codes/$code")->{content})->{scans};
+    is($n, $want, "code_router_scans_ignore $re: $want counted");
+    $o->stop;
+}
+$t->start;
 
 # 3. Thresholds: verify scene 3, campaign "prize" 1.
 my $v = mint($key, 1, 7);
