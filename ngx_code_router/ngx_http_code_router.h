@@ -130,8 +130,19 @@ typedef struct {
 } ngx_http_code_router_scan_node_t;
 
 
-/* A code_router_scans zone and its scan store. */
+typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
+
+
+/* A write of the scan store in a thread pool. */
 typedef struct {
+    ngx_http_code_router_zone_t       *zone;
+    ngx_uint_t                         n;
+    int                                rc;
+} ngx_http_code_router_flush_t;
+
+
+/* A code_router_scans zone and its scan store. */
+struct ngx_http_code_router_zone_s {
     ngx_str_t                          name;
     ngx_shm_zone_t                    *shm_zone;
     ngx_slab_pool_t                   *shpool;
@@ -140,10 +151,16 @@ typedef struct {
     uint64_t                           store_size;
     time_t                             flush;   /* seconds */
     cr_scans_t                        *sc;      /* this worker's */
+    ngx_str_t                          thread_pool;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+    ngx_thread_task_t                 *task;
+    unsigned                           busy:1;  /* a write in the pool */
+#endif
     time_t                             retry;
     time_t                             reader_check;
     ngx_uint_t                         failures;
-} ngx_http_code_router_zone_t;
+};
 
 
 typedef struct {

@@ -39,7 +39,19 @@ static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force);
+static ngx_uint_t ngx_http_code_router_scans_flush_begin(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force);
+static int ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
+    ngx_uint_t n);
+static void ngx_http_code_router_scans_flush_end(
+    ngx_http_code_router_zone_t *z, ngx_uint_t n, int rc, ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_code_router_scans_thread(void *data, ngx_log_t *log);
+static void ngx_http_code_router_scans_written(ngx_event_t *ev);
+#endif
 static int ngx_http_code_router_scan_cmp(const void *a, const void *b);
+static ngx_int_t ngx_http_code_router_scans_task(
+    ngx_http_code_router_zone_t *z, ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_code_router_scans_open_one(
     ngx_http_code_router_zone_t *z, ngx_log_t *log);
 
@@ -61,7 +73,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                            *p;
     ssize_t                            size, store_size;
     ngx_int_t                          flush;
-    ngx_str_t                         *value, name, s, store;
+    ngx_str_t                         *value, name, s, store, pool;
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t       *z, **zp;
     ngx_http_code_router_main_conf_t  *cmcf;
@@ -79,6 +91,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_str_null(&name);
     ngx_str_null(&store);
+    ngx_str_null(&pool);
     size = 0;
     store_size = 0;
     flush = NGX_CONF_UNSET;
@@ -145,6 +158,27 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+#if (NGX_THREADS)
+            pool.data = value[i].data + 12;
+            pool.len = value[i].len - 12;
+
+            if (pool.len == 0) {
+                return "needs a name: \"thread_pool=NAME\"";
+            }
+
+            /* Declared with "thread_pool NAME threads=1;": nginx checks it
+             * exists ("unknown thread pool"). */
+            if (ngx_thread_pool_add(cf, &pool) == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+#else
+            return "\"thread_pool=\" needs nginx built --with-threads";
+#endif
+        }
+
         if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
             s.data = value[i].data + 11;
             s.len = value[i].len - 11;
@@ -190,9 +224,10 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        if (store.len || flush != NGX_CONF_UNSET || store_size) {
-            return "sets store=, flush= and store_size= only where the "
-                   "zone is defined (with its size)";
+        if (store.len || flush != NGX_CONF_UNSET || store_size || pool.len)
+        {
+            return "sets store=, flush=, store_size= and thread_pool= only "
+                   "where the zone is defined (with its size)";
         }
 
         crlcf->scans = z;
@@ -235,6 +270,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     z->name = name;
     z->store = store;
     z->store_size = store_size;
+    z->thread_pool = pool;
     z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
 
     z->shm_zone = ngx_shared_memory_add(cf, &name, size,
@@ -795,6 +831,13 @@ ngx_http_code_router_scans_open(ngx_cycle_t *cycle)
     for (i = 0; i < cmcf->zones.nelts; i++) {
         if (zp[i]->store.len) {
             (void) ngx_http_code_router_scans_open_one(zp[i], cycle->log);
+
+            if (ngx_http_code_router_scans_task(zp[i], cycle) != NGX_OK) {
+                ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                              "code router: zone \"%V\": no thread pool "
+                              "task; writing in the event loop",
+                              &zp[i]->name);
+            }
         }
     }
 }
@@ -831,6 +874,38 @@ ngx_http_code_router_scans_open_one(ngx_http_code_router_zone_t *z,
 
     z->failures = 0;
     z->reader_check = 0;
+
+    return NGX_OK;
+}
+
+
+/* This worker's task for the zone's thread pool, if it names one. */
+static ngx_int_t
+ngx_http_code_router_scans_task(ngx_http_code_router_zone_t *z,
+    ngx_cycle_t *cycle)
+{
+#if (NGX_THREADS)
+    if (z->thread_pool.len == 0) {
+        return NGX_OK;
+    }
+
+    z->tp = ngx_thread_pool_get(cycle, &z->thread_pool);
+    if (z->tp == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->task = ngx_thread_task_alloc(cycle->pool,
+                                    sizeof(ngx_http_code_router_flush_t));
+    if (z->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->task->handler = ngx_http_code_router_scans_thread;
+    z->task->event.handler = ngx_http_code_router_scans_written;
+    z->task->event.data = z->task;
+    z->task->event.log = cycle->log;
+    z->busy = 0;
+#endif
 
     return NGX_OK;
 }
@@ -914,17 +989,66 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 
 /*
  * Copies the codes with unstored scans under the lock, writes them without
- * it (one write transaction), then marks what was written.  Scans counted
- * meanwhile stay dirty for the next round.
+ * it (one write transaction: in the zone's thread pool if it has one, so
+ * the event loop never waits for the disk), then marks what was written.
+ * Scans counted meanwhile stay dirty for the next round.
  */
 static void
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force)
 {
-    int                                rc;
+    ngx_uint_t  n;
+
+#if (NGX_THREADS)
+    ngx_http_code_router_flush_t  *ctx;
+
+    if (z->busy) {
+        if (!force) {
+            return;
+        }
+
+        /* At exit nginx's thread pools have been drained and joined
+         * (their module exits first): the write is done, only its
+         * completion event never ran. */
+        ctx = z->task->ctx;
+        ngx_http_code_router_scans_flush_end(z, ctx->n, ctx->rc, log);
+        z->busy = 0;
+    }
+#endif
+
+    n = ngx_http_code_router_scans_flush_begin(z, log, force);
+    if (n == 0) {
+        return;
+    }
+
+#if (NGX_THREADS)
+    if (z->tp && !force) {
+        ctx = z->task->ctx;
+        ctx->zone = z;
+        ctx->n = n;
+        ctx->rc = -1;
+
+        if (ngx_thread_task_post(z->tp, z->task) == NGX_OK) {
+            z->busy = 1;
+            return;
+        }
+    }
+#endif
+
+    ngx_http_code_router_scans_flush_end(z, n,
+                                    ngx_http_code_router_scans_write(z, n),
+                                    log);
+}
+
+
+/* Under the zone's lock: the dirty codes into the buffer; 0 if none, or
+ * if it is not time, or if another worker is writing. */
+static ngx_uint_t
+ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t force)
+{
     time_t                             now;
-    ngx_uint_t                         i, n, tries;
-    ngx_msec_t                         start;
+    ngx_uint_t                         n, tries;
     cr_scan_t                         *buf;
     ngx_queue_t                       *q;
     ngx_http_code_router_scans_sh_t   *sh;
@@ -934,7 +1058,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
         ngx_http_code_router_flush_buf = ngx_alloc(CR_FLUSH_MAX
                                                    * sizeof(cr_scan_t), log);
         if (ngx_http_code_router_flush_buf == NULL) {
-            return;
+            return 0;
         }
     }
 
@@ -955,7 +1079,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
                 continue;
             }
 
-            return;
+            return 0;
         }
 
         break;
@@ -965,7 +1089,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
         || ngx_queue_empty(&sh->dirty))
     {
         ngx_shmtx_unlock(&z->shpool->mutex);
-        return;
+        return 0;
     }
 
     n = 0;
@@ -988,14 +1112,35 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    ngx_time_update();
-    start = ngx_current_msec;
+    return n;
+}
 
-    ngx_qsort(buf, n, sizeof(cr_scan_t), ngx_http_code_router_scan_cmp);
 
-    rc = cr_scans_put(z->sc, buf, n);
+/* The write itself: no nginx state but the buffer, so a thread may run
+ * it.  Sorted, the records share their B-tree pages. */
+static int
+ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
+    ngx_uint_t n)
+{
+    ngx_qsort(ngx_http_code_router_flush_buf, n, sizeof(cr_scan_t),
+              ngx_http_code_router_scan_cmp);
 
-    ngx_time_update();
+    return cr_scans_put(z->sc, ngx_http_code_router_flush_buf, n);
+}
+
+
+/* Under the zone's lock: marks what the store now holds. */
+static void
+ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
+    ngx_uint_t n, int rc, ngx_log_t *log)
+{
+    ngx_uint_t                         i;
+    cr_scan_t                         *buf;
+    ngx_http_code_router_scans_sh_t   *sh;
+    ngx_http_code_router_scan_node_t  *node;
+
+    buf = ngx_http_code_router_flush_buf;
+    sh = z->sh;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -1024,9 +1169,9 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
 
     if (rc == 0) {
         (void) ngx_atomic_fetch_add(&sh->flushes, 1);
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "code router: stored %ui codes of zone \"%V\" in "
-                       "%M ms", n, &z->name, ngx_current_msec - start);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "code router: stored %ui codes of zone \"%V\"",
+                       n, &z->name);
         return;
     }
 
@@ -1035,6 +1180,36 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
                   "code router: zone \"%V\": %s; the scans stay in memory "
                   "and are retried", &z->name, cr_scans_error(z->sc));
 }
+
+
+#if (NGX_THREADS)
+
+/* In a thread of the pool. */
+static void
+ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_code_router_flush_t  *ctx = data;
+
+    ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n);
+}
+
+
+/* Back in the worker's event loop. */
+static void
+ngx_http_code_router_scans_written(ngx_event_t *ev)
+{
+    ngx_thread_task_t             *task;
+    ngx_http_code_router_flush_t  *ctx;
+
+    task = ev->data;
+    ctx = task->ctx;
+
+    ngx_http_code_router_scans_flush_end(ctx->zone, ctx->n, ctx->rc,
+                                         ev->log);
+    ctx->zone->busy = 0;
+}
+
+#endif
 
 
 /* The store's key order: kid, then serial. */

@@ -211,6 +211,32 @@ my $fj = JSON::PP::decode_json(
 is($fj->{scans}, 3, 'an evicted code is read back from the store: 3 scans');
 $ev->stop;
 
+# 7b. Written by a thread pool: the event loop never waits for the disk.
+my $tp = CodeRouter::Test::Nginx->new(
+    main => 'thread_pool cr_scans threads=1;', workers => 2,
+    http => conf(zone => "zone=tp:1m store=$sdir/tp.mdb thread_pool=cr_scans"));
+$tp->start;
+my $tc = mint($key, 1, 5001);
+$http->get($tp->url("/$tc")) for 1 .. 20;
+sleep 2.5;
+my $tm = $tp->pid;
+my @tk = split ' ', `pgrep -P $tm`;
+kill 'KILL', $tm;
+waitpid($tm, 0);
+kill 'KILL', @tk;
+sleep 0.05 while kill 0, @tk;
+delete $tp->{pid};
+$tp->start;
+is(JSON::PP::decode_json($http->get($tp->url("/v1/codes/$tc"))->{content})->{scans},
+   20, 'thread_pool=: 20 scans stored by the pool survive a SIGKILL of all');
+unlike($tp->error_log, qr/no thread pool task/, '... the pool did the writing');
+$http->get($tp->url("/$tc"));
+$tp->stop;
+$tp->start;
+is(JSON::PP::decode_json($http->get($tp->url("/v1/codes/$tc"))->{content})->{scans},
+   21, '... and a graceful stop writes the last one');
+$tp->stop;
+
 # 8. nginx -t.
 my %bad = (
     'zone=a:1k'                => qr/zone "zone=a:1k" is too small/,
@@ -222,6 +248,8 @@ my %bad = (
     'zone=nosuch'              => qr/unknown zone "nosuch"/,
     "zone=a:1m store=$db"      => qr/another LMDB database \(a binding store\?\)/,
     "zone=a:1m store=$d/no/such.mdb" => qr/No such file or directory/,
+    'zone=a:1m thread_pool=nosuch'    => qr/unknown thread pool "nosuch"/,
+    'zone=a:1m thread_pool='          => qr/needs a name: "thread_pool=NAME"/,
 );
 for my $z (sort keys %bad) {
     my $n = CodeRouter::Test::Nginx->new(http => conf(zone => $z));
