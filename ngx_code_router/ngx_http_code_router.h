@@ -152,6 +152,7 @@ struct ngx_http_code_router_zone_s {
     time_t                             flush;   /* seconds */
     cr_scans_t                        *sc;      /* this worker's */
     ngx_str_t                          thread_pool;
+    time_t                             flush_stamp; /* of our flush */
 #if (NGX_THREADS)
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;

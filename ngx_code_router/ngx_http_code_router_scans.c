@@ -58,6 +58,13 @@ static ngx_int_t ngx_http_code_router_scans_open_one(
 
 static cr_scan_t  *ngx_http_code_router_flush_buf;
 
+/* The nodes of the buffer's records, in the order they were taken (the
+ * buffer is sorted for the write): marking them needs no tree search.
+ * Nodes in the dirty queue are never evicted, and only the one flusher
+ * takes them off it. */
+static ngx_http_code_router_scan_node_t  **ngx_http_code_router_flush_nodes;
+static uint32_t                           *ngx_http_code_router_flush_counts;
+
 
 /*
  * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
@@ -982,6 +989,8 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 
     if (ngx_http_code_router_flush_buf) {
         ngx_free(ngx_http_code_router_flush_buf);
+        ngx_free(ngx_http_code_router_flush_nodes);
+        ngx_free(ngx_http_code_router_flush_counts);
         ngx_http_code_router_flush_buf = NULL;
     }
 }
@@ -1055,9 +1064,21 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t  *node;
 
     if (ngx_http_code_router_flush_buf == NULL) {
+        ngx_http_code_router_flush_nodes = ngx_alloc(CR_FLUSH_MAX
+                                            * sizeof(void *), log);
+        ngx_http_code_router_flush_counts = ngx_alloc(CR_FLUSH_MAX
+                                            * sizeof(uint32_t), log);
         ngx_http_code_router_flush_buf = ngx_alloc(CR_FLUSH_MAX
                                                    * sizeof(cr_scan_t), log);
-        if (ngx_http_code_router_flush_buf == NULL) {
+
+        if (ngx_http_code_router_flush_buf == NULL
+            || ngx_http_code_router_flush_nodes == NULL
+            || ngx_http_code_router_flush_counts == NULL)
+        {
+            ngx_free(ngx_http_code_router_flush_buf);
+            ngx_free(ngx_http_code_router_flush_nodes);
+            ngx_free(ngx_http_code_router_flush_counts);
+            ngx_http_code_router_flush_buf = NULL;
             return 0;
         }
     }
@@ -1104,11 +1125,14 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         buf[n].serial = node->key & 0xffffffffffULL;
         buf[n].count = node->count;
         buf[n].first = node->first;
+        ngx_http_code_router_flush_nodes[n] = node;
+        ngx_http_code_router_flush_counts[n] = node->count;
         n++;
     }
 
     sh->flushing = now;
     sh->last_flush = now;
+    z->flush_stamp = now;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -1134,7 +1158,8 @@ static void
 ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     ngx_uint_t n, int rc, ngx_log_t *log)
 {
-    ngx_uint_t                         i;
+    uint32_t                           count;
+    ngx_uint_t                         i, mine;
     cr_scan_t                         *buf;
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
@@ -1144,24 +1169,36 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    sh->flushing = 0;
+    /* Another worker took over a flush it thought dead (after
+     * CR_FLUSH_STALE_S): trust only what the tree says. */
+    mine = (sh->flushing == z->flush_stamp);
 
-    if (rc == 0) {
-        for (i = 0; i < n; i++) {
+    if (mine) {
+        sh->flushing = 0;
+    }
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (mine) {
+            node = ngx_http_code_router_flush_nodes[i];
+            count = ngx_http_code_router_flush_counts[i];
+
+        } else {
             node = ngx_http_code_router_scans_find(sh, (uint64_t) buf[i].kid
                                                        << 40 | buf[i].serial);
-            if (node == NULL) {
-                continue;
-            }
+            count = buf[i].count;
+        }
 
-            if (node->stored < buf[i].count) {
-                node->stored = buf[i].count;
-            }
+        if (node == NULL || !node->in_dirty) {
+            continue;
+        }
 
-            if (node->stored >= node->count && node->in_dirty) {
-                ngx_queue_remove(&node->dirty);
-                node->in_dirty = 0;
-            }
+        if (node->stored < count) {
+            node->stored = count;
+        }
+
+        if (node->stored >= node->count) {
+            ngx_queue_remove(&node->dirty);
+            node->in_dirty = 0;
         }
     }
 
