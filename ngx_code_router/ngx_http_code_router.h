@@ -126,6 +126,7 @@ typedef struct {
     uint32_t                   count;
     uint32_t                   stored;          /* as the store has it */
     int64_t                    first;
+    time_t                     touched;         /* last LRU move */
     unsigned                   in_dirty:1;
 } ngx_http_code_router_scan_node_t;
 

@@ -30,6 +30,8 @@ static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_find(
     ngx_http_code_router_scans_sh_t *sh, uint64_t key);
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_alloc(
     ngx_http_code_router_zone_t *z);
+static void ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_scan_node_t *node, time_t now);
 static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
@@ -466,8 +468,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             ngx_http_code_router_scans_bump(z, node, now);
         }
 
-        ngx_queue_remove(&node->lru);
-        ngx_queue_insert_head(&z->sh->lru, &node->lru);
+        ngx_http_code_router_scans_touch(z, node, now);
 
         d->scans.count = node->count;
         d->scans.first = node->first;
@@ -530,6 +531,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
         ngx_rbtree_insert(&z->sh->rbtree, &node->node);
         ngx_queue_insert_head(&z->sh->lru, &node->lru);
+        node->touched = now;
 
         (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
 
@@ -538,8 +540,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         }
 
     } else {
-        ngx_queue_remove(&node->lru);
-        ngx_queue_insert_head(&z->sh->lru, &node->lru);
+        ngx_http_code_router_scans_touch(z, node, now);
     }
 
     ngx_http_code_router_scans_bump(z, node, now);
@@ -638,6 +639,25 @@ ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z)
 
     return ngx_slab_alloc_locked(z->shpool,
                                  sizeof(ngx_http_code_router_scan_node_t));
+}
+
+
+/*
+ * To the head of the LRU queue, at most once a second per code: a move
+ * writes three other nodes' cache lines, and a code scanned many times a
+ * second needs no finer order to stay out of eviction's way.
+ */
+static void
+ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_scan_node_t *node, time_t now)
+{
+    if (node->touched == now) {
+        return;
+    }
+
+    node->touched = now;
+    ngx_queue_remove(&node->lru);
+    ngx_queue_insert_head(&z->sh->lru, &node->lru);
 }
 
 
