@@ -71,9 +71,9 @@ my $r = $http->get($url{'marketing, mini-program'}, { headers => { 'User-Agent' 
 is($r->{headers}{location}, 'https://wxaurl.cn/AbCdEfGhIjK', 'the mini-program inside WeChat: its URL Link');
 like($http->get("http://127.0.0.1:$port/status")->{content}, qr/^code_router_requests_total\{status="ok"\} \d+$/m,
      'the metrics URL answers');
-my ($api) = read_file($out) =~ /verification API \(JSON\):\s+curl -s (\S+)/;
-ok($api, 'the demo prints an API URL');
-my $aj = JSON::PP::decode_json($http->get($api)->{content} || '{}');
+my ($api_url) = read_file($out) =~ /verification API \(JSON\):\s+curl -s (\S+)/;
+ok($api_url, 'the demo prints an API URL');
+my $aj = JSON::PP::decode_json($http->get($api_url)->{content} || '{}');
 is($aj->{status}, 'ok', '... which answers the decision as JSON');
 is($aj->{scans}, 1, '... with the scan counted once (by the verify URL above)');
 

@@ -10,6 +10,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
+use Time::HiRes qw(sleep);
 use CodeRouter::Test qw(tmpdir make_key read_file load_store mint);
 
 my $d = tmpdir();
@@ -62,7 +63,18 @@ CONF
 my $zj = mint($key, 1, 5);
 my $any = mint($key, 1, 150);
 
-sub last_log { (split /\n/, read_file($_[0]->prefix . '/logs/scan.log'))[-1] }
+# The line of the n-th request to $t: nginx logs after it has sent the
+# response, so the client may read the log before the line is there.
+sub last_log {
+    my ($t, $n) = @_;
+    my @l;
+    for (1 .. 100) {
+        @l = split /\n/, read_file($t->prefix . '/logs/scan.log');
+        last if @l >= $n;
+        sleep 0.05;
+    }
+    return $l[$n - 1];
+}
 
 # 1. Logged only.
 my $t = CodeRouter::Test::Nginx->new(http => conf(''));
@@ -78,10 +90,11 @@ my @cases = (
     ['10.2.2.3', $any, 302, 'ok 0 - "CN-GD" 302',
      'a batch without a region is never diverted'],
 );
+my $n = 0;
 for my $c (@cases) {
     my ($ip, $code, $st, $log, $what) = @$c;
     is($t->get("/$code", { 'X-Real-IP' => $ip })->{status}, $st, "$what: $st");
-    is(last_log($t), $log, "... logged: $log");
+    is(last_log($t, ++$n), $log, "... logged: $log");
 }
 my $j = JSON::PP::decode_json(
     $t->get("/v1/codes/$zj", { 'X-Real-IP' => '10.2.2.3' })->{content});
@@ -95,7 +108,7 @@ $t = CodeRouter::Test::Nginx->new(
 $t->start;
 is($t->get("/$zj", { 'X-Real-IP' => '10.2.2.3' })->{status}, 403,
    'fallback: a diverted scan is answered 403');
-is(last_log($t), 'diverted 1 CN-ZJ "CN-GD" 403', '... status diverted');
+is(last_log($t, 1), 'diverted 1 CN-ZJ "CN-GD" 403', '... status diverted');
 is($t->get("/$zj", { 'X-Real-IP' => '10.1.2.3' })->{status}, 302,
    'fallback: a scan in its region is routed');
 is($t->get("/plain/$zj", { 'X-Real-IP' => '10.2.2.3' })->{status}, 302,
