@@ -222,6 +222,11 @@ extern ngx_module_t  ngx_http_code_router_module;
 extern ngx_str_t     ngx_http_code_router_outcomes[CR_OUT_N];
 
 
+void ngx_http_code_router_last_segment(ngx_str_t *v);
+ngx_int_t ngx_http_code_router_set_var(ngx_http_request_t *r,
+    ngx_http_code_router_var_e slot, u_char *data, size_t len);
+ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
+    ngx_http_code_router_var_e slot, uint64_t v);
 ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,

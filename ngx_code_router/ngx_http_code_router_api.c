@@ -93,7 +93,7 @@ ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_code_router_api_handler(ngx_http_request_t *r)
 {
-    u_char                            *p, *body;
+    u_char                            *body;
     size_t                             len;
     ngx_int_t                          rc;
     ngx_str_t                          v, code, target;
@@ -116,26 +116,15 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
      * scan, which only POST may do. */
     scan = 0;
     code = v;
-
-    for (p = v.data + v.len; p > v.data && p[-1] != '/'; p--) {
-        /* void */
-    }
-
-    code.data = p;
-    code.len = v.data + v.len - p;
+    ngx_http_code_router_last_segment(&code);
 
     if (code.len == 5 && ngx_strncmp(code.data, "scans", 5) == 0
-        && p > v.data)
+        && code.data > v.data)
     {
         scan = 1;
-        v.len = p - 1 - v.data;
-
-        for (p = v.data + v.len; p > v.data && p[-1] != '/'; p--) {
-            /* void */
-        }
-
-        code.data = p;
-        code.len = v.data + v.len - p;
+        code.len = code.data - 1 - v.data;
+        code.data = v.data;
+        ngx_http_code_router_last_segment(&code);
     }
 
     if (scan ? r->method != NGX_HTTP_POST

@@ -72,10 +72,6 @@ static void ngx_http_code_router_count(ngx_http_request_t *r,
     ngx_http_code_router_ans_e ans);
 static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
     cr_binding_t *b);
-static ngx_int_t ngx_http_code_router_set_var(ngx_http_request_t *r,
-    ngx_http_code_router_var_e slot, u_char *data, size_t len);
-static ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
-    ngx_http_code_router_var_e slot, uint64_t v);
 static ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r,
     ngx_http_code_router_srv_conf_t *cscf);
 static void *ngx_http_code_router_alloc(void *ctx, size_t n);
@@ -986,7 +982,6 @@ ngx_http_code_router_db_close(ngx_http_code_router_db_t *db)
 static ngx_int_t
 ngx_http_code_router_handler(ngx_http_request_t *r)
 {
-    u_char                             *p;
     ngx_int_t                           rc, wechat;
     ngx_str_t                           code;
     ngx_uint_t                          scene;
@@ -1020,15 +1015,9 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* The code is the last path segment: "code_router $uri;" in a prefix
-     * location needs no regex (and /01/.../21/CODE paths work too). */
-    for (p = code.data + code.len; p > code.data; p--) {
-        if (p[-1] == '/') {
-            code.len -= p - code.data;
-            code.data = p;
-            break;
-        }
-    }
+    /* "code_router $uri;" in a prefix location needs no regex (and
+     * /01/.../21/CODE paths work too). */
+    ngx_http_code_router_last_segment(&code);
 
     wechat = ngx_http_code_router_is_wechat(r, cscf);
     if (wechat == NGX_ERROR) {
@@ -1067,6 +1056,21 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_code_router_answer(r, &d->b, d->code, wechat);
+}
+
+
+/* The code is the last path segment of a value: cuts v down to it. */
+void
+ngx_http_code_router_last_segment(ngx_str_t *v)
+{
+    u_char  *p;
+
+    for (p = v->data + v->len; p > v->data && p[-1] != '/'; p--) {
+        /* void */
+    }
+
+    v->len -= p - v->data;
+    v->data = p;
 }
 
 
@@ -1254,6 +1258,7 @@ ngx_http_code_router_overscanned(ngx_http_code_router_loc_conf_t *crlcf,
 }
 
 
+/* An ok, not_started or ended decision; $code_router_status is set. */
 static ngx_int_t
 ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
     u_char *code, ngx_uint_t wechat)
@@ -1288,9 +1293,6 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
             url.len = win->len;
 
             ngx_http_code_router_count(r, out, scene, wechat, CR_ANS_WINDOW);
-            /* $code_router_status says not_started/ended here too: the
-             * scan log must not lose the outcome of a window redirect. */
-            (void) ngx_http_code_router_outcome(r, out);
             (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
                                                 url.len);
             return ngx_http_code_router_redirect(r, &url, CR_ANS_WINDOW);
@@ -1300,7 +1302,7 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
 
     default:
         ngx_http_code_router_count(r, out, scene, wechat, CR_ANS_FALLBACK);
-        return ngx_http_code_router_outcome(r, out);
+        return ngx_http_code_router_fallback_status[out];
     }
 
     if (b->campaign.type != CR_TARGET_MINIPROGRAM) {
@@ -1312,7 +1314,6 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
 
         ngx_http_code_router_count(r, CR_OUT_OK, scene, wechat,
                                    CR_ANS_REDIRECT);
-        (void) ngx_http_code_router_outcome(r, CR_OUT_OK);
         (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
                                             url.len);
         return ngx_http_code_router_redirect(r, &url, CR_ANS_REDIRECT);
@@ -1329,7 +1330,6 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
 
         ngx_http_code_router_count(r, CR_OUT_OK, scene, wechat,
                                    CR_ANS_URL_LINK);
-        (void) ngx_http_code_router_outcome(r, CR_OUT_OK);
         (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data,
                                             url.len);
         return ngx_http_code_router_redirect(r, &url, CR_ANS_URL_LINK);
@@ -1354,7 +1354,6 @@ ngx_http_code_router_answer(ngx_http_request_t *r, cr_binding_t *b,
 
     ngx_http_code_router_count(r, CR_OUT_OK, scene, wechat,
                                CR_ANS_INTERSTITIAL);
-    (void) ngx_http_code_router_outcome(r, CR_OUT_OK);
     (void) ngx_http_code_router_set_var(r, CR_VAR_TARGET, url.data, url.len);
 
     if (crlcf->interstitial.data[0] == '@') {
@@ -1536,7 +1535,7 @@ ngx_http_code_router_set_binding(ngx_http_request_t *r, cr_binding_t *b)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_set_var(ngx_http_request_t *r,
     ngx_http_code_router_var_e slot, u_char *data, size_t len)
 {
@@ -1557,7 +1556,7 @@ ngx_http_code_router_set_var(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_set_num(ngx_http_request_t *r,
     ngx_http_code_router_var_e slot, uint64_t v)
 {

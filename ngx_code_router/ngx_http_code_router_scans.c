@@ -809,49 +809,31 @@ static ngx_int_t
 ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d)
 {
-    u_char                            *p;
-    uint32_t                           n;
-    ngx_http_variable_value_t         *vv;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    u_char  *p;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 32);
+    p = ngx_pnalloc(r->pool, 32);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    vv = &r->variables[cmcf->var_index[CR_VAR_SCANS]];
-    vv->len = 0;
-    n = d->scans.count;
-
-    do {
-        p[NGX_INT64_LEN - 1 - vv->len++] = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    vv->data = p + NGX_INT64_LEN - vv->len;
-    vv->valid = 1;
-    vv->not_found = 0;
-    vv->no_cacheable = 0;
-    vv->escape = 0;
-
-    vv = &r->variables[cmcf->var_index[CR_VAR_FIRST_SCAN]];
-    *vv = r->variables[cmcf->var_index[CR_VAR_SCANS]];
-    vv->data = p + NGX_INT64_LEN;
-    vv->len = 0;
-
     if (d->scans.first) {
-        cr_format_time((char *) vv->data, 32, d->scans.first, 0);
-        vv->len = ngx_strlen(vv->data);
+        cr_format_time((char *) p, 32, d->scans.first, 0);
+    } else {
+        *p = '\0';
     }
 
-    vv = &r->variables[cmcf->var_index[CR_VAR_COUNTED]];
-    *vv = r->variables[cmcf->var_index[CR_VAR_SCANS]];
-    vv->data = (u_char *) (d->counted ? "1" : "0");
-    vv->len = 1;
+    if (ngx_http_code_router_set_num(r, CR_VAR_SCANS, d->scans.count)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    return NGX_OK;
+    (void) ngx_http_code_router_set_var(r, CR_VAR_FIRST_SCAN, p,
+                                        ngx_strlen(p));
+
+    return ngx_http_code_router_set_var(r, CR_VAR_COUNTED,
+                                        (u_char *) (d->counted ? "1" : "0"),
+                                        1);
 }
 
 
