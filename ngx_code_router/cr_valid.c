@@ -76,10 +76,62 @@ cr_valid_id(const char *s, size_t n)
 }
 
 
+size_t
+cr_utf8_len(const char *in, size_t n, uint32_t *cp)
+{
+    size_t          k, i;
+    uint32_t        c, min;
+    const uint8_t  *s;
+
+    s = (const uint8_t *) in;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        k = 2;
+        c = s[0] & 0x1f;
+        min = 0x80;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        k = 3;
+        c = s[0] & 0x0f;
+        min = 0x800;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        k = 4;
+        c = s[0] & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+
+    if (n < k) {
+        return 0;
+    }
+
+    for (i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+
+    /* overlong forms, surrogates, beyond U+10FFFF */
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    *cp = c;
+
+    return k;
+}
+
+
 const char *
 cr_valid_text(const char *s, size_t n, size_t max)
 {
-    size_t    i, k, need;
+    size_t    i, need;
     uint32_t  cp;
     uint8_t   c;
 
@@ -98,38 +150,12 @@ cr_valid_text(const char *s, size_t n, size_t max)
             continue;
         }
 
-        if (c >= 0xc2 && c <= 0xdf) {
-            need = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 4;
-            cp = c & 0x07;
-        } else {
+        need = cr_utf8_len(s + i, n - i, &cp);
+        if (need == 0) {
             return "is not UTF-8 (save the file as \"CSV UTF-8\")";
         }
 
-        if (i + need > n) {
-            return "is not UTF-8 (save the file as \"CSV UTF-8\")";
-        }
-
-        for (k = 1; k < need; k++) {
-            c = (uint8_t) s[i + k];
-            if ((c & 0xc0) != 0x80) {
-                return "is not UTF-8 (save the file as \"CSV UTF-8\")";
-            }
-            cp = (cp << 6) | (c & 0x3f);
-        }
-
-        /* overlong forms, surrogates, beyond U+10FFFF, C1 controls */
-        if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000)
-            || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        {
-            return "is not UTF-8 (save the file as \"CSV UTF-8\")";
-        }
-
+        /* C1 controls */
         if (cp >= 0x80 && cp <= 0x9f) {
             return "holds a control character";
         }

@@ -26,6 +26,11 @@
 /* [A-Za-z0-9._-], 1..CR_ID_MAX bytes: campaign and batch ids. */
 const char *cr_valid_id(const char *s, size_t n);
 
+/* The length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF), its code point in *cp;
+ * 0 if it is not one.  n >= 1. */
+size_t cr_utf8_len(const char *s, size_t n, uint32_t *cp);
+
 /* UTF-8 text without control characters, 0..max bytes: display names. */
 const char *cr_valid_text(const char *s, size_t n, size_t max);
 
