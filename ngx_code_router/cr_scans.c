@@ -12,9 +12,9 @@
 #include <lmdb.h>
 
 #include "cr_scans.h"
+#include "cr_store.h"
 
 
-#define CR_SCANS_KEY   6
 #define CR_SCANS_VAL   12
 
 
@@ -29,7 +29,6 @@ struct cr_scans_s {
 static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
 static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
 static int cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn);
-static void cr_scans_key(uint8_t *k, unsigned kid, uint64_t serial);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
 
 
@@ -175,7 +174,7 @@ int
 cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
 {
     int       rc;
-    uint8_t   k[CR_SCANS_KEY];
+    uint8_t   k[CR_KEY_LEN];
     MDB_val   key, val;
 
     if (sc->rtxn) {
@@ -196,7 +195,7 @@ cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
         }
     }
 
-    cr_scans_key(k, kid, serial);
+    cr_key_make(k, kid, serial);
     key.mv_data = k;
     key.mv_size = sizeof(k);
 
@@ -229,7 +228,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
     int          rc;
     size_t       i, j;
-    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    uint8_t      k[CR_KEY_LEN], d[CR_SCANS_VAL];
     MDB_txn     *txn;
     MDB_val      key, val;
     cr_scan_t    old, s;
@@ -249,7 +248,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 
     for (i = 0; i < n; i++) {
         s = v[i];
-        cr_scans_key(k, s.kid, s.serial);
+        cr_key_make(k, s.kid, s.serial);
         key.mv_data = k;
         key.mv_size = sizeof(k);
 
@@ -384,19 +383,6 @@ cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn)
     }
 
     return rc;
-}
-
-
-static void
-cr_scans_key(uint8_t *k, unsigned kid, uint64_t serial)
-{
-    int  i;
-
-    k[0] = (uint8_t) kid;
-
-    for (i = 0; i < 5; i++) {
-        k[5 - i] = (uint8_t) (serial >> (8 * i));
-    }
 }
 
 

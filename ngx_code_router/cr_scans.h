@@ -5,7 +5,7 @@
  * Pure C (LMDB only).  nginx's workers read it when a code is not in the
  * shared-memory counters and write it in batches, one worker at a time.
  *
- *   scans   kid(1) | serial(5), big-endian  ->  count u32 | first i64, LE
+ *   scans   cr_key_make(kid, serial)  ->  count u32 | first i64, LE
  *
  * A put never lowers a stored count or moves a first scan later, so a
  * late or repeated batch cannot lose scans.

@@ -19,7 +19,6 @@
 
 #define CR_META_MAGIC   "CRSTORE\0"
 #define CR_META_SIZE    64
-#define CR_KEY_LEN      6              /* kid(1) | serial(5), big-endian */
 
 #define CR_REC_CAMPAIGN 'C'
 #define CR_REC_BATCH    'B'
@@ -79,7 +78,6 @@ static int cr_rtxn_begin(cr_store_t *st);
 static int cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial,
     int64_t now, cr_binding_t *b);
 static int cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
-static void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
 static void cr_put_u16(uint8_t *p, unsigned v);
 static void cr_put_u64(uint8_t *p, uint64_t v);
 static unsigned cr_get_u16(const uint8_t *p);
@@ -1548,7 +1546,7 @@ cr_rec_decode(const uint8_t *p, size_t n, uint8_t kind, size_t nfixed,
 }
 
 
-static void
+void
 cr_key_make(uint8_t *k, unsigned kid, uint64_t serial)
 {
     k[0] = (uint8_t) kid;

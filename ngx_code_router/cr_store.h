@@ -34,6 +34,7 @@
 #define CR_STORE_MIN_MAP     (64u << 20)
 #define CR_ID_MAX            64
 #define CR_TIME_NONE         INT64_MIN /* open-ended campaign window */
+#define CR_KEY_LEN           6         /* kid(1) | serial(5), big-endian */
 
 /* Return codes besides 0 (success). */
 #define CR_STORE_ERROR      -1         /* see cr_store_error() */
@@ -166,6 +167,10 @@ typedef struct {
 
 
 typedef struct cr_store_s  cr_store_t;
+
+/* The key of a code (batches, codes; and the scan store's): CR_KEY_LEN
+ * bytes, so that byte order is (kid, serial) order. */
+void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
 
 /* Allocates n bytes that outlive the read transaction (e.g. r->pool). */
 typedef void *(*cr_alloc_pt)(void *ctx, size_t n);
