@@ -32,6 +32,10 @@
 /* Below this, a failed write is put down to a full file system. */
 #define CR_STORE_LOW_SPACE  (1u << 20)
 
+/* A reader copies the batches and campaigns of a store this small. */
+#define CR_CACHE_MAX_RECORDS  65536
+#define CR_CACHE_MAX_BYTES    (32u << 20)
+
 
 typedef struct {
     uint64_t  generation;
@@ -42,6 +46,34 @@ typedef struct {
 } cr_meta_t;
 
 
+/*
+ * A reader's copy of the batches and campaigns of one snapshot, decoded
+ * once: the per-code overrides stay in LMDB (there may be billions), the
+ * ranges and campaigns a scan needs are a binary search away.
+ */
+typedef struct {
+    uint64_t     key;                  /* kid(8) | last serial(40) */
+    int          bad;                  /* the record does not decode */
+    cr_batch_t   b;
+} cr_cbatch_t;
+
+typedef struct {
+    cr_str_t       id;                 /* the key */
+    int            bad;
+    cr_campaign_t  c;
+} cr_ccamp_t;
+
+typedef struct {
+    size_t        txnid;               /* of the snapshot; 0: none */
+    int           on;                  /* 0: read LMDB instead */
+    uint8_t      *arena;               /* keys and records, copied */
+    cr_cbatch_t  *batch;               /* in key order */
+    size_t        nbatch;
+    cr_ccamp_t   *camp;                /* in key order */
+    size_t        ncamp;
+} cr_cache_t;
+
+
 struct cr_store_s {
     MDB_env    *env;
     MDB_dbi     meta_dbi;
@@ -49,8 +81,11 @@ struct cr_store_s {
     MDB_dbi     batch_dbi;
     MDB_dbi     batch_id_dbi;
     MDB_dbi     code_dbi;
-    MDB_txn    *rtxn;                  /* reader: reset between lookups */
+    MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
     MDB_cursor *rcur;
+    int         held;                  /* rtxn is live */
+    int         nocache;
+    cr_cache_t  cache;
     MDB_txn    *wtxn;
     cr_meta_t   meta;                  /* of the write transaction */
     size_t      gen_txnid;             /* reader: generation cached by */
@@ -75,6 +110,18 @@ static int cr_store_init(cr_store_t *st, int create);
 static int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
 static int cr_meta_write(cr_store_t *st);
 static int cr_rtxn_begin(cr_store_t *st);
+static void cr_rtxn_end(cr_store_t *st);
+static int cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
+    uint64_t serial, cr_binding_t *b);
+static int cr_find_campaign(cr_store_t *st, cr_str_t id, unsigned kid,
+    uint64_t serial, cr_binding_t *b);
+static void cr_cache_build(cr_store_t *st);
+static int cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n,
+    size_t *bytes);
+static int cr_cache_fill(cr_store_t *st, uint8_t *p);
+static void cr_cache_free(cr_cache_t *c);
+static int cr_keycmp(const void *a, size_t alen, const void *b, size_t blen);
+static uint64_t cr_key_value(const uint8_t *k);
 static int cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial,
     int64_t now, cr_binding_t *b);
 static int cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
@@ -130,6 +177,7 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     st->rdonly = (flags & CR_STORE_RDONLY) != 0;
+    st->nocache = (flags & CR_STORE_NOCACHE) != 0;
 
     /* The real file: a store published by flipping a symlink gets a lock
      * file of its own ("REAL-lock"), never the previous version's. */
@@ -262,6 +310,8 @@ cr_store_close(cr_store_t *st)
     if (st->rtxn) {
         mdb_txn_abort(st->rtxn);
     }
+
+    cr_cache_free(&st->cache);
 
     if (st->wtxn) {
         mdb_txn_abort(st->wtxn);
@@ -556,11 +606,28 @@ cr_meta_write(cr_store_t *st)
 }
 
 
-/* Starts (or renews) the reader's transaction, adopting a grown map. */
+/*
+ * Starts (or renews) the reader's transaction, adopting a grown map.  A
+ * read-only store keeps it between calls until a commit makes it stale:
+ * renewing costs a reader slot update and, per named database, a search
+ * of the main database (about 2,000 instructions in all), more than a
+ * lookup in the cache.  The check reads the newest meta page: no lock.
+ */
 static int
 cr_rtxn_begin(cr_store_t *st)
 {
-    int  rc;
+    int          rc;
+    MDB_envinfo  ei;
+
+    if (st->held) {
+        mdb_env_info(st->env, &ei);
+
+        if (ei.me_last_txnid == mdb_txn_id(st->rtxn)) {
+            return 0;
+        }
+
+        cr_rtxn_end(st);
+    }
 
     if (st->rtxn) {
         rc = mdb_txn_renew(st->rtxn);
@@ -601,7 +668,35 @@ cr_rtxn_begin(cr_store_t *st)
         return cr_fail(st, "cannot open a cursor: %s", mdb_strerror(rc));
     }
 
+    st->held = 1;
+
     return 0;
+}
+
+
+/* A writer never keeps a snapshot: it would pin its own freed pages and
+ * forbid growing the map. */
+static void
+cr_rtxn_end(cr_store_t *st)
+{
+    if (st->held) {
+        mdb_txn_reset(st->rtxn);
+        st->held = 0;
+    }
+}
+
+
+void
+cr_store_release(cr_store_t *st)
+{
+    cr_rtxn_end(st);
+}
+
+
+int
+cr_store_cached(cr_store_t *st)
+{
+    return st->cache.on;
 }
 
 
@@ -622,8 +717,9 @@ cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
         rc = cr_fail(st, "out of memory");
     }
 
-    /* Never hold a snapshot across requests: it pins old pages. */
-    mdb_txn_reset(st->rtxn);
+    if (!st->rdonly) {
+        cr_rtxn_end(st);
+    }
 
     return rc;
 }
@@ -634,6 +730,7 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
     cr_binding_t *b)
 {
     int            rc;
+    size_t         txnid;
     uint8_t        key[CR_KEY_LEN];
     MDB_val        k, v;
     cr_str_t       camp;
@@ -645,14 +742,20 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
 
     /* The generation changes only with a commit, and so does the txn id:
      * read the meta record once per commit, not once per scan. */
-    if (mdb_txn_id(st->rtxn) != st->gen_txnid || st->gen_txnid == 0) {
+    txnid = mdb_txn_id(st->rtxn);
+
+    if (txnid != st->gen_txnid || st->gen_txnid == 0) {
         rc = cr_meta_read(st, st->rtxn, &meta);
         if (rc != 0) {
             return rc;
         }
 
         st->gen = meta.generation;
-        st->gen_txnid = mdb_txn_id(st->rtxn);
+        st->gen_txnid = txnid;
+    }
+
+    if (st->rdonly && !st->nocache && txnid != st->cache.txnid) {
+        cr_cache_build(st);
     }
 
     b->generation = st->gen;
@@ -674,28 +777,9 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
         return cr_fail(st, "cannot read overrides: %s", mdb_strerror(rc));
     }
 
-    /* The first range ending at or after the serial is the only one that
-     * can hold it. */
-    k.mv_data = key;
-    k.mv_size = CR_KEY_LEN;
-
-    rc = mdb_cursor_get(st->rcur, &k, &v, MDB_SET_RANGE);
-
-    if (rc == 0 && k.mv_size == CR_KEY_LEN && ((uint8_t *) k.mv_data)[0] == kid)
-    {
-        if (cr_batch_decode(v.mv_data, v.mv_size, &b->batch) != 0) {
-            return cr_fail(st, "bad batch record for key id %u serial %llu",
-                           kid, (unsigned long long) serial);
-        }
-
-        b->has_batch = b->batch.first <= serial && serial <= b->batch.last;
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        return cr_fail(st, "cannot read batches: %s", mdb_strerror(rc));
-    }
-
-    if (!b->has_batch) {
-        memset(&b->batch, 0, sizeof(cr_batch_t));
+    rc = cr_find_batch(st, key, kid, serial, b);
+    if (rc != 0) {
+        return rc;
     }
 
     if (b->overridden && o.state == CR_OVERRIDE_REVOKED) {
@@ -712,18 +796,9 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
         return 0;
     }
 
-    k.mv_data = (void *) camp.data;
-    k.mv_size = camp.len;
-
-    rc = mdb_get(st->rtxn, st->camp_dbi, &k, &v);
-
-    if (rc != 0 || cr_campaign_decode(v.mv_data, v.mv_size, &b->campaign)
-                   != 0)
-    {
-        return cr_fail(st, "campaign \"%.*s\" of key id %u serial %llu is "
-                       "%s", (int) camp.len, camp.data, kid,
-                       (unsigned long long) serial,
-                       rc == MDB_NOTFOUND ? "missing" : "unreadable");
+    rc = cr_find_campaign(st, camp, kid, serial, b);
+    if (rc != 0) {
+        return rc;
     }
 
     b->has_campaign = 1;
@@ -742,6 +817,328 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
     }
 
     return 0;
+}
+
+
+/*
+ * The batch that may hold (kid, serial): the first range ending at or
+ * after the serial, the only one that can hold it.  Sets has_batch if it
+ * does; a bad record in the way is an error, as it is to LMDB's seek.
+ */
+static int
+cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
+    uint64_t serial, cr_binding_t *b)
+{
+    int                 rc, bad;
+    size_t              lo, hi, mid;
+    uint64_t            want;
+    MDB_val             k, v;
+    const cr_cbatch_t  *e;
+
+    if (st->cache.on) {
+        want = ((uint64_t) kid << 40) | (serial & 0xffffffffffULL);
+        lo = 0;
+        hi = st->cache.nbatch;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+
+            if (st->cache.batch[mid].key < want) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+
+        if (lo == st->cache.nbatch) {
+            return 0;
+        }
+
+        e = &st->cache.batch[lo];
+
+        if ((e->key >> 40) != kid) {
+            return 0;
+        }
+
+        bad = e->bad;
+        b->batch = e->b;
+
+    } else {
+        k.mv_data = (void *) key;
+        k.mv_size = CR_KEY_LEN;
+
+        rc = mdb_cursor_get(st->rcur, &k, &v, MDB_SET_RANGE);
+
+        if (rc == MDB_NOTFOUND) {
+            return 0;
+        }
+
+        if (rc != 0) {
+            return cr_fail(st, "cannot read batches: %s", mdb_strerror(rc));
+        }
+
+        if (k.mv_size != CR_KEY_LEN || ((uint8_t *) k.mv_data)[0] != kid) {
+            return 0;
+        }
+
+        bad = cr_batch_decode(v.mv_data, v.mv_size, &b->batch) != 0;
+    }
+
+    if (bad) {
+        memset(&b->batch, 0, sizeof(cr_batch_t));
+        return cr_fail(st, "bad batch record for key id %u serial %llu",
+                       kid, (unsigned long long) serial);
+    }
+
+    b->has_batch = b->batch.first <= serial && serial <= b->batch.last;
+
+    if (!b->has_batch) {
+        memset(&b->batch, 0, sizeof(cr_batch_t));
+    }
+
+    return 0;
+}
+
+
+/* The campaign "id" into b->campaign: missing or bad is an error. */
+static int
+cr_find_campaign(cr_store_t *st, cr_str_t id, unsigned kid, uint64_t serial,
+    cr_binding_t *b)
+{
+    int                rc, c;
+    size_t             lo, hi, mid;
+    MDB_val            k, v;
+    const cr_ccamp_t  *e;
+
+    if (st->cache.on) {
+        rc = MDB_NOTFOUND;
+        lo = 0;
+        hi = st->cache.ncamp;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+            e = &st->cache.camp[mid];
+            c = cr_keycmp(e->id.data, e->id.len, id.data, id.len);
+
+            if (c == 0) {
+                rc = e->bad;
+                b->campaign = e->c;
+                break;
+            }
+
+            if (c < 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+
+    } else {
+        k.mv_data = (void *) id.data;
+        k.mv_size = id.len;
+
+        rc = mdb_get(st->rtxn, st->camp_dbi, &k, &v);
+
+        if (rc == 0) {
+            rc = cr_campaign_decode(v.mv_data, v.mv_size, &b->campaign);
+        }
+    }
+
+    if (rc != 0) {
+        return cr_fail(st, "campaign \"%.*s\" of key id %u serial %llu is "
+                       "%s", (int) id.len, id.data, kid,
+                       (unsigned long long) serial,
+                       rc == MDB_NOTFOUND ? "missing" : "unreadable");
+    }
+
+    return 0;
+}
+
+
+/* LMDB's default order: bytes, then the shorter first. */
+static int
+cr_keycmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    int  c;
+
+    c = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (c == 0) {
+        c = alen < blen ? -1 : alen > blen;
+    }
+
+    return c;
+}
+
+
+/* A key of cr_key_make() as the number kid(8) | serial(40): two loads. */
+static uint64_t
+cr_key_value(const uint8_t *k)
+{
+    uint16_t  lo;
+    uint32_t  hi;
+
+    memcpy(&hi, k, 4);
+    memcpy(&lo, k + 4, 2);
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    hi = __builtin_bswap32(hi);
+    lo = __builtin_bswap16(lo);
+#endif
+
+    return ((uint64_t) hi << 16) | lo;
+}
+
+
+/*
+ * Replaces the cache with the reader's snapshot.  A store over the limits,
+ * a key not in the layout of cr_key_make() (written behind the loader's
+ * back) or no memory leaves it off: lookups then read LMDB, with the same
+ * answers.  1,000 batches take about 0.2 ms, once per commit.
+ */
+static void
+cr_cache_build(cr_store_t *st)
+{
+    size_t       nb, nc, bytes;
+    cr_cache_t  *c;
+
+    c = &st->cache;
+    cr_cache_free(c);
+    c->txnid = mdb_txn_id(st->rtxn);
+
+    bytes = 0;
+
+    if (cr_cache_measure(st, st->batch_dbi, &nb, &bytes) != 0
+        || cr_cache_measure(st, st->camp_dbi, &nc, &bytes) != 0
+        || nb + nc > CR_CACHE_MAX_RECORDS || bytes > CR_CACHE_MAX_BYTES)
+    {
+        return;
+    }
+
+    c->arena = malloc(bytes + 1);
+    c->batch = malloc((nb + 1) * sizeof(cr_cbatch_t));
+    c->camp = malloc((nc + 1) * sizeof(cr_ccamp_t));
+    c->nbatch = nb;
+    c->ncamp = nc;
+
+    if (c->arena == NULL || c->batch == NULL || c->camp == NULL
+        || cr_cache_fill(st, c->arena) != 0)
+    {
+        cr_cache_free(c);
+        c->txnid = mdb_txn_id(st->rtxn);
+        return;
+    }
+
+    c->on = 1;
+}
+
+
+/* Counts the records of dbi and adds their bytes; -1 if a batches key is
+ * not a code key. */
+static int
+cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n, size_t *bytes)
+{
+    int          rc;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+
+    *n = 0;
+
+    if (mdb_cursor_open(st->rtxn, dbi, &cur) != 0) {
+        return -1;
+    }
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        if (dbi == st->batch_dbi && k.mv_size != CR_KEY_LEN) {
+            break;
+        }
+
+        (*n)++;
+        *bytes += k.mv_size + v.mv_size;
+
+        if (*n > CR_CACHE_MAX_RECORDS || *bytes > CR_CACHE_MAX_BYTES) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+
+/* Copies and decodes every batch and campaign (same snapshot, so the
+ * counts of cr_cache_measure() hold). */
+static int
+cr_cache_fill(cr_store_t *st, uint8_t *p)
+{
+    int          rc;
+    size_t       i;
+    MDB_val      k, v;
+    MDB_cursor  *cur;
+    cr_cache_t  *c;
+
+    c = &st->cache;
+
+    if (mdb_cursor_open(st->rtxn, st->batch_dbi, &cur) != 0) {
+        return -1;
+    }
+
+    i = 0;
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         rc == 0 && i < c->nbatch;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++)
+    {
+        memcpy(p, v.mv_data, v.mv_size);
+        c->batch[i].key = cr_key_value(k.mv_data);
+
+        c->batch[i].bad = cr_batch_decode(p, v.mv_size, &c->batch[i].b)
+                          != 0;
+        p += v.mv_size;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (i != c->nbatch
+        || mdb_cursor_open(st->rtxn, st->camp_dbi, &cur) != 0)
+    {
+        return -1;
+    }
+
+    i = 0;
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         rc == 0 && i < c->ncamp;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++)
+    {
+        memcpy(p, k.mv_data, k.mv_size);
+        c->camp[i].id.data = (char *) p;
+        c->camp[i].id.len = k.mv_size;
+        p += k.mv_size;
+
+        memcpy(p, v.mv_data, v.mv_size);
+        c->camp[i].bad = cr_campaign_decode(p, v.mv_size, &c->camp[i].c)
+                         != 0;
+        p += v.mv_size;
+    }
+
+    mdb_cursor_close(cur);
+
+    return i == c->ncamp ? 0 : -1;
+}
+
+
+static void
+cr_cache_free(cr_cache_t *c)
+{
+    free(c->arena);
+    free(c->batch);
+    free(c->camp);
+    memset(c, 0, sizeof(cr_cache_t));
 }
 
 
@@ -818,7 +1215,7 @@ cr_store_info(cr_store_t *st, cr_store_info_t *info)
     rc = cr_meta_read(st, txn, &meta);
 
     if (!st->wtxn) {
-        mdb_txn_reset(st->rtxn);
+        cr_rtxn_end(st);
     }
 
     if (rc != 0) {
@@ -1387,7 +1784,7 @@ cr_each(cr_store_t *st, MDB_dbi dbi,
     }
 
     if (txn == st->rtxn) {
-        mdb_txn_reset(st->rtxn);
+        cr_rtxn_end(st);
     }
 
     if (ret == CR_STORE_ERROR) {

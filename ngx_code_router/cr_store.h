@@ -54,6 +54,8 @@
                                         * once, without the lock file (so a
                                         * root "nginx -t" never creates a
                                         * lock file workers cannot write) */
+#define CR_STORE_NOCACHE     0x08      /* reader: no copy of the batches
+                                        * and campaigns (tests compare) */
 
 
 typedef enum {
@@ -196,13 +198,28 @@ const char *cr_store_error(cr_store_t *st);
 void cr_store_file_id(cr_store_t *st, uint64_t *dev, uint64_t *ino);
 
 /*
- * Reader: the binding of (kid, serial) at time "now", in one read
- * transaction.  Every string is copied with alloc() before the transaction
- * is reset, so nothing points into the map afterwards.  Adopts a map grown
- * by a writer (MDB_MAP_RESIZED) and retries.  Returns 0 or CR_STORE_ERROR.
+ * Reader: the binding of (kid, serial) at time "now", from one snapshot.
+ * Every string is copied with alloc(), so nothing points into the map or
+ * the cache afterwards.  Adopts a map grown by a writer (MDB_MAP_RESIZED).
+ * Returns 0 or CR_STORE_ERROR.
+ *
+ * A read-only store keeps its snapshot from one lookup to the next while
+ * no commit has happened (checked at every lookup, so a commit is seen by
+ * the next one), and keeps a decoded copy of the snapshot's batches and
+ * campaigns when they are few (CR_CACHE_MAX_RECORDS in cr_store.c): only
+ * the per-code override is read from LMDB.  A held snapshot pins the pages
+ * a writer frees after it: call cr_store_release() when idle (nginx: once
+ * a second).
  */
 int cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial,
     int64_t now, cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
+
+/* Ends the snapshot held between lookups, if any. */
+void cr_store_release(cr_store_t *st);
+
+/* 1 if lookups of the current snapshot use the copy of the batches and
+ * campaigns, 0 if they read LMDB (a big store, a writer, NOCACHE). */
+int cr_store_cached(cr_store_t *st);
 
 /* Generation, counts, sizes; from a fresh read transaction. */
 int cr_store_info(cr_store_t *st, cr_store_info_t *info);

@@ -841,7 +841,11 @@ ngx_http_code_router_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/* Between requests: notice a swapped file, clear dead readers' slots. */
+/*
+ * Between requests: notice a swapped file, clear dead readers' slots, and
+ * end the snapshot lookups keep between commits, so that an idle worker
+ * pins a loader's freed pages for a second at most.
+ */
 static void
 ngx_http_code_router_timer(ngx_event_t *ev)
 {
@@ -858,7 +862,9 @@ ngx_http_code_router_timer(ngx_event_t *ev)
     db = cmcf->dbs.elts;
 
     for (i = 0; i < cmcf->dbs.nelts; i++) {
-        (void) ngx_http_code_router_store(&db[i], ev->log);
+        if (ngx_http_code_router_store(&db[i], ev->log) != NULL) {
+            cr_store_release(db[i].st);
+        }
     }
 
     ngx_http_code_router_scans_timer(ev->log);

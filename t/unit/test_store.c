@@ -460,6 +460,130 @@ test_snapshot(const char *cli)
 }
 
 
+/* One line per serial: what a reader answers, to compare two readers. */
+static void
+answers(const char *db, int flags, char *out, size_t outlen, int *cached)
+{
+    int           kid;
+    char         *p, err[512];
+    uint64_t      serial;
+    cr_store_t   *st;
+    cr_binding_t  r;
+
+    p = out;
+    *p = '\0';
+
+    if (cr_store_open(&st, db, CR_STORE_RDONLY | flags, err, sizeof(err))
+        != 0)
+    {
+        tap_diag("%s", err);
+        return;
+    }
+
+    for (kid = 0; kid < 4; kid++) {
+        for (serial = 0; serial < 700; serial += 7) {
+            status_of(st, (unsigned) kid, serial + (serial % 3), 1500, &r);
+            p += snprintf(p, out + outlen - p, "%d %llu %d %d %.*s %.*s "
+                          "%llu\n", kid, (unsigned long long) serial,
+                          (int) r.status, r.has_batch,
+                          (int) r.batch.s[CR_BATCH_ID].len,
+                          r.batch.s[CR_BATCH_ID].data,
+                          (int) r.campaign.s[CR_CAMP_URL].len,
+                          r.campaign.s[CR_CAMP_URL].data,
+                          (unsigned long long) r.generation);
+        }
+    }
+
+    *cached = cr_store_cached(st);
+    cr_store_close(st);
+}
+
+
+/*
+ * A reader keeps its snapshot and a copy of the batches and campaigns
+ * between lookups: same answers as reading LMDB, a commit by another
+ * process seen by the very next lookup, and no copy of a big store.
+ */
+static void
+test_reader_cache(const char *cli)
+{
+    int           status, cached, plain;
+    char          csv[300], err[512], p2[300];
+    char          a[65536], b[65536];
+    FILE         *f;
+    pid_t         pid;
+    uint64_t      i;
+    cr_store_t   *st;
+    cr_batch_t    bt, other;
+    cr_campaign_t c;
+    cr_binding_t  r;
+
+    answers(path, 0, a, sizeof(a), &cached);
+    answers(path, CR_STORE_NOCACHE, b, sizeof(b), &plain);
+    tap_ok(cached == 1 && plain == 0 && strlen(a) > 1000 && strcmp(a, b) == 0,
+           "400 lookups over 4 key ids: the copy answers as LMDB does");
+
+    cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
+    tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
+           && str_is(r.campaign.s[CR_CAMP_ID], "open"),
+           "a reader holds batch A bound to campaign open");
+
+    snprintf(csv, sizeof(csv), "%s/rebind2.csv", dir);
+    f = fopen(csv, "w");
+    fputs("batch,kid,serial_from,serial_to,scene,campaign\n"
+          "A,1,450,599,marketing,live\n", f);
+    fclose(f);
+
+    pid = fork();
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL) {
+            _exit(126);
+        }
+        execl(cli, cli, "load", "--db", path, csv, (char *) NULL);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+
+    tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0
+           && status_of(st, 1, 500, 1500, &r) == CR_ST_OK
+           && str_is(r.campaign.s[CR_CAMP_ID], "live") && cr_store_cached(st),
+           "another process commits: the very next lookup sees it");
+
+    cr_store_release(st);
+    tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
+           && str_is(r.campaign.s[CR_CAMP_ID], "live"),
+           "released and taken again: the same answer");
+    cr_store_close(st);
+
+    /* One record more than the copy takes: lookups read LMDB. */
+    snprintf(p2, sizeof(p2), "%s/many-batches.mdb", dir);
+    cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
+    cr_store_begin(st);
+    campaign(&c, "open", "https://b.example/", CR_TIME_NONE, CR_TIME_NONE);
+    cr_store_put_campaign(st, &c);
+
+    for (i = 0; i < 65536; i++) {
+        char  id[16];
+
+        snprintf(id, sizeof(id), "b%llu", (unsigned long long) i);
+        batch(&bt, id, 1, i * 10, i * 10 + 4, "open");
+        if (cr_store_put_batch(st, &bt, &other) != CR_PUT_ADDED) {
+            break;
+        }
+    }
+
+    tap_ok(i == 65536 && cr_store_commit(st, 1) == 0,
+           "a store of 65,536 batches and a campaign");
+    cr_store_close(st);
+
+    answers(p2, 0, a, sizeof(a), &cached);
+    answers(p2, CR_STORE_NOCACHE, b, sizeof(b), &plain);
+    tap_ok(cached == 0 && strstr(a, "1 70 0 1 b7 ") != NULL
+           && strcmp(a, b) == 0,
+           "over the limit, no copy: lookups read LMDB, same answers");
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -479,6 +603,7 @@ main(int argc, char **argv)
 
     if (argc > 1) {
         test_snapshot(argv[1]);
+        test_reader_cache(argv[1]);
     }
 
     while (nallocs) {
