@@ -176,6 +176,8 @@ typedef struct {
 typedef struct {
     cr_keyring_t              *ring;
     ngx_regex_t               *wechat_ua;
+    ngx_str_t                  wechat_literal;  /* the regex, if it is
+                                                 * plain text; else "" */
     ngx_http_code_router_db_t *db;
     ngx_uint_t                 db_index;        /* into dbs, plus one */
 } ngx_http_code_router_srv_conf_t;

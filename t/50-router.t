@@ -257,6 +257,19 @@ is(get(250, 'Mozilla/5.0 wxwork/4.0')->{headers}{location}, 'https://wxaurl.cn/X
 is(get(250, 'Mozilla/5.0 Safari')->{status}, 200, '... and others still get the interstitial');
 $t->stop;
 
+# A pattern without metacharacters is searched for as text (cheaper than
+# PCRE): the same answers as the regex would give.
+$t = CodeRouter::Test::Nginx->new(http => "    code_router_wechat_ua wxwork;\n$conf");
+$t->start;
+is(get(250, 'Mozilla/5.0 wxwork')->{headers}{location}, 'https://wxaurl.cn/XyZ',
+   'code_router_wechat_ua as plain text: found at the end of the User-Agent');
+is(get(250, 'wxwork/4.0 Mozilla')->{headers}{location}, 'https://wxaurl.cn/XyZ', '... at its start');
+is(get(250, 'wwxwxwork')->{headers}{location}, 'https://wxaurl.cn/XyZ', '... after false starts');
+is(get(250, 'Mozilla/5.0 WXWORK/4.0')->{status}, 200, '... case-sensitive, as the regex is');
+is(get(250, 'Mozilla/5.0 wxwor')->{status}, 200, '... a part of it is no match');
+is(get(250, 'wx')->{status}, 200, '... nor a User-Agent shorter than it');
+$t->stop;
+
 # nginx -t on bad directives: file and line.
 write_file("$d/garbage.mdb", 'garbage ' x 1000);
 my @bad = (
