@@ -60,6 +60,7 @@ typedef struct {
 typedef struct {
     cr_str_t       id;                 /* the key */
     int            bad;
+    int            target_ok;          /* passed st->check */
     cr_campaign_t  c;
 } cr_ccamp_t;
 
@@ -86,6 +87,7 @@ struct cr_store_s {
     int         held;                  /* rtxn is live */
     int         nocache;
     cr_cache_t  cache;
+    const char *(*check)(const cr_campaign_t *c);
     MDB_txn    *wtxn;
     cr_meta_t   meta;                  /* of the write transaction */
     size_t      gen_txnid;             /* reader: generation cached by */
@@ -693,6 +695,15 @@ cr_store_release(cr_store_t *st)
 }
 
 
+void
+cr_store_set_check(cr_store_t *st,
+    const char *(*check)(const cr_campaign_t *c))
+{
+    st->check = check;
+    st->cache.txnid = 0;
+}
+
+
 int
 cr_store_cached(cr_store_t *st)
 {
@@ -923,6 +934,7 @@ cr_find_campaign(cr_store_t *st, cr_str_t id, unsigned kid, uint64_t serial,
             if (c == 0) {
                 rc = e->bad;
                 b->campaign = e->c;
+                b->target_ok = e->target_ok;
                 break;
             }
 
@@ -1123,6 +1135,8 @@ cr_cache_fill(cr_store_t *st, uint8_t *p)
         memcpy(p, v.mv_data, v.mv_size);
         c->camp[i].bad = cr_campaign_decode(p, v.mv_size, &c->camp[i].c)
                          != 0;
+        c->camp[i].target_ok = !c->camp[i].bad && st->check
+                               && st->check(&c->camp[i].c) == NULL;
         p += v.mv_size;
     }
 

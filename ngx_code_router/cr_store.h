@@ -149,6 +149,9 @@ typedef struct {
     unsigned       has_batch:1;
     unsigned       has_campaign:1;
     unsigned       overridden:1;      /* a per-code override applied */
+    unsigned       target_ok:1;       /* the campaign passed the check of
+                                       * cr_store_set_check() in the
+                                       * reader's copy (cr_target.h) */
     cr_batch_t     batch;
     cr_campaign_t  campaign;
 } cr_binding_t;
@@ -216,6 +219,15 @@ int cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial,
 
 /* Ends the snapshot held between lookups, if any. */
 void cr_store_release(cr_store_t *st);
+
+/*
+ * A check of a campaign's stored target (cr_target_check), run once per
+ * campaign and snapshot when the copy is made: a lookup that finds a
+ * campaign that passed it sets b->target_ok, and the URL builders skip
+ * checking it again for every scan.  NULL (the default): no check.
+ */
+void cr_store_set_check(cr_store_t *st,
+    const char *(*check)(const cr_campaign_t *c));
 
 /* 1 if lookups of the current snapshot use the copy of the batches and
  * campaigns, 0 if they read LMDB (a big store, a writer, NOCACHE). */

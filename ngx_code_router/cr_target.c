@@ -13,6 +13,9 @@
 #define CR_SCHEME_SUFFIX  "&env_version=release"
 
 
+static const char *cr_check_mp(const cr_str_t *s);
+
+
 static char *
 cr_cpy(char *p, const char *s, size_t n)
 {
@@ -21,6 +24,45 @@ cr_cpy(char *p, const char *s, size_t n)
     }
 
     return p + n;
+}
+
+
+const char *
+cr_target_check(const cr_campaign_t *c)
+{
+    const cr_str_t  *s;
+
+    s = c->s;
+
+    if (c->type != CR_TARGET_MINIPROGRAM) {
+        return cr_valid_url(s[CR_CAMP_URL].data, s[CR_CAMP_URL].len,
+                            "https://");
+    }
+
+    return cr_check_mp(s);
+}
+
+
+/* A mini-program's own weixin:// URL, or its appid, path and query. */
+static const char *
+cr_check_mp(const cr_str_t *s)
+{
+    const char  *err;
+
+    if (s[CR_CAMP_URL].len) {
+        return cr_valid_url(s[CR_CAMP_URL].data, s[CR_CAMP_URL].len,
+                            "weixin://");
+    }
+
+    err = cr_valid_appid(s[CR_CAMP_APPID].data, s[CR_CAMP_APPID].len);
+    if (err == NULL) {
+        err = cr_valid_mp_path(s[CR_CAMP_PATH].data, s[CR_CAMP_PATH].len);
+    }
+    if (err == NULL) {
+        err = cr_valid_mp_query(s[CR_CAMP_QUERY].data, s[CR_CAMP_QUERY].len);
+    }
+
+    return err;
 }
 
 
@@ -61,9 +103,11 @@ cr_target_url(const cr_binding_t *b, const char *code, char *out,
 
     url = &b->campaign.s[CR_CAMP_URL];
 
-    err = cr_valid_url(url->data, url->len, "https://");
-    if (err) {
-        return err;
+    if (!b->target_ok || b->campaign.type == CR_TARGET_MINIPROGRAM) {
+        err = cr_valid_url(url->data, url->len, "https://");
+        if (err) {
+            return err;
+        }
     }
 
     scene = b->has_batch ? cr_scene_name(b->batch.scene) : NULL;
@@ -115,14 +159,16 @@ cr_target_scheme(const cr_binding_t *b, const char *code, char *out,
     const char      *err;
     const cr_str_t  *own, *appid, *path, *query;
 
-    own = &b->campaign.s[CR_CAMP_URL];
-
-    if (own->len) {
-        err = cr_valid_url(own->data, own->len, "weixin://");
+    if (!b->target_ok || b->campaign.type != CR_TARGET_MINIPROGRAM) {
+        err = cr_check_mp(b->campaign.s);
         if (err) {
             return err;
         }
+    }
 
+    own = &b->campaign.s[CR_CAMP_URL];
+
+    if (own->len) {
         *len = cr_cpy(out, own->data, own->len) - out;
         return NULL;
     }
@@ -130,17 +176,6 @@ cr_target_scheme(const cr_binding_t *b, const char *code, char *out,
     appid = &b->campaign.s[CR_CAMP_APPID];
     path = &b->campaign.s[CR_CAMP_PATH];
     query = &b->campaign.s[CR_CAMP_QUERY];
-
-    err = cr_valid_appid(appid->data, appid->len);
-    if (err == NULL) {
-        err = cr_valid_mp_path(path->data, path->len);
-    }
-    if (err == NULL) {
-        err = cr_valid_mp_query(query->data, query->len);
-    }
-    if (err) {
-        return err;
-    }
 
     /* The query as the mini-program will see it, the code appended;
      * cr_valid_mp_query() bounds it, so q always has room. */

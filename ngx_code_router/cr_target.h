@@ -3,8 +3,8 @@
  *
  * Pure C, so the module, the fuzzers and the unit tests share one
  * definition.  Every builder checks the stored values again with cr_valid
- * first: a record written behind the loader's back is refused, never
- * emitted.  Each returns NULL on success, else a short reason; the output
+ * first (unless the binding says a reader's copy did, see below): a record
+ * written behind the loader's back is refused, never emitted.  Each returns NULL on success, else a short reason; the output
  * is at most cr_target_size(b) bytes and is not NUL-terminated.
  */
 
@@ -19,6 +19,14 @@
 typedef const char *(*cr_target_pt)(const cr_binding_t *b, const char *code,
     char *out, size_t *len);
 
+
+/*
+ * The check the builder for c's type makes of c's stored values: NULL, or
+ * the reason it would refuse.  A reader's copy of the store runs it once
+ * per campaign (cr_store_set_check) and the builders then trust a binding
+ * with target_ok set instead of checking for every scan.
+ */
+const char *cr_target_check(const cr_campaign_t *c);
 
 /* Enough bytes for any URL built from b. */
 size_t cr_target_size(const cr_binding_t *b);

@@ -1030,6 +1030,7 @@ ngx_http_code_router_db_open(ngx_http_code_router_db_t *db, ngx_log_t *log)
 
     db->failures = 0;
     cr_store_file_id(db->st, &db->dev, &db->ino);
+    cr_store_set_check(db->st, cr_target_check);
     db->checked = ngx_time();
     db->reader_check = 0;
 

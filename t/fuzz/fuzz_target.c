@@ -75,6 +75,40 @@ check(const cr_binding_t *b, const char *code, cr_target_pt build,
 }
 
 
+/* A binding vouched for by cr_target_check() (target_ok, as a reader's
+ * copy sets it) builds exactly what a binding checked again builds. */
+static void
+same(cr_binding_t *b, const char *code)
+{
+    char          *o0, *o1;
+    size_t         size, l0, l1;
+    cr_target_pt   build;
+
+    build = b->campaign.type == CR_TARGET_MINIPROGRAM ? cr_target_scheme
+                                                      : cr_target_url;
+    size = cr_target_size(b);
+    o0 = malloc(size + 1);
+    o1 = malloc(size + 1);
+
+    if (o0 && o1) {
+        b->target_ok = 0;
+        if (build(b, code, o0, &l0) != NULL) {
+            abort();
+        }
+
+        b->target_ok = 1;
+        if (build(b, code, o1, &l1) != NULL || l0 != l1
+            || memcmp(o0, o1, l0) != 0)
+        {
+            abort();
+        }
+    }
+
+    free(o0);
+    free(o1);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -128,6 +162,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check(&b, code, cr_target_url, "https://");
     check(&b, code, cr_target_scheme, "weixin://");
+
+    /* Vouched for: the same URL, and the other type's builder still
+     * checks everything itself. */
+    if (cr_target_check(&b.campaign) == NULL) {
+        same(&b, code);
+        check(&b, code, cr_target_url, "https://");
+        check(&b, code, cr_target_scheme, "weixin://");
+    }
 
     free(copy);
 

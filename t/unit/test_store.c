@@ -18,6 +18,7 @@
 
 #include "cr_load.h"
 #include "cr_store.h"
+#include "cr_target.h"
 #include "tap.h"
 
 
@@ -553,6 +554,37 @@ test_reader_cache(const char *cli)
     tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
            && str_is(r.campaign.s[CR_CAMP_ID], "live"),
            "released and taken again: the same answer");
+    cr_store_close(st);
+
+    /* The copy runs the target check once per campaign. */
+    snprintf(p2, sizeof(p2), "%s/checked.mdb", dir);
+    cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
+    cr_store_begin(st);
+    campaign(&c, "good", "https://b.example/", CR_TIME_NONE, CR_TIME_NONE);
+    cr_store_put_campaign(st, &c);
+    campaign(&c, "bad", "http://b.example/", CR_TIME_NONE, CR_TIME_NONE);
+    cr_store_put_campaign(st, &c);
+    batch(&bt, "G", 1, 0, 9, "good");
+    cr_store_put_batch(st, &bt, &other);
+    batch(&bt, "B", 1, 10, 19, "bad");
+    cr_store_put_batch(st, &bt, &other);
+    cr_store_commit(st, 1);
+    cr_store_close(st);
+
+    cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+    cr_store_set_check(st, cr_target_check);
+    status_of(st, 1, 5, 0, &r);
+    cached = r.target_ok;
+    status_of(st, 1, 15, 0, &r);
+    tap_ok(cached == 1 && r.target_ok == 0 && r.status == CR_ST_OK,
+           "the copy vouches for an https target, not for an http one");
+    cr_store_close(st);
+
+    cr_store_open(&st, p2, CR_STORE_RDONLY | CR_STORE_NOCACHE, err,
+                  sizeof(err));
+    cr_store_set_check(st, cr_target_check);
+    tap_ok(status_of(st, 1, 5, 0, &r) == CR_ST_OK && r.target_ok == 0,
+           "without the copy nothing is vouched for");
     cr_store_close(st);
 
     /* One record more than the copy takes: lookups read LMDB. */
