@@ -14,7 +14,7 @@ SRC         := ngx_code_router
 
 # The pure C cores: no nginx headers, shared by module, CLI and tests.
 CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
-               $(SRC)/cr_scans.c $(SRC)/cr_store.c \
+               $(SRC)/cr_filter.c $(SRC)/cr_scans.c $(SRC)/cr_store.c \
                $(SRC)/cr_target.c $(SRC)/cr_valid.c $(SRC)/cr_load.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS)
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)

@@ -229,8 +229,13 @@ void cr_store_release(cr_store_t *st);
 void cr_store_set_check(cr_store_t *st,
     const char *(*check)(const cr_campaign_t *c));
 
-/* 1 if lookups of the current snapshot use the copy of the batches and
- * campaigns, 0 if they read LMDB (a big store, a writer, NOCACHE). */
+/* What lookups of the current snapshot use instead of LMDB searches: the
+ * copy of the batches and campaigns (not for a big store), the override
+ * filter (cr_filter.h; not if another tool wrote the overrides).  0 for a
+ * writer or with CR_STORE_NOCACHE. */
+#define CR_CACHED_COPY    0x01
+#define CR_CACHED_FILTER  0x02
+
 int cr_store_cached(cr_store_t *st);
 
 /* Generation, counts, sizes; from a fresh read transaction. */

@@ -47,6 +47,15 @@ alloc(void *ctx, size_t n)
 }
 
 
+static void
+free_allocs(void)
+{
+    while (nallocs) {
+        free(allocs[--nallocs]);
+    }
+}
+
+
 static cr_str_t
 S(const char *s)
 {
@@ -521,8 +530,10 @@ test_reader_cache(const char *cli)
 
     answers(path, 0, a, sizeof(a), &cached);
     answers(path, CR_STORE_NOCACHE, b, sizeof(b), &plain);
-    tap_ok(cached == 1 && plain == 0 && strlen(a) > 1000 && strcmp(a, b) == 0,
-           "400 lookups over 4 key ids: the copy answers as LMDB does");
+    tap_ok(cached == (CR_CACHED_COPY | CR_CACHED_FILTER) && plain == 0
+           && strlen(a) > 1000 && strcmp(a, b) == 0,
+           "400 lookups over 4 key ids: the copy and the override filter "
+           "answer as LMDB does");
 
     cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
     tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
@@ -610,9 +621,175 @@ test_reader_cache(const char *cli)
 
     answers(p2, 0, a, sizeof(a), &cached);
     answers(p2, CR_STORE_NOCACHE, b, sizeof(b), &plain);
-    tap_ok(cached == 0 && strstr(a, "1 70 0 1 b7 ") != NULL
+    tap_ok(!(cached & CR_CACHED_COPY) && strstr(a, "1 70 0 1 b7 ") != NULL
            && strcmp(a, b) == 0,
            "over the limit, no copy: lookups read LMDB, same answers");
+}
+
+
+static int
+load(const char *cli, const char *db, const char *csv)
+{
+    int    status;
+    pid_t  pid;
+
+    pid = fork();
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL) {
+            _exit(126);
+        }
+        execl(cli, cli, "load", "--db", db, csv, (char *) NULL);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+
+/* Serials 0..n-1 of key id 5 as a reader answers them, against the set. */
+static size_t
+wrong_answers(const char *db, int flags, const char *revoked, size_t n,
+    int *cached)
+{
+    char          err[512];
+    size_t        s, wrong;
+    cr_store_t   *st;
+    cr_binding_t  r;
+
+    if (cr_store_open(&st, db, CR_STORE_RDONLY | flags, err, sizeof(err))
+        != 0)
+    {
+        tap_diag("%s", err);
+        return n;
+    }
+
+    wrong = 0;
+
+    for (s = 0; s < n; s++) {
+        wrong += (status_of(st, 5, s, 0, &r) == CR_ST_REVOKED) != revoked[s];
+        free_allocs();
+    }
+
+    *cached = cr_store_cached(st);
+    cr_store_close(st);
+
+    return wrong;
+}
+
+
+/*
+ * The override filter: no code with an override is ever missed, whatever
+ * the loads did (added, deleted, grown past its size), and a table written
+ * by another tool makes readers search instead of trusting it.
+ */
+static void
+test_override_filter(const char *cli)
+{
+    int          cached, rc;
+    char         p2[300], csv[300];
+    char        *revoked;
+    FILE        *f;
+    size_t       i, n, s;
+    MDB_env     *env;
+    MDB_txn     *txn;
+    MDB_dbi      dbi;
+    MDB_val      k, v;
+    uint8_t      key[6] = { 5, 0, 0, 0, 0, 0 };
+
+    n = 200000;
+    revoked = calloc(n, 1);
+    snprintf(p2, sizeof(p2), "%s/filter.mdb", dir);
+    snprintf(csv, sizeof(csv), "%s/filter.csv", dir);
+
+    /* 20,000 scattered overrides, then a reader over every serial. */
+    f = fopen(csv, "w");
+    fputs("campaign,type,url\nopen,h5,https://b.example/\n\n"
+          "batch,kid,serial_from,serial_to,scene,campaign\n"
+          "F,5,0,199999,verify,open\n\nkid,serial,state,campaign\n", f);
+    for (i = 0; i < 20000; i++) {
+        s = (i * 7919 + 13) % n;
+        revoked[s] = 1;
+        fprintf(f, "5,%zu,revoked,\n", s);
+    }
+    fclose(f);
+
+    tap_ok(load(cli, p2, csv) == 0, "a load of 20,000 overrides");
+    tap_ok(wrong_answers(p2, 0, revoked, n, &cached) == 0
+           && (cached & CR_CACHED_FILTER),
+           "200,000 serials through the filter: every override found, "
+           "no other code revoked");
+
+    /* Added, deleted: the filter is updated, not rebuilt. */
+    f = fopen(csv, "w");
+    fputs("kid,serial,state,campaign,delete\n", f);
+    for (s = 1; s < 200000; s += 40000) {
+        fprintf(f, "5,%zu,revoked,,%s\n", s, revoked[s] ? "yes" : "");
+        revoked[s] = !revoked[s];
+    }
+    fclose(f);
+
+    tap_ok(load(cli, p2, csv) == 0
+           && wrong_answers(p2, 0, revoked, n, &cached) == 0
+           && (cached & CR_CACHED_FILTER),
+           "overrides added and deleted: the same answers as the table");
+
+    /* Past the size it was made for: rebuilt bigger. */
+    f = fopen(csv, "w");
+    fputs("kid,serial,state,campaign\n", f);
+    for (s = 3; s < n; s += 2) {
+        if (!revoked[s]) {
+            revoked[s] = 1;
+            fprintf(f, "5,%zu,revoked,\n", s);
+        }
+    }
+    fclose(f);
+
+    tap_ok(load(cli, p2, csv) == 0
+           && wrong_answers(p2, 0, revoked, n, &cached) == 0
+           && (cached & CR_CACHED_FILTER)
+           && wrong_answers(p2, CR_STORE_NOCACHE, revoked, n, &cached) == 0,
+           "about 100,000 overrides more: all found, with and without it");
+
+    /* Another tool adds an override behind the loader's back. */
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    mdb_env_open(env, p2, MDB_NOSUBDIR, 0644);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "codes", 0, &dbi);
+    key[5] = 3;                                  /* serial 3: revoked */
+    k.mv_data = key;
+    k.mv_size = 6;
+    rc = mdb_get(txn, dbi, &k, &v);
+
+    for (s = 2; revoked[s]; s += 2) { /* void */ }   /* none, yet */
+
+    key[3] = (uint8_t) (s >> 16);
+    key[4] = (uint8_t) (s >> 8);
+    key[5] = (uint8_t) s;
+    revoked[s] = 1;
+
+    tap_ok(rc == 0 && mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE) == 0
+           && mdb_txn_commit(txn) == 0,
+           "another tool adds an override for serial %zu", s);
+    mdb_env_close(env);
+
+    tap_ok(wrong_answers(p2, 0, revoked, n, &cached) == 0
+           && !(cached & CR_CACHED_FILTER),
+           "an override written by another tool: the filter is not "
+           "trusted, and the code is revoked");
+
+    f = fopen(csv, "w");
+    fputs("kid,serial,state,campaign\n5,0,revoked,\n", f);
+    revoked[0] = 1;
+    fclose(f);
+
+    tap_ok(load(cli, p2, csv) == 0
+           && wrong_answers(p2, 0, revoked, n, &cached) == 0
+           && (cached & CR_CACHED_FILTER),
+           "the next load rebuilds it, the other tool's override in it");
+
+    free(revoked);
 }
 
 
@@ -636,11 +813,10 @@ main(int argc, char **argv)
     if (argc > 1) {
         test_snapshot(argv[1]);
         test_reader_cache(argv[1]);
+        test_override_filter(argv[1]);
     }
 
-    while (nallocs) {
-        free(allocs[--nallocs]);
-    }
+    free_allocs();
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0) {
