@@ -119,10 +119,10 @@ is($j->{status}, 'diverted', 'the API says diverted');
 $t->stop;
 
 # 3. nginx -t.
-my $n = CodeRouter::Test::Nginx->new(
+my $bad = CodeRouter::Test::Nginx->new(
     http => conf('code_router_diverted_action redirect;'));
-$n->write_conf;
-my ($rc, $out) = $n->test_conf;
+$bad->write_conf;
+my ($rc, $out) = $bad->test_conf;
 isnt($rc, 0, 'nginx -t fails on an unknown action');
 like($out, qr/invalid value "redirect"/, '... saying why') or diag $out;
 
