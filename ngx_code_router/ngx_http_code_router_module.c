@@ -1134,12 +1134,12 @@ ngx_http_code_router_last_segment(ngx_str_t *v)
 {
     u_char  *p;
 
-    for (p = v->data + v->len; p > v->data && p[-1] != '/'; p--) {
-        /* void */
-    }
+    p = v->len ? memrchr(v->data, '/', v->len) : NULL;
 
-    v->len -= p - v->data;
-    v->data = p;
+    if (p) {
+        v->len -= p + 1 - v->data;
+        v->data = p + 1;
+    }
 }
 
 
