@@ -102,6 +102,8 @@ struct cr_store_s {
     size_t      capfadd;
     int         fdirty;                /* writer: overrides changed */
     int         fstale;                /* writer: fadd is incomplete */
+    uint64_t    froom;                 /* writer: keys the filter takes
+                                        * before it must be rebuilt */
     MDB_stat    fstat0;                /* writer: codes at begin */
     MDB_txn    *wtxn;
     cr_meta_t   meta;                  /* of the write transaction */
@@ -1377,7 +1379,9 @@ cr_store_reader_check(cr_store_t *st)
 int
 cr_store_begin(cr_store_t *st)
 {
-    int  rc;
+    int          rc;
+    MDB_val      k, v;
+    cr_filter_t  f;
 
     if (st->rdonly) {
         return cr_fail(st, "opened read-only");
@@ -1398,9 +1402,20 @@ cr_store_begin(cr_store_t *st)
     st->nfadd = 0;
     st->fdirty = 0;
     st->fstale = 0;
+    st->froom = 0;
 
     if (mdb_stat(st->wtxn, st->code_dbi, &st->fstat0) != 0) {
         st->fstale = 1;
+    }
+
+    k.mv_data = CR_FILTER_KEY;
+    k.mv_size = sizeof(CR_FILTER_KEY) - 1;
+
+    if (mdb_get(st->wtxn, st->meta_dbi, &k, &v) == 0
+        && cr_filter_decode(v.mv_data, v.mv_size, &f) == 0
+        && f.nkeys <= cr_filter_capacity(f.lg))
+    {
+        st->froom = cr_filter_capacity(f.lg) - f.nkeys;
     }
 
     return 0;
@@ -2092,6 +2107,12 @@ cr_filter_note(cr_store_t *st, const uint8_t *key)
     uint64_t  *p;
 
     st->fdirty = 1;
+
+    /* More than the filter takes: the commit rebuilds it anyway. */
+    if (st->fstale || st->nfadd >= st->froom) {
+        st->fstale = 1;
+        return;
+    }
 
     if (st->nfadd == st->capfadd) {
         cap = st->capfadd ? 2 * st->capfadd : 1024;
