@@ -598,6 +598,45 @@ test_reader_cache(const char *cli)
            "without the copy nothing is vouched for");
     cr_store_close(st);
 
+    /* A batch record that does not decode: the same error both ways. */
+    {
+        MDB_env  *env;
+        MDB_txn  *txn;
+        MDB_dbi   dbi;
+        MDB_val   k, v;
+        uint8_t   key[6] = { 1, 0, 0, 0, 0, 29 };
+        int       e1, e2;
+
+        mdb_env_create(&env);
+        mdb_env_set_maxdbs(env, 8);
+        mdb_env_open(env, p2, MDB_NOSUBDIR, 0644);
+        mdb_txn_begin(env, NULL, 0, &txn);
+        mdb_dbi_open(txn, "batches", 0, &dbi);
+        k.mv_data = key;
+        k.mv_size = 6;
+        v.mv_data = "B\001garbage";
+        v.mv_size = 9;
+        mdb_put(txn, dbi, &k, &v, 0);
+        mdb_txn_commit(txn);
+        mdb_env_close(env);
+
+        cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+        e1 = cr_store_lookup(st, 1, 25, 0, &r, alloc, NULL) == CR_STORE_ERROR
+             && strstr(cr_store_error(st), "bad batch record") != NULL
+             && (cr_store_cached(st) & CR_CACHED_COPY);
+        e1 = e1 && status_of(st, 1, 5, 0, &r) == CR_ST_OK;
+        cr_store_close(st);
+
+        cr_store_open(&st, p2, CR_STORE_RDONLY | CR_STORE_NOCACHE, err,
+                      sizeof(err));
+        e2 = cr_store_lookup(st, 1, 25, 0, &r, alloc, NULL) == CR_STORE_ERROR
+             && strstr(cr_store_error(st), "bad batch record") != NULL;
+        cr_store_close(st);
+
+        tap_ok(e1 && e2, "a batch record that does not decode: an error "
+               "from the copy as from LMDB, other batches still served");
+    }
+
     /* One record more than the copy takes: lookups read LMDB. */
     snprintf(p2, sizeof(p2), "%s/many-batches.mdb", dir);
     cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
