@@ -402,6 +402,27 @@ test_grow(void)
 }
 
 
+/* Runs "code-router load --db db csv" in a child: its exit status. */
+static int
+load(const char *cli, const char *db, const char *csv)
+{
+    int    status;
+    pid_t  pid;
+
+    pid = fork();
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL) {
+            _exit(126);
+        }
+        execl(cli, cli, "load", "--db", db, csv, (char *) NULL);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+
 /*
  * A reader holding a snapshot while a loader (another process) commits
  * sees the old binding; its next snapshot sees the new one.
@@ -412,7 +433,6 @@ test_snapshot(const char *cli)
     int          status;
     char         csv[300], err[512];
     FILE        *f;
-    pid_t        pid;
     MDB_env     *env;
     MDB_txn     *txn;
     MDB_dbi      dbi;
@@ -442,16 +462,8 @@ test_snapshot(const char *cli)
           "A,1,450,599,marketing,open\n", f);
     fclose(f);
 
-    pid = fork();
-    if (pid == 0) {
-        if (freopen("/dev/null", "w", stdout) == NULL) {
-            _exit(126);
-        }
-        execl(cli, cli, "load", "--db", path, csv, (char *) NULL);
-        _exit(127);
-    }
-    waitpid(pid, &status, 0);
-    tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+    status = load(cli, path, csv);
+    tap_ok(status == 0,
            "a loader process rebinds batch A while the snapshot is held");
 
     tap_ok(mdb_get(txn, dbi, &k, &v) == 0
@@ -521,7 +533,6 @@ test_reader_cache(const char *cli)
     char          csv[300], err[512], p2[300];
     char          a[65536], b[65536];
     FILE         *f;
-    pid_t         pid;
     uint64_t      i;
     cr_store_t   *st;
     cr_batch_t    bt, other;
@@ -546,18 +557,9 @@ test_reader_cache(const char *cli)
           "A,1,450,599,marketing,live\n", f);
     fclose(f);
 
-    pid = fork();
-    if (pid == 0) {
-        if (freopen("/dev/null", "w", stdout) == NULL) {
-            _exit(126);
-        }
-        execl(cli, cli, "load", "--db", path, csv, (char *) NULL);
-        _exit(127);
-    }
-    waitpid(pid, &status, 0);
+    status = load(cli, path, csv);
 
-    tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0
-           && status_of(st, 1, 500, 1500, &r) == CR_ST_OK
+    tap_ok(status == 0 && status_of(st, 1, 500, 1500, &r) == CR_ST_OK
            && str_is(r.campaign.s[CR_CAMP_ID], "live") && cr_store_cached(st),
            "another process commits: the very next lookup sees it");
 
@@ -663,26 +665,6 @@ test_reader_cache(const char *cli)
     tap_ok(!(cached & CR_CACHED_COPY) && strstr(a, "1 70 0 1 b7 ") != NULL
            && strcmp(a, b) == 0,
            "over the limit, no copy: lookups read LMDB, same answers");
-}
-
-
-static int
-load(const char *cli, const char *db, const char *csv)
-{
-    int    status;
-    pid_t  pid;
-
-    pid = fork();
-    if (pid == 0) {
-        if (freopen("/dev/null", "w", stdout) == NULL) {
-            _exit(126);
-        }
-        execl(cli, cli, "load", "--db", db, csv, (char *) NULL);
-        _exit(127);
-    }
-    waitpid(pid, &status, 0);
-
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 
