@@ -15,7 +15,8 @@ SRC         := ngx_code_router
 # The pure C cores: no nginx headers, shared by module, CLI and tests.
 CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
                $(SRC)/cr_filter.c $(SRC)/cr_scans.c $(SRC)/cr_store.c \
-               $(SRC)/cr_target.c $(SRC)/cr_valid.c $(SRC)/cr_load.c
+               $(SRC)/cr_target.c $(SRC)/cr_ua.c $(SRC)/cr_valid.c \
+               $(SRC)/cr_load.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS)
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
 HDRS        := $(wildcard $(SRC)/*.h)
@@ -42,7 +43,7 @@ ASAN_MODULE := $(B)/asan/ngx_http_code_router_module.so
 ASAN_CLI    := $(B)/asan/code-router
 SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
-UNIT_NAMES  := codec store json
+UNIT_NAMES  := codec store json ua
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # Helpers of t/53-hostile.t: a store writer that bypasses the loader's
 # rules, and a pipelining HTTP client for millions of requests.

@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "cr_ua.h"
 #include "cr_valid.h"
 #include "ngx_http_code_router.h"
 
@@ -36,7 +37,6 @@ static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
-static ngx_uint_t ngx_http_code_router_bot_ua(u_char *ua, size_t len);
 static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
@@ -695,7 +695,7 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ua = r->headers_in.user_agent;
 
     if (ua && crlcf->scans_ignore == NGX_CONF_UNSET_PTR) {
-        if (ngx_http_code_router_bot_ua(ua->value.data, ua->value.len)) {
+        if (cr_ua_is_bot(ua->value.data, ua->value.len)) {
             return 1;
         }
 
@@ -732,69 +732,6 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
                                  h[i].value.data + h[i].value.len,
                                  (u_char *) "prefetch", 8 - 1)
                 != NULL)
-            {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * The built-in list of link-preview fetchers and crawlers, matched without
- * case anywhere in the first 512 bytes of the User-Agent.  One pass: a
- * table of first letters, then the second letter, then the word.  A PCRE
- * alternation of the same words cost some 6,000 instructions a scan even
- * JIT-compiled; a lower-cased copy and a switch, 4,000; this, about 1,000.
- */
-static ngx_uint_t
-ngx_http_code_router_bot_ua(u_char *ua, size_t len)
-{
-    size_t       i, k, n, wl;
-    ngx_uint_t   g;
-    const char  *w;
-
-    static const char  *words[11][4] = {
-        { NULL },
-        { "bot", NULL },
-        { "crawl", NULL },
-        { "embedly", NULL },
-        { "facebookexternalhit", NULL },
-        { "headless", NULL },
-        { "lighthouse", NULL },
-        { "preview", NULL },
-        { "spider", "slurp", "skypeuripreview", NULL },
-        { "telegram", NULL },
-        { "whatsapp", NULL },
-    };
-
-    static const u_char  first[256] = {
-        ['b'] = 1, ['B'] = 1, ['c'] = 2, ['C'] = 2, ['e'] = 3, ['E'] = 3,
-        ['f'] = 4, ['F'] = 4, ['h'] = 5, ['H'] = 5, ['l'] = 6, ['L'] = 6,
-        ['p'] = 7, ['P'] = 7, ['s'] = 8, ['S'] = 8, ['t'] = 9, ['T'] = 9,
-        ['w'] = 10, ['W'] = 10
-    };
-
-    n = ngx_min(len, 512);
-
-    for (i = 0; i + 3 <= n; i++) {
-        g = first[ua[i]];
-
-        if (g == 0) {
-            continue;
-        }
-
-        for (k = 0; (w = words[g][k]) != NULL; k++) {
-            if ((u_char) (ua[i + 1] | 0x20) != (u_char) w[1]) {
-                continue;
-            }
-
-            wl = ngx_strlen(w);
-
-            if (i + wl <= n
-                && ngx_strncasecmp(ua + i, (u_char *) w, wl) == 0)
             {
                 return 1;
             }
