@@ -698,8 +698,7 @@ cr_rtxn_begin(cr_store_t *st)
 }
 
 
-/* A writer never keeps a snapshot: it would pin its own freed pages and
- * forbid growing the map. */
+/* Ends the snapshot held between lookups, if any. */
 static void
 cr_rtxn_end(cr_store_t *st)
 {
@@ -755,6 +754,8 @@ cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
         rc = cr_fail(st, "out of memory");
     }
 
+    /* A writer never keeps its snapshot: it would pin the pages its own
+     * commits free, and forbid growing the map. */
     if (!st->rdonly) {
         cr_rtxn_end(st);
     }
@@ -891,7 +892,7 @@ cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
     const cr_cbatch_t  *e;
 
     if (st->cache.on) {
-        want = ((uint64_t) kid << 40) | (serial & 0xffffffffffULL);
+        want = cr_key_value(key);
         lo = 0;
         hi = st->cache.nbatch;
 
