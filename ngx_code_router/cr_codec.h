@@ -47,6 +47,7 @@ typedef struct {
     uint8_t   k_enc[CR_SUBKEY_LEN];
     uint8_t   kid;
     uint8_t   present;
+    uint8_t   retired;      /* verifies, but its print run is retired */
 } cr_key_t;
 
 
