@@ -18,6 +18,7 @@
 
 
 static int cr_keyfile_open(const char *path, char *err, size_t errlen);
+static int cr_keyfile_link_dir(const char *path, char *err, size_t errlen);
 
 
 int
@@ -108,6 +109,10 @@ cr_keyfile_open(const char *path, char *err, size_t errlen)
     const char  *dir, *base;
     struct stat  st;
 
+    if (cr_keyfile_link_dir(path, err, errlen) != 0) {
+        return -1;
+    }
+
     real = realpath(path, NULL);
     if (real == NULL) {
         snprintf(err, errlen, "key file \"%s\": cannot open: %s",
@@ -159,6 +164,60 @@ done:
     free(real);
 
     return fd;
+}
+
+
+/*
+ * A key named through a symbolic link: whoever can write the link's
+ * directory can point the link at another file, so that directory must
+ * not be writable by group or others either.
+ */
+static int
+cr_keyfile_link_dir(const char *path, char *err, size_t errlen)
+{
+    int           rc;
+    char         *dir, *slash;
+    struct stat   st;
+
+    if (lstat(path, &st) == -1 || !S_ISLNK(st.st_mode)) {
+        return 0;               /* realpath() reports what is wrong */
+    }
+
+    dir = strdup(path);
+    if (dir == NULL) {
+        snprintf(err, errlen, "key file \"%s\": out of memory", path);
+        return -1;
+    }
+
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        strcpy(dir, ".");
+
+    } else if (slash == dir) {
+        slash[1] = '\0';
+
+    } else {
+        *slash = '\0';
+    }
+
+    rc = 0;
+
+    if (stat(dir, &st) == -1) {
+        snprintf(err, errlen, "key file \"%s\": cannot stat its directory "
+                 "\"%s\": %s", path, dir, strerror(errno));
+        rc = -1;
+
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "key file \"%s\" is a symbolic link in "
+                 "directory \"%s\" of mode %04o: group and others must not "
+                 "be able to write where a key is kept (chmod go-w %s)",
+                 path, dir, (unsigned) (st.st_mode & 07777), dir);
+        rc = -1;
+    }
+
+    free(dir);
+
+    return rc;
 }
 
 

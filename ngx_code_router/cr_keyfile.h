@@ -28,8 +28,10 @@
  * directory writable by group or others, wrong size.  Symbolic links are
  * resolved first (realpath) and the directory checked is the one that
  * holds the file actually read: the file is opened relative to that
- * directory, without following a link, so the two cannot differ.  The key
- * is wiped from the stack copy.
+ * directory, without following a link, so the two cannot differ.  A path
+ * that is itself a symbolic link also needs a directory that group and
+ * others cannot write (they could re-point the link).  The key is wiped
+ * from the stack copy.
  */
 int cr_keyfile_read(const char *path, uint8_t master[CR_MASTER_KEY_LEN],
     char *err, size_t errlen);
