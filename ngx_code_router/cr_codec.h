@@ -12,8 +12,9 @@
  *     tag = first 40 bits of SipHash-2-4(k_mac, ver || kid || serial)
  *     c   = serial XOR first 40 bits of SipHash-2-4(k_enc, tag)
  *
- * where k_mac and k_enc are derived per key id from one 32-byte master key
- * with crypto_kdf_derive_from_key().
+ * where k_mac and k_enc are derived per key id from that key id's 32-byte
+ * master key with crypto_kdf_derive_from_key() (one master key per key id:
+ * nginx refuses one on two key ids).
  */
 
 #ifndef CR_CODEC_H
