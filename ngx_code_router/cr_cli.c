@@ -66,8 +66,9 @@ static const cr_cmd_t  cr_cmds[] = {
       "Decodes and verifies each code (a URL's last path segment is taken\n"
       "as its code; - reads codes from stdin, one a line) and prints\n"
       "CODE<TAB>ok<TAB>kid=N<TAB>serial=S, or CODE<TAB>REASON[<TAB>kid=N]\n"
-      "with REASON one of malformed, unknown_key, forged.  FILE serves\n"
-      "every key id unless --kid lists the live ones.\n"
+      "with REASON one of malformed, unknown_key, forged.  FILE is tried\n"
+      "for every key id unless --kid names the one it belongs to (one key\n"
+      "file per key id).\n"
       "Exit status 0 only if every code was valid, 1 otherwise.\n" },
 
     { "load", cr_cmd_load,

@@ -12,8 +12,9 @@
  *     tag = first 40 bits of SipHash-2-4(k_mac, ver || kid || serial)
  *     c   = serial XOR first 40 bits of SipHash-2-4(k_enc, tag)
  *
- * where k_mac and k_enc are derived per key id from one 32-byte master key
- * with crypto_kdf_derive_from_key().
+ * where k_mac and k_enc are derived per key id from that key id's 32-byte
+ * master key with crypto_kdf_derive_from_key() (one master key per key id:
+ * nginx refuses one on two key ids).
  */
 
 #ifndef CR_CODEC_H
@@ -47,6 +48,7 @@ typedef struct {
     uint8_t   k_enc[CR_SUBKEY_LEN];
     uint8_t   kid;
     uint8_t   present;
+    uint8_t   retired;      /* verifies, but its print run is retired */
 } cr_key_t;
 
 

@@ -62,6 +62,7 @@ typedef enum {
     CR_OUT_UNAVAILABLE,
     CR_OUT_OVERSCANNED,
     CR_OUT_DIVERTED,
+    CR_OUT_RETIRED,                             /* genuine, retired key id */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 
@@ -169,6 +170,8 @@ typedef struct {
     ngx_int_t                  var_index[CR_VAR_N];
     ngx_array_t                dbs;             /* ngx_http_code_router_db_t */
     ngx_array_t                zones;           /* zone_t * */
+    ngx_array_t                keys;            /* ..._key_use_t: at
+                                                 * configuration only */
     ngx_shm_zone_t            *shm;
 } ngx_http_code_router_main_conf_t;
 

@@ -20,6 +20,14 @@ typedef struct {
 } ngx_http_code_router_var_t;
 
 
+/* A code_router_key seen so far: one master key serves one key id. */
+typedef struct {
+    ngx_uint_t                  kid;
+    ngx_str_t                   path;
+    u_char                      digest[CR_MASTER_DIGEST_LEN];
+} ngx_http_code_router_key_use_t;
+
+
 static ngx_int_t ngx_http_code_router_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_code_router_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_code_router_create_srv_conf(ngx_conf_t *cf);
@@ -32,6 +40,8 @@ static char *ngx_http_code_router_db(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_code_router_key_use(ngx_conf_t *cf, ngx_uint_t kid,
+    ngx_str_t *path, const uint8_t master[CR_MASTER_KEY_LEN]);
 static char *ngx_http_code_router_wechat_ua(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void ngx_http_code_router_literal(ngx_str_t *pattern,
@@ -100,7 +110,7 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NULL },
 
     { ngx_string("code_router_key"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE23,
       ngx_http_code_router_key,
       NGX_HTTP_SRV_CONF_OFFSET,
       0,
@@ -239,7 +249,8 @@ ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
     ngx_string("ok"), ngx_string("unbound"), ngx_string("revoked"),
     ngx_string("not_started"), ngx_string("ended"), ngx_string("malformed"),
     ngx_string("forged"), ngx_string("unavailable"),
-    ngx_string("overscanned"), ngx_string("diverted")
+    ngx_string("overscanned"), ngx_string("diverted"),
+    ngx_string("retired")
 };
 
 /* The status answered when an outcome falls back to error_page. */
@@ -253,7 +264,8 @@ static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
     NGX_HTTP_NOT_FOUND,                 /* forged */
     NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
     CR_HTTP_GONE,                       /* overscanned: used up */
-    NGX_HTTP_FORBIDDEN                  /* diverted */
+    NGX_HTTP_FORBIDDEN,                 /* diverted */
+    CR_HTTP_GONE                        /* retired: genuine, out of use */
 };
 
 static const char  *ngx_http_code_router_answers[CR_ANS_N] = {
@@ -265,7 +277,7 @@ static ngx_str_t  ngx_http_code_router_default_ua =
 
 
 static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics_2");    /* a new layout, a new name */
+    ngx_string("code_router_metrics_3");    /* a new layout, a new name */
 
 static ngx_event_t  ngx_http_code_router_timer_ev;
 static ngx_connection_t  ngx_http_code_router_timer_conn;
@@ -315,6 +327,9 @@ ngx_http_code_router_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&cmcf->zones, cf->pool, 2,
                           sizeof(ngx_http_code_router_zone_t *))
+           != NGX_OK
+        || ngx_array_init(&cmcf->keys, cf->pool, 4,
+                          sizeof(ngx_http_code_router_key_use_t))
            != NGX_OK)
     {
         return NULL;
@@ -493,18 +508,23 @@ ngx_http_code_router_db(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* code_router_key KID FILE: read and derive now, so "nginx -t" checks it. */
+/*
+ * code_router_key KID FILE [retired]: read and derive now, so "nginx -t"
+ * checks it.  A retired key id still verifies its codes, which then
+ * answer "retired" instead of being looked up.
+ */
 static char *
 ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_code_router_srv_conf_t *cscf = conf;
 
     int                  rc;
-    char                 err[512];
+    char                 err[512], *msg;
     uint8_t              master[CR_MASTER_KEY_LEN];
     cr_key_t             key;
     ngx_int_t            kid;
     ngx_str_t           *value, path;
+    ngx_uint_t           retired;
     ngx_pool_cleanup_t  *cln;
 
     value = cf->args->elts;
@@ -515,6 +535,21 @@ ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "invalid key id \"%V\": a key id is 0..%d",
                            &value[1], CR_KID_MAX);
         return NGX_CONF_ERROR;
+    }
+
+    retired = 0;
+
+    if (cf->args->nelts == 4) {
+        if (value[3].len != 7
+            || ngx_strncmp(value[3].data, "retired", 7) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": the only one "
+                               "after the file is \"retired\"", &value[3]);
+            return NGX_CONF_ERROR;
+        }
+
+        retired = 1;
     }
 
     path = value[2];
@@ -543,6 +578,12 @@ ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    msg = ngx_http_code_router_key_use(cf, (ngx_uint_t) kid, &path, master);
+    if (msg != NGX_CONF_OK) {
+        cr_key_wipe(master, sizeof(master));
+        return msg;
+    }
+
     rc = cr_key_derive(&key, (unsigned) kid, master);
     cr_key_wipe(master, sizeof(master));
 
@@ -552,6 +593,8 @@ ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    key.retired = (uint8_t) retired;
+
     rc = cr_keyring_add(cscf->ring, &key);
     cr_key_wipe(&key, sizeof(key));
 
@@ -560,6 +603,55 @@ ngx_http_code_router_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "duplicate key id %i", kid);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * One master key per key id, across every server: with one file serving
+ * two key ids, a leak of it compromises both, and the separation the key
+ * ids were meant to give is not there.  The same key for the same key id
+ * in two servers (one file, or a copy) is fine.  Only digests are kept.
+ */
+static char *
+ngx_http_code_router_key_use(ngx_conf_t *cf, ngx_uint_t kid, ngx_str_t *path,
+    const uint8_t master[CR_MASTER_KEY_LEN])
+{
+    u_char                            digest[CR_MASTER_DIGEST_LEN];
+    ngx_uint_t                        i;
+    ngx_http_code_router_key_use_t   *use;
+    ngx_http_code_router_main_conf_t *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    cr_keyfile_digest(master, digest);
+
+    use = cmcf->keys.elts;
+
+    for (i = 0; i < cmcf->keys.nelts; i++) {
+        if (use[i].kid != kid
+            && ngx_memcmp(use[i].digest, digest, CR_MASTER_DIGEST_LEN) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "key file \"%V\" for key id %ui holds the "
+                               "same master key as \"%V\" for key id %ui: "
+                               "give every key id its own key (code-router "
+                               "keygen)", path, kid, &use[i].path,
+                               use[i].kid);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    use = ngx_array_push(&cmcf->keys);
+    if (use == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    use->kid = kid;
+    use->path = *path;
+    ngx_memcpy(use->digest, digest, CR_MASTER_DIGEST_LEN);
 
     return NGX_CONF_OK;
 }
@@ -1200,6 +1292,14 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
 
     if (ngx_http_code_router_set_num(r, CR_VAR_SERIAL, d->serial) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    /* A retired key id's print run is out of service: its genuine codes
+     * say so, whatever the store holds (its rows may be gone, the store
+     * may be down), and are neither looked up nor counted. */
+    if (cscf->ring->keys[d->kid].retired) {
+        d->out = CR_OUT_RETIRED;
+        goto done;
     }
 
     /* 3. look up, in one read transaction. */

@@ -124,9 +124,15 @@ for my $b (@badkeys) {
                        '--from', 0, '--count', 1);
 is($rc, 3, 'missing key file: exit 3');
 like($err, qr/cannot open: No such file/, '... says why');
-($rc, $out, $err) = cr('mint', '--key', $d, '--kid', 1, '--from', 0,
+mkdir "$d/adir", 0700;
+($rc, $out, $err) = cr('mint', '--key', "$d/adir", '--kid', 1, '--from', 0,
                        '--count', 1);
 like($err, qr/not a regular file|has mode/, 'a directory is refused');
+# A key directly in /tmp (1777): anybody could rename another file there.
+($rc, $out, $err) = cr('mint', '--key', $d, '--kid', 1, '--from', 0,
+                       '--count', 1);
+like($err, qr/is in directory "\/tmp" of mode 1777: group and others must not/,
+     'a key in /tmp itself is refused');
 
 # inspect
 ($rc, $out, $err) = cr('inspect', '--key', $key, @codes[0, 1]);

@@ -11,6 +11,7 @@ use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file load_store);
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
 my $key2 = make_key("$d/2.key");
+my $key3 = make_key("$d/3.key");        # one master key per key id
 my $db = "$d/empty.mdb";
 load_store($db, ['c.csv', "campaign,type,url\nc,h5,https://x.example/\n"]);
 
@@ -73,7 +74,7 @@ $server
     server {
         listen 127.0.0.1:%%PORT%%;
         server_name other.test;
-        code_router_key 2 $key;
+        code_router_key 2 $key3;
         access_log %%PREFIX%%/logs/scan.log scan;
         location ~ "^/(?<code>.+)\$" { code_router \$code; }
     }
@@ -81,7 +82,7 @@ EOF2
 $t->start;
 $t->get('/' . mint($key, 1, 1));
 $t->get('/' . mint($key2, 2, 2), { 'User-Agent' => 'x WECHAT-TEST y' });
-$t->get('/' . mint($key, 2, 3), { Host => 'other.test' });
+$t->get('/' . mint($key3, 2, 3), { Host => 'other.test' });
 $t->get('/' . mint($key, 1, 4), { Host => 'other.test' });
 $t->stop;
 @lines = split /\n/, CodeRouter::Test::read_file($t->prefix . '/logs/scan.log');

@@ -58,6 +58,7 @@ my %want = (
     'campaign ended'          => [410, qr/活动已结束/],
     'campaign not started'    => [404, qr/活动尚未开始/],
     'genuine but unbound'     => [404, qr/此码尚未激活/],
+    'retired print run'       => [410, qr/此码为正品码，但所属批次的印刷码已停用/],
 );
 for my $what (sort keys %want) {
     my $u = $url{$what};
@@ -79,9 +80,9 @@ is($aj->{scans}, 1, '... with the scan counted once (by the verify URL above)');
 
 sleep 0.5;
 my @scans = map { JSON::PP::decode_json($_) } grep { /^\{"time"/ } split /\n/, read_file($out);
-is(scalar @scans, 9, 'every scan is in the JSON scan log, fallbacks included');
+is(scalar @scans, 10, 'every scan is in the JSON scan log, fallbacks included');
 is_deeply([sort map { $_->{status} } @scans],
-          [sort qw(ok ok ok ok forged revoked ended not_started unbound)],
+          [sort qw(ok ok ok ok forged revoked ended not_started unbound retired)],
           '... with its outcome');
 
 kill 'TERM', $pid;
