@@ -11,8 +11,9 @@
  * CR_PIN_DIGITS_MAX):
  *
  *     k_pin = crypto_kdf_derive_from_key(16, kid, "CRPIN001", master)
- *     h     = BLAKE2b, 16-byte output, keyed with k_pin, over the 8 bytes
- *             ver || kid || BE40(s) || D
+ *     m     = ver || kid || BE40(s) || D                   (8 bytes)
+ *     h     = SipHash-2-4(k_pin, m || 0) || SipHash-2-4(k_pin, m || 1)
+ *             (16 bytes, read as a big-endian 128-bit number)
  *     PIN   = floor(h * 10^D / 2^128): D decimal digits, leading zeros
  *
  * k_pin lives in cr_key_t (cr_codec.h), derived by cr_key_derive() with
