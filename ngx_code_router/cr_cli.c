@@ -5,7 +5,8 @@
  * "code-router CMD: what is wrong"; exit codes (also in --help and README):
  *
  *     0  success
- *     1  the input was read but is not valid (inspect: a code is invalid)
+ *     1  the input was read but is not valid (inspect: a code is invalid,
+ *        or its --pin malformed or wrong)
  *     2  usage: unknown command or option, bad option value
  *     3  environment: a file cannot be read or written
  */
