@@ -5,7 +5,8 @@
  * "code-router CMD: what is wrong"; exit codes (also in --help and README):
  *
  *     0  success
- *     1  the input was read but is not valid (inspect: a code is invalid)
+ *     1  the input was read but is not valid (inspect: a code is invalid,
+ *        or its --pin malformed or wrong)
  *     2  usage: unknown command or option, bad option value
  *     3  environment: a file cannot be read or written
  */
@@ -24,6 +25,7 @@
 #include "cr_cli.h"
 #include "cr_codec.h"
 #include "cr_keyfile.h"
+#include "cr_pin.h"
 
 
 typedef struct {
@@ -39,7 +41,10 @@ static int cr_cmd_inspect(int argc, char **argv);
 static int cr_main_usage(FILE *f);
 static int cr_load_keyring(const char *cmd, const char *path,
     const uint8_t *kids, int listed, cr_keyring_t *ring);
-static int cr_inspect_one(const cr_keyring_t *ring, const char *arg);
+static int cr_inspect_one(const cr_keyring_t *ring, const char *arg,
+    const char *pin, unsigned digits);
+static int cr_parse_pin_digits(const char *cmd, const char *arg,
+    unsigned *digits);
 static char *cr_u64_to_str(char *end, uint64_t v);
 
 
@@ -53,15 +58,20 @@ static const cr_cmd_t  cr_cmds[] = {
     { "mint", cr_cmd_mint,
       "usage: code-router mint --key FILE --kid N --from SERIAL --count N\n"
       "                        [--url-prefix URL] [--format codes|csv]\n"
+      "                        [--pin [--pin-digits D]]\n"
       "\n"
       "Prints the codes of serials SERIAL .. SERIAL+N-1 under key id N\n"
       "(0..255), one a line, streamed.  With --url-prefix each line is\n"
       "URL followed by the code.  --format csv prints a header and\n"
       "\"serial,code,url\" rows (url empty without --url-prefix).\n"
+      "--pin (with --format csv) adds a \"pin\" column: each code's hidden\n"
+      "PIN of D digits (6..12, default 8), leading zeros kept.\n"
       "Serials are 0 .. 1099511627775 (40 bits).\n" },
 
     { "inspect", cr_cmd_inspect,
       "usage: code-router inspect --key FILE [--kid N]... CODE|URL|-...\n"
+      "       code-router inspect --key FILE [--kid N]... --pin PIN\n"
+      "                           [--pin-digits D] CODE|URL\n"
       "\n"
       "Decodes and verifies each code (a URL's last path segment is taken\n"
       "as its code; - reads codes from stdin, one a line) and prints\n"
@@ -69,7 +79,11 @@ static const cr_cmd_t  cr_cmds[] = {
       "with REASON one of malformed, unknown_key, forged.  FILE is tried\n"
       "for every key id unless --kid names the one it belongs to (one key\n"
       "file per key id).\n"
-      "Exit status 0 only if every code was valid, 1 otherwise.\n" },
+      "--pin checks one genuine code's hidden PIN of D digits (6..12,\n"
+      "default 8): ok adds pin=ok; REASON is then also malformed_pin\n"
+      "(not exactly D digits 0-9) or wrong_pin.\n"
+      "Exit status 0 only if every code was valid (and the PIN right),\n"
+      "1 otherwise.\n" },
 
     { "load", cr_cmd_load,
       "usage: code-router load --db PATH [--key FILE] [--dry-run]\n"
@@ -259,10 +273,12 @@ cr_cmd_keygen(int argc, char **argv)
 static int
 cr_cmd_mint(int argc, char **argv)
 {
-    int            ch, csv, rc;
-    char           line[64 + CR_URL_PREFIX_MAX + 2 * CR_CODE_LEN], *p, *num;
+    int            ch, csv, rc, pin;
+    char           line[64 + CR_URL_PREFIX_MAX + 2 * CR_CODE_LEN
+                        + CR_PIN_DIGITS_MAX], *p, *num;
     char           err[512], digits[24];
     size_t         plen, n;
+    unsigned       pin_digits;
     uint8_t        master[CR_MASTER_KEY_LEN];
     uint64_t       kid, from, count, serial, last;
     cr_key_t       key;
@@ -276,12 +292,16 @@ cr_cmd_mint(int argc, char **argv)
         { "count", required_argument, NULL, 'n' },
         { "url-prefix", required_argument, NULL, 'u' },
         { "format", required_argument, NULL, 'F' },
+        { "pin", no_argument, NULL, 'P' },
+        { "pin-digits", required_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 }
     };
 
     keyfile = NULL;
     prefix = "";
     csv = 0;
+    pin = 0;
+    pin_digits = 0;
     kid = from = count = UINT64_MAX;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -327,6 +347,14 @@ cr_cmd_mint(int argc, char **argv)
                                     "--format \"%s\": codes or csv", optarg);
             }
             break;
+        case 'P':
+            pin = 1;
+            break;
+        case 'D':
+            if (cr_parse_pin_digits("mint", optarg, &pin_digits) != 0) {
+                return CR_EXIT_USAGE;
+            }
+            break;
         default:
             return cr_cli_error("mint", CR_EXIT_USAGE, "bad option");
         }
@@ -342,6 +370,22 @@ cr_cmd_mint(int argc, char **argv)
     {
         return cr_cli_error("mint", CR_EXIT_USAGE,
                             "--key, --kid, --from and --count are required");
+    }
+
+    /* One column a field: --format codes has no room for the PIN. */
+    if (pin && !csv) {
+        return cr_cli_error("mint", CR_EXIT_USAGE,
+                            "--pin needs --format csv: the PIN goes in a "
+                            "column of its own");
+    }
+
+    if (pin_digits && !pin) {
+        return cr_cli_error("mint", CR_EXIT_USAGE,
+                            "--pin-digits needs --pin");
+    }
+
+    if (pin_digits == 0) {
+        pin_digits = CR_PIN_DIGITS_DEFAULT;
     }
 
     if (count - 1 > CR_SERIAL_MAX - from) {
@@ -375,7 +419,7 @@ cr_cmd_mint(int argc, char **argv)
     setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 
     if (csv) {
-        fputs("serial,code,url\n", stdout);
+        fputs(pin ? "serial,code,url,pin\n" : "serial,code,url\n", stdout);
     }
 
     last = from + (count - 1);
@@ -398,6 +442,12 @@ cr_cmd_mint(int argc, char **argv)
                 p += plen;
                 memcpy(p, p - plen - 1 - CR_CODE_LEN, CR_CODE_LEN);
                 p += CR_CODE_LEN;
+            }
+
+            if (pin) {
+                *p++ = ',';
+                cr_pin_compute(p, pin_digits, &key, serial);
+                p += pin_digits;
             }
 
         } else {
@@ -426,6 +476,27 @@ cr_cmd_mint(int argc, char **argv)
 }
 
 
+/* --pin-digits: CR_PIN_DIGITS_MIN .. CR_PIN_DIGITS_MAX. */
+static int
+cr_parse_pin_digits(const char *cmd, const char *arg, unsigned *digits)
+{
+    uint64_t  v;
+
+    if (cr_cli_parse_u64(arg, CR_PIN_DIGITS_MAX, &v) != 0
+        || v < CR_PIN_DIGITS_MIN)
+    {
+        cr_cli_error(cmd, CR_EXIT_USAGE,
+                     "--pin-digits \"%s\": a PIN has %d..%d digits", arg,
+                     CR_PIN_DIGITS_MIN, CR_PIN_DIGITS_MAX);
+        return -1;
+    }
+
+    *digits = (unsigned) v;
+
+    return 0;
+}
+
+
 /* Writes v in decimal ending just before "end"; returns its first byte. */
 static char *
 cr_u64_to_str(char *end, uint64_t v)
@@ -445,18 +516,23 @@ cr_cmd_inspect(int argc, char **argv)
     int           ch, bad, i, listed;
     char          buf[4096];
     size_t        n;
+    unsigned      pin_digits;
     uint8_t       kids[CR_KID_MAX + 1];
     uint64_t      kid;
-    const char   *keyfile;
+    const char   *keyfile, *pin;
     cr_keyring_t  ring;
 
     static const struct option  opts[] = {
         { "key", required_argument, NULL, 'k' },
         { "kid", required_argument, NULL, 'i' },
+        { "pin", required_argument, NULL, 'P' },
+        { "pin-digits", required_argument, NULL, 'D' },
         { NULL, 0, NULL, 0 }
     };
 
     keyfile = NULL;
+    pin = NULL;
+    pin_digits = 0;
     listed = 0;
     memset(kids, 0, sizeof(kids));
 
@@ -478,6 +554,18 @@ cr_cmd_inspect(int argc, char **argv)
             kids[kid] = 1;
             listed = 1;
             break;
+        case 'P':
+            if (pin != NULL) {
+                return cr_cli_error("inspect", CR_EXIT_USAGE,
+                                    "one --pin only");
+            }
+            pin = optarg;
+            break;
+        case 'D':
+            if (cr_parse_pin_digits("inspect", optarg, &pin_digits) != 0) {
+                return CR_EXIT_USAGE;
+            }
+            break;
         default:
             return cr_cli_error("inspect", CR_EXIT_USAGE, "bad option");
         }
@@ -488,6 +576,22 @@ cr_cmd_inspect(int argc, char **argv)
                             "--key FILE and at least one CODE are required");
     }
 
+    /* A PIN belongs to one item: one code, named on the command line. */
+    if (pin != NULL && (optind + 1 != argc || strcmp(argv[optind], "-") == 0))
+    {
+        return cr_cli_error("inspect", CR_EXIT_USAGE,
+                            "--pin checks exactly one CODE (not -)");
+    }
+
+    if (pin_digits && pin == NULL) {
+        return cr_cli_error("inspect", CR_EXIT_USAGE,
+                            "--pin-digits needs --pin");
+    }
+
+    if (pin_digits == 0) {
+        pin_digits = CR_PIN_DIGITS_DEFAULT;
+    }
+
     if (cr_load_keyring("inspect", keyfile, kids, listed, &ring) != 0) {
         return CR_EXIT_ENV;
     }
@@ -496,7 +600,7 @@ cr_cmd_inspect(int argc, char **argv)
 
     for (i = optind; i < argc; i++) {
         if (strcmp(argv[i], "-") != 0) {
-            bad |= cr_inspect_one(&ring, argv[i]);
+            bad |= cr_inspect_one(&ring, argv[i], pin, pin_digits);
             continue;
         }
 
@@ -505,7 +609,7 @@ cr_cmd_inspect(int argc, char **argv)
             buf[n] = '\0';
 
             if (n) {
-                bad |= cr_inspect_one(&ring, buf);
+                bad |= cr_inspect_one(&ring, buf, NULL, 0);
             }
         }
     }
@@ -559,13 +663,18 @@ cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
 }
 
 
-/* Prints one verdict; returns 1 if the code is not valid. */
+/*
+ * Prints one verdict; returns 1 if the code is not valid.  With a PIN (of
+ * "digits" digits), a genuine code is valid only if the PIN is right.
+ */
 static int
-cr_inspect_one(const cr_keyring_t *ring, const char *arg)
+cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
+    unsigned digits)
 {
     const char    *code, *s;
     unsigned       kid;
     uint64_t       serial;
+    cr_pin_rc_t    prc;
     cr_code_rc_t   rc;
 
     s = strrchr(arg, '/');
@@ -584,9 +693,34 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg)
 
     switch (rc) {
     case CR_CODE_OK:
-        printf("\tok\tkid=%u\tserial=%llu\n", kid,
+        if (pin == NULL) {
+            printf("\tok\tkid=%u\tserial=%llu\n", kid,
+                   (unsigned long long) serial);
+            return 0;
+        }
+
+        prc = cr_pin_check(&ring->keys[kid], serial, digits, pin,
+                           strlen(pin));
+
+        if (prc == CR_PIN_OK) {
+            printf("\tok\tkid=%u\tserial=%llu\tpin=ok\n", kid,
+                   (unsigned long long) serial);
+            return 0;
+        }
+
+        printf("\t%s\tkid=%u\tserial=%llu\n", cr_pin_rc_name(prc), kid,
                (unsigned long long) serial);
-        return 0;
+
+        if (prc == CR_PIN_MALFORMED) {
+            cr_cli_error("inspect", CR_EXIT_INVALID,
+                         "--pin: a PIN is exactly %u digits 0-9, without "
+                         "spaces or signs (got %zu bytes%s)", digits,
+                         strlen(pin),
+                         strspn(pin, "0123456789") == strlen(pin)
+                         ? "" : ", not all digits");
+        }
+
+        return 1;
 
     case CR_CODE_MALFORMED:
         printf("\tmalformed\n");

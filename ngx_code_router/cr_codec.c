@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "cr_codec.h"
+#include "cr_pin.h"
 
 
 #define CR_TAG_BYTES    5
@@ -64,7 +65,8 @@ cr_key_derive(cr_key_t *key, unsigned kid,
         || crypto_kdf_derive_from_key(key->k_enc, CR_SUBKEY_LEN,
                                       (uint64_t) kid * 2 + 1, cr_kdf_ctx,
                                       master)
-           != 0)
+           != 0
+        || cr_pin_key_derive(key->k_pin, kid, master) != 0)
     {
         sodium_memzero(key, sizeof(cr_key_t));
         return -1;

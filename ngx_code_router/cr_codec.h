@@ -46,6 +46,7 @@ typedef enum {
 typedef struct {
     uint8_t   k_mac[CR_SUBKEY_LEN];
     uint8_t   k_enc[CR_SUBKEY_LEN];
+    uint8_t   k_pin[CR_SUBKEY_LEN];     /* the hidden PIN's: cr_pin.h */
     uint8_t   kid;
     uint8_t   present;
     uint8_t   retired;      /* verifies, but its print run is retired */
@@ -59,9 +60,10 @@ typedef struct {
 
 
 /*
- * Derives the keys of key id "kid" (0..CR_KID_MAX) from a master key.
- * Returns 0, or -1 if kid is out of range or libsodium cannot initialise.
- * The same master key gives independent keys for different key ids.
+ * Derives the keys of key id "kid" (0..CR_KID_MAX) from a master key:
+ * the code's two and the PIN's (cr_pin_key_derive()).  Returns 0, or -1
+ * if kid is out of range or libsodium cannot initialise.  The same
+ * master key gives independent keys for different key ids.
  */
 int cr_key_derive(cr_key_t *key, unsigned kid,
     const uint8_t master[CR_MASTER_KEY_LEN]);

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
-# The code-router CLI: keygen, mint, inspect, their errors and exit codes
-# (0 ok, 1 invalid input, 2 usage, 3 file or system error).
+# The code-router CLI: keygen, mint, inspect (also with the hidden PIN),
+# their errors and exit codes (0 ok, 1 invalid input, 2 usage, 3 file or
+# system error).
 use strict;
 use warnings;
 use FindBin;
@@ -165,6 +166,119 @@ is($out, "$codes[0]\tforged\tkid=1\n", 'another key: forged');
                             join("\n", @codes) . "\n\n");
 is($rc, 0, 'codes from stdin');
 is(scalar(() = $out =~ /\tok\t/g), 5, '... all five verified');
+
+# mint --pin: a pin column of D digits; inspect --pin checks one code
+($rc, $out, $err) = cr('mint', '--key', $key, '--kid', 1, '--from', 1000,
+                       '--count', 3, '--format', 'csv', '--pin',
+                       '--url-prefix', 'HTTPS://C.BRAND.CN/');
+is($rc, 0, 'mint --pin') or diag $err;
+my @rows = split /\n/, $out;
+is(shift @rows, 'serial,code,url,pin', '... header with a pin column');
+my @pins;
+for my $i (0 .. 2) {
+    my ($s, $c, $u, $p, @more) = split /,/, $rows[$i], -1;
+    is("$s,$c,$u", 1000 + $i . ",$codes[$i],HTTPS://C.BRAND.CN/$codes[$i]",
+       "row $i: serial, code and url as without --pin");
+    like($p, qr/^[0-9]{8}$/, "... and a PIN of 8 digits");
+    is(scalar @more, 0, '... and nothing more');
+    push @pins, $p;
+}
+isnt($pins[0], $pins[1], 'neighbours have different PINs');
+($rc, $out, $err) = cr('mint', '--key', $key, '--kid', 1, '--from', 1000,
+                       '--count', 1, '--format', 'csv', '--pin');
+like($out, qr/^serial,code,url,pin\n1000,$codes[0],,[0-9]{8}\n\z/,
+     'mint --pin without a prefix: empty url');
+for my $d (6, 12) {
+    ($rc, $out, $err) = cr('mint', '--key', $key, '--kid', 1, '--from', 1000,
+                           '--count', 1, '--format', 'csv', '--pin',
+                           '--pin-digits', $d);
+    like($out, qr/,[0-9]{$d}\n\z/, "--pin-digits $d: $d digits");
+    my ($pd) = $out =~ /,([0-9]+)\n\z/;
+    ($rc, my $v) = cr('inspect', '--key', $key, '--pin', $pd,
+                      '--pin-digits', $d, $codes[0]);
+    is($rc, 0, "inspect --pin --pin-digits $d: right");
+    ($rc, $v) = cr('inspect', '--key', $key, '--pin', $pd, $codes[0]);
+    is($rc, 1, "... but not against the default 8 digits");
+    is($v, "$codes[0]\tmalformed_pin\tkid=1\tserial=1000\n",
+       '... malformed_pin');
+}
+
+($rc, $out, $err) = cr('inspect', '--key', $key, '--pin', $pins[0],
+                       $codes[0]);
+is($rc, 0, 'inspect --pin: genuine code, right PIN: exit 0') or diag $err;
+is($out, "$codes[0]\tok\tkid=1\tserial=1000\tpin=ok\n", '... pin=ok');
+($rc, $out, $err) = cr('inspect', '--key', $key, '--pin', $pins[0],
+                       'https://c.brand.cn/' . lc $codes[0]);
+is($rc, 0, '... a URL in lower case too');
+($rc, $out, $err) = cr('inspect', '--key', $key, '--pin', $pins[1],
+                       $codes[0]);
+is($rc, 1, "another code's PIN: exit 1");
+is($out, "$codes[0]\twrong_pin\tkid=1\tserial=1000\n", '... wrong_pin');
+is($err, '', '... and nothing on stderr');
+($rc, $out, $err) = cr('inspect', '--key', $key, '--pin', $pins[0],
+                       $forged);
+is($rc, 1, 'a forged code with a PIN: exit 1');
+is($out, "$forged\tforged\tkid=1\n", "... the code's own reason");
+($rc, $out, $err) = cr('inspect', '--key', $key, '--kid', 2,
+                       '--pin', $pins[0], $codes[0]);
+is($out, "$codes[0]\tunknown_key\tkid=1\n", '... or unknown_key');
+($rc, $out, $err) = cr('inspect', '--key', $key, '--pin', $pins[0],
+                       'TOOSHORT');
+is($out, "TOOSHORT\tmalformed\n", '... or malformed');
+
+my @badpins = (
+    ['', 'empty', qr/got 0 bytes\)/],
+    [substr($pins[0], 0, 7), '7 digits', qr/exactly 8 digits.*got 7 bytes\)/],
+    ["$pins[0]0", '9 digits', qr/got 9 bytes\)/],
+    [" $pins[0]", 'a leading space', qr/got 9 bytes, not all digits/],
+    [substr($pins[0], 0, 4) . ' ' . substr($pins[0], 5), 'a space inside',
+     qr/got 8 bytes, not all digits/],
+    ["+" . substr($pins[0], 1), 'a sign', qr/not all digits/],
+    [substr($pins[0], 0, 7) . 'a', 'a letter', qr/not all digits/],
+    ["\x{ff11}" x 8, 'full-width digits', qr/not all digits/],
+);
+for my $b (@badpins) {
+    my $p = $b->[0];
+    utf8::encode($p);
+    ($rc, $out, $err) = cr('inspect', '--key', $key, '--pin', $p, $codes[0]);
+    is($rc, 1, "inspect --pin with $b->[1]: exit 1 (input, not usage)");
+    is($out, "$codes[0]\tmalformed_pin\tkid=1\tserial=1000\n",
+       '... malformed_pin');
+    like($err, $b->[2], '... and stderr says what a PIN is');
+}
+
+my @badpinuse = (
+    [['mint', '--pin'], qr/--pin needs --format csv/],
+    [['mint', '--format', 'csv', '--pin-digits', 8],
+     qr/--pin-digits needs --pin/],
+    [['mint', '--format', 'csv', '--pin', '--pin-digits', 5],
+     qr/--pin-digits "5": a PIN has 6\.\.12 digits/],
+    [['mint', '--format', 'csv', '--pin', '--pin-digits', 13],
+     qr/--pin-digits "13"/],
+    [['mint', '--format', 'csv', '--pin', '--pin-digits', '8x'],
+     qr/--pin-digits "8x"/],
+    [['mint', '--format', 'csv', '--pin', '--pin-digits', ''],
+     qr/--pin-digits ""/],
+    [['mint', '--format', 'csv', '--pin=8'], qr/bad option/],
+    [['inspect', '--pin', $pins[0], @codes[0, 1]],
+     qr/--pin checks exactly one CODE/],
+    [['inspect', '--pin', $pins[0], '-'], qr/--pin checks exactly one CODE/],
+    [['inspect', '--pin', $pins[0], '--pin', $pins[0], $codes[0]],
+     qr/one --pin only/],
+    [['inspect', '--pin-digits', 8, $codes[0]], qr/--pin-digits needs --pin/],
+    [['inspect', '--pin', $pins[0], '--pin-digits', 0, $codes[0]],
+     qr/--pin-digits "0"/],
+);
+for my $b (@badpinuse) {
+    my ($cmd, @args) = @{ $b->[0] };
+    my @base = $cmd eq 'mint'
+             ? ('--key', $key, '--kid', 1, '--from', 0, '--count', 1)
+             : ('--key', $key);
+    ($rc, $out, $err) = cr($cmd, @base, @args);
+    is($rc, 2, "$cmd @args: usage error");
+    like($err, $b->[1], '... says what is wrong');
+    is($out, '', '... and prints nothing on stdout');
+}
 
 ($rc, $out, $err) = cr('inspect', '--key', $key);
 is($rc, 2, 'inspect without codes is a usage error');
