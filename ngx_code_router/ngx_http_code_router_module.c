@@ -1059,6 +1059,13 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     ngx_http_code_router_loc_conf_t    *crlcf;
     ngx_http_code_router_decision_t    *d;
 
+    /* Before any answer, the 405 too: an unread body would be parsed as
+     * the next request on a keep-alive connection. */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         allow = ngx_list_push(&r->headers_out.headers);
         if (allow == NULL) {
@@ -1070,11 +1077,6 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
         ngx_str_set(&allow->value, "GET, HEAD");
 
         return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
@@ -1721,13 +1723,13 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
         "none", "verify", "marketing", "trace", "channel"
     };
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
