@@ -183,6 +183,16 @@ $r = $http->get($u, { headers => {
     'X-Api-Key' => 'replace-with-a-long-random-key-for-mp1' } });
 is($r->{status}, 200, 'conf/api.conf: the key, 200');
 is(JSON::PP::decode_json($r->{content})->{status}, 'ok', '... the decision');
+# Issue 12, item 8: the key is compared with its case, and whole.
+for my $k (uc('replace-with-a-long-random-key-for-mp1'),
+           'Replace-with-a-long-random-key-for-mp1',
+           'replace-with-a-long-random-key-for-mp1x',
+           'xreplace-with-a-long-random-key-for-mp1',
+           'replace-with-a-long-random-key-for-mp')
+{
+    $r = $http->get($u, { headers => { 'X-Api-Key' => $k } });
+    is($r->{status}, 401, "conf/api.conf: the key changed (\"$k\"), 401");
+}
 is($http->get("http://127.0.0.1:$port/other")->{status}, 404,
    'conf/api.conf: other paths 404');
 $a->stop;
