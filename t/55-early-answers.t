@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
 use JSON::PP ();
-use CodeRouter::Test qw(tmpdir make_key load_store mint);
+use CodeRouter::Test qw(root tmpdir make_key load_store mint read_file);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -51,9 +51,10 @@ my $c = mint($key, 1, 7);
 # final responses' status codes (a "100 Continue" is not one) and the
 # last response's body.
 sub talk {
-    my ($text) = @_;
+    my ($text, $port) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port, Timeout => 10)
+                                  PeerPort => $port // $t->port,
+                                  Timeout => 10)
         or die "connect: $!";
     print $s $text;
     local $/;
@@ -138,4 +139,46 @@ is_deeply($codes, [302, 200], 'router GET with a request as its body: two '
 is(scans(), scalar(@early) + 1, '... the GET counted, its body not');
 
 $t->stop;
+
+# conf/api.conf as shipped: its own early answers (401 without a valid
+# key, 404 off the API's path) are nginx's "return", which discards the
+# body too.  The smuggled scan carries the key, so it would count.
+my $api = read_file(root() . '/conf/api.conf');
+my $port = CodeRouter::Test::free_port();
+$api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port;};
+$api =~ s{/var/log/nginx/code-router-api\.log scan}{%%PREFIX%%/logs/api.log};
+my $a = CodeRouter::Test::Nginx->new(http => <<"CONF" . $api);
+    code_router_db $db;
+    code_router_key 1 $key;
+    code_router_scans zone=scans:1m;
+    server { listen 127.0.0.1:%%PORT%%; }
+CONF
+$a->start;
+
+my $k = "X-Api-Key: replace-with-a-long-random-key-for-mp1\r\n";
+my $c2 = mint($key, 1, 8);
+my $scan2 = "POST /v1/codes/$c2/scans HTTP/1.1\r\nHost: t\r\n$k"
+          . "Content-Length: 0\r\n\r\n";
+my $last2 = "GET /v1/codes/$c2 HTTP/1.1\r\nHost: t\r\n$k"
+          . "Connection: close\r\n\r\n";
+for my $e (['no key', "POST /v1/codes/$c2/scans", '', 401],
+           ['a wrong key', "PUT /v1/codes/$c2", "X-Api-Key: x\r\n", 401],
+           ['off the path', 'POST /other', '', 404],
+           ['the key, PUT', "PUT /v1/codes/$c2", $k, 405])
+{
+    my ($what, $req, $hdr, $status) = @$e;
+    my ($codes) = talk("$req HTTP/1.1\r\nHost: t\r\n${hdr}Content-Length: "
+                       . length($scan2) . "\r\n\r\n$scan2$last2", $port);
+    is_deeply($codes, [$status, 200],
+              "conf/api.conf, $what, a whole request as its body: two answers");
+    ($codes) = talk("$req HTTP/1.1\r\nHost: t\r\n$hdr"
+                    . "Transfer-Encoding: chunked\r\n\r\n" . chunked($scan2)
+                    . $last2, $port);
+    is_deeply($codes, [$status, 200], "conf/api.conf, $what, chunked: two answers");
+}
+my (undef, $body) = talk($last2, $port);
+is((eval { JSON::PP::decode_json($body) } // {})->{scans}, 0,
+   'conf/api.conf: no smuggled scan counted');
+$a->stop;
+
 done_testing;
