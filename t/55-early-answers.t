@@ -174,7 +174,8 @@ for my $e (['no key', "POST /v1/codes/$c2/scans", '', 401],
     ($codes) = talk("$req HTTP/1.1\r\nHost: t\r\n$hdr"
                     . "Transfer-Encoding: chunked\r\n\r\n" . chunked($scan2)
                     . $last2, $port);
-    is_deeply($codes, [$status, 200], "conf/api.conf, $what, chunked: two answers");
+    is_deeply($codes, [$status, 200],
+              "conf/api.conf, $what, chunked: two answers");
 }
 my (undef, $body) = talk($last2, $port);
 is((eval { JSON::PP::decode_json($body) } // {})->{scans}, 0,

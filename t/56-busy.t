@@ -47,13 +47,14 @@ for my $i (1 .. 120) {
     $first //= $r if $r->{status} != 429;
     $busy //= $r if $r->{status} == 429;
 }
-ok($status{429}, "the excess over burst=40 is answered 429 (" . ($status{429} // 0) . " of "
-   . '120)') or diag explain \%status;
+ok($status{429}, 'the excess over burst=40 is answered 429 ('
+   . ($status{429} // 0) . ' of 120)') or diag explain \%status;
 ok(!$status{503}, 'never 503');
 cmp_ok($status{404} // 0, '>=', 40, 'the burst is answered (forged: 404)');
 
 $busy //= { content => '', headers => {} };
-like($busy->{content}, qr/系统繁忙，请稍后再试/, '429: "busy, try again" in 中文');
+like($busy->{content}, qr/系统繁忙，请稍后再试/,
+     '429: "busy, try again" in 中文');
 like($busy->{content}, qr/Busy right now\. Please try again in a moment\./,
      '429: ... and in English');
 unlike($busy->{content}, qr/页面不存在|Page not found/,
