@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
 use JSON::PP ();
-use CodeRouter::Test qw(root tmpdir make_key load_store mint read_file);
+use CodeRouter::Test qw(tmpdir make_key load_store mint);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -143,10 +143,8 @@ $t->stop;
 # conf/api.conf as shipped: its own early answers (401 without a valid
 # key, 404 off the API's path) are nginx's "return", which discards the
 # body too.  The smuggled scan carries the key, so it would count.
-my $api = read_file(root() . '/conf/api.conf');
 my $port = CodeRouter::Test::free_port();
-$api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port;};
-$api =~ s{/var/log/nginx/code-router-api\.log scan}{%%PREFIX%%/logs/api.log};
+my $api = CodeRouter::Test::example_api_conf($port);
 my $a = CodeRouter::Test::Nginx->new(http => <<"CONF" . $api);
     code_router_db $db;
     code_router_key 1 $key;

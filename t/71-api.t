@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Encode ();
 use JSON::PP ();
-use CodeRouter::Test qw(root run_cmd tmpdir make_key write_file read_file
+use CodeRouter::Test qw(run_cmd tmpdir make_key write_file
                         load_store mint);
 
 my $d = tmpdir();
@@ -163,10 +163,8 @@ rename "$db.away", $db;
 $t->stop;
 
 # conf/api.conf as shipped, addresses and key pointed at the test.
-my $api = read_file(root() . '/conf/api.conf');
 my $port = CodeRouter::Test::free_port();
-$api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port;};
-$api =~ s{/var/log/nginx/code-router-api\.log scan}{%%PREFIX%%/logs/api.log};
+my $api = CodeRouter::Test::example_api_conf($port);
 my $a = CodeRouter::Test::Nginx->new(http => <<"CONF" . $api);
     code_router_db $db;
     code_router_key 1 $key;
