@@ -49,9 +49,9 @@ static int       cr_ua_ready;
 
 
 /*
- * One pass: at each start of a word, the entries that begin with its two
- * letters (usually none) are compared, and one that matches must end at
- * the end of a word too.
+ * One pass: where two letters begin an entry (rarely), and a word starts
+ * there, those entries are compared; one that matches must end where a
+ * word ends.
  */
 int
 cr_ua_is_bot(const unsigned char *ua, size_t len)
@@ -70,16 +70,16 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
         c = cr_ua_class[ua[i]];
         d = cr_ua_class[ua[i + 1]];
 
-        if (c == CR_UA_OTHER || d == CR_UA_OTHER
-            || !cr_ua_boundary(ua, i, len))
-        {
+        if (c == CR_UA_OTHER || d == CR_UA_OTHER) {
             continue;
         }
 
         which = cr_ua_pairs[((ua[i] | 0x20) - 'a') * 26
                             + ((ua[i + 1] | 0x20) - 'a')];
 
-        if (which && cr_ua_match(ua, i, n, len, which)) {
+        if (which && cr_ua_boundary(ua, i, len)
+            && cr_ua_match(ua, i, n, len, which))
+        {
             return 1;
         }
     }
