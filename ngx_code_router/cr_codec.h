@@ -98,7 +98,9 @@ cr_code_rc_t cr_code_open(const cr_keyring_t *ring, const char *s,
 
 /*
  * Writes the canonical spelling (upper case, no aliases) of a code that
- * cr_code_open() accepted.  For any other input the result is undefined.
+ * cr_code_open() did not call CR_CODE_MALFORMED (with any keyring, an
+ * empty one too: every other answer means the code decodes).  For any
+ * other input the result is undefined.
  */
 void cr_code_canonical(char out[CR_CODE_LEN], const char *in);
 

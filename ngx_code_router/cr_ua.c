@@ -8,42 +8,57 @@
 #include "cr_ua.h"
 
 
+/*
+ * Generic words first, then names of crawlers and link-preview fetchers
+ * whose own name does not end in a word of its own ("Googlebot", not
+ * "AhrefsBot"), each matched as a whole word (see cr_ua.h).  Not "sogou"
+ * (SogouMobileBrowser is a browser; Sogou's spiders say "spider"), not
+ * "telegram" (Telegram's in-app browser; its fetcher is TelegramBot).
+ * Every entry starts with two letters and ends with a letter; at most 64.
+ */
 const char *const  cr_ua_bot_words[] = {
-    "bot", "crawl", "embedly", "facebookexternalhit", "headless",
-    "lighthouse", "preview", "skypeuripreview", "slurp", "spider",
-    "telegram", "whatsapp", NULL
+    "bot", "bots", "crawl", "crawler", "spider", "slurp", "preview",
+    "headless", "lighthouse", "embedly", "iframely", "archiver",
+
+    "googlebot", "bingbot", "msnbot", "baiduspider", "bytespider",
+    "sosospider", "applebot", "amazonbot", "slackbot", "twitterbot",
+    "telegrambot", "discordbot", "pinterestbot", "redditbot",
+    "bitlybot", "facebot", "facebookexternalhit", "whatsapp",
+    "skypeuripreview",
+
+    /* WeChat's iOS share extension fetches a page for its link card;
+     * QQ's URL checker fetches every link sent in QQ. */
+    "wechatshareextensionnew", "qq-url-manager",
+    NULL
 };
 
 
+#define CR_UA_OTHER  0
+#define CR_UA_LOWER  1
+#define CR_UA_UPPER  2
+
 static void cr_ua_init(void);
-static int cr_ua_words_at(const unsigned char *p, unsigned which, size_t n);
-static int cr_ua_word_at(const unsigned char *p, const char *w, size_t n);
+static int cr_ua_boundary(const unsigned char *ua, size_t j, size_t len);
+static int cr_ua_match(const unsigned char *ua, size_t i, size_t n,
+    size_t len, uint64_t which);
+
+
+static uint8_t   cr_ua_class[256];
+static uint64_t  cr_ua_pairs[26 * 26];     /* entries by first two letters */
+static int       cr_ua_ready;
 
 
 /*
- * Byte pairs, lower-cased, in a table of all 65,536: the low 4 bits say
- * which word (index + 1) starts with the pair, the high 4 bits which word
- * has it as its second and third letters; 15: more than one, try them
- * all.  Every word has 3 letters or more, so looking at every other
- * position is enough: a word starting at an odd position has its second
- * and third letters at the even one after it.
- */
-#define CR_UA_ALL  15
-
-static uint8_t  cr_ua_pairs[65536];
-static int      cr_ua_ready;
-
-
-/*
- * A PCRE alternation of the words cost some 6,000 instructions for a
- * phone's User-Agent even JIT-compiled; a table of first letters then the
- * second letter, a byte at a time, about 2,300; this about 1,400.
+ * One pass: where two letters begin an entry (rarely), and a word starts
+ * there, those entries are compared; one that matches must end where a
+ * word ends.
  */
 int
 cr_ua_is_bot(const unsigned char *ua, size_t len)
 {
-    size_t    n, e;
-    unsigned  mark;
+    size_t    i, n;
+    unsigned  c, d;
+    uint64_t  which;
 
     if (!cr_ua_ready) {
         cr_ua_init();
@@ -51,16 +66,19 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
 
     n = len < CR_UA_BOT_SCAN ? len : CR_UA_BOT_SCAN;
 
-    for (e = 0; e + 1 < n; e += 2) {
-        mark = cr_ua_pairs[(unsigned) (ua[e] | 0x20) << 8
-                           | (ua[e + 1] | 0x20)];
+    for (i = 0; i + 1 < n; i++) {
+        c = cr_ua_class[ua[i]];
+        d = cr_ua_class[ua[i + 1]];
 
-        if (mark == 0) {
+        if (c == CR_UA_OTHER || d == CR_UA_OTHER) {
             continue;
         }
 
-        if (cr_ua_words_at(ua + e, mark & 15, n - e)
-            || (e > 0 && cr_ua_words_at(ua + e - 1, mark >> 4, n - e + 1)))
+        which = cr_ua_pairs[((ua[i] | 0x20) - 'a') * 26
+                            + ((ua[i + 1] | 0x20) - 'a')];
+
+        if (which && cr_ua_boundary(ua, i, len)
+            && cr_ua_match(ua, i, n, len, which))
         {
             return 1;
         }
@@ -73,66 +91,80 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
 static void
 cr_ua_init(void)
 {
-    unsigned              i, a, b, id;
-    const unsigned char  *u;
+    unsigned     i, c;
+    const char  *w;
+
+    for (c = 'a'; c <= 'z'; c++) {
+        cr_ua_class[c] = CR_UA_LOWER;
+        cr_ua_class[c - 'a' + 'A'] = CR_UA_UPPER;
+    }
 
     for (i = 0; cr_ua_bot_words[i]; i++) {
-        u = (const unsigned char *) cr_ua_bot_words[i];
-        a = (unsigned) u[0] << 8 | u[1];
-        b = (unsigned) u[1] << 8 | u[2];
-        id = i + 1 < CR_UA_ALL ? i + 1 : CR_UA_ALL;
-
-        cr_ua_pairs[a] = (uint8_t) ((cr_ua_pairs[a] & 0xf0)
-                                    | ((cr_ua_pairs[a] & 15) ? CR_UA_ALL
-                                                             : id));
-        cr_ua_pairs[b] = (uint8_t) ((cr_ua_pairs[b] & 15)
-                                    | ((cr_ua_pairs[b] >> 4) ? CR_UA_ALL
-                                                             : id) << 4);
+        w = cr_ua_bot_words[i];
+        cr_ua_pairs[(w[0] - 'a') * 26 + (w[1] - 'a')] |= (uint64_t) 1 << i;
     }
 
     cr_ua_ready = 1;
 }
 
 
-/* Whether word "which" (index + 1; CR_UA_ALL: any; 0: none) starts at p,
- * within n bytes. */
+/*
+ * Whether a word may start or end between ua[j - 1] and ua[j]: at either
+ * end of the User-Agent, between a letter and anything else, and inside
+ * a run of letters where camel case starts a word ("AhrefsBot",
+ * "HeadlessChrome", "GPTBot"; not "CUBOT").
+ */
 static int
-cr_ua_words_at(const unsigned char *p, unsigned which, size_t n)
+cr_ua_boundary(const unsigned char *ua, size_t j, size_t len)
 {
-    const char *const  *w;
+    unsigned  a, b;
 
-    if (which != CR_UA_ALL) {
-        return which && cr_ua_word_at(p, cr_ua_bot_words[which - 1], n);
+    if (j == 0 || j == len) {
+        return 1;
     }
 
-    for (w = cr_ua_bot_words; *w; w++) {
-        if (cr_ua_word_at(p, *w, n)) {
+    a = cr_ua_class[ua[j - 1]];
+    b = cr_ua_class[ua[j]];
+
+    if (a == CR_UA_OTHER || b == CR_UA_OTHER) {
+        return 1;
+    }
+
+    return b == CR_UA_UPPER
+           && (a == CR_UA_LOWER
+               || (j + 1 < len && cr_ua_class[ua[j + 1]] == CR_UA_LOWER));
+}
+
+
+/* Whether one of the entries in "which" is at ua + i, in any ASCII case,
+ * within the first n bytes, and ends at a boundary. */
+static int
+cr_ua_match(const unsigned char *ua, size_t i, size_t n, size_t len,
+    uint64_t which)
+{
+    size_t       k;
+    unsigned     b;
+    const char  *w;
+
+    for (b = 0; which; b++, which >>= 1) {
+        if (!(which & 1)) {
+            continue;
+        }
+
+        w = cr_ua_bot_words[b];
+
+        for (k = 0; w[k] && i + k < n; k++) {
+            if ((cr_ua_class[ua[i + k]] == CR_UA_UPPER
+                 ? ua[i + k] | 0x20 : ua[i + k]) != (unsigned char) w[k])
+            {
+                break;
+            }
+        }
+
+        if (w[k] == '\0' && cr_ua_boundary(ua, i + k, len)) {
             return 1;
         }
     }
 
     return 0;
-}
-
-
-/* Whether the word w (lower case) starts at p, in any ASCII case, within
- * n bytes. */
-static int
-cr_ua_word_at(const unsigned char *p, const char *w, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; w[i]; i++) {
-        if (i == n) {
-            return 0;
-        }
-
-        if (p[i] != (unsigned char) w[i]
-            && !(p[i] >= 'A' && p[i] <= 'Z' && (p[i] | 0x20) == w[i]))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }

@@ -13,9 +13,16 @@
 
 
 /*
- * 1 if the first CR_UA_BOT_SCAN bytes of ua hold, in any case, one of the
- * built-in words of link-preview fetchers and crawlers ("bot", "crawl",
- * "spider", "whatsapp"... see cr_ua.c), else 0.
+ * 1 if the first CR_UA_BOT_SCAN bytes of ua hold, in any ASCII case, one
+ * of the built-in words of crawlers and link-preview fetchers as a whole
+ * word, else 0.  The words are generic ("bot", "spider", "crawler",
+ * "preview"...) or names ("googlebot", "baiduspider", "whatsapp"...; see
+ * cr_ua.c).  A word starts and ends at either end of the User-Agent, next
+ * to a byte that is no ASCII letter, or where camel case starts a word
+ * (before "Bot" in "AhrefsBot" and "GPTBot"): "Googlebot/2.1", "Sogou web
+ * spider", "TelegramBot" are bots; "CUBOT KINGKONG", "Cubot", "Robotic"
+ * are not.  A word must lie wholly within the first CR_UA_BOT_SCAN bytes
+ * (its end is judged by the byte after it, which may lie beyond them).
  */
 int cr_ua_is_bot(const unsigned char *ua, size_t len);
 

@@ -46,6 +46,7 @@ typedef enum {
     CR_VAR_FIRST_SCAN,
     CR_VAR_COUNTED,
     CR_VAR_DIVERTED,
+    CR_VAR_CODE,
     CR_VAR_N
 } ngx_http_code_router_var_e;
 

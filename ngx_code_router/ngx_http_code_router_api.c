@@ -107,6 +107,13 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         "{\"status\":\"error\",\"error\":\"method not allowed: GET or HEAD "
         ".../CODE, POST .../CODE/scans\"}\n";
 
+    /* First, before any answer: a body left unread would be parsed as the
+     * next request on a keep-alive connection (a smuggled scan). */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
     if (ngx_http_complex_value(r, crlcf->api, &v) != NGX_OK) {
@@ -148,11 +155,6 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         return ngx_http_code_router_api_send(r, NGX_HTTP_NOT_ALLOWED,
                                              not_allowed,
                                              sizeof(not_allowed) - 1);
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));

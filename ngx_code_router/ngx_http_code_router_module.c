@@ -17,6 +17,7 @@
 typedef struct {
     ngx_str_t                   name;
     ngx_http_code_router_var_e  slot;
+    ngx_http_get_variable_pt    get;        /* NULL: set by the handler */
 } ngx_http_code_router_var_t;
 
 
@@ -89,6 +90,8 @@ static ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r,
     ngx_http_code_router_srv_conf_t *cscf);
 static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 static ngx_int_t ngx_http_code_router_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_code_router_code_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
 
@@ -222,26 +225,29 @@ ngx_module_t  ngx_http_code_router_module = {
 
 
 static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
-    { ngx_string("code_router_status"), CR_VAR_STATUS },
-    { ngx_string("code_router_kid"), CR_VAR_KID },
-    { ngx_string("code_router_serial"), CR_VAR_SERIAL },
-    { ngx_string("code_router_batch"), CR_VAR_BATCH },
-    { ngx_string("code_router_scene"), CR_VAR_SCENE },
-    { ngx_string("code_router_campaign"), CR_VAR_CAMPAIGN },
-    { ngx_string("code_router_campaign_name"), CR_VAR_CAMPAIGN_NAME },
-    { ngx_string("code_router_sku"), CR_VAR_SKU },
-    { ngx_string("code_router_gtin"), CR_VAR_GTIN },
-    { ngx_string("code_router_lot"), CR_VAR_LOT },
-    { ngx_string("code_router_production_date"), CR_VAR_PRODUCED },
-    { ngx_string("code_router_region"), CR_VAR_REGION },
-    { ngx_string("code_router_target"), CR_VAR_TARGET },
-    { ngx_string("code_router_client"), CR_VAR_CLIENT },
-    { ngx_string("code_router_generation"), CR_VAR_GENERATION },
-    { ngx_string("code_router_scans"), CR_VAR_SCANS },
-    { ngx_string("code_router_first_scan"), CR_VAR_FIRST_SCAN },
-    { ngx_string("code_router_scan_counted"), CR_VAR_COUNTED },
-    { ngx_string("code_router_diverted"), CR_VAR_DIVERTED },
-    { ngx_null_string, CR_VAR_N }
+    { ngx_string("code_router_status"), CR_VAR_STATUS, NULL },
+    { ngx_string("code_router_kid"), CR_VAR_KID, NULL },
+    { ngx_string("code_router_serial"), CR_VAR_SERIAL, NULL },
+    { ngx_string("code_router_batch"), CR_VAR_BATCH, NULL },
+    { ngx_string("code_router_scene"), CR_VAR_SCENE, NULL },
+    { ngx_string("code_router_campaign"), CR_VAR_CAMPAIGN, NULL },
+    { ngx_string("code_router_campaign_name"), CR_VAR_CAMPAIGN_NAME, NULL },
+    { ngx_string("code_router_sku"), CR_VAR_SKU, NULL },
+    { ngx_string("code_router_gtin"), CR_VAR_GTIN, NULL },
+    { ngx_string("code_router_lot"), CR_VAR_LOT, NULL },
+    { ngx_string("code_router_production_date"), CR_VAR_PRODUCED, NULL },
+    { ngx_string("code_router_region"), CR_VAR_REGION, NULL },
+    { ngx_string("code_router_target"), CR_VAR_TARGET, NULL },
+    { ngx_string("code_router_client"), CR_VAR_CLIENT, NULL },
+    { ngx_string("code_router_generation"), CR_VAR_GENERATION, NULL },
+    { ngx_string("code_router_scans"), CR_VAR_SCANS, NULL },
+    { ngx_string("code_router_first_scan"), CR_VAR_FIRST_SCAN, NULL },
+    { ngx_string("code_router_scan_counted"), CR_VAR_COUNTED, NULL },
+    { ngx_string("code_router_diverted"), CR_VAR_DIVERTED, NULL },
+    /* Known before any handler ran: a front nginx hashes on it. */
+    { ngx_string("code_router_code"), CR_VAR_CODE,
+      ngx_http_code_router_code_variable },
+    { ngx_null_string, CR_VAR_N, NULL }
 };
 
 
@@ -299,7 +305,7 @@ ngx_http_code_router_preconfiguration(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
-        var->get_handler = ngx_http_code_router_variable;
+        var->get_handler = v->get ? v->get : ngx_http_code_router_variable;
         var->data = v->slot;
 
         cmcf->var_index[v->slot] = ngx_http_get_variable_index(cf, &v->name);
@@ -1151,6 +1157,13 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     ngx_http_code_router_loc_conf_t    *crlcf;
     ngx_http_code_router_decision_t    *d;
 
+    /* Before any answer, the 405 too: an unread body would be parsed as
+     * the next request on a keep-alive connection. */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         allow = ngx_list_push(&r->headers_out.headers);
         if (allow == NULL) {
@@ -1162,11 +1175,6 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
         ngx_str_set(&allow->value, "GET, HEAD");
 
         return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
@@ -1277,6 +1285,15 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
         goto done;
     }
 
+    /* It decodes: one spelling, whichever of its many was sent. */
+    cr_code_canonical((char *) d->code, (char *) code->data);
+
+    if (ngx_http_code_router_set_var(r, CR_VAR_CODE, d->code, CR_CODE_LEN)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_code_router_set_num(r, CR_VAR_KID, d->kid) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1288,7 +1305,6 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     d->verified = 1;
-    cr_code_canonical((char *) d->code, (char *) code->data);
 
     if (ngx_http_code_router_set_num(r, CR_VAR_SERIAL, d->serial) != NGX_OK) {
         return NGX_ERROR;
@@ -1800,6 +1816,62 @@ ngx_http_code_router_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * $code_router_code before (or without) the router: the canonical spelling
+ * of the code in the location's code_router value, else in $uri's last
+ * segment (a front nginx's "hash $code_router_code consistent;" needs no
+ * key and no store).  Not found unless the code decodes.
+ */
+static ngx_int_t
+ngx_http_code_router_code_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                           *p;
+    uint64_t                          serial;
+    unsigned                          kid;
+    ngx_str_t                         code;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    /* Empty: cr_code_open() then only decodes. */
+    static cr_keyring_t  none;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (crlcf->code) {
+        if (ngx_http_complex_value(r, crlcf->code, &code) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        code = r->uri;
+    }
+
+    ngx_http_code_router_last_segment(&code);
+
+    if (cr_code_open(&none, (char *) code.data, code.len, &kid, &serial)
+        == CR_CODE_MALFORMED)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, CR_CODE_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cr_code_canonical((char *) p, (char *) code.data);
+
+    v->data = p;
+    v->len = CR_CODE_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 /* code_router_status: Prometheus text exposition. */
 static ngx_int_t
 ngx_http_code_router_status_handler(ngx_http_request_t *r)
@@ -1821,13 +1893,13 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
         "none", "verify", "marketing", "trace", "channel"
     };
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
     }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);

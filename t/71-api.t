@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Encode ();
 use JSON::PP ();
-use CodeRouter::Test qw(root run_cmd tmpdir make_key write_file read_file
+use CodeRouter::Test qw(run_cmd tmpdir make_key write_file
                         load_store mint);
 
 my $d = tmpdir();
@@ -163,10 +163,8 @@ rename "$db.away", $db;
 $t->stop;
 
 # conf/api.conf as shipped, addresses and key pointed at the test.
-my $api = read_file(root() . '/conf/api.conf');
 my $port = CodeRouter::Test::free_port();
-$api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port;};
-$api =~ s{/var/log/nginx/code-router-api\.log scan}{%%PREFIX%%/logs/api.log};
+my $api = CodeRouter::Test::example_api_conf($port);
 my $a = CodeRouter::Test::Nginx->new(http => <<"CONF" . $api);
     code_router_db $db;
     code_router_key 1 $key;
@@ -183,6 +181,16 @@ $r = $http->get($u, { headers => {
     'X-Api-Key' => 'replace-with-a-long-random-key-for-mp1' } });
 is($r->{status}, 200, 'conf/api.conf: the key, 200');
 is(JSON::PP::decode_json($r->{content})->{status}, 'ok', '... the decision');
+# Issue 12, item 8: the key is compared with its case, and whole.
+for my $k (uc('replace-with-a-long-random-key-for-mp1'),
+           'Replace-with-a-long-random-key-for-mp1',
+           'replace-with-a-long-random-key-for-mp1x',
+           'xreplace-with-a-long-random-key-for-mp1',
+           'replace-with-a-long-random-key-for-mp')
+{
+    $r = $http->get($u, { headers => { 'X-Api-Key' => $k } });
+    is($r->{status}, 401, "conf/api.conf: the key changed (\"$k\"), 401");
+}
 is($http->get("http://127.0.0.1:$port/other")->{status}, 404,
    'conf/api.conf: other paths 404');
 $a->stop;

@@ -32,7 +32,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
                     free_port make_key exec_unit load_store mint
-                    under_valgrind slow);
+                    under_valgrind slow example_api_conf);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -159,6 +159,17 @@ sub mint {
     die "mint: $err" if $rc;
     chomp $out;
     return $out;
+}
+
+# conf/api.conf as shipped, listening on 127.0.0.1:$port and logging into
+# the prefix: text for an http block.
+sub example_api_conf {
+    my ($port) = @_;
+    my $api = read_file("$ROOT/conf/api.conf");
+    $api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port;};
+    $api =~ s{/var/log/nginx/code-router-api\.log scan}
+             {%%PREFIX%%/logs/api.log};
+    return $api;
 }
 
 sub free_port {
