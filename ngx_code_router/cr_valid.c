@@ -520,6 +520,23 @@ cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz)
 }
 
 
+int
+cr_time_ok(int64_t t, int tz)
+{
+    /* t is bounded first, so the sum below cannot overflow. */
+    if (tz < -CR_TZ_MAX || tz > CR_TZ_MAX
+        || t < -(int64_t) CR_TZ_MAX * 60
+        || t > CR_LOCAL_TIME_MAX + (int64_t) CR_TZ_MAX * 60)
+    {
+        return 0;
+    }
+
+    t += (int64_t) tz * 60;
+
+    return t >= 0 && t <= CR_LOCAL_TIME_MAX;
+}
+
+
 void
 cr_format_time(char *out, size_t len, int64_t t, int tz)
 {
@@ -527,6 +544,11 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
     size_t    n;
     int64_t   local, days, secs, y;
     unsigned  m, d, a;
+
+    if (!cr_time_ok(t, tz)) {
+        snprintf(out, len, "%lld", (long long) t);
+        return;
+    }
 
     local = t + (int64_t) tz * 60;
     days = local / 86400;
@@ -537,11 +559,6 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
     }
 
     cr_civil_from_days(days, &y, &m, &d);
-
-    if (y < 0 || y > 9999) {
-        snprintf(out, len, "%lld", (long long) t);
-        return;
-    }
 
     /* By hand: snprintf() cost more than the rest of a scan's counting. */
     p = cr_put_digits(buf, (unsigned) y, 4);

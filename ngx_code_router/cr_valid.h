@@ -70,7 +70,19 @@ const char *cr_valid_date(const char *s, size_t n);
  */
 const char *cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz);
 
-/* Formats t in zone tz as above (25 bytes + NUL at most). */
+/*
+ * The times cr_parse_time() can produce, and so the only ones a stored
+ * record may hold: a zone of at most 14:59 either side of UTC, and a local
+ * date from 1970-01-01T00:00:00 to 9999-12-31T23:59:59.  Returns 1 if t
+ * (Unix seconds) in zone tz (minutes east of UTC) is one of them, else 0.
+ */
+#define CR_TZ_MAX          (14 * 60 + 59)
+#define CR_LOCAL_TIME_MAX  INT64_C(253402300799)   /* 9999-12-31T23:59:59 */
+
+int cr_time_ok(int64_t t, int tz);
+
+/* Formats t in zone tz as above (25 bytes + NUL at most).  A time that
+ * cr_time_ok() refuses is written as the decimal number t. */
 void cr_format_time(char *out, size_t len, int64_t t, int tz);
 
 #endif /* CR_VALID_H */
