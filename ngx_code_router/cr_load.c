@@ -127,6 +127,8 @@ static int cr_fatal(cr_load_t *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int cr_store_fail(cr_load_t *l, int rc);
 static int cr_load_file(cr_load_t *l, uint32_t fidx);
+static int cr_read_line(FILE *f, char *buf, size_t cap, size_t *len,
+    int *over);
 static int cr_header(cr_load_t *l, cr_row_t *row, int n);
 static int cr_blank(cr_row_t *row, int n);
 static cr_str_t cr_col(cr_load_t *l, cr_row_t *row, int c);
@@ -382,10 +384,9 @@ cr_load_files(cr_load_t *l, char *const *files, int n)
 static int
 cr_load_file(cr_load_t *l, uint32_t fidx)
 {
-    int               nf, rc, skip, blank_before;
+    int               nf, rc, skip, blank_before, over;
     char             *line;
-    size_t            cap, len;
-    ssize_t           got;
+    size_t            len;
     FILE             *f;
     cr_row_t          row;
     const char       *why;
@@ -397,8 +398,14 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
                         strerror(errno));
     }
 
-    line = NULL;
-    cap = 0;
+    /* The longest line kept, with a byte order mark and a CR: the rest of
+     * a longer one is read and dropped, never held. */
+    line = malloc(CR_LINE_MAX + 4);
+    if (line == NULL) {
+        fclose(f);
+        return cr_fatal(l, "out of memory");
+    }
+
     rc = CR_LOAD_OK;
     skip = 0;
     blank_before = 1;
@@ -407,13 +414,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
     s->loc.file = fidx;
     s->loc.line = 0;
 
-    while ((got = getline(&line, &cap, f)) != -1) {
+    while (cr_read_line(f, line, CR_LINE_MAX + 4, &len, &over)) {
         s->loc.line++;
-        len = (size_t) got;
 
-        if (len && line[len - 1] == '\n') {
-            len--;
-        }
         if (len && line[len - 1] == '\r') {
             len--;
         }
@@ -426,7 +429,7 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
             len -= 3;
         }
 
-        if (len > CR_LINE_MAX) {
+        if (over || len > CR_LINE_MAX) {
             cr_err(l, &s->loc, "line is longer than %d bytes", CR_LINE_MAX);
             continue;
         }
@@ -497,6 +500,39 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
     fclose(f);
 
     return rc;
+}
+
+
+/*
+ * One line without its LF into buf: at most cap bytes kept, *over set if
+ * there were more (read on to the LF and dropped).  Returns 0 at the end
+ * of the file or on an error (see ferror), else 1.  A NUL byte is kept.
+ */
+static int
+cr_read_line(FILE *f, char *buf, size_t cap, size_t *len, int *over)
+{
+    int     c;
+    size_t  n;
+
+    n = 0;
+    *over = 0;
+
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (c == '\n') {
+            *len = n;
+            return 1;
+        }
+
+        if (n < cap) {
+            buf[n++] = (char) c;
+        } else {
+            *over = 1;
+        }
+    }
+
+    *len = n;
+
+    return n > 0 || *over;
 }
 
 
