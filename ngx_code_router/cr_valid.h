@@ -81,6 +81,28 @@ const char *cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz);
 
 int cr_time_ok(int64_t t, int tz);
 
+/* A zone as --tz and the loader's tz column take it: Z or +HH:MM / -HH:MM
+ * (HH <= 14, MM <= 59), in minutes east of UTC. */
+const char *cr_parse_zone(const char *s, size_t n, int16_t *tz);
+
+/*
+ * As cr_parse_time, and the zone-less forms Excel shows: YYYY/M/D H:MM[:SS],
+ * YYYY-MM-DD HH:MM[:SS] (and YYYY-MM-DDTHH:MM[:SS]), read in zone dflt
+ * (minutes east of UTC) unless dflt is CR_TZ_UNSET: then refused with a
+ * reason that names --tz.
+ */
+#define CR_TZ_UNSET  INT16_MIN
+
+const char *cr_parse_time_in(const char *s, size_t n, int dflt, int64_t *t,
+    int16_t *tz);
+
+/*
+ * The scripts a product name uses (docs/loading.md, "Characters"): the
+ * first code point of s[0..n) outside them into *cp, or returns 0 if
+ * there is none.  Invalid UTF-8 is skipped (cr_valid_text refuses it).
+ */
+int cr_foreign_char(const char *s, size_t n, uint32_t *cp);
+
 /* Formats t in zone tz as above (25 bytes + NUL at most).  A time that
  * cr_time_ok() refuses is written as the decimal number t. */
 void cr_format_time(char *out, size_t len, int64_t t, int tz);

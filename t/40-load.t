@@ -186,7 +186,7 @@ my @cases = (
     ['campaign,type,url,ends_at', 'c1,h5,https://x.cn/,2026-11-02T25:00:00Z', 'ends_at: ".*" is not a real time of day'],
     ['campaign,type,url,starts_at,ends_at', 'c1,h5,https://x.cn/,2026-11-02T08:00:00+08:00,2026-11-02T00:00:00Z', 'ends_at must be later than starts_at'],
     ['campaign,type,url,name', "c1,h5,https://x.cn/,a\x07b", 'name: ".*" holds a control character'],
-    ['campaign,type,url,name', "c1,h5,https://x.cn/,\xd5\xfd\xc6\xb7", 'name: ".*" is not UTF-8 \(save the file as "CSV UTF-8"\)'],
+    ['campaign,type,url,name', "c1,h5,https://x.cn/,\xd5\xfd\xc6\xb7", 'name: ".*" is not UTF-8 \(save the file as "CSV UTF-8", or load it with --encoding gbk\)'],
     ['campaign,type,url,name', 'c1,h5,https://x.cn/,' . ('名' x 86), 'name: ".*" is too long'],
     ['campaign,type,url,after_url', 'c1,h5,https://x.cn/,http://x.cn/end', 'after_url: ".*" must start with https://'],
     ['campaign,type,url,delete', 'c1,h5,https://x.cn/,no', 'delete: "no" must be empty or "yes"'],

@@ -488,7 +488,7 @@ test_grow(void)
            "a new store starts with a %u MiB map", CR_STORE_MIN_MAP >> 20);
 
     files[0] = csv;
-    rc = cr_load_transact(&l, st, NULL, 10, files, 1, 0, 7, &grown);
+    rc = cr_load_transact(&l, st, NULL, 10, NULL, files, 1, 0, 7, &grown);
     tap_ok(rc == CR_LOAD_OK && grown >= 1 && l.codes.added == 1000000,
            "1000000 rows: the map grew %u time(s) and the run was redone "
            "(%s)", grown, l.fatal);
