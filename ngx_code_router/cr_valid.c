@@ -574,7 +574,7 @@ cr_parse_time_in(const char *s, size_t n, int dflt, int64_t *t, int16_t *tz)
     }
 
     /* YYYY(/|-)M(/|-)D( |T)H:MM[:SS], nothing after: no zone. */
-    if (n < 14 || cr_digits(s, 4, &y) || (s[4] != '/' && s[4] != '-')) {
+    if (n < 13 || cr_digits(s, 4, &y) || (s[4] != '/' && s[4] != '-')) {
         return iso;
     }
 
@@ -606,7 +606,7 @@ cr_parse_time_in(const char *s, size_t n, int dflt, int64_t *t, int16_t *tz)
     }
 
     /* With '-' the fields keep two digits: YYYY-MM-DD HH:MM. */
-    if (sep == '-' && (s[7] != '-' || s[13] != ':')) {
+    if (sep == '-' && (n < 16 || s[7] != '-' || s[13] != ':')) {
         return iso;
     }
 
