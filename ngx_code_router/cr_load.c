@@ -18,6 +18,7 @@
 
 #define CR_CSV_MAXF      64
 #define CR_LINE_MAX      65536
+#define CR_CONV_MAX      (3 * (CR_LINE_MAX + 4))
 #define CR_PENDING_MAX   100000
 
 
@@ -197,9 +198,9 @@ cr_load_init(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
             return -1;
         }
 
-        /* A GBK character is at most 3 bytes of UTF-8, a GB18030 one 4:
-         * twice the longest line read is room enough. */
-        l->state->conv = malloc(2 * (CR_LINE_MAX + 4));
+        /* One byte in becomes at most 3 of UTF-8 (0x80 is the euro sign
+         * in GBK), four bytes at most 4. */
+        l->state->conv = malloc(CR_CONV_MAX);
         l->state->cd = iconv_open("UTF-8", l->opts.encoding);
 
         if (l->state->conv == NULL || l->state->cd == (iconv_t) -1) {
@@ -609,7 +610,7 @@ cr_convert(cr_load_t *l, char **line, size_t *len)
     in = *line;
     inleft = *len;
     out = s->conv;
-    outleft = 2 * (CR_LINE_MAX + 4);
+    outleft = CR_CONV_MAX;
 
     iconv(s->cd, NULL, NULL, NULL, NULL);
     rc = iconv(s->cd, &in, &inleft, &out, &outleft);

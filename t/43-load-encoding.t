@@ -84,6 +84,13 @@ like($err, qr/^\Q$gb18030\E:2: byte 4 \(0x95\) is not gbk text/m, '... names the
 is($rc, 0, '... with --encoding gb18030: loads') or diag $err;
 like(dump_db(), qr/^c3,\x{20000}茶,h5,/m, '... as U+20000 茶');
 
+# One GBK byte can be three of UTF-8 (0x80 is the euro sign): a line of
+# 50,000 of them fits the 64 KiB limit and converts whole.
+my $euro = file('euro.csv', $HEAD . 'c9,' . ("\x80" x 50_000) . ",h5,https://shop.example/9\n");
+($rc, $out, $err) = load('--encoding', 'gbk', $euro);
+ok($rc == 1 && $err =~ /^\Q$euro\E:2: name: "\x{e2}\x{82}\x{ac}.*" is too long$/m && $err !~ /not gbk/,
+   '50,000 euro signs in GBK: converted, then "name: ... is too long"') or diag substr($err, 0, 300);
+
 # Not GBK at all; a UTF-8 file given --encoding gbk.
 my $bad = file('bad-gbk.csv', $HEAD . "c4,a\xff\xffb,h5,https://shop.example/4\n");
 ($rc, $out, $err) = load('--encoding', 'gbk', $bad);
