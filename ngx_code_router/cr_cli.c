@@ -87,13 +87,21 @@ static const cr_cmd_t  cr_cmds[] = {
 
     { "load", cr_cmd_load,
       "usage: code-router load --db PATH [--key FILE] [--dry-run]\n"
-      "                        [--max-errors N] FILE...\n"
+      "                        [--max-errors N]\n"
+      "                        [--encoding gbk|gb18030|utf-8]\n"
+      "                        [--tz +HH:MM|-HH:MM|Z] FILE...\n"
       "\n"
       "Loads campaign, batch and code (override) CSV files into the store\n"
       "at PATH (created if missing) in one transaction: every row is\n"
       "applied, or none.  Each bad row is reported as FILE:LINE: reason\n"
       "(the first N, default 100) and nothing is committed.  --key decodes\n"
       "a \"code\" column.  --dry-run checks and counts, commits nothing.\n"
+      "--encoding: the files' encoding (default utf-8; Chinese Excel saves\n"
+      "CSV as gbk).  A text field with a character no product name uses\n"
+      "(see the docs) is refused with the hint to use --encoding gbk.\n"
+      "--tz: the zone of times written without one, as Excel shows them\n"
+      "(2026/12/1 10:00, 2026-12-01 10:00:00); a campaign row's tz column\n"
+      "overrides it.  Without either such a time is an error.\n"
       "The file format: docs/loading.md.\n"
       "Exit status 0 committed, 1 bad rows, 2 usage, 3 file or store "
       "error.\n" },

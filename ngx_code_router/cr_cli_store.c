@@ -24,7 +24,8 @@
 
 
 static int cr_load_run(cr_store_t *st, const cr_keyring_t *ring,
-    char **files, int nfiles, int dry, unsigned max_errors);
+    const cr_load_opts_t *lopts, char **files, int nfiles, int dry,
+    unsigned max_errors);
 static void cr_print_counts(const char *what, const cr_load_count_t *c);
 static double cr_now_f(void);
 static void cr_csv_field(FILE *f, const cr_str_t *s, int last);
@@ -50,14 +51,19 @@ cr_cmd_load(int argc, char **argv)
     cr_store_info_t  info;
     const char    *db, *keyfile, *open_path;
     cr_keyring_t  *ring;
+    cr_load_opts_t  lopts;
 
     static const struct option  opts[] = {
         { "db", required_argument, NULL, 'd' },
         { "key", required_argument, NULL, 'k' },
         { "dry-run", no_argument, NULL, 'n' },
         { "max-errors", required_argument, NULL, 'm' },
+        { "encoding", required_argument, NULL, 'e' },
+        { "tz", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 }
     };
+
+    memset(&lopts, 0, sizeof(lopts));
 
     db = keyfile = NULL;
     dry = 0;
@@ -84,6 +90,22 @@ cr_cmd_load(int argc, char **argv)
                                     "--max-errors \"%s\": 1..1000000",
                                     optarg);
             }
+            break;
+        case 'e':
+            if (!cr_load_encoding_ok(optarg)) {
+                return cr_cli_error("load", CR_EXIT_USAGE,
+                                    "--encoding \"%s\": gbk, gb18030 or "
+                                    "utf-8", optarg);
+            }
+            lopts.encoding = optarg;
+            break;
+        case 't':
+            if (cr_parse_zone(optarg, strlen(optarg), &lopts.tz) != NULL) {
+                return cr_cli_error("load", CR_EXIT_USAGE,
+                                    "--tz \"%s\": must be a zone as "
+                                    "+08:00, -05:00 or Z", optarg);
+            }
+            lopts.has_tz = 1;
             break;
         default:
             return cr_cli_error("load", CR_EXIT_USAGE, "bad option");
@@ -160,7 +182,7 @@ cr_cmd_load(int argc, char **argv)
         cr_store_grow(st, info.map_used + need);
     }
 
-    rc = cr_load_run(st, ring, argv + optind, argc - optind, dry,
+    rc = cr_load_run(st, ring, &lopts, argv + optind, argc - optind, dry,
                      (unsigned) max_errors);
 
     cr_store_close(st);
@@ -183,8 +205,9 @@ done:
 
 
 static int
-cr_load_run(cr_store_t *st, const cr_keyring_t *ring, char **files,
-    int nfiles, int dry, unsigned max_errors)
+cr_load_run(cr_store_t *st, const cr_keyring_t *ring,
+    const cr_load_opts_t *lopts, char **files, int nfiles, int dry,
+    unsigned max_errors)
 {
     int               rc;
     char              when[40];
@@ -195,7 +218,7 @@ cr_load_run(cr_store_t *st, const cr_keyring_t *ring, char **files,
 
     t0 = cr_now_f();
 
-    rc = cr_load_transact(&l, st, ring, max_errors, files, nfiles, dry,
+    rc = cr_load_transact(&l, st, ring, max_errors, lopts, files, nfiles, dry,
                           (int64_t) time(NULL), &grown);
 
     if (rc == CR_LOAD_FAILED) {

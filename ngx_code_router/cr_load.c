@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <iconv.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #define CR_CSV_MAXF      64
 #define CR_LINE_MAX      65536
+#define CR_CONV_MAX      (3 * (CR_LINE_MAX + 4))
 #define CR_PENDING_MAX   100000
 
 
@@ -32,7 +34,7 @@ typedef enum {
 enum {
     C_CAMPAIGN = 0, C_NAME, C_TYPE, C_URL, C_APPID, C_PATH, C_QUERY,
     C_URL_LINK, C_STARTS_AT, C_ENDS_AT, C_BEFORE_URL, C_AFTER_URL,
-    C_CDELETE, C_CN
+    C_CDELETE, C_TZ, C_CN
 };
 
 enum {
@@ -46,7 +48,7 @@ enum {
 
 static const char  *cr_campaign_cols[C_CN] = {
     "campaign", "name", "type", "url", "appid", "path", "query", "url_link",
-    "starts_at", "ends_at", "before_url", "after_url", "delete"
+    "starts_at", "ends_at", "before_url", "after_url", "delete", "tz"
 };
 
 static const char  *cr_batch_cols[B_N] = {
@@ -107,9 +109,14 @@ struct cr_load_state_s {
     size_t        nrefs;
     size_t        caprefs;
 
+    /* --encoding other than UTF-8: the converter, and a line's UTF-8. */
+    iconv_t       cd;
+    char         *conv;
+
     /* The section being read. */
     cr_kind_e     kind;
     int           col[CR_CSV_MAXF];    /* column -> field index, or -1 */
+    const char   *fname[CR_CSV_MAXF];  /* field index -> column name */
     int           nfields;
     cr_loc_t      loc;
 };
@@ -127,8 +134,12 @@ static int cr_fatal(cr_load_t *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int cr_store_fail(cr_load_t *l, int rc);
 static int cr_load_file(cr_load_t *l, uint32_t fidx);
+static int cr_read_line(FILE *f, char *buf, size_t cap, size_t *len,
+    int *over);
 static int cr_header(cr_load_t *l, cr_row_t *row, int n);
 static int cr_blank(cr_row_t *row, int n);
+static int cr_convert(cr_load_t *l, char **line, size_t *len);
+static int cr_foreign(cr_load_t *l, cr_row_t *row, int n);
 static cr_str_t cr_col(cr_load_t *l, cr_row_t *row, int c);
 static int cr_is_delete(cr_load_t *l, cr_row_t *row, int c);
 static int cr_row_campaign(cr_load_t *l, cr_row_t *row);
@@ -146,8 +157,16 @@ static void cr_hash_free(cr_hash_t *h);
 
 
 int
+cr_load_encoding_ok(const char *name)
+{
+    return strcasecmp(name, "utf-8") == 0 || strcasecmp(name, "gbk") == 0
+           || strcasecmp(name, "gb18030") == 0;
+}
+
+
+int
 cr_load_init(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
-    unsigned max_messages)
+    unsigned max_messages, const cr_load_opts_t *opts)
 {
     memset(l, 0, sizeof(cr_load_t));
 
@@ -155,17 +174,39 @@ cr_load_init(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
     l->ring = ring;
     l->max_messages = max_messages;
 
+    if (opts) {
+        l->opts = *opts;
+    }
+
     l->state = calloc(1, sizeof(cr_load_state_t));
     if (l->state == NULL) {
         return -1;
     }
 
+    l->state->cd = (iconv_t) -1;
+
     l->state->msgs = calloc(max_messages ? max_messages : 1,
                             sizeof(cr_msg_t));
     if (l->state->msgs == NULL) {
-        free(l->state);
-        l->state = NULL;
+        cr_load_free(l);
         return -1;
+    }
+
+    if (l->opts.encoding && strcasecmp(l->opts.encoding, "utf-8") != 0) {
+        if (!cr_load_encoding_ok(l->opts.encoding)) {
+            cr_load_free(l);
+            return -1;
+        }
+
+        /* One byte in becomes at most 3 of UTF-8 (0x80 is the euro sign
+         * in GBK), four bytes at most 4. */
+        l->state->conv = malloc(CR_CONV_MAX);
+        l->state->cd = iconv_open("UTF-8", l->opts.encoding);
+
+        if (l->state->conv == NULL || l->state->cd == (iconv_t) -1) {
+            cr_load_free(l);
+            return -1;
+        }
     }
 
     return 0;
@@ -186,6 +227,11 @@ cr_load_free(cr_load_t *l)
         free(s->msgs[i].text);
     }
 
+    if (s->cd != (iconv_t) -1) {
+        iconv_close(s->cd);
+    }
+
+    free(s->conv);
     free(s->msgs);
     free(s->refs);
     cr_hash_free(&s->campaigns);
@@ -197,16 +243,18 @@ cr_load_free(cr_load_t *l)
 
 int
 cr_load_transact(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
-    unsigned max_messages, char *const *files, int n, int dry, int64_t now,
-    unsigned *grown)
+    unsigned max_messages, const cr_load_opts_t *opts, char *const *files,
+    int n, int dry, int64_t now, unsigned *grown)
 {
     int  rc, tries;
 
     *grown = 0;
 
     for (tries = 0; ; tries++) {
-        if (cr_load_init(l, st, ring, max_messages) != 0) {
-            return cr_fatal(l, "out of memory");
+        if (cr_load_init(l, st, ring, max_messages, opts) != 0) {
+            return cr_fatal(l, "out of memory, or no converter from %s",
+                            opts && opts->encoding ? opts->encoding
+                                                   : "utf-8");
         }
 
         if (cr_store_begin(st) != 0) {
@@ -382,10 +430,9 @@ cr_load_files(cr_load_t *l, char *const *files, int n)
 static int
 cr_load_file(cr_load_t *l, uint32_t fidx)
 {
-    int               nf, rc, skip, blank_before;
-    char             *line;
-    size_t            cap, len;
-    ssize_t           got;
+    int               nf, rc, skip, blank_before, over;
+    char             *line, *text;
+    size_t            len;
     FILE             *f;
     cr_row_t          row;
     const char       *why;
@@ -397,8 +444,14 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
                         strerror(errno));
     }
 
-    line = NULL;
-    cap = 0;
+    /* The longest line kept, with a byte order mark and a CR: the rest of
+     * a longer one is read and dropped, never held. */
+    line = malloc(CR_LINE_MAX + 4);
+    if (line == NULL) {
+        fclose(f);
+        return cr_fatal(l, "out of memory");
+    }
+
     rc = CR_LOAD_OK;
     skip = 0;
     blank_before = 1;
@@ -407,13 +460,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
     s->loc.file = fidx;
     s->loc.line = 0;
 
-    while ((got = getline(&line, &cap, f)) != -1) {
+    while (cr_read_line(f, line, CR_LINE_MAX + 4, &len, &over)) {
         s->loc.line++;
-        len = (size_t) got;
 
-        if (len && line[len - 1] == '\n') {
-            len--;
-        }
         if (len && line[len - 1] == '\r') {
             len--;
         }
@@ -422,16 +471,29 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
         if (s->loc.line == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3)
                                             == 0)
         {
+            if (s->cd != (iconv_t) -1) {
+                cr_err(l, &s->loc, "the file starts with a UTF-8 byte order "
+                       "mark: it is UTF-8, load it without --encoding %s",
+                       l->opts.encoding);
+                break;
+            }
+
             memmove(line, line + 3, len - 3);
             len -= 3;
         }
 
-        if (len > CR_LINE_MAX) {
+        if (over || len > CR_LINE_MAX) {
             cr_err(l, &s->loc, "line is longer than %d bytes", CR_LINE_MAX);
             continue;
         }
 
-        nf = cr_csv_split(line, len, row.f, row.fl, CR_CSV_MAXF, &why);
+        text = line;
+
+        if (s->cd != (iconv_t) -1 && cr_convert(l, &text, &len) != 0) {
+            continue;
+        }
+
+        nf = cr_csv_split(text, len, row.f, row.fl, CR_CSV_MAXF, &why);
 
         if (nf < 0) {
             cr_err(l, &s->loc, "%s", why);
@@ -467,6 +529,10 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
 
         l->rows++;
 
+        if (cr_foreign(l, &row, nf)) {
+            continue;
+        }
+
         switch (s->kind) {
         case CR_KIND_CAMPAIGN:
             rc = cr_row_campaign(l, &row);
@@ -500,6 +566,96 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
 }
 
 
+/*
+ * One line without its LF into buf: at most cap bytes kept, *over set if
+ * there were more (read on to the LF and dropped).  Returns 0 at the end
+ * of the file or on an error (see ferror), else 1.  A NUL byte is kept.
+ */
+static int
+cr_read_line(FILE *f, char *buf, size_t cap, size_t *len, int *over)
+{
+    int     c;
+    size_t  n;
+
+    n = 0;
+    *over = 0;
+
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (c == '\n') {
+            *len = n;
+            return 1;
+        }
+
+        if (n < cap) {
+            buf[n++] = (char) c;
+        } else {
+            *over = 1;
+        }
+    }
+
+    *len = n;
+
+    return n > 0 || *over;
+}
+
+
+/* The line from --encoding to UTF-8, into s->conv; reports a bad byte. */
+static int
+cr_convert(cr_load_t *l, char **line, size_t *len)
+{
+    char             *in, *out;
+    size_t            inleft, outleft, rc;
+    cr_load_state_t  *s = l->state;
+
+    in = *line;
+    inleft = *len;
+    out = s->conv;
+    outleft = CR_CONV_MAX;
+
+    iconv(s->cd, NULL, NULL, NULL, NULL);
+    rc = iconv(s->cd, &in, &inleft, &out, &outleft);
+
+    if (rc == (size_t) -1) {
+        cr_err(l, &s->loc, "byte %zu (0x%02X) is not %s text%s",
+               (size_t) (in - *line) + 1, (unsigned) (uint8_t) *in,
+               l->opts.encoding, errno == EILSEQ || errno == EINVAL
+               ? " (if the file is UTF-8, load it without --encoding)" : "");
+        return -1;
+    }
+
+    *line = s->conv;
+    *len = (size_t) (out - s->conv);
+
+    return 0;
+}
+
+
+/* A field with a character no product name uses: reports the first. */
+static int
+cr_foreign(cr_load_t *l, cr_row_t *row, int n)
+{
+    int               i;
+    uint32_t          cp;
+    cr_load_state_t  *s = l->state;
+
+    for (i = 0; i < n; i++) {
+        if (!cr_foreign_char(row->f[i], row->fl[i], &cp)) {
+            continue;
+        }
+
+        cr_err(l, &s->loc, "%s: \"%.*s\" holds U+%04X, which no product "
+               "name uses: if Excel saved the file as GBK (its default for "
+               "Chinese), load it with --encoding gbk",
+               s->fname[i] ? s->fname[i] : "?",
+               (int) (row->fl[i] > 60 ? 60 : row->fl[i]), row->f[i],
+               (unsigned) cp);
+        return 1;
+    }
+
+    return 0;
+}
+
+
 static int
 cr_blank(cr_row_t *row, int n)
 {
@@ -528,6 +684,7 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
     const char      **cols;
     cr_load_state_t  *s = l->state;
     int               col[CR_CSV_MAXF];
+    const char       *fname[CR_CSV_MAXF];
 
     quiet = n < 0;
     if (quiet) {
@@ -563,6 +720,10 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         col[c] = -1;
     }
 
+    for (i = 0; i < n; i++) {
+        fname[i] = NULL;
+    }
+
     bad = 0;
 
     for (i = 0; i < n; i++) {
@@ -589,6 +750,7 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         }
 
         col[c] = i;
+        fname[i] = cols[c];
     }
 
 #undef CR_IS
@@ -649,6 +811,7 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         s->kind = kind;
         s->nfields = n;
         memcpy(s->col, col, sizeof(col));
+        memcpy(s->fname, fname, sizeof(fname));
     }
 
     return 0;
@@ -866,7 +1029,8 @@ cr_count(cr_load_count_t *c, int put)
 static int
 cr_row_campaign(cr_load_t *l, cr_row_t *row)
 {
-    int            del, bad, rc, i;
+    int            del, bad, rc, i, dflt;
+    int16_t        tz;
     cr_str_t       v;
     cr_campaign_t  c;
 
@@ -972,18 +1136,31 @@ cr_row_campaign(cr_load_t *l, cr_row_t *row)
 
     c.starts_at = c.ends_at = CR_TIME_NONE;
 
+    /* The zone of zone-less times: the row's tz, else --tz. */
+    dflt = l->opts.has_tz ? l->opts.tz : CR_TZ_UNSET;
+
+    v = cr_col(l, row, C_TZ);
+    if (v.len) {
+        if (cr_check(l, "tz", v, cr_parse_zone(v.data, v.len, &tz))) {
+            bad = 1;
+            dflt = 0;
+        } else {
+            dflt = tz;
+        }
+    }
+
     v = cr_col(l, row, C_STARTS_AT);
     if (v.len) {
         bad |= cr_check(l, "starts_at", v,
-                        cr_parse_time(v.data, v.len, &c.starts_at,
-                                      &c.starts_tz));
+                        cr_parse_time_in(v.data, v.len, dflt, &c.starts_at,
+                                         &c.starts_tz));
     }
 
     v = cr_col(l, row, C_ENDS_AT);
     if (v.len) {
         bad |= cr_check(l, "ends_at", v,
-                        cr_parse_time(v.data, v.len, &c.ends_at,
-                                      &c.ends_tz));
+                        cr_parse_time_in(v.data, v.len, dflt, &c.ends_at,
+                                         &c.ends_tz));
     }
 
     if (!bad && c.starts_at != CR_TIME_NONE && c.ends_at != CR_TIME_NONE

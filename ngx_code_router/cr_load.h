@@ -34,10 +34,19 @@ typedef struct {
 
 typedef struct cr_load_state_s  cr_load_state_t;
 
+
+/* How the files are read (docs/loading.md); all zero: the defaults. */
+typedef struct {
+    const char  *encoding;             /* NULL or "utf-8", "gbk", "gb18030" */
+    int          has_tz;               /* tz below applies (--tz) */
+    int16_t      tz;                   /* zone of zone-less times, minutes */
+} cr_load_opts_t;
+
 typedef struct {
     cr_store_t          *st;
     const cr_keyring_t  *ring;         /* NULL: a code column is an error */
     unsigned             max_messages; /* kept for printing */
+    cr_load_opts_t       opts;
 
     unsigned long        errors;       /* all of them, kept or not */
     cr_load_count_t      campaigns;
@@ -50,9 +59,13 @@ typedef struct {
 } cr_load_t;
 
 
-/* Prepares a run; returns 0 or -1 (out of memory). */
+/* Prepares a run (opts NULL: the defaults); returns 0 or -1 (out of
+ * memory, or an encoding iconv does not know). */
 int cr_load_init(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
-    unsigned max_messages);
+    unsigned max_messages, const cr_load_opts_t *opts);
+
+/* The encodings --encoding takes: 1 if name is one of them. */
+int cr_load_encoding_ok(const char *name);
 
 /*
  * Reads the files in order and applies their rows to the store's open
@@ -71,8 +84,8 @@ int cr_load_files(cr_load_t *l, char *const *files, int n);
  * or CR_LOAD_FAILED (message in l->fatal).  Re-initialises l each try.
  */
 int cr_load_transact(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
-    unsigned max_messages, char *const *files, int n, int dry, int64_t now,
-    unsigned *grown);
+    unsigned max_messages, const cr_load_opts_t *opts, char *const *files,
+    int n, int dry, int64_t now, unsigned *grown);
 
 /* Rows added, changed or removed by the run. */
 uint64_t cr_load_changes(const cr_load_t *l);

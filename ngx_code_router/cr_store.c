@@ -16,6 +16,7 @@
 
 #include "cr_filter.h"
 #include "cr_store.h"
+#include "cr_valid.h"
 
 
 #define CR_META_MAGIC   "CRSTORE\0"
@@ -154,6 +155,7 @@ static unsigned cr_get_u16(const uint8_t *p);
 static uint64_t cr_get_u64(const uint8_t *p);
 static int cr_rec_encode(cr_store_t *st, uint8_t kind, const uint8_t *fixed,
     size_t nfixed, const cr_str_t *s, unsigned ns, MDB_val *out);
+static int cr_campaign_time_ok(int64_t t, int tz);
 static int cr_rec_decode(const uint8_t *p, size_t n, uint8_t kind,
     size_t nfixed, cr_str_t *s, unsigned ns);
 static int cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key,
@@ -1977,7 +1979,30 @@ cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c)
     c->starts_tz = (int16_t) cr_get_u16(p + 17);
     c->ends_tz = (int16_t) cr_get_u16(p + 19);
 
-    return cr_target_name(c->type) ? 0 : -1;
+    if (cr_target_name(c->type) == NULL
+        || !cr_campaign_time_ok(c->starts_at, c->starts_tz)
+        || !cr_campaign_time_ok(c->ends_at, c->ends_tz))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Only a time the loader could have stored: every reader formats it (the
+ * API, the CLI's dump), and one past the loader's range would overflow
+ * there or make a window nobody meant.
+ */
+static int
+cr_campaign_time_ok(int64_t t, int tz)
+{
+    if (t == CR_TIME_NONE) {
+        return tz >= -CR_TZ_MAX && tz <= CR_TZ_MAX;
+    }
+
+    return cr_time_ok(t, tz);
 }
 
 

@@ -152,7 +152,8 @@ cr_valid_text(const char *s, size_t n, size_t max)
 
         need = cr_utf8_len(s + i, n - i, &cp);
         if (need == 0) {
-            return "is not UTF-8 (save the file as \"CSV UTF-8\")";
+            return "is not UTF-8 (save the file as \"CSV UTF-8\", or load "
+                   "it with --encoding gbk)";
         }
 
         /* C1 controls */
@@ -520,6 +521,214 @@ cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz)
 }
 
 
+const char *
+cr_parse_zone(const char *s, size_t n, int16_t *tz)
+{
+    int  zh, zm;
+
+    if (n == 1 && s[0] == 'Z') {
+        *tz = 0;
+        return NULL;
+    }
+
+    if (n != 6 || (s[0] != '+' && s[0] != '-') || cr_digits(s + 1, 2, &zh)
+        || s[3] != ':' || cr_digits(s + 4, 2, &zm) || zh > 14 || zm > 59)
+    {
+        return "must be a zone as +08:00, -05:00 or Z";
+    }
+
+    *tz = (int16_t) ((s[0] == '-' ? -1 : 1) * (zh * 60 + zm));
+
+    return NULL;
+}
+
+
+/* 1 or 2 digits (max 2) at s[*i], as a number; -1 if none. */
+static int
+cr_digits12(const char *s, size_t n, size_t *i)
+{
+    int  v, k;
+
+    v = 0;
+
+    for (k = 0; k < 2 && *i < n && s[*i] >= '0' && s[*i] <= '9'; k++) {
+        v = v * 10 + (s[(*i)++] - '0');
+    }
+
+    return k ? v : -1;
+}
+
+
+const char *
+cr_parse_time_in(const char *s, size_t n, int dflt, int64_t *t, int16_t *tz)
+{
+    int          y, mo, d, h, mi, sec;
+    char         sep;
+    size_t       i;
+    const char  *iso;
+
+    iso = cr_parse_time(s, n, t, tz);
+
+    if (iso == NULL) {
+        return NULL;
+    }
+
+    /* YYYY(/|-)M(/|-)D( |T)H:MM[:SS], nothing after: no zone. */
+    if (n < 13 || cr_digits(s, 4, &y) || (s[4] != '/' && s[4] != '-')) {
+        return iso;
+    }
+
+    sep = s[4];
+    i = 5;
+    mo = cr_digits12(s, n, &i);
+    if (mo < 0 || i >= n || s[i++] != sep) {
+        return iso;
+    }
+    d = cr_digits12(s, n, &i);
+    if (d < 0 || i >= n || (s[i] != ' ' && s[i] != 'T')) {
+        return iso;
+    }
+    i++;
+    h = cr_digits12(s, n, &i);
+    if (h < 0 || i + 3 > n || s[i] != ':' || cr_digits(s + i + 1, 2, &mi)) {
+        return iso;
+    }
+    i += 3;
+    sec = 0;
+    if (i < n && s[i] == ':') {
+        if (i + 3 != n || cr_digits(s + i + 1, 2, &sec)) {
+            return iso;
+        }
+        i += 3;
+    }
+    if (i != n) {
+        return iso;
+    }
+
+    /* With '-' the fields keep two digits: YYYY-MM-DD HH:MM. */
+    if (sep == '-' && (n < 16 || s[7] != '-' || s[13] != ':')) {
+        return iso;
+    }
+
+    if (dflt == CR_TZ_UNSET) {
+        return "has no zone: add Z or +08:00, or load with --tz +08:00 "
+               "(or give a tz column)";
+    }
+
+    if (!cr_date_ok(y, mo, d)) {
+        return "is not a real date";
+    }
+
+    if (h > 23 || mi > 59 || sec > 59) {
+        return "is not a real time of day";
+    }
+
+    *tz = (int16_t) dflt;
+    *t = cr_days_from_civil(y, (unsigned) mo, (unsigned) d) * 86400
+         + h * 3600 + mi * 60 + sec - (int64_t) dflt * 60;
+
+    return NULL;
+}
+
+
+/*
+ * The characters of product names: see cr_valid.h and docs/loading.md.
+ * Ranges of code points, sorted.  GBK bytes read as UTF-8 decode to
+ * Hebrew, Cyrillic, Arabic, Greek and other scripts outside these (the
+ * GBK bytes of "zhuan ye" are U+05E8 U+04B5), which catches a GBK file.
+ */
+static const uint32_t  cr_name_chars[][2] = {
+    { 0x0020, 0x007e },     /* ASCII printable */
+    { 0x00a0, 0x024f },     /* Latin-1 Supplement, Latin Extended-A, -B */
+    { 0x0391, 0x03a9 },     /* Greek capitals (as symbols: ohm) */
+    { 0x03b1, 0x03c9 },     /* Greek small letters (alpha, omega-3) */
+    { 0x1e00, 0x1eff },     /* Latin Extended Additional (Vietnamese) */
+    { 0x2010, 0x2027 },     /* General Punctuation: dashes, quotes, ... */
+    { 0x2030, 0x205e },     /* per mille, primes, ... */
+    { 0x2070, 0x209f },     /* super- and subscripts */
+    { 0x20a0, 0x20cf },     /* currency symbols */
+    { 0x2100, 0x27bf },     /* letterlike .. dingbats: TM, degrees C, arrows,
+                               circled digits, stars, check marks */
+    { 0x2e80, 0x2fdf },     /* CJK radicals, Kangxi radicals */
+    { 0x3000, 0x303f },     /* CJK symbols and punctuation */
+    { 0x3040, 0x30ff },     /* Hiragana, Katakana */
+    { 0x3100, 0x312f },     /* Bopomofo */
+    { 0x3130, 0x318f },     /* Hangul compatibility jamo */
+    { 0x31c0, 0x31ff },     /* CJK strokes, Katakana extension */
+    { 0x3200, 0x4dbf },     /* enclosed CJK, compatibility, Extension A */
+    { 0x4e00, 0x9fff },     /* CJK Unified Ideographs */
+    { 0xac00, 0xd7a3 },     /* Hangul syllables */
+    { 0xf900, 0xfaff },     /* CJK compatibility ideographs */
+    { 0xfe0f, 0xfe0f },     /* emoji presentation selector */
+    { 0xfe30, 0xfe4f },     /* CJK compatibility forms */
+    { 0xff01, 0xffef },     /* fullwidth and halfwidth forms */
+    { 0x1f300, 0x1f64f },   /* emoji: pictographs, emoticons */
+    { 0x1f680, 0x1f6ff },   /* emoji: transport and map */
+    { 0x1f900, 0x1f9ff },   /* emoji: supplemental pictographs */
+    { 0x20000, 0x3134f }    /* CJK Extensions B .. G */
+};
+
+
+int
+cr_foreign_char(const char *s, size_t n, uint32_t *cp)
+{
+    size_t    i, k, lo, hi, mid;
+    uint32_t  c;
+
+    for (i = 0; i < n; i += k) {
+        if ((uint8_t) s[i] < 0x80) {
+            k = 1;
+            continue;
+        }
+
+        k = cr_utf8_len(s + i, n - i, &c);
+        if (k == 0) {
+            k = 1;
+            continue;
+        }
+
+        lo = 0;
+        hi = sizeof(cr_name_chars) / sizeof(cr_name_chars[0]);
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+
+            if (c < cr_name_chars[mid][0]) {
+                hi = mid;
+            } else if (c > cr_name_chars[mid][1]) {
+                lo = mid + 1;
+            } else {
+                break;
+            }
+        }
+
+        if (lo >= hi) {
+            *cp = c;
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+cr_time_ok(int64_t t, int tz)
+{
+    /* t is bounded first, so the sum below cannot overflow. */
+    if (tz < -CR_TZ_MAX || tz > CR_TZ_MAX
+        || t < -(int64_t) CR_TZ_MAX * 60
+        || t > CR_LOCAL_TIME_MAX + (int64_t) CR_TZ_MAX * 60)
+    {
+        return 0;
+    }
+
+    t += (int64_t) tz * 60;
+
+    return t >= 0 && t <= CR_LOCAL_TIME_MAX;
+}
+
+
 void
 cr_format_time(char *out, size_t len, int64_t t, int tz)
 {
@@ -527,6 +736,11 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
     size_t    n;
     int64_t   local, days, secs, y;
     unsigned  m, d, a;
+
+    if (!cr_time_ok(t, tz)) {
+        snprintf(out, len, "%lld", (long long) t);
+        return;
+    }
 
     local = t + (int64_t) tz * 60;
     days = local / 86400;
@@ -537,11 +751,6 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
     }
 
     cr_civil_from_days(days, &y, &m, &d);
-
-    if (y < 0 || y > 9999) {
-        snprintf(out, len, "%lld", (long long) t);
-        return;
-    }
 
     /* By hand: snprintf() cost more than the rest of a scan's counting. */
     p = cr_put_digits(buf, (unsigned) y, 4);

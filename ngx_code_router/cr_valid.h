@@ -70,7 +70,41 @@ const char *cr_valid_date(const char *s, size_t n);
  */
 const char *cr_parse_time(const char *s, size_t n, int64_t *t, int16_t *tz);
 
-/* Formats t in zone tz as above (25 bytes + NUL at most). */
+/*
+ * The times cr_parse_time() can produce, and so the only ones a stored
+ * record may hold: a zone of at most 14:59 either side of UTC, and a local
+ * date from 1970-01-01T00:00:00 to 9999-12-31T23:59:59.  Returns 1 if t
+ * (Unix seconds) in zone tz (minutes east of UTC) is one of them, else 0.
+ */
+#define CR_TZ_MAX          (14 * 60 + 59)
+#define CR_LOCAL_TIME_MAX  INT64_C(253402300799)   /* 9999-12-31T23:59:59 */
+
+int cr_time_ok(int64_t t, int tz);
+
+/* A zone as --tz and the loader's tz column take it: Z or +HH:MM / -HH:MM
+ * (HH <= 14, MM <= 59), in minutes east of UTC. */
+const char *cr_parse_zone(const char *s, size_t n, int16_t *tz);
+
+/*
+ * As cr_parse_time, and the zone-less forms Excel shows: YYYY/M/D H:MM[:SS],
+ * YYYY-MM-DD HH:MM[:SS] (and YYYY-MM-DDTHH:MM[:SS]), read in zone dflt
+ * (minutes east of UTC) unless dflt is CR_TZ_UNSET: then refused with a
+ * reason that names --tz.
+ */
+#define CR_TZ_UNSET  INT16_MIN
+
+const char *cr_parse_time_in(const char *s, size_t n, int dflt, int64_t *t,
+    int16_t *tz);
+
+/*
+ * The scripts a product name uses (docs/loading.md, "Characters"): the
+ * first code point of s[0..n) outside them into *cp, or returns 0 if
+ * there is none.  Invalid UTF-8 is skipped (cr_valid_text refuses it).
+ */
+int cr_foreign_char(const char *s, size_t n, uint32_t *cp);
+
+/* Formats t in zone tz as above (25 bytes + NUL at most).  A time that
+ * cr_time_ok() refuses is written as the decimal number t. */
 void cr_format_time(char *out, size_t len, int64_t t, int tz);
 
 #endif /* CR_VALID_H */

@@ -1,8 +1,9 @@
 /*
  * libFuzzer target: the loader's CSV row splitter and every field rule.
  * Oracles: split fields lie inside the line; an accepted timestamp formats
- * and parses back to the same instant and zone; cr_url_encode's length
- * matches what it writes.
+ * and parses back to the same instant and zone (also one read in a
+ * default zone, Excel's forms, and it is in the range a record may hold);
+ * cr_url_encode's length matches what it writes.
  */
 
 #include <stdint.h>
@@ -20,6 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char        *line, *f[64], out[64], *enc;
     size_t       fl[64], k, len;
     int16_t      tz, tz2;
+    uint32_t     cp;
     int64_t      t, t2;
     const char  *err, *s;
 
@@ -60,6 +62,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+
+    if (cr_parse_time_in(s, size, CR_TZ_UNSET, &t, &tz) == NULL
+        && cr_parse_time(s, size, &t2, &tz2) != NULL)
+    {
+        abort();                /* no zone and no default: refused */
+    }
+
+    if (cr_parse_time_in(s, size, 480, &t, &tz) == NULL) {
+        cr_format_time(out, sizeof(out), t, tz);
+        if (!cr_time_ok(t, tz)
+            || cr_parse_time(out, strlen(out), &t2, &tz2) != NULL
+            || t2 != t || tz2 != tz)
+        {
+            abort();
+        }
+    }
+
+    (void) cr_parse_zone(s, size, &tz);
+    (void) cr_foreign_char(s, size, &cp);
 
     len = cr_url_encode(NULL, s, size);
     enc = malloc(len + 1);

@@ -1,7 +1,9 @@
 /*
  * libFuzzer target: the store's record decoders fed arbitrary bytes as a
  * record.  Every string a decoder returns is read in full, so a slice
- * outside the record is an AddressSanitizer report.
+ * outside the record is an AddressSanitizer report.  A campaign's times
+ * are formatted as the API formats them (UBSan reports an overflow), and a
+ * decoded time must be one the loader could have stored (issue 12, 9).
  */
 
 #include <stdint.h>
@@ -9,9 +11,28 @@
 #include <string.h>
 
 #include "cr_store.h"
+#include "cr_valid.h"
 
 
 static volatile unsigned  sink;
+
+
+static void
+time_oracle(int64_t t, int tz)
+{
+    char  buf[32];
+
+    if (t == CR_TIME_NONE) {
+        return;
+    }
+
+    if (!cr_time_ok(t, tz)) {
+        abort();
+    }
+
+    cr_format_time(buf, sizeof(buf), t, tz);
+    sink += (unsigned char) buf[0];
+}
 
 
 static void
@@ -46,6 +67,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cr_campaign_decode(copy, size, &c) == 0) {
         touch(c.s, CR_CAMP_NSTR);
         (void) cr_target_name(c.type);
+        time_oracle(c.starts_at, c.starts_tz);
+        time_oracle(c.ends_at, c.ends_tz);
     }
 
     if (cr_batch_decode(copy, size, &b) == 0) {

@@ -11,7 +11,8 @@
  *
  *   campaign id=ID type=h5|official_account|miniprogram|NUMBER
  *            [name= url= appid= path= query= url_link= before_url=
- *             after_url= starts_at=UNIX ends_at=UNIX]
+ *             after_url= starts_at=UNIX ends_at=UNIX starts_tz=MINUTES
+ *             ends_tz=MINUTES]   (times and zones may be negative)
  *   batch    id=ID kid=N from=SERIAL to=SERIAL scene=NAME|NUMBER
  *            campaign=ID [sku= gtin= lot= produced= region=]
  *   override kid=N serial=SERIAL state=revoked|campaign|NUMBER
@@ -98,6 +99,21 @@ number(const char *s)
 }
 
 
+static long long
+snumber(const char *s)
+{
+    char       *end;
+    long long   n;
+
+    n = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0') {
+        die("not a number", s);
+    }
+
+    return n;
+}
+
+
 /* The index of name in fields, or -1. */
 static int
 field(const char **fields, int n, const char *name, size_t len)
@@ -175,9 +191,13 @@ main(int argc, char **argv)
                     t = cr_target_parse(v.data, v.len);
                     c.type = (uint8_t) (t ? t : number(v.data));
                 } else if (strncmp(name, "starts_at=", 10) == 0) {
-                    c.starts_at = (int64_t) number(v.data);
+                    c.starts_at = (int64_t) snumber(v.data);
                 } else if (strncmp(name, "ends_at=", 8) == 0) {
-                    c.ends_at = (int64_t) number(v.data);
+                    c.ends_at = (int64_t) snumber(v.data);
+                } else if (strncmp(name, "starts_tz=", 10) == 0) {
+                    c.starts_tz = (int16_t) snumber(v.data);
+                } else if (strncmp(name, "ends_tz=", 8) == 0) {
+                    c.ends_tz = (int16_t) snumber(v.data);
                 } else {
                     die("unknown campaign field", name);
                 }

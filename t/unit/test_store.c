@@ -19,6 +19,7 @@
 #include "cr_load.h"
 #include "cr_store.h"
 #include "cr_target.h"
+#include "cr_valid.h"
 #include "tap.h"
 
 
@@ -287,6 +288,104 @@ test_decoders(void)
 }
 
 
+/* A campaign record as cr_store writes it: type h5, no strings. */
+static size_t
+camp_record(uint8_t *p, int64_t starts, int stz, int64_t ends, int etz)
+{
+    int       i;
+    uint64_t  v[2];
+
+    memset(p, 0, 58);
+    p[0] = 'C';
+    p[1] = CR_TARGET_H5;
+    v[0] = (uint64_t) starts;
+    v[1] = (uint64_t) ends;
+
+    for (i = 0; i < 8; i++) {
+        p[2 + i] = (uint8_t) (v[0] >> (8 * i));
+        p[10 + i] = (uint8_t) (v[1] >> (8 * i));
+    }
+
+    p[18] = (uint8_t) stz;
+    p[19] = (uint8_t) ((unsigned) stz >> 8);
+    p[20] = (uint8_t) etz;
+    p[21] = (uint8_t) ((unsigned) etz >> 8);
+
+    for (i = 0; i < CR_CAMP_NSTR; i++) {
+        p[22 + 4 * i] = 58;        /* offset: just after the header */
+    }
+
+    return 58;
+}
+
+
+/*
+ * Issue 12, item 9: a time written past the loader is refused when the
+ * record is decoded, so nobody formats it (INT64_MAX at +14:00 overflowed
+ * in cr_format_time).  The range is exactly what cr_parse_time produces.
+ */
+static void
+test_stored_times(void)
+{
+    char           out[32];
+    size_t         n;
+    int16_t        tz;
+    int64_t        t;
+    uint8_t        buf[64];
+    cr_campaign_t  c;
+
+    n = camp_record(buf, CR_TIME_NONE, 0, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == 0
+           && c.starts_at == CR_TIME_NONE && c.ends_at == CR_TIME_NONE,
+           "times: an open window decodes");
+
+    cr_parse_time("9999-12-31T23:59:59-14:59", 25, &t, &tz);
+    n = camp_record(buf, CR_TIME_NONE, 0, t, tz);
+    tap_ok(cr_campaign_decode(buf, n, &c) == 0 && c.ends_at == t,
+           "times: the latest time the loader takes decodes");
+    n = camp_record(buf, CR_TIME_NONE, 0, t + 1, tz);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: one second later is refused");
+
+    cr_parse_time("1970-01-01T00:00:00+14:59", 25, &t, &tz);
+    n = camp_record(buf, t, tz, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == 0 && c.starts_at == t,
+           "times: the earliest time the loader takes decodes");
+    n = camp_record(buf, t - 1, tz, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: one second earlier is refused");
+
+    n = camp_record(buf, CR_TIME_NONE, 0, INT64_MAX, 840);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: ends_at INT64_MAX at +14:00 is refused");
+    n = camp_record(buf, INT64_MAX - 1, -840, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: starts_at INT64_MAX - 1 at -14:00 is refused");
+    n = camp_record(buf, INT64_MIN + 1, 840, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: starts_at INT64_MIN + 1 at +14:00 is refused");
+    n = camp_record(buf, 1700000000, CR_TZ_MAX + 1, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: a zone of +15:00 is refused");
+    n = camp_record(buf, CR_TIME_NONE, -32768, CR_TIME_NONE, 0);
+    tap_ok(cr_campaign_decode(buf, n, &c) == -1,
+           "times: an open window with a zone of -32768 is refused");
+
+    /* Whoever formats a time anyway: a number, never overflow. */
+    cr_format_time(out, sizeof(out), INT64_MAX, 840);
+    tap_ok(strcmp(out, "9223372036854775807") == 0,
+           "times: cr_format_time(INT64_MAX, +14:00) writes the number (%s)",
+           out);
+    cr_format_time(out, sizeof(out), INT64_MIN, -840);
+    tap_ok(strcmp(out, "-9223372036854775808") == 0,
+           "times: cr_format_time(INT64_MIN, -14:00) writes the number (%s)",
+           out);
+    cr_format_time(out, sizeof(out), 1780272000, 480);
+    tap_ok(strcmp(out, "2026-06-01T08:00:00+08:00") == 0,
+           "times: a time in range is formatted as before (%s)", out);
+}
+
+
 static void
 test_refusals(void)
 {
@@ -389,7 +488,7 @@ test_grow(void)
            "a new store starts with a %u MiB map", CR_STORE_MIN_MAP >> 20);
 
     files[0] = csv;
-    rc = cr_load_transact(&l, st, NULL, 10, files, 1, 0, 7, &grown);
+    rc = cr_load_transact(&l, st, NULL, 10, NULL, files, 1, 0, 7, &grown);
     tap_ok(rc == CR_LOAD_OK && grown >= 1 && l.codes.added == 1000000,
            "1000000 rows: the map grew %u time(s) and the run was redone "
            "(%s)", grown, l.fatal);
@@ -828,6 +927,7 @@ main(int argc, char **argv)
 
     test_lookup();
     test_decoders();
+    test_stored_times();
     test_refusals();
     test_grow();
 
