@@ -936,9 +936,10 @@ ngx_http_code_router_timer(ngx_event_t *ev)
 
 
 /*
- * The store to read now, or NULL (unavailable).  At most once a second:
- * stat the path; a replaced file (another inode) is reopened at once, a
- * missing one closed; a closed store is retried.
+ * The store to read now, or NULL (unavailable).  At most every
+ * CR_SWAP_CHECK_MS: stat the path; a replaced file (another inode, e.g. a
+ * symlink flipped by code-router publish) is reopened at once, a missing
+ * one closed; a closed store is retried (once a second).
  */
 static cr_store_t *
 ngx_http_code_router_store(ngx_http_code_router_db_t *db, ngx_log_t *log)
@@ -949,13 +950,12 @@ ngx_http_code_router_store(ngx_http_code_router_db_t *db, ngx_log_t *log)
     ngx_http_code_router_metrics_t    *m;
     ngx_http_code_router_main_conf_t  *cmcf;
 
-    now = ngx_time();
-
-    if (now == db->checked) {
+    if (ngx_current_msec - db->checked < CR_SWAP_CHECK_MS) {
         return db->st;
     }
 
-    db->checked = now;
+    db->checked = ngx_current_msec;
+    now = ngx_time();
 
     if (db->st) {
         if (ngx_file_info(db->path.data, &fi) == NGX_FILE_ERROR) {
@@ -1031,7 +1031,7 @@ ngx_http_code_router_db_open(ngx_http_code_router_db_t *db, ngx_log_t *log)
     db->failures = 0;
     cr_store_file_id(db->st, &db->dev, &db->ino);
     cr_store_set_check(db->st, cr_target_check);
-    db->checked = ngx_time();
+    db->checked = ngx_current_msec;
     db->reader_check = 0;
 
     return NGX_OK;
