@@ -53,7 +53,7 @@ static int cr_versions(const cr_edge_t *e, uint64_t **seqs, size_t *n);
 static int cr_seq_desc(const void *a, const void *b);
 static int cr_publish_copy(cr_store_t *master, const cr_edge_t *e,
     char *file, size_t len);
-static void cr_publish_discard(const cr_edge_t *e, const char *file);
+static int cr_version_remove(const cr_edge_t *e, const char *file);
 static int cr_publish_flip(const cr_edge_t *e, const char *file);
 static int cr_publish_prune(const cr_edge_t *e, uint64_t keep,
     unsigned *removed);
@@ -166,13 +166,13 @@ cr_cmd_publish(int argc, char **argv)
     }
 
     if (rc != CR_EXIT_OK) {
-        cr_publish_discard(&e, file);
+        (void) cr_version_remove(&e, file);
         return rc;
     }
 
     rc = cr_publish_flip(&e, file);
     if (rc != CR_EXIT_OK) {
-        cr_publish_discard(&e, file);
+        (void) cr_version_remove(&e, file);
         return rc;
     }
 
@@ -401,16 +401,27 @@ failed:
 }
 
 
-/* A version that failed its check, and its lock file. */
-static void
-cr_publish_discard(const cr_edge_t *e, const char *file)
+/*
+ * Removes a version, then its lock file (once the file is gone nobody can
+ * open it and make a new lock file).  CR_EXIT_OK, or an error printed.
+ */
+static int
+cr_version_remove(const cr_edge_t *e, const char *file)
 {
-    char  p[sizeof(e->dir) + CR_PUBLISH_NAME_MAX + 48];
+    char         p[sizeof(e->dir) + CR_PUBLISH_NAME_MAX + 48];
+    unsigned     i;
+    const char  *suffix[2] = { "", "-lock" };
 
-    snprintf(p, sizeof(p), "%s/%s", e->dir, file);
-    (void) unlink(p);
-    snprintf(p, sizeof(p), "%s/%s-lock", e->dir, file);
-    (void) unlink(p);
+    for (i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), "%s/%s%s", e->dir, file, suffix[i]);
+
+        if (unlink(p) != 0 && errno != ENOENT) {
+            return cr_cli_error("publish", CR_EXIT_ENV, "cannot remove "
+                                "\"%s\": %s", p, strerror(errno));
+        }
+    }
+
+    return CR_EXIT_OK;
 }
 
 
@@ -449,16 +460,14 @@ cr_publish_flip(const cr_edge_t *e, const char *file)
 
 
 /*
- * Step 5: versions beyond the newest "keep" go, each before its lock file
- * (once the file is gone nobody can open it and make a new lock file).
+ * Step 5: versions beyond the newest "keep" go, with their lock files.
  * The version EDGE_PATH points at stays whatever its number.
  */
 static int
 cr_publish_prune(const cr_edge_t *e, uint64_t keep, unsigned *removed)
 {
     int        rc;
-    char       cur[CR_PUBLISH_NAME_MAX + 32];
-    char       p[sizeof(e->dir) + CR_PUBLISH_NAME_MAX + 48];
+    char       cur[CR_PUBLISH_NAME_MAX + 32], file[CR_PUBLISH_NAME_MAX + 32];
     size_t     i, n;
     ssize_t    len;
     uint64_t  *seqs, cur_seq;
@@ -485,21 +494,11 @@ cr_publish_prune(const cr_edge_t *e, uint64_t keep, unsigned *removed)
             continue;
         }
 
-        snprintf(p, sizeof(p), "%s/%s.v%llu", e->dir, e->name,
+        snprintf(file, sizeof(file), "%s.v%llu", e->name,
                  (unsigned long long) seqs[i]);
 
-        if (unlink(p) != 0 && errno != ENOENT) {
-            rc = cr_cli_error("publish", CR_EXIT_ENV, "cannot remove the "
-                              "old version \"%s\": %s", p, strerror(errno));
-            break;
-        }
-
-        snprintf(p, sizeof(p), "%s/%s.v%llu-lock", e->dir, e->name,
-                 (unsigned long long) seqs[i]);
-
-        if (unlink(p) != 0 && errno != ENOENT) {
-            rc = cr_cli_error("publish", CR_EXIT_ENV, "cannot remove the "
-                              "old lock file \"%s\": %s", p, strerror(errno));
+        rc = cr_version_remove(e, file);
+        if (rc != CR_EXIT_OK) {
             break;
         }
 

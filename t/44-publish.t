@@ -11,29 +11,14 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep time);
+use CodeRouter::Users qw(need_users as_user as_loader store_dir $LOADER
+                         $WORKER $WGROUP);
 use CodeRouter::Test qw(cli root run_cmd tmpdir make_key write_file mint);
 
-plan skip_all => 'needs root (runs the loader and the workers as other '
-               . 'users)' if $> != 0;
-
-my ($LOADER, $WORKER, $WGROUP) = ('daemon', 'nobody', 'nogroup');
-for my $u ($LOADER, $WORKER) {
-    plan skip_all => "no user $u" unless defined getpwnam($u);
-}
-plan skip_all => "no group $WGROUP" unless defined getgrnam($WGROUP);
+need_users();
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
-
-# A command as another user, with umask 022: the lock file's mode must
-# not depend on the umask.
-sub as_user {
-    my ($user, $group, @cmd) = @_;
-    return run_cmd(['setpriv', "--reuid=$user", "--regid=$group",
-                    '--init-groups', 'sh', '-c', 'umask 022; exec "$@"', 'sh',
-                    @cmd]);
-}
-sub as_loader { return as_user($LOADER, $LOADER, @_) }
 
 # What nobody:nogroup gets trying to create a file in $dir and to rename
 # one over $target: the two errno strings.
@@ -47,17 +32,6 @@ print "$c|$r\n";
 EOF
     chomp $out;
     return $out;
-}
-
-# A directory as docs/loading.md says: owned by the loader, group of the
-# workers, 2755.
-sub store_dir {
-    my ($path) = @_;
-    mkdir $path or die "mkdir $path: $!";
-    chown scalar getpwnam($LOADER), scalar getgrnam($WGROUP), $path
-        or die "chown $path: $!";
-    chmod 02755, $path or die "chmod $path: $!";
-    return $path;
 }
 
 sub csv {

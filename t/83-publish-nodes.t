@@ -15,35 +15,16 @@ use Test::More;
 use POSIX ();
 use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
+use CodeRouter::Users qw(need_users as_loader store_dir $LOADER
+                         $WORKER $WGROUP);
 use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file mint slow);
 
-plan skip_all => 'needs root (runs the loader and the workers as other '
-               . 'users)' if $> != 0;
-
-my ($LOADER, $WORKER, $WGROUP) = ('daemon', 'nobody', 'nogroup');
-for my $u ($LOADER, $WORKER) {
-    plan skip_all => "no user $u" unless defined getpwnam($u);
-}
+need_users();
 
 my $ROUNDS = 20;
 my $NODES = 3;
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
-
-sub as_loader {
-    return run_cmd(['setpriv', "--reuid=$LOADER", "--regid=$LOADER",
-                    '--init-groups', 'sh', '-c', 'umask 022; exec "$@"', 'sh',
-                    @_]);
-}
-
-sub store_dir {
-    my ($path) = @_;
-    mkdir $path or die "mkdir $path: $!";
-    chown scalar getpwnam($LOADER), scalar getgrnam($WGROUP), $path
-        or die "chown $path: $!";
-    chmod 02755, $path or die "chmod $path: $!";
-    return $path;
-}
 
 my $master = store_dir("$d/master") . '/brand.mdb';
 
