@@ -18,7 +18,8 @@ CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
                $(SRC)/cr_target.c $(SRC)/cr_ua.c $(SRC)/cr_valid.c \
                $(SRC)/cr_load.c
 CORE_SRCS   += $(SRC)/cr_pin.c
-CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS)
+CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS) \
+               $(SRC)/cr_cli_publish.c
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
 HDRS        := $(wildcard $(SRC)/*.h)
 

@@ -6,6 +6,9 @@
 #define CR_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+#include "cr_store.h"
 
 
 #define CR_EXIT_OK          0
@@ -24,6 +27,19 @@ int cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
 int cr_cmd_load(int argc, char **argv);
 int cr_cmd_dump(int argc, char **argv);
 int cr_cmd_stat(int argc, char **argv);
+
+/* Opens the store at db read-only, as nginx's workers do (so its lock
+ * file is made group-writable), and reads its info; errors are printed as
+ * "code-router CMD: ..." and returned as an exit code.  stat and
+ * publish's check of a new version. */
+int cr_cli_store_info(const char *cmd, const char *db,
+    cr_store_info_t *info);
+
+/* Prints info as "code-router stat" does. */
+void cr_cli_print_info(FILE *f, const cr_store_info_t *info);
+
+/* code-router publish, in cr_cli_publish.c. */
+int cr_cmd_publish(int argc, char **argv);
 
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);

@@ -504,8 +504,6 @@ int
 cr_cmd_stat(int argc, char **argv)
 {
     int               ch, rc;
-    char              when[40];
-    cr_store_t       *st;
     const char       *db;
     cr_store_info_t   info;
 
@@ -526,43 +524,71 @@ cr_cmd_stat(int argc, char **argv)
         }
     }
 
-    rc = cr_cli_open_reader("stat", db, optind, argc, &st);
+    if (db == NULL || optind != argc) {
+        return cr_cli_error("stat", CR_EXIT_USAGE, "--db PATH is required, "
+                            "and nothing else");
+    }
+
+    rc = cr_cli_store_info("stat", db, &info);
     if (rc != CR_EXIT_OK) {
         return rc;
     }
 
-    if (cr_store_info(st, &info) != 0) {
-        cr_cli_error("stat", CR_EXIT_ENV, "%s", cr_store_error(st));
+    cr_cli_print_info(stdout, &info);
+
+    return CR_EXIT_OK;
+}
+
+
+int
+cr_cli_store_info(const char *cmd, const char *db, cr_store_info_t *info)
+{
+    char         err[512];
+    cr_store_t  *st;
+
+    if (cr_store_open(&st, db, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+        return cr_cli_error(cmd, CR_EXIT_ENV, "%s", err);
+    }
+
+    if (cr_store_info(st, info) != 0) {
+        cr_cli_error(cmd, CR_EXIT_ENV, "%s", cr_store_error(st));
         cr_store_close(st);
         return CR_EXIT_ENV;
     }
 
     cr_store_close(st);
 
-    if (info.last_commit) {
-        cr_format_time(when, sizeof(when), info.last_commit, 0);
+    return CR_EXIT_OK;
+}
+
+
+void
+cr_cli_print_info(FILE *f, const cr_store_info_t *info)
+{
+    char  when[40];
+
+    if (info->last_commit) {
+        cr_format_time(when, sizeof(when), info->last_commit, 0);
     } else {
         snprintf(when, sizeof(when), "never");
     }
 
-    printf("schema        %d\n"
-           "generation    %llu\n"
-           "last_commit   %s\n"
-           "campaigns     %llu\n"
-           "batches       %llu\n"
-           "codes         %llu\n"
-           "map_size      %llu\n"
-           "map_used      %llu\n"
-           "file_size     %llu\n"
-           "readers       %u of %u\n",
-           CR_STORE_SCHEMA, (unsigned long long) info.generation, when,
-           (unsigned long long) info.campaigns,
-           (unsigned long long) info.batches,
-           (unsigned long long) info.codes,
-           (unsigned long long) info.map_size,
-           (unsigned long long) info.map_used,
-           (unsigned long long) info.file_size, info.readers,
-           info.max_readers);
-
-    return CR_EXIT_OK;
+    fprintf(f, "schema        %d\n"
+            "generation    %llu\n"
+            "last_commit   %s\n"
+            "campaigns     %llu\n"
+            "batches       %llu\n"
+            "codes         %llu\n"
+            "map_size      %llu\n"
+            "map_used      %llu\n"
+            "file_size     %llu\n"
+            "readers       %u of %u\n",
+            CR_STORE_SCHEMA, (unsigned long long) info->generation, when,
+            (unsigned long long) info->campaigns,
+            (unsigned long long) info->batches,
+            (unsigned long long) info->codes,
+            (unsigned long long) info->map_size,
+            (unsigned long long) info->map_used,
+            (unsigned long long) info->file_size, info->readers,
+            info->max_readers);
 }

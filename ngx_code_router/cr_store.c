@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -125,6 +126,7 @@ static int cr_fail(cr_store_t *st, const char *fmt, ...)
 static int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
 static int cr_commit_io_error(cr_store_t *st, int rc);
 static int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
+static int cr_lock_share(cr_store_t *st);
 static int cr_lock_matches_file(cr_store_t *st);
 static int cr_store_init(cr_store_t *st, int create);
 static int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
@@ -255,8 +257,7 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     if (rc == 0) {
-        /* 0664: readers in other processes (nginx workers in the group of
-         * the store's directory) must be able to write the lock file. */
+        /* 0664 less the umask: cr_lock_share() sets the lock file's. */
         rc = mdb_env_open(st->env, path, mflags, 0664);
     }
 
@@ -306,7 +307,8 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
         }
     }
 
-    if (cr_store_init(st, !exists) != 0
+    if ((!(mflags & MDB_NOLOCK) && cr_lock_share(st) != 0)
+        || cr_store_init(st, !exists) != 0
         || (st->rdonly && !(flags & CR_STORE_CHECK)
             && cr_lock_matches_file(st) != 0))
     {
@@ -440,6 +442,53 @@ cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn)
     }
 
     return rc;
+}
+
+
+/*
+ * Readers write the lock file "PATH-lock", and nginx's workers, in the
+ * group of the store's directory, must not be able to create files there
+ * (they could rename one over the store): so whoever creates the lock file
+ * (the loader, publish) makes it 0664 whatever its umask, and the
+ * directory can be 2755.  A writer that finds a lock file its group cannot
+ * write and cannot fix fails, saying so; a reader that could open it is
+ * not the one to judge.
+ *
+ * By path, not by a descriptor: closing any descriptor of the lock file
+ * would drop the fcntl() lock by which LMDB tells other processes this
+ * one is alive (they would then clear its reader slot).  Only the owner
+ * of the directory can swap the file between stat and chmod.
+ */
+static int
+cr_lock_share(cr_store_t *st)
+{
+    char         lock[sizeof(st->path) + sizeof("-lock")];
+    struct stat  sb;
+
+    snprintf(lock, sizeof(lock), "%s-lock", st->path);
+
+    if (lstat(lock, &sb) != 0) {
+        return cr_fail(st, "cannot stat its lock file \"%s\": %s", lock,
+                       strerror(errno));
+    }
+
+    if (!S_ISREG(sb.st_mode)) {
+        return cr_fail(st, "its lock file \"%s\" is not a regular file",
+                       lock);
+    }
+
+    if ((sb.st_mode & 0060) == 0060) {
+        return 0;
+    }
+
+    if ((sb.st_uid != geteuid() || chmod(lock, 0664) != 0) && !st->rdonly) {
+        return cr_fail(st, "its lock file \"%s\" is mode %04o and this user "
+                       "cannot make it 0664: nginx's workers could not read "
+                       "the store (chmod 0664 it; see docs/loading.md)", lock,
+                       (unsigned) (sb.st_mode & 07777));
+    }
+
+    return 0;
 }
 
 
@@ -1360,6 +1409,24 @@ cr_store_info(cr_store_t *st, cr_store_info_t *info)
 
     if (stat(st->path, &sb) == 0) {
         info->file_size = (uint64_t) sb.st_size;
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_copy(cr_store_t *st, int fd)
+{
+    int  rc;
+
+    /* The copy takes a read transaction of its own: this thread's reader
+     * slot must not hold a snapshot meanwhile. */
+    cr_rtxn_end(st);
+
+    rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+    if (rc != 0) {
+        return cr_fail(st, "cannot copy: %s", mdb_strerror(rc));
     }
 
     return 0;

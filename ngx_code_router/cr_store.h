@@ -186,6 +186,10 @@ typedef void *(*cr_alloc_pt)(void *ctx, size_t n);
  * a reader (MDB_RDONLY | MDB_NORDAHEAD).  Otherwise a writer; with
  * CR_STORE_CREATE a missing store is created.  Checks the schema version:
  * a store of another version is refused with a message saying so.
+ * Unless CR_STORE_CHECK, the process that creates the lock file (or owns
+ * it) makes it mode 0664 whatever the umask, so that nginx's workers, in
+ * the group of a directory they cannot write (2755), can read the store;
+ * a writer that cannot make it so fails.
  * Returns 0, or -1 with a message in err.  Never before fork(): open in
  * each process that uses it.
  */
@@ -240,6 +244,13 @@ int cr_store_cached(cr_store_t *st);
 
 /* Generation, counts, sizes; from a fresh read transaction. */
 int cr_store_info(cr_store_t *st, cr_store_info_t *info);
+
+/*
+ * Writes a compacted copy of the store (LMDB's MDB_CP_COMPACT: free pages
+ * left out, pages renumbered, one snapshot) to fd, a new empty file;
+ * does not sync or close it.  Returns 0 or CR_STORE_ERROR.
+ */
+int cr_store_copy(cr_store_t *st, int fd);
 
 /* Clears reader slots of dead processes; returns how many (or -1). */
 int cr_store_reader_check(cr_store_t *st);

@@ -22,6 +22,9 @@
 
 #define CR_TIMER_MS          1000      /* swap check, stale readers, flush */
 #define CR_READER_CHECK_S    10
+#define CR_SWAP_CHECK_MS     250       /* stat of the store's path: a
+                                        * published version is served
+                                        * within this (plus a request) */
 #define CR_HTTP_GONE         410       /* nginx has no NGX_HTTP_GONE */
 
 
@@ -94,7 +97,7 @@ typedef struct {
     cr_store_t                *st;              /* this worker's; or NULL */
     uint64_t                   dev;
     uint64_t                   ino;
-    time_t                     checked;
+    ngx_msec_t                 checked;         /* ngx_current_msec */
     time_t                     retry;
     time_t                     reader_check;
     ngx_uint_t                 failures;

@@ -1034,9 +1034,10 @@ ngx_http_code_router_timer(ngx_event_t *ev)
 
 
 /*
- * The store to read now, or NULL (unavailable).  At most once a second:
- * stat the path; a replaced file (another inode) is reopened at once, a
- * missing one closed; a closed store is retried.
+ * The store to read now, or NULL (unavailable).  At most every
+ * CR_SWAP_CHECK_MS: stat the path; a replaced file (another inode, e.g. a
+ * symlink flipped by code-router publish) is reopened at once, a missing
+ * one closed; a closed store is retried (once a second).
  */
 static cr_store_t *
 ngx_http_code_router_store(ngx_http_code_router_db_t *db, ngx_log_t *log)
@@ -1047,13 +1048,12 @@ ngx_http_code_router_store(ngx_http_code_router_db_t *db, ngx_log_t *log)
     ngx_http_code_router_metrics_t    *m;
     ngx_http_code_router_main_conf_t  *cmcf;
 
-    now = ngx_time();
-
-    if (now == db->checked) {
+    if (ngx_current_msec - db->checked < CR_SWAP_CHECK_MS) {
         return db->st;
     }
 
-    db->checked = now;
+    db->checked = ngx_current_msec;
+    now = ngx_time();
 
     if (db->st) {
         if (ngx_file_info(db->path.data, &fi) == NGX_FILE_ERROR) {
@@ -1129,7 +1129,7 @@ ngx_http_code_router_db_open(ngx_http_code_router_db_t *db, ngx_log_t *log)
     db->failures = 0;
     cr_store_file_id(db->st, &db->dev, &db->ino);
     cr_store_set_check(db->st, cr_target_check);
-    db->checked = ngx_time();
+    db->checked = ngx_current_msec;
     db->reader_check = 0;
 
     return NGX_OK;
@@ -1876,21 +1876,31 @@ ngx_http_code_router_code_variable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_code_router_status_handler(ngx_http_request_t *r)
 {
-    u_char                            *p;
+    u_char                            *p, *up;
     size_t                             len;
     time_t                             now;
+    int64_t                            v;
     ngx_int_t                          rc;
     ngx_buf_t                         *buf;
-    ngx_uint_t                         i;
+    ngx_uint_t                         i, g;
     ngx_chain_t                        out;
     cr_store_t                        *st;
-    cr_store_info_t                    info;
+    cr_store_info_t                   *info;
     ngx_http_code_router_db_t         *db;
     ngx_http_code_router_metrics_t    *m;
     ngx_http_code_router_main_conf_t  *cmcf;
 
     static const char  *scenes[5] = {
         "none", "verify", "marketing", "trace", "channel"
+    };
+
+    static const char  *gauges[4][2] = {
+        { "code_router_db_generation",
+          "Generation of the store (each loader commit adds one)." },
+        { "code_router_db_map_size_bytes", "Size of the store's map." },
+        { "code_router_db_map_used_bytes", "Bytes of the map in use." },
+        { "code_router_db_last_commit_age_seconds",
+          "Seconds since the last loader commit." }
     };
 
     rc = ngx_http_discard_request_body(r);
@@ -1959,40 +1969,53 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
                     "# TYPE code_router_db_reopens_total counter\n"
                     "code_router_db_reopens_total %uA\n", m->reopened);
 
-    p = ngx_sprintf(p, "# HELP code_router_db_up Whether this worker can "
-                    "read the store.\n# TYPE code_router_db_up gauge\n"
-                    "# HELP code_router_db_generation Generation of the "
-                    "store (each loader commit adds one).\n"
-                    "# TYPE code_router_db_generation gauge\n"
-                    "# HELP code_router_db_map_size_bytes Size of the "
-                    "store's map.\n"
-                    "# TYPE code_router_db_map_size_bytes gauge\n"
-                    "# HELP code_router_db_map_used_bytes Bytes of the map "
-                    "in use.\n# TYPE code_router_db_map_used_bytes gauge\n"
-                    "# HELP code_router_db_last_commit_age_seconds Seconds "
-                    "since the last loader commit.\n"
-                    "# TYPE code_router_db_last_commit_age_seconds gauge\n");
+    /* The text format wants each metric's samples in one group: read
+     * every store first, then write metric by metric. */
+    info = ngx_pcalloc(r->pool, cmcf->dbs.nelts * sizeof(cr_store_info_t));
+    up = ngx_pcalloc(r->pool, cmcf->dbs.nelts);
+    if (info == NULL || up == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     for (i = 0; i < cmcf->dbs.nelts; i++) {
         st = ngx_http_code_router_store(&db[i], r->connection->log);
+        up[i] = (st != NULL && cr_store_info(st, &info[i]) == 0);
+    }
 
-        if (st == NULL || cr_store_info(st, &info) != 0) {
-            p = ngx_sprintf(p, "code_router_db_up{db=\"%V\"} 0\n",
-                            &db[i].path);
-            continue;
+    p = ngx_sprintf(p, "# HELP code_router_db_up Whether this worker can "
+                    "read the store.\n# TYPE code_router_db_up gauge\n");
+
+    for (i = 0; i < cmcf->dbs.nelts; i++) {
+        p = ngx_sprintf(p, "code_router_db_up{db=\"%V\"} %d\n", &db[i].path,
+                        (int) up[i]);
+    }
+
+    for (g = 0; g < 4; g++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g][0],
+                        gauges[g][1], gauges[g][0]);
+
+        for (i = 0; i < cmcf->dbs.nelts; i++) {
+            if (!up[i]) {
+                continue;
+            }
+
+            switch (g) {
+            case 0:
+                v = (int64_t) info[i].generation;
+                break;
+            case 1:
+                v = (int64_t) info[i].map_size;
+                break;
+            case 2:
+                v = (int64_t) info[i].map_used;
+                break;
+            default:
+                v = info[i].last_commit ? now - info[i].last_commit : -1;
+            }
+
+            p = ngx_sprintf(p, "%s{db=\"%V\"} %L\n", gauges[g][0],
+                            &db[i].path, v);
         }
-
-        p = ngx_sprintf(p, "code_router_db_up{db=\"%V\"} 1\n"
-                        "code_router_db_generation{db=\"%V\"} %uL\n"
-                        "code_router_db_map_size_bytes{db=\"%V\"} %uL\n"
-                        "code_router_db_map_used_bytes{db=\"%V\"} %uL\n"
-                        "code_router_db_last_commit_age_seconds{db=\"%V\"} "
-                        "%L\n",
-                        &db[i].path, &db[i].path, info.generation,
-                        &db[i].path, info.map_size, &db[i].path,
-                        info.map_used, &db[i].path,
-                        (int64_t) (info.last_commit ? now - info.last_commit
-                                                    : -1));
     }
 
     ngx_http_code_router_scans_status(r, &p);
