@@ -36,6 +36,8 @@ sub status {
 }
 
 plan skip_all => 'installs Debian packages: run as root' if $> != 0;
+plan skip_all => 'CR_VALGRIND: the packages are tested in the plain run'
+    if $ENV{CR_VALGRIND};
 plan skip_all => 'needs dpkg-query and apt-get'
     unless -x '/usr/bin/dpkg-query' && -x '/usr/bin/apt-get';
 plan skip_all => "Debian's nginx is not installed"
