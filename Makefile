@@ -78,6 +78,7 @@ $(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS) $(HDRS)
 	cp $(B)/nginx/ngx_http_code_router_module.so $@
 
 $(CLI): $(CLI_SRCS) $(HDRS)
+	@mkdir -p $(B)
 	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $(CLI_SRCS) $(LIBS)
 
 $(B)/t/test-%: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
@@ -176,3 +177,10 @@ bench: deps
 
 clean:
 	rm -rf $(B)
+
+# make deb: the Debian packages libnginx-mod-http-code-router and
+# code-router in build/deb/ (dpkg-buildpackage from a copy of the tree in
+# build/pkg/, then lintian).  As root it installs what the build needs.
+.PHONY: deb
+deb:
+	scripts/deb

@@ -93,7 +93,8 @@ my $key = make_key("$d/1.key");
 load_store("$d/brand.mdb", root() . '/conf/examples/campaigns.csv');
 my $conf = read_file(root() . '/conf/nginx.conf');
 my $mod = root() . '/build/ngx_http_code_router_module.so';
-$conf =~ s{modules/ngx_http_code_router_module\.so}{$mod}g;
+$conf =~ s{^include /etc/nginx/modules-enabled/\*\.conf;}{load_module $mod;}m
+    or die 'conf/nginx.conf no longer loads modules-enabled';
 $conf =~ s{/var/lib/code-router/brand\.mdb}{$d/brand.mdb}g;
 $conf =~ s{/etc/nginx/code-router/1\.key}{$key}g;
 $conf =~ s{/var/log/nginx/scan\.log}{$d/scan.log}g;
