@@ -148,8 +148,11 @@ fuzz: deps
 	done
 
 ifeq ($(SANITIZE),1)
+# The packages t/80 installs hold the plain build: packages that the plain
+# suite already built are reused rather than built again.
 test: deps
 	$(MAKE) all unit $(ASAN_MODULE) $(ASAN_CLI)
+	$(if $(wildcard $(B)/deb/*.deb),CR_DEB_PREBUILT=1) \
 	CR_MODULE=$(CURDIR)/$(ASAN_MODULE) CR_CLI=$(CURDIR)/$(ASAN_CLI) \
 	  CR_NGINX_PRELOAD="$(SAN_RT)" ASAN_OPTIONS=detect_leaks=0 prove -r t/
 else ifeq ($(VALGRIND),1)
