@@ -245,7 +245,8 @@ nginx-test: all $(ALT_STATIC)
 	$(ALT_NGINX) -V 2>&1 | head -1
 	CR_NGINX=$(CURDIR)/$(ALT_NGINX) CR_MODULE=$(CURDIR)/$(ALT_MODULE) \
 	  prove $(NGINX_TESTS)
-	CR_NGINX=$(CURDIR)/$(ALT_STATIC) CR_MODULE=static prove t/30-module.t
+	CR_NGINX=$(CURDIR)/$(ALT_STATIC) CR_MODULE=static \
+	  prove t/30-module.t t/50-router.t
 endif
 
 run: deps
