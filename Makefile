@@ -59,6 +59,10 @@ HELPERS     := $(B)/t/raw-put $(B)/t/http-pipeline
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean \
         nginx-test
 
+# nginx reads NGINX from its environment (sockets inherited in a binary
+# upgrade): make test NGINX=1.26 must not hand it to the nginx it starts.
+unexport NGINX
+
 ifdef NGINX_SRC
 # Another nginx: its version from its own header; nginx itself and the
 # module built from DIR with Debian's configure flags (nginx-dev's

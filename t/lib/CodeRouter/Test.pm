@@ -37,6 +37,10 @@ our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
+# nginx takes NGINX from its environment as sockets inherited in a binary
+# upgrade ("make test NGINX=1.26" is another NGINX): never hand it on.
+delete $ENV{NGINX};
+
 sub root { $ROOT }
 sub cli { $ENV{CR_CLI} // "$ROOT/build/code-router" }
 # CR_MODULE: another build of the module (e.g. with sanitizers), or
