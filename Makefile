@@ -260,7 +260,7 @@ run: deps
 # Benchmarks (not tests): writes docs/performance.md.  QUICK=1 for a look.
 bench: deps
 	$(MAKE) all
-	QUICK=$(QUICK) scripts/bench
+	QUICK=$(QUICK) ONLY=$(ONLY) scripts/bench
 
 clean:
 	rm -rf $(B)
