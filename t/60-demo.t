@@ -13,7 +13,7 @@ use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use CodeRouter::Test qw(root run_cmd tmpdir free_port read_file write_file
-                        make_key load_store ops_conf nginx_bin);
+                        make_key load_store ops_conf run_nginx);
 
 my $d = tmpdir();
 my $port = free_port();
@@ -92,7 +92,7 @@ waitpid $pid, 0;
 make_key("$d/1.key");
 load_store("$d/brand.mdb", root() . '/conf/examples/campaigns.csv');
 ops_conf($d, http => $port, https => free_port(), api => free_port());
-my ($rc, $o, $e) = run_cmd([nginx_bin(), '-t', '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log"]);
+my ($rc, $o, $e) = run_nginx('-t', '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log");
 is($rc, 0, 'conf/nginx.conf passes nginx -t') or diag "$o$e";
 
 done_testing;

@@ -15,7 +15,7 @@ use Time::HiRes qw(sleep time);
 use IO::Socket::INET;
 use CodeRouter::Test qw(root run_cmd tmpdir make_key write_file read_file
                         load_store mint free_port self_signed_cert ops_conf
-                        nginx_bin nginx_version);
+                        run_nginx exec_nginx nginx_version);
 
 my $HOST = 'c.brand.cn';
 my $WX = 'Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.50';
@@ -179,17 +179,16 @@ ops_conf($od, %port);
 write_file("$od/wechat/MP_verify_abc123.txt", "abc123\n", 0644);
 my $oc = mint("$od/1.key", 1, 7);
 
-my ($rc, $o, $e) = run_cmd([nginx_bin(), '-t', '-p', $od, '-c', "$od/nginx.conf",
-                            '-e', "$od/error.log"]);
+my ($rc, $o, $e) = run_nginx('-t', '-p', $od, '-c', "$od/nginx.conf",
+                             '-e', "$od/error.log");
 is($rc, 0, 'conf/nginx.conf passes nginx -t') or diag "$o$e";
 unlike("$o$e", qr/deprecated/, '... in the form this nginx expects (no deprecation warning)');
 
 my $pid = fork // die;
 if (!$pid) {
     open STDERR, '>', "$od/stderr.log";
-    exec nginx_bin(), '-p', $od, '-c', "$od/nginx.conf", '-e', "$od/error.log",
-         '-g', 'daemon off;';
-    exit 127;
+    exec_nginx('-p', $od, '-c', "$od/nginx.conf", '-e', "$od/error.log",
+               '-g', 'daemon off;');
 }
 my $up = 0;
 for (1 .. 250) {
@@ -238,7 +237,8 @@ like($o2, qr{^HTTP/1\.1 302}m, '... and is answered');
 
 kill 'TERM', $pid;
 waitpid $pid, 0;
-my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, read_file("$od/error.log");
-ok(!@bad, 'conf/nginx.conf: no alert in the error log') or diag join "\n", @bad;
+my @bad = grep { /\[(alert|crit|emerg)\]|ERROR: AddressSanitizer|runtime error:/ }
+          split /\n/, read_file("$od/error.log") . read_file("$od/stderr.log");
+ok(!@bad, 'conf/nginx.conf: no alert and no sanitizer report') or diag join "\n", @bad;
 
 done_testing;

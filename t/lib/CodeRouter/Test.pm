@@ -33,7 +33,8 @@ use Time::HiRes qw(sleep time);
 our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
                     free_port make_key exec_unit load_store mint
                     under_valgrind slow nginx_bin nginx_version module
-                    load_module_line self_signed_cert ops_conf);
+                    load_module_line self_signed_cert ops_conf
+                    run_nginx exec_nginx);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -180,6 +181,30 @@ sub mint {
     die "mint: $err" if $rc;
     chomp $out;
     return $out;
+}
+
+# nginx (nginx_bin) run with @args outside the Nginx class (a whole
+# configuration of one's own), with the sanitizer runtime preloaded as
+# for the class's: run_nginx returns run_cmd's (code, stdout, stderr);
+# exec_nginx replaces the calling (forked) process.
+sub _nginx_env {
+    return unless $ENV{CR_NGINX_PRELOAD};
+    $ENV{LD_PRELOAD} = $ENV{CR_NGINX_PRELOAD};
+    $ENV{ASAN_OPTIONS} //= 'detect_leaks=0';
+}
+
+sub run_nginx {
+    my @args = @_;
+    local $ENV{LD_PRELOAD} = $ENV{LD_PRELOAD};
+    local $ENV{ASAN_OPTIONS} = $ENV{ASAN_OPTIONS};
+    _nginx_env();
+    return run_cmd([nginx_bin(), @args]);
+}
+
+sub exec_nginx {
+    _nginx_env();
+    exec nginx_bin(), @_;
+    die 'exec ' . nginx_bin() . ": $!";
 }
 
 # A self-signed certificate for $cn (and its SAN), made by openssl in
