@@ -10,6 +10,9 @@ package CodeRouter::Test;
 #   my $res = $t->get('/CODE', { 'User-Agent' => 'x' });
 #   $t->stop;                       # also done when $t goes out of scope
 #
+# CR_NGINX and CR_MODULE name another nginx and module (make test
+# NGINX=1.26; CR_MODULE=static: the module compiled into that nginx).
+#
 # In http/server text, %%PREFIX%% is the temporary prefix and %%PORT%% the
 # port.  Only core Perl modules are used (HTTP::Tiny, IO::Socket::INET).
 #
