@@ -6,6 +6,13 @@
 #                 SANITIZE=1: against ASan+UBSan builds; VALGRIND=1: the
 #                 nginx tests with nginx under valgrind
 #   make run      deps + build + demo key and codes + nginx in the foreground
+#
+#   make NGINX_SRC=DIR       nginx and the module (dynamic, --with-compat)
+#                            built from the nginx source tree in DIR, into
+#                            build/nginx-VERSION/
+#   make test NGINX=1.26     Debian 13's nginx source (cached in build/),
+#                            built as above, and every nginx-facing test
+#                            against it; plus a static build's basic test
 
 SHELL       := /bin/bash
 NGX_SRC     ?= /usr/share/nginx/src
@@ -52,9 +59,46 @@ UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # rules, and a pipelining HTTP client for millions of requests.
 HELPERS     := $(B)/t/raw-put $(B)/t/http-pipeline
 
-.PHONY: all check-deps deps unit fuzzers fuzz test run bench clean
+.PHONY: all check-deps deps unit fuzzers fuzz test run bench clean \
+        nginx-test
 
+# nginx reads NGINX from its environment (sockets inherited in a binary
+# upgrade): make test NGINX=1.26 must not hand it to the nginx it starts.
+unexport NGINX
+
+ifdef NGINX_SRC
+# Another nginx: its version from its own header; nginx itself and the
+# module built from DIR with Debian's configure flags (nginx-dev's
+# conf_flags lists them; Debian 13 builds 1.26 with the same set), into
+# build/nginx-VERSION/ (dynamic module) and build/nginx-VERSION-static/
+# (the module compiled in with --add-module).  DIR is only read.
+NGX_ALT_VER := $(shell sed -n 's/^\#define NGINX_VERSION  *"\(.*\)"/\1/p' \
+                   $(NGINX_SRC)/src/core/nginx.h)
+ifeq ($(NGX_ALT_VER),)
+$(error NGINX_SRC=$(NGINX_SRC) is not an nginx source tree (no src/core/nginx.h))
+endif
+ALT         := $(B)/nginx-$(NGX_ALT_VER)
+ALT_NGINX   := $(ALT)/nginx
+ALT_MODULE  := $(ALT)/ngx_http_code_router_module.so
+ALT_STATIC  := $(ALT)-static/nginx
+NGX_DEB_FLAGS := --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf \
+    --http-log-path=/var/log/nginx/access.log --error-log-path=stderr \
+    --lock-path=/var/lock/nginx.lock --pid-path=/run/nginx.pid \
+    --modules-path=/usr/lib/nginx/modules \
+    --http-client-body-temp-path=/var/lib/nginx/body \
+    --http-fastcgi-temp-path=/var/lib/nginx/fastcgi \
+    --http-proxy-temp-path=/var/lib/nginx/proxy \
+    --http-scgi-temp-path=/var/lib/nginx/scgi \
+    --http-uwsgi-temp-path=/var/lib/nginx/uwsgi \
+    --with-compat --with-debug --with-pcre-jit --with-http_ssl_module \
+    --with-http_stub_status_module --with-http_realip_module \
+    --with-http_auth_request_module --with-http_v2_module \
+    --with-http_dav_module --with-http_slice_module --with-threads
+
+all: check-deps $(ALT_NGINX) $(ALT_MODULE) $(CLI)
+else
 all: check-deps $(MODULE) $(CLI)
+endif
 
 check-deps:
 	@scripts/deps check
@@ -76,6 +120,33 @@ $(B)/nginx/Makefile: config
 $(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS) $(HDRS)
 	$(MAKE) -s -f $(CURDIR)/$(B)/nginx/Makefile -C $(NGX_SRC) modules
 	cp $(B)/nginx/ngx_http_code_router_module.so $@
+
+ifdef NGINX_SRC
+$(ALT)/Makefile: config
+	@mkdir -p $(ALT)
+	@echo "configuring nginx $(NGX_ALT_VER) in $(NGINX_SRC) (log: $(ALT)/configure.log)"
+	@cd $(NGINX_SRC) && ./configure $(NGX_DEB_FLAGS) \
+	    --with-cc-opt='$(NGX_CC_OPT)' --with-ld-opt='$(NGX_LD_OPT)' \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(ALT) \
+	    > $(CURDIR)/$(ALT)/configure.log 2>&1 \
+	  || { tail -20 $(CURDIR)/$(ALT)/configure.log; exit 1; }
+
+# nginx and the module in one make: both from the same configure.
+$(ALT_NGINX) $(ALT_MODULE) &: $(ALT)/Makefile $(MODULE_SRCS) $(HDRS)
+	$(MAKE) -s -f $(CURDIR)/$(ALT)/Makefile -C $(NGINX_SRC) binary modules
+
+$(ALT)-static/Makefile: config
+	@mkdir -p $(ALT)-static
+	@echo "configuring static nginx $(NGX_ALT_VER) (log: $(ALT)-static/configure.log)"
+	@cd $(NGINX_SRC) && ./configure $(NGX_DEB_FLAGS) \
+	    --with-cc-opt='$(NGX_CC_OPT)' --with-ld-opt='$(NGX_LD_OPT)' \
+	    --add-module=$(CURDIR) --builddir=$(CURDIR)/$(ALT)-static \
+	    > $(CURDIR)/$(ALT)-static/configure.log 2>&1 \
+	  || { tail -20 $(CURDIR)/$(ALT)-static/configure.log; exit 1; }
+
+$(ALT_STATIC): $(ALT)-static/Makefile $(MODULE_SRCS) $(HDRS)
+	$(MAKE) -s -f $(CURDIR)/$(ALT)-static/Makefile -C $(NGINX_SRC) binary
+endif
 
 $(CLI): $(CLI_SRCS) $(HDRS)
 	@mkdir -p $(B)
@@ -155,6 +226,17 @@ test: deps
 	$(if $(wildcard $(B)/deb/*.deb),CR_DEB_PREBUILT=1) \
 	CR_MODULE=$(CURDIR)/$(ASAN_MODULE) CR_CLI=$(CURDIR)/$(ASAN_CLI) \
 	  CR_NGINX_PRELOAD="$(SAN_RT)" ASAN_OPTIONS=detect_leaks=0 prove -r t/
+else ifdef NGINX
+# make test NGINX=1.26: Debian 13's nginx source from Debian's archive
+# (scripts/nginx-source: cached in build/nginx-src, checked against the
+# signed index), then `make NGINX_SRC=...` and every test that starts
+# nginx against that build; and the module compiled into nginx
+# (--add-module) passes the module's basic test.
+NGINX_TESTS := $(shell grep -l 'CodeRouter::Test::Nginx' t/*.t)
+test: deps
+	$(MAKE) all unit
+	@src=$$(scripts/nginx-source $(NGINX) $(B)/nginx-src) \
+	  && $(MAKE) NGINX_SRC=$$src nginx-test
 else ifeq ($(VALGRIND),1)
 # make test VALGRIND=1: the tests that start nginx, with nginx (master and
 # workers) under valgrind; a test fails on a report with a frame of ours.
@@ -169,6 +251,15 @@ test: deps
 	prove -r t/
 endif
 
+ifdef NGINX_SRC
+nginx-test: all $(ALT_STATIC)
+	$(ALT_NGINX) -V 2>&1 | head -1
+	CR_NGINX=$(CURDIR)/$(ALT_NGINX) CR_MODULE=$(CURDIR)/$(ALT_MODULE) \
+	  prove $(NGINX_TESTS)
+	CR_NGINX=$(CURDIR)/$(ALT_STATIC) CR_MODULE=static \
+	  prove t/30-module.t t/50-router.t
+endif
+
 run: deps
 	$(MAKE) all
 	scripts/demo-run
@@ -176,7 +267,7 @@ run: deps
 # Benchmarks (not tests): writes docs/performance.md.  QUICK=1 for a look.
 bench: deps
 	$(MAKE) all
-	QUICK=$(QUICK) scripts/bench
+	QUICK=$(QUICK) ONLY=$(ONLY) scripts/bench
 
 clean:
 	rm -rf $(B)

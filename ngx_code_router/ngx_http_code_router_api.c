@@ -144,6 +144,10 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         }
 
         allow->hash = 1;
+#if (nginx_version >= 1023000)
+        /* 1.23 chains headers of one name: this one is alone. */
+        allow->next = NULL;
+#endif
         ngx_str_set(&allow->key, "Allow");
 
         if (scan) {

@@ -1171,6 +1171,10 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
         }
 
         allow->hash = 1;
+#if (nginx_version >= 1023000)
+        /* 1.23 chains headers of one name: this one is alone. */
+        allow->next = NULL;
+#endif
         ngx_str_set(&allow->key, "Allow");
         ngx_str_set(&allow->value, "GET, HEAD");
 
@@ -1589,6 +1593,10 @@ ngx_http_code_router_redirect(ngx_http_request_t *r, ngx_str_t *url,
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    /* 1.23 chains headers of one name: this one is alone. */
+    h->next = NULL;
+#endif
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "no-store");
 
@@ -1598,6 +1606,10 @@ ngx_http_code_router_redirect(ngx_http_request_t *r, ngx_str_t *url,
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    /* 1.23 chains headers of one name: this one is alone. */
+    h->next = NULL;
+#endif
     ngx_str_set(&h->key, "Location");
     h->value = *url;
     r->headers_out.location = h;

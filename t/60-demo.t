@@ -13,7 +13,7 @@ use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use CodeRouter::Test qw(root run_cmd tmpdir free_port read_file write_file
-                        make_key load_store);
+                        make_key load_store ops_conf run_nginx);
 
 my $d = tmpdir();
 my $port = free_port();
@@ -88,28 +88,12 @@ is_deeply([sort map { $_->{status} } @scans],
 kill 'TERM', $pid;
 waitpid $pid, 0;
 
-# conf/nginx.conf, with its paths pointed into a temporary directory.
-my $key = make_key("$d/1.key");
+# conf/nginx.conf, with its paths pointed into a temporary directory
+# (t/81-tls.t runs it).
+make_key("$d/1.key");
 load_store("$d/brand.mdb", root() . '/conf/examples/campaigns.csv');
-my $conf = read_file(root() . '/conf/nginx.conf');
-my $mod = root() . '/build/ngx_http_code_router_module.so';
-$conf =~ s{^include /etc/nginx/modules-enabled/\*\.conf;}{load_module $mod;}m
-    or die 'conf/nginx.conf no longer loads modules-enabled';
-$conf =~ s{/var/lib/code-router/brand\.mdb}{$d/brand.mdb}g;
-$conf =~ s{/etc/nginx/code-router/1\.key}{$key}g;
-$conf =~ s{/var/log/nginx/scan\.log}{$d/scan.log}g;
-$conf =~ s{listen 80;}{listen 127.0.0.1:$port;}g;
-$conf =~ s{include mime.types;}{include /etc/nginx/mime.types;}g;
-mkdir "$d/scans";
-chmod 0777, "$d/scans";
-$conf =~ s{/var/lib/code-router/scans/scans\.mdb}{$d/scans/scans.mdb}g;
-my $api = read_file(root() . '/conf/api.conf');
-$api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:${\ ($port + 1)};}g;
-$api =~ s{/var/log/nginx/code-router-api\.log}{$d/api.log}g;
-write_file("$d/api.conf", $api);
-$conf =~ s{/etc/nginx/code-router/api\.conf}{$d/api.conf}g;
-write_file("$d/nginx.conf", "error_log $d/error.log;\npid $d/nginx.pid;\n$conf");
-my ($rc, $o, $e) = run_cmd(['/usr/sbin/nginx', '-t', '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log"]);
+ops_conf($d, http => $port, https => free_port(), api => free_port());
+my ($rc, $o, $e) = run_nginx('-t', '-p', $d, '-c', "$d/nginx.conf", '-e', "$d/error.log");
 is($rc, 0, 'conf/nginx.conf passes nginx -t') or diag "$o$e";
 
 done_testing;

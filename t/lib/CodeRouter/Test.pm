@@ -10,6 +10,9 @@ package CodeRouter::Test;
 #   my $res = $t->get('/CODE', { 'User-Agent' => 'x' });
 #   $t->stop;                       # also done when $t goes out of scope
 #
+# CR_NGINX and CR_MODULE name another nginx and module (make test
+# NGINX=1.26; CR_MODULE=static: the module compiled into that nginx).
+#
 # In http/server text, %%PREFIX%% is the temporary prefix and %%PORT%% the
 # port.  Only core Perl modules are used (HTTP::Tiny, IO::Socket::INET).
 #
@@ -32,16 +35,38 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
                     free_port make_key exec_unit load_store mint
-                    under_valgrind slow example_api_conf);
+                    under_valgrind slow example_api_conf nginx_bin
+                    nginx_version module load_module_line
+                    self_signed_cert ops_conf run_nginx exec_nginx);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
+# nginx takes NGINX from its environment as sockets inherited in a binary
+# upgrade ("make test NGINX=1.26" is another NGINX): never hand it on.
+delete $ENV{NGINX};
+
 sub root { $ROOT }
 sub cli { $ENV{CR_CLI} // "$ROOT/build/code-router" }
-# CR_MODULE: another build of the module (e.g. with sanitizers);
-# CR_NGINX_PRELOAD: libraries to preload into nginx alone (their runtime).
+# CR_MODULE: another build of the module (e.g. with sanitizers), or
+# "static" for an nginx (CR_NGINX) with the module compiled in: no
+# load_module then.  CR_NGINX_PRELOAD: libraries to preload into nginx
+# alone (their runtime).
 sub module { $ENV{CR_MODULE} // "$ROOT/build/ngx_http_code_router_module.so" }
+sub static_module { module() eq 'static' }
+sub load_module_line { static_module() ? '' : 'load_module ' . module() . ';' }
 sub nginx_bin { $ENV{CR_NGINX} // '/usr/sbin/nginx' }
+
+# The version of the nginx under test as a number, nginx_version's form
+# (1.22.1 is 1022001): configurations that differ between versions
+# (listen ... http2 before 1.25.1, http2 on after) ask it.
+my $NGINX_VERSION;
+sub nginx_version {
+    return $NGINX_VERSION if defined $NGINX_VERSION;
+    my (undef, $out, $err) = run_cmd([nginx_bin(), '-v']);
+    my ($a, $b, $c) = "$out$err" =~ m{nginx/(\d+)\.(\d+)\.(\d+)}
+        or die 'no version from ' . nginx_bin() . " -v: $out$err";
+    return $NGINX_VERSION = $a * 1000000 + $b * 1000 + $c;
+}
 
 # CR_VALGRIND: nginx runs under valgrind, some 20-50 times slower; slow()
 # is the factor to stretch waits and timeouts by.
@@ -172,6 +197,86 @@ sub example_api_conf {
     return $api;
 }
 
+# nginx (nginx_bin) run with @args outside the Nginx class (a whole
+# configuration of one's own), with the sanitizer runtime preloaded as
+# for the class's: run_nginx returns run_cmd's (code, stdout, stderr);
+# exec_nginx replaces the calling (forked) process.
+sub _nginx_env {
+    return unless $ENV{CR_NGINX_PRELOAD};
+    $ENV{LD_PRELOAD} = $ENV{CR_NGINX_PRELOAD};
+    $ENV{ASAN_OPTIONS} //= 'detect_leaks=0';
+}
+
+sub run_nginx {
+    my @args = @_;
+    local $ENV{LD_PRELOAD} = $ENV{LD_PRELOAD};
+    local $ENV{ASAN_OPTIONS} = $ENV{ASAN_OPTIONS};
+    _nginx_env();
+    return run_cmd([nginx_bin(), @args]);
+}
+
+sub exec_nginx {
+    _nginx_env();
+    exec nginx_bin(), @_;
+    die 'exec ' . nginx_bin() . ": $!";
+}
+
+# A self-signed certificate for $cn (and its SAN), made by openssl in
+# $dir: returns (certificate path, key path).
+sub self_signed_cert {
+    my ($dir, $cn) = @_;
+    my ($cert, $key) = ("$dir/cert.pem", "$dir/key.pem");
+    my ($rc, $out, $err) = run_cmd(['openssl', 'req', '-x509', '-newkey', 'ec',
+        '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+        '-subj', "/CN=$cn", '-addext', "subjectAltName=DNS:$cn",
+        '-keyout', $key, '-out', $cert]);
+    die "openssl req: $err" if $rc;
+    return ($cert, $key);
+}
+
+# conf/nginx.conf, the example for ops, made runnable here: every path
+# pointed into $d (a key in $d/1.key, a store in $d/brand.mdb, the TLS
+# files in $d/tls, WeChat's files in $d/wechat, the pages from conf/html)
+# and its listeners on loopback ports %port (http, https, api).  On nginx
+# 1.25.1+ the HTTPS listener takes the form its comment gives for 1.26.
+# Returns the text of $d/nginx.conf (with error_log and pid in $d).
+sub ops_conf {
+    my ($d, %port) = @_;
+    my $conf = read_file("$ROOT/conf/nginx.conf");
+    my $load = load_module_line();
+    my $n = 0;
+    $n += $conf =~ s{^include /etc/nginx/modules-enabled/\*\.conf;}{$load}m;
+    $n += $conf =~ s{/var/lib/code-router/brand\.mdb}{$d/brand.mdb}g;
+    $n += $conf =~ s{/etc/nginx/code-router/1\.key}{$d/1.key}g;
+    $n += $conf =~ s{/var/log/nginx/scan\.log}{$d/scan.log}g;
+    $n += $conf =~ s{/var/lib/code-router/scans/scans\.mdb}{$d/scans/scans.mdb}g;
+    $n += $conf =~ s{include mime.types;}{include /etc/nginx/mime.types;}g;
+    $n += $conf =~ s{/etc/nginx/code-router/tls/}{$d/tls/}g;
+    $n += $conf =~ s{/usr/share/code-router/html/?}{$ROOT/conf/html/}g;
+    $n += $conf =~ s{/usr/share/code-router/wechat}{$d/wechat}g;
+    $n += $conf =~ s{^(\s*)listen 80;}{$1listen 127.0.0.1:$port{http};}m;
+    my $tls = nginx_version() >= 1025001
+            ? "listen 127.0.0.1:$port{https} ssl;\n        http2 on;"
+            : "listen 127.0.0.1:$port{https} ssl http2;";
+    $n += $conf =~ s{^(\s*)listen 443 ssl http2;}{$1$tls}m;
+    $n += $conf =~ s{/etc/nginx/code-router/api\.conf}{$d/api.conf}g;
+    die "conf/nginx.conf has changed: update ops_conf ($n substitutions)"
+        unless $n >= 14;
+    my $api = read_file("$ROOT/conf/api.conf");
+    $api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port{api};}g;
+    $api =~ s{/var/log/nginx/code-router-api\.log}{$d/api.log}g;
+    write_file("$d/api.conf", $api);
+    mkdir "$d/$_" for qw(scans tls wechat);
+    chmod 0777, "$d/scans";
+    my ($cert, $key) = self_signed_cert("$d/tls", 'c.brand.cn');
+    rename $cert, "$d/tls/fullchain.pem";
+    rename $key, "$d/tls/privkey.pem";
+    system('cp', "$d/tls/fullchain.pem", "$d/tls/chain.pem");
+    $conf = "error_log $d/error.log;\npid $d/nginx.pid;\n$conf";
+    write_file("$d/nginx.conf", $conf);
+    return $conf;
+}
+
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                   LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
@@ -219,12 +324,12 @@ sub subst {
 sub write_conf {
     my ($self) = @_;
     my $p = $self->{prefix};
-    my $module = CodeRouter::Test::module();
+    my $load = CodeRouter::Test::load_module_line();
     my $workers = $self->{workers} // 1;
     my $main = $self->subst($self->{main} // '');
     my $http = $self->subst($self->{http} // '');
     my $conf = <<"EOF";
-load_module $module;
+$load
 worker_processes $workers;
 error_log $p/logs/error.log info;
 pid $p/nginx.pid;
