@@ -154,6 +154,13 @@ struct ngx_http_code_router_zone_s {
     cr_scans_t                        *sc;      /* this worker's */
     ngx_str_t                          thread_pool;
     time_t                             flush_stamp; /* of our flush */
+    /* This worker's flush of this zone: the records (sorted for the
+     * write) and, in the order taken, their nodes and counts; marking
+     * them needs no tree search.  Dirty nodes are never evicted, and only
+     * the one flusher takes them off the dirty queue. */
+    cr_scan_t                         *flush_buf;
+    ngx_http_code_router_scan_node_t **flush_nodes;
+    uint32_t                          *flush_counts;
 #if (NGX_THREADS)
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;

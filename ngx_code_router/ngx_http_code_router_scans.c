@@ -58,16 +58,6 @@ static ngx_int_t ngx_http_code_router_scans_open_one(
     ngx_http_code_router_zone_t *z, ngx_log_t *log);
 
 
-static cr_scan_t  *ngx_http_code_router_flush_buf;
-
-/* The nodes of the buffer's records, in the order they were taken (the
- * buffer is sorted for the write): marking them needs no tree search.
- * Nodes in the dirty queue are never evicted, and only the one flusher
- * takes them off it. */
-static ngx_http_code_router_scan_node_t  **ngx_http_code_router_flush_nodes;
-static uint32_t                           *ngx_http_code_router_flush_counts;
-
-
 /*
  * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
  *                   [store_size=SIZE] | zone=NAME | off
@@ -936,14 +926,15 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
             cr_scans_close(zp[i]->sc);
             zp[i]->sc = NULL;
         }
+
+        if (zp[i]->flush_buf) {
+            ngx_free(zp[i]->flush_buf);
+            ngx_free(zp[i]->flush_nodes);
+            ngx_free(zp[i]->flush_counts);
+            zp[i]->flush_buf = NULL;
+        }
     }
 
-    if (ngx_http_code_router_flush_buf) {
-        ngx_free(ngx_http_code_router_flush_buf);
-        ngx_free(ngx_http_code_router_flush_nodes);
-        ngx_free(ngx_http_code_router_flush_counts);
-        ngx_http_code_router_flush_buf = NULL;
-    }
 }
 
 
@@ -1014,27 +1005,25 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
 
-    if (ngx_http_code_router_flush_buf == NULL) {
-        ngx_http_code_router_flush_nodes = ngx_alloc(CR_FLUSH_MAX
-                                            * sizeof(void *), log);
-        ngx_http_code_router_flush_counts = ngx_alloc(CR_FLUSH_MAX
-                                            * sizeof(uint32_t), log);
-        ngx_http_code_router_flush_buf = ngx_alloc(CR_FLUSH_MAX
-                                                   * sizeof(cr_scan_t), log);
+    /* The zone's own buffers: another zone's flush may run while this
+     * one's write is in the thread pool. */
+    if (z->flush_buf == NULL) {
+        z->flush_nodes = ngx_alloc(CR_FLUSH_MAX * sizeof(void *), log);
+        z->flush_counts = ngx_alloc(CR_FLUSH_MAX * sizeof(uint32_t), log);
+        z->flush_buf = ngx_alloc(CR_FLUSH_MAX * sizeof(cr_scan_t), log);
 
-        if (ngx_http_code_router_flush_buf == NULL
-            || ngx_http_code_router_flush_nodes == NULL
-            || ngx_http_code_router_flush_counts == NULL)
+        if (z->flush_buf == NULL || z->flush_nodes == NULL
+            || z->flush_counts == NULL)
         {
-            ngx_free(ngx_http_code_router_flush_buf);
-            ngx_free(ngx_http_code_router_flush_nodes);
-            ngx_free(ngx_http_code_router_flush_counts);
-            ngx_http_code_router_flush_buf = NULL;
+            ngx_free(z->flush_buf);
+            ngx_free(z->flush_nodes);
+            ngx_free(z->flush_counts);
+            z->flush_buf = NULL;
             return 0;
         }
     }
 
-    buf = ngx_http_code_router_flush_buf;
+    buf = z->flush_buf;
     sh = z->sh;
 
     for (tries = 0; /* void */; tries++) {
@@ -1076,8 +1065,8 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         buf[n].serial = node->key & 0xffffffffffULL;
         buf[n].count = node->count;
         buf[n].first = node->first;
-        ngx_http_code_router_flush_nodes[n] = node;
-        ngx_http_code_router_flush_counts[n] = node->count;
+        z->flush_nodes[n] = node;
+        z->flush_counts[n] = node->count;
         n++;
     }
 
@@ -1091,16 +1080,16 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 }
 
 
-/* The write itself: no nginx state but the buffer, so a thread may run
- * it.  Sorted, the records share their B-tree pages. */
+/* The write itself: no nginx state but the zone's buffer, so a thread may
+ * run it.  Sorted, the records share their B-tree pages. */
 static int
 ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
     ngx_uint_t n)
 {
-    ngx_qsort(ngx_http_code_router_flush_buf, n, sizeof(cr_scan_t),
+    ngx_qsort(z->flush_buf, n, sizeof(cr_scan_t),
               ngx_http_code_router_scan_cmp);
 
-    return cr_scans_put(z->sc, ngx_http_code_router_flush_buf, n);
+    return cr_scans_put(z->sc, z->flush_buf, n);
 }
 
 
@@ -1115,7 +1104,7 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
 
-    buf = ngx_http_code_router_flush_buf;
+    buf = z->flush_buf;
     sh = z->sh;
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -1130,8 +1119,8 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     for (i = 0; rc == 0 && i < n; i++) {
         if (mine) {
-            node = ngx_http_code_router_flush_nodes[i];
-            count = ngx_http_code_router_flush_counts[i];
+            node = z->flush_nodes[i];
+            count = z->flush_counts[i];
 
         } else {
             node = ngx_http_code_router_scans_find(sh, (uint64_t) buf[i].kid
