@@ -30,6 +30,7 @@
 #define CR_SERIAL_MAX       ((UINT64_C(1) << CR_SERIAL_BITS) - 1)
 #define CR_MASTER_KEY_LEN   32
 #define CR_SUBKEY_LEN       16
+#define CR_KEY_FP_LEN       8
 
 
 /* Outcome of cr_code_open(), in the order the checks are made. */
@@ -45,6 +46,9 @@ typedef enum {
 typedef struct {
     uint8_t   k_mac[CR_SUBKEY_LEN];
     uint8_t   k_enc[CR_SUBKEY_LEN];
+    uint8_t   fp[CR_KEY_FP_LEN];    /* names the key, not secret: scan
+                                     * counts are keyed by it, so two keys
+                                     * never share the count of a serial */
     uint8_t   kid;
     uint8_t   present;
 } cr_key_t;
@@ -59,7 +63,9 @@ typedef struct {
 /*
  * Derives the keys of key id "kid" (0..CR_KID_MAX) from a master key.
  * Returns 0, or -1 if kid is out of range or libsodium cannot initialise.
- * The same master key gives independent keys for different key ids.
+ * The same master key gives independent keys for different key ids.  Also
+ * sets key->fp, a fingerprint of (master, kid) from a KDF context of its
+ * own: it reveals nothing of k_mac or k_enc.
  */
 int cr_key_derive(cr_key_t *key, unsigned kid,
     const uint8_t master[CR_MASTER_KEY_LEN]);

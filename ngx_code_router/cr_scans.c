@@ -12,23 +12,28 @@
 #include <lmdb.h>
 
 #include "cr_scans.h"
-#include "cr_store.h"
 
 
+#define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 6)
 #define CR_SCANS_VAL   12
 
 
 struct cr_scans_s {
     MDB_env    *env;
     MDB_dbi     dbi;
+    MDB_dbi     meta;
     MDB_txn    *rtxn;                   /* reset between reads */
     char        err[512];
 };
 
 
 static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
+static int cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create,
+    const char *path, char *err, size_t errlen);
 static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
 static int cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn);
+static void cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
+    uint64_t serial);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
 
 
@@ -74,7 +79,7 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
 
     rc = mdb_env_create(&sc->env);
     if (rc == 0) {
-        (void) mdb_env_set_maxdbs(sc->env, 2);
+        (void) mdb_env_set_maxdbs(sc->env, 3);
         (void) mdb_env_set_maxreaders(sc->env, 1022);
         rc = mdb_env_set_mapsize(sc->env, map_size ? map_size
                                                    : CR_SCANS_DEFAULT_MAP);
@@ -111,8 +116,23 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
             goto failed;
         }
 
-        rc = (env_flags & MDB_RDONLY)
-             ? 0 : mdb_dbi_open(txn, "scans", MDB_CREATE, &sc->dbi);
+        if (env_flags & MDB_RDONLY) {
+            mdb_txn_abort(txn);     /* empty: a new store, made later */
+            cr_scans_close(sc);
+            return 0;
+        }
+
+        rc = mdb_dbi_open(txn, "scans", MDB_CREATE, &sc->dbi);
+        if (rc == 0) {
+            rc = cr_scans_schema(sc, txn, 1, path, err, errlen);
+        }
+
+    } else if (rc == 0) {
+        rc = cr_scans_schema(sc, txn, 0, path, err, errlen);
+        if (rc == -1) {
+            mdb_txn_abort(txn);
+            goto failed;
+        }
     }
 
     if (rc == 0) {
@@ -171,10 +191,11 @@ cr_scans_error(cr_scans_t *sc)
 
 
 int
-cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
+cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
+    uint64_t serial, cr_scan_t *v)
 {
     int       rc;
-    uint8_t   k[CR_KEY_LEN];
+    uint8_t   k[CR_SCANS_KEY];
     MDB_val   key, val;
 
     if (sc->rtxn) {
@@ -195,13 +216,14 @@ cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
         }
     }
 
-    cr_key_make(k, kid, serial);
+    cr_scans_key(k, fp, kid, serial);
     key.mv_data = k;
     key.mv_size = sizeof(k);
 
     rc = mdb_get(sc->rtxn, sc->dbi, &key, &val);
 
     if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+        memcpy(v->fp, fp, CR_SCANS_FP_LEN);
         v->kid = kid;
         v->serial = serial;
         cr_scans_decode(&val, v);
@@ -228,7 +250,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
     int          rc;
     size_t       i, j;
-    uint8_t      k[CR_KEY_LEN], d[CR_SCANS_VAL];
+    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
     MDB_txn     *txn;
     MDB_val      key, val;
     cr_scan_t    old, s;
@@ -248,7 +270,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 
     for (i = 0; i < n; i++) {
         s = v[i];
-        cr_key_make(k, s.kid, s.serial);
+        cr_scans_key(k, s.fp, s.kid, s.serial);
         key.mv_data = k;
         key.mv_size = sizeof(k);
 
@@ -324,6 +346,109 @@ cr_scans_reader_check(cr_scans_t *sc)
     }
 
     return dead;
+}
+
+
+/* The store's key order: fp, then kid, then serial. */
+int
+cr_scans_cmp(const void *a, const void *b)
+{
+    int               c;
+    const cr_scan_t  *x = a, *y = b;
+
+    c = memcmp(x->fp, y->fp, CR_SCANS_FP_LEN);
+    if (c != 0) {
+        return c;
+    }
+
+    if (x->kid != y->kid) {
+        return x->kid < y->kid ? -1 : 1;
+    }
+
+    if (x->serial != y->serial) {
+        return x->serial < y->serial ? -1 : 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The "meta" sub-database: writes the version into a new store, or
+ * checks an existing one's.  0, -1 (err set) or an LMDB error.
+ */
+static int
+cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create, const char *path,
+    char *err, size_t errlen)
+{
+    int        rc;
+    uint8_t    d[4];
+    uint32_t   version;
+    MDB_val    key, val;
+
+    key.mv_data = "version";
+    key.mv_size = sizeof("version") - 1;
+
+    if (create) {
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &sc->meta);
+        if (rc != 0) {
+            return rc;
+        }
+
+        version = CR_SCANS_VERSION;
+        d[0] = (uint8_t) version;
+        d[1] = (uint8_t) (version >> 8);
+        d[2] = (uint8_t) (version >> 16);
+        d[3] = (uint8_t) (version >> 24);
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
+
+        return mdb_put(txn, sc->meta, &key, &val, 0);
+    }
+
+    version = 1;            /* before "meta": counts keyed by kid, serial */
+
+    rc = mdb_dbi_open(txn, "meta", 0, &sc->meta);
+    if (rc == 0) {
+        rc = mdb_get(txn, sc->meta, &key, &val);
+        if (rc == 0 && val.mv_size == 4) {
+            memcpy(d, val.mv_data, 4);
+            version = (uint32_t) d[0] | (uint32_t) d[1] << 8
+                      | (uint32_t) d[2] << 16 | (uint32_t) d[3] << 24;
+        } else if (rc == 0) {
+            version = 0;
+        }
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    if (version != CR_SCANS_VERSION) {
+        snprintf(err, errlen, "scan store \"%s\" has version %u, this "
+                 "code-router reads version %d (counts keyed by the key's "
+                 "fingerprint): move it aside to start counting afresh "
+                 "(see README, \"Scan counting\")", path, version,
+                 CR_SCANS_VERSION);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* fp | kid | serial, big-endian: one brand's codes sort together. */
+static void
+cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial)
+{
+    int  i;
+
+    memcpy(k, fp, CR_SCANS_FP_LEN);
+    k[CR_SCANS_FP_LEN] = (uint8_t) kid;
+
+    for (i = 0; i < 5; i++) {
+        k[CR_SCANS_FP_LEN + 1 + i] = (uint8_t) (serial >> (8 * (4 - i)));
+    }
 }
 
 

@@ -101,7 +101,8 @@ typedef struct {
 
 /* The scan counters of one zone, in its shared memory. */
 typedef struct {
-    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial */
+    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
+                                                 * then the key's fp */
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;             /* most recent first */
     ngx_queue_t                dirty;           /* not yet in the store */
@@ -115,6 +116,7 @@ typedef struct {
     ngx_atomic_t               full;            /* scans not counted */
     ngx_atomic_t               flushes;
     ngx_atomic_t               flush_errors;
+    ngx_atomic_t               unavailable;     /* not counted: no store */
 } ngx_http_code_router_scans_sh_t;
 
 
@@ -122,7 +124,8 @@ typedef struct {
     ngx_rbtree_node_t          node;
     ngx_queue_t                lru;
     ngx_queue_t                dirty;
-    uint64_t                   key;
+    uint64_t                   key;             /* kid << 40 | serial */
+    uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
     uint32_t                   count;
     uint32_t                   stored;          /* as the store has it */
     int64_t                    first;
@@ -168,7 +171,7 @@ struct ngx_http_code_router_zone_s {
 #endif
     time_t                             retry;
     time_t                             reader_check;
-    ngx_uint_t                         failures;
+    ngx_uint_t                         failures; /* in this outage */
 };
 
 
@@ -242,6 +245,11 @@ ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,
     ngx_http_code_router_out_e out);
 ngx_int_t ngx_http_code_router_build(ngx_http_request_t *r, cr_binding_t *b,
     u_char *code, cr_target_pt build, ngx_str_t *out);
+
+void ngx_http_code_router_down(ngx_log_t *log, ngx_uint_t *failures,
+    time_t *retry, const char *err, const char *then);
+void ngx_http_code_router_up(ngx_log_t *log, ngx_uint_t *failures,
+    const char *what, ngx_str_t *path);
 
 char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

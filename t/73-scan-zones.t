@@ -3,7 +3,8 @@
 # own scan store written by a thread pool, two workers, 1,500 codes per
 # zone scanned 1 to 3 times by parallel clients, then a graceful stop:
 # each store holds exactly its own codes with exact counts, and none of
-# another zone's.  (Before the fix the zones shared one flush buffer per
+# another zone's; and a zone whose store cannot be opened (item 14).
+# (Before the fix the zones shared one flush buffer per
 # worker: a zone's write in the pool was refilled by another zone's flush,
 # so stores held each other's codes and lost their own.)
 use strict;
@@ -130,5 +131,45 @@ my $m = $h->get($t->url('/nostatus'))->{status};
 is($m, 404, 'other paths are not routed');
 unlike($t->error_log, qr/scan store:|stay in memory/, 'no write failed');
 $t->stop;
+
+# Issue 12, item 14: a scan store that cannot be opened.  Counting fails
+# open (documented): codes not in the zone are answered as if never
+# scanned, neither counted nor held to code_router_max_scans.  The error
+# log says so once for the outage, code_router_scans_unavailable_total
+# counts each such scan, and the store opens by itself when it can.
+my $ro = "$d/readonly";
+mkdir $ro;
+chmod 0755, $ro;        # root's: the workers (nobody) cannot create in it
+my $u = CodeRouter::Test::Nginx->new(workers => 1, http => <<"CONF");
+    code_router_db $db;
+    code_router_key 1 $key;
+    code_router_scans zone=down:1m store=$ro/scans.mdb;
+    code_router_max_scans trace 1;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { code_router \$uri; }
+        location = /status { code_router_status; }
+    }
+CONF
+$u->start;
+my $c = $code{za}[0];
+my @st = map { $h->get($u->url("/$c"))->{status} } 1 .. 3;
+sleep 2.2;              # two retries of the open, each failing
+is_deeply(\@st, [302, 302, 302],
+          'store unavailable: 3 scans answered, no limit applied');
+my $ms = $h->get($u->url('/status'))->{content};
+like($ms, qr/^code_router_scans_unavailable_total\{zone="down"\} 3$/m,
+     'code_router_scans_unavailable_total counts the 3 scans');
+like($ms, qr/^code_router_scans_total\{zone="down"\} 0$/m,
+     '... none of which was counted');
+my @lines = $u->error_log =~ /(scans of codes not in zone "down" are neither counted nor held to code_router_max_scans until it opens)/g;
+is(scalar @lines, 1, 'logged once for the outage, not per scan or retry');
+chmod 0777, $ro;
+sleep 1.5;
+like($u->error_log, qr/scan store "\Q$ro\E\/scans.mdb" is open again/,
+     'the store opens by itself, and says so');
+@st = map { $h->get($u->url("/$c"))->{status} } 1 .. 2;
+is_deeply(\@st, [302, 410], '... then scans are counted and limited again');
+$u->stop;
 
 done_testing;

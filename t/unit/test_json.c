@@ -1,7 +1,8 @@
 /*
  * cr_json and cr_scans: escaping (every control character, quotes,
  * backslash, HTML, invalid UTF-8, U+2028) and the scan store (merge by
- * max, refusal of another LMDB database).
+ * max, counts apart per key fingerprint, refusal of another LMDB database
+ * and of an older version).
  */
 
 #define _DEFAULT_SOURCE        /* mkdtemp */
@@ -11,6 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <lmdb.h>
+
+#include "cr_codec.h"
 #include "cr_json.h"
 #include "cr_scans.h"
 #include "cr_store.h"
@@ -83,13 +87,34 @@ test_escape(void)
 }
 
 
+static cr_scan_t
+scan(const uint8_t *fp, unsigned kid, uint64_t serial, uint32_t count,
+    int64_t first)
+{
+    cr_scan_t  s;
+
+    memcpy(s.fp, fp, CR_SCANS_FP_LEN);
+    s.kid = (uint8_t) kid;
+    s.serial = serial;
+    s.count = count;
+    s.first = first;
+
+    return s;
+}
+
+
 static void
 test_scans(void)
 {
     int          rc;
     char         dir[] = "/tmp/cr-scans-XXXXXX", path[64], bind[64];
     char         err[512];
+    MDB_env     *env;
+    MDB_txn     *txn;
+    MDB_dbi      dbi;
+    MDB_val      k, d;
     cr_scan_t    v[2], got;
+    uint8_t      fa[8] = "brand-A", fb[8] = "brand-B";
     cr_store_t  *st;
     cr_scans_t  *sc;
 
@@ -110,25 +135,43 @@ test_scans(void)
         return;
     }
 
-    tap_ok(cr_scans_get(sc, 1, 5, &got) == CR_SCANS_NOTFOUND,
+    tap_ok(cr_scans_get(sc, fa, 1, 5, &got) == CR_SCANS_NOTFOUND,
            "an unknown code: not found");
 
-    v[0] = (cr_scan_t) { 1, 5, 10, 1000 };
-    v[1] = (cr_scan_t) { 255, 0xffffffffffULL, 1, 2000 };
+    v[0] = scan(fa, 1, 5, 10, 1000);
+    v[1] = scan(fa, 255, 0xffffffffffULL, 1, 2000);
     tap_ok(cr_scans_put(sc, v, 2) == 0, "put two");
-    tap_ok(cr_scans_get(sc, 1, 5, &got) == 0 && got.count == 10
-           && got.first == 1000, "read back: 10 scans since 1000");
-    tap_ok(cr_scans_get(sc, 255, 0xffffffffffULL, &got) == 0
+    tap_ok(cr_scans_get(sc, fa, 1, 5, &got) == 0 && got.count == 10
+           && got.first == 1000 && memcmp(got.fp, fa, 8) == 0,
+           "read back: 10 scans since 1000");
+    tap_ok(cr_scans_get(sc, fa, 255, 0xffffffffffULL, &got) == 0
            && got.count == 1, "the largest kid and serial");
 
-    v[0] = (cr_scan_t) { 1, 5, 7, 3000 };
-    tap_ok(cr_scans_put(sc, v, 1) == 0 && cr_scans_get(sc, 1, 5, &got) == 0
+    v[0] = scan(fa, 1, 5, 7, 3000);
+    tap_ok(cr_scans_put(sc, v, 1) == 0
+           && cr_scans_get(sc, fa, 1, 5, &got) == 0
            && got.count == 10 && got.first == 1000,
            "a lower count or later first scan never wins (max merge)");
 
-    v[0] = (cr_scan_t) { 1, 5, 12, 900 };
-    tap_ok(cr_scans_put(sc, v, 1) == 0 && cr_scans_get(sc, 1, 5, &got) == 0
+    v[0] = scan(fa, 1, 5, 12, 900);
+    tap_ok(cr_scans_put(sc, v, 1) == 0
+           && cr_scans_get(sc, fa, 1, 5, &got) == 0
            && got.count == 12 && got.first == 900, "a higher count wins");
+
+    /* Issue 12, item 2: another brand's key, the same (kid, serial). */
+    tap_ok(cr_scans_get(sc, fb, 1, 5, &got) == CR_SCANS_NOTFOUND,
+           "the same kid and serial under another key: not found");
+    v[0] = scan(fb, 1, 5, 1, 4000);
+    tap_ok(cr_scans_put(sc, v, 1) == 0
+           && cr_scans_get(sc, fb, 1, 5, &got) == 0 && got.count == 1
+           && cr_scans_get(sc, fa, 1, 5, &got) == 0 && got.count == 12,
+           "... counted apart: 1 under one key, 12 under the other");
+
+    v[0] = scan(fb, 1, 6, 1, 0);
+    v[1] = scan(fa, 2, 1, 1, 0);
+    tap_ok(cr_scans_cmp(&v[0], &v[1]) > 0 && cr_scans_cmp(&v[1], &v[0]) < 0
+           && cr_scans_cmp(&v[0], &v[0]) == 0,
+           "cr_scans_cmp orders by fingerprint first, as the store does");
 
     cr_scans_close(sc);
 
@@ -146,6 +189,38 @@ test_scans(void)
     tap_ok(rc != 0 && strstr(err, "binding store") != NULL,
            "a binding store is refused as a scan store: %s", err);
 
+    /* A store of version 1 (counts keyed by kid and serial alone, no
+     * "meta"): refused by name, in a check and in an open. */
+    snprintf(path, sizeof(path), "%s/v1.mdb", dir);
+    rc = mdb_env_create(&env);
+    if (rc == 0) {
+        (void) mdb_env_set_maxdbs(env, 2);
+        rc = mdb_env_open(env, path, MDB_NOSUBDIR, 0600);
+    }
+    if (rc == 0) {
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+    }
+    if (rc == 0) {
+        k.mv_data = "\x01\x00\x00\x00\x00\x05";
+        k.mv_size = 6;
+        d.mv_data = "\x07\0\0\0\0\0\0\0\0\0\0\0";
+        d.mv_size = 12;
+        rc = mdb_dbi_open(txn, "scans", MDB_CREATE, &dbi);
+        if (rc == 0) {
+            rc = mdb_put(txn, dbi, &k, &d, 0);
+        }
+        rc = rc ? rc : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    tap_ok(rc == 0, "a version 1 store made");
+
+    tap_ok(cr_scans_open(NULL, path, 0, CR_SCANS_CHECK, err, sizeof(err))
+           != 0 && strstr(err, "has version 1") != NULL,
+           "check: a version 1 store is refused: %s", err);
+    tap_ok(cr_scans_open(&sc, path, 0, 0, err, sizeof(err)) != 0
+           && strstr(err, "has version 1") != NULL,
+           "open: a version 1 store is refused: %s", err);
+
     snprintf(path, sizeof(path), "%s/none/scans.mdb", dir);
     tap_ok(cr_scans_open(NULL, path, 0, CR_SCANS_CHECK, err, sizeof(err))
            != 0 && strstr(err, "No such file") != NULL,
@@ -158,11 +233,45 @@ test_scans(void)
 }
 
 
+/* The fingerprint scan counts are keyed by: one per (master, kid), and
+ * none of the code's keys. */
+static void
+test_fingerprint(void)
+{
+    uint8_t   m1[CR_MASTER_KEY_LEN], m2[CR_MASTER_KEY_LEN];
+    cr_key_t  a, a2, b, c;
+
+    memset(m1, 0x11, sizeof(m1));
+    memset(m2, 0x22, sizeof(m2));
+
+    tap_ok(cr_key_derive(&a, 1, m1) == 0 && cr_key_derive(&a2, 1, m1) == 0
+           && cr_key_derive(&b, 1, m2) == 0 && cr_key_derive(&c, 2, m1) == 0,
+           "keys derived");
+    tap_ok(memcmp(a.fp, a2.fp, CR_KEY_FP_LEN) == 0,
+           "fingerprint: the same for the same master and key id");
+    tap_ok(memcmp(a.fp, b.fp, CR_KEY_FP_LEN) != 0,
+           "... another for another master key");
+    tap_ok(memcmp(a.fp, c.fp, CR_KEY_FP_LEN) != 0,
+           "... another for another key id");
+    tap_ok(memcmp(a.fp, a.k_mac, CR_KEY_FP_LEN) != 0
+           && memcmp(a.fp, a.k_enc, CR_KEY_FP_LEN) != 0,
+           "... and no part of the code's keys");
+    tap_ok(CR_KEY_FP_LEN == CR_SCANS_FP_LEN,
+           "the scan store keys by the whole fingerprint");
+
+    cr_key_wipe(&a, sizeof(a));
+    cr_key_wipe(&a2, sizeof(a2));
+    cr_key_wipe(&b, sizeof(b));
+    cr_key_wipe(&c, sizeof(c));
+}
+
+
 int
 main(void)
 {
     test_escape();
     test_scans();
+    test_fingerprint();
 
     return tap_done();
 }
