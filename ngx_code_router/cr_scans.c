@@ -2,12 +2,16 @@
  * cr_scans: the scan store.  See cr_scans.h.
  */
 
+#define _DEFAULT_SOURCE         /* usleep */
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -23,15 +27,31 @@ struct cr_scans_s {
     MDB_dbi     dbi;
     MDB_dbi     meta;
     MDB_txn    *rtxn;                   /* reset between reads */
+
+    /* LMDB lets mdb_env_set_mapsize() run only while no transaction of
+     * this process is active, and nginx reads in the event loop while a
+     * thread-pool thread writes: every transaction is counted in "live",
+     * and the map is adopted, under "lock", only when none is. */
+    pthread_mutex_t   lock;
+    unsigned          live;
+
     char        err[512];
 };
+
+/* Tries, 100 us apart, to adopt a grown map while another txn is live:
+ * that one is a begin about to adopt it (a write txn, once begun, holds
+ * LMDB's write lock, so no other process can grow the map meanwhile). */
+#define CR_SCANS_READ_TRIES     10      /* the event loop: 1 ms at most */
+#define CR_SCANS_WRITE_TRIES    1000    /* a pool thread: 100 ms */
 
 
 static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
 static int cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create,
     const char *path, char *err, size_t errlen);
 static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
-static int cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn);
+static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
+    int tries);
+static void cr_scans_end(cr_scans_t *sc);
 static void cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
     uint64_t serial);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
@@ -59,13 +79,19 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
         return -1;
     }
 
+    if (pthread_mutex_init(&sc->lock, NULL) != 0) {
+        free(sc);
+        snprintf(err, errlen, "scan store \"%s\": no mutex", path);
+        return -1;
+    }
+
     env_flags = MDB_NOSUBDIR | MDB_NOTLS;
 
     if (flags & CR_SCANS_CHECK) {
         /* nginx -t: an existing file must be a scan store; a missing one
          * is created later, by a worker, in a directory that exists. */
         if (stat(path, &fi) != 0) {
-            free(sc);
+            cr_scans_close(sc);
             if (errno == ENOENT) {
                 return cr_scans_check_dir(path, err, errlen);
             }
@@ -179,6 +205,7 @@ cr_scans_close(cr_scans_t *sc)
         mdb_env_close(sc->env);
     }
 
+    (void) pthread_mutex_destroy(&sc->lock);
     free(sc);
 }
 
@@ -198,22 +225,10 @@ cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
     uint8_t   k[CR_SCANS_KEY];
     MDB_val   key, val;
 
-    if (sc->rtxn) {
-        rc = mdb_txn_renew(sc->rtxn);
-        if (rc == MDB_MAP_RESIZED) {
-            mdb_txn_abort(sc->rtxn);
-            sc->rtxn = NULL;
-        } else if (rc != 0) {
-            return cr_scans_fail(sc, rc, "renew");
-        }
-    }
-
-    if (sc->rtxn == NULL) {
-        rc = cr_scans_txn(sc, MDB_RDONLY, &sc->rtxn);
-        if (rc != 0) {
-            sc->rtxn = NULL;
-            return cr_scans_fail(sc, rc, "read");
-        }
+    /* Renews the reset read txn, or begins one. */
+    rc = cr_scans_begin(sc, MDB_RDONLY, &sc->rtxn, CR_SCANS_READ_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "read");
     }
 
     cr_scans_key(k, fp, kid, serial);
@@ -230,6 +245,7 @@ cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
     }
 
     mdb_txn_reset(sc->rtxn);
+    cr_scans_end(sc);
 
     if (rc == MDB_NOTFOUND) {
         return CR_SCANS_NOTFOUND;
@@ -256,7 +272,9 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
     cr_scan_t    old, s;
     MDB_cursor  *cur;
 
-    rc = cr_scans_txn(sc, 0, &txn);
+    txn = NULL;
+
+    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
     if (rc != 0) {
         return cr_scans_fail(sc, rc, "begin");
     }
@@ -316,6 +334,8 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
     cur = NULL;
 
     rc = mdb_txn_commit(txn);
+    cr_scans_end(sc);
+
     if (rc == 0) {
         return 0;
     }
@@ -326,6 +346,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 failed:
 
     mdb_txn_abort(txn);
+    cr_scans_end(sc);
 
     if (rc == MDB_MAP_FULL) {
         snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
@@ -492,22 +513,75 @@ cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
 }
 
 
-/* A txn; adopts a map another process has grown (a reload with a larger
- * store_size=). */
+/*
+ * Begins a txn (or renews *txn, a reset read txn) and counts it live; 0 or
+ * an LMDB error.  MDB_MAP_RESIZED (another process grew the map, e.g. a
+ * reload with a larger store_size=) is adopted here, and only when no
+ * other txn of this process is live; else retried, up to "tries" times.
+ */
 static int
-cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn)
+cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn, int tries)
 {
-    int  rc;
+    int  rc, i;
 
-    rc = mdb_txn_begin(sc->env, NULL, flags, txn);
-    if (rc == MDB_MAP_RESIZED) {
-        rc = mdb_env_set_mapsize(sc->env, 0);
-        if (rc == 0) {
+    for (i = 0; /* void */; i++) {
+        (void) pthread_mutex_lock(&sc->lock);
+        sc->live++;
+        (void) pthread_mutex_unlock(&sc->lock);
+
+        if (*txn) {
+            rc = mdb_txn_renew(*txn);
+        } else {
             rc = mdb_txn_begin(sc->env, NULL, flags, txn);
+            if (rc != 0) {
+                *txn = NULL;
+            }
         }
-    }
 
-    return rc;
+        if (rc != MDB_MAP_RESIZED) {
+            if (rc != 0) {
+                cr_scans_end(sc);
+            }
+
+            return rc;
+        }
+
+        (void) pthread_mutex_lock(&sc->lock);
+
+        if (--sc->live == 0) {
+            if (*txn) {
+                mdb_txn_abort(*txn);        /* reset: not active */
+                *txn = NULL;
+            }
+
+            rc = mdb_env_set_mapsize(sc->env, 0);
+        }
+
+        (void) pthread_mutex_unlock(&sc->lock);
+
+        if (rc != MDB_MAP_RESIZED) {
+            if (rc != 0) {
+                return rc;
+            }
+
+            continue;                       /* adopted: begin again */
+        }
+
+        if (i >= tries) {
+            return rc;
+        }
+
+        (void) usleep(100);
+    }
+}
+
+
+static void
+cr_scans_end(cr_scans_t *sc)
+{
+    (void) pthread_mutex_lock(&sc->lock);
+    sc->live--;
+    (void) pthread_mutex_unlock(&sc->lock);
 }
 
 

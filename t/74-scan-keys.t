@@ -13,7 +13,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
 use HTTP::Tiny;
+use POSIX ();
 use CodeRouter::Test qw(tmpdir make_key load_store mint write_file run_cmd);
+use Time::HiRes qw(sleep);
 
 my $d = tmpdir();
 my %key = (a => make_key("$d/a.key"), b => make_key("$d/b.key"));
@@ -133,5 +135,88 @@ my $msg;
 isnt($rc, 0, 'nginx -t refuses a version 1 scan store');
 like($msg, qr/scan store "\Q$old\E" has version 1, this code-router reads version 2.*move it aside/,
      '... saying its version and what to do') or diag $msg;
+
+# 5. Issue 12, item 13: another process grows the scan store's map (as a
+# reload with a larger store_size= does) while two workers count under
+# load and a thread pool writes.  LMDB lets a process adopt a grown map
+# only while none of its transactions is active; the event loop reads
+# while the pool thread writes.  Every scan must still be counted, and no
+# worker may crash.  (The race is narrow: t/unit/test_json.c holds a read
+# open across the growth to show the rule deterministically.)
+my ($grc, $gout, $gerr) = run_cmd([CodeRouter::Test::cli(), 'mint', '--key',
+    $key{a}, '--kid', 1, '--from', 1, '--count', 600]);
+die "mint: $gerr" if $grc;
+my @codes = split /\n/, $gout;
+my $grow = "$sdir/grow.mdb";
+my $g = CodeRouter::Test::Nginx->new(
+    main => 'thread_pool tp threads=1;', workers => 2, http => <<"CONF");
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        code_router_db $db{a};
+        code_router_key 1 $key{a};
+        code_router_scans zone=grow:4m store=$grow store_size=1m
+                          thread_pool=tp;
+        location / { code_router \$uri; }
+        location /v1/codes/ { code_router_api; }
+    }
+CONF
+$g->start;
+# Clients: rounds over their own quarter of the codes until the growth is
+# done, so first scans read the store while the map grows.
+my $stop = "$d/grow.stop";
+my @clients;
+for my $k (0 .. 3) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $h = HTTP::Tiny->new(max_redirect => 0, keep_alive => 0);
+        my ($bad, $rounds) = (0, 0);
+        until (-e $stop && $rounds >= 2) {
+            for (my $i = $k; $i < @codes; $i += 4) {
+                my $r = $h->get($g->url("/$codes[$i]"));
+                $bad++ if $r->{status} != 302;
+            }
+            $rounds++;
+        }
+        write_file("$d/rounds.$k", "$rounds $bad");
+        POSIX::_exit(0);
+    }
+    push @clients, $pid;
+}
+# The other process: mdb_load with a 64m map, writing more than the 1m
+# nginx has (40,000 records of another fingerprint).
+my $dump = "VERSION=3\nformat=bytevalue\nmapsize=" . (64 << 20)
+         . "\ndatabase=scans\ntype=btree\nHEADER=END\n";
+$dump .= sprintf " 67726f7765723a3a01%010x\n 010000000000000000000000\n", $_
+    for 1 .. 40000;
+$dump .= "DATA=END\n";
+write_file("$d/grow.dump", $dump);
+sleep 1;
+my ($lrc, undef, $lerr) = run_cmd(['mdb_load', '-n', '-f', "$d/grow.dump",
+                                   $grow]);
+is($lrc, 0, 'another process grew the map to 64m under load') or diag $lerr;
+sleep 1;
+write_file($stop, '');
+waitpid $_, 0 for @clients;
+my (%want, $bad, $total);
+for my $k (0 .. 3) {
+    my ($rounds, $b) = split ' ', CodeRouter::Test::read_file("$d/rounds.$k");
+    $bad += $b;
+    for (my $i = $k; $i < @codes; $i += 4) {
+        $want{ $codes[$i] } = $rounds;
+        $total += $rounds;
+    }
+}
+is($bad, 0, "$total scans under load, all redirected");
+$g->stop;
+unlike($g->error_log, qr/exited on signal|MDB_MAP_RESIZED|Invalid argument/,
+       'no worker crashed, no transaction failed on the resize')
+    or diag join "\n", grep { /signal|RESIZED|Invalid/ } split /\n/, $g->error_log;
+$g->start;
+my $h = HTTP::Tiny->new(max_redirect => 0, keep_alive => 1);
+my $off = grep {
+    JSON::PP::decode_json($h->get($g->url("/v1/codes/$_"))->{content})
+        ->{scans} != $want{$_} } @codes;
+is($off, 0, 'every one of 600 codes has its exact count in the store');
+$g->stop;
 
 done_testing;

@@ -2,11 +2,15 @@
  * cr_json and cr_scans: escaping (every control character, quotes,
  * backslash, HTML, invalid UTF-8, U+2028) and the scan store (merge by
  * max, counts apart per key fingerprint, refusal of another LMDB database
- * and of an older version).
+ * and of an older version, a map grown by another process adopted only
+ * while no transaction is live).
  */
 
-#define _DEFAULT_SOURCE        /* mkdtemp */
+#define _GNU_SOURCE            /* mkdtemp, RTLD_NEXT */
 
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +237,169 @@ test_scans(void)
 }
 
 
+/*
+ * Issue 12, item 13.  LMDB: mdb_env_set_mapsize() only while no txn of
+ * the process is active.  mdb_get and mdb_env_set_mapsize are wrapped
+ * (this program's definitions win over liblmdb's for cr_scans' calls): a
+ * read is held inside its txn while another process grows the map and a
+ * write begins, as nginx's event loop reads while a pool thread writes.
+ */
+static volatile int  hold_armed, hold_inside, hold_release, resize_live;
+
+
+int
+mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+    int   i;
+    int (*real)(MDB_txn *, MDB_dbi, MDB_val *, MDB_val *);
+
+    if (hold_armed) {
+        hold_armed = 0;
+        hold_inside = 1;
+
+        for (i = 0; i < 5000 && !hold_release; i++) {
+            usleep(1000);
+        }
+
+        hold_inside = 0;
+    }
+
+    *(void **) &real = dlsym(RTLD_NEXT, "mdb_get");
+
+    return real(txn, dbi, key, data);
+}
+
+
+int
+mdb_env_set_mapsize(MDB_env *env, size_t size)
+{
+    int (*real)(MDB_env *, size_t);
+
+    if (hold_inside) {
+        resize_live++;          /* would unmap the held read's pages */
+        return EINVAL;
+    }
+
+    *(void **) &real = dlsym(RTLD_NEXT, "mdb_env_set_mapsize");
+
+    return real(env, size);
+}
+
+
+typedef struct {
+    cr_scans_t  *sc;
+    uint8_t     *fp;
+    int          rc;
+    cr_scan_t    got;
+} reader_t;
+
+
+static void *
+reader(void *data)
+{
+    reader_t  *rd = data;
+
+    rd->rc = cr_scans_get(rd->sc, rd->fp, 1, 5, &rd->got);
+
+    return NULL;
+}
+
+
+static void
+test_resize(void)
+{
+    int          rc, i;
+    char         dir[] = "/tmp/cr-scans-XXXXXX", path[64], dump[64];
+    char         cmd[256], err[512];
+    FILE        *f;
+    uint8_t      fa[8] = "brand-A";
+    reader_t     rd;
+    cr_scan_t    v;
+    pthread_t    th;
+    cr_scans_t  *sc;
+
+    if (mkdtemp(dir) == NULL) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/scans.mdb", dir);
+    snprintf(dump, sizeof(dump), "%s/grow.dump", dir);
+
+    rc = cr_scans_open(&sc, path, 1 << 20, 0, err, sizeof(err));
+    if (!tap_ok(rc == 0, "resize: a store with a 1m map")) {
+        tap_diag("%s", err);
+        return;
+    }
+
+    v = scan(fa, 1, 5, 10, 1000);
+    tap_ok(cr_scans_put(sc, &v, 1) == 0, "resize: one record");
+
+    /* More than 1m of records, under a 64m map: another process grows it. */
+    f = fopen(dump, "w");
+    if (f == NULL) {
+        tap_ok(0, "resize: the dump");
+        return;
+    }
+
+    fprintf(f, "VERSION=3\nformat=bytevalue\nmapsize=%d\n"
+            "database=scans\ntype=btree\nHEADER=END\n", 64 << 20);
+
+    for (i = 0; i < 40000; i++) {
+        fprintf(f, " 67726f7765723a3a01%010x\n 010000000000000000000000\n",
+                i);
+    }
+
+    fprintf(f, "DATA=END\n");
+    fclose(f);
+
+    rd.sc = sc;
+    rd.fp = fa;
+    hold_armed = 1;
+    hold_release = 0;
+    resize_live = 0;
+
+    if (pthread_create(&th, NULL, reader, &rd) != 0) {
+        tap_ok(0, "resize: a reader thread");
+        return;
+    }
+
+    for (i = 0; i < 5000 && !hold_inside; i++) {
+        usleep(1000);
+    }
+
+    snprintf(cmd, sizeof(cmd), "mdb_load -n -f '%s' '%s'", dump, path);
+    tap_ok(hold_inside && system(cmd) == 0,
+           "resize: another process grew the map to 64m while a read is "
+           "live");
+
+    v = scan(fa, 1, 6, 1, 2000);
+    rc = cr_scans_put(sc, &v, 1);
+    tap_ok(resize_live == 0,
+           "a write does not adopt the grown map while a read is live");
+    tap_ok(rc != 0, "... it fails instead, to be retried: %s",
+           rc ? cr_scans_error(sc) : "");
+
+    hold_release = 1;
+    pthread_join(th, NULL);
+    tap_ok(rd.rc == 0 && rd.got.count == 10,
+           "the held read completes: 10 scans");
+
+    tap_ok(cr_scans_put(sc, &v, 1) == 0
+           && cr_scans_get(sc, fa, 1, 6, &v) == 0 && v.count == 1
+           && cr_scans_get(sc, fa, 1, 5, &v) == 0 && v.count == 10,
+           "then the write adopts the map and lands; reads see both");
+    tap_ok(resize_live == 0, "the map was never adopted under a live txn");
+
+    cr_scans_close(sc);
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        tap_diag("could not remove %s", dir);
+    }
+}
+
+
 /* The fingerprint scan counts are keyed by: one per (master, kid), and
  * none of the code's keys. */
 static void
@@ -272,6 +439,7 @@ main(void)
     test_escape();
     test_scans();
     test_fingerprint();
+    test_resize();
 
     return tap_done();
 }
