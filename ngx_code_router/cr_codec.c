@@ -19,6 +19,11 @@ static const char cr_kdf_ctx[crypto_kdf_CONTEXTBYTES] = {
     'C', 'R', 'C', 'O', 'D', 'E', '0', '1'
 };
 
+/* ... and of the fingerprint (cr_key_t.fp), never a code's keys. */
+static const char cr_fp_ctx[crypto_kdf_CONTEXTBYTES] = {
+    'C', 'R', 'S', 'C', 'A', 'N', 'F', 'P'
+};
+
 static const char cr_b32_alphabet[32] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /*
@@ -52,6 +57,8 @@ int
 cr_key_derive(cr_key_t *key, unsigned kid,
     const uint8_t master[CR_MASTER_KEY_LEN])
 {
+    uint8_t  fp[crypto_kdf_BYTES_MIN];
+
     if (kid > CR_KID_MAX || sodium_init() < 0) {
         return -1;
     }
@@ -66,11 +73,16 @@ cr_key_derive(cr_key_t *key, unsigned kid,
                                       (uint64_t) kid * 2 + 1, cr_kdf_ctx,
                                       master)
            != 0
-        || cr_pin_key_derive(key->k_pin, kid, master) != 0)
+        || cr_pin_key_derive(key->k_pin, kid, master) != 0
+        || crypto_kdf_derive_from_key(fp, sizeof(fp), kid, cr_fp_ctx,
+                                      master)
+           != 0)
     {
         sodium_memzero(key, sizeof(cr_key_t));
         return -1;
     }
+
+    memcpy(key->fp, fp, CR_KEY_FP_LEN);
 
     key->kid = (uint8_t) kid;
     key->present = 1;

@@ -31,6 +31,7 @@
 #define CR_SERIAL_MAX       ((UINT64_C(1) << CR_SERIAL_BITS) - 1)
 #define CR_MASTER_KEY_LEN   32
 #define CR_SUBKEY_LEN       16
+#define CR_KEY_FP_LEN       8
 
 
 /* Outcome of cr_code_open(), in the order the checks are made. */
@@ -47,6 +48,9 @@ typedef struct {
     uint8_t   k_mac[CR_SUBKEY_LEN];
     uint8_t   k_enc[CR_SUBKEY_LEN];
     uint8_t   k_pin[CR_SUBKEY_LEN];     /* the hidden PIN's: cr_pin.h */
+    uint8_t   fp[CR_KEY_FP_LEN];    /* names the key, not secret: scan
+                                     * counts are keyed by it, so two keys
+                                     * never share the count of a serial */
     uint8_t   kid;
     uint8_t   present;
     uint8_t   retired;      /* verifies, but its print run is retired */
@@ -63,7 +67,9 @@ typedef struct {
  * Derives the keys of key id "kid" (0..CR_KID_MAX) from a master key:
  * the code's two and the PIN's (cr_pin_key_derive()).  Returns 0, or -1
  * if kid is out of range or libsodium cannot initialise.  The same
- * master key gives independent keys for different key ids.
+ * master key gives independent keys for different key ids.  Also sets
+ * key->fp, a fingerprint of (master, kid) from a KDF context of its own:
+ * it reveals nothing of k_mac, k_enc or k_pin.
  */
 int cr_key_derive(cr_key_t *key, unsigned kid,
     const uint8_t master[CR_MASTER_KEY_LEN]);

@@ -2,33 +2,58 @@
  * cr_scans: the scan store.  See cr_scans.h.
  */
 
+#define _DEFAULT_SOURCE         /* usleep */
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
 #include "cr_scans.h"
-#include "cr_store.h"
 
 
+#define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 6)
 #define CR_SCANS_VAL   12
 
 
 struct cr_scans_s {
     MDB_env    *env;
     MDB_dbi     dbi;
+    MDB_dbi     meta;
     MDB_txn    *rtxn;                   /* reset between reads */
+
+    /* LMDB lets mdb_env_set_mapsize() run only while no transaction of
+     * this process is active, and nginx reads in the event loop while a
+     * thread-pool thread writes: every transaction is counted in "live",
+     * and the map is adopted, under "lock", only when none is. */
+    pthread_mutex_t   lock;
+    unsigned          live;
+
     char        err[512];
 };
 
+/* Tries, 100 us apart, to adopt a grown map while another txn is live:
+ * that one is a begin about to adopt it (a write txn, once begun, holds
+ * LMDB's write lock, so no other process can grow the map meanwhile). */
+#define CR_SCANS_READ_TRIES     10      /* the event loop: 1 ms at most */
+#define CR_SCANS_WRITE_TRIES    1000    /* a pool thread: 100 ms */
+
 
 static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
+static int cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create,
+    const char *path, char *err, size_t errlen);
 static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
-static int cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn);
+static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
+    int tries);
+static void cr_scans_end(cr_scans_t *sc);
+static void cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
+    uint64_t serial);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
 
 
@@ -54,13 +79,19 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
         return -1;
     }
 
+    if (pthread_mutex_init(&sc->lock, NULL) != 0) {
+        free(sc);
+        snprintf(err, errlen, "scan store \"%s\": no mutex", path);
+        return -1;
+    }
+
     env_flags = MDB_NOSUBDIR | MDB_NOTLS;
 
     if (flags & CR_SCANS_CHECK) {
         /* nginx -t: an existing file must be a scan store; a missing one
          * is created later, by a worker, in a directory that exists. */
         if (stat(path, &fi) != 0) {
-            free(sc);
+            cr_scans_close(sc);
             if (errno == ENOENT) {
                 return cr_scans_check_dir(path, err, errlen);
             }
@@ -74,7 +105,7 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
 
     rc = mdb_env_create(&sc->env);
     if (rc == 0) {
-        (void) mdb_env_set_maxdbs(sc->env, 2);
+        (void) mdb_env_set_maxdbs(sc->env, 3);
         (void) mdb_env_set_maxreaders(sc->env, 1022);
         rc = mdb_env_set_mapsize(sc->env, map_size ? map_size
                                                    : CR_SCANS_DEFAULT_MAP);
@@ -111,8 +142,23 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
             goto failed;
         }
 
-        rc = (env_flags & MDB_RDONLY)
-             ? 0 : mdb_dbi_open(txn, "scans", MDB_CREATE, &sc->dbi);
+        if (env_flags & MDB_RDONLY) {
+            mdb_txn_abort(txn);     /* empty: a new store, made later */
+            cr_scans_close(sc);
+            return 0;
+        }
+
+        rc = mdb_dbi_open(txn, "scans", MDB_CREATE, &sc->dbi);
+        if (rc == 0) {
+            rc = cr_scans_schema(sc, txn, 1, path, err, errlen);
+        }
+
+    } else if (rc == 0) {
+        rc = cr_scans_schema(sc, txn, 0, path, err, errlen);
+        if (rc == -1) {
+            mdb_txn_abort(txn);
+            goto failed;
+        }
     }
 
     if (rc == 0) {
@@ -159,6 +205,7 @@ cr_scans_close(cr_scans_t *sc)
         mdb_env_close(sc->env);
     }
 
+    (void) pthread_mutex_destroy(&sc->lock);
     free(sc);
 }
 
@@ -171,43 +218,34 @@ cr_scans_error(cr_scans_t *sc)
 
 
 int
-cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial, cr_scan_t *v)
+cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
+    uint64_t serial, cr_scan_t *v)
 {
     int       rc;
-    uint8_t   k[CR_KEY_LEN];
+    uint8_t   k[CR_SCANS_KEY];
     MDB_val   key, val;
 
-    if (sc->rtxn) {
-        rc = mdb_txn_renew(sc->rtxn);
-        if (rc == MDB_MAP_RESIZED) {
-            mdb_txn_abort(sc->rtxn);
-            sc->rtxn = NULL;
-        } else if (rc != 0) {
-            return cr_scans_fail(sc, rc, "renew");
-        }
+    /* Renews the reset read txn, or begins one. */
+    rc = cr_scans_begin(sc, MDB_RDONLY, &sc->rtxn, CR_SCANS_READ_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "read");
     }
 
-    if (sc->rtxn == NULL) {
-        rc = cr_scans_txn(sc, MDB_RDONLY, &sc->rtxn);
-        if (rc != 0) {
-            sc->rtxn = NULL;
-            return cr_scans_fail(sc, rc, "read");
-        }
-    }
-
-    cr_key_make(k, kid, serial);
+    cr_scans_key(k, fp, kid, serial);
     key.mv_data = k;
     key.mv_size = sizeof(k);
 
     rc = mdb_get(sc->rtxn, sc->dbi, &key, &val);
 
     if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+        memcpy(v->fp, fp, CR_SCANS_FP_LEN);
         v->kid = kid;
         v->serial = serial;
         cr_scans_decode(&val, v);
     }
 
     mdb_txn_reset(sc->rtxn);
+    cr_scans_end(sc);
 
     if (rc == MDB_NOTFOUND) {
         return CR_SCANS_NOTFOUND;
@@ -228,13 +266,15 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
     int          rc;
     size_t       i, j;
-    uint8_t      k[CR_KEY_LEN], d[CR_SCANS_VAL];
+    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
     MDB_txn     *txn;
     MDB_val      key, val;
     cr_scan_t    old, s;
     MDB_cursor  *cur;
 
-    rc = cr_scans_txn(sc, 0, &txn);
+    txn = NULL;
+
+    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
     if (rc != 0) {
         return cr_scans_fail(sc, rc, "begin");
     }
@@ -248,7 +288,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 
     for (i = 0; i < n; i++) {
         s = v[i];
-        cr_key_make(k, s.kid, s.serial);
+        cr_scans_key(k, s.fp, s.kid, s.serial);
         key.mv_data = k;
         key.mv_size = sizeof(k);
 
@@ -294,6 +334,8 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
     cur = NULL;
 
     rc = mdb_txn_commit(txn);
+    cr_scans_end(sc);
+
     if (rc == 0) {
         return 0;
     }
@@ -304,6 +346,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 failed:
 
     mdb_txn_abort(txn);
+    cr_scans_end(sc);
 
     if (rc == MDB_MAP_FULL) {
         snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
@@ -324,6 +367,109 @@ cr_scans_reader_check(cr_scans_t *sc)
     }
 
     return dead;
+}
+
+
+/* The store's key order: fp, then kid, then serial. */
+int
+cr_scans_cmp(const void *a, const void *b)
+{
+    int               c;
+    const cr_scan_t  *x = a, *y = b;
+
+    c = memcmp(x->fp, y->fp, CR_SCANS_FP_LEN);
+    if (c != 0) {
+        return c;
+    }
+
+    if (x->kid != y->kid) {
+        return x->kid < y->kid ? -1 : 1;
+    }
+
+    if (x->serial != y->serial) {
+        return x->serial < y->serial ? -1 : 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The "meta" sub-database: writes the version into a new store, or
+ * checks an existing one's.  0, -1 (err set) or an LMDB error.
+ */
+static int
+cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create, const char *path,
+    char *err, size_t errlen)
+{
+    int        rc;
+    uint8_t    d[4];
+    uint32_t   version;
+    MDB_val    key, val;
+
+    key.mv_data = "version";
+    key.mv_size = sizeof("version") - 1;
+
+    if (create) {
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &sc->meta);
+        if (rc != 0) {
+            return rc;
+        }
+
+        version = CR_SCANS_VERSION;
+        d[0] = (uint8_t) version;
+        d[1] = (uint8_t) (version >> 8);
+        d[2] = (uint8_t) (version >> 16);
+        d[3] = (uint8_t) (version >> 24);
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
+
+        return mdb_put(txn, sc->meta, &key, &val, 0);
+    }
+
+    version = 1;            /* before "meta": counts keyed by kid, serial */
+
+    rc = mdb_dbi_open(txn, "meta", 0, &sc->meta);
+    if (rc == 0) {
+        rc = mdb_get(txn, sc->meta, &key, &val);
+        if (rc == 0 && val.mv_size == 4) {
+            memcpy(d, val.mv_data, 4);
+            version = (uint32_t) d[0] | (uint32_t) d[1] << 8
+                      | (uint32_t) d[2] << 16 | (uint32_t) d[3] << 24;
+        } else if (rc == 0) {
+            version = 0;
+        }
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    if (version != CR_SCANS_VERSION) {
+        snprintf(err, errlen, "scan store \"%s\" has version %u, this "
+                 "code-router reads version %d (counts keyed by the key's "
+                 "fingerprint): move it aside to start counting afresh "
+                 "(see README, \"Scan counting\")", path, version,
+                 CR_SCANS_VERSION);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* fp | kid | serial, big-endian: one brand's codes sort together. */
+static void
+cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial)
+{
+    int  i;
+
+    memcpy(k, fp, CR_SCANS_FP_LEN);
+    k[CR_SCANS_FP_LEN] = (uint8_t) kid;
+
+    for (i = 0; i < 5; i++) {
+        k[CR_SCANS_FP_LEN + 1 + i] = (uint8_t) (serial >> (8 * (4 - i)));
+    }
 }
 
 
@@ -367,22 +513,75 @@ cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
 }
 
 
-/* A txn; adopts a map another process has grown (a reload with a larger
- * store_size=). */
+/*
+ * Begins a txn (or renews *txn, a reset read txn) and counts it live; 0 or
+ * an LMDB error.  MDB_MAP_RESIZED (another process grew the map, e.g. a
+ * reload with a larger store_size=) is adopted here, and only when no
+ * other txn of this process is live; else retried, up to "tries" times.
+ */
 static int
-cr_scans_txn(cr_scans_t *sc, unsigned flags, MDB_txn **txn)
+cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn, int tries)
 {
-    int  rc;
+    int  rc, i;
 
-    rc = mdb_txn_begin(sc->env, NULL, flags, txn);
-    if (rc == MDB_MAP_RESIZED) {
-        rc = mdb_env_set_mapsize(sc->env, 0);
-        if (rc == 0) {
+    for (i = 0; /* void */; i++) {
+        (void) pthread_mutex_lock(&sc->lock);
+        sc->live++;
+        (void) pthread_mutex_unlock(&sc->lock);
+
+        if (*txn) {
+            rc = mdb_txn_renew(*txn);
+        } else {
             rc = mdb_txn_begin(sc->env, NULL, flags, txn);
+            if (rc != 0) {
+                *txn = NULL;
+            }
         }
-    }
 
-    return rc;
+        if (rc != MDB_MAP_RESIZED) {
+            if (rc != 0) {
+                cr_scans_end(sc);
+            }
+
+            return rc;
+        }
+
+        (void) pthread_mutex_lock(&sc->lock);
+
+        if (--sc->live == 0) {
+            if (*txn) {
+                mdb_txn_abort(*txn);        /* reset: not active */
+                *txn = NULL;
+            }
+
+            rc = mdb_env_set_mapsize(sc->env, 0);
+        }
+
+        (void) pthread_mutex_unlock(&sc->lock);
+
+        if (rc != MDB_MAP_RESIZED) {
+            if (rc != 0) {
+                return rc;
+            }
+
+            continue;                       /* adopted: begin again */
+        }
+
+        if (i >= tries) {
+            return rc;
+        }
+
+        (void) usleep(100);
+    }
+}
+
+
+static void
+cr_scans_end(cr_scans_t *sc)
+{
+    (void) pthread_mutex_lock(&sc->lock);
+    sc->live--;
+    (void) pthread_mutex_unlock(&sc->lock);
 }
 
 

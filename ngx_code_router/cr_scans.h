@@ -5,7 +5,13 @@
  * Pure C (LMDB only).  nginx's workers read it when a code is not in the
  * shared-memory counters and write it in batches, one worker at a time.
  *
- *   scans   cr_key_make(kid, serial)  ->  count u32 | first i64, LE
+ *   scans   fp[8] | kid u8 | serial u40 BE  ->  count u32 | first i64, LE
+ *   meta    "version"  ->  CR_SCANS_VERSION, u32 LE
+ *
+ * fp is the fingerprint of the key that signed the code (cr_key_t.fp):
+ * the same (kid, serial) under two brands' keys is two codes, counted
+ * apart.  Version 1 (no meta, keys without fp) is refused with a clear
+ * error: its counts cannot be told apart by key.
  *
  * A put never lowers a stored count or moves a first scan later, so a
  * late or repeated batch cannot lose scans.
@@ -21,6 +27,9 @@
 #define CR_SCANS_NOTFOUND   -2
 #define CR_SCANS_FULL       -3          /* the map is full */
 
+#define CR_SCANS_VERSION    2
+#define CR_SCANS_FP_LEN     8           /* = CR_KEY_FP_LEN */
+
 #define CR_SCANS_DEFAULT_MAP  (1024ull << 20)
 
 /* cr_scans_open() flags */
@@ -29,6 +38,7 @@
 
 
 typedef struct {
+    uint8_t    fp[CR_SCANS_FP_LEN];     /* the key's fingerprint */
     uint8_t    kid;
     uint64_t   serial;
     uint32_t   count;
@@ -38,17 +48,28 @@ typedef struct {
 typedef struct cr_scans_s  cr_scans_t;
 
 
+/*
+ * Opens (creating it if need be) or, with CR_SCANS_CHECK, validates the
+ * store at path.  0, or -1 with err set: e.g. another LMDB database, or a
+ * scan store of another version.
+ */
 int cr_scans_open(cr_scans_t **sc, const char *path, uint64_t map_size,
     int flags, char *err, size_t errlen);
 void cr_scans_close(cr_scans_t *sc);
 const char *cr_scans_error(cr_scans_t *sc);
 
-/* 0 and *v filled, CR_SCANS_NOTFOUND, or -1. */
-int cr_scans_get(cr_scans_t *sc, unsigned kid, uint64_t serial,
-    cr_scan_t *v);
+/* The record of (fp, kid, serial): 0 and *v filled, CR_SCANS_NOTFOUND, or
+ * -1. */
+int cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, cr_scan_t *v);
 
-/* Merges n records in one write transaction: 0, CR_SCANS_FULL or -1. */
+/* Merges n records in one write transaction: 0, CR_SCANS_FULL or -1.
+ * Sorted with cr_scans_cmp (the store's key order), the records share
+ * their B-tree pages. */
 int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
+
+/* qsort's comparison of two cr_scan_t in the store's key order. */
+int cr_scans_cmp(const void *a, const void *b);
 
 /* Clears reader slots of dead processes; returns how many, or -1. */
 int cr_scans_reader_check(cr_scans_t *sc);

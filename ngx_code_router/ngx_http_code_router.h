@@ -106,7 +106,8 @@ typedef struct {
 
 /* The scan counters of one zone, in its shared memory. */
 typedef struct {
-    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial */
+    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
+                                                 * then the key's fp */
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;             /* most recent first */
     ngx_queue_t                dirty;           /* not yet in the store */
@@ -120,6 +121,7 @@ typedef struct {
     ngx_atomic_t               full;            /* scans not counted */
     ngx_atomic_t               flushes;
     ngx_atomic_t               flush_errors;
+    ngx_atomic_t               unavailable;     /* not counted: no store */
 } ngx_http_code_router_scans_sh_t;
 
 
@@ -127,7 +129,8 @@ typedef struct {
     ngx_rbtree_node_t          node;
     ngx_queue_t                lru;
     ngx_queue_t                dirty;
-    uint64_t                   key;
+    uint64_t                   key;             /* kid << 40 | serial */
+    uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
     uint32_t                   count;
     uint32_t                   stored;          /* as the store has it */
     int64_t                    first;
@@ -159,6 +162,13 @@ struct ngx_http_code_router_zone_s {
     cr_scans_t                        *sc;      /* this worker's */
     ngx_str_t                          thread_pool;
     time_t                             flush_stamp; /* of our flush */
+    /* This worker's flush of this zone: the records (sorted for the
+     * write) and, in the order taken, their nodes and counts; marking
+     * them needs no tree search.  Dirty nodes are never evicted, and only
+     * the one flusher takes them off the dirty queue. */
+    cr_scan_t                         *flush_buf;
+    ngx_http_code_router_scan_node_t **flush_nodes;
+    uint32_t                          *flush_counts;
 #if (NGX_THREADS)
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
@@ -166,7 +176,7 @@ struct ngx_http_code_router_zone_s {
 #endif
     time_t                             retry;
     time_t                             reader_check;
-    ngx_uint_t                         failures;
+    ngx_uint_t                         failures; /* in this outage */
 };
 
 
@@ -242,6 +252,11 @@ ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,
     ngx_http_code_router_out_e out);
 ngx_int_t ngx_http_code_router_build(ngx_http_request_t *r, cr_binding_t *b,
     u_char *code, cr_target_pt build, ngx_str_t *out);
+
+void ngx_http_code_router_down(ngx_log_t *log, ngx_uint_t *failures,
+    time_t *retry, const char *err, const char *then);
+void ngx_http_code_router_up(ngx_log_t *log, ngx_uint_t *failures,
+    const char *what, ngx_str_t *path);
 
 char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -1109,30 +1109,47 @@ ngx_http_code_router_db_open(ngx_http_code_router_db_t *db, ngx_log_t *log)
         != 0)
     {
         db->st = NULL;
-        db->retry = ngx_time() + 1;
-
-        /* Once per outage, then quietly retried every second. */
-        if (db->failures++ == 0) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "code router: %s; answering 503 until it opens",
-                          err);
-        }
-
+        ngx_http_code_router_down(log, &db->failures, &db->retry, err,
+                                  "answering 503 until it opens");
         return NGX_ERROR;
     }
 
-    if (db->failures) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "code router: store \"%V\" is open again", &db->path);
-    }
-
-    db->failures = 0;
+    ngx_http_code_router_up(log, &db->failures, "store", &db->path);
     cr_store_file_id(db->st, &db->dev, &db->ino);
     cr_store_set_check(db->st, cr_target_check);
     db->checked = ngx_current_msec;
     db->reader_check = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * A store (binding or scan) failed: logged once per outage, then quietly
+ * retried every second; "then" says what happens meanwhile.
+ */
+void
+ngx_http_code_router_down(ngx_log_t *log, ngx_uint_t *failures,
+    time_t *retry, const char *err, const char *then)
+{
+    *retry = ngx_time() + 1;
+
+    if ((*failures)++ == 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "code router: %s; %s", err, then);
+    }
+}
+
+
+/* ... and the end of the outage, if there was one. */
+void
+ngx_http_code_router_up(ngx_log_t *log, ngx_uint_t *failures,
+    const char *what, ngx_str_t *path)
+{
+    if (*failures) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: %s \"%V\" is open again", what, path);
+        *failures = 0;
+    }
 }
 
 

@@ -27,8 +27,12 @@
 
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_code_router_scans_cmp(
+    ngx_http_code_router_scan_node_t *node, uint64_t key, const uint8_t *fp);
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_find(
-    ngx_http_code_router_scans_sh_t *sh, uint64_t key);
+    ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_alloc(
     ngx_http_code_router_zone_t *z);
 static void ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
@@ -51,21 +55,12 @@ static void ngx_http_code_router_scans_flush_end(
 static void ngx_http_code_router_scans_thread(void *data, ngx_log_t *log);
 static void ngx_http_code_router_scans_written(ngx_event_t *ev);
 #endif
-static int ngx_http_code_router_scan_cmp(const void *a, const void *b);
 static ngx_int_t ngx_http_code_router_scans_task(
     ngx_http_code_router_zone_t *z, ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_code_router_scans_open_one(
     ngx_http_code_router_zone_t *z, ngx_log_t *log);
-
-
-static cr_scan_t  *ngx_http_code_router_flush_buf;
-
-/* The nodes of the buffer's records, in the order they were taken (the
- * buffer is sorted for the write): marking them needs no tree search.
- * Nodes in the dirty queue are never evicted, and only the one flusher
- * takes them off it. */
-static ngx_http_code_router_scan_node_t  **ngx_http_code_router_flush_nodes;
-static uint32_t                           *ngx_http_code_router_flush_counts;
+static void ngx_http_code_router_scans_down(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, const char *err);
 
 
 /*
@@ -405,7 +400,8 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     z->sh = sh;
     z->shpool->data = sh;
 
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_rbtree_insert_value);
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_code_router_scans_insert);
     ngx_queue_init(&sh->lru);
     ngx_queue_init(&sh->dirty);
 
@@ -439,10 +435,13 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     time_t                             now;
     uint64_t                           key;
     cr_scan_t                          stored;
+    const uint8_t                     *fp;
     ngx_http_code_router_scan_node_t  *node;
     ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_srv_conf_t   *cscf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
     if (z->sh == NULL) {
         return NGX_DECLINED;
@@ -456,12 +455,15 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         (void) ngx_atomic_fetch_add(&z->sh->ignored, 1);
     }
 
+    /* The key that verified the code: brands sharing a zone or a store
+     * never share the count of a (kid, serial). */
+    fp = cscf->ring->keys[kid].fp;
     key = (uint64_t) kid << 40 | serial;
     now = ngx_time();
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
-    node = ngx_http_code_router_scans_find(z->sh, key);
+    node = ngx_http_code_router_scans_find(z->sh, key, fp);
 
     if (node) {
         if (count) {
@@ -485,16 +487,25 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_memzero(&stored, sizeof(cr_scan_t));
 
     if (z->store.len) {
-        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, kid, serial,
-                                                 &stored);
+        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid,
+                                                 serial, &stored);
         if (rc == -1) {
             /* Counting from zero would under-count: do not count. */
+            if (count) {
+                (void) ngx_atomic_fetch_add(&z->sh->unavailable, 1);
+            }
+
             if (z->sc) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "code router: %s", cr_scans_error(z->sc));
+                ngx_http_code_router_scans_down(z, r->connection->log,
+                                                cr_scans_error(z->sc));
             }
 
             return NGX_DECLINED;
+        }
+
+        if (z->failures) {
+            ngx_http_code_router_up(r->connection->log, &z->failures,
+                                    "scan store", &z->store);
         }
     }
 
@@ -507,7 +518,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     /* Another worker may have added it meanwhile. */
-    node = ngx_http_code_router_scans_find(z->sh, key);
+    node = ngx_http_code_router_scans_find(z->sh, key, fp);
 
     if (node == NULL) {
         node = ngx_http_code_router_scans_alloc(z);
@@ -523,6 +534,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         }
 
         node->key = key;
+        ngx_memcpy(node->fp, fp, CR_SCANS_FP_LEN);
         node->node.key = (ngx_rbtree_key_t) key;
         node->count = stored.count;
         node->stored = stored.count;
@@ -559,34 +571,79 @@ found:
 }
 
 
+/* The tree's order: the tree key, then (kid, serial), then the key's
+ * fingerprint.  The same (kid, serial) under two keys are two nodes. */
+static void
+ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                **p;
+    ngx_http_code_router_scan_node_t  *n;
+
+    n = (ngx_http_code_router_scan_node_t *) node;
+
+    for ( ;; ) {
+        p = (ngx_http_code_router_scans_cmp(
+                 (ngx_http_code_router_scan_node_t *) temp, n->key, n->fp)
+             > 0)
+            ? &temp->left : &temp->right;
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* node's place against (key, fp): <0 if before it, 0, >0 if after it. */
+static ngx_int_t
+ngx_http_code_router_scans_cmp(ngx_http_code_router_scan_node_t *node,
+    uint64_t key, const uint8_t *fp)
+{
+    ngx_rbtree_key_t  k;
+
+    /* On 32-bit platforms the tree key is truncated: it orders first. */
+    k = (ngx_rbtree_key_t) key;
+
+    if (node->node.key != k) {
+        return node->node.key < k ? -1 : 1;
+    }
+
+    if (node->key != key) {
+        return node->key < key ? -1 : 1;
+    }
+
+    return ngx_memcmp(node->fp, fp, CR_SCANS_FP_LEN);
+}
+
+
 static ngx_http_code_router_scan_node_t *
 ngx_http_code_router_scans_find(ngx_http_code_router_scans_sh_t *sh,
-    uint64_t key)
+    uint64_t key, const uint8_t *fp)
 {
-    ngx_rbtree_key_t    k;
+    ngx_int_t           c;
     ngx_rbtree_node_t  *node, *sentinel;
 
-    k = (ngx_rbtree_key_t) key;
     node = sh->rbtree.root;
     sentinel = sh->rbtree.sentinel;
 
     while (node != sentinel) {
-        if (k < node->key) {
-            node = node->left;
-            continue;
-        }
+        c = ngx_http_code_router_scans_cmp(
+                (ngx_http_code_router_scan_node_t *) node, key, fp);
 
-        if (k > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* On 32-bit platforms the tree key is truncated: compare it all. */
-        if (((ngx_http_code_router_scan_node_t *) node)->key == key) {
+        if (c == 0) {
             return (ngx_http_code_router_scan_node_t *) node;
         }
 
-        node = node->right;
+        node = (c > 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -812,28 +869,35 @@ ngx_http_code_router_scans_open_one(ngx_http_code_router_zone_t *z,
         != 0)
     {
         z->sc = NULL;
-        z->retry = ngx_time() + 1;
-
-        if (z->failures++ == 0) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "code router: %s; scans of codes not in zone "
-                          "\"%V\" are not counted until it opens",
-                          err, &z->name);
-        }
-
+        ngx_http_code_router_scans_down(z, log, err);
         return NGX_ERROR;
     }
 
-    if (z->failures) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "code router: scan store \"%V\" is open again",
-                      &z->store);
-    }
-
-    z->failures = 0;
+    ngx_http_code_router_up(log, &z->failures, "scan store", &z->store);
     z->reader_check = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * The scan store cannot be opened or read: counting fails open.  A code
+ * not in the zone is answered as if never scanned, neither counted nor
+ * held to code_router_max_scans (refusing every genuine buyer would be
+ * worse); code_router_scans_unavailable_total counts these scans.
+ */
+static void
+ngx_http_code_router_scans_down(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, const char *err)
+{
+    u_char  then[256];
+
+    *ngx_snprintf(then, sizeof(then) - 1, "scans of codes not in zone "
+                  "\"%V\" are neither counted nor held to "
+                  "code_router_max_scans until it opens", &z->name) = '\0';
+
+    ngx_http_code_router_down(log, &z->failures, &z->retry, err,
+                              (char *) then);
 }
 
 
@@ -936,14 +1000,15 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
             cr_scans_close(zp[i]->sc);
             zp[i]->sc = NULL;
         }
+
+        if (zp[i]->flush_buf) {
+            ngx_free(zp[i]->flush_buf);
+            ngx_free(zp[i]->flush_nodes);
+            ngx_free(zp[i]->flush_counts);
+            zp[i]->flush_buf = NULL;
+        }
     }
 
-    if (ngx_http_code_router_flush_buf) {
-        ngx_free(ngx_http_code_router_flush_buf);
-        ngx_free(ngx_http_code_router_flush_nodes);
-        ngx_free(ngx_http_code_router_flush_counts);
-        ngx_http_code_router_flush_buf = NULL;
-    }
 }
 
 
@@ -1014,27 +1079,25 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
 
-    if (ngx_http_code_router_flush_buf == NULL) {
-        ngx_http_code_router_flush_nodes = ngx_alloc(CR_FLUSH_MAX
-                                            * sizeof(void *), log);
-        ngx_http_code_router_flush_counts = ngx_alloc(CR_FLUSH_MAX
-                                            * sizeof(uint32_t), log);
-        ngx_http_code_router_flush_buf = ngx_alloc(CR_FLUSH_MAX
-                                                   * sizeof(cr_scan_t), log);
+    /* The zone's own buffers: another zone's flush may run while this
+     * one's write is in the thread pool. */
+    if (z->flush_buf == NULL) {
+        z->flush_nodes = ngx_alloc(CR_FLUSH_MAX * sizeof(void *), log);
+        z->flush_counts = ngx_alloc(CR_FLUSH_MAX * sizeof(uint32_t), log);
+        z->flush_buf = ngx_alloc(CR_FLUSH_MAX * sizeof(cr_scan_t), log);
 
-        if (ngx_http_code_router_flush_buf == NULL
-            || ngx_http_code_router_flush_nodes == NULL
-            || ngx_http_code_router_flush_counts == NULL)
+        if (z->flush_buf == NULL || z->flush_nodes == NULL
+            || z->flush_counts == NULL)
         {
-            ngx_free(ngx_http_code_router_flush_buf);
-            ngx_free(ngx_http_code_router_flush_nodes);
-            ngx_free(ngx_http_code_router_flush_counts);
-            ngx_http_code_router_flush_buf = NULL;
+            ngx_free(z->flush_buf);
+            ngx_free(z->flush_nodes);
+            ngx_free(z->flush_counts);
+            z->flush_buf = NULL;
             return 0;
         }
     }
 
-    buf = ngx_http_code_router_flush_buf;
+    buf = z->flush_buf;
     sh = z->sh;
 
     for (tries = 0; /* void */; tries++) {
@@ -1072,12 +1135,13 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     {
         node = ngx_queue_data(q, ngx_http_code_router_scan_node_t, dirty);
 
+        ngx_memcpy(buf[n].fp, node->fp, CR_SCANS_FP_LEN);
         buf[n].kid = (uint8_t) (node->key >> 40);
         buf[n].serial = node->key & 0xffffffffffULL;
         buf[n].count = node->count;
         buf[n].first = node->first;
-        ngx_http_code_router_flush_nodes[n] = node;
-        ngx_http_code_router_flush_counts[n] = node->count;
+        z->flush_nodes[n] = node;
+        z->flush_counts[n] = node->count;
         n++;
     }
 
@@ -1091,16 +1155,15 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 }
 
 
-/* The write itself: no nginx state but the buffer, so a thread may run
- * it.  Sorted, the records share their B-tree pages. */
+/* The write itself: no nginx state but the zone's buffer, so a thread may
+ * run it.  Sorted, the records share their B-tree pages. */
 static int
 ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
     ngx_uint_t n)
 {
-    ngx_qsort(ngx_http_code_router_flush_buf, n, sizeof(cr_scan_t),
-              ngx_http_code_router_scan_cmp);
+    ngx_qsort(z->flush_buf, n, sizeof(cr_scan_t), cr_scans_cmp);
 
-    return cr_scans_put(z->sc, ngx_http_code_router_flush_buf, n);
+    return cr_scans_put(z->sc, z->flush_buf, n);
 }
 
 
@@ -1115,7 +1178,7 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
 
-    buf = ngx_http_code_router_flush_buf;
+    buf = z->flush_buf;
     sh = z->sh;
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -1130,12 +1193,13 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     for (i = 0; rc == 0 && i < n; i++) {
         if (mine) {
-            node = ngx_http_code_router_flush_nodes[i];
-            count = ngx_http_code_router_flush_counts[i];
+            node = z->flush_nodes[i];
+            count = z->flush_counts[i];
 
         } else {
             node = ngx_http_code_router_scans_find(sh, (uint64_t) buf[i].kid
-                                                       << 40 | buf[i].serial);
+                                                       << 40 | buf[i].serial,
+                                                   buf[i].fp);
             count = buf[i].count;
         }
 
@@ -1200,24 +1264,6 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
 #endif
 
 
-/* The store's key order: kid, then serial. */
-static int
-ngx_http_code_router_scan_cmp(const void *a, const void *b)
-{
-    const cr_scan_t  *x = a, *y = b;
-
-    if (x->kid != y->kid) {
-        return x->kid < y->kid ? -1 : 1;
-    }
-
-    if (x->serial != y->serial) {
-        return x->serial < y->serial ? -1 : 1;
-    }
-
-    return 0;
-}
-
-
 /* For code_router_status: one block of metrics per zone. */
 size_t
 ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
@@ -1269,7 +1315,11 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
                     "# TYPE code_router_scans_flushes_total counter\n"
                     "# HELP code_router_scans_flush_errors_total Failed "
                     "writes to the scan store.\n"
-                    "# TYPE code_router_scans_flush_errors_total counter\n");
+                    "# TYPE code_router_scans_flush_errors_total counter\n"
+                    "# HELP code_router_scans_unavailable_total Scans not "
+                    "counted nor held to the limits: the scan store could "
+                    "not be read.\n"
+                    "# TYPE code_router_scans_unavailable_total counter\n");
 
     for (i = 0; i < cmcf->zones.nelts; i++) {
         sh = zp[i]->sh;
@@ -1288,12 +1338,14 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
                         "code_router_scans_loaded_total{zone=\"%V\"} %uA\n"
                         "code_router_scans_flushes_total{zone=\"%V\"} %uA\n"
                         "code_router_scans_flush_errors_total{zone=\"%V\"} "
+                        "%uA\n"
+                        "code_router_scans_unavailable_total{zone=\"%V\"} "
                         "%uA\n",
                         &zp[i]->name, sh->counted, &zp[i]->name, sh->ignored,
                         &zp[i]->name, sh->full, &zp[i]->name, sh->codes,
                         &zp[i]->name, sh->evicted, &zp[i]->name, sh->loaded,
                         &zp[i]->name, sh->flushes, &zp[i]->name,
-                        sh->flush_errors);
+                        sh->flush_errors, &zp[i]->name, sh->unavailable);
     }
 
     *pp = p;
