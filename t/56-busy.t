@@ -27,7 +27,13 @@ $http =~ s{/var/lib/code-router/scans/scans\.mdb}{$d/scans/scans.mdb}g;
 $http =~ s{/var/log/nginx/scan\.log}{%%PREFIX%%/logs/scan.log}g;
 $http =~ s{/usr/share/code-router/html/?}{$html}g;
 $http =~ s{/usr/share/code-router/wechat}{$d}g;
-$http =~ s{listen 80;}{listen 127.0.0.1:%%PORT%%;}g;
+# The scan server without its TLS (t/81-tls.t tests that); the port-80
+# server only redirects to it.
+$http =~ s{^    server \{\n        listen 80;\n.*?^    \}\n}{}ms
+    or die 'conf/nginx.conf: no port-80 server';
+$http =~ s{listen 443 ssl http2;}{listen 127.0.0.1:%%PORT%%;}
+    or die 'conf/nginx.conf: no listen 443';
+$http =~ s{^\s*(?:ssl_\w+|resolver\w*)\s[^;]*;\n}{}mg;
 $http =~ s{include mime.types;}{include /etc/nginx/mime.types;}g;
 $http =~ s{^\s*include /etc/nginx/code-router/api\.conf;\n}{}m;
 like($http, qr/limit_req_status 429;/, 'conf/nginx.conf: limit_req_status 429');

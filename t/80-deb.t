@@ -209,11 +209,16 @@ my %sub = (
     '/etc/nginx/code-router/1.key'          => "$d/1.key",
     '/var/log/nginx/scan.log'               => "$d/scan.log",
     '/etc/nginx/code-router/api.conf'       => "$d/api.conf",
-    'listen 80;'                            => 'listen 127.0.0.1:%%PORT%%;',
+    'listen 443 ssl http2;'                 => 'listen 127.0.0.1:%%PORT%%;',
 );
 for my $from (sort keys %sub) {
     ok($conf =~ s/\Q$from\E/$sub{$from}/g, "the example has $from");
 }
+# The scan server without its TLS (t/81-tls.t tests TLS with this file);
+# the port-80 server only redirects to it.
+ok($conf =~ s{^    server \{\n        listen 80;\n.*?^    \}\n}{}ms,
+   'the example has a port-80 server (left out here)');
+$conf =~ s{^\s*(?:ssl_\w+|resolver\w*)\s[^;]*;\n}{}mg;
 my $temp = join '', map { "    ${_}_temp_path %%PREFIX%%/tmp/$_;\n" }
                    qw(client_body proxy fastcgi uwsgi scgi);
 $conf =~ s/^http \{\n/http {\n$temp/m or die 'no http block';

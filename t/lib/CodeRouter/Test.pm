@@ -260,6 +260,9 @@ sub ops_conf {
             : "listen 127.0.0.1:$port{https} ssl http2;";
     $n += $conf =~ s{^(\s*)listen 443 ssl http2;}{$1$tls}m;
     $n += $conf =~ s{/etc/nginx/code-router/api\.conf}{$d/api.conf}g;
+    # No test nginx may ask a public resolver (OCSP stapling): loopback.
+    $conf =~ s{^(\s*)resolver [^;]*;}{$1resolver 127.0.0.1;}m
+        or die 'conf/nginx.conf has changed: update ops_conf (resolver)';
     die "conf/nginx.conf has changed: update ops_conf ($n substitutions)"
         unless $n >= 14;
     my $api = read_file("$ROOT/conf/api.conf");
