@@ -1264,26 +1264,96 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
 #endif
 
 
-/* For code_router_status: one block of metrics per zone. */
+/*
+ * For code_router_status: each metric with its HELP and TYPE, then one
+ * sample per zone.  The text format wants a metric's samples together, so
+ * the loop runs metric by metric, not zone by zone.
+ */
+typedef struct {
+    const char  *name;
+    const char  *help;
+    const char  *type;
+    size_t       offset;
+} ngx_http_code_router_scans_metric_t;
+
+
+#define cr_scans_metric(name, field, type, help)                             \
+    { "code_router_scans_" name, help, type,                                 \
+      offsetof(ngx_http_code_router_scans_sh_t, field) }
+
+static const ngx_http_code_router_scans_metric_t
+    ngx_http_code_router_scans_metrics[] =
+{
+    cr_scans_metric("total", counted, "counter",
+                    "Scans of genuine codes counted."),
+    cr_scans_metric("ignored_total", ignored, "counter",
+                    "Requests not counted as scans (HEAD, bots, previews, "
+                    "API reads)."),
+    cr_scans_metric("uncounted_total", full, "counter",
+                    "Scans not counted: the zone was full of unstored "
+                    "scans."),
+    cr_scans_metric("codes", codes, "gauge", "Codes in the zone."),
+    cr_scans_metric("evicted_total", evicted, "counter",
+                    "Codes dropped from the zone (already stored)."),
+    cr_scans_metric("loaded_total", loaded, "counter",
+                    "Codes read back from the scan store."),
+    cr_scans_metric("flushes_total", flushes, "counter",
+                    "Writes to the scan store."),
+    cr_scans_metric("flush_errors_total", flush_errors, "counter",
+                    "Failed writes to the scan store."),
+    cr_scans_metric("unavailable_total", unavailable, "counter",
+                    "Scans not counted nor held to the limits: the scan "
+                    "store could not be read.")
+};
+
+#define CR_SCANS_METRICS                                                     \
+    (sizeof(ngx_http_code_router_scans_metrics)                              \
+     / sizeof(ngx_http_code_router_scans_metric_t))
+
+
+/* The exact length of what ngx_http_code_router_scans_status() writes. */
 size_t
 ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
 {
-    ngx_http_code_router_main_conf_t  *cmcf;
+    size_t                                      len, names;
+    ngx_uint_t                                  i;
+    ngx_http_code_router_zone_t               **zp;
+    ngx_http_code_router_main_conf_t           *cmcf;
+    const ngx_http_code_router_scans_metric_t  *m;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    zp = cmcf->zones.elts;
 
-    return 2048 + cmcf->zones.nelts * 1024;
+    names = 0;
+    for (i = 0; i < cmcf->zones.nelts; i++) {
+        names += zp[i]->name.len;
+    }
+
+    len = 0;
+    for (i = 0; i < CR_SCANS_METRICS; i++) {
+        m = &ngx_http_code_router_scans_metrics[i];
+        len += sizeof("# HELP  \n# TYPE  \n") - 1
+               + 2 * ngx_strlen(m->name) + ngx_strlen(m->help)
+               + ngx_strlen(m->type)
+               + cmcf->zones.nelts * (ngx_strlen(m->name)
+                                      + sizeof("{zone=\"\"} \n") - 1
+                                      + NGX_ATOMIC_T_LEN)
+               + names;
+    }
+
+    return len;
 }
 
 
 void
 ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
 {
-    u_char                            *p;
-    ngx_uint_t                         i;
-    ngx_http_code_router_zone_t      **zp;
-    ngx_http_code_router_scans_sh_t   *sh;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    u_char                                     *p;
+    ngx_uint_t                                  i, z;
+    ngx_atomic_t                               *v;
+    ngx_http_code_router_zone_t               **zp;
+    ngx_http_code_router_main_conf_t           *cmcf;
+    const ngx_http_code_router_scans_metric_t  *m;
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
     zp = cmcf->zones.elts;
@@ -1293,59 +1363,21 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
         return;
     }
 
-    p = ngx_sprintf(p, "# HELP code_router_scans_total Scans of genuine "
-                    "codes counted.\n"
-                    "# TYPE code_router_scans_total counter\n"
-                    "# HELP code_router_scans_ignored_total Requests not "
-                    "counted as scans (HEAD, bots, previews, API reads).\n"
-                    "# TYPE code_router_scans_ignored_total counter\n"
-                    "# HELP code_router_scans_uncounted_total Scans not "
-                    "counted: the zone was full of unstored scans.\n"
-                    "# TYPE code_router_scans_uncounted_total counter\n"
-                    "# HELP code_router_scans_codes Codes in the zone.\n"
-                    "# TYPE code_router_scans_codes gauge\n"
-                    "# HELP code_router_scans_evicted_total Codes dropped "
-                    "from the zone (already stored).\n"
-                    "# TYPE code_router_scans_evicted_total counter\n"
-                    "# HELP code_router_scans_loaded_total Codes read back "
-                    "from the scan store.\n"
-                    "# TYPE code_router_scans_loaded_total counter\n"
-                    "# HELP code_router_scans_flushes_total Writes to the "
-                    "scan store.\n"
-                    "# TYPE code_router_scans_flushes_total counter\n"
-                    "# HELP code_router_scans_flush_errors_total Failed "
-                    "writes to the scan store.\n"
-                    "# TYPE code_router_scans_flush_errors_total counter\n"
-                    "# HELP code_router_scans_unavailable_total Scans not "
-                    "counted nor held to the limits: the scan store could "
-                    "not be read.\n"
-                    "# TYPE code_router_scans_unavailable_total counter\n");
+    for (i = 0; i < CR_SCANS_METRICS; i++) {
+        m = &ngx_http_code_router_scans_metrics[i];
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
-        sh = zp[i]->sh;
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
+                        m->name, m->help, m->name, m->type);
 
-        if (sh == NULL) {
-            continue;
+        for (z = 0; z < cmcf->zones.nelts; z++) {
+            if (zp[z]->sh == NULL) {
+                continue;
+            }
+
+            v = (ngx_atomic_t *) ((u_char *) zp[z]->sh + m->offset);
+            p = ngx_sprintf(p, "%s{zone=\"%V\"} %uA\n",
+                            m->name, &zp[z]->name, *v);
         }
-
-        p = ngx_sprintf(p,
-                        "code_router_scans_total{zone=\"%V\"} %uA\n"
-                        "code_router_scans_ignored_total{zone=\"%V\"} %uA\n"
-                        "code_router_scans_uncounted_total{zone=\"%V\"} "
-                        "%uA\n"
-                        "code_router_scans_codes{zone=\"%V\"} %uA\n"
-                        "code_router_scans_evicted_total{zone=\"%V\"} %uA\n"
-                        "code_router_scans_loaded_total{zone=\"%V\"} %uA\n"
-                        "code_router_scans_flushes_total{zone=\"%V\"} %uA\n"
-                        "code_router_scans_flush_errors_total{zone=\"%V\"} "
-                        "%uA\n"
-                        "code_router_scans_unavailable_total{zone=\"%V\"} "
-                        "%uA\n",
-                        &zp[i]->name, sh->counted, &zp[i]->name, sh->ignored,
-                        &zp[i]->name, sh->full, &zp[i]->name, sh->codes,
-                        &zp[i]->name, sh->evicted, &zp[i]->name, sh->loaded,
-                        &zp[i]->name, sh->flushes, &zp[i]->name,
-                        sh->flush_errors, &zp[i]->name, sh->unavailable);
     }
 
     *pp = p;

@@ -87,12 +87,8 @@ sub groups_split {
 }
 is(groups_split($status, 'code_router_db_'), '',
    "each store metric's samples form one group");
-TODO: {
-    local $TODO = 'the scan zone metrics are written zone by zone '
-                . '(ngx_http_code_router_scans.c)';
-    is(groups_split($status, 'code_router_scans_'), '',
-       "each scan zone metric's samples form one group");
-}
+is(groups_split($status, 'code_router_scans_'), '',
+   "each scan zone metric's samples form one group");
 
 # The check can fail: a counter without _total and without help, and a
 # broken label value.
