@@ -152,7 +152,7 @@ $(CLI): $(CLI_SRCS) $(HDRS)
 	@mkdir -p $(B)
 	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $(CLI_SRCS) $(LIBS)
 
-$(B)/t/test-%: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
+$(B)/t/test-%: t/unit/test_%.c $(wildcard t/unit/*.h) $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
 
@@ -165,7 +165,7 @@ $(B)/t/http-pipeline: t/unit/http_pipeline.c
 	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $<
 
 # The unit tests also run under AddressSanitizer and UBSan, always.
-$(B)/t/test-%-asan: t/unit/test_%.c t/unit/tap.h $(CORE_SRCS) $(HDRS)
+$(B)/t/test-%-asan: t/unit/test_%.c $(wildcard t/unit/*.h) $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) $(SAN) -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
 

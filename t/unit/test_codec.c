@@ -9,6 +9,7 @@
 
 #include "cr_codec.h"
 #include "tap.h"
+#include "master.h"
 
 
 static const char  alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -50,17 +51,6 @@ b32_value(int c)
     p = c ? strchr(alphabet, c) : NULL;
 
     return p ? (int) (p - alphabet) : -1;
-}
-
-
-static void
-make_master(uint8_t m[CR_MASTER_KEY_LEN], uint8_t first)
-{
-    int  i;
-
-    for (i = 0; i < CR_MASTER_KEY_LEN; i++) {
-        m[i] = (uint8_t) (first + i);
-    }
 }
 
 

@@ -12,20 +12,10 @@
 #include "cr_codec.h"
 #include "cr_pin.h"
 #include "tap.h"
+#include "master.h"
 
 
 #define SPREAD(i)  ((((uint64_t) (i) + 1) * 0x9e3779b97f4a7c15ULL) >> 24)
-
-
-static void
-make_master(uint8_t m[CR_MASTER_KEY_LEN], uint8_t first)
-{
-    int  i;
-
-    for (i = 0; i < CR_MASTER_KEY_LEN; i++) {
-        m[i] = (uint8_t) (first + i);
-    }
-}
 
 
 /*
