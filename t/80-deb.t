@@ -38,6 +38,11 @@ sub status {
 plan skip_all => 'installs Debian packages: run as root' if $> != 0;
 plan skip_all => 'CR_VALGRIND: the packages are tested in the plain run'
     if $ENV{CR_VALGRIND};
+# The packages are built against Debian's nginx and run by it: another
+# nginx (make test NGINX=1.26) would refuse their module by its version.
+plan skip_all => "CR_NGINX: the packages are for Debian's own nginx, tested "
+               . 'in the default run'
+    if ($ENV{CR_NGINX} // '/usr/sbin/nginx') ne '/usr/sbin/nginx';
 plan skip_all => 'needs dpkg-query and apt-get'
     unless -x '/usr/bin/dpkg-query' && -x '/usr/bin/apt-get';
 plan skip_all => "Debian's nginx is not installed"
