@@ -24,7 +24,7 @@ CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
                $(SRC)/cr_filter.c $(SRC)/cr_scans.c $(SRC)/cr_store.c \
                $(SRC)/cr_target.c $(SRC)/cr_ua.c $(SRC)/cr_valid.c \
                $(SRC)/cr_load.c
-CORE_SRCS   += $(SRC)/cr_pin.c
+CORE_SRCS   += $(SRC)/cr_pin.c $(SRC)/cr_form.c $(SRC)/cr_guard.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS) \
                $(SRC)/cr_cli_publish.c
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
@@ -53,7 +53,7 @@ ASAN_CLI    := $(B)/asan/code-router
 SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
 UNIT_NAMES  := codec store json ua
-UNIT_NAMES  += pin
+UNIT_NAMES  += pin form guard htime
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # Helpers of t/53-hostile.t: a store writer that bypasses the loader's
 # rules, and a pipelining HTTP client for millions of requests.
@@ -194,7 +194,7 @@ unit: $(UNIT) $(HELPERS) fuzzers
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)
 # and keeps what it found in build/fuzz/corpus-NAME.
-FUZZ_NAMES  := codec csv record target json
+FUZZ_NAMES  := codec csv record target json form
 FUZZ_BINS   := $(foreach f,$(FUZZ_NAMES),$(B)/fuzz/fuzz-$(f))
 FUZZ_SECONDS ?= 60
 
