@@ -4,6 +4,7 @@
  * ngx_http_code_router_module.c   directives, the router, metrics
  * ngx_http_code_router_scans.c    scan counters (shared memory, scan store)
  * ngx_http_code_router_api.c      the verification API (JSON)
+ * ngx_http_code_router_verify.c   the PIN check (code_router_verify)
  */
 
 #ifndef NGX_HTTP_CODE_ROUTER_H
@@ -14,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "cr_codec.h"
+#include "cr_guard.h"
 #include "cr_keyfile.h"
 #include "cr_scans.h"
 #include "cr_store.h"
@@ -50,6 +52,15 @@ typedef enum {
     CR_VAR_COUNTED,
     CR_VAR_DIVERTED,
     CR_VAR_CODE,
+    CR_VAR_VERIFICATION,
+    CR_VAR_VERIFICATIONS,
+    CR_VAR_FIRST_VERIFIED,
+    CR_VAR_FIRST_VERIFIED_ZH,
+    CR_VAR_FIRST_VERIFIED_EN,
+    CR_VAR_RETRY_AT,
+    CR_VAR_RETRY_AT_ZH,
+    CR_VAR_RETRY_AT_EN,
+    CR_VAR_PIN_DIGITS,
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -106,7 +117,7 @@ typedef struct {
 
 /* The scan counters of one zone, in its shared memory. */
 typedef struct {
-    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
+    ngx_rbtree_t               rbtree;          /* by CR_SCAN_KEY(),
                                                  * then the key's fp */
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;             /* most recent first */
@@ -115,6 +126,7 @@ typedef struct {
     time_t                     flushing;        /* since; 0: nobody */
     ngx_atomic_t               codes;
     ngx_atomic_t               counted;
+    ngx_atomic_t               verified;        /* right PINs counted */
     ngx_atomic_t               ignored;         /* HEAD, bots, previews */
     ngx_atomic_t               loaded;          /* read from the store */
     ngx_atomic_t               evicted;
@@ -125,11 +137,17 @@ typedef struct {
 } ngx_http_code_router_scans_sh_t;
 
 
+/* A scan node's key: the kind of count (cr_scans.h: CR_SCANS_SCANS, or
+ * _VERIFIED for right PINs), key id and serial; one tree holds both. */
+#define CR_SCAN_KEY(kind, kid, serial)                                       \
+    ((uint64_t) (kind) << 48 | (uint64_t) (kid) << 40 | (serial))
+#define CR_SCAN_KIND(key)  ((unsigned) ((key) >> 48))
+
 typedef struct {
     ngx_rbtree_node_t          node;
     ngx_queue_t                lru;
     ngx_queue_t                dirty;
-    uint64_t                   key;             /* kid << 40 | serial */
+    uint64_t                   key;             /* CR_SCAN_KEY() */
     uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
     uint32_t                   count;
     uint32_t                   stored;          /* as the store has it */
@@ -187,6 +205,7 @@ typedef struct {
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
     ngx_shm_zone_t            *shm;
+    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -198,6 +217,15 @@ typedef struct {
     ngx_http_code_router_db_t *db;
     ngx_uint_t                 db_index;        /* into dbs, plus one */
 } ngx_http_code_router_srv_conf_t;
+
+
+/* code_router_verify and what goes with it. */
+typedef struct {
+    ngx_http_complex_value_t      *code;        /* or NULL: not verify */
+    ngx_str_t                      page;        /* "": JSON only */
+    ngx_uint_t                     digits;      /* of the PINs */
+    ngx_int_t                      tz;          /* minutes east of UTC */
+} ngx_http_code_router_verify_conf_t;
 
 
 /* code_router_max_scans SCENE|campaign=ID N */
@@ -218,6 +246,7 @@ typedef struct {
     ngx_array_t                   *max_scans;   /* ..._max_t */
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
+    ngx_http_code_router_verify_conf_t  verify;
 } ngx_http_code_router_loc_conf_t;
 
 
@@ -273,5 +302,33 @@ size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r);
 
 char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
+u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
+    const char *s, size_t n);
+u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
+    int64_t t, int tz);
+
+ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, cr_scan_t *v);
+
+char *ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
+    *conf);
+char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *prev,
+    ngx_http_code_router_loc_conf_t *conf);
+ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
+    ngx_str_t *code, ngx_uint_t api);
 
 #endif /* NGX_HTTP_CODE_ROUTER_H */

@@ -20,14 +20,8 @@
 
 
 static ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *body, size_t len);
 static u_char *ngx_http_code_router_api_decision(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *target, size_t *len);
-static u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
-    const char *s, size_t n);
-static u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
-    int64_t t, int tz);
 
 
 static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
@@ -105,19 +99,33 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
 
     static u_char  not_allowed[] =
         "{\"status\":\"error\",\"error\":\"method not allowed: GET or HEAD "
-        ".../CODE, POST .../CODE/scans\"}\n";
+        ".../CODE, POST .../CODE/scans or .../CODE/verify\"}\n";
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (ngx_http_complex_value(r, crlcf->api, &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* .../CODE/verify: a PIN, in a body the verifier reads itself. */
+    code = v;
+    ngx_http_code_router_last_segment(&code);
+
+    if (code.len == 6 && ngx_strncmp(code.data, "verify", 6) == 0
+        && code.data > v.data)
+    {
+        code.len = code.data - 1 - v.data;
+        code.data = v.data;
+        ngx_http_code_router_last_segment(&code);
+
+        return ngx_http_code_router_verify_start(r, &code, 1);
+    }
 
     /* First, before any answer: a body left unread would be parsed as the
      * next request on a keep-alive connection (a smuggled scan). */
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-
-    if (ngx_http_complex_value(r, crlcf->api, &v) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* The code is the last path segment; "/scans" after it records a
@@ -202,7 +210,7 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_api_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
@@ -376,7 +384,7 @@ done:
 
 
 /* ,"name":"escaped" -- or, without a name, "id":"escaped" after '{'. */
-static u_char *
+u_char *
 ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
     size_t n)
 {
@@ -393,7 +401,7 @@ ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
 }
 
 
-static u_char *
+u_char *
 ngx_http_code_router_json_time(u_char *p, const char *name, int64_t t,
     int tz)
 {

@@ -126,6 +126,41 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       0,
       NULL },
 
+    { ngx_string("code_router_verify"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_code_router_verify,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_verify_page"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_verify_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_pin_digits"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_pin_digits,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_time_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_time_zone,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_pin_guard"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_pin_guard,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("code_router_interstitial"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_interstitial,
@@ -247,6 +282,18 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     /* Known before any handler ran: a front nginx hashes on it. */
     { ngx_string("code_router_code"), CR_VAR_CODE,
       ngx_http_code_router_code_variable },
+    { ngx_string("code_router_verification"), CR_VAR_VERIFICATION, NULL },
+    { ngx_string("code_router_verifications"), CR_VAR_VERIFICATIONS, NULL },
+    { ngx_string("code_router_first_verified"), CR_VAR_FIRST_VERIFIED,
+      NULL },
+    { ngx_string("code_router_first_verified_zh"), CR_VAR_FIRST_VERIFIED_ZH,
+      NULL },
+    { ngx_string("code_router_first_verified_en"), CR_VAR_FIRST_VERIFIED_EN,
+      NULL },
+    { ngx_string("code_router_retry_at"), CR_VAR_RETRY_AT, NULL },
+    { ngx_string("code_router_retry_at_zh"), CR_VAR_RETRY_AT_ZH, NULL },
+    { ngx_string("code_router_retry_at_en"), CR_VAR_RETRY_AT_EN, NULL },
+    { ngx_string("code_router_pin_digits"), CR_VAR_PIN_DIGITS, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -404,6 +451,7 @@ ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
     conf->max_scans = NGX_CONF_UNSET_PTR;
     conf->region = NGX_CONF_UNSET_PTR;
     conf->diverted_fallback = NGX_CONF_UNSET_UINT;
+    ngx_http_code_router_verify_create(&conf->verify);
 
     return conf;
 }
@@ -428,6 +476,10 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     /* Unset everywhere: the built-in list (NGX_CONF_UNSET_PTR stays). */
     ngx_conf_merge_ptr_value(conf->scans_ignore, prev->scans_ignore,
                              NGX_CONF_UNSET_PTR);
+
+    if (ngx_http_code_router_verify_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->code == NULL && conf->api == NULL) {
         return NGX_CONF_OK;

@@ -27,6 +27,9 @@
 
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kind, unsigned kid,
+    uint64_t serial, ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_code_router_scans_cmp(
@@ -431,17 +434,10 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, ngx_http_code_router_decision_t *d)
 {
-    int                                rc;
-    time_t                             now;
-    uint64_t                           key;
-    cr_scan_t                          stored;
-    const uint8_t                     *fp;
-    ngx_http_code_router_scan_node_t  *node;
+    ngx_uint_t                         counted;
     ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_srv_conf_t   *cscf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
     if (z->sh == NULL) {
         return NGX_DECLINED;
@@ -455,10 +451,73 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         (void) ngx_atomic_fetch_add(&z->sh->ignored, 1);
     }
 
+    if (ngx_http_code_router_scans_add(r, z, CR_SCANS_SCANS, kid, serial,
+                                       count, &d->scans, &counted)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    d->counted = counted ? 1 : 0;
+    d->has_scans = 1;
+
+    return ngx_http_code_router_scans_vars(r, d);
+}
+
+
+/*
+ * Counts a right PIN of (kid, serial) if count is set, else only reads;
+ * the count and first time into *v.  NGX_OK only if the right PIN was
+ * counted (with count set): the caller must not call a PIN "genuine"
+ * when it could not count it.  NGX_DECLINED: no store, or a full zone.
+ */
+ngx_int_t
+ngx_http_code_router_verified(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, cr_scan_t *v)
+{
+    ngx_uint_t  counted;
+
+    if (z->sh == NULL
+        || ngx_http_code_router_scans_add(r, z, CR_SCANS_VERIFIED, kid,
+                                          serial, count, v, &counted)
+           != NGX_OK
+        || counted != count)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The counter of one kind (scans, right PINs) of (kid, serial): bumped if
+ * count is set, and read into *v; *counted says whether it was bumped (a
+ * full zone does not count).  NGX_DECLINED if the store cannot be read:
+ * counting from zero would under-count.
+ */
+static ngx_int_t
+ngx_http_code_router_scans_add(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kind, unsigned kid,
+    uint64_t serial, ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted)
+{
+    int                                rc;
+    time_t                             now;
+    uint64_t                           key;
+    cr_scan_t                          stored;
+    const uint8_t                     *fp;
+    ngx_http_code_router_scan_node_t  *node;
+    ngx_http_code_router_srv_conf_t   *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    *counted = 0;
+
     /* The key that verified the code: brands sharing a zone or a store
      * never share the count of a (kid, serial). */
     fp = cscf->ring->keys[kid].fp;
-    key = (uint64_t) kid << 40 | serial;
+    key = CR_SCAN_KEY(kind, kid, serial);
     now = ngx_time();
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -472,13 +531,13 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
         ngx_http_code_router_scans_touch(z, node, now);
 
-        d->scans.count = node->count;
-        d->scans.first = node->first;
-        d->counted = count ? 1 : 0;
+        v->count = node->count;
+        v->first = node->first;
+        *counted = count;
 
         ngx_shmtx_unlock(&z->shpool->mutex);
 
-        goto found;
+        return NGX_OK;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -487,10 +546,9 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_memzero(&stored, sizeof(cr_scan_t));
 
     if (z->store.len) {
-        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid,
-                                                 serial, &stored);
+        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
+                                                 kind, &stored);
         if (rc == -1) {
-            /* Counting from zero would under-count: do not count. */
             if (count) {
                 (void) ngx_atomic_fetch_add(&z->sh->unavailable, 1);
             }
@@ -509,10 +567,11 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         }
     }
 
-    d->scans = stored;
+    v->count = stored.count;
+    v->first = stored.first;
 
     if (!count) {
-        goto found;
+        return NGX_OK;
     }
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -529,8 +588,9 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             (void) ngx_atomic_fetch_add(&z->sh->full, 1);
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "code router: zone \"%V\" is full of scans not "
-                          "yet stored; this scan is not counted", &z->name);
-            goto found;
+                          "yet stored; this %s is not counted", &z->name,
+                          kind == CR_SCANS_SCANS ? "scan" : "right PIN");
+            return NGX_OK;
         }
 
         node->key = key;
@@ -557,17 +617,13 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
     ngx_http_code_router_scans_bump(z, node, now);
 
-    d->scans.count = node->count;
-    d->scans.first = node->first;
-    d->counted = 1;
+    v->count = node->count;
+    v->first = node->first;
+    *counted = 1;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-found:
-
-    d->has_scans = 1;
-
-    return ngx_http_code_router_scans_vars(r, d);
+    return NGX_OK;
 }
 
 
@@ -736,7 +792,8 @@ ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
         node->in_dirty = 1;
     }
 
-    (void) ngx_atomic_fetch_add(&z->sh->counted, 1);
+    (void) ngx_atomic_fetch_add(CR_SCAN_KIND(node->key) == CR_SCANS_SCANS
+                                ? &z->sh->counted : &z->sh->verified, 1);
 }
 
 
@@ -1137,6 +1194,7 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 
         ngx_memcpy(buf[n].fp, node->fp, CR_SCANS_FP_LEN);
         buf[n].kid = (uint8_t) (node->key >> 40);
+        buf[n].kind = (uint8_t) CR_SCAN_KIND(node->key);
         buf[n].serial = node->key & 0xffffffffffULL;
         buf[n].count = node->count;
         buf[n].first = node->first;
@@ -1197,9 +1255,9 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
             count = z->flush_counts[i];
 
         } else {
-            node = ngx_http_code_router_scans_find(sh, (uint64_t) buf[i].kid
-                                                       << 40 | buf[i].serial,
-                                                   buf[i].fp);
+            node = ngx_http_code_router_scans_find(sh,
+                       CR_SCAN_KEY(buf[i].kind, buf[i].kid, buf[i].serial),
+                       buf[i].fp);
             count = buf[i].count;
         }
 
