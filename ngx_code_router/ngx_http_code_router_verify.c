@@ -441,8 +441,8 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
 
     if (r->method == NGX_HTTP_POST) {
         rc = ngx_http_code_router_verify_body_check(r);
-        if (rc != NGX_OK) {
-            return rc;
+        if (rc != NGX_DECLINED) {
+            return rc;                  /* answered: 413 or 415 */
         }
 
         ctx = ngx_palloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
@@ -511,7 +511,8 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
 }
 
 
-/* Before reading: the size announced, and the type. */
+/* Before reading: the size announced, and the type.  NGX_DECLINED if
+ * the body may be read; else the answer's rc. */
 static ngx_int_t
 ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
 {
@@ -546,7 +547,7 @@ ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
     }
 
     if (status == 0) {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -1157,6 +1158,7 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
     cr_scan_t *v, int64_t retry)
 {
     u_char                           *body, *p;
+    size_t                            size;
     ngx_uint_t                        i;
     cr_batch_t                       *bt;
     const char                       *err;
@@ -1172,12 +1174,16 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
     bt = &d->b.batch;
 
-    body = ngx_pnalloc(r->pool, 512 + 4 * 32 + CR_JSON_ESCAPE_MAX
-                                                * (bt->s[CR_BATCH_SKU].len
-                                                   + bt->s[CR_BATCH_GTIN].len
-                                                   + bt->s[CR_BATCH_LOT].len
-                                                   + bt->s[CR_BATCH_PRODUCED]
-                                                     .len));
+    /* Sized before it is written; the batch only if there is one. */
+    size = 512 + CR_CODE_LEN;
+
+    if (d->verified && d->bound && d->b.has_batch) {
+        for (i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
+            size += 32 + CR_JSON_ESCAPE_MAX * bt->s[facts[i]].len;
+        }
+    }
+
+    body = ngx_pnalloc(r->pool, size);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

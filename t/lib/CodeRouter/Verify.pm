@@ -25,7 +25,7 @@ CSV
 }
 
 # An http block: the router (scans), the verify page, the API; $extra goes
-# into the http block.
+# at its end (after the default server).
 sub verify_conf {
     my (%o) = @_;
     my $d = $o{dir};
@@ -38,7 +38,6 @@ sub verify_conf {
     code_router_time_zone +08:00;
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
-$extra
     server {
         listen 127.0.0.1:%%PORT%%;
         location ~ "^/(?<code>[0-9A-Za-z]{16,20})\$" {
@@ -58,6 +57,7 @@ $extra
             code_router_api;
         }
     }
+$extra
 CONF
 }
 
