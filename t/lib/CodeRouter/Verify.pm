@@ -56,6 +56,9 @@ sub verify_conf {
         location /v1/codes/ {
             code_router_api;
         }
+        location = /status {
+            code_router_status;
+        }
     }
 $extra
 CONF
