@@ -330,5 +330,7 @@ char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *conf);
 ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
     ngx_str_t *code, ngx_uint_t api);
+size_t ngx_http_code_router_verify_status_len(ngx_http_request_t *r);
+void ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char **p);
 
 #endif /* NGX_HTTP_CODE_ROUTER_H */

@@ -1999,7 +1999,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     now = ngx_time();
 
     len = 4096 + cmcf->dbs.nelts * (1024 + 6 * 2 * PATH_MAX)
-          + ngx_http_code_router_scans_status_len(r);
+          + ngx_http_code_router_scans_status_len(r)
+          + ngx_http_code_router_verify_status_len(r);
 
     buf = ngx_create_temp_buf(r->pool, len);
     if (buf == NULL) {
@@ -2100,6 +2101,7 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     }
 
     ngx_http_code_router_scans_status(r, &p);
+    ngx_http_code_router_verify_status(r, &p);
 
     buf->last = p;
     buf->last_buf = (r == r->main) ? 1 : 0;

@@ -1344,6 +1344,8 @@ static const ngx_http_code_router_scans_metric_t
 {
     cr_scans_metric("total", counted, "counter",
                     "Scans of genuine codes counted."),
+    cr_scans_metric("verified_total", verified, "counter",
+                    "Right PINs counted (code_router_verify)."),
     cr_scans_metric("ignored_total", ignored, "counter",
                     "Requests not counted as scans (HEAD, bots, previews, "
                     "API reads)."),

@@ -649,6 +649,8 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     int64_t                            retry;
     cr_scan_t                          v;
     ngx_http_code_router_ver_e         ver;
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_main_conf_t  *cmcf;
     ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_decision_t   *d;
 
@@ -713,6 +715,10 @@ answer:
     }
 
     if (ver != CR_VER_NONE) {
+        cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+        g = cmcf->guard->data;
+        (void) ngx_atomic_fetch_add(&g->sh->outcome[ver], 1);
+
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "code router: PIN for %*s: %V", (size_t) CR_CODE_LEN,
                       d->code, &ngx_http_code_router_verifications[ver]);
@@ -803,8 +809,6 @@ ngx_http_code_router_verify_guard(ngx_http_request_t *r,
                             cn ? &cn->u.code : &full, now);
 
 done:
-
-    (void) ngx_atomic_fetch_add(&g->sh->outcome[ver], 1);
 
     ngx_shmtx_unlock(&g->shpool->mutex);
 
@@ -1300,4 +1304,70 @@ ngx_http_code_router_push_header(ngx_http_request_t *r, const char *key,
     h->value.len = len;
 
     return NGX_OK;
+}
+
+
+/* /status: the PIN checks by outcome and the guard zone, for Prometheus
+ * (a guesser shows up here long before the odds matter). */
+static const char  ngx_http_code_router_verify_metrics[] =
+    "# HELP code_router_pin_checks_total PINs checked by code_router_verify"
+    ", by what they said.\n"
+    "# TYPE code_router_pin_checks_total counter\n";
+
+static const char  ngx_http_code_router_guard_metrics[] =
+    "# HELP code_router_pin_guard_records Wrong-PIN records (per code and "
+    "address, per code) in the guard zone.\n"
+    "# TYPE code_router_pin_guard_records gauge\n"
+    "code_router_pin_guard_records %uA\n"
+    "# HELP code_router_pin_guard_evicted_total Wrong-PIN records dropped "
+    "for room (their addresses may guess afresh).\n"
+    "# TYPE code_router_pin_guard_evicted_total counter\n"
+    "code_router_pin_guard_evicted_total %uA\n";
+
+
+size_t
+ngx_http_code_router_verify_status_len(ngx_http_request_t *r)
+{
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (cmcf->guard == NULL) {
+        return 0;
+    }
+
+    return sizeof(ngx_http_code_router_verify_metrics)
+           + CR_VER_N * (sizeof("code_router_pin_checks_total{verification="
+                                "\"malformed_pin\"} \n") + NGX_ATOMIC_T_LEN)
+           + sizeof(ngx_http_code_router_guard_metrics)
+           + 2 * NGX_ATOMIC_T_LEN;
+}
+
+
+void
+ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char **pp)
+{
+    u_char                            *p;
+    ngx_uint_t                         i;
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (cmcf->guard == NULL) {
+        return;
+    }
+
+    g = cmcf->guard->data;
+    p = ngx_cpymem(*pp, ngx_http_code_router_verify_metrics,
+                   sizeof(ngx_http_code_router_verify_metrics) - 1);
+
+    for (i = CR_VER_GENUINE; i < CR_VER_N; i++) {
+        p = ngx_sprintf(p, "code_router_pin_checks_total{verification=\"%V\"}"
+                        " %uA\n", &ngx_http_code_router_verifications[i],
+                        g->sh->outcome[i]);
+    }
+
+    *pp = ngx_sprintf(p, ngx_http_code_router_guard_metrics,
+                      g->sh->records, g->sh->evicted);
 }

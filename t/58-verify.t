@@ -170,5 +170,14 @@ is(json_of($t->get("/v1/codes/$code"))->{scans}, 1000, 'no verify request counte
 $r = $t->get("/$code", { 'X-Forwarded-For' => '10.77.1.1' });
 is($r->{status}, 302, 'the 1,001st scan still redirects: scans make no verdict');
 
+# 9. /status counts what the PINs said, and the guard's records.
+my $m = $t->get('/status')->{content};
+my %pm = $m =~ /^code_router_pin_checks_total\{verification="(\w+)"\} (\d+)$/mg;
+is($pm{genuine}, 2, '/status: 2 genuine (one per code)');
+cmp_ok($pm{wrong_pin}, '>=', 1000, "/status: $pm{wrong_pin} wrong PINs");
+cmp_ok($pm{locked}, '>=', 3, "/status: $pm{locked} locked");
+like($m, qr/^code_router_pin_guard_records (\d{4,})$/m, '/status: the guard holds over 1,000 records');
+like($m, qr/^code_router_scans_verified_total\{zone="scans"\} \d+$/m, '/status: right PINs counted in the zone');
+
 $t->stop;
 done_testing;
