@@ -101,6 +101,8 @@ static ngx_int_t ngx_http_code_router_verify_json(ngx_http_request_t *r,
     ngx_http_code_router_ver_e ver, cr_scan_t *v, int64_t retry);
 static ngx_int_t ngx_http_code_router_verify_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *err);
+static ngx_int_t ngx_http_code_router_verify_send(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_code_router_push_header(ngx_http_request_t *r,
     const char *key, u_char *value, size_t len);
 static ngx_int_t ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone,
@@ -1242,14 +1244,7 @@ done:
 
     p = ngx_cpymem(p, "}\n", 2);
 
-    if (ngx_http_code_router_push_header(r, "Cache-Control",
-                                         (u_char *) "no-store", 8)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_code_router_api_send(r, status, body, p - body);
+    return ngx_http_code_router_verify_send(r, status, body, p - body);
 }
 
 
@@ -1271,6 +1266,16 @@ ngx_http_code_router_verify_error(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_http_code_router_json_str(p, "error", err, n);
     p = ngx_cpymem(p, "}\n", 2);
 
+    return ngx_http_code_router_verify_send(r, status, body, p - body);
+}
+
+
+/* Every answer of the verifier, JSON or error: never stored by a cache
+ * (a count changes with each right PIN). */
+static ngx_int_t
+ngx_http_code_router_verify_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
     if (ngx_http_code_router_push_header(r, "Cache-Control",
                                          (u_char *) "no-store", 8)
         != NGX_OK)
@@ -1278,7 +1283,7 @@ ngx_http_code_router_verify_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_code_router_api_send(r, status, body, p - body);
+    return ngx_http_code_router_api_send(r, status, body, len);
 }
 
 

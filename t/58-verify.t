@@ -17,14 +17,10 @@ use HTTP::Tiny;
 use POSIX ();
 use Encode ();
 use Time::Local ();
-use CodeRouter::Test qw(tmpdir make_key mint);
-use CodeRouter::Verify qw(verify_store verify_conf pin_of post_pin json_of);
+use CodeRouter::Test qw(mint);
+use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of);
 
-my $d = tmpdir();
-my $key = make_key("$d/1.key");
-mkdir "$d/scans";
-chmod 0777, "$d/scans";
-verify_store("$d/brand.mdb");
+my ($d, $key) = verify_setup();
 
 my $t = CodeRouter::Test::Nginx->new(workers => 2,
     http => verify_conf(dir => $d, key => $key));

@@ -15,14 +15,10 @@ binmode Test::More->builder->$_, ':encoding(UTF-8)'
     for qw(output failure_output todo_output);
 use HTTP::Tiny;
 use Encode ();
-use CodeRouter::Test qw(tmpdir make_key mint);
-use CodeRouter::Verify qw(verify_store verify_conf pin_of post_pin json_of);
+use CodeRouter::Test qw(mint);
+use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of);
 
-my $d = tmpdir();
-my $key = make_key("$d/1.key");
-mkdir "$d/scans";
-chmod 0777, "$d/scans";
-verify_store("$d/brand.mdb");
+my ($d, $key) = verify_setup();
 
 my $t = CodeRouter::Test::Nginx->new(workers => 2,
     http => verify_conf(dir => $d, key => $key, extra => <<'X'));

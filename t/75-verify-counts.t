@@ -10,15 +10,11 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
-use CodeRouter::Test qw(tmpdir make_key mint load_store);
-use CodeRouter::Verify qw(verify_store verify_conf pin_of post_pin json_of);
+use CodeRouter::Test qw(make_key mint load_store);
+use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of);
 
-my $d = tmpdir();
-my $key = make_key("$d/1.key");
+my ($d, $key) = verify_setup();
 my $other = make_key("$d/other.key");      # another brand, also kid 1
-mkdir "$d/scans";
-chmod 0777, "$d/scans";
-verify_store("$d/brand.mdb");
 load_store("$d/other.mdb", ['oc.csv', <<'CSV'], ['ob.csv', <<'CSV']);
 campaign,name,type,url
 o,Other brand,h5,https://other.example/

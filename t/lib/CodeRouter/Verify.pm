@@ -7,9 +7,20 @@ use warnings;
 use Exporter 'import';
 use HTTP::Tiny;
 use JSON::PP ();
-use CodeRouter::Test qw(run_cmd cli load_store);
+use CodeRouter::Test qw(run_cmd cli load_store tmpdir make_key);
 
-our @EXPORT_OK = qw(verify_store verify_conf pin_of post_pin json_of);
+our @EXPORT_OK = qw(verify_setup verify_conf pin_of post_pin json_of);
+
+# A directory with a key (1.key), the store below (brand.mdb) and a scans/
+# directory the workers can write: returns (dir, key path).
+sub verify_setup {
+    my $d = tmpdir();
+    my $key = make_key("$d/1.key");
+    mkdir "$d/scans";
+    chmod 0777, "$d/scans";
+    verify_store("$d/brand.mdb");
+    return ($d, $key);
+}
 
 # The brand's store: serials 1..1000 in a verify batch whose campaign
 # name holds HTML (the page must escape it).
