@@ -611,10 +611,14 @@ read:
 
     p = body;
 
+    /* An empty buffer (no body, a chunked body's end) may have no
+     * memory at all: memcpy() must not see its NULL. */
     for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
          cl = cl->next)
     {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     frc = cr_form_field((char *) body, len, "pin", 3, (char *) pin,
