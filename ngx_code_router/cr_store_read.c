@@ -25,6 +25,33 @@ static int cr_cache_fill(cr_store_t *st, uint8_t *p);
 static int cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
 
 
+int
+cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
+    cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
+{
+    int  rc;
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_lookup_txn(st, kid, serial, now, b);
+
+    if (rc == 0 && cr_copy_out(b, alloc, ctx) != 0) {
+        rc = cr_fail(st, "out of memory");
+    }
+
+    /* A writer never keeps its snapshot: it would pin the pages its own
+     * commits free, and forbid growing the map. */
+    if (!st->rdonly) {
+        cr_rtxn_end(st);
+    }
+
+    return rc;
+}
+
+
 /*
  * Starts (or renews) the reader's transaction, adopting a grown map.  A
  * read-only store keeps it between calls until a commit makes it stale:
@@ -90,72 +117,6 @@ cr_rtxn_begin(cr_store_t *st)
     st->held = 1;
 
     return 0;
-}
-
-
-/* Ends the snapshot held between lookups, if any. */
-void
-cr_rtxn_end(cr_store_t *st)
-{
-    if (st->held) {
-        mdb_txn_reset(st->rtxn);
-        st->held = 0;
-
-        /* It points into the snapshot: found again in the next one. */
-        st->cache.filter = NULL;
-        st->cache.filter_checked = 0;
-    }
-}
-
-
-void
-cr_store_release(cr_store_t *st)
-{
-    cr_rtxn_end(st);
-}
-
-
-void
-cr_store_set_check(cr_store_t *st,
-    const char *(*check)(const cr_campaign_t *c))
-{
-    st->check = check;
-    st->cache.txnid = 0;
-}
-
-
-int
-cr_store_cached(cr_store_t *st)
-{
-    return (st->cache.on ? CR_CACHED_COPY : 0)
-           | (st->cache.filter ? CR_CACHED_FILTER : 0);
-}
-
-
-int
-cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
-    cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
-{
-    int  rc;
-
-    rc = cr_rtxn_begin(st);
-    if (rc != 0) {
-        return rc;
-    }
-
-    rc = cr_lookup_txn(st, kid, serial, now, b);
-
-    if (rc == 0 && cr_copy_out(b, alloc, ctx) != 0) {
-        rc = cr_fail(st, "out of memory");
-    }
-
-    /* A writer never keeps its snapshot: it would pin the pages its own
-     * commits free, and forbid growing the map. */
-    if (!st->rdonly) {
-        cr_rtxn_end(st);
-    }
-
-    return rc;
 }
 
 
@@ -407,6 +368,53 @@ cr_find_campaign(cr_store_t *st, cr_str_t id, unsigned kid, uint64_t serial,
 }
 
 
+/* Copies every string of the binding out of the map, in one allocation. */
+static int
+cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
+{
+    int        i;
+    char      *p;
+    size_t     total;
+    cr_str_t  *s[CR_BATCH_NSTR + CR_CAMP_NSTR];
+    int        n;
+
+    n = 0;
+
+    for (i = 0; i < CR_BATCH_NSTR; i++) {
+        s[n++] = &b->batch.s[i];
+    }
+
+    for (i = 0; i < CR_CAMP_NSTR; i++) {
+        s[n++] = &b->campaign.s[i];
+    }
+
+    total = 0;
+    for (i = 0; i < n; i++) {
+        total += s[i]->len;
+    }
+
+    if (total == 0) {
+        return 0;
+    }
+
+    p = alloc(ctx, total);
+    if (p == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (s[i]->len) {
+            memcpy(p, s[i]->data, s[i]->len);
+            s[i]->data = p;
+            p += s[i]->len;
+        }
+    }
+
+    return 0;
+}
+
+
+
 /*
  * Replaces the cache with the reader's snapshot.  A store over the limits,
  * a key not in the layout of cr_key_make() (written behind the loader's
@@ -447,51 +455,6 @@ cr_cache_build(cr_store_t *st)
     }
 
     c->on = 1;
-}
-
-
-/*
- * The snapshot's override filter, if it was built for the codes table as
- * the snapshot has it (cr_filter_stamp); or that there are no overrides.
- */
-static void
-cr_cache_filter(cr_store_t *st)
-{
-    MDB_val      k, v;
-    MDB_stat     ms;
-    uint64_t     stamp[CR_FILTER_NSTAMP];
-    cr_filter_t  f;
-    cr_cache_t  *c;
-
-    c = &st->cache;
-    c->filter_checked = 1;
-    c->filter = NULL;
-    c->no_codes = 0;
-
-    if (mdb_stat(st->rtxn, st->code_dbi, &ms) != 0) {
-        return;
-    }
-
-    if (ms.ms_entries == 0) {
-        c->no_codes = 1;
-        return;
-    }
-
-    k.mv_data = CR_FILTER_KEY;
-    k.mv_size = sizeof(CR_FILTER_KEY) - 1;
-
-    if (mdb_get(st->rtxn, st->meta_dbi, &k, &v) != 0
-        || cr_filter_decode(v.mv_data, v.mv_size, &f) != 0)
-    {
-        return;
-    }
-
-    cr_filter_stamp(&ms, stamp);
-
-    if (memcmp(stamp, f.stamp, sizeof(stamp)) == 0) {
-        c->filter = f.words;
-        c->filter_lg = f.lg;
-    }
 }
 
 
@@ -596,6 +559,51 @@ cr_cache_fill(cr_store_t *st, uint8_t *p)
 }
 
 
+/*
+ * The snapshot's override filter, if it was built for the codes table as
+ * the snapshot has it (cr_filter_stamp); or that there are no overrides.
+ */
+static void
+cr_cache_filter(cr_store_t *st)
+{
+    MDB_val      k, v;
+    MDB_stat     ms;
+    uint64_t     stamp[CR_FILTER_NSTAMP];
+    cr_filter_t  f;
+    cr_cache_t  *c;
+
+    c = &st->cache;
+    c->filter_checked = 1;
+    c->filter = NULL;
+    c->no_codes = 0;
+
+    if (mdb_stat(st->rtxn, st->code_dbi, &ms) != 0) {
+        return;
+    }
+
+    if (ms.ms_entries == 0) {
+        c->no_codes = 1;
+        return;
+    }
+
+    k.mv_data = CR_FILTER_KEY;
+    k.mv_size = sizeof(CR_FILTER_KEY) - 1;
+
+    if (mdb_get(st->rtxn, st->meta_dbi, &k, &v) != 0
+        || cr_filter_decode(v.mv_data, v.mv_size, &f) != 0)
+    {
+        return;
+    }
+
+    cr_filter_stamp(&ms, stamp);
+
+    if (memcmp(stamp, f.stamp, sizeof(stamp)) == 0) {
+        c->filter = f.words;
+        c->filter_lg = f.lg;
+    }
+}
+
+
 void
 cr_cache_free(cr_cache_t *c)
 {
@@ -606,47 +614,40 @@ cr_cache_free(cr_cache_t *c)
 }
 
 
-/* Copies every string of the binding out of the map, in one allocation. */
-static int
-cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
+void
+cr_store_release(cr_store_t *st)
 {
-    int        i;
-    char      *p;
-    size_t     total;
-    cr_str_t  *s[CR_BATCH_NSTR + CR_CAMP_NSTR];
-    int        n;
+    cr_rtxn_end(st);
+}
 
-    n = 0;
 
-    for (i = 0; i < CR_BATCH_NSTR; i++) {
-        s[n++] = &b->batch.s[i];
+/* Ends the snapshot held between lookups, if any. */
+void
+cr_rtxn_end(cr_store_t *st)
+{
+    if (st->held) {
+        mdb_txn_reset(st->rtxn);
+        st->held = 0;
+
+        /* It points into the snapshot: found again in the next one. */
+        st->cache.filter = NULL;
+        st->cache.filter_checked = 0;
     }
+}
 
-    for (i = 0; i < CR_CAMP_NSTR; i++) {
-        s[n++] = &b->campaign.s[i];
-    }
 
-    total = 0;
-    for (i = 0; i < n; i++) {
-        total += s[i]->len;
-    }
+void
+cr_store_set_check(cr_store_t *st,
+    const char *(*check)(const cr_campaign_t *c))
+{
+    st->check = check;
+    st->cache.txnid = 0;
+}
 
-    if (total == 0) {
-        return 0;
-    }
 
-    p = alloc(ctx, total);
-    if (p == NULL) {
-        return -1;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (s[i]->len) {
-            memcpy(p, s[i]->data, s[i]->len);
-            s[i]->data = p;
-            p += s[i]->len;
-        }
-    }
-
-    return 0;
+int
+cr_store_cached(cr_store_t *st)
+{
+    return (st->cache.on ? CR_CACHED_COPY : 0)
+           | (st->cache.filter ? CR_CACHED_FILTER : 0);
 }
