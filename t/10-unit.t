@@ -41,12 +41,21 @@ sub run_unit {
         }
     }
     is($p->tests_planned, $p->tests_run, 'ran every test it planned');
-    is($p->exit, 0, 'exit status 0 (no sanitizer report)');
+    is($p->wait, 0, 'exit status 0, no signal (no sanitizer report)');
     done_testing;
+}
+
+# What a subject checks: the opening comment of its file.
+sub what_it_checks {
+    my ($name) = @_;
+    open my $fh, '<', root() . "/t/unit/test_$name.c" or return '';
+    my ($c) = do { local $/; <$fh> } =~ m{^/\*(.*?)\*/}s or return '';
+    return join "\n", grep { /\S/ } map { s/^\s*\*\s?//r } split /\n/, $c;
 }
 
 for my $name (@names) {
     subtest $name => sub {
+        note what_it_checks($name);
         subtest 'plain' => sub { run_unit(root() . "/build/t/test-$name") };
         subtest 'ASan+UBSan' => sub { run_unit(root() . "/build/t/test-$name-asan") };
         done_testing;
