@@ -2,6 +2,9 @@
 #
 #   make          build build/ngx_http_code_router_module.so, build/code-router
 #   make deps     apt-get install the Debian packages that are missing
+#   make unit     the C unit tests (build/t/test-NAME, -asan), the helpers
+#                 of the tests and the fuzzers, linked against the cores
+#                 built once into build/{lib,asan,fuzz}/libcr.a
 #   make test     deps + build + every test (prove -r t/)
 #                 SANITIZE=1: against ASan+UBSan builds; VALGRIND=1: the
 #                 nginx tests with nginx under valgrind
