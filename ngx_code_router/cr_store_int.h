@@ -106,6 +106,7 @@ struct cr_store_s {
 
 
 /* cr_store.c: errors, transactions, the meta record. */
+/* Sets the message of cr_store_error(); returns CR_STORE_ERROR. */
 int cr_fail(cr_store_t *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* An LMDB code as ours (CR_STORE_NOTFOUND, _FULL, _ERROR with a message
@@ -113,6 +114,8 @@ int cr_fail(cr_store_t *st, const char *fmt, ...)
 int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
 /* mdb_txn_begin() adopting a map another process grew; an LMDB code. */
 int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
+/* The meta record of txn into m (a wrong magic or schema is an error);
+ * st->meta into the write transaction.  0 or CR_STORE_ERROR / _FULL. */
 int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
 int cr_meta_write(cr_store_t *st);
 
