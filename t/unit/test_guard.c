@@ -75,7 +75,8 @@ main(void)
     t = 1000000;
 
     for (i = 1; i < pol.free; i++) {
-        tap_ok(cr_guard_admit(&pol, &a, &c, t) == 0, "wrong PIN %u admitted", i);
+        tap_ok(cr_guard_admit(&pol, &a, &c, t) == 0, "wrong PIN %u admitted",
+               i);
         tap_ok(cr_guard_wrong(&pol, &a, &c, t) == 0, "  and not locked");
     }
 
@@ -98,7 +99,8 @@ main(void)
            "locks stop at the cap (24 h), even after many (no overflow)");
 
     a.fails = UINT32_MAX;
-    tap_ok(cr_guard_wrong(&pol, &a, &c, t) == t + 86400 && a.fails == UINT32_MAX,
+    tap_ok(cr_guard_wrong(&pol, &a, &c, t) == t + 86400
+           && a.fails == UINT32_MAX,
            "the count saturates");
 
     cr_guard_right(&a);
