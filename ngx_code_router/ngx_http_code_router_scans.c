@@ -25,6 +25,77 @@
 #define CR_EVICT_TRIES        32
 
 
+/* The scan counters of one zone, in its shared memory. */
+typedef struct {
+    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
+                                                 * then the key's fp */
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                lru;             /* most recent first */
+    ngx_queue_t                dirty;           /* not yet in the store */
+    time_t                     last_flush;
+    time_t                     flushing;        /* since; 0: nobody */
+    ngx_atomic_t               codes;
+    ngx_atomic_t               counted;
+    ngx_atomic_t               ignored;         /* HEAD, bots, previews */
+    ngx_atomic_t               loaded;          /* read from the store */
+    ngx_atomic_t               evicted;
+    ngx_atomic_t               full;            /* scans not counted */
+    ngx_atomic_t               flushes;
+    ngx_atomic_t               flush_errors;
+    ngx_atomic_t               unavailable;     /* not counted: no store */
+} ngx_http_code_router_scans_sh_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t          node;
+    ngx_queue_t                lru;
+    ngx_queue_t                dirty;
+    uint64_t                   key;             /* kid << 40 | serial */
+    uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
+    uint32_t                   count;
+    uint32_t                   stored;          /* as the store has it */
+    int64_t                    first;
+    time_t                     touched;         /* last LRU move */
+    unsigned                   in_dirty:1;
+} ngx_http_code_router_scan_node_t;
+
+
+/* A write of the scan store in a thread pool. */
+typedef struct {
+    ngx_http_code_router_zone_t       *zone;
+    ngx_uint_t                         n;
+    int                                rc;
+} ngx_http_code_router_flush_t;
+
+
+/* A code_router_scans zone and its scan store. */
+struct ngx_http_code_router_zone_s {
+    ngx_str_t                          name;
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_code_router_scans_sh_t   *sh;
+    ngx_str_t                          store;   /* NUL-terminated; or "" */
+    uint64_t                           store_size;
+    time_t                             flush;   /* seconds */
+    cr_scans_t                        *sc;      /* this worker's */
+    ngx_str_t                          thread_pool;
+    time_t                             flush_stamp; /* of our flush */
+    /* This worker's flush of this zone: the records (sorted for the
+     * write) and, in the order taken, their nodes and counts; marking
+     * them needs no tree search.  Dirty nodes are never evicted, and only
+     * the one flusher takes them off the dirty queue. */
+    cr_scan_t                         *flush_buf;
+    ngx_http_code_router_scan_node_t **flush_nodes;
+    uint32_t                          *flush_counts;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+    ngx_thread_task_t                 *task;
+    unsigned                           busy:1;  /* a write in the pool */
+#endif
+    ngx_http_code_router_outage_t      outage;  /* of the scan store */
+};
+
+
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
@@ -41,8 +112,6 @@ static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
-static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force);
 static ngx_uint_t ngx_http_code_router_scans_flush_begin(
@@ -63,6 +132,11 @@ static void ngx_http_code_router_scans_down(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, const char *err);
 
 
+/* Per-request log lines, each place its own limit. */
+static ngx_http_code_router_limit_t  ngx_http_code_router_full_zone;
+static ngx_http_code_router_limit_t  ngx_http_code_router_bad_ignore_regex;
+
+
 /*
  * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
  *                   [store_size=SIZE] | zone=NAME | off
@@ -80,7 +154,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                         *value, name, s, store, pool;
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t       *z, **zp;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
     if (crlcf->scans != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -206,11 +280,11 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return "needs \"zone=NAME:SIZE\"";
     }
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
+    crmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
     z = NULL;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->name.len == name.len
             && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
         {
@@ -244,7 +318,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         if (store.len && zp[i]->store.len == store.len
             && ngx_strcmp(zp[i]->store.data, store.data) == 0)
         {
@@ -293,7 +367,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     z->shm_zone->init = ngx_http_code_router_scans_init_zone;
     z->shm_zone->data = z;
 
-    zp = ngx_array_push(&cmcf->zones);
+    zp = ngx_array_push(&crmcf->zones);
     if (zp == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -422,10 +496,6 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/*
- * Counts a scan of (kid, serial) if count is set and the request is not a
- * bot's, else only reads the count; fills d->scans and the variables.
- */
 ngx_int_t
 ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
@@ -438,10 +508,10 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     const uint8_t                     *fp;
     ngx_http_code_router_scan_node_t  *node;
     ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_srv_conf_t   *crscf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
     if (z->sh == NULL) {
         return NGX_DECLINED;
@@ -457,7 +527,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
     /* The key that verified the code: brands sharing a zone or a store
      * never share the count of a (kid, serial). */
-    fp = cscf->ring->keys[kid].fp;
+    fp = crscf->ring->keys[kid].fp;
     key = (uint64_t) kid << 40 | serial;
     now = ngx_time();
 
@@ -503,8 +573,8 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        if (z->failures) {
-            ngx_http_code_router_up(r->connection->log, &z->failures,
+        if (z->outage.failures) {
+            ngx_http_code_router_up(r->connection->log, &z->outage,
                                     "scan store", &z->store);
         }
     }
@@ -527,9 +597,19 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             ngx_shmtx_unlock(&z->shpool->mutex);
 
             (void) ngx_atomic_fetch_add(&z->sh->full, 1);
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "code router: zone \"%V\" is full of scans not "
-                          "yet stored; this scan is not counted", &z->name);
+
+            /* Counted every time in uncounted_total; logged within a
+             * limit, the zone its subject. */
+            if (ngx_http_code_router_log_ok(&ngx_http_code_router_full_zone,
+                                            ngx_crc32_short(z->name.data,
+                                                            z->name.len)))
+            {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "code router: zone \"%V\" is full of scans "
+                              "not yet stored; this scan is not counted",
+                              &z->name);
+            }
+
             goto found;
         }
 
@@ -567,7 +647,7 @@ found:
 
     d->has_scans = 1;
 
-    return ngx_http_code_router_scans_vars(r, d);
+    return NGX_OK;
 }
 
 
@@ -745,6 +825,7 @@ static ngx_uint_t
 ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf)
 {
+    ngx_int_t         rc;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *ua;
@@ -756,11 +837,19 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
             return 1;
         }
 
-    } else if (ua && crlcf->scans_ignore
-               && ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0)
-                  >= 0)
-    {
-        return 1;
+    } else if (ua && crlcf->scans_ignore) {
+        rc = ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0);
+
+        if (rc >= 0) {
+            return 1;
+        }
+
+        /* A regex that cannot run counts the scan (as no match would). */
+        if (rc != NGX_REGEX_NO_MATCHED) {
+            ngx_http_code_router_regex_failed(r,
+                                        &ngx_http_code_router_bad_ignore_regex,
+                                        rc, "code_router_scans_ignore");
+        }
     }
 
     part = &r->headers_in.headers.part;
@@ -799,51 +888,19 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_code_router_scans_vars(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, 32);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (d->scans.first) {
-        cr_format_time((char *) p, 32, d->scans.first, 0);
-    } else {
-        *p = '\0';
-    }
-
-    if (ngx_http_code_router_set_num(r, CR_VAR_SCANS, d->scans.count)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_http_code_router_set_var(r, CR_VAR_FIRST_SCAN, p,
-                                        ngx_strlen(p));
-
-    return ngx_http_code_router_set_var(r, CR_VAR_COUNTED,
-                                        (u_char *) (d->counted ? "1" : "0"),
-                                        1);
-}
-
-
 /* Each worker opens the scan stores after fork. */
 void
 ngx_http_code_router_scans_open(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t      **zp;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+    crmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
+    zp = crmcf->zones.elts;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->store.len) {
             (void) ngx_http_code_router_scans_open_one(zp[i], cycle->log);
 
@@ -873,8 +930,7 @@ ngx_http_code_router_scans_open_one(ngx_http_code_router_zone_t *z,
         return NGX_ERROR;
     }
 
-    ngx_http_code_router_up(log, &z->failures, "scan store", &z->store);
-    z->reader_check = 0;
+    ngx_http_code_router_up(log, &z->outage, "scan store", &z->store);
 
     return NGX_OK;
 }
@@ -896,8 +952,7 @@ ngx_http_code_router_scans_down(ngx_http_code_router_zone_t *z,
                   "\"%V\" are neither counted nor held to "
                   "code_router_max_scans until it opens", &z->name) = '\0';
 
-    ngx_http_code_router_down(log, &z->failures, &z->retry, err,
-                              (char *) then);
+    ngx_http_code_router_down(log, &z->outage, err, (char *) then);
 }
 
 
@@ -937,18 +992,15 @@ ngx_http_code_router_scans_task(ngx_http_code_router_zone_t *z,
 void
 ngx_http_code_router_scans_timer(ngx_log_t *log)
 {
-    int                                dead;
-    time_t                             now;
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t      **zp, *z;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
-    now = ngx_time();
+    zp = crmcf->zones.elts;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         z = zp[i];
 
         if (z->store.len == 0 || z->sh == NULL) {
@@ -956,21 +1008,16 @@ ngx_http_code_router_scans_timer(ngx_log_t *log)
         }
 
         if (z->sc == NULL
-            && (now < z->retry
+            && (!ngx_http_code_router_retry_due(&z->outage)
                 || ngx_http_code_router_scans_open_one(z, log) != NGX_OK))
         {
             continue;
         }
 
-        if (now >= z->reader_check) {
-            z->reader_check = now + CR_READER_CHECK_S;
-            dead = cr_scans_reader_check(z->sc);
-
-            if (dead > 0) {
-                ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                              "code router: cleared %d stale reader slot(s) "
-                              "of \"%V\"", dead, &z->store);
-            }
+        if (ngx_http_code_router_readers_due(&z->outage)) {
+            ngx_http_code_router_readers_cleared(log,
+                                                 cr_scans_reader_check(z->sc),
+                                                 &z->store);
         }
 
         ngx_http_code_router_scans_flush(z, log, 0);
@@ -984,17 +1031,17 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t      **zp;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+    crmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_code_router_module);
-    if (cmcf == NULL) {
+    if (crmcf == NULL) {
         return;
     }
 
-    zp = cmcf->zones.elts;
+    zp = crmcf->zones.elts;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->sc) {
             ngx_http_code_router_scans_flush(zp[i], cycle->log, 1);
             cr_scans_close(zp[i]->sc);
@@ -1318,14 +1365,14 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
     size_t                                      len, names;
     ngx_uint_t                                  i;
     ngx_http_code_router_zone_t               **zp;
-    ngx_http_code_router_main_conf_t           *cmcf;
+    ngx_http_code_router_main_conf_t           *crmcf;
     const ngx_http_code_router_scans_metric_t  *m;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
 
     names = 0;
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         names += zp[i]->name.len;
     }
 
@@ -1335,7 +1382,7 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
         len += sizeof("# HELP  \n# TYPE  \n") - 1
                + 2 * ngx_strlen(m->name) + ngx_strlen(m->help)
                + ngx_strlen(m->type)
-               + cmcf->zones.nelts * (ngx_strlen(m->name)
+               + crmcf->zones.nelts * (ngx_strlen(m->name)
                                       + sizeof("{zone=\"\"} \n") - 1
                                       + NGX_ATOMIC_T_LEN)
                + names;
@@ -1345,40 +1392,39 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
 }
 
 
-void
-ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
+u_char *
+ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
+    u_char *last)
 {
-    u_char                                     *p;
     ngx_uint_t                                  i, z;
     ngx_atomic_t                               *v;
     ngx_http_code_router_zone_t               **zp;
-    ngx_http_code_router_main_conf_t           *cmcf;
+    ngx_http_code_router_main_conf_t           *crmcf;
     const ngx_http_code_router_scans_metric_t  *m;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
-    p = *pp;
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
 
-    if (cmcf->zones.nelts == 0) {
-        return;
+    if (crmcf->zones.nelts == 0) {
+        return p;
     }
 
     for (i = 0; i < CR_SCANS_METRICS; i++) {
         m = &ngx_http_code_router_scans_metrics[i];
 
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
-                        m->name, m->help, m->name, m->type);
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                         m->name, m->help, m->name, m->type);
 
-        for (z = 0; z < cmcf->zones.nelts; z++) {
+        for (z = 0; z < crmcf->zones.nelts; z++) {
             if (zp[z]->sh == NULL) {
                 continue;
             }
 
             v = (ngx_atomic_t *) ((u_char *) zp[z]->sh + m->offset);
-            p = ngx_sprintf(p, "%s{zone=\"%V\"} %uA\n",
-                            m->name, &zp[z]->name, *v);
+            p = ngx_slprintf(p, last, "%s{zone=\"%V\"} %uA\n",
+                             m->name, &zp[z]->name, *v);
         }
     }
 
-    *pp = p;
+    return p;
 }
