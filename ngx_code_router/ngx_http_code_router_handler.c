@@ -56,6 +56,8 @@ static void ngx_http_code_router_answer(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_window(ngx_http_request_t *r,
     cr_binding_t *b, ngx_str_t *url);
+static ngx_int_t ngx_http_code_router_stored_url(ngx_http_request_t *r,
+    cr_binding_t *b, cr_str_t *s, ngx_str_t *url);
 static void ngx_http_code_router_unusable(ngx_http_request_t *r,
     cr_binding_t *b, const char *why);
 static ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
@@ -421,10 +423,9 @@ ngx_http_code_router_campaign_target(ngx_http_request_t *r, cr_binding_t *b,
     u_char *code, ngx_uint_t wechat, ngx_str_t *interstitial, ngx_str_t *url,
     ngx_http_code_router_ans_e *ans)
 {
-    size_t       len;
-    cr_str_t    *link;
-    const char  *err;
-    cr_target_pt build;
+    size_t         len;
+    const char    *err;
+    cr_target_pt   build;
 
     if (b->campaign.type != CR_TARGET_MINIPROGRAM) {
         build = cr_target_url;
@@ -432,19 +433,10 @@ ngx_http_code_router_campaign_target(ngx_http_request_t *r, cr_binding_t *b,
 
     } else if (wechat && b->campaign.s[CR_CAMP_URL_LINK].len) {
         /* A mini-program: inside WeChat its URL Link opens it directly. */
-        link = &b->campaign.s[CR_CAMP_URL_LINK];
-
-        err = cr_valid_url(link->data, link->len, "https://");
-        if (err) {
-            ngx_http_code_router_unusable(r, b, err);
-            return NGX_DECLINED;
-        }
-
-        url->data = (u_char *) link->data;
-        url->len = link->len;
         *ans = CR_ANS_URL_LINK;
 
-        return NGX_OK;
+        return ngx_http_code_router_stored_url(r, b,
+                                        &b->campaign.s[CR_CAMP_URL_LINK], url);
 
     } else if (interstitial && interstitial->len == 0) {
         /* Elsewhere a page that opens the weixin:// URL Scheme, with a
@@ -481,8 +473,7 @@ static ngx_int_t
 ngx_http_code_router_window(ngx_http_request_t *r, cr_binding_t *b,
     ngx_str_t *url)
 {
-    cr_str_t    *win;
-    const char  *err;
+    cr_str_t  *win;
 
     win = &b->campaign.s[b->status == CR_ST_ENDED ? CR_CAMP_AFTER_URL
                                                   : CR_CAMP_BEFORE_URL];
@@ -493,14 +484,27 @@ ngx_http_code_router_window(ngx_http_request_t *r, cr_binding_t *b,
     /* A bad before_url/after_url is a record written behind the loader's
      * back, like any other bad target: 503 and a log line, not a silent
      * 404/410 that hides it from ops. */
-    err = cr_valid_url(win->data, win->len, "https://");
+    return ngx_http_code_router_stored_url(r, b, win, url) == NGX_OK
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+/* A stored https:// URL sent as it is, if it passes our rules (the
+ * loader's): NGX_DECLINED if not (logged). */
+static ngx_int_t
+ngx_http_code_router_stored_url(ngx_http_request_t *r, cr_binding_t *b,
+    cr_str_t *s, ngx_str_t *url)
+{
+    const char  *err;
+
+    err = cr_valid_url(s->data, s->len, "https://");
     if (err) {
         ngx_http_code_router_unusable(r, b, err);
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
-    url->data = (u_char *) win->data;
-    url->len = win->len;
+    url->data = (u_char *) s->data;
+    url->len = s->len;
 
     return NGX_OK;
 }

@@ -137,365 +137,6 @@ static ngx_http_code_router_limit_t  ngx_http_code_router_full_zone;
 static ngx_http_code_router_limit_t  ngx_http_code_router_bad_ignore_regex;
 
 
-/*
- * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
- *                   [store_size=SIZE] | zone=NAME | off
- */
-char *
-ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    char                               err[1024];
-    u_char                            *p;
-    ssize_t                            size, store_size;
-    ngx_int_t                          flush;
-    ngx_str_t                         *value, name, s, store, pool;
-    ngx_uint_t                         i;
-    ngx_http_code_router_zone_t       *z, **zp;
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    if (crlcf->scans != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        crlcf->scans = NULL;
-        return NGX_CONF_OK;
-    }
-
-    ngx_str_null(&name);
-    ngx_str_null(&store);
-    ngx_str_null(&pool);
-    size = 0;
-    store_size = 0;
-    flush = NGX_CONF_UNSET;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p) {
-                name.len = p - name.data;
-                s.data = p + 1;
-                s.len = value[i].data + value[i].len - s.data;
-
-                size = ngx_parse_size(&s);
-                if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
-                {
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "zone \"%V\" is too small: it needs "
-                                       "at least %uz bytes", &value[i],
-                                       8 * ngx_pagesize);
-                    return NGX_CONF_ERROR;
-                }
-
-            } else {
-                name.len = value[i].len - 5;
-            }
-
-            if (name.len == 0) {
-                return "needs a zone name: \"zone=NAME:SIZE\"";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "store=", 6) == 0) {
-            store.data = value[i].data + 6;
-            store.len = value[i].len - 6;
-
-            if (store.len == 0
-                || ngx_conf_full_name(cf->cycle, &store, 1) != NGX_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            flush = ngx_parse_time(&s, 1);
-            if (flush == NGX_ERROR || flush < 1 || flush > 60) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\": from 1s to 60s",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
-#if (NGX_THREADS)
-            pool.data = value[i].data + 12;
-            pool.len = value[i].len - 12;
-
-            if (pool.len == 0) {
-                return "needs a name: \"thread_pool=NAME\"";
-            }
-
-            /* Declared with "thread_pool NAME threads=1;": nginx checks it
-             * exists ("unknown thread pool"). */
-            if (ngx_thread_pool_add(cf, &pool) == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-#else
-            return "\"thread_pool=\" needs nginx built --with-threads";
-#endif
-        }
-
-        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
-            s.data = value[i].data + 11;
-            s.len = value[i].len - 11;
-
-            store_size = ngx_parse_size(&s);
-            if (store_size == NGX_ERROR || store_size < (1 << 20)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\": at least 1m", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (name.len == 0) {
-        return "needs \"zone=NAME:SIZE\"";
-    }
-
-    crmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
-    zp = crmcf->zones.elts;
-    z = NULL;
-
-    for (i = 0; i < crmcf->zones.nelts; i++) {
-        if (zp[i]->name.len == name.len
-            && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
-        {
-            z = zp[i];
-            break;
-        }
-    }
-
-    if (size == 0) {
-        /* A reference to a zone defined earlier. */
-        if (z == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown zone \"%V\": define it first, with "
-                               "\"zone=%V:SIZE\"", &name, &name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (store.len || flush != NGX_CONF_UNSET || store_size || pool.len)
-        {
-            return "sets store=, flush=, store_size= and thread_pool= only "
-                   "where the zone is defined (with its size)";
-        }
-
-        crlcf->scans = z;
-        return NGX_CONF_OK;
-    }
-
-    if (z) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already defined", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < crmcf->zones.nelts; i++) {
-        if (store.len && zp[i]->store.len == store.len
-            && ngx_strcmp(zp[i]->store.data, store.data) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "scan store \"%V\" is already used by zone "
-                               "\"%V\"", &store, &zp[i]->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    /* nginx -t: an existing store must be a scan store, never the binding
-     * store; a new one is created by the first worker. */
-    if (store.len
-        && cr_scans_open(NULL, (char *) store.data, 0, CR_SCANS_CHECK, err,
-                         sizeof(err))
-           != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_zone_t));
-    if (z == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    z->name = name;
-    z->store = store;
-    z->store_size = store_size;
-    z->thread_pool = pool;
-    z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
-
-    z->shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                        &ngx_http_code_router_module);
-    if (z->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (z->shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used by another module",
-                           &name);
-        return NGX_CONF_ERROR;
-    }
-
-    z->shm_zone->init = ngx_http_code_router_scans_init_zone;
-    z->shm_zone->data = z;
-
-    zp = ngx_array_push(&crmcf->zones);
-    if (zp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *zp = z;
-    crlcf->scans = z;
-
-    return NGX_CONF_OK;
-}
-
-
-/* code_router_max_scans SCENE|campaign=ID N */
-char *
-ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    ngx_int_t                    n;
-    ngx_str_t                   *value;
-    ngx_http_code_router_max_t  *m;
-
-    value = cf->args->elts;
-
-    if (crlcf->max_scans == NGX_CONF_UNSET_PTR) {
-        crlcf->max_scans = ngx_array_create(cf->pool, 4,
-                                        sizeof(ngx_http_code_router_max_t));
-        if (crlcf->max_scans == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    m = ngx_array_push(crlcf->max_scans);
-    if (m == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(m, sizeof(ngx_http_code_router_max_t));
-
-    if (ngx_strncmp(value[1].data, "campaign=", 9) == 0) {
-        m->campaign.data = value[1].data + 9;
-        m->campaign.len = value[1].len - 9;
-
-        if (cr_valid_id((char *) m->campaign.data, m->campaign.len)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid campaign id in \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-    } else {
-        m->scene = cr_scene_parse((char *) value[1].data, value[1].len);
-
-        if (m->scene == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown scene \"%V\": verify, marketing, "
-                               "trace, channel, or campaign=ID", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    n = ngx_atoi(value[2].data, value[2].len);
-    if (n == NGX_ERROR || n < 1 || n > 1000000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid number of scans \"%V\": from 1 to "
-                           "1000000", &value[2]);
-        return NGX_CONF_ERROR;
-    }
-
-    m->max = n;
-
-    return NGX_CONF_OK;
-}
-
-
-/* The counters survive a reload: a zone of the old cycle is adopted. */
-static ngx_int_t
-ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    size_t                            len;
-    ngx_http_code_router_zone_t      *z, *oz;
-    ngx_http_code_router_scans_sh_t  *sh;
-
-    z = shm_zone->data;
-    oz = data;
-
-    if (oz) {
-        z->shpool = oz->shpool;
-        z->sh = oz->sh;
-        return NGX_OK;
-    }
-
-    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        z->sh = z->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_code_router_scans_sh_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    z->sh = sh;
-    z->shpool->data = sh;
-
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
-                    ngx_http_code_router_scans_insert);
-    ngx_queue_init(&sh->lru);
-    ngx_queue_init(&sh->dirty);
-
-    len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
-
-    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
-    if (z->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(z->shpool->log_ctx, " in code_router_scans zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* A full zone is expected and handled (eviction), not an error. */
-    z->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
 ngx_int_t
 ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
@@ -1427,4 +1068,363 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
     }
 
     return p;
+}
+
+
+/*
+ * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
+ *                   [store_size=SIZE] | zone=NAME | off
+ */
+char *
+ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    char                               err[1024];
+    u_char                            *p;
+    ssize_t                            size, store_size;
+    ngx_int_t                          flush;
+    ngx_str_t                         *value, name, s, store, pool;
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t       *z, **zp;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    if (crlcf->scans != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        crlcf->scans = NULL;
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_null(&name);
+    ngx_str_null(&store);
+    ngx_str_null(&pool);
+    size = 0;
+    store_size = 0;
+    flush = NGX_CONF_UNSET;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p) {
+                name.len = p - name.data;
+                s.data = p + 1;
+                s.len = value[i].data + value[i].len - s.data;
+
+                size = ngx_parse_size(&s);
+                if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "zone \"%V\" is too small: it needs "
+                                       "at least %uz bytes", &value[i],
+                                       8 * ngx_pagesize);
+                    return NGX_CONF_ERROR;
+                }
+
+            } else {
+                name.len = value[i].len - 5;
+            }
+
+            if (name.len == 0) {
+                return "needs a zone name: \"zone=NAME:SIZE\"";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "store=", 6) == 0) {
+            store.data = value[i].data + 6;
+            store.len = value[i].len - 6;
+
+            if (store.len == 0
+                || ngx_conf_full_name(cf->cycle, &store, 1) != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            flush = ngx_parse_time(&s, 1);
+            if (flush == NGX_ERROR || flush < 1 || flush > 60) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 1s to 60s",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+#if (NGX_THREADS)
+            pool.data = value[i].data + 12;
+            pool.len = value[i].len - 12;
+
+            if (pool.len == 0) {
+                return "needs a name: \"thread_pool=NAME\"";
+            }
+
+            /* Declared with "thread_pool NAME threads=1;": nginx checks it
+             * exists ("unknown thread pool"). */
+            if (ngx_thread_pool_add(cf, &pool) == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+#else
+            return "\"thread_pool=\" needs nginx built --with-threads";
+#endif
+        }
+
+        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
+            s.data = value[i].data + 11;
+            s.len = value[i].len - 11;
+
+            store_size = ngx_parse_size(&s);
+            if (store_size == NGX_ERROR || store_size < (1 << 20)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": at least 1m", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        return "needs \"zone=NAME:SIZE\"";
+    }
+
+    crmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
+    z = NULL;
+
+    for (i = 0; i < crmcf->zones.nelts; i++) {
+        if (zp[i]->name.len == name.len
+            && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
+        {
+            z = zp[i];
+            break;
+        }
+    }
+
+    if (size == 0) {
+        /* A reference to a zone defined earlier. */
+        if (z == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown zone \"%V\": define it first, with "
+                               "\"zone=%V:SIZE\"", &name, &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (store.len || flush != NGX_CONF_UNSET || store_size || pool.len)
+        {
+            return "sets store=, flush=, store_size= and thread_pool= only "
+                   "where the zone is defined (with its size)";
+        }
+
+        crlcf->scans = z;
+        return NGX_CONF_OK;
+    }
+
+    if (z) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already defined", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < crmcf->zones.nelts; i++) {
+        if (store.len && zp[i]->store.len == store.len
+            && ngx_strcmp(zp[i]->store.data, store.data) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "scan store \"%V\" is already used by zone "
+                               "\"%V\"", &store, &zp[i]->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* nginx -t: an existing store must be a scan store, never the binding
+     * store; a new one is created by the first worker. */
+    if (store.len
+        && cr_scans_open(NULL, (char *) store.data, 0, CR_SCANS_CHECK, err,
+                         sizeof(err))
+           != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    z->name = name;
+    z->store = store;
+    z->store_size = store_size;
+    z->thread_pool = pool;
+    z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
+
+    z->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_code_router_module);
+    if (z->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used by another module",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    z->shm_zone->init = ngx_http_code_router_scans_init_zone;
+    z->shm_zone->data = z;
+
+    zp = ngx_array_push(&crmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = z;
+    crlcf->scans = z;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_max_scans SCENE|campaign=ID N */
+char *
+ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_int_t                    n;
+    ngx_str_t                   *value;
+    ngx_http_code_router_max_t  *m;
+
+    value = cf->args->elts;
+
+    if (crlcf->max_scans == NGX_CONF_UNSET_PTR) {
+        crlcf->max_scans = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_code_router_max_t));
+        if (crlcf->max_scans == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    m = ngx_array_push(crlcf->max_scans);
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(m, sizeof(ngx_http_code_router_max_t));
+
+    if (ngx_strncmp(value[1].data, "campaign=", 9) == 0) {
+        m->campaign.data = value[1].data + 9;
+        m->campaign.len = value[1].len - 9;
+
+        if (cr_valid_id((char *) m->campaign.data, m->campaign.len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid campaign id in \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        m->scene = cr_scene_parse((char *) value[1].data, value[1].len);
+
+        if (m->scene == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown scene \"%V\": verify, marketing, "
+                               "trace, channel, or campaign=ID", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    n = ngx_atoi(value[2].data, value[2].len);
+    if (n == NGX_ERROR || n < 1 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of scans \"%V\": from 1 to "
+                           "1000000", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    m->max = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+static ngx_int_t
+ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                            len;
+    ngx_http_code_router_zone_t      *z, *oz;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    z = shm_zone->data;
+    oz = data;
+
+    if (oz) {
+        z->shpool = oz->shpool;
+        z->sh = oz->sh;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_code_router_scans_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->sh = sh;
+    z->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_code_router_scans_insert);
+    ngx_queue_init(&sh->lru);
+    ngx_queue_init(&sh->dirty);
+
+    len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
+
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(z->shpool->log_ctx, " in code_router_scans zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* A full zone is expected and handled (eviction), not an error. */
+    z->shpool->log_nomem = 0;
+
+    return NGX_OK;
 }

@@ -24,6 +24,12 @@ typedef struct {
 } ngx_http_code_router_metrics_t;
 
 
+static u_char *ngx_http_code_router_counters(u_char *p, u_char *last,
+    const char *name, const char *help, const char *label,
+    const char *(*label_of)(ngx_uint_t i), ngx_atomic_t *v, ngx_uint_t n);
+static const char *ngx_http_code_router_outcome_name(ngx_uint_t i);
+static const char *ngx_http_code_router_scene_name(ngx_uint_t i);
+static const char *ngx_http_code_router_answer_name(ngx_uint_t i);
 static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -86,7 +92,6 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     ngx_int_t                          rc;
     ngx_buf_t                         *buf;
     ngx_uint_t                         i, g, ndb;
-    const char                        *scene;
     ngx_chain_t                        out;
     cr_store_t                        *st;
     cr_store_info_t                   *info;
@@ -133,28 +138,17 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     p = buf->last;
     last = buf->end;
 
-    p = ngx_slprintf(p, last,
-                     "# HELP code_router_requests_total Scans answered, by "
-                     "outcome.\n"
-                     "# TYPE code_router_requests_total counter\n");
+    p = ngx_http_code_router_counters(p, last, "code_router_requests_total",
+                                      "Scans answered, by outcome.", "status",
+                                      ngx_http_code_router_outcome_name,
+                                      m->outcome, CR_OUT_N);
 
-    for (i = 0; i < CR_OUT_N; i++) {
-        p = ngx_slprintf(p, last,
-                         "code_router_requests_total{status=\"%V\"} %uA\n",
-                         &ngx_http_code_router_outcomes[i], m->outcome[i]);
-    }
-
-    p = ngx_slprintf(p, last,
-                     "# HELP code_router_scene_requests_total Scans by the "
-                     "scene of their batch.\n"
-                     "# TYPE code_router_scene_requests_total counter\n");
-
-    for (i = 0; i < CR_SCENES; i++) {
-        scene = cr_scene_name(i);
-        p = ngx_slprintf(p, last,
-                         "code_router_scene_requests_total{scene=\"%s\"} "
-                         "%uA\n", scene ? scene : "none", m->scene[i]);
-    }
+    p = ngx_http_code_router_counters(p, last,
+                                      "code_router_scene_requests_total",
+                                      "Scans by the scene of their batch.",
+                                      "scene",
+                                      ngx_http_code_router_scene_name,
+                                      m->scene, CR_SCENES);
 
     p = ngx_slprintf(p, last,
                      "# HELP code_router_client_requests_total Scans by "
@@ -165,16 +159,10 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
                      "code_router_client_requests_total{client=\"wechat\"} "
                      "%uA\n", m->client[0], m->client[1]);
 
-    p = ngx_slprintf(p, last,
-                     "# HELP code_router_answers_total Scans by the kind "
-                     "of answer.\n"
-                     "# TYPE code_router_answers_total counter\n");
-
-    for (i = 0; i < CR_ANS_N; i++) {
-        p = ngx_slprintf(p, last,
-                         "code_router_answers_total{answer=\"%s\"} %uA\n",
-                         ngx_http_code_router_answers[i], m->answer[i]);
-    }
+    p = ngx_http_code_router_counters(p, last, "code_router_answers_total",
+                                      "Scans by the kind of answer.", "answer",
+                                      ngx_http_code_router_answer_name,
+                                      m->answer, CR_ANS_N);
 
     p = ngx_slprintf(p, last,
                      "# HELP code_router_db_reopens_total Store opens by "
@@ -261,6 +249,52 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* A counter family: its HELP and TYPE, then a sample per label value. */
+static u_char *
+ngx_http_code_router_counters(u_char *p, u_char *last, const char *name,
+    const char *help, const char *label,
+    const char *(*label_of)(ngx_uint_t i), ngx_atomic_t *v, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n",
+                     name, help, name);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_slprintf(p, last, "%s{%s=\"%s\"} %uA\n",
+                         name, label, label_of(i), v[i]);
+    }
+
+    return p;
+}
+
+
+/* ngx_string() literals end in a NUL. */
+static const char *
+ngx_http_code_router_outcome_name(ngx_uint_t i)
+{
+    return (const char *) ngx_http_code_router_outcomes[i].data;
+}
+
+
+static const char *
+ngx_http_code_router_scene_name(ngx_uint_t i)
+{
+    const char  *scene;
+
+    scene = cr_scene_name(i);
+
+    return scene ? scene : "none";
+}
+
+
+static const char *
+ngx_http_code_router_answer_name(ngx_uint_t i)
+{
+    return ngx_http_code_router_answers[i];
 }
 
 
