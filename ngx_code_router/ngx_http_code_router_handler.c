@@ -46,8 +46,7 @@ typedef struct {
 } ngx_http_code_router_var_t;
 
 
-static void ngx_http_code_router_region(ngx_http_request_t *r,
-    ngx_http_code_router_loc_conf_t *crlcf, ngx_str_t *here,
+static void ngx_http_code_router_region(ngx_str_t *here,
     ngx_http_code_router_decision_t *d);
 static ngx_uint_t ngx_http_code_router_overscanned(
     ngx_http_code_router_loc_conf_t *crlcf,
@@ -294,7 +293,7 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
             return NGX_ERROR;
         }
 
-        ngx_http_code_router_region(r, crlcf, &here, d);
+        ngx_http_code_router_region(&here, d);
     }
 
     if (d->out == CR_OUT_OK && d->diverted && crlcf->diverted_fallback == 1) {
@@ -313,8 +312,7 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
 
 /* $code_router_diverted: the request's region against the batch's. */
 static void
-ngx_http_code_router_region(ngx_http_request_t *r,
-    ngx_http_code_router_loc_conf_t *crlcf, ngx_str_t *here,
+ngx_http_code_router_region(ngx_str_t *here,
     ngx_http_code_router_decision_t *d)
 {
     cr_str_t  *batch;
