@@ -92,7 +92,8 @@ static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_get(
     ngx_http_code_router_guard_t *g, u_char *id, ngx_uint_t create,
     time_t now, ngx_log_t *log);
 static ngx_int_t ngx_http_code_router_verify_vars(ngx_http_request_t *r,
-    ngx_http_code_router_ver_e ver, cr_scan_t *v, int64_t retry);
+    ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry);
 static ngx_int_t ngx_http_code_router_verify_answer(ngx_http_request_t *r,
     ngx_uint_t api, ngx_http_code_router_decision_t *d,
     ngx_http_code_router_ver_e ver, cr_scan_t *v, int64_t retry);
@@ -476,11 +477,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     if (api || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_code_router_push_header(r, "Allow",
-                                             (u_char *) (api ? "POST"
-                                                             : "GET, HEAD, "
-                                                               "POST"),
-                                             api ? 4 : 15)
+        if (ngx_http_code_router_allow(r, api ? "POST" : "GET, HEAD, POST")
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -501,9 +498,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) ngx_http_code_router_outcome(r, d->out);
-
-    if (ngx_http_code_router_verify_vars(r, CR_VER_NONE, NULL, 0)
+    if (ngx_http_code_router_verify_vars(r, d, CR_VER_NONE, NULL, 0)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -671,8 +666,6 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) ngx_http_code_router_outcome(r, d->out);
-
     ngx_memzero(&v, sizeof(cr_scan_t));
     retry = 0;
     ver = CR_VER_NONE;
@@ -698,7 +691,6 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
             != NGX_OK)
         {
             d->out = CR_OUT_UNAVAILABLE;
-            (void) ngx_http_code_router_outcome(r, d->out);
             ver = CR_VER_NONE;
             goto answer;
         }
@@ -716,7 +708,7 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
 
 answer:
 
-    if (ngx_http_code_router_verify_vars(r, ver, &v, retry) != NGX_OK) {
+    if (ngx_http_code_router_verify_vars(r, d, ver, &v, retry) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1040,16 +1032,20 @@ ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-/* The variables the page and the log read; times twice, for machines
- * (ISO 8601, UTC) and for people (the brand's zone, zh and en). */
+/* The variables the page and the log read: the decision's, then the
+ * PIN's; times twice, for machines (ISO 8601, UTC) and for people (the
+ * brand's zone, zh and en). */
 static ngx_int_t
 ngx_http_code_router_verify_vars(ngx_http_request_t *r,
-    ngx_http_code_router_ver_e ver, cr_scan_t *v, int64_t retry)
+    ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry)
 {
     u_char                            *p;
-    ngx_int_t                          tz;
+    int64_t                            t;
+    ngx_int_t                          tz, *index;
     ngx_uint_t                         i;
     ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
     static const ngx_http_code_router_var_e  slots[2][3] = {
         { CR_VAR_FIRST_VERIFIED, CR_VAR_FIRST_VERIFIED_ZH,
@@ -1058,47 +1054,55 @@ ngx_http_code_router_verify_vars(ngx_http_request_t *r,
     };
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    index = crmcf->var_index;
     tz = crlcf->verify.tz;
 
-    (void) ngx_http_code_router_set_var(r, CR_VAR_VERIFICATION,
-                             ngx_http_code_router_verifications[ver].data,
-                             ngx_http_code_router_verifications[ver].len);
+    if (ngx_http_code_router_set_vars(r, d) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    if (ngx_http_code_router_set_num(r, CR_VAR_PIN_DIGITS,
+    cr_set_var(r, index[CR_VAR_VERIFICATION],
+               ngx_http_code_router_verifications[ver].data,
+               ngx_http_code_router_verifications[ver].len);
+
+    if (ngx_http_code_router_set_num(r, index[CR_VAR_PIN_DIGITS],
                                      crlcf->verify.digits)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (v && ngx_http_code_router_set_num(r, CR_VAR_VERIFICATIONS, v->count)
+    if (v && ngx_http_code_router_set_num(r, index[CR_VAR_VERIFICATIONS],
+                                          v->count)
              != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     for (i = 0; i < 2; i++) {
-        int64_t  t = (i == 0) ? (v ? v->first : 0) : retry;
+        t = (i == 0) ? (v ? v->first : 0) : retry;
 
         if (t == 0) {
             continue;
         }
 
-        p = ngx_pnalloc(r->pool, 3 * 32);
+        p = ngx_pnalloc(r->pool, 3 * CR_HUMAN_TIME_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        cr_format_time((char *) p, 32, t, 0);
-        cr_format_human_time((char *) p + 32, 32, t, (int) tz, 0);
-        cr_format_human_time((char *) p + 64, 32, t, (int) tz, 1);
+        cr_format_time((char *) p, CR_HUMAN_TIME_LEN, t, 0);
+        cr_format_human_time((char *) p + CR_HUMAN_TIME_LEN,
+                             CR_HUMAN_TIME_LEN, t, (int) tz, 0);
+        cr_format_human_time((char *) p + 2 * CR_HUMAN_TIME_LEN,
+                             CR_HUMAN_TIME_LEN, t, (int) tz, 1);
 
-        (void) ngx_http_code_router_set_var(r, slots[i][0], p,
-                                            ngx_strlen(p));
-        (void) ngx_http_code_router_set_var(r, slots[i][1], p + 32,
-                                            ngx_strlen(p + 32));
-        (void) ngx_http_code_router_set_var(r, slots[i][2], p + 64,
-                                            ngx_strlen(p + 64));
+        cr_set_var(r, index[slots[i][0]], p, ngx_strlen(p));
+        p += CR_HUMAN_TIME_LEN;
+        cr_set_var(r, index[slots[i][1]], p, ngx_strlen(p));
+        p += CR_HUMAN_TIME_LEN;
+        cr_set_var(r, index[slots[i][2]], p, ngx_strlen(p));
     }
 
     return NGX_OK;
@@ -1337,11 +1341,11 @@ static const char  ngx_http_code_router_guard_metrics[] =
 size_t
 ngx_http_code_router_verify_status_len(ngx_http_request_t *r)
 {
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
-    if (cmcf->guard == NULL) {
+    if (crmcf->guard == NULL) {
         return 0;
     }
 
@@ -1353,30 +1357,30 @@ ngx_http_code_router_verify_status_len(ngx_http_request_t *r)
 }
 
 
-void
-ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char **pp)
+u_char *
+ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
+    u_char *last)
 {
-    u_char                            *p;
     ngx_uint_t                         i;
     ngx_http_code_router_guard_t      *g;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
-    if (cmcf->guard == NULL) {
-        return;
+    if (crmcf->guard == NULL) {
+        return p;
     }
 
-    g = cmcf->guard->data;
-    p = ngx_cpymem(*pp, ngx_http_code_router_verify_metrics,
-                   sizeof(ngx_http_code_router_verify_metrics) - 1);
+    g = crmcf->guard->data;
+    p = ngx_slprintf(p, last, "%s", ngx_http_code_router_verify_metrics);
 
     for (i = CR_VER_GENUINE; i < CR_VER_N; i++) {
-        p = ngx_sprintf(p, "code_router_pin_checks_total{verification=\"%V\"}"
-                        " %uA\n", &ngx_http_code_router_verifications[i],
-                        g->sh->outcome[i]);
+        p = ngx_slprintf(p, last,
+                         "code_router_pin_checks_total{verification=\"%V\"}"
+                         " %uA\n", &ngx_http_code_router_verifications[i],
+                         g->sh->outcome[i]);
     }
 
-    *pp = ngx_sprintf(p, ngx_http_code_router_guard_metrics,
-                      g->sh->records, g->sh->evicted);
+    return ngx_slprintf(p, last, ngx_http_code_router_guard_metrics,
+                        g->sh->records, g->sh->evicted);
 }
