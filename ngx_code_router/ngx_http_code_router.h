@@ -242,6 +242,10 @@ ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r);
 /* Cuts v down to its last path segment (the code). */
 void ngx_http_code_router_last_segment(ngx_str_t *v);
 
+/* A response header of ours, alone of its name (1.23's next is NULL);
+ * the caller names it and gives its value.  NULL for memory. */
+ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
+
 /* Adds "Allow: methods" for a 405; NGX_ERROR for memory. */
 ngx_int_t ngx_http_code_router_allow(ngx_http_request_t *r, char *methods);
 

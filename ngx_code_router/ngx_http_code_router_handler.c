@@ -57,7 +57,6 @@ static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
     ngx_int_t *index, cr_binding_t *b);
 static ngx_int_t ngx_http_code_router_set_scans(ngx_http_request_t *r,
     ngx_int_t *index, ngx_http_code_router_decision_t *d);
-static ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t);
 static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 static ngx_int_t ngx_http_code_router_variable(ngx_http_request_t *r,
@@ -902,8 +901,7 @@ ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
 }
 
 
-/* A response header of ours, alone of its name; the caller names it. */
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_http_code_router_header(ngx_http_request_t *r)
 {
     ngx_table_elt_t  *h;

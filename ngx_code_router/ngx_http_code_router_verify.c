@@ -1301,16 +1301,11 @@ ngx_http_code_router_push_header(ngx_http_request_t *r, const char *key,
 {
     ngx_table_elt_t  *h;
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_http_code_router_header(r);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    /* 1.23 chains headers of one name: this one is alone. */
-    h->next = NULL;
-#endif
     h->key.data = (u_char *) key;
     h->key.len = ngx_strlen(key);
     h->value.data = value;
