@@ -61,6 +61,8 @@ typedef enum {
     CR_VAR_RETRY_AT_ZH,
     CR_VAR_RETRY_AT_EN,
     CR_VAR_PIN_DIGITS,
+    CR_VAR_FIRST_SCAN_ZH,
+    CR_VAR_FIRST_SCAN_EN,
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -306,6 +308,11 @@ void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
 char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *prev,
     ngx_http_code_router_loc_conf_t *conf);
+
+/* $code_router_first_scan_zh, _en: $code_router_first_scan for people,
+ * in the location's code_router_time_zone, made when a page reads it. */
+ngx_int_t ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* The PIN metrics for code_router_status, as the zones' below. */
 size_t ngx_http_code_router_verify_status_len(ngx_http_request_t *r);

@@ -127,6 +127,10 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_retry_at_zh"), CR_VAR_RETRY_AT_ZH, NULL },
     { ngx_string("code_router_retry_at_en"), CR_VAR_RETRY_AT_EN, NULL },
     { ngx_string("code_router_pin_digits"), CR_VAR_PIN_DIGITS, NULL },
+    { ngx_string("code_router_first_scan_zh"), CR_VAR_FIRST_SCAN_ZH,
+      ngx_http_code_router_local_time_variable },
+    { ngx_string("code_router_first_scan_en"), CR_VAR_FIRST_SCAN_EN,
+      ngx_http_code_router_local_time_variable },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 

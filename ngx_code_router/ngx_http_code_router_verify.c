@@ -1109,6 +1109,49 @@ ngx_http_code_router_verify_vars(ngx_http_request_t *r,
 }
 
 
+/* From the ISO 8601 $code_router_first_scan, which survives the redirect
+ * to the fallback page: no formatting on a scan that shows no page. */
+ngx_int_t
+ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                            *p;
+    int16_t                            tz;
+    int64_t                            t;
+    ngx_http_variable_value_t         *iso;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    iso = &r->variables[crmcf->var_index[CR_VAR_FIRST_SCAN]];
+
+    if (!iso->valid || iso->not_found || iso->len == 0
+        || cr_parse_time((char *) iso->data, iso->len, &t, &tz) != NULL)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, CR_HUMAN_TIME_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cr_format_human_time((char *) p, CR_HUMAN_TIME_LEN, t,
+                         (int) crlcf->verify.tz,
+                         data == CR_VAR_FIRST_SCAN_EN);
+
+    v->data = p;
+    v->len = ngx_strlen(p);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 /* The page for people, JSON for programs (the API, Accept: JSON). */
 static ngx_int_t
 ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,

@@ -3,17 +3,26 @@
 # two workers, a reload and a restart (the scan store's 'v' records,
 # a count and a first time of their own, apart from the code's scans);
 # counted per tenant (two brands' keys share a zone and a store, their
-# codes of one serial counted apart); and a lockout survives a reload.
+# codes of one serial counted apart); a lockout survives a reload; and
+# the fallback page shows the first scan in the brand's zone.
 use strict;
 use warnings;
+use utf8;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+binmode Test::More->builder->$_, ':encoding(UTF-8)' for qw(output failure_output todo_output);
+use Encode ();
+use Time::Local ();
 use JSON::PP ();
 use CodeRouter::Test qw(make_key mint load_store);
 use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of);
 
 my ($d, $key) = verify_setup();
+load_store("$d/brand.mdb", ['t.csv', <<'CSV']);
+batch,kid,serial_from,serial_to,scene,campaign
+roll-t,1,2000,2999,trace,verify-page
+CSV
 my $other = make_key("$d/other.key");      # another brand, also kid 1
 load_store("$d/other.mdb", ['oc.csv', <<'CSV'], ['ob.csv', <<'CSV']);
 campaign,name,type,url
@@ -24,6 +33,7 @@ ob,1,1,1000,verify,o
 CSV
 
 my $extra = <<"X";
+    code_router_max_scans trace 1;
     server {
         listen 127.0.0.1:%%PORT%%;
         server_name other;
@@ -101,6 +111,23 @@ is($oj->{verifications}, 2, "... the other brand's count too (2)");
 my $m = $t->get('/status')->{content};
 like($m, qr/^code_router_scans_loaded_total\{zone="scans"\} [1-9]/m,
      'metrics: read back from the store');
+
+# Times on the fallback page too, in the brand's zone (the issue's
+# complaint: a shopper in Beijing read 2026-11-30T13:41:30Z).
+my $tc = mint($key, 1, 2001);
+is($t->get("/$tc")->{status}, 302, 'a trace code: the first scan');
+my $r = $t->get("/$tc");
+is($r->{status}, 410, '... the second is overscanned (code_router_max_scans trace 1)');
+my ($iso) = json_of($t->get("/v1/codes/$tc"))->{first_scan} =~ /^(.{16})/;
+my ($y, $mo, $dd, $h, $mi) = $iso =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+)/;
+my @lt = gmtime(Time::Local::timegm(0, $mi, $h, $dd, $mo - 1, $y) + 8 * 3600);
+my $zh = sprintf '%d年%d月%d日 %02d:%02d', $lt[5] + 1900, $lt[4] + 1, $lt[3], $lt[2], $lt[1];
+my $en = sprintf '%d %s %d, %02d:%02d', $lt[3],
+    (qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec))[$lt[4]], $lt[5] + 1900, $lt[2], $lt[1];
+my $page = Encode::decode('UTF-8', $r->{content});
+like($page, qr/此码已被查询 2 次，首次查询时间 \Q$zh\E，/, "the fallback page: first scan $zh (+08:00)");
+like($page, qr/checked 2 times\s+since \Q$en\E:/, "... and $en");
+unlike($page, qr/\d{4}-\d\d-\d\dT/, '... no ISO 8601 time shown to people');
 
 $t->stop;
 done_testing;

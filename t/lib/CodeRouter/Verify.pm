@@ -53,6 +53,7 @@ sub verify_conf {
         listen 127.0.0.1:%%PORT%%;
         location ~ "^/(?<code>[0-9A-Za-z]{16,20})\$" {
             code_router \$code;
+            error_page 404 410 /.code-router/fallback.html;
         }
         location = /verify {
             code_router_verify \$arg_code;
