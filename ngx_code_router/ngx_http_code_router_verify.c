@@ -140,259 +140,6 @@ static const cr_guard_policy_t  ngx_http_code_router_policy =
     CR_GUARD_DEFAULT;
 
 
-/* code_router_verify [CODE]: CODE's last path segment; default $uri. */
-char *
-ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    ngx_str_t                         *value, uri = ngx_string("$uri");
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (crlcf->verify.code || crlcf->code || crlcf->api) {
-        return "is duplicate, or in a \"code_router\" or "
-               "\"code_router_api\" location";
-    }
-
-    value = cf->args->elts;
-
-    crlcf->verify.code = ngx_palloc(cf->pool,
-                                    sizeof(ngx_http_complex_value_t));
-    if (crlcf->verify.code == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = (cf->args->nelts == 2) ? &value[1] : &uri;
-    ccv.complex_value = crlcf->verify.code;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_code_router_verify_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-/* code_router_verify_page URI: the SSI page for people (not JSON). */
-char *
-ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    ngx_str_t  *value;
-
-    if (crlcf->verify.page.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0 || value[1].data[0] != '/') {
-        return "needs a URI that starts with \"/\"";
-    }
-
-    crlcf->verify.page = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-/* code_router_pin_digits D: as minted (code-router mint --pin-digits). */
-char *
-ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (crlcf->verify.digits != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n < CR_PIN_DIGITS_MIN || n > CR_PIN_DIGITS_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"code_router_pin_digits\" must be %d to %d, "
-                           "as \"code-router mint --pin-digits\" takes, "
-                           "not \"%V\"", CR_PIN_DIGITS_MIN,
-                           CR_PIN_DIGITS_MAX, &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    crlcf->verify.digits = (ngx_uint_t) n;
-
-    return NGX_CONF_OK;
-}
-
-
-/* code_router_time_zone Z|+HH:MM|-HH:MM: times on the pages. */
-char *
-ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    int16_t      tz;
-    ngx_str_t   *value;
-    const char  *err;
-
-    if (crlcf->verify.tz != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    err = cr_parse_zone((char *) value[1].data, value[1].len, &tz);
-
-    if (err) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"code_router_time_zone\" takes a fixed offset "
-                           "such as +08:00 or Z, not \"%V\" (%s; see "
-                           "docs/verify.md, \"Times on the pages\")",
-                           &value[1], err);
-        return NGX_CONF_ERROR;
-    }
-
-    crlcf->verify.tz = tz;
-
-    return NGX_CONF_OK;
-}
-
-
-/* code_router_pin_guard zone=NAME:SIZE: the wrong-PIN records. */
-char *
-ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_main_conf_t *cmcf = conf;
-
-    u_char                        *p;
-    ssize_t                        size;
-    ngx_str_t                     *value, name, s;
-    ngx_http_code_router_guard_t  *g;
-
-    if (cmcf->guard) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strncmp(value[1].data, "zone=", 5) != 0
-        || (p = ngx_strlchr(value[1].data + 5,
-                            value[1].data + value[1].len, ':'))
-           == NULL)
-    {
-        return "takes zone=NAME:SIZE";
-    }
-
-    name.data = value[1].data + 5;
-    name.len = p - name.data;
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR) {
-        return "takes zone=NAME:SIZE";
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    g = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_guard_t));
-    if (g == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cmcf->guard = ngx_shared_memory_add(cf, &name, size,
-                                        &ngx_http_code_router_module);
-    if (cmcf->guard == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (cmcf->guard->data) {
-        return "zone is already used";
-    }
-
-    cmcf->guard->init = ngx_http_code_router_guard_init;
-    cmcf->guard->data = g;
-
-    return NGX_CONF_OK;
-}
-
-
-void
-ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t *conf)
-{
-    conf->digits = NGX_CONF_UNSET_UINT;
-    conf->tz = NGX_CONF_UNSET;
-}
-
-
-/* nginx -t refuses a verify location that could not count or limit. */
-char *
-ngx_http_code_router_verify_merge(ngx_conf_t *cf,
-    ngx_http_code_router_loc_conf_t *prev,
-    ngx_http_code_router_loc_conf_t *conf)
-{
-    ngx_http_code_router_srv_conf_t   *cscf;
-    ngx_http_code_router_main_conf_t  *cmcf;
-
-    ngx_conf_merge_str_value(conf->verify.page, prev->verify.page, "");
-    ngx_conf_merge_uint_value(conf->verify.digits, prev->verify.digits,
-                              CR_PIN_DIGITS_DEFAULT);
-    ngx_conf_merge_value(conf->verify.tz, prev->verify.tz, 0);
-
-    if (conf->verify.code == NULL) {
-        return NGX_CONF_OK;
-    }
-
-    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
-    cmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_code_router_module);
-
-    if (cscf->db_index == 0 || cscf->ring == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"code_router_verify\" needs \"%s\" in its "
-                           "server or at the http level",
-                           cscf->db_index == 0 ? "code_router_db"
-                                               : "code_router_key");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->scans == NULL || conf->scans == NGX_CONF_UNSET_PTR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"code_router_verify\" needs \"code_router_scans"
-                           "\": right PINs are counted there");
-        return NGX_CONF_ERROR;
-    }
-
-    if (cmcf->guard == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"code_router_verify\" needs "
-                           "\"code_router_pin_guard zone=NAME:SIZE\" at the "
-                           "http level: wrong PINs are limited there");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
 static ngx_int_t
 ngx_http_code_router_verify_handler(ngx_http_request_t *r)
 {
@@ -995,43 +742,6 @@ ngx_http_code_router_guard_insert(ngx_rbtree_node_t *temp,
 }
 
 
-static ngx_int_t
-ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_code_router_guard_t  *og = data;
-    ngx_http_code_router_guard_t  *g = shm_zone->data;
-
-    g->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    /* A reload keeps the records: a lockout outlives "nginx -s reload". */
-    if (og) {
-        g->sh = og->sh;
-        return NGX_OK;
-    }
-
-    if (shm_zone->shm.exists) {
-        g->sh = g->shpool->data;
-        return NGX_OK;
-    }
-
-    g->sh = ngx_slab_calloc(g->shpool,
-                            sizeof(ngx_http_code_router_guard_sh_t));
-    if (g->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    g->shpool->data = g->sh;
-
-    ngx_rbtree_init(&g->sh->rbtree, &g->sh->sentinel,
-                    ngx_http_code_router_guard_insert);
-    ngx_queue_init(&g->sh->lru);
-
-    g->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
 /* The variables the page and the log read: the decision's, then the
  * PIN's; times twice, for machines (ISO 8601, UTC) and for people (the
  * brand's zone, zh and en). */
@@ -1421,4 +1131,296 @@ ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
 
     return ngx_slprintf(p, last, ngx_http_code_router_guard_metrics,
                         g->sh->records, g->sh->evicted);
+}
+
+
+/* Configuration: the directives, the location part, the guard zone. */
+
+/* code_router_verify [CODE]: CODE's last path segment; default $uri. */
+char *
+ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                         *value, uri = ngx_string("$uri");
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (crlcf->verify.code || crlcf->code || crlcf->api) {
+        return "is duplicate, or in a \"code_router\" or "
+               "\"code_router_api\" location";
+    }
+
+    value = cf->args->elts;
+
+    crlcf->verify.code = ngx_palloc(cf->pool,
+                                    sizeof(ngx_http_complex_value_t));
+    if (crlcf->verify.code == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = (cf->args->nelts == 2) ? &value[1] : &uri;
+    ccv.complex_value = crlcf->verify.code;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_verify_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_verify_page URI: the SSI page for people (not JSON). */
+char *
+ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (crlcf->verify.page.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        return "needs a URI that starts with \"/\"";
+    }
+
+    crlcf->verify.page = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_pin_digits D: as minted (code-router mint --pin-digits). */
+char *
+ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (crlcf->verify.digits != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < CR_PIN_DIGITS_MIN || n > CR_PIN_DIGITS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_pin_digits\" must be %d to %d, "
+                           "as \"code-router mint --pin-digits\" takes, "
+                           "not \"%V\"", CR_PIN_DIGITS_MIN,
+                           CR_PIN_DIGITS_MAX, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    crlcf->verify.digits = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_time_zone Z|+HH:MM|-HH:MM: times on the pages. */
+char *
+ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    int16_t      tz;
+    ngx_str_t   *value;
+    const char  *err;
+
+    if (crlcf->verify.tz != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    err = cr_parse_zone((char *) value[1].data, value[1].len, &tz);
+
+    if (err) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_time_zone\" takes a fixed offset "
+                           "such as +08:00 or Z, not \"%V\" (%s; see "
+                           "docs/verify.md, \"Times on the pages\")",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    crlcf->verify.tz = tz;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_pin_guard zone=NAME:SIZE: the wrong-PIN records. */
+char *
+ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_main_conf_t *cmcf = conf;
+
+    u_char                        *p;
+    ssize_t                        size;
+    ngx_str_t                     *value, name, s;
+    ngx_http_code_router_guard_t  *g;
+
+    if (cmcf->guard) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0
+        || (p = ngx_strlchr(value[1].data + 5,
+                            value[1].data + value[1].len, ':'))
+           == NULL)
+    {
+        return "takes zone=NAME:SIZE";
+    }
+
+    name.data = value[1].data + 5;
+    name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR) {
+        return "takes zone=NAME:SIZE";
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    g = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_guard_t));
+    if (g == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->guard = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_code_router_module);
+    if (cmcf->guard == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->guard->data) {
+        return "zone is already used";
+    }
+
+    cmcf->guard->init = ngx_http_code_router_guard_init;
+    cmcf->guard->data = g;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t *conf)
+{
+    conf->digits = NGX_CONF_UNSET_UINT;
+    conf->tz = NGX_CONF_UNSET;
+}
+
+
+/* nginx -t refuses a verify location that could not count or limit. */
+char *
+ngx_http_code_router_verify_merge(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *prev,
+    ngx_http_code_router_loc_conf_t *conf)
+{
+    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    ngx_conf_merge_str_value(conf->verify.page, prev->verify.page, "");
+    ngx_conf_merge_uint_value(conf->verify.digits, prev->verify.digits,
+                              CR_PIN_DIGITS_DEFAULT);
+    ngx_conf_merge_value(conf->verify.tz, prev->verify.tz, 0);
+
+    if (conf->verify.code == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    if (cscf->db_index == 0 || cscf->ring == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_verify\" needs \"%s\" in its "
+                           "server or at the http level",
+                           cscf->db_index == 0 ? "code_router_db"
+                                               : "code_router_key");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->scans == NULL || conf->scans == NGX_CONF_UNSET_PTR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_verify\" needs \"code_router_scans"
+                           "\": right PINs are counted there");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->guard == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_verify\" needs "
+                           "\"code_router_pin_guard zone=NAME:SIZE\" at the "
+                           "http level: wrong PINs are limited there");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_code_router_guard_t  *og = data;
+    ngx_http_code_router_guard_t  *g = shm_zone->data;
+
+    g->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    /* A reload keeps the records: a lockout outlives "nginx -s reload". */
+    if (og) {
+        g->sh = og->sh;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        g->sh = g->shpool->data;
+        return NGX_OK;
+    }
+
+    g->sh = ngx_slab_calloc(g->shpool,
+                            sizeof(ngx_http_code_router_guard_sh_t));
+    if (g->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->shpool->data = g->sh;
+
+    ngx_rbtree_init(&g->sh->rbtree, &g->sh->sentinel,
+                    ngx_http_code_router_guard_insert);
+    ngx_queue_init(&g->sh->lru);
+
+    g->shpool->log_nomem = 0;
+
+    return NGX_OK;
 }
