@@ -25,6 +25,7 @@ CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
                $(SRC)/cr_target.c $(SRC)/cr_ua.c $(SRC)/cr_valid.c \
                $(SRC)/cr_load.c
 CORE_SRCS   += $(SRC)/cr_pin.c
+CORE_SRCS   += $(SRC)/cr_gs1.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS) \
                $(SRC)/cr_cli_publish.c
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
@@ -54,10 +55,15 @@ SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
 UNIT_NAMES  := codec store json ua
 UNIT_NAMES  += pin
+UNIT_NAMES  += gs1
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # Helpers of t/53-hostile.t: a store writer that bypasses the loader's
 # rules, and a pipelining HTTP client for millions of requests.
 HELPERS     := $(B)/t/raw-put $(B)/t/http-pipeline
+# t/25-gs1-oracle.t: cr_gs1's verdicts, and the oracle it is compared with
+# (digital-link.js from the npm registry, as package-lock.json locks it).
+HELPERS     += $(B)/t/gs1-parse
+ORACLE      := t/oracle/node_modules/.package-lock.json
 
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean \
         nginx-test
@@ -160,6 +166,15 @@ $(B)/t/raw-put: t/unit/raw_put.c $(CORE_SRCS) $(HDRS)
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
 
+$(B)/t/gs1-parse: t/unit/gs1_parse.c $(CORE_SRCS) $(HDRS)
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
+
+# npm ci installs exactly what the lock file names, into a git-ignored
+# node_modules; it writes .package-lock.json last.
+$(ORACLE): t/oracle/package.json t/oracle/package-lock.json
+	cd t/oracle && npm ci --no-audit --no-fund --loglevel=error
+
 $(B)/t/http-pipeline: t/unit/http_pipeline.c
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $<
@@ -189,12 +204,13 @@ $(ASAN_CLI): $(CLI_SRCS) $(HDRS)
 	@mkdir -p $(B)/asan
 	$(CC) -std=c11 $(WARN) -O1 -g $(SAN) -o $@ $(CLI_SRCS) $(LIBS)
 
-unit: $(UNIT) $(HELPERS) fuzzers
+unit: $(UNIT) $(HELPERS) $(ORACLE) fuzzers
 
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)
 # and keeps what it found in build/fuzz/corpus-NAME.
 FUZZ_NAMES  := codec csv record target json
+FUZZ_NAMES  += gs1
 FUZZ_BINS   := $(foreach f,$(FUZZ_NAMES),$(B)/fuzz/fuzz-$(f))
 FUZZ_SECONDS ?= 60
 

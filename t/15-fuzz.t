@@ -11,7 +11,7 @@ use Test::More;
 use CodeRouter::Test qw(root run_cmd tmpdir);
 
 my $secs = $ENV{CR_FUZZ_SECONDS} // 5;
-for my $name (qw(codec csv record target json)) {
+for my $name (qw(codec csv record target json gs1)) {
     my $bin = root() . "/build/fuzz/fuzz-$name";
     SKIP: {
         skip "$bin not built (make unit builds it with clang)", 2 unless -x $bin;
