@@ -27,7 +27,7 @@ CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
 CORE_SRCS   += $(SRC)/cr_pin.c
 CORE_SRCS   += $(SRC)/cr_gs1.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS) \
-               $(SRC)/cr_cli_publish.c
+               $(SRC)/cr_cli_publish.c $(SRC)/cr_cli_gs1.c
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
 HDRS        := $(wildcard $(SRC)/*.h)
 
