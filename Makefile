@@ -25,7 +25,7 @@ CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
                $(SRC)/cr_target.c $(SRC)/cr_ua.c $(SRC)/cr_valid.c \
                $(SRC)/cr_load.c
 CORE_SRCS   += $(SRC)/cr_pin.c
-CORE_SRCS   += $(SRC)/cr_gs1.c
+CORE_SRCS   += $(SRC)/cr_gs1.c $(SRC)/cr_link.c
 CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS) \
                $(SRC)/cr_cli_publish.c $(SRC)/cr_cli_gs1.c
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
@@ -55,7 +55,7 @@ SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
 UNIT_NAMES  := codec store json ua
 UNIT_NAMES  += pin
-UNIT_NAMES  += gs1
+UNIT_NAMES  += gs1 link
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # Helpers of t/53-hostile.t: a store writer that bypasses the loader's
 # rules, and a pipelining HTTP client for millions of requests.
