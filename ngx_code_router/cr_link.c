@@ -84,12 +84,12 @@ cr_link_type_check(const char *s, size_t n)
 
     if (n > 4 && memcmp(s, "gs1:", 4) == 0) {
         if (n > 4 + 64) {
-            return "gs1:NAME: NAME is at most 64 letters and digits";
+            return "must be gs1:NAME with at most 64 letters and digits";
         }
 
         for (i = 4; i < n; i++) {
             if (!cr_alnum((unsigned char) s[i])) {
-                return "gs1:NAME: NAME is letters and digits only "
+                return "must be gs1:NAME with letters and digits only "
                        "(e.g. gs1:pip, gs1:certificationInfo)";
             }
         }
@@ -99,14 +99,14 @@ cr_link_type_check(const char *s, size_t n)
 
     if (n > 8 && memcmp(s, "https://", 8) == 0) {
         if (n > CR_LINK_TYPE_MAX) {
-            return "a link type URI is at most 128 bytes";
+            return "must be at most 128 bytes";
         }
 
         for (i = 8; i < n; i++) {
             if (!cr_alnum((unsigned char) s[i])
                 && strchr("-._~:/?#[]@!$&'()*+,;=%", s[i]) == NULL)
             {
-                return "a link type URI has only RFC 3986 characters";
+                return "must hold only RFC 3986 characters";
             }
         }
 
@@ -128,7 +128,7 @@ cr_link_lang_check(const char *s, size_t n)
     }
 
     if (n > CR_LINK_LANG_MAX) {
-        return "a language tag is at most 35 bytes";
+        return "must be at most 35 bytes";
     }
 
     for (i = 0; i < n && cr_alpha((unsigned char) s[i]); i++) {
@@ -136,12 +136,12 @@ cr_link_lang_check(const char *s, size_t n)
     }
 
     if (i < 2 || i > 3) {
-        return "a language tag starts with 2 or 3 letters (en, zh-CN)";
+        return "must start with 2 or 3 letters (en, zh-CN)";
     }
 
     while (i < n) {
         if (s[i] != '-') {
-            return "a language tag is LANG[-SUBTAG]... (en, zh-CN, "
+            return "must be a language tag LANG[-SUBTAG]... (en, zh-CN, "
                    "zh-Hans-CN)";
         }
 
@@ -152,7 +152,7 @@ cr_link_lang_check(const char *s, size_t n)
         }
 
         if (run == 0 || run > 8) {
-            return "a language subtag is 1..8 letters or digits";
+            return "must have subtags of 1..8 letters or digits";
         }
     }
 
@@ -188,7 +188,7 @@ cr_link_media_check(const char *s, size_t n)
     }
 
     if (n > CR_LINK_MEDIA_MAX) {
-        return "a media type is at most 64 bytes";
+        return "must be at most 64 bytes";
     }
 
     t = cr_token(s, n);
@@ -196,7 +196,8 @@ cr_link_media_check(const char *s, size_t n)
     if (t == 0 || t == n || s[t] != '/' || t + 1 == n
         || cr_token(s + t + 1, n - t - 1) != n - t - 1)
     {
-        return "a media type is TYPE/SUBTYPE (text/html), no parameters";
+        return "must be a media type TYPE/SUBTYPE (text/html), without "
+               "parameters";
     }
 
     return NULL;

@@ -100,4 +100,30 @@ size_t cr_linkset_json(char *out, size_t size, const char *anchor,
 size_t cr_gs1_description_json(char *out, size_t size, const char *root,
     size_t root_len);
 
+/*
+ * The links in the store (cr_store.c): key cr_link_key(), record 'L' with
+ * the seven strings.  A store created before links has none until a
+ * loader opens it (then put/each work; a reader opened before sees none
+ * until it is reopened).
+ */
+int cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l);
+
+/* Writer, inside cr_store_begin() .. commit: as the other puts
+ * (CR_PUT_ADDED, _CHANGED, _SAME or an error); del: 0 or
+ * CR_STORE_NOTFOUND. */
+int cr_store_put_link(cr_store_t *st, const cr_link_t *l);
+int cr_store_del_link(cr_store_t *st, const cr_link_t *l);
+int cr_store_each_link(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_link_t *l), void *ctx);
+
+/*
+ * Reader: the links of one level (gtin, and lot or ""), in key order, at
+ * most max into out[], *n of them; strings copied with alloc() and
+ * NUL-terminated.  Uses (and keeps) the snapshot of cr_store_lookup().
+ * Returns 0 or CR_STORE_ERROR.
+ */
+int cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
+    size_t lot_len, cr_link_t *out, size_t max, size_t *n,
+    cr_alloc_pt alloc, void *ctx);
+
 #endif /* CR_LINK_H */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cr_link.h"
 #include "cr_load.h"
 #include "cr_valid.h"
 
@@ -26,7 +27,8 @@ typedef enum {
     CR_KIND_NONE = 0,
     CR_KIND_CAMPAIGN,
     CR_KIND_BATCH,
-    CR_KIND_CODE
+    CR_KIND_CODE,
+    CR_KIND_LINK                       /* GS1 links: cr_link.h */
 } cr_kind_e;
 
 
@@ -46,6 +48,11 @@ enum {
     O_CODE = 0, O_KID, O_SERIAL, O_STATE, O_CAMPAIGN, O_DELETE, O_N
 };
 
+enum {
+    L_GTIN = 0, L_LOT, L_TYPE, L_HREF, L_TITLE, L_LANG, L_MEDIA, L_DELETE,
+    L_N
+};
+
 static const char  *cr_campaign_cols[C_CN] = {
     "campaign", "name", "type", "url", "appid", "path", "query", "url_link",
     "starts_at", "ends_at", "before_url", "after_url", "delete", "tz"
@@ -58,6 +65,10 @@ static const char  *cr_batch_cols[B_N] = {
 
 static const char  *cr_code_cols[O_N] = {
     "code", "kid", "serial", "state", "campaign", "delete"
+};
+
+static const char  *cr_link_cols[L_N] = {
+    "gtin", "lot", "link_type", "href", "title", "lang", "type", "delete"
 };
 
 
@@ -105,6 +116,7 @@ struct cr_load_state_s {
     unsigned      nmsgs;
     cr_hash_t     campaigns;           /* ids defined in this run */
     cr_hash_t     batches;
+    cr_hash_t     links;               /* link keys (cr_link_key) */
     cr_ref_t     *refs;                /* unresolved, and deletions */
     size_t        nrefs;
     size_t        caprefs;
@@ -145,6 +157,7 @@ static int cr_is_delete(cr_load_t *l, cr_row_t *row, int c);
 static int cr_row_campaign(cr_load_t *l, cr_row_t *row);
 static int cr_row_batch(cr_load_t *l, cr_row_t *row);
 static int cr_row_code(cr_load_t *l, cr_row_t *row);
+static int cr_row_link(cr_load_t *l, cr_row_t *row);
 static int cr_check_refs(cr_load_t *l);
 static int cr_add_ref(cr_load_t *l, char what, const cr_str_t *id);
 static int cr_num(cr_load_t *l, cr_str_t v, const char *col, uint64_t max,
@@ -236,6 +249,7 @@ cr_load_free(cr_load_t *l)
     free(s->refs);
     cr_hash_free(&s->campaigns);
     cr_hash_free(&s->batches);
+    cr_hash_free(&s->links);
     free(s);
     l->state = NULL;
 }
@@ -298,12 +312,13 @@ cr_load_transact(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
 uint64_t
 cr_load_changes(const cr_load_t *l)
 {
-    const cr_load_count_t  *c[3] = { &l->campaigns, &l->batches, &l->codes };
+    const cr_load_count_t  *c[4] = { &l->campaigns, &l->batches, &l->codes,
+                                     &l->links };
     uint64_t                n;
     int                     i;
 
     n = 0;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         n += c[i]->added + c[i]->changed + c[i]->removed;
     }
 
@@ -540,6 +555,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
         case CR_KIND_BATCH:
             rc = cr_row_batch(l, &row);
             break;
+        case CR_KIND_LINK:
+            rc = cr_row_link(l, &row);
+            break;
         default:
             rc = cr_row_code(l, &row);
             break;
@@ -707,10 +725,15 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         kind = CR_KIND_CODE;
         cols = cr_code_cols;
         ncols = O_N;
+    } else if (CR_IS(0, "gtin")) {
+        kind = CR_KIND_LINK;
+        cols = cr_link_cols;
+        ncols = L_N;
     } else {
         if (!quiet) {
             cr_err(l, &s->loc, "unknown kind of file: the header row must "
-                   "start with campaign, batch, code or kid (found \"%.*s\")",
+                   "start with campaign, batch, code, kid or gtin (found "
+                   "\"%.*s\")",
                    (int) (row->fl[0] > 40 ? 40 : row->fl[0]), row->f[0]);
         }
         return -1;
@@ -777,6 +800,12 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         CR_NEED(B_TO);
         CR_NEED(B_SCENE);
         CR_NEED(B_CAMPAIGN);
+        break;
+
+    case CR_KIND_LINK:
+        CR_NEED(L_GTIN);
+        CR_NEED(L_TYPE);
+        CR_NEED(L_HREF);
         break;
 
     default:
@@ -1439,6 +1468,124 @@ cr_row_code(cr_load_t *l, cr_row_t *row)
 
     return o.state == CR_OVERRIDE_CAMPAIGN ? cr_need_campaign(l, 'o', camp)
                                            : CR_LOAD_OK;
+}
+
+
+/*
+ * A GS1 link (docs/gs1.md): GTIN-8/12/13/14 stored as GTIN-14, a lot of
+ * AI 82 or none, the link type, an https:// href, and optional title,
+ * language and media type.  One row per (gtin, lot, link_type, lang) and
+ * run; delete=yes removes the link of that key.
+ */
+static int
+cr_row_link(cr_load_t *l, cr_row_t *row)
+{
+    int         del, bad, rc;
+    char        gtin[CR_GS1_GTIN_LEN + 1], enc[CR_GS1_VALUE_ENC_MAX + 1];
+    size_t      i;
+    uint8_t     key[CR_LINK_KEY_MAX];
+    cr_str_t    v;
+    cr_link_t   k;
+
+    memset(&k, 0, sizeof(cr_link_t));
+    bad = 0;
+
+    v = cr_col(l, row, L_GTIN);
+
+    if (cr_gs1_gtin14(gtin, v.data, v.len) != 0) {
+        bad |= cr_check(l, "gtin", v, cr_valid_gtin(v.data, v.len));
+    }
+
+    k.s[CR_LINK_GTIN].data = gtin;
+    k.s[CR_LINK_GTIN].len = CR_GS1_GTIN_LEN;
+
+    k.s[CR_LINK_LOT] = cr_col(l, row, L_LOT);
+    v = k.s[CR_LINK_LOT];
+
+    if (v.len && cr_gs1_encode_value(enc, v.data, v.len) < 0) {
+        bad |= cr_check(l, "lot", v, "must be 1..20 characters of GS1's set "
+                        "(AI 82: letters, digits and "
+                        "!\"%&'()*+,-./:;<=>?_), or empty for the GTIN's "
+                        "own links");
+    }
+
+    k.s[CR_LINK_TYPE] = cr_col(l, row, L_TYPE);
+    bad |= cr_check(l, "link_type", k.s[CR_LINK_TYPE],
+                    cr_link_type_check(k.s[CR_LINK_TYPE].data,
+                                       k.s[CR_LINK_TYPE].len));
+
+    k.s[CR_LINK_LANG] = cr_col(l, row, L_LANG);
+    bad |= cr_check(l, "lang", k.s[CR_LINK_LANG],
+                    cr_link_lang_check(k.s[CR_LINK_LANG].data,
+                                       k.s[CR_LINK_LANG].len));
+
+    del = cr_is_delete(l, row, L_DELETE);
+
+    if (bad || del < 0) {
+        return CR_LOAD_OK;
+    }
+
+    /* Its key, readable in a message: blanks are in no field. */
+    v.len = cr_link_key(key, &k);
+    v.data = (const char *) key;
+
+    for (i = 0; i < v.len; i++) {
+        key[i] = key[i] ? key[i] : ' ';
+    }
+
+    rc = cr_first_definition(l, &l->state->links, "link", v);
+    if (rc <= 0) {
+        return rc < 0 ? cr_fatal(l, "out of memory") : CR_LOAD_OK;
+    }
+
+    if (del) {
+        rc = cr_store_del_link(l->st, &k);
+
+        if (rc == CR_STORE_NOTFOUND) {
+            cr_err(l, &l->state->loc, "no link of GTIN %s, lot \"%.*s\", "
+                   "type %.*s, lang \"%.*s\" to delete", gtin,
+                   (int) k.s[CR_LINK_LOT].len, k.s[CR_LINK_LOT].data,
+                   (int) k.s[CR_LINK_TYPE].len, k.s[CR_LINK_TYPE].data,
+                   (int) k.s[CR_LINK_LANG].len, k.s[CR_LINK_LANG].data);
+            return CR_LOAD_OK;
+        }
+
+        if (rc != 0) {
+            return cr_store_fail(l, rc);
+        }
+
+        l->links.removed++;
+
+        return CR_LOAD_OK;
+    }
+
+    k.s[CR_LINK_HREF] = cr_col(l, row, L_HREF);
+    bad |= cr_check(l, "href", k.s[CR_LINK_HREF],
+                    cr_valid_url(k.s[CR_LINK_HREF].data, k.s[CR_LINK_HREF].len,
+                                 "https://"));
+
+    k.s[CR_LINK_TITLE] = cr_col(l, row, L_TITLE);
+    bad |= cr_check(l, "title", k.s[CR_LINK_TITLE],
+                    cr_valid_text(k.s[CR_LINK_TITLE].data,
+                                  k.s[CR_LINK_TITLE].len, CR_LINK_TITLE_MAX));
+
+    k.s[CR_LINK_MEDIA] = cr_col(l, row, L_MEDIA);
+    bad |= cr_check(l, "type", k.s[CR_LINK_MEDIA],
+                    cr_link_media_check(k.s[CR_LINK_MEDIA].data,
+                                        k.s[CR_LINK_MEDIA].len));
+
+    if (bad) {
+        return CR_LOAD_OK;
+    }
+
+    rc = cr_store_put_link(l->st, &k);
+    if (rc < 0) {
+        return cr_store_fail(l, rc);
+    }
+
+    cr_count(&l->links, rc);
+
+    return CR_LOAD_OK;
 }
 
 

@@ -16,6 +16,7 @@
 #include <lmdb.h>
 
 #include "cr_filter.h"
+#include "cr_link.h"
 #include "cr_store.h"
 #include "cr_valid.h"
 
@@ -26,6 +27,7 @@
 #define CR_REC_CAMPAIGN 'C'
 #define CR_REC_BATCH    'B'
 #define CR_REC_OVERRIDE 'O'
+#define CR_REC_LINK     'L'
 
 /* Fixed parts of the records, after the kind byte. */
 #define CR_CAMP_FIXED   21             /* type, starts, ends, 2 zones */
@@ -93,6 +95,8 @@ struct cr_store_s {
     MDB_dbi     batch_dbi;
     MDB_dbi     batch_id_dbi;
     MDB_dbi     code_dbi;
+    MDB_dbi     link_dbi;              /* GS1 links (cr_link.h) */
+    int         has_links;             /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
     MDB_cursor *rcur;
     int         held;                  /* rtxn is live */
@@ -601,6 +605,17 @@ cr_store_init(cr_store_t *st, int create)
     }
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "codes", dflags, &st->code_dbi);
+    }
+
+    /* Added after the first schema: a reader of an older store has no
+     * links until a loader adds the database and nginx reopens it. */
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "links", dflags, &st->link_dbi);
+        st->has_links = (rc == 0);
+
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
     }
 
     if (rc != 0) {
@@ -2452,4 +2467,163 @@ unsigned
 cr_override_parse(const char *s, size_t n)
 {
     return cr_parse_name(cr_override_names, 3, s, n);
+}
+
+
+/* GS1 links (cr_link.h): records 'L', seven strings, no fixed part. */
+
+int
+cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l)
+{
+    return cr_rec_decode(p, n, CR_REC_LINK, 0, l->s, CR_LINK_NSTR);
+}
+
+
+int
+cr_store_put_link(cr_store_t *st, const cr_link_t *l)
+{
+    int       rc;
+    uint8_t   key[CR_LINK_KEY_MAX];
+    uint64_t  count;
+    MDB_val   k, v;
+
+    if (!st->has_links) {
+        return cr_fail(st, "this store has no links database");
+    }
+
+    k.mv_data = key;
+    k.mv_size = cr_link_key(key, l);
+
+    rc = cr_rec_encode(st, CR_REC_LINK, (const uint8_t *) "", 0, l->s,
+                       CR_LINK_NSTR, &v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* The meta record counts the first schema's kinds only. */
+    count = 0;
+
+    return cr_put_record(st, st->link_dbi, &k, &v, &count);
+}
+
+
+int
+cr_store_del_link(cr_store_t *st, const cr_link_t *l)
+{
+    uint8_t  key[CR_LINK_KEY_MAX];
+    MDB_val  k;
+
+    if (!st->has_links) {
+        return CR_STORE_NOTFOUND;
+    }
+
+    k.mv_data = key;
+    k.mv_size = cr_link_key(key, l);
+
+    return cr_mdb_rc(st, mdb_del(st->wtxn, st->link_dbi, &k, NULL),
+                     "cannot delete a link");
+}
+
+
+typedef struct {
+    int   (*fn)(void *ctx, const cr_link_t *l);
+    void   *ctx;
+} cr_each_link_ctx_t;
+
+
+static int
+cr_each_link_decode(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cr_link_t            l;
+    cr_each_link_ctx_t  *e = ctx;
+
+    (void) k;
+
+    if (cr_link_decode(v->mv_data, v->mv_size, &l) != 0) {
+        return CR_STORE_ERROR;
+    }
+
+    return e->fn(e->ctx, &l);
+}
+
+
+int
+cr_store_each_link(cr_store_t *st, int (*fn)(void *ctx, const cr_link_t *l),
+    void *ctx)
+{
+    cr_each_link_ctx_t  e = { fn, ctx };
+
+    if (!st->has_links) {
+        return 0;
+    }
+
+    return cr_each(st, st->link_dbi, cr_each_link_decode, &e);
+}
+
+
+int
+cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
+    size_t lot_len, cr_link_t *out, size_t max, size_t *n,
+    cr_alloc_pt alloc, void *ctx)
+{
+    int          rc, i;
+    char        *p;
+    size_t       plen;
+    uint8_t      prefix[CR_LINK_KEY_MAX];
+    MDB_val      k, v;
+    MDB_cursor  *c;
+
+    *n = 0;
+
+    if (!st->has_links) {
+        return 0;
+    }
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(st->rtxn, st->link_dbi, &c);
+    if (rc != 0) {
+        return cr_fail(st, "cannot open a cursor: %s", mdb_strerror(rc));
+    }
+
+    plen = cr_link_level_key(prefix, gtin, lot, lot_len);
+    k.mv_data = prefix;
+    k.mv_size = plen;
+
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+         rc == 0 && *n < max && k.mv_size >= plen
+         && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+    {
+        if (cr_link_decode(v.mv_data, v.mv_size, &out[*n]) != 0) {
+            mdb_cursor_close(c);
+            return cr_fail(st, "a link record cannot be read");
+        }
+
+        /* Nothing may point into the map once the snapshot moves on. */
+        for (i = 0; i < CR_LINK_NSTR; i++) {
+            p = alloc(ctx, out[*n].s[i].len + 1);
+            if (p == NULL) {
+                mdb_cursor_close(c);
+                return cr_fail(st, "out of memory");
+            }
+
+            memcpy(p, out[*n].s[i].data, out[*n].s[i].len);
+            p[out[*n].s[i].len] = '\0';
+            out[*n].s[i].data = p;
+        }
+
+        (*n)++;
+    }
+
+    mdb_cursor_close(c);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cr_fail(st, "cannot read the links: %s", mdb_strerror(rc));
+    }
+
+    return 0;
 }
