@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cr_gs1.h"
+#include "cr_record.h"
 #include "cr_store.h"
 
 
@@ -101,8 +102,8 @@ size_t cr_gs1_description_json(char *out, size_t size, const char *root,
     size_t root_len);
 
 /*
- * The links in the store (cr_store.c): key cr_link_key(), record 'L' with
- * the seven strings.  A store created before links has none until a
+ * The links in the store (cr_store_write.c, cr_store_read.c): key
+ * cr_link_key(), record 'L' (cr_record.c) with the seven strings.  A store created before links has none until a
  * loader opens it (then put/each work; a reader opened before sees none
  * until it is reopened).
  */
