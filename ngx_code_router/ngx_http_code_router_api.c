@@ -40,7 +40,10 @@ static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
     NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
     NGX_HTTP_OK,                        /* overscanned */
     NGX_HTTP_OK,                        /* diverted */
-    NGX_HTTP_OK                         /* retired: a fact, not an error */
+    NGX_HTTP_OK,                        /* retired: a fact, not an error */
+    NGX_HTTP_BAD_REQUEST,               /* bad_uri, mismatch, no_link: */
+    NGX_HTTP_NOT_FOUND,                 /* code_router_gs1's, never the */
+    NGX_HTTP_NOT_FOUND                  /* API's */
 };
 
 static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
@@ -48,7 +51,7 @@ static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
     "not a code: wrong length or characters",
     "not a genuine code: the signature does not match",
     "the code store cannot be read now; retry",
-    NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL
 };
 
 

@@ -51,16 +51,12 @@ static void ngx_http_code_router_region(ngx_str_t *here,
 static ngx_uint_t ngx_http_code_router_overscanned(
     ngx_http_code_router_loc_conf_t *crlcf,
     ngx_http_code_router_decision_t *d);
-static void ngx_http_code_router_answer(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_window(ngx_http_request_t *r,
     cr_binding_t *b, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_stored_url(ngx_http_request_t *r,
     cr_binding_t *b, cr_str_t *s, ngx_str_t *url);
 static void ngx_http_code_router_unusable(ngx_http_request_t *r,
     cr_binding_t *b, const char *why);
-static ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
     ngx_str_t *url, ngx_http_code_router_ans_e ans);
 static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
@@ -69,7 +65,6 @@ static ngx_int_t ngx_http_code_router_set_scans(ngx_http_request_t *r,
     ngx_int_t *index, ngx_http_code_router_decision_t *d);
 static ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
     ngx_int_t index, uint64_t v);
-static ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t);
 static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 static ngx_int_t ngx_http_code_router_variable(ngx_http_request_t *r,
@@ -83,7 +78,8 @@ ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
     ngx_string("not_started"), ngx_string("ended"), ngx_string("malformed"),
     ngx_string("forged"), ngx_string("unavailable"),
     ngx_string("overscanned"), ngx_string("diverted"),
-    ngx_string("retired")
+    ngx_string("retired"), ngx_string("bad_uri"), ngx_string("mismatch"),
+    ngx_string("no_link")
 };
 
 /* The status answered when an outcome falls back to error_page. */
@@ -98,11 +94,14 @@ static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
     NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
     CR_HTTP_GONE,                       /* overscanned: used up */
     NGX_HTTP_FORBIDDEN,                 /* diverted */
-    CR_HTTP_GONE                        /* retired: genuine, out of use */
+    CR_HTTP_GONE,                       /* retired: genuine, out of use */
+    NGX_HTTP_BAD_REQUEST,               /* bad_uri: never 200 (GS1) */
+    NGX_HTTP_NOT_FOUND,                 /* mismatch: not this product's */
+    NGX_HTTP_NOT_FOUND                  /* no_link */
 };
 
 const char  *ngx_http_code_router_answers[CR_ANS_N] = {
-    "redirect", "url_link", "interstitial", "window", "fallback"
+    "redirect", "url_link", "interstitial", "window", "fallback", "linkset"
 };
 
 static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
@@ -371,7 +370,7 @@ ngx_http_code_router_overscanned(ngx_http_code_router_loc_conf_t *crlcf,
  * A target that fails our own rules was written behind the loader's
  * back: never emitted; the outcome becomes "unavailable" (503).
  */
-static void
+void
 ngx_http_code_router_answer(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat)
 {
@@ -544,7 +543,7 @@ ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
 
 
 /* The one exit: counts the answer, sets the variables, sends it. */
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_send(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat)
 {
@@ -567,6 +566,10 @@ ngx_http_code_router_send(ngx_http_request_t *r,
 
     if (d->ans == CR_ANS_FALLBACK) {
         return ngx_http_code_router_fallback_status[d->out];
+    }
+
+    if (d->ans == CR_ANS_LINKSET) {
+        return NGX_OK;                  /* the resolver sends it */
     }
 
     cr_set_var(r, crmcf->var_index[CR_VAR_TARGET], d->target.data,
@@ -903,7 +906,7 @@ ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
 
 
 /* A response header of ours, alone of its name; the caller names it. */
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_http_code_router_header(ngx_http_request_t *r)
 {
     ngx_table_elt_t  *h;
