@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # A printed GS1 Digital Link, end to end: code-router mint --gtin makes
 # the URL, Debian's qrencode draws the QR code, zbarimg (zbar-tools) reads
-# it back from the image, and code-router inspect verifies what was read:
-# the same URL, the code genuine, the GTIN and lot the ones minted.  The
+# it back from the image, code-router inspect verifies what was read (the
+# same URL, the code genuine, the GTIN and lot the ones minted), and a
+# real nginx with code_router_gs1 answers it (the campaign's target).  The
 # upper-case URL fits a smaller symbol than the same URL in lower case
 # (QR alphanumeric mode; docs/gs1.md has the sizes).
 use strict;
@@ -10,7 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use CodeRouter::Test qw(cli run_cmd tmpdir make_key);
+use CodeRouter::Test qw(cli run_cmd tmpdir make_key load_store);
 
 for my $tool (qw(qrencode zbarimg)) {
     plan skip_all => "$tool is not installed (make deps)"
@@ -19,6 +20,25 @@ for my $tool (qw(qrencode zbarimg)) {
 
 my $d = tmpdir();
 my $key = make_key("$d/brand.key");
+my $db = "$d/brand.mdb";
+load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV']);
+campaign,name,type,url,appid,path,query,url_link,starts_at,ends_at,before_url,after_url
+verify,Verify,h5,https://c.brand.cn/verify,,,,,,,,
+CSV
+batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,production_date,region
+b1,3,40,40,verify,verify,,6901234567892,,,
+b2,3,41,41,verify,verify,,6901234567892,L2612,,
+b3,3,42,42,verify,verify,,95011011,B/7,,
+CSV
+my $t = CodeRouter::Test::Nginx->new(http => <<"CONF");
+    code_router_db $db;
+    code_router_key 3 $key;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /01/ { code_router_gs1; }
+    }
+CONF
+$t->start;
 
 # Modules a side (version = (modules - 17) / 4) at error correction level.
 sub modules {
@@ -57,6 +77,12 @@ for my $c (@cases) {
     if (defined $lot) {
         like($out, qr/\tlot=\Q$lot\E\n\z/, "$name: lot $lot");
     }
+    # The resolver sees the path of what was read, as sent.
+    my ($path) = $read =~ m{^HTTPS://C\.BRAND\.CN(/.*)\z};
+    my $r = $t->get($path // '/');
+    is($r->{status}, 302, "$name: the resolver answers 302");
+    like($r->{headers}{location} // '', qr{^https://c\.brand\.cn/verify\?code=[0-9A-Z]{18}&batch=b\d},
+         "$name: ... to the campaign, GTIN and lot checked");
     my $up = modules($url, 'M');
     cmp_ok($up, '<=', 33, "$name: " . length($url) . " characters, $up modules a side (version "
            . ($up - 17) / 4 . ', level M)');
@@ -66,4 +92,5 @@ for my $c (@cases) {
     $serial++;
 }
 
+$t->stop;
 done_testing;
