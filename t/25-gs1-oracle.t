@@ -5,13 +5,15 @@
 # about a thousand URIs generated here (valid links and each way to break
 # one); cr_gs1 (build/t/gs1-parse) must agree on every one, except the
 # deliberate differences below (docs/gs1.md, "Deliberate differences"),
-# each of which the corpus shows at least once.
+# each of which the corpus shows at least once.  Then a real nginx with
+# code_router_gs1 gets each URI's path and query: it answers 400 (bad_uri)
+# exactly when cr_gs1 refuses, so the resolver agrees with the oracle too.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use CodeRouter::Test qw(root run_cmd read_file);
+use CodeRouter::Test qw(root run_cmd read_file tmpdir make_key load_store);
 
 my $oracle = root() . '/t/oracle';
 my $parse = root() . '/build/t/gs1-parse';
@@ -128,5 +130,33 @@ for my $d (@differences) {
 }
 cmp_ok($valid{valid} // 0, '>', 300, ($valid{valid} // 0) . ' valid');
 cmp_ok($valid{invalid} // 0, '>', 300, ($valid{invalid} // 0) . ' invalid');
+
+# The resolver: each URI's path and query as a request (a fragment is
+# never sent; a URL whose scheme or host is wrong has no request).
+my $d = tmpdir();
+my $db = "$d/brand.mdb";
+load_store($db, ['l.csv', "gtin,link_type,href\n09506000134352,gs1:defaultLink,https://x.example/\n"]);
+my $t = CodeRouter::Test::Nginx->new(http => <<"CONF");
+    code_router_db $db;
+    code_router_key 1 @{[ make_key("$d/1.key") ]};
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { code_router_gs1; }
+    }
+CONF
+$t->start;
+my (@wrong, $asked);
+for my $i (0 .. $#uris) {
+    my ($path) = $uris[$i] =~ m{^https?://[^/?#]+(/[^#\s]*)\z}i;
+    next if !defined $path || $ours[$i] eq 'bad_url';
+    $asked++;
+    my $status = $t->raw("GET $path HTTP/1.0\r\n\r\n") =~ m{^HTTP/1\.\d (\d+)} ? $1 : 0;
+    push @wrong, "$path: $status, cr_gs1 $ours[$i]"
+        if ($status == 400) != ($ours[$i] ne 'ok');
+}
+$t->stop;
+is_deeply(\@wrong, [], "the resolver answers 400 exactly for the URIs cr_gs1 refuses ($asked asked)")
+    or diag join "\n", @wrong[0 .. ($#wrong < 20 ? $#wrong : 20)];
+cmp_ok($asked, '>', 1000, 'nearly every URI was asked');
 
 done_testing;
