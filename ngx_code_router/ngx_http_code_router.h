@@ -204,6 +204,11 @@ void ngx_http_code_router_answer(ngx_http_request_t *r,
 ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
 
+/* A body answer: status, the media type (a literal), len bytes at body
+ * (in the pool); never cached by Last-Modified.  What the handler returns. */
+ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
+    char *type, ngx_uint_t status, u_char *body, size_t len);
+
 /* A response header pushed alone of its name; the caller fills key and
  * value.  NULL for memory. */
 ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);

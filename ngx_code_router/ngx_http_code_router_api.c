@@ -19,8 +19,6 @@
 #include "ngx_http_code_router.h"
 
 
-static ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *body, size_t len);
 static u_char *ngx_http_code_router_api_decision(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *target, size_t *len);
 static u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
@@ -108,9 +106,10 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_code_router_api_send(r, NGX_HTTP_NOT_ALLOWED,
-                                             not_allowed,
-                                             sizeof(not_allowed) - 1);
+        return ngx_http_code_router_send_body(r, "application/json",
+                                              NGX_HTTP_NOT_ALLOWED,
+                                              not_allowed,
+                                              sizeof(not_allowed) - 1);
     }
 
     d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
@@ -158,48 +157,9 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_code_router_api_send(r,
+    return ngx_http_code_router_send_body(r, "application/json",
                                     ngx_http_code_router_api_status[d->out],
                                     body, len);
-}
-
-
-static ngx_int_t
-ngx_http_code_router_api_send(ngx_http_request_t *r, ngx_uint_t status,
-    u_char *body, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    /* A decision changes with the store and the counts. */
-    r->headers_out.last_modified_time = -1;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 

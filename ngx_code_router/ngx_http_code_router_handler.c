@@ -905,6 +905,46 @@ ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
 }
 
 
+ngx_int_t
+ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
+    ngx_uint_t status, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    /* A decision changes with the store and the counts. */
+    r->headers_out.last_modified_time = -1;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
 /* A response header of ours, alone of its name; the caller names it. */
 ngx_table_elt_t *
 ngx_http_code_router_header(ngx_http_request_t *r)
