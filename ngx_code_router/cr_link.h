@@ -103,9 +103,9 @@ size_t cr_gs1_description_json(char *out, size_t size, const char *root,
 
 /*
  * The links in the store (cr_store_write.c, cr_store_read.c): key
- * cr_link_key(), record 'L' (cr_record.c) with the seven strings.  A store created before links has none until a
- * loader opens it (then put/each work; a reader opened before sees none
- * until it is reopened).
+ * cr_link_key(), record 'L' (cr_record.c) with the seven strings.  A
+ * store created before links has none until a loader opens it (then
+ * put/each work; a reader opened before sees none until it is reopened).
  */
 int cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l);
 
