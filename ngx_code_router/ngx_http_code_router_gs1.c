@@ -553,8 +553,9 @@ static ngx_int_t
 ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
     size_t extra)
 {
-    u_char     *p;
-    ngx_str_t   scheme, host;
+    u_char                    *p;
+    ngx_str_t                  scheme, host;
+    ngx_http_core_srv_conf_t  *cscf;
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
@@ -565,8 +566,14 @@ ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
         ngx_str_set(&scheme, "http://");
     }
 
+    /* An HTTP/1.0 request may have no Host: the server's name then. */
     host = r->headers_in.host ? r->headers_in.host->value
                               : r->headers_in.server;
+
+    if (host.len == 0) {
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+        host = cscf->server_name;
+    }
 
     root->data = ngx_pnalloc(r->pool, scheme.len + host.len + extra);
     if (root->data == NULL) {
@@ -574,7 +581,11 @@ ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
     }
 
     p = ngx_cpymem(root->data, scheme.data, scheme.len);
-    p = ngx_cpymem(p, host.data, host.len);
+
+    if (host.len) {
+        p = ngx_cpymem(p, host.data, host.len);
+    }
+
     root->len = p - root->data;
 
     return NGX_OK;
