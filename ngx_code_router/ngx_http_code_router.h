@@ -5,6 +5,7 @@
  * ngx_http_code_router_handler.c  the request path: decide, answer,
  *                                 variables
  * ngx_http_code_router_api.c      the verification API (JSON)
+ * ngx_http_code_router_gs1.c      the GS1 Digital Link resolver
  * ngx_http_code_router_verify.c   the PIN check (code_router_verify)
  * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
@@ -82,6 +83,11 @@ typedef enum {
     CR_OUT_OVERSCANNED,
     CR_OUT_DIVERTED,
     CR_OUT_RETIRED,                             /* genuine, retired key id */
+    CR_OUT_BAD_URI,                     /* code_router_gs1: not a Digital
+                                         * Link (400) */
+    CR_OUT_MISMATCH,                    /* ...: a genuine code of another
+                                         * GTIN or lot */
+    CR_OUT_NO_LINK,                     /* ...: no link of that type */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 
@@ -93,6 +99,7 @@ typedef enum {
     CR_ANS_INTERSTITIAL,                /* the page that opens weixin:// */
     CR_ANS_WINDOW,                      /* 302 to before_url / after_url */
     CR_ANS_FALLBACK,                    /* a status for error_page */
+    CR_ANS_LINKSET,                     /* code_router_gs1: a linkset, 200 */
     CR_ANS_N
 } ngx_http_code_router_ans_e;
 
@@ -147,6 +154,7 @@ typedef struct {
     ngx_array_t                   *max_scans;   /* ..._max_t */
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
+    ngx_uint_t                     gs1;         /* code_router_gs1 */
     ngx_http_code_router_verify_conf_t  verify;
 } ngx_http_code_router_loc_conf_t;
 
@@ -208,6 +216,27 @@ extern const char   *ngx_http_code_router_answers[CR_ANS_N];
 ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 
+/* Picks the answer to decision d in one switch on its outcome: d->ans and
+ * d->target (an unusable target turns ok into unavailable). */
+void ngx_http_code_router_answer(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+
+/* The one exit: counts d, sets the variables, and sends its answer (a
+ * redirect, the interstitial, or the fallback status for error_page).
+ * CR_ANS_LINKSET: counts and sets only, returns NGX_OK, and the caller
+ * sends the document. */
+ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+
+/* A body answer: status, the media type (a literal), len bytes at body
+ * (in the pool); never cached by Last-Modified.  What the handler returns. */
+ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
+    char *type, ngx_uint_t status, u_char *body, size_t len);
+
+/* A response header pushed alone of its name; the caller fills key and
+ * value.  NULL for memory. */
+ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
+
 /* The target of an ok decision about bound code b for this client, and
  * its kind (redirect, URL Link, interstitial).  interstitial: the
  * location's, or NULL where none is needed (the API names the URL only).
@@ -244,10 +273,6 @@ ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r);
 /* Cuts v down to its last path segment (the code). */
 void ngx_http_code_router_last_segment(ngx_str_t *v);
 
-/* A response header of ours, alone of its name (1.23's next is NULL);
- * the caller names it and gives its value.  NULL for memory. */
-ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
-
 /* Adds "Allow: methods" for a 405; NGX_ERROR for memory. */
 ngx_int_t ngx_http_code_router_allow(ngx_http_request_t *r, char *methods);
 
@@ -267,14 +292,16 @@ ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
 
 
+/* ngx_http_code_router_gs1.c */
+
+/* The content handler of a code_router_gs1 location (docs/gs1.md). */
+ngx_int_t ngx_http_code_router_gs1_handler(ngx_http_request_t *r);
+
+
 /* ngx_http_code_router_api.c */
 
 /* The content handler of a code_router_api location. */
 ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
-
-/* A JSON answer of status with body[0..len). */
-ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *body, size_t len);
 
 /* ,"name":"escaped s" (or "id":"..." after '{' without a name), and
  * ,"name":"ISO 8601 time in zone tz" (null for CR_TIME_NONE): the end. */

@@ -35,7 +35,10 @@ static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
     NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
     NGX_HTTP_OK,                        /* overscanned */
     NGX_HTTP_OK,                        /* diverted */
-    NGX_HTTP_OK                         /* retired: a fact, not an error */
+    NGX_HTTP_OK,                        /* retired: a fact, not an error */
+    NGX_HTTP_BAD_REQUEST,               /* bad_uri, mismatch, no_link: */
+    NGX_HTTP_NOT_FOUND,                 /* code_router_gs1's, never the */
+    NGX_HTTP_NOT_FOUND                  /* API's */
 };
 
 static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
@@ -43,7 +46,7 @@ static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
     "not a code: wrong length or characters",
     "not a genuine code: the signature does not match",
     "the code store cannot be read now; retry",
-    NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL
 };
 
 
@@ -114,9 +117,10 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_code_router_api_send(r, NGX_HTTP_NOT_ALLOWED,
-                                             not_allowed,
-                                             sizeof(not_allowed) - 1);
+        return ngx_http_code_router_send_body(r, "application/json",
+                                              NGX_HTTP_NOT_ALLOWED,
+                                              not_allowed,
+                                              sizeof(not_allowed) - 1);
     }
 
     d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
@@ -164,48 +168,9 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_code_router_api_send(r,
+    return ngx_http_code_router_send_body(r, "application/json",
                                     ngx_http_code_router_api_status[d->out],
                                     body, len);
-}
-
-
-ngx_int_t
-ngx_http_code_router_api_send(ngx_http_request_t *r, ngx_uint_t status,
-    u_char *body, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    /* A decision changes with the store and the counts. */
-    r->headers_out.last_modified_time = -1;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 

@@ -50,6 +50,8 @@ static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_complex_value_t **cv, ngx_http_handler_pt handler);
 static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -145,6 +147,13 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
     { ngx_string("code_router_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_code_router_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_gs1"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_code_router_gs1,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -344,7 +353,7 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    if (conf->code == NULL && conf->api == NULL) {
+    if (conf->code == NULL && conf->api == NULL && !conf->gs1) {
         return NGX_CONF_OK;
     }
 
@@ -356,7 +365,8 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"%s\" needs \"%s\" in its server or at "
                       "the http level",
-                      conf->code ? "code_router" : "code_router_api",
+                      conf->code ? "code_router"
+                      : conf->api ? "code_router_api" : "code_router_gs1",
                       crscf->db_index == 0 ? "code_router_db"
                                           : "code_router_key");
         return NGX_CONF_ERROR;
@@ -710,6 +720,32 @@ ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                              : &uri,
                                         &crlcf->api,
                                         ngx_http_code_router_api_handler);
+}
+
+
+/* code_router_gs1: the location resolves GS1 Digital Links. */
+static char *
+ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (crlcf->gs1 || crlcf->api || crlcf->code) {
+        return "is duplicate, or in a \"code_router\" or \"code_router_api\" "
+               "location";
+    }
+
+    if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    crlcf->gs1 = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_gs1_handler;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -35,7 +35,7 @@ static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
 
 
 static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics_3");    /* a new layout, a new name */
+    ngx_string("code_router_metrics_4");    /* a new layout, a new name */
 
 
 void

@@ -127,14 +127,22 @@ static ngx_uint_t  ngx_http_code_router_ver_status[CR_VER_N] = {
     NGX_HTTP_BAD_REQUEST                /* malformed_pin */
 };
 
-/* Where the code itself fails, as the API answers it. */
-static ngx_uint_t  ngx_http_code_router_ver_code_status[CR_OUT_N] = {
-    NGX_HTTP_OK, NGX_HTTP_OK, NGX_HTTP_OK, NGX_HTTP_OK, NGX_HTTP_OK,
-    NGX_HTTP_BAD_REQUEST,               /* malformed */
-    NGX_HTTP_NOT_FOUND,                 /* forged */
-    NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
-    NGX_HTTP_OK, NGX_HTTP_OK, NGX_HTTP_OK
-};
+/* Where the code itself fails, as the API answers it; a genuine code's
+ * other outcomes (unbound, revoked...) do not stop a PIN check. */
+static ngx_uint_t
+ngx_http_code_router_ver_code_status(ngx_http_code_router_out_e out)
+{
+    switch (out) {
+    case CR_OUT_MALFORMED:
+        return NGX_HTTP_BAD_REQUEST;
+    case CR_OUT_FORGED:
+        return NGX_HTTP_NOT_FOUND;
+    case CR_OUT_UNAVAILABLE:
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return NGX_HTTP_OK;
+    }
+}
 
 static const cr_guard_policy_t  ngx_http_code_router_policy =
     CR_GUARD_DEFAULT;
@@ -878,7 +886,7 @@ ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
 
     status = (ver != CR_VER_NONE)
              ? ngx_http_code_router_ver_status[ver]
-             : ngx_http_code_router_ver_code_status[d->out];
+             : ngx_http_code_router_ver_code_status(d->out);
 
     if (ver == CR_VER_LOCKED) {
         u_char  *p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
@@ -1044,7 +1052,8 @@ ngx_http_code_router_verify_send(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_code_router_api_send(r, status, body, len);
+    return ngx_http_code_router_send_body(r, "application/json", status,
+                                          body, len);
 }
 
 
