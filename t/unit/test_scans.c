@@ -72,13 +72,15 @@ test_scans(void)
         return;
     }
 
-    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got) == CR_SCANS_NOTFOUND,
+    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got)
+           == CR_SCANS_NOTFOUND,
            "an unknown code: not found");
 
     v[0] = scan(fa, 1, 5, 10, 1000);
     v[1] = scan(fa, 255, 0xffffffffffULL, 1, 2000);
     tap_ok(cr_scans_put(sc, v, 2) == 0, "put two");
-    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got) == 0 && got.count == 10
+    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got)
+           == 0 && got.count == 10
            && got.first == 1000 && memcmp(got.fp, fa, 8) == 0,
            "read back: 10 scans since 1000");
     tap_ok(cr_scans_get(sc, fa, 255, 0xffffffffffULL, CR_SCANS_SCANS, &got) == 0
@@ -96,12 +98,15 @@ test_scans(void)
            && got.count == 12 && got.first == 900, "a higher count wins");
 
     /* Issue 12, item 2: another brand's key, the same (kid, serial). */
-    tap_ok(cr_scans_get(sc, fb, 1, 5, CR_SCANS_SCANS, &got) == CR_SCANS_NOTFOUND,
+    tap_ok(cr_scans_get(sc, fb, 1, 5, CR_SCANS_SCANS, &got)
+           == CR_SCANS_NOTFOUND,
            "the same kid and serial under another key: not found");
     v[0] = scan(fb, 1, 5, 1, 4000);
     tap_ok(cr_scans_put(sc, v, 1) == 0
-           && cr_scans_get(sc, fb, 1, 5, CR_SCANS_SCANS, &got) == 0 && got.count == 1
-           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got) == 0 && got.count == 12,
+           && cr_scans_get(sc, fb, 1, 5, CR_SCANS_SCANS, &got)
+              == 0 && got.count == 1
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got)
+              == 0 && got.count == 12,
            "... counted apart: 1 under one key, 12 under the other");
 
     /* Right PINs (code_router_verify): a record of their own next to the
