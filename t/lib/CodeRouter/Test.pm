@@ -542,7 +542,8 @@ sub raw {
 # (the default) reuses connections and, like a browser (RFC 9112 9.3.1),
 # retries a GET once when a reused connection was closed under it (a
 # graceful reload closes idle keep-alive connections); such lines end in
-# " retried".  Loopback only; bounded in time.
+# " retried".  stop_file => FILE: they stop a second after FILE appears.
+# Loopback only; bounded in time.
 sub hammer {
     my ($self, %o) = @_;
     my $n = $o{clients} // 2;
@@ -559,6 +560,10 @@ sub hammer {
             my $end = time + $o{seconds};
             my $i = 0;
             while (time < $end) {
+                # stop_file: the test's work is done; one more second.
+                if ($o{stop_file} && $end - time > 1 && -e $o{stop_file}) {
+                    $end = time + 1;
+                }
                 my $path = $o{paths}[$i++ % @{ $o{paths} }];
                 my $url = $self->url($path);
                 my $opt = { headers => $o{headers} // {} };
