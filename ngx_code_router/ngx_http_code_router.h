@@ -4,6 +4,7 @@
  * ngx_http_code_router_module.c   directives, the router, metrics
  * ngx_http_code_router_scans.c    scan counters (shared memory, scan store)
  * ngx_http_code_router_api.c      the verification API (JSON)
+ * ngx_http_code_router_scanlog.c  $code_router_scan, the scan record
  */
 
 #ifndef NGX_HTTP_CODE_ROUTER_H
@@ -50,6 +51,8 @@ typedef enum {
     CR_VAR_COUNTED,
     CR_VAR_DIVERTED,
     CR_VAR_CODE,
+    CR_VAR_SCANNED,                     /* the router's argument */
+    CR_VAR_SCAN,                        /* the scan record (a get handler) */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -273,5 +276,8 @@ size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r);
 
 char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+ngx_int_t ngx_http_code_router_scan_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 #endif /* NGX_HTTP_CODE_ROUTER_H */

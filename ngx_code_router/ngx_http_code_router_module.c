@@ -247,6 +247,9 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     /* Known before any handler ran: a front nginx hashes on it. */
     { ngx_string("code_router_code"), CR_VAR_CODE,
       ngx_http_code_router_code_variable },
+    { ngx_string("code_router_scanned"), CR_VAR_SCANNED, NULL },
+    { ngx_string("code_router_scan"), CR_VAR_SCAN,
+      ngx_http_code_router_scan_variable },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -300,7 +303,11 @@ ngx_http_code_router_preconfiguration(ngx_conf_t *cf)
                                               ngx_http_code_router_module);
 
     for (v = ngx_http_code_router_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, 0);
+        /* The scan record is rendered anew when the log reads it: its
+         * status and request time are the final ones. */
+        var = ngx_http_add_variable(cf, &v->name,
+                                    v->slot == CR_VAR_SCAN
+                                    ? NGX_HTTP_VAR_NOCACHEABLE : 0);
         if (var == NULL) {
             return NGX_ERROR;
         }
@@ -1292,6 +1299,9 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     d->diverted = 0;
     d->kid = 0;
     d->serial = 0;
+
+    (void) ngx_http_code_router_set_var(r, CR_VAR_SCANNED, code->data,
+                                        code->len);
 
     /* 1. decode and 2. verify: no database touched for a bad code. */
     crc = cr_code_open(cscf->ring, (char *) code->data, code->len, &d->kid,

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,10 @@ static char      **bl_reqs;
 static size_t     *bl_lens;
 static size_t      bl_nreqs;
 static uint64_t    bl_rand = 88172645463325252ULL;
+static int                 bl_ep;
+static struct sockaddr_in  bl_sin;
+
+static int bl_connect(bl_conn_t *c);
 
 
 static uint64_t
@@ -124,12 +129,53 @@ bl_send(bl_conn_t *c)
     c->have = 0;
     c->start = bl_now_ns();
 
-    /* A request is far smaller than the socket's buffer. */
+    /* A request is far smaller than the socket's buffer; a connection
+     * the server closed after its last answer is made anew. */
     n = write(c->fd, bl_reqs[i], bl_lens[i]);
+
+    if (n == -1 && (errno == EPIPE || errno == ECONNRESET)) {
+        close(c->fd);
+        if (bl_connect(c)) {
+            exit(1);
+        }
+
+        c->start = bl_now_ns();
+        n = write(c->fd, bl_reqs[i], bl_lens[i]);
+    }
+
     if (n != (ssize_t) bl_lens[i]) {
         perror("bench-latency: write");
         exit(1);
     }
+}
+
+
+static int
+bl_connect(bl_conn_t *c)
+{
+    int                 one;
+    struct epoll_event  ev;
+
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    one = 1;
+
+    if (c->fd == -1
+        || setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+        || connect(c->fd, (struct sockaddr *) &bl_sin, sizeof(bl_sin)))
+    {
+        perror("bench-latency: connect");
+        return -1;
+    }
+
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+
+    if (epoll_ctl(bl_ep, EPOLL_CTL_ADD, c->fd, &ev)) {
+        perror("bench-latency: epoll_ctl");
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -167,15 +213,14 @@ bl_complete(bl_conn_t *c)
 int
 main(int argc, char **argv)
 {
-    int                  ep, i, n, status, conns, one;
+    int                  i, n, status, conns;
     FILE                *out;
     ssize_t              got;
     uint64_t             t0, until, now;
     bl_rec_t            *recs;
     bl_conn_t           *conn, *c;
     size_t               nrecs, cap;
-    struct sockaddr_in   sin;
-    struct epoll_event   ev, evs[BL_MAX_CONNS];
+    struct epoll_event   evs[BL_MAX_CONNS];
 
     if (argc != 7) {
         fprintf(stderr, "usage: bench-latency PORT PATHS USER_AGENT "
@@ -193,33 +238,19 @@ main(int argc, char **argv)
     conn = calloc((size_t) conns, sizeof(bl_conn_t));
     cap = 1 << 20;
     recs = malloc(cap * sizeof(bl_rec_t));
-    ep = epoll_create1(0);
-    if (conn == NULL || recs == NULL || ep == -1) {
+    bl_ep = epoll_create1(0);
+    signal(SIGPIPE, SIG_IGN);
+    if (conn == NULL || recs == NULL || bl_ep == -1) {
         perror("bench-latency");
         return 1;
     }
 
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t) atoi(argv[1]));
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bl_sin.sin_family = AF_INET;
+    bl_sin.sin_port = htons((uint16_t) atoi(argv[1]));
+    bl_sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
     for (i = 0; i < conns; i++) {
-        c = &conn[i];
-        c->fd = socket(AF_INET, SOCK_STREAM, 0);
-        one = 1;
-        if (c->fd == -1
-            || setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
-            || connect(c->fd, (struct sockaddr *) &sin, sizeof(sin)))
-        {
-            perror("bench-latency: connect");
-            return 1;
-        }
-
-        ev.events = EPOLLIN;
-        ev.data.ptr = c;
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev)) {
-            perror("bench-latency: epoll_ctl");
+        if (bl_connect(&conn[i])) {
             return 1;
         }
     }
@@ -233,7 +264,7 @@ main(int argc, char **argv)
     }
 
     for ( ;; ) {
-        n = epoll_wait(ep, evs, BL_MAX_CONNS, 100);
+        n = epoll_wait(bl_ep, evs, BL_MAX_CONNS, 100);
         if (n == -1 && errno != EINTR) {
             perror("bench-latency: epoll_wait");
             return 1;
@@ -247,9 +278,22 @@ main(int argc, char **argv)
         for (i = 0; i < n; i++) {
             c = evs[i].data.ptr;
             got = read(c->fd, c->buf + c->have, BL_BUF - 1 - c->have);
+
+            if (got <= 0 && c->have == 0) {
+                /* keepalive_requests reached (the close, or the reset of
+                 * a request sent after it): as wrk, a new connection. */
+                close(c->fd);
+                if (bl_connect(c)) {
+                    return 1;
+                }
+
+                bl_send(c);
+                continue;
+            }
+
             if (got <= 0) {
                 fprintf(stderr, "bench-latency: the server closed a "
-                                "connection\n");
+                                "connection in an answer\n");
                 return 1;
             }
 
