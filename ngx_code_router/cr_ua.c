@@ -57,6 +57,14 @@ static const uint8_t  cr_ua_start[12] = {
     /* before upper */  CR_UA_NO, CR_UA_NO, CR_UA_IF_LOWER_NEXT, CR_UA_NO
 };
 
+typedef struct {
+    size_t         len;                 /* 0: empty */
+    int            bot;
+    unsigned char  ua[CR_UA_MEMO_LEN];
+} cr_ua_memo_t;
+
+static cr_ua_memo_t  cr_ua_memo[CR_UA_MEMO_SLOTS];
+
 static uint8_t   cr_ua_class[256];
 static uint64_t  cr_ua_pairs[26 * 26];     /* entries by first two letters */
 static int       cr_ua_ready;
@@ -106,6 +114,43 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
     }
 
     return 0;
+}
+
+
+int
+cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
+{
+    size_t         i;
+    uint64_t       h, w;
+    cr_ua_memo_t  *m;
+
+    if (len == 0 || len > CR_UA_MEMO_LEN) {
+        return cr_ua_is_bot(ua, len);
+    }
+
+    /* Eight bytes at a time, multiplied in: every byte moves the slot. */
+    h = len;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, ua + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        h = (h ^ ua[i]) * 0x9e3779b97f4a7c15ULL;
+    }
+
+    m = &cr_ua_memo[(h >> 58) % CR_UA_MEMO_SLOTS];
+
+    if (m->len == len && memcmp(m->ua, ua, len) == 0) {
+        return m->bot;
+    }
+
+    m->bot = cr_ua_is_bot(ua, len);
+    m->len = len;
+    memcpy(m->ua, ua, len);
+
+    return m->bot;
 }
 
 

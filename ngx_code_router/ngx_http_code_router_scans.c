@@ -755,7 +755,7 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ua = r->headers_in.user_agent;
 
     if (ua && crlcf->scans_ignore == NGX_CONF_UNSET_PTR) {
-        if (cr_ua_is_bot(ua->value.data, ua->value.len)) {
+        if (cr_ua_is_bot_memo(ua->value.data, ua->value.len)) {
             return 1;
         }
 
