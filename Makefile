@@ -2,6 +2,9 @@
 #
 #   make          build build/ngx_http_code_router_module.so, build/code-router
 #   make deps     apt-get install the Debian packages that are missing
+#   make unit     the C unit tests (build/t/test-NAME, -asan), the helpers
+#                 of the tests and the fuzzers, linked against the cores
+#                 built once into build/{lib,asan,fuzz}/libcr.a
 #   make test     deps + build + every test (prove -r t/)
 #                 SANITIZE=1: against ASan+UBSan builds; VALGRIND=1: the
 #                 nginx tests with nginx under valgrind
@@ -19,14 +22,11 @@ NGX_SRC     ?= /usr/share/nginx/src
 B           := build
 SRC         := ngx_code_router
 
-# The pure C cores: no nginx headers, shared by module, CLI and tests.
-CORE_SRCS   := $(SRC)/cr_codec.c $(SRC)/cr_json.c $(SRC)/cr_keyfile.c \
-               $(SRC)/cr_filter.c $(SRC)/cr_scans.c $(SRC)/cr_store.c \
-               $(SRC)/cr_target.c $(SRC)/cr_ua.c $(SRC)/cr_valid.c \
-               $(SRC)/cr_load.c
-CORE_SRCS   += $(SRC)/cr_pin.c
-CLI_SRCS    := $(SRC)/cr_cli.c $(SRC)/cr_cli_store.c $(CORE_SRCS) \
-               $(SRC)/cr_cli_publish.c
+# The pure C cores: no nginx headers, shared by module, CLI and tests;
+# built once per flavour into a static library (below).  The CLI's own
+# files are cr_cli*.c.
+CLI_SRCS    := $(wildcard $(SRC)/cr_cli*.c)
+CORE_SRCS   := $(filter-out $(CLI_SRCS),$(wildcard $(SRC)/cr_*.c))
 MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
 HDRS        := $(wildcard $(SRC)/*.h)
 
@@ -52,8 +52,8 @@ ASAN_MODULE := $(B)/asan/ngx_http_code_router_module.so
 ASAN_CLI    := $(B)/asan/code-router
 SAN_RT       = $(shell $(CC) -print-file-name=libasan.so) \
                $(shell $(CC) -print-file-name=libubsan.so)
-UNIT_NAMES  := codec store json ua
-UNIT_NAMES  += pin
+# Every t/unit/test_NAME.c is a unit test (t/10-unit.t runs them all).
+UNIT_NAMES  := $(patsubst t/unit/test_%.c,%,$(wildcard t/unit/test_*.c))
 UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # Helpers of t/53-hostile.t: a store writer that bypasses the loader's
 # rules, and a pipelining HTTP client for millions of requests.
@@ -148,26 +148,64 @@ $(ALT_STATIC): $(ALT)-static/Makefile $(MODULE_SRCS) $(HDRS)
 	$(MAKE) -s -f $(CURDIR)/$(ALT)-static/Makefile -C $(NGINX_SRC) binary
 endif
 
-$(CLI): $(CLI_SRCS) $(HDRS)
-	@mkdir -p $(B)
-	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $(CLI_SRCS) $(LIBS)
+# The cores, compiled once per flavour, each object with its header
+# dependencies (-MMD -MP: editing one .c rebuilds one object):
+#   build/lib/libcr.a    plain: the CLI, unit tests and helpers
+#   build/asan/libcr.a   ASan+UBSan: the -asan unit tests and asan CLI
+#   build/fuzz/libcr.a   clang, for libFuzzer: the fuzzers
+# The nginx module is built by nginx's own build from config.
+CORE_NAMES  := $(notdir $(CORE_SRCS:.c=))
+CLI_NAMES   := $(notdir $(CLI_SRCS:.c=))
+LIB         := $(B)/lib/libcr.a
+ASAN_LIB    := $(B)/asan/libcr.a
+FUZZ_LIB    := $(B)/fuzz/libcr.a
+DEPFLAGS     = -MMD -MP -MF $@.d
+ASAN_CFLAGS := -std=c11 $(WARN) -O1 -g $(SAN)
+FUZZ_CFLAGS := -std=c11 $(WARN) -g -O1 -fno-sanitize-recover=all \
+               -fsanitize=fuzzer-no-link,address,undefined
 
-$(B)/t/test-%: t/unit/test_%.c $(wildcard t/unit/*.h) $(CORE_SRCS) $(HDRS)
-	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
+$(B)/lib/%.o: $(SRC)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(B)/t/raw-put: t/unit/raw_put.c $(CORE_SRCS) $(HDRS)
+$(B)/asan/%.o: $(SRC)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(B)/fuzz/%.o: $(SRC)/%.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# Objects are kept (not intermediate files): the next build reuses them.
+.SECONDARY: $(foreach d,lib asan fuzz,$(patsubst %,$(B)/$(d)/%.o,\
+                $(CORE_NAMES) $(CLI_NAMES)))
+
+# rm first: a core file removed from the tree leaves no stale member.
+$(B)/%/libcr.a: $(foreach c,$(CORE_NAMES),$(B)/%/$(c).o)
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(foreach c,$(CLI_NAMES),$(B)/lib/$(c).o) $(LIB)
+	$(CC) $(CR_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/t/test-%: t/unit/test_%.c $(LIB)
 	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
+	    $(LIBS)
+
+$(B)/t/raw-put: t/unit/raw_put.c $(LIB)
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
+	    $(LIBS)
 
 $(B)/t/http-pipeline: t/unit/http_pipeline.c
 	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) $(CR_LDFLAGS) -o $@ $<
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) $(CR_LDFLAGS) -o $@ $<
 
 # The unit tests also run under AddressSanitizer and UBSan, always.
-$(B)/t/test-%-asan: t/unit/test_%.c $(wildcard t/unit/*.h) $(CORE_SRCS) $(HDRS)
+$(B)/t/test-%-asan: t/unit/test_%.c $(ASAN_LIB)
 	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) $(SAN) -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
+	$(CC) $(ASAN_CFLAGS) $(DEPFLAGS) -I$(SRC) -o $@ $< $(ASAN_LIB) $(LIBS)
 
 # make test SANITIZE=1: the module and the CLI built with ASan+UBSan, and
 # every test run against them (the runtime preloaded into Debian's nginx).
@@ -185,24 +223,22 @@ $(ASAN_MODULE): $(B)/nginx-asan/Makefile $(MODULE_SRCS) $(HDRS)
 	@mkdir -p $(B)/asan
 	cp $(B)/nginx-asan/ngx_http_code_router_module.so $@
 
-$(ASAN_CLI): $(CLI_SRCS) $(HDRS)
-	@mkdir -p $(B)/asan
-	$(CC) -std=c11 $(WARN) -O1 -g $(SAN) -o $@ $(CLI_SRCS) $(LIBS)
+$(ASAN_CLI): $(foreach c,$(CLI_NAMES),$(B)/asan/$(c).o) $(ASAN_LIB)
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 unit: $(UNIT) $(HELPERS) fuzzers
 
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)
 # and keeps what it found in build/fuzz/corpus-NAME.
-FUZZ_NAMES  := codec csv record target json
+FUZZ_NAMES  := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS   := $(foreach f,$(FUZZ_NAMES),$(B)/fuzz/fuzz-$(f))
 FUZZ_SECONDS ?= 60
 
-$(B)/fuzz/fuzz-%: t/fuzz/fuzz_%.c $(CORE_SRCS) $(HDRS)
+$(B)/fuzz/fuzz-%: t/fuzz/fuzz_%.c $(FUZZ_LIB)
 	@mkdir -p $(B)/fuzz
-	clang -std=c11 $(WARN) -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -I$(SRC) -o $@ $< $(CORE_SRCS) $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(DEPFLAGS) -I$(SRC) -o $@ $< \
+	    $(FUZZ_LIB) $(LIBS)
 
 fuzzers: $(FUZZ_BINS)
 
@@ -272,6 +308,10 @@ bench: deps
 
 clean:
 	rm -rf $(B)
+
+# Header dependencies of every object and binary above (-MMD -MP).
+-include $(shell find $(B)/lib $(B)/asan $(B)/fuzz $(B)/t -name '*.d' \
+                 2>/dev/null)
 
 # make deb: the Debian packages libnginx-mod-http-code-router and
 # code-router in build/deb/ (dpkg-buildpackage from a copy of the tree in

@@ -11,8 +11,9 @@
  * a "maybe": never a false "no".
  *
  * Record (little-endian): "CRFILT1\0", CR_FILTER_NSTAMP u64 (what the
- * filter was built for; cr_store.c says what they are), u64 keys set
- * since it was sized, u32 lg, u32 0, then 2^lg words of 8 bytes.
+ * filter was built for; cr_filter_stamp() in cr_store_int.h says what
+ * they are), u64 keys set since it was sized, u32 lg, u32 0, then 2^lg
+ * words of 8 bytes.
  */
 
 #ifndef CR_FILTER_H

@@ -15,6 +15,7 @@
 
 #include <lmdb.h>
 
+#include "cr_lmdb.h"
 #include "cr_scans.h"
 
 
@@ -106,7 +107,7 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
     rc = mdb_env_create(&sc->env);
     if (rc == 0) {
         (void) mdb_env_set_maxdbs(sc->env, 3);
-        (void) mdb_env_set_maxreaders(sc->env, 1022);
+        (void) mdb_env_set_maxreaders(sc->env, CR_LMDB_MAXREADERS);
         rc = mdb_env_set_mapsize(sc->env, map_size ? map_size
                                                    : CR_SCANS_DEFAULT_MAP);
     }

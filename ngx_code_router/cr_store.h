@@ -2,8 +2,12 @@
  * cr_store: the binding store, an LMDB environment in one file.
  *
  * Pure C (LMDB only): the nginx module reads it, the CLI's load, dump and
- * stat read and write it.  Every record layout is defined once, here and in
- * cr_store.c; docs/loading.md describes what the fields mean.
+ * stat read and write it.  The records and their layout are defined once,
+ * in cr_record.h and cr_record.c; docs/loading.md describes what the
+ * fields mean.  The store's code is in three files: cr_store.c (open,
+ * meta, info, lock file), cr_store_read.c (a reader's snapshot, lookup,
+ * decoded copy, override filter), cr_store_write.c (transactions, writes,
+ * iteration, filter upkeep); cr_store_int.h is their private state.
  *
  * Sub-databases (all keys big-endian so that byte order is numeric order):
  *
@@ -16,10 +20,6 @@
  * A batch is found by one cursor seek: the first batches key >= (kid,
  * serial) is the only range that can hold the serial; it does if its first
  * serial <= serial.  Ranges of one key id never overlap (put refuses).
- *
- * Records: a kind byte, fixed little-endian fields, then a table of
- * (offset, length) u16 pairs for the strings, then the strings.  Readers
- * use the fixed offsets and check every string's bounds.
  */
 
 #ifndef CR_STORE_H
@@ -28,13 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cr_lmdb.h"
+#include "cr_record.h"
+
 
 #define CR_STORE_SCHEMA      1
-#define CR_STORE_MAXREADERS  1022      /* reloads overlap; loaders too */
+#define CR_STORE_MAXREADERS  CR_LMDB_MAXREADERS
 #define CR_STORE_MIN_MAP     (64u << 20)
-#define CR_ID_MAX            64
-#define CR_TIME_NONE         INT64_MIN /* open-ended campaign window */
-#define CR_KEY_LEN           6         /* kid(1) | serial(5), big-endian */
 
 /* Return codes besides 0 (success). */
 #define CR_STORE_ERROR      -1         /* see cr_store_error() */
@@ -54,27 +54,7 @@
                                         * once, without the lock file (so a
                                         * root "nginx -t" never creates a
                                         * lock file workers cannot write) */
-#define CR_STORE_NOCACHE     0x08      /* reader: no copy of the batches
-                                        * and campaigns (tests compare) */
 
-
-typedef enum {
-    CR_TARGET_MINIPROGRAM = 1,
-    CR_TARGET_OFFICIAL_ACCOUNT,
-    CR_TARGET_H5
-} cr_target_e;
-
-typedef enum {
-    CR_SCENE_VERIFY = 1,
-    CR_SCENE_MARKETING,
-    CR_SCENE_TRACE,
-    CR_SCENE_CHANNEL
-} cr_scene_e;
-
-typedef enum {
-    CR_OVERRIDE_REVOKED = 1,
-    CR_OVERRIDE_CAMPAIGN
-} cr_override_e;
 
 typedef enum {
     CR_ST_OK = 0,
@@ -83,63 +63,6 @@ typedef enum {
     CR_ST_NOT_STARTED,
     CR_ST_ENDED
 } cr_status_e;
-
-
-typedef struct {
-    const char  *data;
-    size_t       len;
-} cr_str_t;
-
-
-enum {
-    CR_CAMP_ID = 0,
-    CR_CAMP_NAME,
-    CR_CAMP_URL,
-    CR_CAMP_APPID,
-    CR_CAMP_PATH,
-    CR_CAMP_QUERY,
-    CR_CAMP_URL_LINK,
-    CR_CAMP_BEFORE_URL,
-    CR_CAMP_AFTER_URL,
-    CR_CAMP_NSTR
-};
-
-typedef struct {
-    uint8_t    type;                   /* cr_target_e */
-    int64_t    starts_at;              /* Unix seconds or CR_TIME_NONE */
-    int64_t    ends_at;
-    int16_t    starts_tz;              /* minutes east of UTC, as loaded */
-    int16_t    ends_tz;
-    cr_str_t   s[CR_CAMP_NSTR];
-} cr_campaign_t;
-
-
-enum {
-    CR_BATCH_ID = 0,
-    CR_BATCH_CAMPAIGN,
-    CR_BATCH_SKU,
-    CR_BATCH_GTIN,
-    CR_BATCH_LOT,
-    CR_BATCH_PRODUCED,                 /* production date, YYYY-MM-DD */
-    CR_BATCH_REGION,
-    CR_BATCH_NSTR
-};
-
-typedef struct {
-    uint8_t    kid;
-    uint8_t    scene;                  /* cr_scene_e */
-    uint64_t   first;                  /* serial range, inclusive */
-    uint64_t   last;
-    cr_str_t   s[CR_BATCH_NSTR];
-} cr_batch_t;
-
-
-typedef struct {
-    uint8_t    kid;
-    uint8_t    state;                  /* cr_override_e */
-    uint64_t   serial;
-    cr_str_t   campaign;               /* CR_OVERRIDE_CAMPAIGN only */
-} cr_override_t;
 
 
 /* The answer for one (kid, serial) at one time, from one snapshot. */
@@ -172,10 +95,6 @@ typedef struct {
 
 
 typedef struct cr_store_s  cr_store_t;
-
-/* The key of a code (batches, codes; and the scan store's): CR_KEY_LEN
- * bytes, so that byte order is (kid, serial) order. */
-void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
 
 /* Allocates n bytes that outlive the read transaction (e.g. r->pool). */
 typedef void *(*cr_alloc_pt)(void *ctx, size_t n);
@@ -213,7 +132,7 @@ void cr_store_file_id(cr_store_t *st, uint64_t *dev, uint64_t *ino);
  * A read-only store keeps its snapshot from one lookup to the next while
  * no commit has happened (checked at every lookup, so a commit is seen by
  * the next one), and keeps a decoded copy of the snapshot's batches and
- * campaigns when they are few (CR_CACHE_MAX_RECORDS in cr_store.c): only
+ * campaigns when they are few (CR_CACHE_MAX_RECORDS in cr_store_int.h): only
  * the per-code override is read from LMDB.  A held snapshot pins the pages
  * a writer frees after it: call cr_store_release() when idle (nginx: once
  * a second).
@@ -232,15 +151,6 @@ void cr_store_release(cr_store_t *st);
  */
 void cr_store_set_check(cr_store_t *st,
     const char *(*check)(const cr_campaign_t *c));
-
-/* What lookups of the current snapshot use instead of LMDB searches: the
- * copy of the batches and campaigns (not for a big store), the override
- * filter (cr_filter.h; not if another tool wrote the overrides).  0 for a
- * writer or with CR_STORE_NOCACHE. */
-#define CR_CACHED_COPY    0x01
-#define CR_CACHED_FILTER  0x02
-
-int cr_store_cached(cr_store_t *st);
 
 /* Generation, counts, sizes; from a fresh read transaction. */
 int cr_store_info(cr_store_t *st, cr_store_info_t *info);
@@ -291,19 +201,5 @@ int cr_store_each_batch(cr_store_t *st,
     int (*fn)(void *ctx, const cr_batch_t *b), void *ctx);
 int cr_store_each_override(cr_store_t *st,
     int (*fn)(void *ctx, const cr_override_t *o), void *ctx);
-
-/* Record codecs, exposed for the fuzzers: 0, or -1 for a bad record. */
-int cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c);
-int cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b);
-int cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o);
-
-/* Names as used in CSV files, logs and variables; parse returns 0 if none. */
-const char *cr_target_name(unsigned t);
-const char *cr_scene_name(unsigned s);
-const char *cr_override_name(unsigned s);
-const char *cr_status_name(cr_status_e s);
-unsigned cr_target_parse(const char *s, size_t n);
-unsigned cr_scene_parse(const char *s, size_t n);
-unsigned cr_override_parse(const char *s, size_t n);
 
 #endif /* CR_STORE_H */

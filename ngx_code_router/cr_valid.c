@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cr_store.h"
+#include "cr_record.h"
 #include "cr_valid.h"
 
 

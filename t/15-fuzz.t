@@ -11,7 +11,9 @@ use Test::More;
 use CodeRouter::Test qw(root run_cmd tmpdir);
 
 my $secs = $ENV{CR_FUZZ_SECONDS} // 5;
-for my $name (qw(codec csv record target json)) {
+# Every t/fuzz/fuzz_NAME.c is a target.
+my @names = map { m{/fuzz_(\w+)\.c$} ? $1 : () } sort glob(root() . '/t/fuzz/fuzz_*.c');
+for my $name (@names) {
     my $bin = root() . "/build/fuzz/fuzz-$name";
     SKIP: {
         skip "$bin not built (make unit builds it with clang)", 2 unless -x $bin;

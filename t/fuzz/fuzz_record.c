@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cr_store.h"
+#include "cr_record.h"
 #include "cr_valid.h"
 
 

@@ -18,6 +18,7 @@
 
 #include "cr_load.h"
 #include "cr_store.h"
+#include "cr_store_test.h"
 #include "cr_target.h"
 #include "cr_valid.h"
 #include "tap.h"

@@ -34,7 +34,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
-                    free_port make_key exec_unit load_store mint
+                    free_port make_key load_store mint
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
                     self_signed_cert ops_conf run_nginx exec_nginx);
@@ -132,20 +132,6 @@ sub _sq {
     my ($s) = @_;
     $s =~ s/'/'\\''/g;
     return "'$s'";
-}
-
-# Replaces this .t with a C unit test binary, which prints TAP itself.
-# With asan => 1 the sanitized build: any report aborts it (a failure).
-sub exec_unit {
-    my ($name, %opt) = @_;
-    my $bin = "$ROOT/build/t/test-$name" . ($opt{asan} ? '-asan' : '');
-    unless (-x $bin) {
-        print "1..0 # SKIP $bin not built (make unit)\n";
-        exit 0;
-    }
-    $ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=1';
-    $ENV{UBSAN_OPTIONS} = 'print_stacktrace=1:halt_on_error=1';
-    exec $bin, @{ $opt{args} // [] } or die "exec $bin: $!";
 }
 
 sub make_key {

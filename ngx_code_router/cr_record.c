@@ -1,0 +1,302 @@
+/*
+ * cr_record: see cr_record.h (types, names) and cr_record_int.h (layout).
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cr_record.h"
+#include "cr_record_int.h"
+#include "cr_valid.h"
+
+
+static int cr_campaign_time_ok(int64_t t, int tz);
+static int cr_rec_decode(const uint8_t *p, size_t n, uint8_t kind,
+    size_t nfixed, cr_str_t *s, unsigned ns);
+
+
+static const char  *cr_target_names[] = {
+    NULL, "miniprogram", "official_account", "h5"
+};
+
+static const char  *cr_scene_names[] = {
+    NULL, "verify", "marketing", "trace", "channel"
+};
+
+static const char  *cr_override_names[] = {
+    NULL, "revoked", "campaign"
+};
+
+
+/*
+ * A record: the kind byte, the fixed fields, the string table, the
+ * strings.  Returns its size; writes nothing if it is over CR_REC_MAX.
+ */
+static size_t
+cr_rec_encode(uint8_t *p, uint8_t kind, const uint8_t *fixed, size_t nfixed,
+    const cr_str_t *s, unsigned ns)
+{
+    unsigned  i;
+    size_t    size, off;
+
+    size = 1 + nfixed + 4 * ns;
+    for (i = 0; i < ns; i++) {
+        size += s[i].len;
+    }
+
+    if (size > CR_REC_MAX) {
+        return size;
+    }
+
+    p[0] = kind;
+    memcpy(p + 1, fixed, nfixed);
+    off = 1 + nfixed + 4 * ns;
+
+    for (i = 0; i < ns; i++) {
+        cr_put_u16(p + 1 + nfixed + 4 * i, (unsigned) off);
+        cr_put_u16(p + 1 + nfixed + 4 * i + 2, (unsigned) s[i].len);
+        if (s[i].len) {
+            memcpy(p + off, s[i].data, s[i].len);
+        }
+        off += s[i].len;
+    }
+
+    return size;
+}
+
+
+size_t
+cr_campaign_encode(const cr_campaign_t *c, uint8_t *buf)
+{
+    uint8_t  f[CR_CAMP_FIXED];
+
+    f[0] = c->type;
+    cr_put_u64(f + 1, (uint64_t) c->starts_at);
+    cr_put_u64(f + 9, (uint64_t) c->ends_at);
+    cr_put_u16(f + 17, (uint16_t) c->starts_tz);
+    cr_put_u16(f + 19, (uint16_t) c->ends_tz);
+
+    return cr_rec_encode(buf, CR_REC_CAMPAIGN, f, sizeof(f), c->s,
+                         CR_CAMP_NSTR);
+}
+
+
+size_t
+cr_batch_encode(const cr_batch_t *b, uint8_t *buf)
+{
+    uint8_t  f[CR_BATCH_FIXED];
+
+    f[0] = b->scene;
+    f[1] = b->kid;
+    cr_put_u64(f + 2, b->first);
+    cr_put_u64(f + 10, b->last);
+
+    return cr_rec_encode(buf, CR_REC_BATCH, f, sizeof(f), b->s,
+                         CR_BATCH_NSTR);
+}
+
+
+size_t
+cr_override_encode(const cr_override_t *o, uint8_t *buf)
+{
+    uint8_t  f[CR_OVR_FIXED];
+
+    f[0] = o->state;
+    f[1] = o->kid;
+    cr_put_u64(f + 2, o->serial);
+
+    return cr_rec_encode(buf, CR_REC_OVERRIDE, f, sizeof(f), &o->campaign,
+                         1);
+}
+
+
+int
+cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c)
+{
+    if (cr_rec_decode(p, n, CR_REC_CAMPAIGN, CR_CAMP_FIXED, c->s,
+                      CR_CAMP_NSTR)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    c->type = p[0];
+    c->starts_at = (int64_t) cr_get_u64(p + 1);
+    c->ends_at = (int64_t) cr_get_u64(p + 9);
+    c->starts_tz = (int16_t) cr_get_u16(p + 17);
+    c->ends_tz = (int16_t) cr_get_u16(p + 19);
+
+    if (cr_target_name(c->type) == NULL
+        || !cr_campaign_time_ok(c->starts_at, c->starts_tz)
+        || !cr_campaign_time_ok(c->ends_at, c->ends_tz))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Only a time the loader could have stored: every reader formats it (the
+ * API, the CLI's dump), and one past the loader's range would overflow
+ * there or make a window nobody meant.
+ */
+static int
+cr_campaign_time_ok(int64_t t, int tz)
+{
+    if (t == CR_TIME_NONE) {
+        return tz >= -CR_TZ_MAX && tz <= CR_TZ_MAX;
+    }
+
+    return cr_time_ok(t, tz);
+}
+
+
+int
+cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b)
+{
+    if (cr_rec_decode(p, n, CR_REC_BATCH, CR_BATCH_FIXED, b->s,
+                      CR_BATCH_NSTR)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    b->scene = p[0];
+    b->kid = p[1];
+    b->first = cr_get_u64(p + 2);
+    b->last = cr_get_u64(p + 10);
+
+    return cr_scene_name(b->scene) && b->first <= b->last ? 0 : -1;
+}
+
+
+int
+cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o)
+{
+    if (cr_rec_decode(p, n, CR_REC_OVERRIDE, CR_OVR_FIXED, &o->campaign, 1)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    o->state = p[0];
+    o->kid = p[1];
+    o->serial = cr_get_u64(p + 2);
+
+    if (o->state == CR_OVERRIDE_REVOKED) {
+        return 0;
+    }
+
+    return o->state == CR_OVERRIDE_CAMPAIGN && o->campaign.len ? 0 : -1;
+}
+
+
+static int
+cr_rec_decode(const uint8_t *p, size_t n, uint8_t kind, size_t nfixed,
+    cr_str_t *s, unsigned ns)
+{
+    unsigned  i, off, len;
+    size_t    hdr;
+
+    hdr = 1 + nfixed + 4 * (size_t) ns;
+
+    if (n < hdr || p[0] != kind) {
+        return -1;
+    }
+
+    for (i = 0; i < ns; i++) {
+        off = cr_get_u16(p + 1 + nfixed + 4 * i);
+        len = cr_get_u16(p + 1 + nfixed + 4 * i + 2);
+
+        if (off < hdr || (size_t) off + len > n) {
+            return -1;
+        }
+
+        s[i].data = (const char *) p + off;
+        s[i].len = len;
+    }
+
+    return 0;
+}
+
+
+void
+cr_key_make(uint8_t *k, unsigned kid, uint64_t serial)
+{
+    k[0] = (uint8_t) kid;
+    k[1] = (uint8_t) (serial >> 32);
+    k[2] = (uint8_t) (serial >> 24);
+    k[3] = (uint8_t) (serial >> 16);
+    k[4] = (uint8_t) (serial >> 8);
+    k[5] = (uint8_t) serial;
+}
+
+
+static const char *
+cr_name(const char **names, size_t n, unsigned v)
+{
+    return v < n ? names[v] : NULL;
+}
+
+
+const char *
+cr_target_name(unsigned t)
+{
+    return cr_name(cr_target_names, 4, t);
+}
+
+
+const char *
+cr_scene_name(unsigned s)
+{
+    return cr_name(cr_scene_names, 5, s);
+}
+
+
+const char *
+cr_override_name(unsigned s)
+{
+    return cr_name(cr_override_names, 3, s);
+}
+
+
+static unsigned
+cr_parse_name(const char **names, unsigned n, const char *s, size_t len)
+{
+    unsigned  i;
+
+    for (i = 1; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
+unsigned
+cr_target_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_target_names, 4, s, n);
+}
+
+
+unsigned
+cr_scene_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_scene_names, 5, s, n);
+}
+
+
+unsigned
+cr_override_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_override_names, 3, s, n);
+}

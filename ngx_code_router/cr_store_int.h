@@ -1,0 +1,146 @@
+/*
+ * cr_store_int: the store's private state, shared by cr_store.c,
+ * cr_store_read.c and cr_store_write.c and by nothing else.
+ */
+
+#ifndef CR_STORE_INT_H
+#define CR_STORE_INT_H
+
+#include <lmdb.h>
+
+#include "cr_filter.h"
+#include "cr_record_int.h"
+#include "cr_store.h"
+#include "cr_store_test.h"
+
+
+#define CR_META_MAGIC   "CRSTORE\0"
+#define CR_META_SIZE    64
+
+/* Below this, a failed write is put down to a full file system. */
+#define CR_STORE_LOW_SPACE  (1u << 20)
+
+/* A reader copies the batches and campaigns of a store this small. */
+#define CR_CACHE_MAX_RECORDS  65536
+#define CR_CACHE_MAX_BYTES    (32u << 20)
+
+/* The override filter's record, in the meta database (cr_filter.h). */
+#define CR_FILTER_KEY         "ofilter"
+
+
+typedef struct {
+    uint64_t  generation;
+    int64_t   last_commit;
+    uint64_t  campaigns;
+    uint64_t  batches;
+    uint64_t  codes;
+} cr_meta_t;
+
+
+/*
+ * A reader's copy of the batches and campaigns of one snapshot, decoded
+ * once: the per-code overrides stay in LMDB (there may be billions), the
+ * ranges and campaigns a scan needs are a binary search away.
+ */
+typedef struct {
+    uint64_t     key;                  /* kid(8) | last serial(40) */
+    int          bad;                  /* the record does not decode */
+    cr_batch_t   b;
+} cr_cbatch_t;
+
+typedef struct {
+    cr_str_t       id;                 /* the key */
+    int            bad;
+    int            target_ok;          /* passed st->check */
+    cr_campaign_t  c;
+} cr_ccamp_t;
+
+typedef struct {
+    size_t        txnid;               /* of the snapshot; 0: none */
+    int           on;                  /* 0: read LMDB instead */
+    uint8_t      *arena;               /* keys and records, copied */
+    cr_cbatch_t  *batch;               /* in key order */
+    size_t        nbatch;
+    cr_ccamp_t   *camp;                /* in key order */
+    size_t        ncamp;
+    int           no_codes;            /* the snapshot has no override */
+    int           filter_checked;      /* filter below looked for */
+    const uint8_t *filter;             /* its override filter's words, in
+                                        * the map: until the txn ends */
+    unsigned      filter_lg;
+} cr_cache_t;
+
+
+struct cr_store_s {
+    MDB_env    *env;
+    MDB_dbi     meta_dbi;
+    MDB_dbi     camp_dbi;
+    MDB_dbi     batch_dbi;
+    MDB_dbi     batch_id_dbi;
+    MDB_dbi     code_dbi;
+    MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
+    MDB_cursor *rcur;
+    int         held;                  /* rtxn is live */
+    int         nocache;
+    cr_cache_t  cache;
+    const char *(*check)(const cr_campaign_t *c);
+    uint64_t   *fadd;                  /* writer: override keys added */
+    size_t      nfadd;
+    size_t      capfadd;
+    int         fdirty;                /* writer: overrides changed */
+    int         fstale;                /* writer: fadd is incomplete */
+    uint64_t    froom;                 /* writer: keys the filter takes
+                                        * before it must be rebuilt */
+    MDB_stat    fstat0;                /* writer: codes at begin */
+    MDB_txn    *wtxn;
+    cr_meta_t   meta;                  /* of the write transaction */
+    size_t      gen_txnid;             /* reader: generation cached by */
+    uint64_t    gen;                   /* the txn id it was read in */
+    int         rdonly;
+    uint64_t    dev;
+    uint64_t    ino;
+    uint8_t    *buf;                   /* writer: a record, CR_REC_MAX */
+    char        path[4096];
+    char        err[512];
+};
+
+
+/* cr_store.c: errors, transactions, the meta record. */
+/* Sets the message of cr_store_error(); returns CR_STORE_ERROR. */
+int cr_fail(cr_store_t *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* An LMDB code as ours (CR_STORE_NOTFOUND, _FULL, _ERROR with a message
+ * "what: LMDB's"). */
+int cr_mdb_rc(cr_store_t *st, int rc, const char *what);
+/* mdb_txn_begin() adopting a map another process grew; an LMDB code. */
+int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
+/* The meta record of txn into m (a wrong magic or schema is an error);
+ * st->meta into the write transaction.  0 or CR_STORE_ERROR / _FULL. */
+int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
+int cr_meta_write(cr_store_t *st);
+
+/* cr_store_read.c: the reader's snapshot (st->rtxn, st->rcur), begun or
+ * kept; and its end.  The copy's memory. */
+int cr_rtxn_begin(cr_store_t *st);
+void cr_rtxn_end(cr_store_t *st);
+void cr_cache_free(cr_cache_t *c);
+
+
+/*
+ * What an override filter is built for: the shape of the codes table.  A
+ * write to it by anything but cr_store changes the shape (and readers then
+ * search the B-tree for every code), unless it adds and deletes keys to the
+ * same counts: docs/loading.md says to write with the loader only.
+ */
+static inline void
+cr_filter_stamp(const MDB_stat *ms, uint64_t *stamp)
+{
+    stamp[0] = ms->ms_entries;
+    stamp[1] = ms->ms_depth;
+    stamp[2] = ms->ms_branch_pages;
+    stamp[3] = ms->ms_leaf_pages;
+    stamp[4] = ms->ms_overflow_pages;
+}
+
+
+#endif /* CR_STORE_INT_H */

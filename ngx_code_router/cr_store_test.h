@@ -1,0 +1,26 @@
+/*
+ * cr_store_test: the store's knobs for the unit tests alone, so that they
+ * can compare a reader's answers with and without its decoded copy.
+ * Nothing else includes this.
+ */
+
+#ifndef CR_STORE_TEST_H
+#define CR_STORE_TEST_H
+
+#include "cr_store.h"
+
+
+/* cr_store_open() flag for a reader: no copy of the batches and
+ * campaigns, no override filter (every lookup searches LMDB). */
+#define CR_STORE_NOCACHE     0x08
+
+/* What lookups of the current snapshot use instead of LMDB searches: the
+ * copy of the batches and campaigns (not for a big store), the override
+ * filter (cr_filter.h; not if another tool wrote the overrides).  0 for a
+ * writer or with CR_STORE_NOCACHE. */
+#define CR_CACHED_COPY    0x01
+#define CR_CACHED_FILTER  0x02
+
+int cr_store_cached(cr_store_t *st);
+
+#endif /* CR_STORE_TEST_H */

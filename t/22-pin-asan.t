@@ -1,8 +1,0 @@
-#!/usr/bin/perl
-# t/unit/test_pin.c under AddressSanitizer and UBSan.
-use strict;
-use warnings;
-use FindBin;
-use lib "$FindBin::Bin/lib";
-use CodeRouter::Test qw(exec_unit);
-exec_unit('pin', asan => 1);
