@@ -6,7 +6,7 @@
  *
  * and not two dozen variables, each looked up, measured and escaped by
  * the log module twice.  Every member is what conf/nginx.conf's former
- * 24-variable escape=json format logged, byte for byte (t/58 compares
+ * 24-variable escape=json format logged, byte for byte (t/59 compares
  * them): the same escaping as nginx's escape=json, and "" for a variable
  * not found.  Read in the log phase, so the status is the final one.
  */
