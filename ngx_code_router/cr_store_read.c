@@ -56,8 +56,7 @@ cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
  * Starts (or renews) the reader's transaction, adopting a grown map.  A
  * read-only store keeps it between calls until a commit makes it stale:
  * renewing costs a reader slot update and, per named database, a search
- * of the main database (about 2,000 instructions in all), more than a
- * lookup in the cache.  The check reads the newest meta page: no lock.
+ * of the main database: more than a lookup in the cache.  The check reads the newest meta page: no lock.
  */
 int
 cr_rtxn_begin(cr_store_t *st)
@@ -166,7 +165,7 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
     k.mv_size = CR_KEY_LEN;
 
     /* Most codes have no override: the filter says so without a search
-     * of the overrides' B-tree (about 1,900 instructions for 1M). */
+     * of the overrides' B-tree (docs/performance-notes.md has the cost). */
     if (st->cache.no_codes
         || (st->cache.filter
             && !cr_filter_maybe(st->cache.filter, st->cache.filter_lg,

@@ -1,9 +1,14 @@
 /*
- * ngx_http_code_router: what the module's source files share.
+ * ngx_http_code_router: what several of the module's files share.  Each
+ * file's private state stays in it.
  *
- * ngx_http_code_router_module.c   directives, the router, metrics
- * ngx_http_code_router_scans.c    scan counters (shared memory, scan store)
+ * ngx_http_code_router_handler.c  the request path: decide, answer,
+ *                                 variables
  * ngx_http_code_router_api.c      the verification API (JSON)
+ * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
+ * ngx_http_code_router_db.c       binding stores in workers, the timer
+ * ngx_http_code_router_status.c   metrics and the code_router_status page
+ * ngx_http_code_router_module.c   directives, configuration, module tables
  * ngx_http_code_router_scanlog.c  $code_router_scan, the scan record
  */
 
@@ -21,12 +26,7 @@
 #include "cr_target.h"
 
 
-#define CR_TIMER_MS          1000      /* swap check, stale readers, flush */
-#define CR_READER_CHECK_S    10
-#define CR_SWAP_CHECK_MS     250       /* stat of the store's path: a
-                                        * published version is served
-                                        * within this (plus a request) */
-#define CR_HTTP_GONE         410       /* nginx has no NGX_HTTP_GONE */
+#define CR_READER_CHECK_S    10        /* stale reader slots, every store */
 
 
 /* Per-request results, kept as indexed variables (they survive redirects). */
@@ -57,7 +57,9 @@ typedef enum {
 } ngx_http_code_router_var_e;
 
 
-/* Outcomes, as counted and as $code_router_status says them. */
+/* Outcomes, as counted and as $code_router_status says them.  The first
+ * five are the store's cr_status_e, value for value (checked at compile
+ * time in ngx_http_code_router_handler.c). */
 typedef enum {
     CR_OUT_OK = 0,
     CR_OUT_UNBOUND,
@@ -74,6 +76,7 @@ typedef enum {
 } ngx_http_code_router_out_e;
 
 
+/* The kind of answer the router gives. */
 typedef enum {
     CR_ANS_REDIRECT = 0,                /* 302 to an https:// target */
     CR_ANS_URL_LINK,                    /* 302 to a WeChat URL Link */
@@ -84,112 +87,16 @@ typedef enum {
 } ngx_http_code_router_ans_e;
 
 
-/* Counters in shared memory: totals of all workers, kept across reloads. */
-typedef struct {
-    ngx_atomic_t               outcome[CR_OUT_N];
-    ngx_atomic_t               scene[5];        /* 0: no batch */
-    ngx_atomic_t               client[2];       /* other, wechat */
-    ngx_atomic_t               answer[CR_ANS_N];
-    ngx_atomic_t               reopened;
-} ngx_http_code_router_metrics_t;
-
-
-/* One binding store; servers naming the same file share it. */
-typedef struct {
-    ngx_str_t                  path;            /* NUL-terminated */
-    cr_store_t                *st;              /* this worker's; or NULL */
-    uint64_t                   dev;
-    uint64_t                   ino;
-    ngx_msec_t                 checked;         /* ngx_current_msec */
-    time_t                     retry;
-    time_t                     reader_check;
-    ngx_uint_t                 failures;
-} ngx_http_code_router_db_t;
-
-
-/* The scan counters of one zone, in its shared memory. */
-typedef struct {
-    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
-                                                 * then the key's fp */
-    ngx_rbtree_node_t          sentinel;
-    ngx_queue_t                lru;             /* most recent first */
-    ngx_queue_t                dirty;           /* not yet in the store */
-    time_t                     last_flush;
-    time_t                     flushing;        /* since; 0: nobody */
-    ngx_atomic_t               codes;
-    ngx_atomic_t               counted;
-    ngx_atomic_t               ignored;         /* HEAD, bots, previews */
-    ngx_atomic_t               loaded;          /* read from the store */
-    ngx_atomic_t               evicted;
-    ngx_atomic_t               full;            /* scans not counted */
-    ngx_atomic_t               flushes;
-    ngx_atomic_t               flush_errors;
-    ngx_atomic_t               unavailable;     /* not counted: no store */
-} ngx_http_code_router_scans_sh_t;
-
-
-typedef struct {
-    ngx_rbtree_node_t          node;
-    ngx_queue_t                lru;
-    ngx_queue_t                dirty;
-    uint64_t                   key;             /* kid << 40 | serial */
-    uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
-    uint32_t                   count;
-    uint32_t                   stored;          /* as the store has it */
-    int64_t                    first;
-    time_t                     touched;         /* last LRU move */
-    unsigned                   in_dirty:1;
-} ngx_http_code_router_scan_node_t;
-
-
 typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
-
-
-/* A write of the scan store in a thread pool. */
-typedef struct {
-    ngx_http_code_router_zone_t       *zone;
-    ngx_uint_t                         n;
-    int                                rc;
-} ngx_http_code_router_flush_t;
-
-
-/* A code_router_scans zone and its scan store. */
-struct ngx_http_code_router_zone_s {
-    ngx_str_t                          name;
-    ngx_shm_zone_t                    *shm_zone;
-    ngx_slab_pool_t                   *shpool;
-    ngx_http_code_router_scans_sh_t   *sh;
-    ngx_str_t                          store;   /* NUL-terminated; or "" */
-    uint64_t                           store_size;
-    time_t                             flush;   /* seconds */
-    cr_scans_t                        *sc;      /* this worker's */
-    ngx_str_t                          thread_pool;
-    time_t                             flush_stamp; /* of our flush */
-    /* This worker's flush of this zone: the records (sorted for the
-     * write) and, in the order taken, their nodes and counts; marking
-     * them needs no tree search.  Dirty nodes are never evicted, and only
-     * the one flusher takes them off the dirty queue. */
-    cr_scan_t                         *flush_buf;
-    ngx_http_code_router_scan_node_t **flush_nodes;
-    uint32_t                          *flush_counts;
-#if (NGX_THREADS)
-    ngx_thread_pool_t                 *tp;
-    ngx_thread_task_t                 *task;
-    unsigned                           busy:1;  /* a write in the pool */
-#endif
-    time_t                             retry;
-    time_t                             reader_check;
-    ngx_uint_t                         failures; /* in this outage */
-};
 
 
 typedef struct {
     ngx_int_t                  var_index[CR_VAR_N];
-    ngx_array_t                dbs;             /* ngx_http_code_router_db_t */
+    ngx_array_t                dbs;             /* ..._db_t, in _db.c */
     ngx_array_t                zones;           /* zone_t * */
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
-    ngx_shm_zone_t            *shm;
+    ngx_shm_zone_t            *shm;             /* the metrics */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -198,7 +105,6 @@ typedef struct {
     ngx_regex_t               *wechat_ua;
     ngx_str_t                  wechat_literal;  /* the regex, if it is
                                                  * plain text; else "" */
-    ngx_http_code_router_db_t *db;
     ngx_uint_t                 db_index;        /* into dbs, plus one */
 } ngx_http_code_router_srv_conf_t;
 
@@ -227,12 +133,17 @@ typedef struct {
 /* What the router decided about one code, for the router and the API. */
 typedef struct {
     ngx_http_code_router_out_e     out;
+    ngx_http_code_router_ans_e     ans;         /* the router's answer */
+    ngx_str_t                      target;      /* its URL, if it has one */
+    ngx_str_t                      scanned;     /* the code as given */
     unsigned                       kid;
     uint64_t                       serial;
-    unsigned                       verified:1;
+    unsigned                       decoded:1;   /* code, kid are set */
+    unsigned                       verified:1;  /* serial is set */
     unsigned                       bound:1;     /* b holds a lookup */
     unsigned                       has_scans:1;
     unsigned                       counted:1;
+    unsigned                       regional:1;  /* diverted was checked */
     unsigned                       diverted:1;
     u_char                         code[CR_CODE_LEN];
     cr_binding_t                   b;
@@ -240,43 +151,176 @@ typedef struct {
 } ngx_http_code_router_decision_t;
 
 
+/*
+ * Per-request log lines within a limit, per worker and per place that
+ * logs one: a subject (a campaign, a record, a zone: a hash of it) at most
+ * once a second, and at most CR_LOG_SLOTS lines a second in all.
+ */
+#define CR_LOG_SLOTS         64
+
+typedef struct {
+    time_t                         second;
+    ngx_uint_t                     lines;       /* in that second */
+    struct {
+        uint32_t                   subject;
+        time_t                     last;
+    }                              slot[CR_LOG_SLOTS];
+} ngx_http_code_router_limit_t;
+
+
+/* A store kept open by a worker: its outage and its reader check. */
+typedef struct {
+    time_t                         retry;
+    time_t                         reader_check;
+    ngx_uint_t                     failures;    /* in this outage */
+} ngx_http_code_router_outage_t;
+
+
 extern ngx_module_t  ngx_http_code_router_module;
 extern ngx_str_t     ngx_http_code_router_outcomes[CR_OUT_N];
+extern const char   *ngx_http_code_router_answers[CR_ANS_N];
 
 
-void ngx_http_code_router_last_segment(ngx_str_t *v);
-ngx_int_t ngx_http_code_router_set_var(ngx_http_request_t *r,
-    ngx_http_code_router_var_e slot, u_char *data, size_t len);
-ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
-    ngx_http_code_router_var_e slot, uint64_t v);
+/* ngx_http_code_router_handler.c */
+
+/* Decodes, verifies, looks up, counts (if count) and applies the scan and
+ * region rules: fills d, sets no variable.  NGX_ERROR only for memory. */
 ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
-ngx_int_t ngx_http_code_router_outcome(ngx_http_request_t *r,
-    ngx_http_code_router_out_e out);
-ngx_int_t ngx_http_code_router_build(ngx_http_request_t *r, cr_binding_t *b,
-    u_char *code, cr_target_pt build, ngx_str_t *out);
 
-void ngx_http_code_router_down(ngx_log_t *log, ngx_uint_t *failures,
-    time_t *retry, const char *err, const char *then);
-void ngx_http_code_router_up(ngx_log_t *log, ngx_uint_t *failures,
-    const char *what, ngx_str_t *path);
+/* The target of an ok decision about bound code b for this client, and
+ * its kind (redirect, URL Link, interstitial).  interstitial: the
+ * location's, or NULL where none is needed (the API names the URL only).
+ * NGX_DECLINED: the stored target is unusable (logged). */
+ngx_int_t ngx_http_code_router_campaign_target(ngx_http_request_t *r,
+    cr_binding_t *b, u_char *code, ngx_uint_t wechat, ngx_str_t *interstitial,
+    ngx_str_t *url, ngx_http_code_router_ans_e *ans);
 
+/* Sets the variables of decision d (not $code_router_target nor
+ * $code_router_client, which are the router's). */
+ngx_int_t ngx_http_code_router_set_vars(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d);
+
+/* 1 if the request comes from WeChat, 0 if not, NGX_ERROR. */
+ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r);
+
+/* Cuts v down to its last path segment (the code). */
+void ngx_http_code_router_last_segment(ngx_str_t *v);
+
+/* Adds "Allow: methods" for a 405; NGX_ERROR for memory. */
+ngx_int_t ngx_http_code_router_allow(ngx_http_request_t *r, char *methods);
+
+/* Whether a per-request log line about subject may be written now (see
+ * limit_t); the metrics count what it is about, every time. */
+ngx_uint_t ngx_http_code_router_log_ok(ngx_http_code_router_limit_t *l,
+    uint32_t subject);
+
+/* A regex of ours failed to run (not "no match"): logged within a limit. */
+void ngx_http_code_router_regex_failed(ngx_http_request_t *r,
+    ngx_http_code_router_limit_t *l, ngx_int_t rc, const char *what);
+
+/* Registers the $code_router_* variables (preconfiguration). */
+ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
+
+/* The content handler of a code_router location. */
+ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_api.c */
+
+/* The content handler of a code_router_api location. */
+ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_scans.c */
+
+/* Counts a scan of (kid, serial) if count is set and the request is not a
+ * bot's, else only reads the count; fills d->scans, d->counted and
+ * d->has_scans.  NGX_DECLINED: no count known (the zone or its store is
+ * not there).  NGX_ERROR: memory. */
+ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, ngx_http_code_router_decision_t *d);
+
+/* Worker start, every second, worker exit: open, flush, flush and close
+ * the scan stores. */
+void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
+void ngx_http_code_router_scans_timer(ngx_log_t *log);
+void ngx_http_code_router_scans_close(ngx_cycle_t *cycle);
+
+/* The zones' metrics for code_router_status: at most len() bytes, written
+ * from p, never past last; returns the end. */
+size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
+    u_char *last);
+
+/* The directives code_router_scans and code_router_max_scans. */
 char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
-    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
-    ngx_uint_t count, ngx_http_code_router_decision_t *d);
-void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
-void ngx_http_code_router_scans_timer(ngx_log_t *log);
-void ngx_http_code_router_scans_close(ngx_cycle_t *cycle);
-void ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **p);
-size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r);
 
-char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 
+/* ngx_http_code_router_db.c */
+
+/* The binding store of the request's server, NULL if it is unavailable:
+ * reopened when its file was replaced, retried in an outage. */
+cr_store_t *ngx_http_code_router_db_store(ngx_http_request_t *r);
+
+/* Store i (from 0) of crmcf->dbs for the status page: its path, and the
+ * store to read now or NULL. */
+ngx_str_t *ngx_http_code_router_db_path(
+    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t i);
+cr_store_t *ngx_http_code_router_db_get(
+    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t i, ngx_log_t *log);
+
+/* code_router_db PATH: checks the file now; its index into dbs plus one
+ * in *index (servers naming one file share it).  NGX_CONF_OK or an
+ * error, logged. */
+char *ngx_http_code_router_db_add(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_uint_t *index);
+
+/* Any store (binding or scan) kept open by a worker.  down(): it failed;
+ * logged once per outage, retried a second later ("then" says what
+ * happens meanwhile).  up(): it opened; the end of an outage is logged.
+ * retry_due(): a closed store may be tried now.  readers_due(): its stale
+ * reader slots are to be cleared now (every CR_READER_CHECK_S);
+ * readers_cleared() logs how many were. */
+void ngx_http_code_router_down(ngx_log_t *log,
+    ngx_http_code_router_outage_t *o, const char *err, const char *then);
+void ngx_http_code_router_up(ngx_log_t *log, ngx_http_code_router_outage_t *o,
+    const char *what, ngx_str_t *path);
+ngx_uint_t ngx_http_code_router_retry_due(ngx_http_code_router_outage_t *o);
+ngx_uint_t ngx_http_code_router_readers_due(ngx_http_code_router_outage_t *o);
+void ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
+    ngx_str_t *path);
+
+/* Worker start and exit: every store opened, the timer started; every
+ * store flushed and closed. */
+ngx_int_t ngx_http_code_router_init_process(ngx_cycle_t *cycle);
+void ngx_http_code_router_exit_process(ngx_cycle_t *cycle);
+
+
+/* ngx_http_code_router_status.c */
+
+/* Counts one answer in the metrics shared by all workers. */
+void ngx_http_code_router_count(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
+    ngx_http_code_router_ans_e ans);
+
+/* Counts a store opened by a worker after its start. */
+void ngx_http_code_router_count_reopen(void);
+
+/* The metrics' shared memory, added once by any directive that needs it. */
+ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
+
+/* The content handler of a code_router_status location. */
+ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_scanlog.c */
+
+/* $code_router_scan: the scan record's JSON members, escaped. */
 ngx_int_t ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

@@ -19,7 +19,6 @@
 #include "ngx_http_code_router.h"
 
 
-static ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static u_char *ngx_http_code_router_api_decision(ngx_http_request_t *r,
@@ -53,53 +52,15 @@ static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
 };
 
 
-/* code_router_api [CODE]: CODE's last path segment; default $uri. */
-char *
-ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    ngx_str_t                         *value, uri = ngx_string("$uri");
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (crlcf->api || crlcf->code) {
-        return "is duplicate, or in a \"code_router\" location";
-    }
-
-    value = cf->args->elts;
-
-    crlcf->api = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (crlcf->api == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = (cf->args->nelts == 2) ? &value[1] : &uri;
-    ccv.complex_value = crlcf->api;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_code_router_api_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_api_handler(ngx_http_request_t *r)
 {
     u_char                            *body;
     size_t                             len;
-    ngx_int_t                          rc;
+    ngx_int_t                          rc, wechat;
     ngx_str_t                          v, code, target;
     ngx_uint_t                         scan;
-    ngx_table_elt_t                   *allow;
+    ngx_http_code_router_ans_e         ans;
     ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_decision_t   *d;
 
@@ -138,22 +99,10 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
     if (scan ? r->method != NGX_HTTP_POST
              : !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
     {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_code_router_allow(r, scan ? "POST" : "GET, HEAD")
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        allow->hash = 1;
-#if (nginx_version >= 1023000)
-        /* 1.23 chains headers of one name: this one is alone. */
-        allow->next = NULL;
-#endif
-        ngx_str_set(&allow->key, "Allow");
-
-        if (scan) {
-            ngx_str_set(&allow->value, "POST");
-        } else {
-            ngx_str_set(&allow->value, "GET, HEAD");
         }
 
         return ngx_http_code_router_api_send(r, NGX_HTTP_NOT_ALLOWED,
@@ -170,25 +119,35 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* The target the router would send an "ok" scan to; a stored target
-     * that fails our rules makes it "unavailable", as for the router. */
+    /* The target the router would send an "ok" scan from this client to
+     * (a mini-program's URL Link for WeChat, its URL Scheme elsewhere),
+     * chosen by the router's own function; a stored target that fails
+     * our rules makes it "unavailable", as for the router. */
     ngx_str_null(&target);
 
     if (d->bound && d->b.has_campaign) {
-        if (ngx_http_code_router_build(r, &d->b, d->code,
-                                       d->b.campaign.type
-                                       == CR_TARGET_MINIPROGRAM
-                                       ? cr_target_scheme : cr_target_url,
-                                       &target)
-            != NGX_OK)
-        {
+        wechat = ngx_http_code_router_is_wechat(r);
+        if (wechat == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_code_router_campaign_target(r, &d->b, d->code, wechat,
+                                                  NULL, &target, &ans);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
             ngx_str_null(&target);
 
             if (d->out == CR_OUT_OK) {
                 d->out = CR_OUT_UNAVAILABLE;
-                (void) ngx_http_code_router_outcome(r, d->out);
             }
         }
+    }
+
+    if (ngx_http_code_router_set_vars(r, d) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     body = ngx_http_code_router_api_decision(r, d, &target, &len);

@@ -99,7 +99,7 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     ngx_time_t                        *tp;
     ngx_msec_int_t                     ms;
     ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
     /* As $status and $request_time. */
     if (r->err_status) {
@@ -120,16 +120,16 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
                            + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
-    ngx_http_code_router_value(r, cmcf->var_index[CR_VAR_STATUS],
+    ngx_http_code_router_value(r, crmcf->var_index[CR_VAR_STATUS],
                                &val[CR_REC_STATUS]);
-    ngx_http_code_router_value(r, cmcf->var_index[CR_VAR_SCANNED],
+    ngx_http_code_router_value(r, crmcf->var_index[CR_VAR_SCANNED],
                                &val[CR_REC_CODE]);
 
     for (i = 0; i < CR_MEMBERS; i++) {
         ngx_http_code_router_value(r,
-                      cmcf->var_index[ngx_http_code_router_members[i].slot],
+                      crmcf->var_index[ngx_http_code_router_members[i].slot],
                       &val[CR_REC_MEMBERS + i]);
     }
 
@@ -143,7 +143,7 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_code_router_value(r, cmcf->var_index[CR_VAR_GENERATION],
+    ngx_http_code_router_value(r, crmcf->var_index[CR_VAR_GENERATION],
                                &val[CR_REC_GENERATION]);
     val[CR_REC_IP] = r->connection->addr_text;
 

@@ -27,6 +27,77 @@
 #define CR_EVICT_TRIES        32
 
 
+/* The scan counters of one zone, in its shared memory. */
+typedef struct {
+    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
+                                                 * then the key's fp */
+    ngx_rbtree_node_t          sentinel;
+    ngx_queue_t                lru;             /* most recent first */
+    ngx_queue_t                dirty;           /* not yet in the store */
+    time_t                     last_flush;
+    time_t                     flushing;        /* since; 0: nobody */
+    ngx_atomic_t               codes;
+    ngx_atomic_t               counted;
+    ngx_atomic_t               ignored;         /* HEAD, bots, previews */
+    ngx_atomic_t               loaded;          /* read from the store */
+    ngx_atomic_t               evicted;
+    ngx_atomic_t               full;            /* scans not counted */
+    ngx_atomic_t               flushes;
+    ngx_atomic_t               flush_errors;
+    ngx_atomic_t               unavailable;     /* not counted: no store */
+} ngx_http_code_router_scans_sh_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t          node;
+    ngx_queue_t                lru;
+    ngx_queue_t                dirty;
+    uint64_t                   key;             /* kid << 40 | serial */
+    uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
+    uint32_t                   count;
+    uint32_t                   stored;          /* as the store has it */
+    int64_t                    first;
+    time_t                     touched;         /* last LRU move */
+    unsigned                   in_dirty:1;
+} ngx_http_code_router_scan_node_t;
+
+
+/* A write of the scan store in a thread pool. */
+typedef struct {
+    ngx_http_code_router_zone_t       *zone;
+    ngx_uint_t                         n;
+    int                                rc;
+} ngx_http_code_router_flush_t;
+
+
+/* A code_router_scans zone and its scan store. */
+struct ngx_http_code_router_zone_s {
+    ngx_str_t                          name;
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_code_router_scans_sh_t   *sh;
+    ngx_str_t                          store;   /* NUL-terminated; or "" */
+    uint64_t                           store_size;
+    time_t                             flush;   /* seconds */
+    cr_scans_t                        *sc;      /* this worker's */
+    ngx_str_t                          thread_pool;
+    time_t                             flush_stamp; /* of our flush */
+    /* This worker's flush of this zone: the records (sorted for the
+     * write) and, in the order taken, their nodes and counts; marking
+     * them needs no tree search.  Dirty nodes are never evicted, and only
+     * the one flusher takes them off the dirty queue. */
+    cr_scan_t                         *flush_buf;
+    ngx_http_code_router_scan_node_t **flush_nodes;
+    uint32_t                          *flush_counts;
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;
+    ngx_thread_task_t                 *task;
+    unsigned                           busy:1;  /* a write in the pool */
+#endif
+    ngx_http_code_router_outage_t      outage;  /* of the scan store */
+};
+
+
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
@@ -43,8 +114,6 @@ static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
-static ngx_int_t ngx_http_code_router_scans_vars(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force, ngx_uint_t more);
 static ngx_uint_t ngx_http_code_router_scans_flush_begin(
@@ -66,369 +135,11 @@ static void ngx_http_code_router_scans_down(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, const char *err);
 
 
-/*
- * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
- *                   [store_size=SIZE] | zone=NAME | off
- */
-char *
-ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
+/* Per-request log lines, each place its own limit. */
+static ngx_http_code_router_limit_t  ngx_http_code_router_full_zone;
+static ngx_http_code_router_limit_t  ngx_http_code_router_bad_ignore_regex;
 
-    char                               err[1024];
-    u_char                            *p;
-    ssize_t                            size, store_size;
-    ngx_int_t                          flush;
-    ngx_str_t                         *value, name, s, store, pool;
-    ngx_uint_t                         i;
-    ngx_http_code_router_zone_t       *z, **zp;
-    ngx_http_code_router_main_conf_t  *cmcf;
 
-    if (crlcf->scans != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        crlcf->scans = NULL;
-        return NGX_CONF_OK;
-    }
-
-    ngx_str_null(&name);
-    ngx_str_null(&store);
-    ngx_str_null(&pool);
-    size = 0;
-    store_size = 0;
-    flush = NGX_CONF_UNSET;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
-
-            if (p) {
-                name.len = p - name.data;
-                s.data = p + 1;
-                s.len = value[i].data + value[i].len - s.data;
-
-                size = ngx_parse_size(&s);
-                if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
-                {
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "zone \"%V\" is too small: it needs "
-                                       "at least %uz bytes", &value[i],
-                                       8 * ngx_pagesize);
-                    return NGX_CONF_ERROR;
-                }
-
-            } else {
-                name.len = value[i].len - 5;
-            }
-
-            if (name.len == 0) {
-                return "needs a zone name: \"zone=NAME:SIZE\"";
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "store=", 6) == 0) {
-            store.data = value[i].data + 6;
-            store.len = value[i].len - 6;
-
-            if (store.len == 0
-                || ngx_conf_full_name(cf->cycle, &store, 1) != NGX_OK)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
-
-            flush = ngx_parse_time(&s, 1);
-            if (flush == NGX_ERROR || flush < 1 || flush > 60) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\": from 1s to 60s",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
-#if (NGX_THREADS)
-            pool.data = value[i].data + 12;
-            pool.len = value[i].len - 12;
-
-            if (pool.len == 0) {
-                return "needs a name: \"thread_pool=NAME\"";
-            }
-
-            /* Declared with "thread_pool NAME threads=1;": nginx checks it
-             * exists ("unknown thread pool"). */
-            if (ngx_thread_pool_add(cf, &pool) == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-#else
-            return "\"thread_pool=\" needs nginx built --with-threads";
-#endif
-        }
-
-        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
-            s.data = value[i].data + 11;
-            s.len = value[i].len - 11;
-
-            store_size = ngx_parse_size(&s);
-            if (store_size == NGX_ERROR || store_size < (1 << 20)) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\": at least 1m", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (name.len == 0) {
-        return "needs \"zone=NAME:SIZE\"";
-    }
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
-    z = NULL;
-
-    for (i = 0; i < cmcf->zones.nelts; i++) {
-        if (zp[i]->name.len == name.len
-            && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
-        {
-            z = zp[i];
-            break;
-        }
-    }
-
-    if (size == 0) {
-        /* A reference to a zone defined earlier. */
-        if (z == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown zone \"%V\": define it first, with "
-                               "\"zone=%V:SIZE\"", &name, &name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (store.len || flush != NGX_CONF_UNSET || store_size || pool.len)
-        {
-            return "sets store=, flush=, store_size= and thread_pool= only "
-                   "where the zone is defined (with its size)";
-        }
-
-        crlcf->scans = z;
-        return NGX_CONF_OK;
-    }
-
-    if (z) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already defined", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < cmcf->zones.nelts; i++) {
-        if (store.len && zp[i]->store.len == store.len
-            && ngx_strcmp(zp[i]->store.data, store.data) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "scan store \"%V\" is already used by zone "
-                               "\"%V\"", &store, &zp[i]->name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    /* nginx -t: an existing store must be a scan store, never the binding
-     * store; a new one is created by the first worker. */
-    if (store.len
-        && cr_scans_open(NULL, (char *) store.data, 0, CR_SCANS_CHECK, err,
-                         sizeof(err))
-           != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
-        return NGX_CONF_ERROR;
-    }
-
-    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_zone_t));
-    if (z == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    z->name = name;
-    z->store = store;
-    z->store_size = store_size;
-    z->thread_pool = pool;
-    z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
-
-    z->shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                        &ngx_http_code_router_module);
-    if (z->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (z->shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already used by another module",
-                           &name);
-        return NGX_CONF_ERROR;
-    }
-
-    z->shm_zone->init = ngx_http_code_router_scans_init_zone;
-    z->shm_zone->data = z;
-
-    zp = ngx_array_push(&cmcf->zones);
-    if (zp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *zp = z;
-    crlcf->scans = z;
-
-    return NGX_CONF_OK;
-}
-
-
-/* code_router_max_scans SCENE|campaign=ID N */
-char *
-ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_code_router_loc_conf_t *crlcf = conf;
-
-    ngx_int_t                    n;
-    ngx_str_t                   *value;
-    ngx_http_code_router_max_t  *m;
-
-    value = cf->args->elts;
-
-    if (crlcf->max_scans == NGX_CONF_UNSET_PTR) {
-        crlcf->max_scans = ngx_array_create(cf->pool, 4,
-                                        sizeof(ngx_http_code_router_max_t));
-        if (crlcf->max_scans == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    m = ngx_array_push(crlcf->max_scans);
-    if (m == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(m, sizeof(ngx_http_code_router_max_t));
-
-    if (ngx_strncmp(value[1].data, "campaign=", 9) == 0) {
-        m->campaign.data = value[1].data + 9;
-        m->campaign.len = value[1].len - 9;
-
-        if (cr_valid_id((char *) m->campaign.data, m->campaign.len)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid campaign id in \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-    } else {
-        m->scene = cr_scene_parse((char *) value[1].data, value[1].len);
-
-        if (m->scene == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown scene \"%V\": verify, marketing, "
-                               "trace, channel, or campaign=ID", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    n = ngx_atoi(value[2].data, value[2].len);
-    if (n == NGX_ERROR || n < 1 || n > 1000000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid number of scans \"%V\": from 1 to "
-                           "1000000", &value[2]);
-        return NGX_CONF_ERROR;
-    }
-
-    m->max = n;
-
-    return NGX_CONF_OK;
-}
-
-
-/* The counters survive a reload: a zone of the old cycle is adopted. */
-static ngx_int_t
-ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    size_t                            len;
-    ngx_http_code_router_zone_t      *z, *oz;
-    ngx_http_code_router_scans_sh_t  *sh;
-
-    z = shm_zone->data;
-    oz = data;
-
-    if (oz) {
-        z->shpool = oz->shpool;
-        z->sh = oz->sh;
-        return NGX_OK;
-    }
-
-    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        z->sh = z->shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_code_router_scans_sh_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    z->sh = sh;
-    z->shpool->data = sh;
-
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
-                    ngx_http_code_router_scans_insert);
-    ngx_queue_init(&sh->lru);
-    ngx_queue_init(&sh->dirty);
-
-    len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
-
-    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
-    if (z->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(z->shpool->log_ctx, " in code_router_scans zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* A full zone is expected and handled (eviction), not an error. */
-    z->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * Counts a scan of (kid, serial) if count is set and the request is not a
- * bot's, else only reads the count; fills d->scans and the variables.
- */
 ngx_int_t
 ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
@@ -441,10 +152,10 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     const uint8_t                     *fp;
     ngx_http_code_router_scan_node_t  *node;
     ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_srv_conf_t   *crscf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
     if (z->sh == NULL) {
         return NGX_DECLINED;
@@ -460,7 +171,7 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
     /* The key that verified the code: brands sharing a zone or a store
      * never share the count of a (kid, serial). */
-    fp = cscf->ring->keys[kid].fp;
+    fp = crscf->ring->keys[kid].fp;
     key = (uint64_t) kid << 40 | serial;
     now = ngx_time();
 
@@ -506,8 +217,8 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        if (z->failures) {
-            ngx_http_code_router_up(r->connection->log, &z->failures,
+        if (z->outage.failures) {
+            ngx_http_code_router_up(r->connection->log, &z->outage,
                                     "scan store", &z->store);
         }
     }
@@ -530,9 +241,19 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             ngx_shmtx_unlock(&z->shpool->mutex);
 
             (void) ngx_atomic_fetch_add(&z->sh->full, 1);
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "code router: zone \"%V\" is full of scans not "
-                          "yet stored; this scan is not counted", &z->name);
+
+            /* Counted every time in uncounted_total; logged within a
+             * limit, the zone its subject. */
+            if (ngx_http_code_router_log_ok(&ngx_http_code_router_full_zone,
+                                            ngx_crc32_short(z->name.data,
+                                                            z->name.len)))
+            {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "code router: zone \"%V\" is full of scans "
+                              "not yet stored; this scan is not counted",
+                              &z->name);
+            }
+
             goto found;
         }
 
@@ -570,7 +291,7 @@ found:
 
     d->has_scans = 1;
 
-    return ngx_http_code_router_scans_vars(r, d);
+    return NGX_OK;
 }
 
 
@@ -748,6 +469,7 @@ static ngx_uint_t
 ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf)
 {
+    ngx_int_t         rc;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *ua;
@@ -759,11 +481,19 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
             return 1;
         }
 
-    } else if (ua && crlcf->scans_ignore
-               && ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0)
-                  >= 0)
-    {
-        return 1;
+    } else if (ua && crlcf->scans_ignore) {
+        rc = ngx_regex_exec(crlcf->scans_ignore, &ua->value, NULL, 0);
+
+        if (rc >= 0) {
+            return 1;
+        }
+
+        /* A regex that cannot run counts the scan (as no match would). */
+        if (rc != NGX_REGEX_NO_MATCHED) {
+            ngx_http_code_router_regex_failed(r,
+                                        &ngx_http_code_router_bad_ignore_regex,
+                                        rc, "code_router_scans_ignore");
+        }
     }
 
     part = &r->headers_in.headers.part;
@@ -802,51 +532,19 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_code_router_scans_vars(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d)
-{
-    u_char  *p;
-
-    p = ngx_pnalloc(r->pool, 32);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (d->scans.first) {
-        cr_format_time((char *) p, 32, d->scans.first, 0);
-    } else {
-        *p = '\0';
-    }
-
-    if (ngx_http_code_router_set_num(r, CR_VAR_SCANS, d->scans.count)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_http_code_router_set_var(r, CR_VAR_FIRST_SCAN, p,
-                                        ngx_strlen(p));
-
-    return ngx_http_code_router_set_var(r, CR_VAR_COUNTED,
-                                        (u_char *) (d->counted ? "1" : "0"),
-                                        1);
-}
-
-
 /* Each worker opens the scan stores after fork. */
 void
 ngx_http_code_router_scans_open(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t      **zp;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+    crmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
+    zp = crmcf->zones.elts;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->store.len) {
             (void) ngx_http_code_router_scans_open_one(zp[i], cycle->log);
 
@@ -876,8 +574,7 @@ ngx_http_code_router_scans_open_one(ngx_http_code_router_zone_t *z,
         return NGX_ERROR;
     }
 
-    ngx_http_code_router_up(log, &z->failures, "scan store", &z->store);
-    z->reader_check = 0;
+    ngx_http_code_router_up(log, &z->outage, "scan store", &z->store);
 
     return NGX_OK;
 }
@@ -899,8 +596,7 @@ ngx_http_code_router_scans_down(ngx_http_code_router_zone_t *z,
                   "\"%V\" are neither counted nor held to "
                   "code_router_max_scans until it opens", &z->name) = '\0';
 
-    ngx_http_code_router_down(log, &z->failures, &z->retry, err,
-                              (char *) then);
+    ngx_http_code_router_down(log, &z->outage, err, (char *) then);
 }
 
 
@@ -940,18 +636,15 @@ ngx_http_code_router_scans_task(ngx_http_code_router_zone_t *z,
 void
 ngx_http_code_router_scans_timer(ngx_log_t *log)
 {
-    int                                dead;
-    time_t                             now;
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t      **zp, *z;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
-    now = ngx_time();
+    zp = crmcf->zones.elts;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         z = zp[i];
 
         if (z->store.len == 0 || z->sh == NULL) {
@@ -959,21 +652,16 @@ ngx_http_code_router_scans_timer(ngx_log_t *log)
         }
 
         if (z->sc == NULL
-            && (now < z->retry
+            && (!ngx_http_code_router_retry_due(&z->outage)
                 || ngx_http_code_router_scans_open_one(z, log) != NGX_OK))
         {
             continue;
         }
 
-        if (now >= z->reader_check) {
-            z->reader_check = now + CR_READER_CHECK_S;
-            dead = cr_scans_reader_check(z->sc);
-
-            if (dead > 0) {
-                ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                              "code router: cleared %d stale reader slot(s) "
-                              "of \"%V\"", dead, &z->store);
-            }
+        if (ngx_http_code_router_readers_due(&z->outage)) {
+            ngx_http_code_router_readers_cleared(log,
+                                                 cr_scans_reader_check(z->sc),
+                                                 &z->store);
         }
 
         ngx_http_code_router_scans_flush(z, log, 0, 0);
@@ -987,17 +675,17 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t      **zp;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle,
+    crmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_code_router_module);
-    if (cmcf == NULL) {
+    if (crmcf == NULL) {
         return;
     }
 
-    zp = cmcf->zones.elts;
+    zp = crmcf->zones.elts;
 
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->sc) {
             ngx_http_code_router_scans_flush(zp[i], cycle->log, 1, 0);
             cr_scans_close(zp[i]->sc);
@@ -1358,14 +1046,14 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
     size_t                                      len, names;
     ngx_uint_t                                  i;
     ngx_http_code_router_zone_t               **zp;
-    ngx_http_code_router_main_conf_t           *cmcf;
+    ngx_http_code_router_main_conf_t           *crmcf;
     const ngx_http_code_router_scans_metric_t  *m;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
 
     names = 0;
-    for (i = 0; i < cmcf->zones.nelts; i++) {
+    for (i = 0; i < crmcf->zones.nelts; i++) {
         names += zp[i]->name.len;
     }
 
@@ -1375,7 +1063,7 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
         len += sizeof("# HELP  \n# TYPE  \n") - 1
                + 2 * ngx_strlen(m->name) + ngx_strlen(m->help)
                + ngx_strlen(m->type)
-               + cmcf->zones.nelts * (ngx_strlen(m->name)
+               + crmcf->zones.nelts * (ngx_strlen(m->name)
                                       + sizeof("{zone=\"\"} \n") - 1
                                       + NGX_ATOMIC_T_LEN)
                + names;
@@ -1385,40 +1073,398 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
 }
 
 
-void
-ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char **pp)
+u_char *
+ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
+    u_char *last)
 {
-    u_char                                     *p;
     ngx_uint_t                                  i, z;
     ngx_atomic_t                               *v;
     ngx_http_code_router_zone_t               **zp;
-    ngx_http_code_router_main_conf_t           *cmcf;
+    ngx_http_code_router_main_conf_t           *crmcf;
     const ngx_http_code_router_scans_metric_t  *m;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    zp = cmcf->zones.elts;
-    p = *pp;
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
 
-    if (cmcf->zones.nelts == 0) {
-        return;
+    if (crmcf->zones.nelts == 0) {
+        return p;
     }
 
     for (i = 0; i < CR_SCANS_METRICS; i++) {
         m = &ngx_http_code_router_scans_metrics[i];
 
-        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n",
-                        m->name, m->help, m->name, m->type);
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                         m->name, m->help, m->name, m->type);
 
-        for (z = 0; z < cmcf->zones.nelts; z++) {
+        for (z = 0; z < crmcf->zones.nelts; z++) {
             if (zp[z]->sh == NULL) {
                 continue;
             }
 
             v = (ngx_atomic_t *) ((u_char *) zp[z]->sh + m->offset);
-            p = ngx_sprintf(p, "%s{zone=\"%V\"} %uA\n",
-                            m->name, &zp[z]->name, *v);
+            p = ngx_slprintf(p, last, "%s{zone=\"%V\"} %uA\n",
+                             m->name, &zp[z]->name, *v);
         }
     }
 
-    *pp = p;
+    return p;
+}
+
+
+/*
+ * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
+ *                   [store_size=SIZE] | zone=NAME | off
+ */
+char *
+ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    char                               err[1024];
+    u_char                            *p;
+    ssize_t                            size, store_size;
+    ngx_int_t                          flush;
+    ngx_str_t                         *value, name, s, store, pool;
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t       *z, **zp;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    if (crlcf->scans != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        crlcf->scans = NULL;
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_null(&name);
+    ngx_str_null(&store);
+    ngx_str_null(&pool);
+    size = 0;
+    store_size = 0;
+    flush = NGX_CONF_UNSET;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p) {
+                name.len = p - name.data;
+                s.data = p + 1;
+                s.len = value[i].data + value[i].len - s.data;
+
+                size = ngx_parse_size(&s);
+                if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "zone \"%V\" is too small: it needs "
+                                       "at least %uz bytes", &value[i],
+                                       8 * ngx_pagesize);
+                    return NGX_CONF_ERROR;
+                }
+
+            } else {
+                name.len = value[i].len - 5;
+            }
+
+            if (name.len == 0) {
+                return "needs a zone name: \"zone=NAME:SIZE\"";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "store=", 6) == 0) {
+            store.data = value[i].data + 6;
+            store.len = value[i].len - 6;
+
+            if (store.len == 0
+                || ngx_conf_full_name(cf->cycle, &store, 1) != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            flush = ngx_parse_time(&s, 1);
+            if (flush == NGX_ERROR || flush < 1 || flush > 60) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 1s to 60s",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+#if (NGX_THREADS)
+            pool.data = value[i].data + 12;
+            pool.len = value[i].len - 12;
+
+            if (pool.len == 0) {
+                return "needs a name: \"thread_pool=NAME\"";
+            }
+
+            /* Declared with "thread_pool NAME threads=1;": nginx checks it
+             * exists ("unknown thread pool"). */
+            if (ngx_thread_pool_add(cf, &pool) == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+#else
+            return "\"thread_pool=\" needs nginx built --with-threads";
+#endif
+        }
+
+        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
+            s.data = value[i].data + 11;
+            s.len = value[i].len - 11;
+
+            store_size = ngx_parse_size(&s);
+            if (store_size == NGX_ERROR || store_size < (1 << 20)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": at least 1m", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        return "needs \"zone=NAME:SIZE\"";
+    }
+
+    crmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
+    z = NULL;
+
+    for (i = 0; i < crmcf->zones.nelts; i++) {
+        if (zp[i]->name.len == name.len
+            && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
+        {
+            z = zp[i];
+            break;
+        }
+    }
+
+    if (size == 0) {
+        /* A reference to a zone defined earlier. */
+        if (z == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown zone \"%V\": define it first, with "
+                               "\"zone=%V:SIZE\"", &name, &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (store.len || flush != NGX_CONF_UNSET || store_size || pool.len)
+        {
+            return "sets store=, flush=, store_size= and thread_pool= only "
+                   "where the zone is defined (with its size)";
+        }
+
+        crlcf->scans = z;
+        return NGX_CONF_OK;
+    }
+
+    if (z) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already defined", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < crmcf->zones.nelts; i++) {
+        if (store.len && zp[i]->store.len == store.len
+            && ngx_strcmp(zp[i]->store.data, store.data) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "scan store \"%V\" is already used by zone "
+                               "\"%V\"", &store, &zp[i]->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* nginx -t: an existing store must be a scan store, never the binding
+     * store; a new one is created by the first worker. */
+    if (store.len
+        && cr_scans_open(NULL, (char *) store.data, 0, CR_SCANS_CHECK, err,
+                         sizeof(err))
+           != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    z = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_zone_t));
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    z->name = name;
+    z->store = store;
+    z->store_size = store_size;
+    z->thread_pool = pool;
+    z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
+
+    z->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_code_router_module);
+    if (z->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used by another module",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    z->shm_zone->init = ngx_http_code_router_scans_init_zone;
+    z->shm_zone->data = z;
+
+    zp = ngx_array_push(&crmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = z;
+    crlcf->scans = z;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_max_scans SCENE|campaign=ID N */
+char *
+ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_int_t                    n;
+    ngx_str_t                   *value;
+    ngx_http_code_router_max_t  *m;
+
+    value = cf->args->elts;
+
+    if (crlcf->max_scans == NGX_CONF_UNSET_PTR) {
+        crlcf->max_scans = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_code_router_max_t));
+        if (crlcf->max_scans == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    m = ngx_array_push(crlcf->max_scans);
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(m, sizeof(ngx_http_code_router_max_t));
+
+    if (ngx_strncmp(value[1].data, "campaign=", 9) == 0) {
+        m->campaign.data = value[1].data + 9;
+        m->campaign.len = value[1].len - 9;
+
+        if (cr_valid_id((char *) m->campaign.data, m->campaign.len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid campaign id in \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        m->scene = cr_scene_parse((char *) value[1].data, value[1].len);
+
+        if (m->scene == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown scene \"%V\": verify, marketing, "
+                               "trace, channel, or campaign=ID", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    n = ngx_atoi(value[2].data, value[2].len);
+    if (n == NGX_ERROR || n < 1 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of scans \"%V\": from 1 to "
+                           "1000000", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    m->max = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+static ngx_int_t
+ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                            len;
+    ngx_http_code_router_zone_t      *z, *oz;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    z = shm_zone->data;
+    oz = data;
+
+    if (oz) {
+        z->shpool = oz->shpool;
+        z->sh = oz->sh;
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(z->shpool, sizeof(ngx_http_code_router_scans_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->sh = sh;
+    z->shpool->data = sh;
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_code_router_scans_insert);
+    ngx_queue_init(&sh->lru);
+    ngx_queue_init(&sh->dirty);
+
+    len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
+
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(z->shpool->log_ctx, " in code_router_scans zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* A full zone is expected and handled (eviction), not an error. */
+    z->shpool->log_nomem = 0;
+
+    return NGX_OK;
 }

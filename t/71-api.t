@@ -25,9 +25,9 @@ my $name = q{春季 "抽奖" \\ <script>alert(1)</script> & 'x'};
 (my $csv_name = $name) =~ s/"/""/g;
 
 load_store($db, ['c.csv', <<"CSV"], ['b.csv', <<'CSV'], ['o.csv', <<'CSV']);
-campaign,name,type,url,appid,path,query,starts_at,ends_at
-h5,"$csv_name",h5,https://shop.example/p?x=1,,,,2020-01-01T00:00+08:00,
-mp,小程序,miniprogram,,wx0123456789abcdef,pages/a/index,k=v,,
+campaign,name,type,url,appid,path,query,url_link,starts_at,ends_at
+h5,"$csv_name",h5,https://shop.example/p?x=1,,,,,2020-01-01T00:00+08:00,
+mp,小程序,miniprogram,,wx0123456789abcdef,pages/a/index,k=v,https://wxaurl.cn/mp1,,
 CSV
 batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,production_date,region
 b-h5,1,1,100,verify,h5,SKU-1,06901234567892,L1,2026-11-02,CN-ZJ
@@ -48,6 +48,14 @@ my $conf = <<"CONF";
         }
         location /by-arg {
             code_router_api \$arg_code;
+        }
+        location /r/ {
+            code_router \$uri;
+            code_router_interstitial /open;
+        }
+        location = /open {
+            internal;
+            return 200 \$code_router_target;
         }
     }
 CONF
@@ -112,6 +120,24 @@ is($j->{campaign}{target},
    'weixin://dl/business/?appid=wx0123456789abcdef&path=pages%2Fa%2Findex'
    . '&query=k%3Dv%26code%3D' . mint($key, 1, 150) . '&env_version=release',
    'mini-program target: the URL Scheme');
+
+# The API names the target the router sends the same client to: inside
+# WeChat a mini-program's URL Link, elsewhere its URL Scheme (what the
+# interstitial opens).
+my $mp = mint($key, 1, 151);
+my $WX = 'Mozilla/5.0 (iPhone) MicroMessenger/8.0.50';
+$r = $t->get("/r/$mp", { 'User-Agent' => $WX });
+is($r->{status}, 302, 'the router, WeChat: 302');
+is($r->{headers}{location}, 'https://wxaurl.cn/mp1', '... to the URL Link');
+$j = json_ok($t->get("/v1/codes/$mp", { 'User-Agent' => $WX }), 'API, WeChat');
+is($j->{campaign}{target}, $r->{headers}{location},
+   'API, WeChat: the URL Link, as the router sends');
+$r = $t->get("/r/$mp");
+is($r->{status}, 200, 'the router, elsewhere: the interstitial');
+like($r->{content}, qr{^weixin://}, '... which opens the URL Scheme');
+$j = json_ok($t->get("/v1/codes/$mp"), 'API, elsewhere');
+is($j->{campaign}{target}, $r->{content},
+   'API, elsewhere: the URL Scheme, as the router sends');
 
 # Every other outcome.
 my @cases = (

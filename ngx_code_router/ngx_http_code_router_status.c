@@ -1,0 +1,352 @@
+/*
+ * Metrics: counters of every answer in shared memory (totals of all
+ * workers, kept across reloads), and the code_router_status page that
+ * shows them with the stores' and scan zones' state, in Prometheus' text
+ * format.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_code_router.h"
+
+
+#define CR_SCENES            5          /* 0: no batch, then cr_scene_e */
+
+
+typedef struct {
+    ngx_atomic_t               outcome[CR_OUT_N];
+    ngx_atomic_t               scene[CR_SCENES];
+    ngx_atomic_t               client[2];       /* other, wechat */
+    ngx_atomic_t               answer[CR_ANS_N];
+    ngx_atomic_t               reopened;
+} ngx_http_code_router_metrics_t;
+
+
+static u_char *ngx_http_code_router_counters(u_char *p, u_char *last,
+    const char *name, const char *help, const char *label,
+    const char *(*label_of)(ngx_uint_t i), ngx_atomic_t *v, ngx_uint_t n);
+static const char *ngx_http_code_router_outcome_name(ngx_uint_t i);
+static const char *ngx_http_code_router_scene_name(ngx_uint_t i);
+static const char *ngx_http_code_router_answer_name(ngx_uint_t i);
+static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+static ngx_str_t  ngx_http_code_router_shm_name =
+    ngx_string("code_router_metrics_3");    /* a new layout, a new name */
+
+
+void
+ngx_http_code_router_count(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
+    ngx_http_code_router_ans_e ans)
+{
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->shm == NULL || crmcf->shm->data == NULL) {
+        return;
+    }
+
+    m = crmcf->shm->data;
+
+    (void) ngx_atomic_fetch_add(&m->outcome[out], 1);
+    (void) ngx_atomic_fetch_add(&m->scene[scene < CR_SCENES ? scene : 0], 1);
+    (void) ngx_atomic_fetch_add(&m->client[wechat ? 1 : 0], 1);
+    (void) ngx_atomic_fetch_add(&m->answer[ans], 1);
+}
+
+
+void
+ngx_http_code_router_count_reopen(void)
+{
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_code_router_module);
+
+    if (crmcf->shm && crmcf->shm->data) {
+        m = crmcf->shm->data;
+        (void) ngx_atomic_fetch_add(&m->reopened, 1);
+    }
+}
+
+
+/*
+ * code_router_status: Prometheus text exposition.  Every write is bounded
+ * by the buffer's end (ngx_slprintf); a page that would not fit is an
+ * error, never a truncated page.
+ */
+ngx_int_t
+ngx_http_code_router_status_handler(ngx_http_request_t *r)
+{
+    u_char                            *p, *last, *up;
+    size_t                             len;
+    time_t                             now;
+    int64_t                            v;
+    ngx_int_t                          rc;
+    ngx_buf_t                         *buf;
+    ngx_uint_t                         i, g, ndb;
+    ngx_chain_t                        out;
+    cr_store_t                        *st;
+    cr_store_info_t                   *info;
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    static const char  *gauges[4][2] = {
+        { "code_router_db_generation",
+          "Generation of the store (each loader commit adds one)." },
+        { "code_router_db_map_size_bytes", "Size of the store's map." },
+        { "code_router_db_map_used_bytes", "Bytes of the map in use." },
+        { "code_router_db_last_commit_age_seconds",
+          "Seconds since the last loader commit." }
+    };
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    m = crmcf->shm->data;
+    ndb = crmcf->dbs.nelts;
+    now = ngx_time();
+
+    /* Room for the fixed text (under 3 KB), and for each store five
+     * lines of at most 96 bytes besides its path; the zones' lines are
+     * counted exactly. */
+    len = 4096 + ngx_http_code_router_scans_status_len(r);
+
+    for (i = 0; i < ndb; i++) {
+        len += 5 * (96 + ngx_http_code_router_db_path(crmcf, i)->len);
+    }
+
+    buf = ngx_create_temp_buf(r->pool, len);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = buf->last;
+    last = buf->end;
+
+    p = ngx_http_code_router_counters(p, last, "code_router_requests_total",
+                                      "Scans answered, by outcome.", "status",
+                                      ngx_http_code_router_outcome_name,
+                                      m->outcome, CR_OUT_N);
+
+    p = ngx_http_code_router_counters(p, last,
+                                      "code_router_scene_requests_total",
+                                      "Scans by the scene of their batch.",
+                                      "scene",
+                                      ngx_http_code_router_scene_name,
+                                      m->scene, CR_SCENES);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP code_router_client_requests_total Scans by "
+                     "client.\n"
+                     "# TYPE code_router_client_requests_total counter\n"
+                     "code_router_client_requests_total{client=\"other\"} "
+                     "%uA\n"
+                     "code_router_client_requests_total{client=\"wechat\"} "
+                     "%uA\n", m->client[0], m->client[1]);
+
+    p = ngx_http_code_router_counters(p, last, "code_router_answers_total",
+                                      "Scans by the kind of answer.", "answer",
+                                      ngx_http_code_router_answer_name,
+                                      m->answer, CR_ANS_N);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP code_router_db_reopens_total Store opens by "
+                     "workers after start (swaps, outages).\n"
+                     "# TYPE code_router_db_reopens_total counter\n"
+                     "code_router_db_reopens_total %uA\n", m->reopened);
+
+    /* The text format wants each metric's samples in one group: read
+     * every store first, then write metric by metric. */
+    info = ngx_pcalloc(r->pool, ndb * sizeof(cr_store_info_t));
+    up = ngx_pcalloc(r->pool, ndb);
+    if ((info == NULL || up == NULL) && ndb) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < ndb; i++) {
+        st = ngx_http_code_router_db_get(crmcf, i, r->connection->log);
+        up[i] = (st != NULL && cr_store_info(st, &info[i]) == 0);
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP code_router_db_up Whether this worker can "
+                     "read the store.\n# TYPE code_router_db_up gauge\n");
+
+    for (i = 0; i < ndb; i++) {
+        p = ngx_slprintf(p, last, "code_router_db_up{db=\"%V\"} %d\n",
+                         ngx_http_code_router_db_path(crmcf, i), (int) up[i]);
+    }
+
+    for (g = 0; g < 4; g++) {
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s gauge\n",
+                         gauges[g][0], gauges[g][1], gauges[g][0]);
+
+        for (i = 0; i < ndb; i++) {
+            if (!up[i]) {
+                continue;
+            }
+
+            switch (g) {
+            case 0:
+                v = (int64_t) info[i].generation;
+                break;
+            case 1:
+                v = (int64_t) info[i].map_size;
+                break;
+            case 2:
+                v = (int64_t) info[i].map_used;
+                break;
+            default:
+                v = info[i].last_commit ? now - info[i].last_commit : -1;
+            }
+
+            p = ngx_slprintf(p, last, "%s{db=\"%V\"} %L\n", gauges[g][0],
+                             ngx_http_code_router_db_path(crmcf, i), v);
+        }
+    }
+
+    p = ngx_http_code_router_scans_status(r, p, last);
+
+    if (p == last) {
+        /* The sizes above missed a line: a short page would be wrong. */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "code router: status page larger than its %uz bytes",
+                      len);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    buf->last = p;
+    buf->last_buf = (r == r->main) ? 1 : 0;
+    buf->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = buf->last - buf->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = buf;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* A counter family: its HELP and TYPE, then a sample per label value. */
+static u_char *
+ngx_http_code_router_counters(u_char *p, u_char *last, const char *name,
+    const char *help, const char *label,
+    const char *(*label_of)(ngx_uint_t i), ngx_atomic_t *v, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n",
+                     name, help, name);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_slprintf(p, last, "%s{%s=\"%s\"} %uA\n",
+                         name, label, label_of(i), v[i]);
+    }
+
+    return p;
+}
+
+
+/* ngx_string() literals end in a NUL. */
+static const char *
+ngx_http_code_router_outcome_name(ngx_uint_t i)
+{
+    return (const char *) ngx_http_code_router_outcomes[i].data;
+}
+
+
+static const char *
+ngx_http_code_router_scene_name(ngx_uint_t i)
+{
+    const char  *scene;
+
+    scene = cr_scene_name(i);
+
+    return scene ? scene : "none";
+}
+
+
+static const char *
+ngx_http_code_router_answer_name(ngx_uint_t i)
+{
+    return ngx_http_code_router_answers[i];
+}
+
+
+ngx_int_t
+ngx_http_code_router_add_shm(ngx_conf_t *cf)
+{
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_code_router_module);
+    if (crmcf->shm) {
+        return NGX_OK;
+    }
+
+    crmcf->shm = ngx_shared_memory_add(cf, &ngx_http_code_router_shm_name,
+                                       8 * ngx_pagesize,
+                                       &ngx_http_code_router_module);
+    if (crmcf->shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    crmcf->shm->init = ngx_http_code_router_init_shm;
+
+    return NGX_OK;
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+static ngx_int_t
+ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm_zone->data = ngx_slab_calloc(shpool,
+                                     sizeof(ngx_http_code_router_metrics_t));
+    if (shm_zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm_zone->data;
+
+    return NGX_OK;
+}
