@@ -105,13 +105,7 @@ cmp_ok($close, '>', 0, 'a flush of more than a chunk: write transactions moments
 note(sprintf 'scans done at %.1f s; flushes: %s', $done - $seen[0][0],
              join ' ', map { sprintf '%.1f:%d', $_->[0] - $seen[0][0], $_->[1] } @seen);
 
-my $pid = $t->pid;
-my @workers = split ' ', `pgrep -P $pid`;
-kill 'KILL', $pid;
-waitpid($pid, 0);
-kill 'KILL', @workers;
-sleep 0.05 while kill 0, @workers;
-delete $t->{pid};
+$t->kill_all;
 
 $t->start;
 my %wrong;
