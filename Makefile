@@ -58,6 +58,10 @@ UNIT        := $(foreach u,$(UNIT_NAMES),$(B)/t/test-$(u) $(B)/t/test-$(u)-asan)
 # Helpers of t/53-hostile.t: a store writer that bypasses the loader's
 # rules, and a pipelining HTTP client for millions of requests.
 HELPERS     := $(B)/t/raw-put $(B)/t/http-pipeline
+# t/25-gs1-oracle.t: cr_gs1's verdicts, and the oracle it is compared with
+# (digital-link.js from the npm registry, as package-lock.json locks it).
+HELPERS     += $(B)/t/gs1-parse
+ORACLE      := t/oracle/node_modules/.package-lock.json
 
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean \
         nginx-test
@@ -198,6 +202,16 @@ $(B)/t/raw-put: t/unit/raw_put.c $(LIB)
 	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
 	    $(LIBS)
 
+$(B)/t/gs1-parse: t/unit/gs1_parse.c $(LIB)
+	@mkdir -p $(B)/t
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
+	    $(LIBS)
+
+# npm ci installs exactly what the lock file names, into a git-ignored
+# node_modules; it writes .package-lock.json last.
+$(ORACLE): t/oracle/package.json t/oracle/package-lock.json
+	cd t/oracle && npm ci --no-audit --no-fund --loglevel=error
+
 $(B)/t/http-pipeline: t/unit/http_pipeline.c
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) $(DEPFLAGS) $(CR_LDFLAGS) -o $@ $<
@@ -226,7 +240,7 @@ $(ASAN_MODULE): $(B)/nginx-asan/Makefile $(MODULE_SRCS) $(HDRS)
 $(ASAN_CLI): $(foreach c,$(CLI_NAMES),$(B)/asan/$(c).o) $(ASAN_LIB)
 	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-unit: $(UNIT) $(HELPERS) fuzzers
+unit: $(UNIT) $(HELPERS) $(ORACLE) fuzzers
 
 # libFuzzer targets over the pure C cores (clang).  make test runs each a
 # few seconds (t/15-fuzz.t); make fuzz runs each FUZZ_SECONDS (default 60)

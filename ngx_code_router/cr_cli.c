@@ -57,8 +57,8 @@ static const cr_cmd_t  cr_cmds[] = {
 
     { "mint", cr_cmd_mint,
       "usage: code-router mint --key FILE --kid N --from SERIAL --count N\n"
-      "                        [--url-prefix URL] [--format codes|csv]\n"
-      "                        [--pin [--pin-digits D]]\n"
+      "                        [--url-prefix URL [--gtin GTIN [--lot LOT]]]\n"
+      "                        [--format codes|csv] [--pin [--pin-digits D]]\n"
       "\n"
       "Prints the codes of serials SERIAL .. SERIAL+N-1 under key id N\n"
       "(0..255), one a line, streamed.  With --url-prefix each line is\n"
@@ -66,7 +66,11 @@ static const cr_cmd_t  cr_cmds[] = {
       "\"serial,code,url\" rows (url empty without --url-prefix).\n"
       "--pin (with --format csv) adds a \"pin\" column: each code's hidden\n"
       "PIN of D digits (6..12, default 8), leading zeros kept.\n"
-      "Serials are 0 .. 1099511627775 (40 bits).\n" },
+      "Serials are 0 .. 1099511627775 (40 bits).\n"
+      "--gtin makes each URL a GS1 Digital Link, the code as serial (AI\n"
+      "21): URL/01/GTIN-14[/10/LOT]/21/CODE, GTIN-8/12/13 zero-padded,\n"
+      "LOT (AI 10: 1..20 of GS1's characters) percent-encoded, scheme and\n"
+      "host in upper case (QR alphanumeric mode).  See docs/gs1.md.\n" },
 
     { "inspect", cr_cmd_inspect,
       "usage: code-router inspect --key FILE [--kid N]... CODE|URL|-...\n"
@@ -74,9 +78,13 @@ static const cr_cmd_t  cr_cmds[] = {
       "                           [--pin-digits D] CODE|URL\n"
       "\n"
       "Decodes and verifies each code (a URL's last path segment is taken\n"
-      "as its code; - reads codes from stdin, one a line) and prints\n"
+      "as its code, a GS1 Digital Link's serial (AI 21); - reads codes\n"
+      "from stdin, one a line) and prints\n"
       "CODE<TAB>ok<TAB>kid=N<TAB>serial=S, or CODE<TAB>REASON[<TAB>kid=N]\n"
-      "with REASON one of malformed, unknown_key, forged.  FILE is tried\n"
+      "with REASON one of malformed, unknown_key, forged.  A Digital Link\n"
+      "adds gtin=GTIN-14 and lot=LOT; one that is not valid prints\n"
+      "URL<TAB>bad_uri<TAB>WHY, one without AI 21 URL<TAB>no_serial.\n"
+      "FILE is tried\n"
       "for every key id unless --kid names the one it belongs to (one key\n"
       "file per key id).\n"
       "--pin checks one genuine code's hidden PIN of D digits (6..12,\n"
@@ -91,7 +99,8 @@ static const cr_cmd_t  cr_cmds[] = {
       "                        [--encoding gbk|gb18030|utf-8]\n"
       "                        [--tz +HH:MM|-HH:MM|Z] FILE...\n"
       "\n"
-      "Loads campaign, batch and code (override) CSV files into the store\n"
+      "Loads campaign, batch, code (override) and GS1 link CSV files into\n"
+      "the store\n"
       "at PATH (created if missing) in one transaction: every row is\n"
       "applied, or none.  Each bad row is reported as FILE:LINE: reason\n"
       "(the first N, default 100) and nothing is committed.  --key decodes\n"
@@ -107,10 +116,12 @@ static const cr_cmd_t  cr_cmds[] = {
       "error.\n" },
 
     { "dump", cr_cmd_dump,
-      "usage: code-router dump --db PATH [--kind campaigns|batches|codes]\n"
+      "usage: code-router dump --db PATH\n"
+      "                        [--kind campaigns|batches|codes|links]\n"
       "\n"
       "Writes the store as CSV that code-router load reads back unchanged:\n"
-      "one kind, or all three as sections separated by a blank line.\n" },
+      "one kind, or all as sections separated by a blank line (links only\n"
+      "if the store has GS1 links).\n" },
 
     { "stat", cr_cmd_stat,
       "usage: code-router stat --db PATH\n"
@@ -300,8 +311,10 @@ static int
 cr_cmd_mint(int argc, char **argv)
 {
     int            ch, csv, rc, pin;
-    char           line[64 + CR_URL_PREFIX_MAX + 2 * CR_CODE_LEN
+    char           line[64 + CR_GS1_PREFIX_MAX + 2 * CR_CODE_LEN
                         + CR_PIN_DIGITS_MAX], *p, *num;
+    const char    *gtin, *lot;
+    static char    dl_prefix[CR_GS1_PREFIX_MAX + 1];
     char           err[512], digits[24];
     size_t         plen, n;
     unsigned       pin_digits;
@@ -320,11 +333,15 @@ cr_cmd_mint(int argc, char **argv)
         { "format", required_argument, NULL, 'F' },
         { "pin", no_argument, NULL, 'P' },
         { "pin-digits", required_argument, NULL, 'D' },
+        { "gtin", required_argument, NULL, 'g' },
+        { "lot", required_argument, NULL, 'l' },
         { NULL, 0, NULL, 0 }
     };
 
     keyfile = NULL;
     prefix = "";
+    gtin = NULL;
+    lot = NULL;
     csv = 0;
     pin = 0;
     pin_digits = 0;
@@ -362,6 +379,12 @@ cr_cmd_mint(int argc, char **argv)
             break;
         case 'u':
             prefix = optarg;
+            break;
+        case 'g':
+            gtin = optarg;
+            break;
+        case 'l':
+            lot = optarg;
             break;
         case 'F':
             if (strcmp(optarg, "csv") == 0) {
@@ -429,6 +452,27 @@ cr_cmd_mint(int argc, char **argv)
                             "--url-prefix: at most %d bytes, without "
                             "commas, quotes or line breaks",
                             CR_URL_PREFIX_MAX);
+    }
+
+    if (lot != NULL && gtin == NULL) {
+        return cr_cli_error("mint", CR_EXIT_USAGE, "--lot needs --gtin");
+    }
+
+    if (gtin != NULL) {
+        if (plen == 0) {
+            return cr_cli_error("mint", CR_EXIT_USAGE,
+                                "--gtin needs --url-prefix: a Digital Link "
+                                "is a URL");
+        }
+
+        rc = cr_cli_gs1_prefix(prefix, gtin, lot, dl_prefix,
+                               sizeof(dl_prefix));
+        if (rc != CR_EXIT_OK) {
+            return rc;
+        }
+
+        prefix = dl_prefix;
+        plen = strlen(prefix);
     }
 
     if (cr_keyfile_read(keyfile, master, err, sizeof(err)) != 0) {
@@ -689,52 +733,88 @@ cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
 }
 
 
-/*
- * Prints one verdict; returns 1 if the code is not valid.  With a PIN (of
- * "digits" digits), a genuine code is valid only if the PIN is right.
- */
-static int
-cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
-    unsigned digits)
+/* Prints s escaped: it is untrusted input. */
+static void
+cr_print_escaped(const char *s)
 {
-    const char    *code, *s;
-    unsigned       kid;
-    uint64_t       serial;
-    cr_pin_rc_t    prc;
-    cr_code_rc_t   rc;
-
-    s = strrchr(arg, '/');
-    code = s ? s + 1 : arg;
-
-    rc = cr_code_open(ring, code, strlen(code), &kid, &serial);
-
-    /* Echo the code escaped: it is untrusted input. */
-    for (s = code; *s; s++) {
+    for ( /* void */ ; *s; s++) {
         if ((unsigned char) *s < 0x21 || (unsigned char) *s > 0x7e) {
             printf("\\x%02x", (unsigned char) *s);
         } else {
             putchar(*s);
         }
     }
+}
+
+
+/*
+ * Prints one verdict; returns 1 if the code is not valid.  With a PIN (of
+ * "digits" digits), a genuine code is valid only if the PIN is right.  A
+ * GS1 Digital Link's code is its serial (AI 21); its GTIN and lot follow
+ * the verdict.
+ */
+static int
+cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
+    unsigned digits)
+{
+    int            bad;
+    const char    *code, *s;
+    unsigned       kid;
+    uint64_t       serial;
+    cr_pin_rc_t    prc;
+    cr_code_rc_t   rc;
+    cr_gs1_rc_t    grc;
+    cr_gs1_link_t  dl;
+
+    grc = cr_cli_gs1_code(arg, &dl);
+
+    if (grc != CR_GS1_OK && grc != CR_GS1_NO_GTIN) {
+        cr_print_escaped(arg);
+        printf("\tbad_uri\t%s\n", cr_gs1_rc_name(grc));
+        cr_cli_error("inspect", CR_EXIT_INVALID, "not a valid GS1 Digital "
+                     "Link: %s", cr_gs1_rc_text(grc));
+        return 1;
+    }
+
+    if (grc == CR_GS1_OK) {
+        if (!(dl.has & CR_GS1_HAS_SERIAL)) {
+            cr_print_escaped(arg);
+            printf("\tno_serial\tgtin=%s\n", dl.gtin);
+            return 1;
+        }
+
+        code = dl.serial;
+
+    } else {
+        s = strrchr(arg, '/');
+        code = s ? s + 1 : arg;
+    }
+
+    rc = cr_code_open(ring, code, strlen(code), &kid, &serial);
+
+    cr_print_escaped(code);
+    bad = 1;
 
     switch (rc) {
     case CR_CODE_OK:
         if (pin == NULL) {
-            printf("\tok\tkid=%u\tserial=%llu\n", kid,
+            printf("\tok\tkid=%u\tserial=%llu", kid,
                    (unsigned long long) serial);
-            return 0;
+            bad = 0;
+            break;
         }
 
         prc = cr_pin_check(&ring->keys[kid], serial, digits, pin,
                            strlen(pin));
 
         if (prc == CR_PIN_OK) {
-            printf("\tok\tkid=%u\tserial=%llu\tpin=ok\n", kid,
+            printf("\tok\tkid=%u\tserial=%llu\tpin=ok", kid,
                    (unsigned long long) serial);
-            return 0;
+            bad = 0;
+            break;
         }
 
-        printf("\t%s\tkid=%u\tserial=%llu\n", cr_pin_rc_name(prc), kid,
+        printf("\t%s\tkid=%u\tserial=%llu", cr_pin_rc_name(prc), kid,
                (unsigned long long) serial);
 
         if (prc == CR_PIN_MALFORMED) {
@@ -746,14 +826,27 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
                          ? "" : ", not all digits");
         }
 
-        return 1;
+        break;
 
     case CR_CODE_MALFORMED:
-        printf("\tmalformed\n");
-        return 1;
+        printf("\tmalformed");
+        break;
 
     default:
-        printf("\t%s\tkid=%u\n", cr_code_rc_name(rc), kid);
-        return 1;
+        printf("\t%s\tkid=%u", cr_code_rc_name(rc), kid);
+        break;
     }
+
+    if (grc == CR_GS1_OK) {
+        printf("\tgtin=%s", dl.gtin);
+
+        if (dl.has & CR_GS1_HAS_LOT) {
+            fputs("\tlot=", stdout);
+            cr_print_escaped(dl.lot);
+        }
+    }
+
+    putchar('\n');
+
+    return bad;
 }

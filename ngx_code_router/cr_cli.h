@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cr_gs1.h"
 #include "cr_store.h"
 
 
@@ -40,6 +41,23 @@ void cr_cli_print_info(FILE *f, const cr_store_info_t *info);
 
 /* code-router publish, in cr_cli_publish.c. */
 int cr_cmd_publish(int argc, char **argv);
+
+/* GS1 Digital Link, in cr_cli_gs1.c (docs/gs1.md).  The longest prefix
+ * cr_cli_gs1_prefix() writes: URL, /01/GTIN, /10/ and an encoded lot, /21/. */
+#define CR_GS1_PREFIX_MAX  (CR_URL_PREFIX_MAX + 30 + CR_GS1_VALUE_ENC_MAX)
+
+/* Writes URL (a trailing '/' dropped; scheme and host upper-cased) +
+ * "/01/GTIN-14[/10/LOT]/21/" to out (size bytes, at least
+ * CR_GS1_PREFIX_MAX + 1); returns CR_EXIT_OK, or CR_EXIT_USAGE after
+ * printing why the GTIN, the lot or the URL cannot make a Digital Link.
+ * Notes on stderr a character outside QR alphanumeric mode. */
+int cr_cli_gs1_prefix(const char *url, const char *gtin, const char *lot,
+    char *out, size_t size);
+
+/* Parses arg as a Digital Link URL for inspect: CR_GS1_NO_GTIN if it is
+ * not one at all (no http(s)://, or no "/01/" in it), else cr_gs1's
+ * outcome, with *dl filled on CR_GS1_OK. */
+cr_gs1_rc_t cr_cli_gs1_code(const char *arg, cr_gs1_link_t *dl);
 
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);

@@ -18,6 +18,7 @@
 #include "cr_cli.h"
 #include "cr_codec.h"
 #include "cr_keyfile.h"
+#include "cr_link.h"
 #include "cr_load.h"
 #include "cr_store.h"
 #include "cr_valid.h"
@@ -32,6 +33,8 @@ static void cr_csv_field(FILE *f, const cr_str_t *s, int last);
 static int cr_dump_campaign(void *ctx, const cr_campaign_t *c);
 static int cr_dump_batch(void *ctx, const cr_batch_t *b);
 static int cr_dump_override(void *ctx, const cr_override_t *o);
+static int cr_dump_link(void *ctx, const cr_link_t *l);
+static int cr_any_link(void *ctx, const cr_link_t *l);
 static int cr_cli_open_reader(const char *cmd, const char *db, int optind_,
     int argc, cr_store_t **st);
 
@@ -239,6 +242,7 @@ cr_load_run(cr_store_t *st, const cr_keyring_t *ring,
     cr_print_counts("campaigns", &l.campaigns);
     cr_print_counts("batches", &l.batches);
     cr_print_counts("codes", &l.codes);
+    cr_print_counts("links", &l.links);
 
     if (grown) {
         printf("the map grew %u time%s, to %llu bytes\n", grown,
@@ -343,9 +347,12 @@ cr_cmd_dump(int argc, char **argv)
                 kinds = 2;
             } else if (strcmp(optarg, "codes") == 0) {
                 kinds = 4;
+            } else if (strcmp(optarg, "links") == 0) {
+                kinds = 8;
             } else {
                 return cr_cli_error("dump", CR_EXIT_USAGE, "--kind \"%s\": "
-                                    "campaigns, batches or codes", optarg);
+                                    "campaigns, batches, codes or links",
+                                    optarg);
             }
             break;
         default:
@@ -379,6 +386,20 @@ cr_cmd_dump(int argc, char **argv)
         fputs(kinds == 4 ? "" : "\n", stdout);
         fputs("kid,serial,state,campaign\n", stdout);
         rc = cr_store_each_override(st, cr_dump_override, stdout);
+    }
+
+    /* All kinds: the links section only if there are links (a store
+     * without them dumps as it always has). */
+    if (rc == 0 && kinds == 7) {
+        rc = cr_store_each_link(st, cr_any_link, NULL);
+        kinds |= rc == 1 ? 8 : 0;
+        rc = rc == 1 ? 0 : rc;
+    }
+
+    if (rc == 0 && (kinds & 8)) {
+        fputs(kinds == 8 ? "" : "\n", stdout);
+        fputs("gtin,lot,link_type,href,title,lang,type\n", stdout);
+        rc = cr_store_each_link(st, cr_dump_link, stdout);
     }
 
     if (rc != 0) {
@@ -497,6 +518,30 @@ cr_dump_override(void *ctx, const cr_override_t *o)
     cr_csv_field(f, &o->campaign, 1);
 
     return 0;
+}
+
+
+static int
+cr_dump_link(void *ctx, const cr_link_t *l)
+{
+    int    i;
+    FILE  *f = ctx;
+
+    for (i = 0; i < CR_LINK_NSTR; i++) {
+        cr_csv_field(f, &l->s[i], i == CR_LINK_NSTR - 1);
+    }
+
+    return 0;
+}
+
+
+static int
+cr_any_link(void *ctx, const cr_link_t *l)
+{
+    (void) ctx;
+    (void) l;
+
+    return 1;
 }
 
 

@@ -93,6 +93,7 @@ cr_load_free(cr_load_t *l)
     free(s->refs);
     cr_hash_free(&s->campaigns);
     cr_hash_free(&s->batches);
+    cr_hash_free(&s->links);
     free(s);
     l->state = NULL;
 }
@@ -155,12 +156,13 @@ cr_load_transact(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
 uint64_t
 cr_load_changes(const cr_load_t *l)
 {
-    const cr_load_count_t  *c[3] = { &l->campaigns, &l->batches, &l->codes };
+    const cr_load_count_t  *c[4] = { &l->campaigns, &l->batches, &l->codes,
+                                     &l->links };
     uint64_t                n;
     int                     i;
 
     n = 0;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         n += c[i]->added + c[i]->changed + c[i]->removed;
     }
 

@@ -52,6 +52,7 @@ typedef struct {
     cr_load_count_t      campaigns;
     cr_load_count_t      batches;
     cr_load_count_t      codes;
+    cr_load_count_t      links;        /* GS1 links (cr_link.h) */
     uint64_t             rows;
     char                 fatal[1024];  /* with CR_LOAD_FAILED / FULL */
 

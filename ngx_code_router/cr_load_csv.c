@@ -146,6 +146,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
         case CR_KIND_BATCH:
             rc = cr_load_row_batch(l, &row);
             break;
+        case CR_KIND_LINK:
+            rc = cr_load_row_link(l, &row);
+            break;
         default:
             rc = cr_load_row_code(l, &row);
             break;
@@ -313,10 +316,15 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         kind = CR_KIND_CODE;
         cols = cr_load_code_cols;
         ncols = O_N;
+    } else if (CR_IS(0, "gtin")) {
+        kind = CR_KIND_LINK;
+        cols = cr_load_link_cols;
+        ncols = L_N;
     } else {
         if (!quiet) {
             cr_load_err(l, &s->loc, "unknown kind of file: the header row must "
-                   "start with campaign, batch, code or kid (found \"%.*s\")",
+                   "start with campaign, batch, code, kid or gtin (found "
+                   "\"%.*s\")",
                    (int) (row->fl[0] > 40 ? 40 : row->fl[0]), row->f[0]);
         }
         return -1;
@@ -383,6 +391,12 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         CR_NEED(B_TO);
         CR_NEED(B_SCENE);
         CR_NEED(B_CAMPAIGN);
+        break;
+
+    case CR_KIND_LINK:
+        CR_NEED(L_GTIN);
+        CR_NEED(L_TYPE);
+        CR_NEED(L_HREF);
         break;
 
     default:

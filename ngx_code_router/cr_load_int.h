@@ -23,7 +23,8 @@ typedef enum {
     CR_KIND_NONE = 0,
     CR_KIND_CAMPAIGN,
     CR_KIND_BATCH,
-    CR_KIND_CODE
+    CR_KIND_CODE,
+    CR_KIND_LINK                       /* GS1 links: cr_link.h */
 } cr_kind_e;
 
 
@@ -43,10 +44,16 @@ enum {
     O_CODE = 0, O_KID, O_SERIAL, O_STATE, O_CAMPAIGN, O_DELETE, O_N
 };
 
+enum {
+    L_GTIN = 0, L_LOT, L_TYPE, L_HREF, L_TITLE, L_LANG, L_MEDIA, L_DELETE,
+    L_N
+};
+
 /* Column names, per kind, in the order above (cr_load_rows.c). */
 extern const char  *cr_load_campaign_cols[C_CN];
 extern const char  *cr_load_batch_cols[B_N];
 extern const char  *cr_load_code_cols[O_N];
+extern const char  *cr_load_link_cols[L_N];
 
 
 /* Where a row came from. */
@@ -93,6 +100,7 @@ struct cr_load_state_s {
     unsigned      nmsgs;
     cr_hash_t     campaigns;           /* ids defined in this run */
     cr_hash_t     batches;
+    cr_hash_t     links;               /* link keys (cr_link_key) */
     cr_ref_t     *refs;                /* unresolved, and deletions */
     size_t        nrefs;
     size_t        caprefs;
@@ -139,5 +147,6 @@ int cr_load_file(cr_load_t *l, uint32_t fidx);
 int cr_load_row_campaign(cr_load_t *l, cr_row_t *row);
 int cr_load_row_batch(cr_load_t *l, cr_row_t *row);
 int cr_load_row_code(cr_load_t *l, cr_row_t *row);
+int cr_load_row_link(cr_load_t *l, cr_row_t *row);
 
 #endif /* CR_LOAD_INT_H */

@@ -1,6 +1,6 @@
 /*
  * cr_load_rows: the loader's rules for one row of each kind (campaign,
- * batch, code): every column checked, the record built and put to (or
+ * batch, code, GS1 link): every column checked, the record built and put to (or
  * deleted from) the store, references to check at the end noted.
  */
 
@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cr_gs1.h"
+#include "cr_link.h"
 #include "cr_load_int.h"
 #include "cr_valid.h"
 
@@ -35,6 +37,10 @@ const char  *cr_load_batch_cols[B_N] = {
 
 const char  *cr_load_code_cols[O_N] = {
     "code", "kid", "serial", "state", "campaign", "delete"
+};
+
+const char  *cr_load_link_cols[L_N] = {
+    "gtin", "lot", "link_type", "href", "title", "lang", "type", "delete"
 };
 
 
@@ -589,4 +595,122 @@ cr_load_row_code(cr_load_t *l, cr_row_t *row)
 
     return o.state == CR_OVERRIDE_CAMPAIGN ? cr_need_campaign(l, 'o', camp)
                                            : CR_LOAD_OK;
+}
+
+
+/*
+ * A GS1 link (docs/gs1.md): GTIN-8/12/13/14 stored as GTIN-14, a lot of
+ * AI 82 or none, the link type, an https:// href, and optional title,
+ * language and media type.  One row per (gtin, lot, link_type, lang) and
+ * run; delete=yes removes the link of that key.
+ */
+int
+cr_load_row_link(cr_load_t *l, cr_row_t *row)
+{
+    int         del, bad, rc;
+    char        gtin[CR_GS1_GTIN_LEN + 1], enc[CR_GS1_VALUE_ENC_MAX + 1];
+    size_t      i;
+    uint8_t     key[CR_LINK_KEY_MAX];
+    cr_str_t    v;
+    cr_link_t   k;
+
+    memset(&k, 0, sizeof(cr_link_t));
+    bad = 0;
+
+    v = cr_col(l, row, L_GTIN);
+
+    if (cr_gs1_gtin14(gtin, v.data, v.len) != 0) {
+        bad |= cr_check(l, "gtin", v, cr_valid_gtin(v.data, v.len));
+    }
+
+    k.s[CR_LINK_GTIN].data = gtin;
+    k.s[CR_LINK_GTIN].len = CR_GS1_GTIN_LEN;
+
+    k.s[CR_LINK_LOT] = cr_col(l, row, L_LOT);
+    v = k.s[CR_LINK_LOT];
+
+    if (v.len && cr_gs1_encode_value(enc, v.data, v.len) < 0) {
+        bad |= cr_check(l, "lot", v, "must be 1..20 characters of GS1's set "
+                        "(AI 82: letters, digits and "
+                        "!\"%&'()*+,-./:;<=>?_), or empty for the GTIN's "
+                        "own links");
+    }
+
+    k.s[CR_LINK_TYPE] = cr_col(l, row, L_TYPE);
+    bad |= cr_check(l, "link_type", k.s[CR_LINK_TYPE],
+                    cr_link_type_check(k.s[CR_LINK_TYPE].data,
+                                       k.s[CR_LINK_TYPE].len));
+
+    k.s[CR_LINK_LANG] = cr_col(l, row, L_LANG);
+    bad |= cr_check(l, "lang", k.s[CR_LINK_LANG],
+                    cr_link_lang_check(k.s[CR_LINK_LANG].data,
+                                       k.s[CR_LINK_LANG].len));
+
+    del = cr_is_delete(l, row, L_DELETE);
+
+    if (bad || del < 0) {
+        return CR_LOAD_OK;
+    }
+
+    /* Its key, readable in a message: blanks are in no field. */
+    v.len = cr_link_key(key, &k);
+    v.data = (const char *) key;
+
+    for (i = 0; i < v.len; i++) {
+        key[i] = key[i] ? key[i] : ' ';
+    }
+
+    rc = cr_first_definition(l, &l->state->links, "link", v);
+    if (rc <= 0) {
+        return rc < 0 ? cr_load_fatal(l, "out of memory") : CR_LOAD_OK;
+    }
+
+    if (del) {
+        rc = cr_store_del_link(l->st, &k);
+
+        if (rc == CR_STORE_NOTFOUND) {
+            cr_load_err(l, &l->state->loc, "no link of GTIN %s, lot \"%.*s\", "
+                   "type %.*s, lang \"%.*s\" to delete", gtin,
+                   (int) k.s[CR_LINK_LOT].len, k.s[CR_LINK_LOT].data,
+                   (int) k.s[CR_LINK_TYPE].len, k.s[CR_LINK_TYPE].data,
+                   (int) k.s[CR_LINK_LANG].len, k.s[CR_LINK_LANG].data);
+            return CR_LOAD_OK;
+        }
+
+        if (rc != 0) {
+            return cr_load_store_fail(l, rc);
+        }
+
+        l->links.removed++;
+
+        return CR_LOAD_OK;
+    }
+
+    k.s[CR_LINK_HREF] = cr_col(l, row, L_HREF);
+    bad |= cr_check(l, "href", k.s[CR_LINK_HREF],
+                    cr_valid_url(k.s[CR_LINK_HREF].data, k.s[CR_LINK_HREF].len,
+                                 "https://"));
+
+    k.s[CR_LINK_TITLE] = cr_col(l, row, L_TITLE);
+    bad |= cr_check(l, "title", k.s[CR_LINK_TITLE],
+                    cr_valid_text(k.s[CR_LINK_TITLE].data,
+                                  k.s[CR_LINK_TITLE].len, CR_LINK_TITLE_MAX));
+
+    k.s[CR_LINK_MEDIA] = cr_col(l, row, L_MEDIA);
+    bad |= cr_check(l, "type", k.s[CR_LINK_MEDIA],
+                    cr_link_media_check(k.s[CR_LINK_MEDIA].data,
+                                        k.s[CR_LINK_MEDIA].len));
+
+    if (bad) {
+        return CR_LOAD_OK;
+    }
+
+    rc = cr_store_put_link(l->st, &k);
+    if (rc < 0) {
+        return cr_load_store_fail(l, rc);
+    }
+
+    cr_count(&l->links, rc);
+
+    return CR_LOAD_OK;
 }

@@ -111,6 +111,22 @@ cr_override_encode(const cr_override_t *o, uint8_t *buf)
 }
 
 
+/* A GS1 link: no fixed part, the seven strings. */
+size_t
+cr_link_encode(const cr_link_t *l, uint8_t *buf)
+{
+    return cr_rec_encode(buf, CR_REC_LINK, (const uint8_t *) "", 0, l->s,
+                         CR_LINK_NSTR);
+}
+
+
+int
+cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l)
+{
+    return cr_rec_decode(p, n, CR_REC_LINK, 0, l->s, CR_LINK_NSTR);
+}
+
+
 int
 cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c)
 {

@@ -9,12 +9,14 @@
 
 #include <string.h>
 
+#include "cr_link.h"
 #include "cr_record.h"
 
 
 #define CR_REC_CAMPAIGN 'C'
 #define CR_REC_BATCH    'B'
 #define CR_REC_OVERRIDE 'O'
+#define CR_REC_LINK     'L'              /* GS1 links: cr_link.h */
 
 /* Fixed parts of the records, after the kind byte. */
 #define CR_CAMP_FIXED   21             /* type, starts, ends, 2 zones */
@@ -34,6 +36,7 @@
 size_t cr_campaign_encode(const cr_campaign_t *c, uint8_t *buf);
 size_t cr_batch_encode(const cr_batch_t *b, uint8_t *buf);
 size_t cr_override_encode(const cr_override_t *o, uint8_t *buf);
+size_t cr_link_encode(const cr_link_t *l, uint8_t *buf);
 
 
 /* LMDB's default order: bytes, then the shorter first. */

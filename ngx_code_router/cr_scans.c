@@ -19,7 +19,7 @@
 #include "cr_scans.h"
 
 
-#define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 6)
+#define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 7)   /* at most */
 #define CR_SCANS_VAL   12
 
 
@@ -53,8 +53,8 @@ static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
 static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
     int tries);
 static void cr_scans_end(cr_scans_t *sc);
-static void cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
-    uint64_t serial);
+static size_t cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
+    uint64_t serial, unsigned kind);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
 
 
@@ -220,7 +220,7 @@ cr_scans_error(cr_scans_t *sc)
 
 int
 cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
-    uint64_t serial, cr_scan_t *v)
+    uint64_t serial, unsigned kind, cr_scan_t *v)
 {
     int       rc;
     uint8_t   k[CR_SCANS_KEY];
@@ -232,15 +232,15 @@ cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
         return cr_scans_fail(sc, rc, "read");
     }
 
-    cr_scans_key(k, fp, kid, serial);
     key.mv_data = k;
-    key.mv_size = sizeof(k);
+    key.mv_size = cr_scans_key(k, fp, kid, serial, kind);
 
     rc = mdb_get(sc->rtxn, sc->dbi, &key, &val);
 
     if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
         memcpy(v->fp, fp, CR_SCANS_FP_LEN);
         v->kid = kid;
+        v->kind = (uint8_t) kind;
         v->serial = serial;
         cr_scans_decode(&val, v);
     }
@@ -289,9 +289,8 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 
     for (i = 0; i < n; i++) {
         s = v[i];
-        cr_scans_key(k, s.fp, s.kid, s.serial);
         key.mv_data = k;
-        key.mv_size = sizeof(k);
+        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial, s.kind);
 
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
 
@@ -391,6 +390,11 @@ cr_scans_cmp(const void *a, const void *b)
         return x->serial < y->serial ? -1 : 1;
     }
 
+    /* A shorter key first, as LMDB orders a key and its extension. */
+    if (x->kind != y->kind) {
+        return x->kind < y->kind ? -1 : 1;
+    }
+
     return 0;
 }
 
@@ -459,9 +463,11 @@ cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create, const char *path,
 }
 
 
-/* fp | kid | serial, big-endian: one brand's codes sort together. */
-static void
-cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial)
+/* fp | kid | serial, big-endian: one brand's codes sort together; a
+ * code's right PINs ('v') next to its scans.  Returns the key's length. */
+static size_t
+cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial,
+    unsigned kind)
 {
     int  i;
 
@@ -471,6 +477,14 @@ cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial)
     for (i = 0; i < 5; i++) {
         k[CR_SCANS_FP_LEN + 1 + i] = (uint8_t) (serial >> (8 * (4 - i)));
     }
+
+    if (kind == CR_SCANS_SCANS) {
+        return CR_SCANS_FP_LEN + 6;
+    }
+
+    k[CR_SCANS_FP_LEN + 6] = 'v';
+
+    return CR_SCANS_FP_LEN + 7;
 }
 
 

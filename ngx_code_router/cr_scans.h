@@ -6,12 +6,19 @@
  * shared-memory counters and write it in batches, one worker at a time.
  *
  *   scans   fp[8] | kid u8 | serial u40 BE  ->  count u32 | first i64, LE
+ *           fp[8] | kid u8 | serial u40 BE | 'v'  ->  the same, of right
+ *                   PINs (code_router_verify): a count and a first time
+ *                   of their own, next to the code's scans
  *   meta    "version"  ->  CR_SCANS_VERSION, u32 LE
  *
  * fp is the fingerprint of the key that signed the code (cr_key_t.fp):
  * the same (kid, serial) under two brands' keys is two codes, counted
  * apart.  Version 1 (no meta, keys without fp) is refused with a clear
  * error: its counts cannot be told apart by key.
+ *
+ * The 'v' records were added in version 2 without a new version: a store
+ * without them reads as "never verified", and an older reader never asks
+ * for them.
  *
  * A put never lowers a stored count or moves a first scan later, so a
  * late or repeated batch cannot lose scans.
@@ -30,6 +37,10 @@
 #define CR_SCANS_VERSION    2
 #define CR_SCANS_FP_LEN     8           /* = CR_KEY_FP_LEN */
 
+/* cr_scan_t.kind */
+#define CR_SCANS_SCANS      0           /* scans of the public code */
+#define CR_SCANS_VERIFIED   1           /* right PINs */
+
 #define CR_SCANS_DEFAULT_MAP  (1024ull << 20)
 
 /* cr_scans_open() flags */
@@ -40,6 +51,7 @@
 typedef struct {
     uint8_t    fp[CR_SCANS_FP_LEN];     /* the key's fingerprint */
     uint8_t    kid;
+    uint8_t    kind;                    /* CR_SCANS_SCANS or _VERIFIED */
     uint64_t   serial;
     uint32_t   count;
     int64_t    first;                   /* Unix seconds; 0: never */
@@ -58,10 +70,10 @@ int cr_scans_open(cr_scans_t **sc, const char *path, uint64_t map_size,
 void cr_scans_close(cr_scans_t *sc);
 const char *cr_scans_error(cr_scans_t *sc);
 
-/* The record of (fp, kid, serial): 0 and *v filled, CR_SCANS_NOTFOUND, or
- * -1. */
+/* The record of (fp, kid, serial) of that kind: 0 and *v filled,
+ * CR_SCANS_NOTFOUND, or -1. */
 int cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
-    unsigned kid, uint64_t serial, cr_scan_t *v);
+    unsigned kid, uint64_t serial, unsigned kind, cr_scan_t *v);
 
 /* Merges n records in one write transaction: 0, CR_SCANS_FULL or -1.
  * Sorted with cr_scans_cmp (the store's key order), the records share

@@ -442,6 +442,17 @@ cr_store_init(cr_store_t *st, int create)
         rc = mdb_dbi_open(txn, "codes", dflags, &st->code_dbi);
     }
 
+    /* Added after the first schema: a reader of an older store has no
+     * links until a loader adds the database and nginx reopens it. */
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "links", dflags, &st->link_dbi);
+        st->has_links = (rc == 0);
+
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
+    }
+
     if (rc != 0) {
         mdb_txn_abort(txn);
         return cr_fail(st, "not a complete code-router store: %s",

@@ -78,6 +78,8 @@ struct cr_store_s {
     MDB_dbi     batch_dbi;
     MDB_dbi     batch_id_dbi;
     MDB_dbi     code_dbi;
+    MDB_dbi     link_dbi;              /* GS1 links (cr_link.h) */
+    int         has_links;             /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
     MDB_cursor *rcur;
     int         held;                  /* rtxn is live */

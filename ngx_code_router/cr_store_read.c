@@ -650,3 +650,71 @@ cr_store_cached(cr_store_t *st)
     return (st->cache.on ? CR_CACHED_COPY : 0)
            | (st->cache.filter ? CR_CACHED_FILTER : 0);
 }
+
+
+int
+cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
+    size_t lot_len, cr_link_t *out, size_t max, size_t *n,
+    cr_alloc_pt alloc, void *ctx)
+{
+    int          rc, i;
+    char        *p;
+    size_t       plen;
+    uint8_t      prefix[CR_LINK_KEY_MAX];
+    MDB_val      k, v;
+    MDB_cursor  *c;
+
+    *n = 0;
+
+    if (!st->has_links) {
+        return 0;
+    }
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = mdb_cursor_open(st->rtxn, st->link_dbi, &c);
+    if (rc != 0) {
+        return cr_fail(st, "cannot open a cursor: %s", mdb_strerror(rc));
+    }
+
+    plen = cr_link_level_key(prefix, gtin, lot, lot_len);
+    k.mv_data = prefix;
+    k.mv_size = plen;
+
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+         rc == 0 && *n < max && k.mv_size >= plen
+         && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+    {
+        if (cr_link_decode(v.mv_data, v.mv_size, &out[*n]) != 0) {
+            mdb_cursor_close(c);
+            return cr_fail(st, "a link record cannot be read");
+        }
+
+        /* Nothing may point into the map once the snapshot moves on. */
+        for (i = 0; i < CR_LINK_NSTR; i++) {
+            p = alloc(ctx, out[*n].s[i].len + 1);
+            if (p == NULL) {
+                mdb_cursor_close(c);
+                return cr_fail(st, "out of memory");
+            }
+
+            memcpy(p, out[*n].s[i].data, out[*n].s[i].len);
+            p[out[*n].s[i].len] = '\0';
+            out[*n].s[i].data = p;
+        }
+
+        (*n)++;
+    }
+
+    mdb_cursor_close(c);
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return cr_fail(st, "cannot read the links: %s", mdb_strerror(rc));
+    }
+
+    return 0;
+}

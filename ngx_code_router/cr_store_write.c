@@ -557,6 +557,87 @@ cr_store_each_override(cr_store_t *st,
 }
 
 
+int
+cr_store_put_link(cr_store_t *st, const cr_link_t *l)
+{
+    int       rc;
+    uint8_t   key[CR_LINK_KEY_MAX];
+    uint64_t  count;
+    MDB_val   k, v;
+
+    if (!st->has_links) {
+        return cr_fail(st, "this store has no links database");
+    }
+
+    rc = cr_rec_value(st, cr_link_encode(l, st->buf), &v);
+    if (rc != 0) {
+        return rc;
+    }
+
+    k.mv_data = key;
+    k.mv_size = cr_link_key(key, l);
+
+    /* The meta record counts the first schema's kinds only. */
+    count = 0;
+
+    return cr_put_record(st, st->link_dbi, &k, &v, &count);
+}
+
+
+int
+cr_store_del_link(cr_store_t *st, const cr_link_t *l)
+{
+    uint8_t  key[CR_LINK_KEY_MAX];
+    MDB_val  k;
+
+    if (!st->has_links) {
+        return CR_STORE_NOTFOUND;
+    }
+
+    k.mv_data = key;
+    k.mv_size = cr_link_key(key, l);
+
+    return cr_mdb_rc(st, mdb_del(st->wtxn, st->link_dbi, &k, NULL),
+                     "cannot delete a link");
+}
+
+
+typedef struct {
+    int   (*fn)(void *ctx, const cr_link_t *l);
+    void   *ctx;
+} cr_each_link_ctx_t;
+
+
+static int
+cr_each_link_decode(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cr_link_t            l;
+    cr_each_link_ctx_t  *e = ctx;
+
+    (void) k;
+
+    if (cr_link_decode(v->mv_data, v->mv_size, &l) != 0) {
+        return CR_STORE_ERROR;
+    }
+
+    return e->fn(e->ctx, &l);
+}
+
+
+int
+cr_store_each_link(cr_store_t *st, int (*fn)(void *ctx, const cr_link_t *l),
+    void *ctx)
+{
+    cr_each_link_ctx_t  e = { fn, ctx };
+
+    if (!st->has_links) {
+        return 0;
+    }
+
+    return cr_each(st, st->link_dbi, cr_each_link_decode, &e);
+}
+
+
 static int
 cr_each(cr_store_t *st, MDB_dbi dbi,
     int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx)

@@ -48,6 +48,8 @@ static void cr_civil_from_days(int64_t z, int64_t *y, unsigned *m,
     unsigned *d);
 static int cr_date_ok(int y, int m, int d);
 static char *cr_put_digits(char *p, unsigned v, int n);
+static int64_t cr_local_civil(int64_t t, int tz, int64_t *y, unsigned *m,
+    unsigned *d);
 
 
 const char *
@@ -734,7 +736,7 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
 {
     char      buf[32], *p;
     size_t    n;
-    int64_t   local, days, secs, y;
+    int64_t   secs, y;
     unsigned  m, d, a;
 
     if (!cr_time_ok(t, tz)) {
@@ -742,15 +744,7 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
         return;
     }
 
-    local = t + (int64_t) tz * 60;
-    days = local / 86400;
-    secs = local % 86400;
-    if (secs < 0) {
-        secs += 86400;
-        days--;
-    }
-
-    cr_civil_from_days(days, &y, &m, &d);
+    secs = cr_local_civil(t, tz, &y, &m, &d);
 
     /* By hand: snprintf() cost more than the rest of a scan's counting. */
     p = cr_put_digits(buf, (unsigned) y, 4);
@@ -788,6 +782,63 @@ cr_format_time(char *out, size_t len, int64_t t, int tz)
 
     memcpy(out, buf, n);
     out[n] = '\0';
+}
+
+
+/*
+ * For people, not programs: the day and minute in the brand's zone, as a
+ * shopper writes them.  No zone is shown: the directive that sets it names
+ * the brand's own (docs/verify.md, "Times on the pages").
+ */
+void
+cr_format_human_time(char *out, size_t len, int64_t t, int tz, int en)
+{
+    int64_t    secs, y;
+    unsigned   m, d;
+
+    static const char  *mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+    if (len == 0) {
+        return;
+    }
+
+    if (!cr_time_ok(t, tz)) {
+        snprintf(out, len, "%lld", (long long) t);
+        return;
+    }
+
+    secs = cr_local_civil(t, tz, &y, &m, &d);
+
+    if (en) {
+        snprintf(out, len, "%u %s %04lld, %02u:%02u", d, mon[m - 1],
+                 (long long) y, (unsigned) (secs / 3600),
+                 (unsigned) (secs / 60 % 60));
+    } else {
+        snprintf(out, len, "%04lld年%u月%u日 "
+                 "%02u:%02u", (long long) y, m, d, (unsigned) (secs / 3600),
+                 (unsigned) (secs / 60 % 60));
+    }
+}
+
+
+/* The local date of t (valid) in zone tz; returns the second of its day. */
+static int64_t
+cr_local_civil(int64_t t, int tz, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t  local, days, secs;
+
+    local = t + (int64_t) tz * 60;
+    days = local / 86400;
+    secs = local % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+
+    cr_civil_from_days(days, y, m, d);
+
+    return secs;
 }
 
 

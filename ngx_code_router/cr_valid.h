@@ -107,4 +107,14 @@ int cr_foreign_char(const char *s, size_t n, uint32_t *cp);
  * cr_time_ok() refuses is written as the decimal number t. */
 void cr_format_time(char *out, size_t len, int64_t t, int tz);
 
+/*
+ * Formats t in zone tz for a person (the verify pages): en == 0 gives
+ * "2026年11月30日 21:41", en != 0 "30 Nov 2026, 21:41".  At most
+ * CR_HUMAN_TIME_LEN bytes with the NUL.  A time that cr_time_ok() refuses
+ * is written as the decimal number t.
+ */
+#define CR_HUMAN_TIME_LEN  32
+
+void cr_format_human_time(char *out, size_t len, int64_t t, int tz, int en);
+
 #endif /* CR_VALID_H */

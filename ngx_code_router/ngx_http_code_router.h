@@ -5,6 +5,8 @@
  * ngx_http_code_router_handler.c  the request path: decide, answer,
  *                                 variables
  * ngx_http_code_router_api.c      the verification API (JSON)
+ * ngx_http_code_router_gs1.c      the GS1 Digital Link resolver
+ * ngx_http_code_router_verify.c   the PIN check (code_router_verify)
  * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
  * ngx_http_code_router_status.c   metrics and the code_router_status page
@@ -20,6 +22,7 @@
 #include <ngx_http.h>
 
 #include "cr_codec.h"
+#include "cr_guard.h"
 #include "cr_keyfile.h"
 #include "cr_scans.h"
 #include "cr_store.h"
@@ -51,6 +54,17 @@ typedef enum {
     CR_VAR_COUNTED,
     CR_VAR_DIVERTED,
     CR_VAR_CODE,
+    CR_VAR_VERIFICATION,
+    CR_VAR_VERIFICATIONS,
+    CR_VAR_FIRST_VERIFIED,
+    CR_VAR_FIRST_VERIFIED_ZH,
+    CR_VAR_FIRST_VERIFIED_EN,
+    CR_VAR_RETRY_AT,
+    CR_VAR_RETRY_AT_ZH,
+    CR_VAR_RETRY_AT_EN,
+    CR_VAR_PIN_DIGITS,
+    CR_VAR_FIRST_SCAN_ZH,
+    CR_VAR_FIRST_SCAN_EN,
     CR_VAR_SCANNED,                     /* the router's argument */
     CR_VAR_SCAN,                        /* the scan record (a get handler) */
     CR_VAR_N
@@ -72,6 +86,11 @@ typedef enum {
     CR_OUT_OVERSCANNED,
     CR_OUT_DIVERTED,
     CR_OUT_RETIRED,                             /* genuine, retired key id */
+    CR_OUT_BAD_URI,                     /* code_router_gs1: not a Digital
+                                         * Link (400) */
+    CR_OUT_MISMATCH,                    /* ...: a genuine code of another
+                                         * GTIN or lot */
+    CR_OUT_NO_LINK,                     /* ...: no link of that type */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 
@@ -83,6 +102,7 @@ typedef enum {
     CR_ANS_INTERSTITIAL,                /* the page that opens weixin:// */
     CR_ANS_WINDOW,                      /* 302 to before_url / after_url */
     CR_ANS_FALLBACK,                    /* a status for error_page */
+    CR_ANS_LINKSET,                     /* code_router_gs1: a linkset, 200 */
     CR_ANS_N
 } ngx_http_code_router_ans_e;
 
@@ -97,6 +117,7 @@ typedef struct {
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
+    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -107,6 +128,15 @@ typedef struct {
                                                  * plain text; else "" */
     ngx_uint_t                 db_index;        /* into dbs, plus one */
 } ngx_http_code_router_srv_conf_t;
+
+
+/* code_router_verify and what goes with it. */
+typedef struct {
+    ngx_http_complex_value_t      *code;        /* or NULL: not verify */
+    ngx_str_t                      page;        /* "": JSON only */
+    ngx_uint_t                     digits;      /* of the PINs */
+    ngx_int_t                      tz;          /* minutes east of UTC */
+} ngx_http_code_router_verify_conf_t;
 
 
 /* code_router_max_scans SCENE|campaign=ID N */
@@ -127,6 +157,8 @@ typedef struct {
     ngx_array_t                   *max_scans;   /* ..._max_t */
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
+    ngx_uint_t                     gs1;         /* code_router_gs1 */
+    ngx_http_code_router_verify_conf_t  verify;
 } ngx_http_code_router_loc_conf_t;
 
 
@@ -188,6 +220,27 @@ extern const char   *ngx_http_code_router_answers[CR_ANS_N];
 ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 
+/* Picks the answer to decision d in one switch on its outcome: d->ans and
+ * d->target (an unusable target turns ok into unavailable). */
+void ngx_http_code_router_answer(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+
+/* The one exit: counts d, sets the variables, and sends its answer (a
+ * redirect, the interstitial, or the fallback status for error_page).
+ * CR_ANS_LINKSET: counts and sets only, returns NGX_OK, and the caller
+ * sends the document. */
+ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+
+/* A body answer: status, the media type (a literal), len bytes at body
+ * (in the pool); never cached by Last-Modified.  What the handler returns. */
+ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
+    char *type, ngx_uint_t status, u_char *body, size_t len);
+
+/* A response header pushed alone of its name; the caller fills key and
+ * value.  NULL for memory. */
+ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
+
 /* The target of an ok decision about bound code b for this client, and
  * its kind (redirect, URL Link, interstitial).  interstitial: the
  * location's, or NULL where none is needed (the API names the URL only).
@@ -195,6 +248,23 @@ ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
 ngx_int_t ngx_http_code_router_campaign_target(ngx_http_request_t *r,
     cr_binding_t *b, u_char *code, ngx_uint_t wechat, ngx_str_t *interstitial,
     ngx_str_t *url, ngx_http_code_router_ans_e *ans);
+
+/* Sets the indexed variable of index (crmcf->var_index[...]) to d[0..n),
+ * which must outlive the request's variables (r->pool or static). */
+#define cr_set_var(r, index, d, n)                                           \
+    do {                                                                     \
+        ngx_http_variable_value_t  *vv_ = &(r)->variables[index];            \
+        vv_->data = (u_char *) (d);                                          \
+        vv_->len = (n);                                                      \
+        vv_->valid = 1;                                                      \
+        vv_->not_found = 0;                                                  \
+        vv_->no_cacheable = 0;                                               \
+        vv_->escape = 0;                                                     \
+    } while (0)
+
+/* Sets it to the decimal digits of v; NGX_ERROR for memory. */
+ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
+    ngx_int_t index, uint64_t v);
 
 /* Sets the variables of decision d (not $code_router_target nor
  * $code_router_client, which are the router's). */
@@ -226,10 +296,59 @@ ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
 
 
+/* ngx_http_code_router_gs1.c */
+
+/* The content handler of a code_router_gs1 location (docs/gs1.md). */
+ngx_int_t ngx_http_code_router_gs1_handler(ngx_http_request_t *r);
+
+
 /* ngx_http_code_router_api.c */
 
 /* The content handler of a code_router_api location. */
 ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
+
+/* ,"name":"escaped s" (or "id":"..." after '{' without a name), and
+ * ,"name":"ISO 8601 time in zone tz" (null for CR_TIME_NONE): the end. */
+u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
+    const char *s, size_t n);
+u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
+    int64_t t, int tz);
+
+
+/* ngx_http_code_router_verify.c */
+
+/* GET: the page of the code; POST: reads the body (pin=...), then checks
+ * the PIN.  api: JSON always, POST only (POST .../CODE/verify). */
+ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
+    ngx_str_t *code, ngx_uint_t api);
+
+/* The directives code_router_verify, _verify_page, _pin_digits,
+ * _time_zone, _pin_guard; and the location configuration's part. */
+char *ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
+    *conf);
+char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *prev,
+    ngx_http_code_router_loc_conf_t *conf);
+
+/* $code_router_first_scan_zh, _en: $code_router_first_scan for people,
+ * in the location's code_router_time_zone, made when a page reads it. */
+ngx_int_t ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+/* The PIN metrics for code_router_status, as the zones' below. */
+size_t ngx_http_code_router_verify_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
+    u_char *last);
 
 
 /* ngx_http_code_router_scans.c */
@@ -241,6 +360,15 @@ ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
+
+/* Counts a right PIN of (kid, serial) if count is set, else only reads;
+ * the count and first time into *v (kept apart from the scans, in the
+ * same zone and store).  NGX_OK only if the right PIN was counted (with
+ * count set): a PIN must not be called "genuine" when it could not be
+ * counted.  NGX_DECLINED: no store, or a full zone. */
+ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, cr_scan_t *v);
 
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */

@@ -5,6 +5,7 @@
  *
  *   GET  .../CODE          the decision; the scan count is only read
  *   POST .../CODE/scans    a scan: counted, then decided (thresholds)
+ *   POST .../CODE/verify   the PIN check (ngx_http_code_router_verify.c)
  *
  * Access control is nginx's own (allow/deny, auth_request, a map on an
  * API key header): see conf/api.conf.
@@ -19,14 +20,8 @@
 #include "ngx_http_code_router.h"
 
 
-static ngx_int_t ngx_http_code_router_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, u_char *body, size_t len);
 static u_char *ngx_http_code_router_api_decision(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *target, size_t *len);
-static u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
-    const char *s, size_t n);
-static u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
-    int64_t t, int tz);
 
 
 static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
@@ -40,7 +35,10 @@ static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
     NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
     NGX_HTTP_OK,                        /* overscanned */
     NGX_HTTP_OK,                        /* diverted */
-    NGX_HTTP_OK                         /* retired: a fact, not an error */
+    NGX_HTTP_OK,                        /* retired: a fact, not an error */
+    NGX_HTTP_BAD_REQUEST,               /* bad_uri, mismatch, no_link: */
+    NGX_HTTP_NOT_FOUND,                 /* code_router_gs1's, never the */
+    NGX_HTTP_NOT_FOUND                  /* API's */
 };
 
 static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
@@ -48,7 +46,7 @@ static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
     "not a code: wrong length or characters",
     "not a genuine code: the signature does not match",
     "the code store cannot be read now; retry",
-    NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL
 };
 
 
@@ -66,19 +64,33 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
 
     static u_char  not_allowed[] =
         "{\"status\":\"error\",\"error\":\"method not allowed: GET or HEAD "
-        ".../CODE, POST .../CODE/scans\"}\n";
-
-    /* First, before any answer: a body left unread would be parsed as the
-     * next request on a keep-alive connection (a smuggled scan). */
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+        ".../CODE, POST .../CODE/scans or .../CODE/verify\"}\n";
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
     if (ngx_http_complex_value(r, crlcf->api, &v) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* .../CODE/verify: a PIN, in a body the verifier reads itself. */
+    code = v;
+    ngx_http_code_router_last_segment(&code);
+
+    if (code.len == 6 && ngx_strncmp(code.data, "verify", 6) == 0
+        && code.data > v.data)
+    {
+        code.len = code.data - 1 - v.data;
+        code.data = v.data;
+        ngx_http_code_router_last_segment(&code);
+
+        return ngx_http_code_router_verify_start(r, &code, 1);
+    }
+
+    /* First, before any other answer: a body left unread would be parsed
+     * as the next request on a keep-alive connection (a smuggled scan). */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* The code is the last path segment; "/scans" after it records a
@@ -105,9 +117,10 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_code_router_api_send(r, NGX_HTTP_NOT_ALLOWED,
-                                             not_allowed,
-                                             sizeof(not_allowed) - 1);
+        return ngx_http_code_router_send_body(r, "application/json",
+                                              NGX_HTTP_NOT_ALLOWED,
+                                              not_allowed,
+                                              sizeof(not_allowed) - 1);
     }
 
     d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
@@ -155,48 +168,9 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_code_router_api_send(r,
+    return ngx_http_code_router_send_body(r, "application/json",
                                     ngx_http_code_router_api_status[d->out],
                                     body, len);
-}
-
-
-static ngx_int_t
-ngx_http_code_router_api_send(ngx_http_request_t *r, ngx_uint_t status,
-    u_char *body, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    /* A decision changes with the store and the counts. */
-    r->headers_out.last_modified_time = -1;
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 
@@ -335,7 +309,7 @@ done:
 
 
 /* ,"name":"escaped" -- or, without a name, "id":"escaped" after '{'. */
-static u_char *
+u_char *
 ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
     size_t n)
 {
@@ -352,7 +326,7 @@ ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
 }
 
 
-static u_char *
+u_char *
 ngx_http_code_router_json_time(u_char *p, const char *name, int64_t t,
     int tz)
 {

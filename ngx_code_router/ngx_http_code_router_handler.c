@@ -27,16 +27,6 @@ _Static_assert((int) CR_OUT_ENDED == (int) CR_ST_ENDED, "CR_OUT_ENDED");
 
 
 /* A value into an indexed variable: data must live as long as r. */
-#define cr_set_var(r, index, d, n)                                           \
-    do {                                                                     \
-        ngx_http_variable_value_t  *vv_ = &(r)->variables[index];            \
-        vv_->data = (u_char *) (d);                                          \
-        vv_->len = (n);                                                      \
-        vv_->valid = 1;                                                      \
-        vv_->not_found = 0;                                                  \
-        vv_->no_cacheable = 0;                                               \
-        vv_->escape = 0;                                                     \
-    } while (0)
 
 
 typedef struct {
@@ -51,25 +41,18 @@ static void ngx_http_code_router_region(ngx_str_t *here,
 static ngx_uint_t ngx_http_code_router_overscanned(
     ngx_http_code_router_loc_conf_t *crlcf,
     ngx_http_code_router_decision_t *d);
-static void ngx_http_code_router_answer(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_window(ngx_http_request_t *r,
     cr_binding_t *b, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_stored_url(ngx_http_request_t *r,
     cr_binding_t *b, cr_str_t *s, ngx_str_t *url);
 static void ngx_http_code_router_unusable(ngx_http_request_t *r,
     cr_binding_t *b, const char *why);
-static ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
 static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
     ngx_str_t *url, ngx_http_code_router_ans_e ans);
 static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
     ngx_int_t *index, cr_binding_t *b);
 static ngx_int_t ngx_http_code_router_set_scans(ngx_http_request_t *r,
     ngx_int_t *index, ngx_http_code_router_decision_t *d);
-static ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
-    ngx_int_t index, uint64_t v);
-static ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t);
 static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 static ngx_int_t ngx_http_code_router_variable(ngx_http_request_t *r,
@@ -83,7 +66,8 @@ ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
     ngx_string("not_started"), ngx_string("ended"), ngx_string("malformed"),
     ngx_string("forged"), ngx_string("unavailable"),
     ngx_string("overscanned"), ngx_string("diverted"),
-    ngx_string("retired")
+    ngx_string("retired"), ngx_string("bad_uri"), ngx_string("mismatch"),
+    ngx_string("no_link")
 };
 
 /* The status answered when an outcome falls back to error_page. */
@@ -98,11 +82,14 @@ static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
     NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
     CR_HTTP_GONE,                       /* overscanned: used up */
     NGX_HTTP_FORBIDDEN,                 /* diverted */
-    CR_HTTP_GONE                        /* retired: genuine, out of use */
+    CR_HTTP_GONE,                       /* retired: genuine, out of use */
+    NGX_HTTP_BAD_REQUEST,               /* bad_uri: never 200 (GS1) */
+    NGX_HTTP_NOT_FOUND,                 /* mismatch: not this product's */
+    NGX_HTTP_NOT_FOUND                  /* no_link */
 };
 
 const char  *ngx_http_code_router_answers[CR_ANS_N] = {
-    "redirect", "url_link", "interstitial", "window", "fallback"
+    "redirect", "url_link", "interstitial", "window", "fallback", "linkset"
 };
 
 static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
@@ -128,6 +115,22 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     /* Known before any handler ran: a front nginx hashes on it. */
     { ngx_string("code_router_code"), CR_VAR_CODE,
       ngx_http_code_router_code_variable },
+    { ngx_string("code_router_verification"), CR_VAR_VERIFICATION, NULL },
+    { ngx_string("code_router_verifications"), CR_VAR_VERIFICATIONS, NULL },
+    { ngx_string("code_router_first_verified"), CR_VAR_FIRST_VERIFIED,
+      NULL },
+    { ngx_string("code_router_first_verified_zh"), CR_VAR_FIRST_VERIFIED_ZH,
+      NULL },
+    { ngx_string("code_router_first_verified_en"), CR_VAR_FIRST_VERIFIED_EN,
+      NULL },
+    { ngx_string("code_router_retry_at"), CR_VAR_RETRY_AT, NULL },
+    { ngx_string("code_router_retry_at_zh"), CR_VAR_RETRY_AT_ZH, NULL },
+    { ngx_string("code_router_retry_at_en"), CR_VAR_RETRY_AT_EN, NULL },
+    { ngx_string("code_router_pin_digits"), CR_VAR_PIN_DIGITS, NULL },
+    { ngx_string("code_router_first_scan_zh"), CR_VAR_FIRST_SCAN_ZH,
+      ngx_http_code_router_local_time_variable },
+    { ngx_string("code_router_first_scan_en"), CR_VAR_FIRST_SCAN_EN,
+      ngx_http_code_router_local_time_variable },
     { ngx_string("code_router_scanned"), CR_VAR_SCANNED, NULL },
     { ngx_string("code_router_scan"), CR_VAR_SCAN,
       ngx_http_code_router_scan_variable },
@@ -375,7 +378,7 @@ ngx_http_code_router_overscanned(ngx_http_code_router_loc_conf_t *crlcf,
  * A target that fails our own rules was written behind the loader's
  * back: never emitted; the outcome becomes "unavailable" (503).
  */
-static void
+void
 ngx_http_code_router_answer(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat)
 {
@@ -548,7 +551,7 @@ ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
 
 
 /* The one exit: counts the answer, sets the variables, sends it. */
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_send(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat)
 {
@@ -571,6 +574,10 @@ ngx_http_code_router_send(ngx_http_request_t *r,
 
     if (d->ans == CR_ANS_FALLBACK) {
         return ngx_http_code_router_fallback_status[d->out];
+    }
+
+    if (d->ans == CR_ANS_LINKSET) {
+        return NGX_OK;                  /* the resolver sends it */
     }
 
     cr_set_var(r, crmcf->var_index[CR_VAR_TARGET], d->target.data,
@@ -760,7 +767,7 @@ ngx_http_code_router_set_scans(ngx_http_request_t *r, ngx_int_t *index,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_code_router_set_num(ngx_http_request_t *r, ngx_int_t index,
     uint64_t v)
 {
@@ -907,8 +914,47 @@ ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
 }
 
 
-/* A response header of ours, alone of its name; the caller names it. */
-static ngx_table_elt_t *
+ngx_int_t
+ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
+    ngx_uint_t status, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    /* A decision changes with the store and the counts. */
+    r->headers_out.last_modified_time = -1;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_table_elt_t *
 ngx_http_code_router_header(ngx_http_request_t *r)
 {
     ngx_table_elt_t  *h;

@@ -50,6 +50,8 @@ static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_complex_value_t **cv, ngx_http_handler_pt handler);
 static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -86,6 +88,41 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       0,
       NULL },
 
+    { ngx_string("code_router_verify"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_code_router_verify,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_verify_page"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_verify_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_pin_digits"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_pin_digits,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_time_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_time_zone,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_pin_guard"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_pin_guard,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("code_router_interstitial"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_interstitial,
@@ -110,6 +147,13 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
     { ngx_string("code_router_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_code_router_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_gs1"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_code_router_gs1,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -279,6 +323,7 @@ ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
     conf->max_scans = NGX_CONF_UNSET_PTR;
     conf->region = NGX_CONF_UNSET_PTR;
     conf->diverted_fallback = NGX_CONF_UNSET_UINT;
+    ngx_http_code_router_verify_create(&conf->verify);
 
     return conf;
 }
@@ -304,7 +349,11 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_ptr_value(conf->scans_ignore, prev->scans_ignore,
                              NGX_CONF_UNSET_PTR);
 
-    if (conf->code == NULL && conf->api == NULL) {
+    if (ngx_http_code_router_verify_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->code == NULL && conf->api == NULL && !conf->gs1) {
         return NGX_CONF_OK;
     }
 
@@ -316,7 +365,8 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"%s\" needs \"%s\" in its server or at "
                       "the http level",
-                      conf->code ? "code_router" : "code_router_api",
+                      conf->code ? "code_router"
+                      : conf->api ? "code_router_api" : "code_router_gs1",
                       crscf->db_index == 0 ? "code_router_db"
                                           : "code_router_key");
         return NGX_CONF_ERROR;
@@ -670,6 +720,32 @@ ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                              : &uri,
                                         &crlcf->api,
                                         ngx_http_code_router_api_handler);
+}
+
+
+/* code_router_gs1: the location resolves GS1 Digital Links. */
+static char *
+ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (crlcf->gs1 || crlcf->api || crlcf->code) {
+        return "is duplicate, or in a \"code_router\" or \"code_router_api\" "
+               "location";
+    }
+
+    if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    crlcf->gs1 = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_gs1_handler;
+
+    return NGX_CONF_OK;
 }
 
 

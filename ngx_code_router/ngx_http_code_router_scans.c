@@ -29,7 +29,7 @@
 
 /* The scan counters of one zone, in its shared memory. */
 typedef struct {
-    ngx_rbtree_t               rbtree;          /* by kid << 40 | serial,
+    ngx_rbtree_t               rbtree;          /* by CR_SCAN_KEY(),
                                                  * then the key's fp */
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;             /* most recent first */
@@ -38,6 +38,7 @@ typedef struct {
     time_t                     flushing;        /* since; 0: nobody */
     ngx_atomic_t               codes;
     ngx_atomic_t               counted;
+    ngx_atomic_t               verified;        /* right PINs counted */
     ngx_atomic_t               ignored;         /* HEAD, bots, previews */
     ngx_atomic_t               loaded;          /* read from the store */
     ngx_atomic_t               evicted;
@@ -48,11 +49,17 @@ typedef struct {
 } ngx_http_code_router_scans_sh_t;
 
 
+/* A node's key: the kind of count (cr_scans.h: CR_SCANS_SCANS, or
+ * _VERIFIED for right PINs), key id and serial; one tree holds both. */
+#define CR_SCAN_KEY(kind, kid, serial)                                       \
+    ((uint64_t) (kind) << 48 | (uint64_t) (kid) << 40 | (serial))
+#define CR_SCAN_KIND(key)  ((unsigned) ((key) >> 48))
+
 typedef struct {
     ngx_rbtree_node_t          node;
     ngx_queue_t                lru;
     ngx_queue_t                dirty;
-    uint64_t                   key;             /* kid << 40 | serial */
+    uint64_t                   key;             /* CR_SCAN_KEY() */
     uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
     uint32_t                   count;
     uint32_t                   stored;          /* as the store has it */
@@ -100,6 +107,9 @@ struct ngx_http_code_router_zone_s {
 
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kind, unsigned kid,
+    uint64_t serial, ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_code_router_scans_cmp(
@@ -145,17 +155,10 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, ngx_http_code_router_decision_t *d)
 {
-    int                                rc;
-    time_t                             now;
-    uint64_t                           key;
-    cr_scan_t                          stored;
-    const uint8_t                     *fp;
-    ngx_http_code_router_scan_node_t  *node;
+    ngx_uint_t                         counted;
     ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_srv_conf_t   *crscf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
     if (z->sh == NULL) {
         return NGX_DECLINED;
@@ -169,10 +172,67 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         (void) ngx_atomic_fetch_add(&z->sh->ignored, 1);
     }
 
+    if (ngx_http_code_router_scans_add(r, z, CR_SCANS_SCANS, kid, serial,
+                                       count, &d->scans, &counted)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    d->counted = counted ? 1 : 0;
+    d->has_scans = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_code_router_verified(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, cr_scan_t *v)
+{
+    ngx_uint_t  counted;
+
+    if (z->sh == NULL
+        || ngx_http_code_router_scans_add(r, z, CR_SCANS_VERIFIED, kid,
+                                          serial, count, v, &counted)
+           != NGX_OK
+        || counted != count)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The counter of one kind (scans, right PINs) of (kid, serial): bumped if
+ * count is set, and read into *v; *counted says whether it was bumped (a
+ * full zone does not count).  NGX_DECLINED if the store cannot be read:
+ * counting from zero would under-count.
+ */
+static ngx_int_t
+ngx_http_code_router_scans_add(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, unsigned kind, unsigned kid,
+    uint64_t serial, ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted)
+{
+    int                                rc;
+    time_t                             now;
+    uint64_t                           key;
+    cr_scan_t                          stored;
+    const uint8_t                     *fp;
+    ngx_http_code_router_scan_node_t  *node;
+    ngx_http_code_router_srv_conf_t   *crscf;
+
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    *counted = 0;
+
     /* The key that verified the code: brands sharing a zone or a store
      * never share the count of a (kid, serial). */
     fp = crscf->ring->keys[kid].fp;
-    key = (uint64_t) kid << 40 | serial;
+    key = CR_SCAN_KEY(kind, kid, serial);
     now = ngx_time();
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -186,13 +246,13 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
         ngx_http_code_router_scans_touch(z, node, now);
 
-        d->scans.count = node->count;
-        d->scans.first = node->first;
-        d->counted = count ? 1 : 0;
+        v->count = node->count;
+        v->first = node->first;
+        *counted = count;
 
         ngx_shmtx_unlock(&z->shpool->mutex);
 
-        goto found;
+        return NGX_OK;
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -201,8 +261,8 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_memzero(&stored, sizeof(cr_scan_t));
 
     if (z->store.len) {
-        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid,
-                                                 serial, &stored);
+        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
+                                                 kind, &stored);
         if (rc == -1) {
             /* Counting from zero would under-count: do not count. */
             if (count) {
@@ -223,10 +283,11 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         }
     }
 
-    d->scans = stored;
+    v->count = stored.count;
+    v->first = stored.first;
 
     if (!count) {
-        goto found;
+        return NGX_OK;
     }
 
     ngx_shmtx_lock(&z->shpool->mutex);
@@ -250,11 +311,12 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
             {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "code router: zone \"%V\" is full of scans "
-                              "not yet stored; this scan is not counted",
-                              &z->name);
+                              "not yet stored; this %s is not counted",
+                              &z->name, kind == CR_SCANS_SCANS
+                                        ? "scan" : "right PIN");
             }
 
-            goto found;
+            return NGX_OK;
         }
 
         node->key = key;
@@ -281,15 +343,11 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 
     ngx_http_code_router_scans_bump(z, node, now);
 
-    d->scans.count = node->count;
-    d->scans.first = node->first;
-    d->counted = 1;
+    v->count = node->count;
+    v->first = node->first;
+    *counted = 1;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
-
-found:
-
-    d->has_scans = 1;
 
     return NGX_OK;
 }
@@ -460,7 +518,8 @@ ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
         node->in_dirty = 1;
     }
 
-    (void) ngx_atomic_fetch_add(&z->sh->counted, 1);
+    (void) ngx_atomic_fetch_add(CR_SCAN_KIND(node->key) == CR_SCANS_SCANS
+                                ? &z->sh->counted : &z->sh->verified, 1);
 }
 
 
@@ -838,6 +897,7 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 
         ngx_memcpy(buf[n].fp, node->fp, CR_SCANS_FP_LEN);
         buf[n].kid = (uint8_t) (node->key >> 40);
+        buf[n].kind = (uint8_t) CR_SCAN_KIND(node->key);
         buf[n].serial = node->key & 0xffffffffffULL;
         buf[n].count = node->count;
         buf[n].first = node->first;
@@ -898,9 +958,9 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
             count = z->flush_counts[i];
 
         } else {
-            node = ngx_http_code_router_scans_find(sh, (uint64_t) buf[i].kid
-                                                       << 40 | buf[i].serial,
-                                                   buf[i].fp);
+            node = ngx_http_code_router_scans_find(sh,
+                       CR_SCAN_KEY(buf[i].kind, buf[i].kid, buf[i].serial),
+                       buf[i].fp);
             count = buf[i].count;
         }
 
@@ -1014,6 +1074,8 @@ static const ngx_http_code_router_scans_metric_t
 {
     cr_scans_metric("total", counted, "counter",
                     "Scans of genuine codes counted."),
+    cr_scans_metric("verified_total", verified, "counter",
+                    "Right PINs counted (code_router_verify)."),
     cr_scans_metric("ignored_total", ignored, "counter",
                     "Requests not counted as scans (HEAD, bots, previews, "
                     "API reads)."),

@@ -35,7 +35,7 @@ static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
 
 
 static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics_3");    /* a new layout, a new name */
+    ngx_string("code_router_metrics_4");    /* a new layout, a new name */
 
 
 void
@@ -124,7 +124,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     /* Room for the fixed text (under 3 KB), and for each store five
      * lines of at most 96 bytes besides its path; the zones' lines are
      * counted exactly. */
-    len = 4096 + ngx_http_code_router_scans_status_len(r);
+    len = 4096 + ngx_http_code_router_scans_status_len(r)
+          + ngx_http_code_router_verify_status_len(r);
 
     for (i = 0; i < ndb; i++) {
         len += 5 * (96 + ngx_http_code_router_db_path(crmcf, i)->len);
@@ -221,6 +222,7 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     }
 
     p = ngx_http_code_router_scans_status(r, p, last);
+    p = ngx_http_code_router_verify_status(r, p, last);
 
     if (p == last) {
         /* The sizes above missed a line: a short page would be wrong. */

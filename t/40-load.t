@@ -276,7 +276,7 @@ like($err, qr/^\Q$d\E\/twice.csv:4: batch "p1" is also defined at \Q$d\E\/twice.
 
 # Headers.
 my @headers = (
-    ["serial,kid\n1,2\n", 'unknown kind of file: the header row must start with campaign, batch, code or kid \(found "serial"\)', 1],
+    ["serial,kid\n1,2\n", 'unknown kind of file: the header row must start with campaign, batch, code, kid or gtin \(found "serial"\)', 1],
     ["campaign,type,colour\nc,h5,red\n", 'unknown column "colour"', 1],
     ["campaign,type,type\nc,h5,h5\n", 'column "type" appears twice', 1],
     ["campaign,url\nc,https://x.cn/\n", 'the header lacks the column "type"', 1],

@@ -78,8 +78,25 @@ my $aj = JSON::PP::decode_json($http->get($api_url)->{content} || '{}');
 is($aj->{status}, 'ok', '... which answers the decision as JSON');
 is($aj->{scans}, 1, '... with the scan counted once (by the verify URL above)');
 
+# The PIN: the curl lines, in order, as a newcomer would run them.
+my @pins = read_file($out) =~ /^\s+([a-z][A-Za-z0-9 ,-]+?):\s+curl -s -d pin=(\d+) '?([^'\s]+)'?$/mg;
+is(scalar @pins, 3 * 4, 'the demo prints curl lines for a right, a second right and a wrong PIN, and the API');
+my @said;
+while (my ($what, $p, $u) = splice @pins, 0, 3) {
+    my $r = $http->request('POST', $u, { content => "pin=$p", headers => {
+        'Content-Type' => 'application/x-www-form-urlencoded', Accept => 'application/json' } });
+    push @said, JSON::PP::decode_json($r->{content} || '{}')->{verification} // $r->{status};
+}
+is_deeply(\@said, [qw(genuine verified_before wrong_pin verified_before)],
+          '... and they answer genuine, verified_before, wrong_pin, verified_before');
+my ($page) = read_file($out) =~ m{Here, open\s+(\S+)}m;
+like($http->get($page)->{content}, qr/<form method="post"/, 'the verify page shows the PIN form');
+
 sleep 0.5;
-my @scans = map { JSON::PP::decode_json($_) } grep { /^\{"time"/ } split /\n/, read_file($out);
+my @scans = map { JSON::PP::decode_json($_) } grep { /^\{"time"/ && !/"verification"/ } split /\n/, read_file($out);
+my @checks = grep { /^\{"time"/ && /"verification"/ } split /\n/, read_file($out);
+is(scalar @checks, 4, 'every PIN check on the verify page is in the PIN log (and the API\'s is not)')
+    or diag join "\n", @checks;
 is(scalar @scans, 10, 'every scan is in the JSON scan log, fallbacks included');
 is_deeply([sort map { $_->{status} } @scans],
           [sort qw(ok ok ok ok forged revoked ended not_started unbound retired)],

@@ -145,9 +145,9 @@ ok(-x '/usr/bin/code-router' && -x '/usr/bin/code-router-load',
    'code-router and code-router-load are in /usr/bin');
 ok(-f "/usr/share/code-router/$_", "/usr/share/code-router/$_")
     for qw(nginx.conf api.conf html/fallback.html html/open.html
-           examples/campaigns.csv examples/batches.csv examples/revoked.csv);
+           html/verify.html examples/campaigns.csv examples/batches.csv examples/revoked.csv);
 ok(-f "/usr/share/doc/code-router/$_", "/usr/share/doc/code-router/$_")
-    for qw(README.md.gz loading.md.gz code-format.md.gz copyright);
+    for qw(README.md.gz loading.md.gz code-format.md.gz verify.md.gz copyright);
 
 # code-router(1) has a section for every command the CLI lists, and
 # every exit status it names.

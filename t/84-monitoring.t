@@ -31,6 +31,7 @@ chmod 0777, "$d/scans";
 
 my $t = CodeRouter::Test::Nginx->new(http => <<"EOF");
     code_router_key 1 $key;
+    code_router_pin_guard zone=pins:1m;
     server {
         listen 127.0.0.1:%%PORT%%;
         code_router_db $d/one.mdb;
@@ -64,6 +65,8 @@ like($status, qr/^code_router_db_up\{db="\Q$d\E\/two\.mdb"\} 1$/m,
      '... shows the second store');
 like($status, qr/^code_router_scans_total\{zone="two"\} 4$/m,
      '... and the second scan zone');
+like($status, qr/^code_router_pin_checks_total\{verification="genuine"\} 0$/m,
+     '... and the PIN checks');
 
 write_file("$d/status.txt", $status);
 my ($rc, $out, $err) = run_cmd([$promtool, 'check', 'metrics'], $status);

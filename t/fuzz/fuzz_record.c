@@ -1,7 +1,8 @@
 /*
- * libFuzzer target: the store's record decoders fed arbitrary bytes as a
- * record.  Every string a decoder returns is read in full, so a slice
- * outside the record is an AddressSanitizer report.  A campaign's times
+ * libFuzzer target: the store's record decoders (campaign, batch,
+ * override, GS1 link) fed arbitrary bytes as a record.  Every string a
+ * decoder returns is read in full, so a slice outside the record is an
+ * AddressSanitizer report.  A campaign's times
  * are formatted as the API formats them (UBSan reports an overflow), and a
  * decoded time must be one the loader could have stored (issue 12, 9).
  */
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cr_link.h"
 #include "cr_record.h"
 #include "cr_valid.h"
 
@@ -56,6 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cr_campaign_t   c;
     cr_batch_t      b;
     cr_override_t   o;
+    cr_link_t       l;
 
     /* An exact-size heap copy: ASan sees one byte past the end. */
     copy = malloc(size ? size : 1);
@@ -80,6 +83,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (cr_override_decode(copy, size, &o) == 0) {
         touch(&o.campaign, 1);
+    }
+
+    if (cr_link_decode(copy, size, &l) == 0) {
+        touch(l.s, CR_LINK_NSTR);
     }
 
     free(copy);

@@ -31,6 +31,7 @@ scan(const uint8_t *fp, unsigned kid, uint64_t serial, uint32_t count,
 
     memcpy(s.fp, fp, CR_SCANS_FP_LEN);
     s.kid = (uint8_t) kid;
+    s.kind = CR_SCANS_SCANS;
     s.serial = serial;
     s.count = count;
     s.first = first;
@@ -71,37 +72,68 @@ test_scans(void)
         return;
     }
 
-    tap_ok(cr_scans_get(sc, fa, 1, 5, &got) == CR_SCANS_NOTFOUND,
+    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got)
+           == CR_SCANS_NOTFOUND,
            "an unknown code: not found");
 
     v[0] = scan(fa, 1, 5, 10, 1000);
     v[1] = scan(fa, 255, 0xffffffffffULL, 1, 2000);
     tap_ok(cr_scans_put(sc, v, 2) == 0, "put two");
-    tap_ok(cr_scans_get(sc, fa, 1, 5, &got) == 0 && got.count == 10
+    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got)
+           == 0 && got.count == 10
            && got.first == 1000 && memcmp(got.fp, fa, 8) == 0,
            "read back: 10 scans since 1000");
-    tap_ok(cr_scans_get(sc, fa, 255, 0xffffffffffULL, &got) == 0
+    tap_ok(cr_scans_get(sc, fa, 255, 0xffffffffffULL, CR_SCANS_SCANS, &got) == 0
            && got.count == 1, "the largest kid and serial");
 
     v[0] = scan(fa, 1, 5, 7, 3000);
     tap_ok(cr_scans_put(sc, v, 1) == 0
-           && cr_scans_get(sc, fa, 1, 5, &got) == 0
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got) == 0
            && got.count == 10 && got.first == 1000,
            "a lower count or later first scan never wins (max merge)");
 
     v[0] = scan(fa, 1, 5, 12, 900);
     tap_ok(cr_scans_put(sc, v, 1) == 0
-           && cr_scans_get(sc, fa, 1, 5, &got) == 0
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got) == 0
            && got.count == 12 && got.first == 900, "a higher count wins");
 
     /* Issue 12, item 2: another brand's key, the same (kid, serial). */
-    tap_ok(cr_scans_get(sc, fb, 1, 5, &got) == CR_SCANS_NOTFOUND,
+    tap_ok(cr_scans_get(sc, fb, 1, 5, CR_SCANS_SCANS, &got)
+           == CR_SCANS_NOTFOUND,
            "the same kid and serial under another key: not found");
     v[0] = scan(fb, 1, 5, 1, 4000);
     tap_ok(cr_scans_put(sc, v, 1) == 0
-           && cr_scans_get(sc, fb, 1, 5, &got) == 0 && got.count == 1
-           && cr_scans_get(sc, fa, 1, 5, &got) == 0 && got.count == 12,
+           && cr_scans_get(sc, fb, 1, 5, CR_SCANS_SCANS, &got)
+              == 0 && got.count == 1
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got)
+              == 0 && got.count == 12,
            "... counted apart: 1 under one key, 12 under the other");
+
+    /* Right PINs (code_router_verify): a record of their own next to the
+     * code's scans, with the same merge rules. */
+    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_VERIFIED, &got)
+           == CR_SCANS_NOTFOUND, "right PINs of a scanned code: none yet");
+    v[0] = scan(fa, 1, 5, 1, 5000);
+    v[0].kind = CR_SCANS_VERIFIED;
+    v[1] = scan(fa, 1, 5, 13, 900);
+    tap_ok(cr_scans_cmp(&v[1], &v[0]) < 0 && cr_scans_cmp(&v[0], &v[1]) > 0,
+           "cr_scans_cmp: a code's scans, then its right PINs");
+    tap_ok(cr_scans_put(sc, v, 2) == 0
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_VERIFIED, &got) == 0
+           && got.count == 1 && got.first == 5000
+           && got.kind == CR_SCANS_VERIFIED,
+           "right PINs read back: 1 since 5000");
+    tap_ok(cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &got) == 0
+           && got.count == 13 && got.first == 900,
+           "... the scans apart: 13 since 900");
+    v[0].count = 0;
+    v[0].first = 6000;
+    tap_ok(cr_scans_put(sc, v, 1) == 0
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_VERIFIED, &got) == 0
+           && got.count == 1 && got.first == 5000,
+           "... a lower count or a later first never wins");
+    tap_ok(cr_scans_get(sc, fb, 1, 5, CR_SCANS_VERIFIED, &got)
+           == CR_SCANS_NOTFOUND, "... and never another key's");
 
     v[0] = scan(fb, 1, 6, 1, 0);
     v[1] = scan(fa, 2, 1, 1, 0);
@@ -231,7 +263,8 @@ reader(void *data)
 {
     reader_t  *rd = data;
 
-    rd->rc = cr_scans_get(rd->sc, rd->fp, 1, 5, &rd->got);
+    rd->rc = cr_scans_get(rd->sc, rd->fp, 1, 5, CR_SCANS_SCANS,
+                           &rd->got);
 
     return NULL;
 }
@@ -318,8 +351,10 @@ test_resize(void)
            "the held read completes: 10 scans");
 
     tap_ok(cr_scans_put(sc, &v, 1) == 0
-           && cr_scans_get(sc, fa, 1, 6, &v) == 0 && v.count == 1
-           && cr_scans_get(sc, fa, 1, 5, &v) == 0 && v.count == 10,
+           && cr_scans_get(sc, fa, 1, 6, CR_SCANS_SCANS, &v) == 0
+           && v.count == 1
+           && cr_scans_get(sc, fa, 1, 5, CR_SCANS_SCANS, &v) == 0
+           && v.count == 10,
            "then the write adopts the map and lands; reads see both");
     tap_ok(resize_live == 0, "the map was never adopted under a live txn");
 

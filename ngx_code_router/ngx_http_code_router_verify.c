@@ -1,0 +1,1435 @@
+/*
+ * The PIN check (暗码查询): code_router_verify.
+ *
+ *   GET  .../CODE           the page for the code, with a PIN form
+ *   POST .../CODE  pin=...  the PIN checked: genuine (the first right
+ *                           PIN), verified_before, wrong_pin or locked
+ *
+ * and, from a code_router_api location, POST .../CODE/verify (always
+ * JSON).  Right PINs are counted in the scan zone and its store (a count
+ * and a first time of their own, cr_scans.h); wrong PINs are limited by
+ * cr_guard's policy, whose state lives in the code_router_pin_guard zone,
+ * shared by every worker.  docs/verify.md has the rules and their odds.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "cr_form.h"
+#include "cr_json.h"
+#include "cr_pin.h"
+#include "cr_valid.h"
+#include "ngx_http_code_router.h"
+
+
+#define CR_GUARD_ID_LEN  (CR_SCANS_FP_LEN + 1 + 5 + 1 + 16)
+
+/* Evicting a record lets its address guess afresh: say so, at most this
+ * often. */
+#define CR_GUARD_EVICT_LOG_S  60
+
+
+typedef enum {
+    CR_VER_NONE = 0,                    /* GET: the form */
+    CR_VER_GENUINE,
+    CR_VER_VERIFIED_BEFORE,
+    CR_VER_WRONG_PIN,
+    CR_VER_LOCKED,
+    CR_VER_MALFORMED_PIN,
+    CR_VER_N
+} ngx_http_code_router_ver_e;
+
+
+/* The guard zone: one record per (code, address) and per code. */
+typedef struct {
+    ngx_rbtree_t                  rbtree;
+    ngx_rbtree_node_t             sentinel;
+    ngx_queue_t                   lru;
+    time_t                        evict_logged;
+    ngx_atomic_t                  outcome[CR_VER_N];
+    ngx_atomic_t                  records;
+    ngx_atomic_t                  evicted;
+} ngx_http_code_router_guard_sh_t;
+
+typedef struct {
+    ngx_rbtree_node_t             node;         /* key: a hash of id */
+    ngx_queue_t                   lru;
+    /* fp | kid | serial BE40 | address length | address (zeros for the
+     * code's own record: length 0) */
+    u_char                        id[CR_GUARD_ID_LEN];
+    union {
+        cr_guard_addr_t           addr;
+        cr_guard_code_t           code;
+    } u;
+} ngx_http_code_router_guard_node_t;
+
+typedef struct {
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_code_router_guard_sh_t  *sh;
+} ngx_http_code_router_guard_t;
+
+
+/* Between the handler and the body's arrival (no redirect in between). */
+typedef struct {
+    ngx_str_t                     code;
+    ngx_uint_t                    api;
+} ngx_http_code_router_verify_ctx_t;
+
+
+static ngx_int_t ngx_http_code_router_verify_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_code_router_verify_body_check(
+    ngx_http_request_t *r);
+static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_code_router_verify_pin(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len);
+static ngx_http_code_router_ver_e ngx_http_code_router_verify_guard(
+    ngx_http_request_t *r, ngx_http_code_router_decision_t *d,
+    const u_char *pin, size_t len, int64_t *retry);
+static void ngx_http_code_router_guard_id(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, u_char *code_id, u_char *addr_id);
+static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_get(
+    ngx_http_code_router_guard_t *g, u_char *id, ngx_uint_t create,
+    time_t now, ngx_log_t *log);
+static ngx_int_t ngx_http_code_router_verify_vars(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry);
+static ngx_int_t ngx_http_code_router_verify_answer(ngx_http_request_t *r,
+    ngx_uint_t api, ngx_http_code_router_decision_t *d,
+    ngx_http_code_router_ver_e ver, cr_scan_t *v, int64_t retry);
+static ngx_int_t ngx_http_code_router_verify_json(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_code_router_decision_t *d,
+    ngx_http_code_router_ver_e ver, cr_scan_t *v, int64_t retry);
+static ngx_int_t ngx_http_code_router_verify_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *err);
+static ngx_int_t ngx_http_code_router_verify_send(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *body, size_t len);
+static ngx_int_t ngx_http_code_router_push_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
+static ngx_int_t ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_code_router_guard_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+static ngx_str_t  ngx_http_code_router_verifications[CR_VER_N] = {
+    ngx_string(""), ngx_string("genuine"), ngx_string("verified_before"),
+    ngx_string("wrong_pin"), ngx_string("locked"),
+    ngx_string("malformed_pin")
+};
+
+static ngx_uint_t  ngx_http_code_router_ver_status[CR_VER_N] = {
+    NGX_HTTP_OK,                        /* the form */
+    NGX_HTTP_OK,                        /* genuine */
+    NGX_HTTP_OK,                        /* verified_before */
+    NGX_HTTP_FORBIDDEN,                 /* wrong_pin */
+    NGX_HTTP_TOO_MANY_REQUESTS,         /* locked */
+    NGX_HTTP_BAD_REQUEST                /* malformed_pin */
+};
+
+/* Where the code itself fails, as the API answers it; a genuine code's
+ * other outcomes (unbound, revoked...) do not stop a PIN check. */
+static ngx_uint_t
+ngx_http_code_router_ver_code_status(ngx_http_code_router_out_e out)
+{
+    switch (out) {
+    case CR_OUT_MALFORMED:
+        return NGX_HTTP_BAD_REQUEST;
+    case CR_OUT_FORGED:
+        return NGX_HTTP_NOT_FOUND;
+    case CR_OUT_UNAVAILABLE:
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    default:
+        return NGX_HTTP_OK;
+    }
+}
+
+static const cr_guard_policy_t  ngx_http_code_router_policy =
+    CR_GUARD_DEFAULT;
+
+
+static ngx_int_t
+ngx_http_code_router_verify_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                         v;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (ngx_http_complex_value(r, crlcf->verify.code, &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_code_router_last_segment(&v);
+
+    return ngx_http_code_router_verify_start(r, &v, 0);
+}
+
+
+/*
+ * GET shows the code; POST reads the body, then checks the PIN.  api:
+ * JSON whatever Accept says, and POST only (POST .../CODE/verify).
+ */
+ngx_int_t
+ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
+    ngx_uint_t api)
+{
+    ngx_int_t                           rc;
+    ngx_http_code_router_decision_t    *d;
+    ngx_http_code_router_verify_ctx_t  *ctx;
+    ngx_http_code_router_loc_conf_t    *crlcf;
+    ngx_http_code_router_main_conf_t   *cmcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    /* An API location may lack what a verify location must have. */
+    if (api && (cmcf->guard == NULL || crlcf->scans == NULL)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "code router: POST .../CODE/verify needs "
+                      "\"code_router_pin_guard\" and \"code_router_scans\"");
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_code_router_verify_error(r, NGX_HTTP_NOT_FOUND,
+                   "PIN verification is not configured here");
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        rc = ngx_http_code_router_verify_body_check(r);
+        if (rc != NGX_DECLINED) {
+            return rc;                  /* answered: 413 or 415 */
+        }
+
+        ctx = ngx_palloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->code = *code;
+        ctx->api = api;
+        ngx_http_set_ctx(r, ctx, ngx_http_code_router_module);
+
+        /* One buffer: the body is at most CR_FORM_MAX bytes. */
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_code_router_verify_body);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    /* Before any other answer: a body left unread would be parsed as
+     * the next request on a keep-alive connection. */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (api || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_code_router_allow(r, api ? "POST" : "GET, HEAD, POST")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_code_router_verify_error(r, NGX_HTTP_NOT_ALLOWED,
+                   api ? "method not allowed: POST .../CODE/verify"
+                       : "method not allowed: GET, HEAD or POST");
+    }
+
+    d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* The page is no scan: the scan that led here was counted. */
+    if (ngx_http_code_router_decide(r, code, 0, d) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_code_router_verify_vars(r, d, CR_VER_NONE, NULL, 0)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_code_router_verify_answer(r, 0, d, CR_VER_NONE, NULL, 0);
+}
+
+
+/* Before reading: the size announced, and the type.  NGX_DECLINED if
+ * the body may be read; else the answer's rc. */
+static ngx_int_t
+ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
+{
+    ngx_int_t         rc;
+    ngx_str_t        *ct;
+    ngx_uint_t        status;
+    const char       *err;
+
+    static ngx_str_t  form = ngx_string("application/x-www-form-urlencoded");
+
+    status = 0;
+    err = NULL;
+
+    if (r->headers_in.content_length_n > CR_FORM_MAX) {
+        status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        err = "the body is over 1024 bytes";
+
+    } else {
+        ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                        : NULL;
+
+        /* The type, then nothing or parameters (e.g. "; charset=UTF-8"). */
+        if (ct == NULL || ct->len < form.len
+            || ngx_strncasecmp(ct->data, form.data, form.len) != 0
+            || (ct->len > form.len && ct->data[form.len] != ';'
+                && ct->data[form.len] != ' ' && ct->data[form.len] != '\t'))
+        {
+            status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+            err = "the body must be application/x-www-form-urlencoded "
+                  "with a pin field";
+        }
+    }
+
+    if (status == 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_code_router_verify_error(r, status, err);
+}
+
+
+static void
+ngx_http_code_router_verify_body(ngx_http_request_t *r)
+{
+    u_char                             *body, *p;
+    size_t                              len;
+    ngx_buf_t                          *b;
+    ngx_chain_t                        *cl;
+    cr_form_rc_t                        frc;
+    ngx_http_code_router_verify_ctx_t  *ctx;
+
+    u_char                              pin[CR_PIN_DIGITS_MAX + 1];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+
+    len = 0;
+
+    if (r->request_body == NULL) {
+        goto read;
+    }
+
+    /* Chunked bodies announce no size: count what came. */
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            len += CR_FORM_MAX + 1;     /* only a big body goes to a file */
+            break;
+        }
+
+        len += b->last - b->pos;
+    }
+
+read:
+
+    if (len > CR_FORM_MAX) {
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r,
+                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                "the body is over 1024 bytes"));
+        return;
+    }
+
+    body = ngx_pnalloc(r->pool, len + 1);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = body;
+
+    /* An empty buffer (no body, a chunked body's end) may have no
+     * memory at all: memcpy() must not see its NULL. */
+    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
+         cl = cl->next)
+    {
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    frc = cr_form_field((char *) body, len, "pin", 3, (char *) pin,
+                        sizeof(pin), &len);
+
+    if (frc == CR_FORM_TOO_LONG) {
+        /* Longer than any PIN: malformed, as a PIN; not a form error. */
+        len = sizeof(pin);
+
+    } else if (frc != CR_FORM_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "code router: a PIN form that is not one: %s",
+                      cr_form_rc_name(frc));
+
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r, NGX_HTTP_BAD_REQUEST,
+                frc == CR_FORM_MISSING  ? "no pin field in the form" :
+                frc == CR_FORM_REPEATED ? "the pin field is repeated" :
+                frc == CR_FORM_NUL      ? "a NUL byte in the form"
+                                        : "a bad %-escape in the form"));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_code_router_verify_pin(r, ctx, pin, len));
+}
+
+
+/* One decision, one exit: the code, then the PIN, then the count. */
+static ngx_int_t
+ngx_http_code_router_verify_pin(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len)
+{
+    int64_t                            retry;
+    cr_scan_t                          v;
+    ngx_http_code_router_ver_e         ver;
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_decision_t   *d;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_code_router_decide(r, &ctx->code, 0, d) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&v, sizeof(cr_scan_t));
+    retry = 0;
+    ver = CR_VER_NONE;
+
+    /* No PIN of a code that is not genuine, and none while the stores
+     * cannot say what they hold. */
+    if (!d->verified || d->out == CR_OUT_UNAVAILABLE) {
+        goto answer;
+    }
+
+    if (!cr_pin_well_formed((char *) pin, len, crlcf->verify.digits)) {
+        ver = CR_VER_MALFORMED_PIN;
+        goto answer;
+    }
+
+    ver = ngx_http_code_router_verify_guard(r, d, pin, len, &retry);
+
+    if (ver == CR_VER_GENUINE) {
+        /* A right PIN that cannot be counted is not an answer: "genuine"
+         * twice for one code would hide a copy. */
+        if (ngx_http_code_router_verified(r, crlcf->scans, d->kid, d->serial,
+                                          1, &v)
+            != NGX_OK)
+        {
+            d->out = CR_OUT_UNAVAILABLE;
+            ver = CR_VER_NONE;
+            goto answer;
+        }
+
+        if (v.count > 1) {
+            ver = CR_VER_VERIFIED_BEFORE;
+        }
+
+    } else if (ngx_http_code_router_verified(r, crlcf->scans, d->kid,
+                                             d->serial, 0, &v)
+               != NGX_OK)
+    {
+        ngx_memzero(&v, sizeof(cr_scan_t));
+    }
+
+answer:
+
+    if (ngx_http_code_router_verify_vars(r, d, ver, &v, retry) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ver != CR_VER_NONE) {
+        cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+        g = cmcf->guard->data;
+        (void) ngx_atomic_fetch_add(&g->sh->outcome[ver], 1);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "code router: PIN for %*s: %V", (size_t) CR_CODE_LEN,
+                      d->code, &ngx_http_code_router_verifications[ver]);
+    }
+
+    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, &v, retry);
+}
+
+
+/*
+ * The policy (cr_guard) around the PIN check, in one critical section of
+ * the guard zone, so that two workers cannot both let a locked address
+ * through.  Returns CR_VER_GENUINE for a right PIN (its count is the
+ * caller's), CR_VER_WRONG_PIN or CR_VER_LOCKED with *retry set.
+ */
+static ngx_http_code_router_ver_e
+ngx_http_code_router_verify_guard(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, const u_char *pin, size_t len,
+    int64_t *retry)
+{
+    time_t                              now;
+    cr_pin_rc_t                         prc;
+    cr_guard_addr_t                     clean;
+    cr_guard_code_t                     full;
+    ngx_http_code_router_ver_e          ver;
+    ngx_http_code_router_guard_t       *g;
+    ngx_http_code_router_srv_conf_t    *cscf;
+    ngx_http_code_router_loc_conf_t    *crlcf;
+    ngx_http_code_router_main_conf_t   *cmcf;
+    ngx_http_code_router_guard_node_t  *cn, *an;
+
+    u_char                              code_id[CR_GUARD_ID_LEN];
+    u_char                              addr_id[CR_GUARD_ID_LEN];
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    g = cmcf->guard->data;
+
+    ngx_http_code_router_guard_id(r, d, code_id, addr_id);
+    ngx_memzero(&clean, sizeof(clean));
+    ngx_memzero(&full, sizeof(full));
+    now = ngx_time();
+    *retry = 0;
+
+    ngx_shmtx_lock(&g->shpool->mutex);
+
+    cn = ngx_http_code_router_guard_get(g, code_id, 0, now,
+                                        r->connection->log);
+    an = ngx_http_code_router_guard_get(g, addr_id, 0, now,
+                                        r->connection->log);
+
+    *retry = cr_guard_admit(&ngx_http_code_router_policy,
+                            an ? &an->u.addr : &clean,
+                            cn ? &cn->u.code : &full, now);
+    if (*retry) {
+        ver = CR_VER_LOCKED;
+        goto done;
+    }
+
+    prc = cr_pin_check(&cscf->ring->keys[d->kid], d->serial,
+                       crlcf->verify.digits, (const char *) pin, len);
+
+    if (prc == CR_PIN_OK) {
+        if (an) {
+            cr_guard_right(&an->u.addr);
+        }
+
+        ver = CR_VER_GENUINE;
+        goto done;
+    }
+
+    /* Wrong (or fail closed): record it, making room if need be. */
+    ver = CR_VER_WRONG_PIN;
+
+    if (cn == NULL) {
+        cn = ngx_http_code_router_guard_get(g, code_id, 1, now,
+                                            r->connection->log);
+    }
+
+    if (an == NULL) {
+        an = ngx_http_code_router_guard_get(g, addr_id, 1, now,
+                                            r->connection->log);
+    }
+
+    *retry = cr_guard_wrong(&ngx_http_code_router_policy,
+                            an ? &an->u.addr : &clean,
+                            cn ? &cn->u.code : &full, now);
+
+done:
+
+    ngx_shmtx_unlock(&g->shpool->mutex);
+
+    return ver;
+}
+
+
+/*
+ * The records' ids: the code as the scan counts know it (the key's
+ * fingerprint, kid, serial), and with it the client address as nginx
+ * sees it after realip.  An IPv6 address counts by its /64: one
+ * subscriber gets a /64, and 2^64 addresses must not be 2^64 guessers.
+ */
+static void
+ngx_http_code_router_guard_id(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, u_char *code_id, u_char *addr_id)
+{
+    ngx_uint_t                        i;
+    struct sockaddr                  *sa;
+    ngx_http_code_router_srv_conf_t  *cscf;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6              *sin6;
+#endif
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    ngx_memzero(code_id, CR_GUARD_ID_LEN);
+    ngx_memcpy(code_id, cscf->ring->keys[d->kid].fp, CR_SCANS_FP_LEN);
+    code_id[CR_SCANS_FP_LEN] = (u_char) d->kid;
+
+    for (i = 0; i < 5; i++) {
+        code_id[CR_SCANS_FP_LEN + 1 + i] = (u_char) (d->serial
+                                                     >> (8 * (4 - i)));
+    }
+
+    ngx_memcpy(addr_id, code_id, CR_GUARD_ID_LEN);
+
+    sa = r->connection->sockaddr;
+    i = CR_SCANS_FP_LEN + 6;
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        addr_id[i] = 4;
+        ngx_memcpy(&addr_id[i + 1],
+                   &((struct sockaddr_in *) sa)->sin_addr.s_addr, 4);
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            addr_id[i] = 4;
+            ngx_memcpy(&addr_id[i + 1], &sin6->sin6_addr.s6_addr[12], 4);
+
+        } else {
+            addr_id[i] = 8;
+            ngx_memcpy(&addr_id[i + 1], sin6->sin6_addr.s6_addr, 8);
+        }
+
+        break;
+#endif
+
+    default:                        /* a UNIX socket: one local client */
+        addr_id[i] = 1;
+        break;
+    }
+}
+
+
+/* The record of id, or NULL; with create, a new one (evicting the least
+ * recently used if the zone is full).  Called with the zone locked. */
+static ngx_http_code_router_guard_node_t *
+ngx_http_code_router_guard_get(ngx_http_code_router_guard_t *g, u_char *id,
+    ngx_uint_t create, time_t now, ngx_log_t *log)
+{
+    uint32_t                            hash;
+    ngx_int_t                           rc;
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q;
+    ngx_rbtree_node_t                  *node, *sentinel;
+    ngx_http_code_router_guard_node_t  *gn;
+
+    hash = ngx_crc32_short(id, CR_GUARD_ID_LEN);
+
+    node = g->sh->rbtree.root;
+    sentinel = g->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        gn = (ngx_http_code_router_guard_node_t *) node;
+        rc = ngx_memcmp(id, gn->id, CR_GUARD_ID_LEN);
+
+        if (rc == 0) {
+            ngx_queue_remove(&gn->lru);
+            ngx_queue_insert_head(&g->sh->lru, &gn->lru);
+            return gn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    for (i = 0; i < 3; i++) {
+        gn = ngx_slab_alloc_locked(g->shpool,
+                                   sizeof(ngx_http_code_router_guard_node_t));
+        if (gn || ngx_queue_empty(&g->sh->lru)) {
+            break;
+        }
+
+        q = ngx_queue_last(&g->sh->lru);
+        ngx_queue_remove(q);
+        gn = ngx_queue_data(q, ngx_http_code_router_guard_node_t, lru);
+        ngx_rbtree_delete(&g->sh->rbtree, &gn->node);
+        ngx_slab_free_locked(g->shpool, gn);
+        gn = NULL;
+
+        (void) ngx_atomic_fetch_add(&g->sh->evicted, 1);
+        (void) ngx_atomic_fetch_add(&g->sh->records, -1);
+
+        if (now - g->sh->evict_logged >= CR_GUARD_EVICT_LOG_S) {
+            g->sh->evict_logged = now;
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "code router: the PIN guard zone is full; the "
+                          "oldest wrong-PIN records make room (a bigger "
+                          "zone keeps them: docs/verify.md)");
+        }
+    }
+
+    if (gn == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(gn, sizeof(ngx_http_code_router_guard_node_t));
+    ngx_memcpy(gn->id, id, CR_GUARD_ID_LEN);
+    gn->node.key = hash;
+
+    ngx_rbtree_insert(&g->sh->rbtree, &gn->node);
+    ngx_queue_insert_head(&g->sh->lru, &gn->lru);
+    (void) ngx_atomic_fetch_add(&g->sh->records, 1);
+
+    return gn;
+}
+
+
+static void
+ngx_http_code_router_guard_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                  **p;
+    ngx_http_code_router_guard_node_t   *n, *t;
+
+    n = (ngx_http_code_router_guard_node_t *) node;
+
+    for ( ;; ) {
+        t = (ngx_http_code_router_guard_node_t *) temp;
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            p = (ngx_memcmp(n->id, t->id, CR_GUARD_ID_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* The variables the page and the log read: the decision's, then the
+ * PIN's; times twice, for machines (ISO 8601, UTC) and for people (the
+ * brand's zone, zh and en). */
+static ngx_int_t
+ngx_http_code_router_verify_vars(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry)
+{
+    u_char                            *p;
+    int64_t                            t;
+    ngx_int_t                          tz, *index;
+    ngx_uint_t                         i;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    static const ngx_http_code_router_var_e  slots[2][3] = {
+        { CR_VAR_FIRST_VERIFIED, CR_VAR_FIRST_VERIFIED_ZH,
+          CR_VAR_FIRST_VERIFIED_EN },
+        { CR_VAR_RETRY_AT, CR_VAR_RETRY_AT_ZH, CR_VAR_RETRY_AT_EN }
+    };
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    index = crmcf->var_index;
+    tz = crlcf->verify.tz;
+
+    if (ngx_http_code_router_set_vars(r, d) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cr_set_var(r, index[CR_VAR_VERIFICATION],
+               ngx_http_code_router_verifications[ver].data,
+               ngx_http_code_router_verifications[ver].len);
+
+    if (ngx_http_code_router_set_num(r, index[CR_VAR_PIN_DIGITS],
+                                     crlcf->verify.digits)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (v && ngx_http_code_router_set_num(r, index[CR_VAR_VERIFICATIONS],
+                                          v->count)
+             != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2; i++) {
+        t = (i == 0) ? (v ? v->first : 0) : retry;
+
+        if (t == 0) {
+            continue;
+        }
+
+        p = ngx_pnalloc(r->pool, 3 * CR_HUMAN_TIME_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        cr_format_time((char *) p, CR_HUMAN_TIME_LEN, t, 0);
+        cr_format_human_time((char *) p + CR_HUMAN_TIME_LEN,
+                             CR_HUMAN_TIME_LEN, t, (int) tz, 0);
+        cr_format_human_time((char *) p + 2 * CR_HUMAN_TIME_LEN,
+                             CR_HUMAN_TIME_LEN, t, (int) tz, 1);
+
+        cr_set_var(r, index[slots[i][0]], p, ngx_strlen(p));
+        p += CR_HUMAN_TIME_LEN;
+        cr_set_var(r, index[slots[i][1]], p, ngx_strlen(p));
+        p += CR_HUMAN_TIME_LEN;
+        cr_set_var(r, index[slots[i][2]], p, ngx_strlen(p));
+    }
+
+    return NGX_OK;
+}
+
+
+/* From the ISO 8601 $code_router_first_scan, which survives the redirect
+ * to the fallback page: no formatting on a scan that shows no page. */
+ngx_int_t
+ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                            *p;
+    int16_t                            tz;
+    int64_t                            t;
+    ngx_http_variable_value_t         *iso;
+    ngx_http_code_router_loc_conf_t   *crlcf;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    iso = &r->variables[crmcf->var_index[CR_VAR_FIRST_SCAN]];
+
+    if (!iso->valid || iso->not_found || iso->len == 0
+        || cr_parse_time((char *) iso->data, iso->len, &t, &tz) != NULL)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, CR_HUMAN_TIME_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cr_format_human_time((char *) p, CR_HUMAN_TIME_LEN, t,
+                         (int) crlcf->verify.tz,
+                         data == CR_VAR_FIRST_SCAN_EN);
+
+    v->data = p;
+    v->len = ngx_strlen(p);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* The page for people, JSON for programs (the API, Accept: JSON). */
+static ngx_int_t
+ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
+    ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry)
+{
+    ngx_uint_t                        status, json;
+    ngx_table_elt_t                  *accept;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    static ngx_str_t  app_json = ngx_string("application/json");
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    status = (ver != CR_VER_NONE)
+             ? ngx_http_code_router_ver_status[ver]
+             : ngx_http_code_router_ver_code_status(d->out);
+
+    if (ver == CR_VER_LOCKED) {
+        u_char  *p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_code_router_push_header(r, "Retry-After", p,
+                ngx_sprintf(p, "%T", (time_t) (retry - ngx_time())) - p)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    accept = r->headers_in.accept;
+
+    json = api || crlcf->verify.page.len == 0
+           || (accept
+               && ngx_strlcasestrn(accept->value.data,
+                                   accept->value.data + accept->value.len,
+                                   app_json.data, app_json.len - 1)
+                  != NULL);
+
+    if (json) {
+        return ngx_http_code_router_verify_json(r, status, d, ver, v, retry);
+    }
+
+    /* The page reads the variables; its location says no-store.  A
+     * static page answers GET (as error_page makes it). */
+    if (r->method != NGX_HTTP_HEAD) {
+        r->method = NGX_HTTP_GET;
+        r->method_name = ngx_http_core_get_method;
+    }
+
+    return ngx_http_internal_redirect(r, &crlcf->verify.page, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry)
+{
+    u_char                           *body, *p;
+    size_t                            size;
+    ngx_uint_t                        i;
+    cr_batch_t                       *bt;
+    const char                       *err;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    static const ngx_uint_t  facts[] = {
+        CR_BATCH_SKU, CR_BATCH_GTIN, CR_BATCH_LOT, CR_BATCH_PRODUCED
+    };
+    static const char  *names[] = {
+        "sku", "gtin", "lot", "production_date"
+    };
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+    bt = &d->b.batch;
+
+    /* Sized before it is written; the batch only if there is one. */
+    size = 512 + CR_CODE_LEN;
+
+    if (d->verified && d->bound && d->b.has_batch) {
+        for (i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
+            size += 32 + CR_JSON_ESCAPE_MAX * bt->s[facts[i]].len;
+        }
+    }
+
+    body = ngx_pnalloc(r->pool, size);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"status\":\"%V\"",
+                    &ngx_http_code_router_outcomes[d->out]);
+
+    if (!d->verified) {
+        err = (d->out == CR_OUT_MALFORMED)
+              ? "not a code: wrong length or characters"
+              : "not a genuine code: the signature does not match";
+        p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
+        goto done;
+    }
+
+    p = ngx_http_code_router_json_str(p, "code", (char *) d->code,
+                                      CR_CODE_LEN);
+
+    if (d->out == CR_OUT_UNAVAILABLE) {
+        err = "the stores cannot be read or count now; retry";
+        p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
+        goto done;
+    }
+
+    if (d->bound && d->b.has_batch) {
+        for (i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
+            p = ngx_http_code_router_json_str(p, names[i],
+                                              bt->s[facts[i]].data,
+                                              bt->s[facts[i]].len);
+        }
+    }
+
+    p = ngx_sprintf(p, ",\"pin_digits\":%ui", crlcf->verify.digits);
+
+    if (ver == CR_VER_NONE) {
+        p = ngx_cpymem(p, ",\"verification\":null", 20);
+        goto done;
+    }
+
+    p = ngx_sprintf(p, ",\"verification\":\"%V\",\"verifications\":%uD",
+                    &ngx_http_code_router_verifications[ver], v->count);
+
+    p = ngx_http_code_router_json_time(p, "first_verified",
+                                       v->first ? v->first : CR_TIME_NONE,
+                                       0);
+
+    if (ver == CR_VER_LOCKED) {
+        p = ngx_http_code_router_json_time(p, "retry_at", retry, 0);
+    }
+
+done:
+
+    p = ngx_cpymem(p, "}\n", 2);
+
+    return ngx_http_code_router_verify_send(r, status, body, p - body);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_verify_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *err)
+{
+    u_char  *body, *p;
+    size_t   n;
+
+    n = ngx_strlen(err);
+
+    body = ngx_pnalloc(r->pool, 64 + CR_JSON_ESCAPE_MAX * n);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"status\":\"error\"", 17);
+    p = ngx_http_code_router_json_str(p, "error", err, n);
+    p = ngx_cpymem(p, "}\n", 2);
+
+    return ngx_http_code_router_verify_send(r, status, body, p - body);
+}
+
+
+/* Every answer of the verifier, JSON or error: never stored by a cache
+ * (a count changes with each right PIN). */
+static ngx_int_t
+ngx_http_code_router_verify_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *body, size_t len)
+{
+    if (ngx_http_code_router_push_header(r, "Cache-Control",
+                                         (u_char *) "no-store", 8)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_code_router_send_body(r, "application/json", status,
+                                          body, len);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_push_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_code_router_header(r);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+
+    return NGX_OK;
+}
+
+
+/* /status: the PIN checks by outcome and the guard zone, for Prometheus
+ * (a guesser shows up here long before the odds matter). */
+static const char  ngx_http_code_router_verify_metrics[] =
+    "# HELP code_router_pin_checks_total PINs checked by code_router_verify"
+    ", by what they said.\n"
+    "# TYPE code_router_pin_checks_total counter\n";
+
+static const char  ngx_http_code_router_guard_metrics[] =
+    "# HELP code_router_pin_guard_records Wrong-PIN records (per code and "
+    "address, per code) in the guard zone.\n"
+    "# TYPE code_router_pin_guard_records gauge\n"
+    "code_router_pin_guard_records %uA\n"
+    "# HELP code_router_pin_guard_evicted_total Wrong-PIN records dropped "
+    "for room (their addresses may guess afresh).\n"
+    "# TYPE code_router_pin_guard_evicted_total counter\n"
+    "code_router_pin_guard_evicted_total %uA\n";
+
+
+size_t
+ngx_http_code_router_verify_status_len(ngx_http_request_t *r)
+{
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->guard == NULL) {
+        return 0;
+    }
+
+    return sizeof(ngx_http_code_router_verify_metrics)
+           + CR_VER_N * (sizeof("code_router_pin_checks_total{verification="
+                                "\"malformed_pin\"} \n") + NGX_ATOMIC_T_LEN)
+           + sizeof(ngx_http_code_router_guard_metrics)
+           + 2 * NGX_ATOMIC_T_LEN;
+}
+
+
+u_char *
+ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->guard == NULL) {
+        return p;
+    }
+
+    g = crmcf->guard->data;
+    p = ngx_slprintf(p, last, "%s", ngx_http_code_router_verify_metrics);
+
+    for (i = CR_VER_GENUINE; i < CR_VER_N; i++) {
+        p = ngx_slprintf(p, last,
+                         "code_router_pin_checks_total{verification=\"%V\"}"
+                         " %uA\n", &ngx_http_code_router_verifications[i],
+                         g->sh->outcome[i]);
+    }
+
+    return ngx_slprintf(p, last, ngx_http_code_router_guard_metrics,
+                        g->sh->records, g->sh->evicted);
+}
+
+
+/* Configuration: the directives, the location part, the guard zone. */
+
+/* code_router_verify [CODE]: CODE's last path segment; default $uri. */
+char *
+ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                         *value, uri = ngx_string("$uri");
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (crlcf->verify.code || crlcf->code || crlcf->api) {
+        return "is duplicate, or in a \"code_router\" or "
+               "\"code_router_api\" location";
+    }
+
+    value = cf->args->elts;
+
+    crlcf->verify.code = ngx_palloc(cf->pool,
+                                    sizeof(ngx_http_complex_value_t));
+    if (crlcf->verify.code == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = (cf->args->nelts == 2) ? &value[1] : &uri;
+    ccv.complex_value = crlcf->verify.code;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_verify_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_verify_page URI: the SSI page for people (not JSON). */
+char *
+ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (crlcf->verify.page.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        return "needs a URI that starts with \"/\"";
+    }
+
+    crlcf->verify.page = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_pin_digits D: as minted (code-router mint --pin-digits). */
+char *
+ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (crlcf->verify.digits != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < CR_PIN_DIGITS_MIN || n > CR_PIN_DIGITS_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_pin_digits\" must be %d to %d, "
+                           "as \"code-router mint --pin-digits\" takes, "
+                           "not \"%V\"", CR_PIN_DIGITS_MIN,
+                           CR_PIN_DIGITS_MAX, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    crlcf->verify.digits = (ngx_uint_t) n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_time_zone Z|+HH:MM|-HH:MM: times on the pages. */
+char *
+ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    int16_t      tz;
+    ngx_str_t   *value;
+    const char  *err;
+
+    if (crlcf->verify.tz != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    err = cr_parse_zone((char *) value[1].data, value[1].len, &tz);
+
+    if (err) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_time_zone\" takes a fixed offset "
+                           "such as +08:00 or Z, not \"%V\" (%s; see "
+                           "docs/verify.md, \"Times on the pages\")",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    crlcf->verify.tz = tz;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_pin_guard zone=NAME:SIZE: the wrong-PIN records. */
+char *
+ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_main_conf_t *cmcf = conf;
+
+    u_char                        *p;
+    ssize_t                        size;
+    ngx_str_t                     *value, name, s;
+    ngx_http_code_router_guard_t  *g;
+
+    if (cmcf->guard) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0
+        || (p = ngx_strlchr(value[1].data + 5,
+                            value[1].data + value[1].len, ':'))
+           == NULL)
+    {
+        return "takes zone=NAME:SIZE";
+    }
+
+    name.data = value[1].data + 5;
+    name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR) {
+        return "takes zone=NAME:SIZE";
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    g = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_guard_t));
+    if (g == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->guard = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_code_router_module);
+    if (cmcf->guard == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->guard->data) {
+        return "zone is already used";
+    }
+
+    cmcf->guard->init = ngx_http_code_router_guard_init;
+    cmcf->guard->data = g;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t *conf)
+{
+    conf->digits = NGX_CONF_UNSET_UINT;
+    conf->tz = NGX_CONF_UNSET;
+}
+
+
+/* nginx -t refuses a verify location that could not count or limit. */
+char *
+ngx_http_code_router_verify_merge(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *prev,
+    ngx_http_code_router_loc_conf_t *conf)
+{
+    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_main_conf_t  *cmcf;
+
+    ngx_conf_merge_str_value(conf->verify.page, prev->verify.page, "");
+    ngx_conf_merge_uint_value(conf->verify.digits, prev->verify.digits,
+                              CR_PIN_DIGITS_DEFAULT);
+    ngx_conf_merge_value(conf->verify.tz, prev->verify.tz, 0);
+
+    if (conf->verify.code == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    if (cscf->db_index == 0 || cscf->ring == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_verify\" needs \"%s\" in its "
+                           "server or at the http level",
+                           cscf->db_index == 0 ? "code_router_db"
+                                               : "code_router_key");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->scans == NULL || conf->scans == NGX_CONF_UNSET_PTR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_verify\" needs \"code_router_scans"
+                           "\": right PINs are counted there");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cmcf->guard == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"code_router_verify\" needs "
+                           "\"code_router_pin_guard zone=NAME:SIZE\" at the "
+                           "http level: wrong PINs are limited there");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_code_router_guard_t  *og = data;
+    ngx_http_code_router_guard_t  *g = shm_zone->data;
+
+    g->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    /* A reload keeps the records: a lockout outlives "nginx -s reload". */
+    if (og) {
+        g->sh = og->sh;
+        return NGX_OK;
+    }
+
+    if (shm_zone->shm.exists) {
+        g->sh = g->shpool->data;
+        return NGX_OK;
+    }
+
+    g->sh = ngx_slab_calloc(g->shpool,
+                            sizeof(ngx_http_code_router_guard_sh_t));
+    if (g->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->shpool->data = g->sh;
+
+    ngx_rbtree_init(&g->sh->rbtree, &g->sh->sentinel,
+                    ngx_http_code_router_guard_insert);
+    ngx_queue_init(&g->sh->lru);
+
+    g->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
