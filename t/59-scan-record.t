@@ -14,14 +14,12 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(sleep);
-use CodeRouter::Test qw(root tmpdir make_key read_file load_store mint);
+use CodeRouter::Test qw(scan_dir root tmpdir make_key read_file load_store mint);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
 my $db = "$d/brand.mdb";
-my $sdir = "$d/scans";
-mkdir $sdir;
-chmod 0777, $sdir;
+my $sdir = scan_dir($d);
 my $html = root() . '/conf/html';
 
 load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV'], ['o.csv', <<'CSV']);

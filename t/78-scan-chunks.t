@@ -13,15 +13,13 @@ use JSON::PP ();
 use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 use POSIX ();
-use CodeRouter::Test qw(tmpdir make_key load_store run_cmd cli);
+use CodeRouter::Test qw(scan_dir tmpdir make_key load_store run_cmd cli);
 
 my $N = 9000;
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
 my $db = "$d/brand.mdb";
-my $sdir = "$d/scans";
-mkdir $sdir;
-chmod 0777, $sdir;
+my $sdir = scan_dir($d);
 
 load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV']);
 campaign,type,url

@@ -37,7 +37,8 @@ our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
                     free_port make_key load_store mint
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
-                    self_signed_cert ops_conf run_nginx exec_nginx);
+                    self_signed_cert ops_conf run_nginx exec_nginx
+                    scan_dir);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -98,6 +99,14 @@ sub tmpdir {
     my $d = tempdir('cr-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     chmod 0755, $d;
     return $d;
+}
+
+# $d/scans, writable by the workers (nobody), who create the scan store.
+sub scan_dir {
+    my ($d) = @_;
+    mkdir "$d/scans";
+    chmod 0777, "$d/scans";
+    return "$d/scans";
 }
 
 sub write_file {
