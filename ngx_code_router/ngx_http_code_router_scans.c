@@ -21,7 +21,7 @@
 
 
 #define CR_FLUSH_MAX          65536     /* records per write transaction */
-#define CR_FLUSH_CHUNK        4096      /* per event-loop turn, when the
+#define CR_FLUSH_CHUNK        1024      /* per event-loop turn, when the
                                          * write is in a thread pool */
 #define CR_FLUSH_STALE_S      30        /* a flusher that died holding it */
 #define CR_EVICT_TRIES        32

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# A flush of more codes than one chunk (4,096) with a thread pool: the
+# A flush of more codes than one chunk (1,024) with a thread pool: the
 # event loop copies and marks them a chunk at a time, each completed chunk
 # starting the next at once.  9,000 codes scanned between flushes 20 s
 # apart: one flush writes them in transactions moments apart, and a
