@@ -316,6 +316,7 @@ run: deps
 
 # Benchmarks (not tests): writes docs/performance.md.  QUICK=1 for a look.
 bench: deps
+	@scripts/deps install bench
 	$(MAKE) all
 	QUICK=$(QUICK) ONLY=$(ONLY) scripts/bench
 

@@ -43,21 +43,46 @@ static int cr_ua_match(const unsigned char *ua, size_t i, size_t n,
     size_t len, uint64_t which);
 
 
+/* Whether a word starts at a letter, by the class of the byte before
+ * and its own (index before << 2 | here): after a non-letter; a capital
+ * after a small letter ("ahrefsBot"); a capital after a capital if a
+ * small letter follows ("GPTBot", not "CUBOT"). */
+#define CR_UA_NO             0
+#define CR_UA_YES            1
+#define CR_UA_IF_LOWER_NEXT  2
+
+static const uint8_t  cr_ua_start[12] = {
+    /* before other */  CR_UA_NO, CR_UA_YES, CR_UA_YES, CR_UA_NO,
+    /* before lower */  CR_UA_NO, CR_UA_NO, CR_UA_YES, CR_UA_NO,
+    /* before upper */  CR_UA_NO, CR_UA_NO, CR_UA_IF_LOWER_NEXT, CR_UA_NO
+};
+
+typedef struct {
+    size_t         len;                 /* 0: empty */
+    int            bot;
+    unsigned char  ua[CR_UA_MEMO_LEN];
+} cr_ua_memo_t;
+
+static cr_ua_memo_t  cr_ua_memo[CR_UA_MEMO_SLOTS];
+
 static uint8_t   cr_ua_class[256];
 static uint64_t  cr_ua_pairs[26 * 26];     /* entries by first two letters */
 static int       cr_ua_ready;
 
 
 /*
- * One pass: where two letters begin an entry (rarely), and a word starts
- * there, those entries are compared; one that matches must end where a
- * word ends.
+ * One pass over the bytes, carrying the class of the one before: only
+ * where a word starts (cr_ua_boundary's rule, as a table of the classes
+ * before and here) are its first two letters looked up, and only the
+ * entries they begin (rarely any) compared; one that matches must end
+ * where a word ends.  About 6 instructions a byte: most bytes are inside
+ * a word, and a word is looked at once, not at each of its letters.
  */
 int
 cr_ua_is_bot(const unsigned char *ua, size_t len)
 {
     size_t    i, n;
-    unsigned  c, d;
+    unsigned  c, prev, start;
     uint64_t  which;
 
     if (!cr_ua_ready) {
@@ -65,26 +90,67 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
     }
 
     n = len < CR_UA_BOT_SCAN ? len : CR_UA_BOT_SCAN;
+    prev = CR_UA_OTHER;                 /* the start is a boundary */
 
     for (i = 0; i + 1 < n; i++) {
         c = cr_ua_class[ua[i]];
-        d = cr_ua_class[ua[i + 1]];
+        start = cr_ua_start[prev << 2 | c];
+        prev = c;
 
-        if (c == CR_UA_OTHER || d == CR_UA_OTHER) {
+        if (start == CR_UA_NO
+            || (start == CR_UA_IF_LOWER_NEXT
+                && cr_ua_class[ua[i + 1]] != CR_UA_LOWER)
+            || cr_ua_class[ua[i + 1]] == CR_UA_OTHER)
+        {
             continue;
         }
 
         which = cr_ua_pairs[((ua[i] | 0x20) - 'a') * 26
                             + ((ua[i + 1] | 0x20) - 'a')];
 
-        if (which && cr_ua_boundary(ua, i, len)
-            && cr_ua_match(ua, i, n, len, which))
-        {
+        if (which && cr_ua_match(ua, i, n, len, which)) {
             return 1;
         }
     }
 
     return 0;
+}
+
+
+int
+cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
+{
+    size_t         i;
+    uint64_t       h, w;
+    cr_ua_memo_t  *m;
+
+    if (len == 0 || len > CR_UA_MEMO_LEN) {
+        return cr_ua_is_bot(ua, len);
+    }
+
+    /* Eight bytes at a time, multiplied in: every byte moves the slot. */
+    h = len;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&w, ua + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        h = (h ^ ua[i]) * 0x9e3779b97f4a7c15ULL;
+    }
+
+    m = &cr_ua_memo[(h >> 58) % CR_UA_MEMO_SLOTS];
+
+    if (m->len == len && memcmp(m->ua, ua, len) == 0) {
+        return m->bot;
+    }
+
+    m->bot = cr_ua_is_bot(ua, len);
+    m->len = len;
+    memcpy(m->ua, ua, len);
+
+    return m->bot;
 }
 
 
@@ -146,11 +212,9 @@ cr_ua_match(const unsigned char *ua, size_t i, size_t n, size_t len,
     unsigned     b;
     const char  *w;
 
-    for (b = 0; which; b++, which >>= 1) {
-        if (!(which & 1)) {
-            continue;
-        }
-
+    /* The entries one by one, by their bits (usually one). */
+    for ( /* void */ ; which; which &= which - 1) {
+        b = (unsigned) __builtin_ctzll(which);
         w = cr_ua_bot_words[b];
 
         for (k = 0; w[k] && i + k < n; k++) {

@@ -26,6 +26,19 @@
  */
 int cr_ua_is_bot(const unsigned char *ua, size_t len);
 
+/*
+ * cr_ua_is_bot(ua, len), remembered: the answers for the last User-Agents
+ * of at most CR_UA_MEMO_LEN bytes, one per slot of a small table indexed
+ * by a hash of all the bytes, compared whole before an answer is reused
+ * (the same answer, never a guess).  Phones send few distinct strings
+ * (one iOS version's Safari is one string), so most scans skip the list.
+ * The table is the process's own: not for threads.
+ */
+#define CR_UA_MEMO_LEN    256
+#define CR_UA_MEMO_SLOTS  64
+
+int cr_ua_is_bot_memo(const unsigned char *ua, size_t len);
+
 /* The built-in words, NULL-terminated (for tests and docs). */
 extern const char *const  cr_ua_bot_words[];
 

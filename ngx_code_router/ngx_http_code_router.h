@@ -11,6 +11,7 @@
  * ngx_http_code_router_db.c       binding stores in workers, the timer
  * ngx_http_code_router_status.c   metrics and the code_router_status page
  * ngx_http_code_router_module.c   directives, configuration, module tables
+ * ngx_http_code_router_scanlog.c  $code_router_scan, the scan record
  */
 
 #ifndef NGX_HTTP_CODE_ROUTER_H
@@ -64,6 +65,8 @@ typedef enum {
     CR_VAR_PIN_DIGITS,
     CR_VAR_FIRST_SCAN_ZH,
     CR_VAR_FIRST_SCAN_EN,
+    CR_VAR_SCANNED,                     /* the router's argument */
+    CR_VAR_SCAN,                        /* the scan record (a get handler) */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -164,6 +167,7 @@ typedef struct {
     ngx_http_code_router_out_e     out;
     ngx_http_code_router_ans_e     ans;         /* the router's answer */
     ngx_str_t                      target;      /* its URL, if it has one */
+    ngx_str_t                      scanned;     /* the code as given */
     unsigned                       kid;
     uint64_t                       serial;
     unsigned                       decoded:1;   /* code, kid are set */
@@ -440,5 +444,12 @@ ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
 
 /* The content handler of a code_router_status location. */
 ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_scanlog.c */
+
+/* $code_router_scan: the scan record's JSON members, escaped. */
+ngx_int_t ngx_http_code_router_scan_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 #endif /* NGX_HTTP_CODE_ROUTER_H */

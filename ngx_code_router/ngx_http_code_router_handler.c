@@ -131,6 +131,9 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
       ngx_http_code_router_local_time_variable },
     { ngx_string("code_router_first_scan_en"), CR_VAR_FIRST_SCAN_EN,
       ngx_http_code_router_local_time_variable },
+    { ngx_string("code_router_scanned"), CR_VAR_SCANNED, NULL },
+    { ngx_string("code_router_scan"), CR_VAR_SCAN,
+      ngx_http_code_router_scan_variable },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -222,6 +225,7 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     d->diverted = 0;
     d->kid = 0;
     d->serial = 0;
+    d->scanned = *code;
 
     /* 1. decode and 2. verify: no database touched for a bad code. */
     crc = cr_code_open(crscf->ring, (char *) code->data, code->len, &d->kid,
@@ -640,6 +644,7 @@ ngx_http_code_router_set_vars(ngx_http_request_t *r,
     cr_set_var(r, index[CR_VAR_STATUS],
                ngx_http_code_router_outcomes[d->out].data,
                ngx_http_code_router_outcomes[d->out].len);
+    cr_set_var(r, index[CR_VAR_SCANNED], d->scanned.data, d->scanned.len);
 
     if (!d->decoded) {
         return NGX_OK;
@@ -1070,7 +1075,11 @@ ngx_http_code_router_add_variables(ngx_conf_t *cf)
                                                ngx_http_code_router_module);
 
     for (v = ngx_http_code_router_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, 0);
+        /* The scan record is rendered anew when the log reads it: its
+         * status and request time are the final ones. */
+        var = ngx_http_add_variable(cf, &v->name,
+                                    v->slot == CR_VAR_SCAN
+                                    ? NGX_HTTP_VAR_NOCACHEABLE : 0);
         if (var == NULL) {
             return NGX_ERROR;
         }

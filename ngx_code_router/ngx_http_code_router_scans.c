@@ -21,6 +21,8 @@
 
 
 #define CR_FLUSH_MAX          65536     /* records per write transaction */
+#define CR_FLUSH_CHUNK        1024      /* per event-loop turn, when the
+                                         * write is in a thread pool */
 #define CR_FLUSH_STALE_S      30        /* a flusher that died holding it */
 #define CR_EVICT_TRIES        32
 
@@ -123,9 +125,10 @@ static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force);
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more);
 static ngx_uint_t ngx_http_code_router_scans_flush_begin(
-    ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force);
+    ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
+    ngx_uint_t more);
 static int ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
     ngx_uint_t n);
 static void ngx_http_code_router_scans_flush_end(
@@ -533,7 +536,7 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ua = r->headers_in.user_agent;
 
     if (ua && crlcf->scans_ignore == NGX_CONF_UNSET_PTR) {
-        if (cr_ua_is_bot(ua->value.data, ua->value.len)) {
+        if (cr_ua_is_bot_memo(ua->value.data, ua->value.len)) {
             return 1;
         }
 
@@ -720,7 +723,7 @@ ngx_http_code_router_scans_timer(ngx_log_t *log)
                                                  &z->store);
         }
 
-        ngx_http_code_router_scans_flush(z, log, 0);
+        ngx_http_code_router_scans_flush(z, log, 0, 0);
     }
 }
 
@@ -743,7 +746,7 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 
     for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->sc) {
-            ngx_http_code_router_scans_flush(zp[i], cycle->log, 1);
+            ngx_http_code_router_scans_flush(zp[i], cycle->log, 1, 0);
             cr_scans_close(zp[i]->sc);
             zp[i]->sc = NULL;
         }
@@ -763,11 +766,15 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
  * Copies the codes with unstored scans under the lock, writes them without
  * it (one write transaction: in the zone's thread pool if it has one, so
  * the event loop never waits for the disk), then marks what was written.
- * Scans counted meanwhile stay dirty for the next round.
+ * Scans counted meanwhile stay dirty for the next round.  With a thread
+ * pool, at most CR_FLUSH_CHUNK codes are copied and marked at a time, and
+ * a full chunk's completion starts the next one at once ("more"): a
+ * second's tens of thousands of codes never hold the event loop (or the
+ * other workers, waiting for the lock) for more than a chunk's turn.
  */
 static void
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force)
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
 {
     ngx_uint_t  n;
 
@@ -788,7 +795,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 #endif
 
-    n = ngx_http_code_router_scans_flush_begin(z, log, force);
+    n = ngx_http_code_router_scans_flush_begin(z, log, force, more);
     if (n == 0) {
         return;
     }
@@ -817,10 +824,10 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
  * if it is not time, or if another worker is writing. */
 static ngx_uint_t
 ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force)
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
 {
     time_t                             now;
-    ngx_uint_t                         n, tries;
+    ngx_uint_t                         n, max, tries;
     cr_scan_t                         *buf;
     ngx_queue_t                       *q;
     ngx_http_code_router_scans_sh_t   *sh;
@@ -867,17 +874,23 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         break;
     }
 
-    if ((!force && now - sh->last_flush < z->flush)
+    if ((!force && !more && now - sh->last_flush < z->flush)
         || ngx_queue_empty(&sh->dirty))
     {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return 0;
     }
 
+#if (NGX_THREADS)
+    max = (z->tp && !force) ? CR_FLUSH_CHUNK : CR_FLUSH_MAX;
+#else
+    max = CR_FLUSH_MAX;
+#endif
+
     n = 0;
 
     for (q = ngx_queue_head(&sh->dirty);
-         q != ngx_queue_sentinel(&sh->dirty) && n < CR_FLUSH_MAX;
+         q != ngx_queue_sentinel(&sh->dirty) && n < max;
          q = ngx_queue_next(q))
     {
         node = ngx_queue_data(q, ngx_http_code_router_scan_node_t, dirty);
@@ -959,9 +972,15 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
             node->stored = count;
         }
 
+        ngx_queue_remove(&node->dirty);
+
         if (node->stored >= node->count) {
-            ngx_queue_remove(&node->dirty);
             node->in_dirty = 0;
+
+        } else {
+            /* Scanned again meanwhile: behind the codes not yet taken,
+             * so that the next chunk goes on with those. */
+            ngx_queue_insert_tail(&sh->dirty, &node->dirty);
         }
     }
 
@@ -984,11 +1003,25 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
 #if (NGX_THREADS)
 
-/* In a thread of the pool. */
+/*
+ * In a thread of the pool, at idle priority: on a core it shares with a
+ * worker (worker_cpu_affinity pins the pool's threads with it) the write
+ * runs when the worker waits, and a worker woken by a request takes the
+ * core back at once instead of waiting for the write's time slice.  An
+ * unprivileged thread cannot leave SCHED_IDLE again: give
+ * code_router_scans a pool of its own (conf/nginx.conf does).
+ */
 static void
 ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
 {
     ngx_http_code_router_flush_t  *ctx = data;
+
+#if (NGX_LINUX) && defined(SCHED_IDLE)
+    struct sched_param  sp;
+
+    ngx_memzero(&sp, sizeof(struct sched_param));
+    (void) pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+#endif
 
     ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n);
 }
@@ -1007,6 +1040,13 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     ngx_http_code_router_scans_flush_end(ctx->zone, ctx->n, ctx->rc,
                                          ev->log);
     ctx->zone->busy = 0;
+
+    /* A full chunk: there may be more of this second's codes. */
+    if (ctx->rc == 0 && ctx->n == CR_FLUSH_CHUNK && !ngx_exiting
+        && !ngx_terminate && !ngx_quit)
+    {
+        ngx_http_code_router_scans_flush(ctx->zone, ev->log, 0, 1);
+    }
 }
 
 #endif

@@ -28,8 +28,8 @@ function done(summary, latency, requests)
     io.write(string.format(
         '{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,' ..
         '"write":%d,"timeout":%d,"non_2xx_3xx":%d,' ..
-        '"p50_us":%d,"p99_us":%d,"p999_us":%d,"mean_us":%.1f}\n',
+        '"p50_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d,"mean_us":%.1f}\n',
         summary.requests, summary.duration, e.connect, e.read, e.write,
         e.timeout, e.status, latency:percentile(50), latency:percentile(99),
-        latency:percentile(99.9), latency.mean))
+        latency:percentile(99.9), latency.max, latency.mean))
 end

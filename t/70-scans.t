@@ -232,13 +232,7 @@ $tp->start;
 my $tc = mint($key, 1, 5001);
 $http->get($tp->url("/$tc")) for 1 .. 20;
 sleep 2.5;
-my $tm = $tp->pid;
-my @tk = split ' ', `pgrep -P $tm`;
-kill 'KILL', $tm;
-waitpid($tm, 0);
-kill 'KILL', @tk;
-sleep 0.05 while kill 0, @tk;
-delete $tp->{pid};
+$tp->kill_all;
 $tp->start;
 is(JSON::PP::decode_json($http->get($tp->url("/v1/codes/$tc"))->{content})->{scans},
    20, 'thread_pool=: 20 scans stored by the pool survive a SIGKILL of all');

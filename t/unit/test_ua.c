@@ -99,7 +99,9 @@ is_bot(const char *s)
 int
 main(void)
 {
-    int                 wrong, found;
+    int                 wrong, found, memo_wrong, keep_bot;
+    char                keep[64];
+    size_t              keep_len;
     char                buf[700];
     size_t              i, j, k, len, pos;
     size_t              nwords;
@@ -244,6 +246,9 @@ main(void)
 
     wrong = 0;
     found = 0;
+    memo_wrong = 0;
+    keep_len = 0;
+    keep_bot = 0;
     seed = 20261122;
     for (i = 0; i < 200000; i++) {
         static const char  other[] = " /-;()xX\x00\xc2\x80";
@@ -270,6 +275,20 @@ main(void)
         k = cr_ua_is_bot((unsigned char *) buf, len);
         found += (int) k;
 
+        /* Remembered: the same answer when new, again, and after other
+         * strings took slots (200,000 strings through 64 slots). */
+        memo_wrong += cr_ua_is_bot_memo((unsigned char *) buf, len) != (int) k;
+        memo_wrong += cr_ua_is_bot_memo((unsigned char *) buf, len) != (int) k;
+        if (i >= 1000 && i % 1000 == 0) {
+            memo_wrong += cr_ua_is_bot_memo((unsigned char *) keep, keep_len)
+                          != keep_bot;
+        }
+        if (i % 1000 == 0) {
+            memcpy(keep, buf, len);
+            keep_len = len;
+            keep_bot = (int) k;
+        }
+
         if ((int) k != reference((unsigned char *) buf, len) && wrong++ == 0) {
             tap_diag("differs from the reference on \"%.*s\"", (int) len,
                      buf);
@@ -278,6 +297,16 @@ main(void)
     tap_ok(wrong == 0 && found > 20000 && found < 190000,
            "200,000 random strings: the same as the reference (%d bots)",
            found);
+    tap_ok(memo_wrong == 0, "cr_ua_is_bot_memo: the same answers, new, "
+           "remembered and replaced (%d wrong)", memo_wrong);
+
+    /* Longer than a slot holds: not remembered, still answered. */
+    memset(buf, 'x', 600);
+    memcpy(buf + 400, " Googlebot/2.1", 14);
+    tap_ok(cr_ua_is_bot_memo((unsigned char *) buf, 600) == 1
+           && cr_ua_is_bot_memo((unsigned char *) buf, 300) == 0,
+           "cr_ua_is_bot_memo: a User-Agent longer than %d bytes",
+           CR_UA_MEMO_LEN);
 
     return tap_done();
 }

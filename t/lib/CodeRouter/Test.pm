@@ -37,7 +37,8 @@ our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
                     free_port make_key load_store mint
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
-                    self_signed_cert ops_conf run_nginx exec_nginx);
+                    self_signed_cert ops_conf run_nginx exec_nginx
+                    scan_dir);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -98,6 +99,14 @@ sub tmpdir {
     my $d = tempdir('cr-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     chmod 0755, $d;
     return $d;
+}
+
+# $d/scans, writable by the workers (nobody), who create the scan store.
+sub scan_dir {
+    my ($d) = @_;
+    mkdir "$d/scans";
+    chmod 0777, "$d/scans";
+    return "$d/scans";
 }
 
 sub write_file {
@@ -401,6 +410,18 @@ sub stop {
         Test::More::diag(join "\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
     }
     $self->check_valgrind if CodeRouter::Test::under_valgrind();
+}
+
+# SIGKILL to the master and its workers, as a power cut would: nothing is
+# flushed on the way out.  start() may follow.
+sub kill_all {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+    my @workers = split ' ', `pgrep -P $pid`;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    kill 'KILL', @workers;
+    Time::HiRes::sleep(0.05) while kill 0, @workers;
 }
 
 # Lines of the error log that are expected (e.g. the master's alert for a
