@@ -59,10 +59,12 @@ enum {
 };
 
 
-/* Value i of val, copied if it is clean, else escaped. */
+/* Value i of val, copied if it is clean, else escaped.  An empty value
+ * may have no data at all: memcpy must not see its NULL (UBSan). */
 #define ngx_http_code_router_put(p, val, clean, i)                           \
-    (((clean) >> (i) & 1) ? ngx_cpymem(p, (val)[i].data, (val)[i].len)       \
-                          : ngx_http_code_router_json(p, &(val)[i]))
+    ((val)[i].len == 0 ? (p)                                                 \
+     : ((clean) >> (i) & 1) ? ngx_cpymem(p, (val)[i].data, (val)[i].len)     \
+                            : ngx_http_code_router_json(p, &(val)[i]))
 
 static u_char *ngx_http_code_router_digits(u_char *p, uint64_t v);
 static ngx_uint_t ngx_http_code_router_json_clean(ngx_str_t *s);
