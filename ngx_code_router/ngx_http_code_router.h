@@ -67,6 +67,7 @@ typedef enum {
     CR_VAR_FIRST_SCAN_EN,
     CR_VAR_SCANNED,                     /* the router's argument */
     CR_VAR_SCAN,                        /* the scan record (a get handler) */
+    CR_VAR_VERIFY_ACTION,               /* where the page's form posts */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -134,6 +135,9 @@ typedef struct {
 typedef struct {
     ngx_http_complex_value_t      *code;        /* or NULL: not verify */
     ngx_str_t                      page;        /* "": JSON only */
+    ngx_str_t                      action;      /* the form's path, the
+                                                 * canonical code after
+                                                 * it; "" without page */
     ngx_uint_t                     digits;      /* of the PINs */
     ngx_int_t                      tz;          /* minutes east of UTC */
 } ngx_http_code_router_verify_conf_t;
@@ -215,8 +219,17 @@ extern const char   *ngx_http_code_router_answers[CR_ANS_N];
 
 /* ngx_http_code_router_handler.c */
 
-/* Decodes, verifies, looks up, counts (if count) and applies the scan and
- * region rules: fills d, sets no variable.  NGX_ERROR only for memory. */
+/* What decide() does with the code's scan count: count it (a scan), read
+ * it (a request that could have been one: HEAD, an API read; counted in
+ * code_router_scans_ignored_total), or only read it (a PIN check: no
+ * scan at all, counted in code_router_pin_checks_total). */
+#define CR_SCAN_READ   0
+#define CR_SCAN_COUNT  1
+#define CR_SCAN_NONE   2
+
+/* Decodes, verifies, looks up, counts (count: CR_SCAN_*) and applies the
+ * scan and region rules: fills d, sets no variable.  NGX_ERROR only for
+ * memory. */
 ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 
@@ -353,8 +366,10 @@ u_char *ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
 
 /* ngx_http_code_router_scans.c */
 
-/* Counts a scan of (kid, serial) if count is set and the request is not a
- * bot's, else only reads the count; fills d->scans, d->counted and
+/* Counts a scan of (kid, serial) if count is CR_SCAN_COUNT and the
+ * request is not a bot's, else only reads the count (CR_SCAN_READ and a
+ * bot's scan: code_router_scans_ignored_total; CR_SCAN_NONE: no scan
+ * request, counted nowhere); fills d->scans, d->counted and
  * d->has_scans.  NGX_DECLINED: no count known (the zone or its store is
  * not there).  NGX_ERROR: memory. */
 ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,

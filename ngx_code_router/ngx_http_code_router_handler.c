@@ -134,6 +134,7 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_scanned"), CR_VAR_SCANNED, NULL },
     { ngx_string("code_router_scan"), CR_VAR_SCAN,
       ngx_http_code_router_scan_variable },
+    { ngx_string("code_router_verify_action"), CR_VAR_VERIFY_ACTION, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 

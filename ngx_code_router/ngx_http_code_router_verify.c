@@ -80,6 +80,8 @@ typedef struct {
 static ngx_int_t ngx_http_code_router_verify_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_body_check(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_code_router_verify_cross_site(
+    ngx_http_request_t *r);
 static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len);
@@ -106,6 +108,8 @@ static ngx_int_t ngx_http_code_router_verify_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_code_router_push_header(ngx_http_request_t *r,
     const char *key, u_char *value, size_t len);
+static char *ngx_http_code_router_verify_action(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf);
 static ngx_int_t ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_code_router_guard_insert(ngx_rbtree_node_t *temp,
@@ -198,6 +202,23 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     if (r->method == NGX_HTTP_POST) {
+        /* The page's form, posted from another site's page: every visitor
+         * of that page would be a fresh guessing address.  The API is for
+         * backends (no browser, its own key). */
+        if (!api && ngx_http_code_router_verify_cross_site(r)) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "code router: a cross-site PIN form refused");
+
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_code_router_verify_error(r, NGX_HTTP_FORBIDDEN,
+                       "a PIN form posted from another site is refused: "
+                       "post it from this site's page");
+        }
+
         rc = ngx_http_code_router_verify_body_check(r);
         if (rc != NGX_DECLINED) {
             return rc;                  /* answered: 413 or 415 */
@@ -249,7 +270,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     /* The page is no scan: the scan that led here was counted. */
-    if (ngx_http_code_router_decide(r, code, 0, d) != NGX_OK) {
+    if (ngx_http_code_router_decide(r, code, CR_SCAN_READ, d) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -308,6 +329,83 @@ ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
     }
 
     return ngx_http_code_router_verify_error(r, status, err);
+}
+
+
+/*
+ * A form posted from another site's page, by the browser's word, as
+ * frameworks' cross-origin rules read it (Go's CrossOriginProtection):
+ * Sec-Fetch-Site decides if sent (same-origin and none pass); else an
+ * Origin must name this Host; a request with neither (an old browser, a
+ * program) passes: no browser sent it from another site's page.
+ */
+static ngx_uint_t
+ngx_http_code_router_verify_cross_site(ngx_http_request_t *r)
+{
+    u_char            *p, *last;
+    ngx_str_t         *site, *origin, *host;
+    ngx_uint_t         i;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h;
+
+    site = NULL;
+    origin = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 14
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Fetch-Site",
+                               14) == 0)
+        {
+            site = &h[i].value;
+
+        } else if (h[i].key.len == 6
+                   && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin", 6)
+                      == 0)
+        {
+            origin = &h[i].value;
+        }
+    }
+
+    if (site) {
+        return !((site->len == 11
+                  && ngx_strncasecmp(site->data, (u_char *) "same-origin",
+                                     11) == 0)
+                 || (site->len == 4
+                     && ngx_strncasecmp(site->data, (u_char *) "none", 4)
+                        == 0));
+    }
+
+    if (origin == NULL) {
+        return 0;
+    }
+
+    /* scheme://host[:port], against the Host the request was sent to
+     * ("null", an opaque origin, matches nothing). */
+    host = r->headers_in.host ? &r->headers_in.host->value : NULL;
+    last = origin->data + origin->len;
+    p = ngx_strlcasestrn(origin->data, last, (u_char *) "://", 3 - 1);
+
+    if (host == NULL || p == NULL) {
+        return 1;
+    }
+
+    p += 3;
+
+    return !((size_t) (last - p) == host->len
+             && ngx_strncasecmp(p, host->data, host->len) == 0);
 }
 
 
@@ -403,7 +501,7 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len)
 {
     int64_t                            retry;
-    cr_scan_t                          v;
+    cr_scan_t                          v, *vp;
     ngx_http_code_router_ver_e         ver;
     ngx_http_code_router_guard_t      *g;
     ngx_http_code_router_main_conf_t  *cmcf;
@@ -417,7 +515,11 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_code_router_decide(r, &ctx->code, 0, d) != NGX_OK) {
+    /* A PIN check is no scan, nor a read of one: it is counted in
+     * code_router_pin_checks_total (below), not with the scans. */
+    if (ngx_http_code_router_decide(r, &ctx->code, CR_SCAN_NONE, d)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -453,17 +555,17 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         if (v.count > 1) {
             ver = CR_VER_VERIFIED_BEFORE;
         }
-
-    } else if (ngx_http_code_router_verified(r, crlcf->scans, d->kid,
-                                             d->serial, 0, &v)
-               != NGX_OK)
-    {
-        ngx_memzero(&v, sizeof(cr_scan_t));
     }
 
 answer:
 
-    if (ngx_http_code_router_verify_vars(r, d, ver, &v, retry) != NGX_OK) {
+    /* The count and the first time are the right PIN's to know: a wrong
+     * or locked one (from anyone holding the public code) is told
+     * neither. */
+    vp = (ver == CR_VER_GENUINE || ver == CR_VER_VERIFIED_BEFORE) ? &v
+                                                                  : NULL;
+
+    if (ngx_http_code_router_verify_vars(r, d, ver, vp, retry) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -477,7 +579,7 @@ answer:
                       d->code, &ngx_http_code_router_verifications[ver]);
     }
 
-    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, &v, retry);
+    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, vp, retry);
 }
 
 
@@ -791,6 +893,20 @@ ngx_http_code_router_verify_vars(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* The form's target: a path of the configuration and the canonical
+     * code, never the request's own URI (//verify would post elsewhere). */
+    if (d->decoded && crlcf->verify.action.len) {
+        p = ngx_pnalloc(r->pool, crlcf->verify.action.len + CR_CODE_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, crlcf->verify.action.data, crlcf->verify.action.len);
+        ngx_memcpy(p + crlcf->verify.action.len, d->code, CR_CODE_LEN);
+        cr_set_var(r, index[CR_VAR_VERIFY_ACTION], p,
+                   crlcf->verify.action.len + CR_CODE_LEN);
+    }
+
     if (v && ngx_http_code_router_set_num(r, index[CR_VAR_VERIFICATIONS],
                                           v->count)
              != NGX_OK)
@@ -917,7 +1033,13 @@ ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
     }
 
     /* The page reads the variables; its location says no-store.  A
-     * static page answers GET (as error_page makes it). */
+     * static page answers GET, with the verdict's status (as error_page
+     * makes it): logs and monitoring see a 403, a 429, a 404. */
+    if (status != NGX_HTTP_OK) {
+        r->err_status = status;
+        r->expect_tested = 1;
+    }
+
     if (r->method != NGX_HTTP_HEAD) {
         r->method = NGX_HTTP_GET;
         r->method_name = ngx_http_core_get_method;
@@ -998,12 +1120,16 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
         goto done;
     }
 
-    p = ngx_sprintf(p, ",\"verification\":\"%V\",\"verifications\":%uD",
-                    &ngx_http_code_router_verifications[ver], v->count);
+    p = ngx_sprintf(p, ",\"verification\":\"%V\"",
+                    &ngx_http_code_router_verifications[ver]);
 
-    p = ngx_http_code_router_json_time(p, "first_verified",
-                                       v->first ? v->first : CR_TIME_NONE,
-                                       0);
+    /* Only a right PIN is told the count and the first time. */
+    if (v) {
+        p = ngx_sprintf(p, ",\"verifications\":%uD", v->count);
+        p = ngx_http_code_router_json_time(p, "first_verified",
+                                           v->first ? v->first
+                                                    : CR_TIME_NONE, 0);
+    }
 
     if (ver == CR_VER_LOCKED) {
         p = ngx_http_code_router_json_time(p, "retry_at", retry, 0);
@@ -1394,7 +1520,89 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_code_router_verify_action(cf, conf);
+}
+
+
+/*
+ * Where the page's form posts: fixed by the location, the canonical code
+ * after it (never the request's URI, which the client spells):
+ * "location = /verify" with "code_router_verify $arg_NAME" posts to
+ * /verify?NAME=CODE; a prefix location "/v/" with the code the last
+ * segment of $uri (the default) to /v/CODE.  Other locations cannot say
+ * where a code goes, and get no page.
+ */
+static char *
+ngx_http_code_router_verify_action(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf)
+{
+    u_char                    *p;
+    ngx_str_t                 *v, name, arg;
+    ngx_uint_t                 i, exact;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (conf->verify.page.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    name = clcf->name;
+    v = &conf->verify.code->value;
+    exact = clcf->exact_match;
+
+    ngx_str_null(&arg);
+
+    if (v->len > 5 && ngx_strncmp(v->data, "$arg_", 5) == 0) {
+        arg.data = v->data + 5;
+        arg.len = v->len - 5;
+
+        for (i = 0; i < arg.len; i++) {
+            if (!isalnum(arg.data[i]) && arg.data[i] != '_') {
+                ngx_str_null(&arg);
+                break;
+            }
+        }
+    }
+
+    if (
+#if (NGX_PCRE)
+        clcf->regex == NULL &&
+#endif
+        !clcf->named && !clcf->noname
+        && name.len && name.data[0] == '/'
+        && (name.len == 1 || (name.data[1] != '/' && name.data[1] != '\\')))
+    {
+        if (exact && arg.len) {
+            p = ngx_pnalloc(cf->pool, name.len + arg.len + 2);
+            if (p == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            conf->verify.action.data = p;
+            p = ngx_cpymem(p, name.data, name.len);
+            *p++ = '?';
+            p = ngx_cpymem(p, arg.data, arg.len);
+            *p++ = '=';
+            conf->verify.action.len = p - conf->verify.action.data;
+
+            return NGX_CONF_OK;
+        }
+
+        if (!exact && name.data[name.len - 1] == '/'
+            && v->len == 4 && ngx_strncmp(v->data, "$uri", 4) == 0)
+        {
+            conf->verify.action = name;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"code_router_verify_page\" needs a location whose "
+                       "form target is fixed: \"location = /PATH\" with "
+                       "\"code_router_verify $arg_NAME\", or \"location "
+                       "/PREFIX/\" with \"code_router_verify\" (the form "
+                       "posts to /PATH?NAME=CODE or /PREFIX/CODE)");
+    return NGX_CONF_ERROR;
 }
 
 
