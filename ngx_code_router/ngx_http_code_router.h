@@ -119,6 +119,9 @@ typedef struct {
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
     ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
+    ngx_array_t                verifiers;       /* ..._verifier_t, in
+                                                 * _verify.c: at
+                                                 * configuration only */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -384,6 +387,11 @@ ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
 ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, cr_scan_t *v);
+
+/* The zone's name, and whether it has a scan store (a right PIN is only
+ * counted for good in one). */
+ngx_str_t *ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z);
+ngx_uint_t ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z);
 
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */

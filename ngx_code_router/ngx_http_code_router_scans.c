@@ -211,6 +211,20 @@ ngx_http_code_router_verified(ngx_http_request_t *r,
 }
 
 
+ngx_str_t *
+ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z)
+{
+    return &z->name;
+}
+
+
+ngx_uint_t
+ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z)
+{
+    return z->store.len != 0;
+}
+
+
 /*
  * The counter of one kind (scans, right PINs) of (kid, serial): bumped if
  * count is set, and read into *v; *counted says whether it was bumped (a

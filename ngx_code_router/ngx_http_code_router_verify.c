@@ -70,6 +70,15 @@ typedef struct {
 } ngx_http_code_router_guard_t;
 
 
+/* A key whose right PINs some location counts, and the zone it counts
+ * them in (configuration only): one key, one zone. */
+typedef struct {
+    u_char                        fp[CR_SCANS_FP_LEN];
+    ngx_uint_t                    kid;
+    ngx_http_code_router_zone_t  *zone;
+} ngx_http_code_router_verifier_t;
+
+
 /* Between the handler and the body's arrival (no redirect in between). */
 typedef struct {
     ngx_str_t                     code;
@@ -108,6 +117,8 @@ static ngx_int_t ngx_http_code_router_verify_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_code_router_push_header(ngx_http_request_t *r,
     const char *key, u_char *value, size_t len);
+static char *ngx_http_code_router_verify_zone(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf, const char *what);
 static char *ngx_http_code_router_verify_action(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *conf);
 static ngx_int_t ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone,
@@ -1488,13 +1499,23 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
                               CR_PIN_DIGITS_DEFAULT);
     ngx_conf_merge_value(conf->verify.tz, prev->verify.tz, 0);
 
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    /* The API's POST .../CODE/verify counts where the API location
+     * counts scans (with a guard at all): the same rules hold there. */
     if (conf->verify.code == NULL) {
+        if (conf->api && conf->scans && conf->scans != NGX_CONF_UNSET_PTR
+            && cmcf->guard)
+        {
+            return ngx_http_code_router_verify_zone(cf, conf,
+                                                    "code_router_api");
+        }
+
         return NGX_CONF_OK;
     }
 
     cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
-    cmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_code_router_module);
 
     if (cscf->db_index == 0 || cscf->ring == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1520,7 +1541,100 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_code_router_verify_action(cf, conf);
+    if (ngx_http_code_router_verify_action(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_code_router_verify_zone(cf, conf, "code_router_verify");
+}
+
+
+/*
+ * A verifying location's zone: with a store (a zone alone forgets right
+ * PINs when it needs room, and "genuine" would be said twice), and the
+ * only zone any location counts its keys' right PINs in (two would each
+ * say "genuine" once).
+ */
+static char *
+ngx_http_code_router_verify_zone(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf, const char *what)
+{
+    ngx_uint_t                          kid, i;
+    cr_key_t                           *key;
+    ngx_http_code_router_verifier_t    *vf;
+    ngx_http_code_router_srv_conf_t    *cscf;
+    ngx_http_code_router_main_conf_t   *cmcf;
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    if (!ngx_http_code_router_zone_stored(conf->scans)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" counts right PINs in zone \"%V\", "
+                           "which has no \"store=\": its verifications "
+                           "would be forgotten (docs/verify.md)", what,
+                           ngx_http_code_router_zone_name(conf->scans));
+        return NGX_CONF_ERROR;
+    }
+
+    if (cscf->ring == NULL) {
+        return NGX_CONF_OK;             /* refused by the caller's check */
+    }
+
+    if (cmcf->verifiers.elts == NULL
+        && ngx_array_init(&cmcf->verifiers, cf->pool, 4,
+                          sizeof(ngx_http_code_router_verifier_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (kid = 0; kid <= CR_KID_MAX; kid++) {
+        key = &cscf->ring->keys[kid];
+
+        if (!key->present) {
+            continue;
+        }
+
+        vf = cmcf->verifiers.elts;
+
+        for (i = 0; i < cmcf->verifiers.nelts; i++) {
+            if (ngx_memcmp(vf[i].fp, key->fp, CR_SCANS_FP_LEN) == 0) {
+                break;
+            }
+        }
+
+        if (i < cmcf->verifiers.nelts) {
+            if (vf[i].zone != conf->scans) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%s\" counts right PINs of key id %ui "
+                                   "in zone \"%V\", another location in "
+                                   "zone \"%V\": one key's verifications "
+                                   "must be counted in one zone, or the "
+                                   "same PIN is \"genuine\" in each", what,
+                                   kid,
+                                   ngx_http_code_router_zone_name(
+                                       conf->scans),
+                                   ngx_http_code_router_zone_name(
+                                       vf[i].zone));
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        vf = ngx_array_push(&cmcf->verifiers);
+        if (vf == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(vf->fp, key->fp, CR_SCANS_FP_LEN);
+        vf->kid = kid;
+        vf->zone = conf->scans;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
