@@ -404,19 +404,30 @@ ngx_http_code_router_verify_cross_site(ngx_http_request_t *r)
     }
 
     /* scheme://host[:port], against the Host the request was sent to
-     * ("null", an opaque origin, matches nothing). */
-    host = r->headers_in.host ? &r->headers_in.host->value : NULL;
+     * ("null", an opaque origin, matches nothing); without a Host header
+     * (an HTTP/2 :authority alone), the server name nginx took from the
+     * request, any port. */
     last = origin->data + origin->len;
     p = ngx_strlcasestrn(origin->data, last, (u_char *) "://", 3 - 1);
 
-    if (host == NULL || p == NULL) {
+    if (p == NULL) {
         return 1;
     }
 
     p += 3;
 
-    return !((size_t) (last - p) == host->len
-             && ngx_strncasecmp(p, host->data, host->len) == 0);
+    if (r->headers_in.host) {
+        host = &r->headers_in.host->value;
+
+        return !((size_t) (last - p) == host->len
+                 && ngx_strncasecmp(p, host->data, host->len) == 0);
+    }
+
+    host = &r->headers_in.server;
+
+    return !(host->len && (size_t) (last - p) >= host->len
+             && ngx_strncasecmp(p, host->data, host->len) == 0
+             && (p + host->len == last || p[host->len] == ':'));
 }
 
 

@@ -26,6 +26,14 @@ my $conf = verify_conf(dir => $d, key => $key);
 $conf =~ s{(add_header Cache-Control "no-store" always;)}
           {$1\n            add_header X-Told "[\$code_router_verifications|\$code_router_first_verified]" always;}
     or die 'no page location in verify_conf';
+# The same server over HTTP/2 (cleartext, prior knowledge): its requests
+# have an :authority, and no Host header unless the client sends one.
+my $hport = CodeRouter::Test::free_port();
+my ($srv) = $conf =~ /(\n    server \{.*?\n    \}\n)/s or die 'no server';
+my $h2listen = CodeRouter::Test::nginx_version() >= 1025001
+             ? "listen 127.0.0.1:$hport;\n        http2 on;"
+             : "listen 127.0.0.1:$hport http2;";
+$conf .= $srv =~ s/listen 127\.0\.0\.1:%%PORT%%;/$h2listen/r;
 my $t = CodeRouter::Test::Nginx->new(workers => 2, http => $conf);
 $t->start;
 
@@ -152,6 +160,18 @@ for my $h (
     $j = json_of(post_pin($t, "/verify?code=$c11", $w11, '203.0.113.12', %$json, %$hd));
     is($j->{verification}, 'wrong_pin', "$what: checked");
 }
+# HTTP/2: the Origin against the :authority.
+sub h2_post {
+    my ($origin) = @_;
+    my $out = `curl -s --http2-prior-knowledge -o - -w '\n%{http_version} %{http_code}' -H 'Origin: $origin' -H 'Accept: application/json' -H 'X-Forwarded-For: 203.0.113.14' --data 'pin=$w11' 'http://127.0.0.1:$hport/verify?code=$c11'`;
+    my ($body, $ver, $status) = $out =~ /\A(.*)\n(\S+) (\d+)\z/s or return ('', '', '');
+    return ($ver, $status, json_of({ content => $body }));
+}
+my ($hv, $hs, $hj) = h2_post("http://127.0.0.1:$hport");
+is("$hv $hs " . ($hj->{verification} // ''), '2 403 wrong_pin',
+   'HTTP/2, Origin of this :authority: checked');
+($hv, $hs, $hj) = h2_post('https://evil.example');
+is("$hv $hs " . ($hj->{status} // ''), '2 403 error', 'HTTP/2, another Origin: refused');
 $r = post_pin($t, "/v1/codes/$c11/verify", $p11, '203.0.113.13',
               Origin => 'https://evil.example', 'Sec-Fetch-Site' => 'cross-site');
 is(json_of($r)->{verification}, 'genuine', 'the API (for backends) checks whatever Origin says');
