@@ -213,23 +213,6 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     if (r->method == NGX_HTTP_POST) {
-        /* The page's form, posted from another site's page: every visitor
-         * of that page would be a fresh guessing address.  The API is for
-         * backends (no browser, its own key). */
-        if (!api && ngx_http_code_router_verify_cross_site(r)) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "code router: a cross-site PIN form refused");
-
-            rc = ngx_http_discard_request_body(r);
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            return ngx_http_code_router_verify_error(r, NGX_HTTP_FORBIDDEN,
-                       "a PIN form posted from another site is refused: "
-                       "post it from this site's page");
-        }
-
         rc = ngx_http_code_router_verify_body_check(r);
         if (rc != NGX_DECLINED) {
             return rc;                  /* answered: 413 or 415 */
@@ -353,44 +336,15 @@ ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
 static ngx_uint_t
 ngx_http_code_router_verify_cross_site(ngx_http_request_t *r)
 {
-    u_char            *p, *last;
-    ngx_str_t         *site, *origin, *host;
-    ngx_uint_t         i;
-    ngx_list_part_t   *part;
-    ngx_table_elt_t   *h;
+    u_char           *p, *last;
+    ngx_str_t        *site, *origin, *host;
+    ngx_table_elt_t  *h;
 
-    site = NULL;
-    origin = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_code_router_header_in(r, "Sec-Fetch-Site");
 
-    for (i = 0; /* void */; i++) {
+    if (h) {
+        site = &h->value;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 14
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Fetch-Site",
-                               14) == 0)
-        {
-            site = &h[i].value;
-
-        } else if (h[i].key.len == 6
-                   && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin", 6)
-                      == 0)
-        {
-            origin = &h[i].value;
-        }
-    }
-
-    if (site) {
         return !((site->len == 11
                   && ngx_strncasecmp(site->data, (u_char *) "same-origin",
                                      11) == 0)
@@ -399,9 +353,13 @@ ngx_http_code_router_verify_cross_site(ngx_http_request_t *r)
                         == 0));
     }
 
-    if (origin == NULL) {
+    h = ngx_http_code_router_header_in(r, "Origin");
+
+    if (h == NULL) {
         return 0;
     }
+
+    origin = &h->value;
 
     /* scheme://host[:port], against the Host the request was sent to
      * ("null", an opaque origin, matches nothing); without a Host header
@@ -444,6 +402,22 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
     u_char                              pin[CR_PIN_DIGITS_MAX + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+
+    /* The page's form, posted from another site's page: every visitor of
+     * that page would be a fresh guessing address.  The API is for
+     * backends (no browser, its own key).  Refused once the body is read
+     * (at most CR_FORM_MAX bytes): an HTTP/2 stream answered before its
+     * body ends is reset, and clients drop the answer. */
+    if (!ctx->api && ngx_http_code_router_verify_cross_site(r)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "code router: a cross-site PIN form refused");
+
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r, NGX_HTTP_FORBIDDEN,
+                "a PIN form posted from another site is refused: post it "
+                "from this site's page"));
+        return;
+    }
 
     len = 0;
 
