@@ -23,8 +23,9 @@ my ($d, $key) = verify_setup();
 
 # The page's location also shows the variables a wrong PIN must not set.
 my $conf = verify_conf(dir => $d, key => $key);
+my $told = '[$code_router_verifications|$code_router_first_verified]';
 $conf =~ s{(add_header Cache-Control "no-store" always;)}
-          {$1\n            add_header X-Told "[\$code_router_verifications|\$code_router_first_verified]" always;}
+          {$1\n            add_header X-Told "$told" always;}
     or die 'no page location in verify_conf';
 # The same server over HTTP/2 (cleartext, prior knowledge): its requests
 # have an :authority, and no Host header unless the client sends one.
@@ -163,8 +164,13 @@ for my $h (
 # HTTP/2: the Origin against the :authority.
 sub h2_post {
     my ($origin) = @_;
-    my $out = `curl -s --http2-prior-knowledge -o - -w '\n%{http_version} %{http_code}' -H 'Origin: $origin' -H 'Accept: application/json' -H 'X-Forwarded-For: 203.0.113.14' --data 'pin=$w11' 'http://127.0.0.1:$hport/verify?code=$c11'`;
-    my ($body, $ver, $status) = $out =~ /\A(.*)\n(\S+) (\d+)\z/s or return ('', '', '');
+    my (undef, $out) = CodeRouter::Test::run_cmd(['curl', '-s',
+        '--http2-prior-knowledge', '-o', '-',
+        '-w', '\n%{http_version} %{http_code}', '-H', "Origin: $origin",
+        '-H', 'Accept: application/json', '-H', 'X-Forwarded-For: 203.0.113.14',
+        '--data', "pin=$w11", "http://127.0.0.1:$hport/verify?code=$c11"]);
+    my ($body, $ver, $status) = $out =~ /\A(.*)\n(\S+) (\d+)\z/s
+        or return ('', '', {});
     return ($ver, $status, json_of({ content => $body }));
 }
 my ($hv, $hs, $hj) = h2_post("http://127.0.0.1:$hport");
@@ -191,7 +197,8 @@ like($r->{headers}{'retry-after'} // '', qr/^\d+$/, '... with Retry-After');
 like(Encode::decode('UTF-8', $r->{content}), qr/输入错误次数过多/, '... saying locked');
 $r = post_pin($t, "/verify?code=$c12", '1234', '203.0.113.21');
 is($r->{status}, 400, 'the page, malformed PIN: 400');
-like(Encode::decode('UTF-8', $r->{content}), qr/请输入刮开涂层后的 8 位数字/, '... asking for 8 digits');
+like(Encode::decode('UTF-8', $r->{content}), qr/请输入刮开涂层后的 8 位数字/,
+     '... asking for 8 digits');
 $r = post_pin($t, "/verify?code=$c12", $p12, '203.0.113.21');
 is($r->{status}, 200, 'the page, genuine: 200');
 my $forged = $c12;

@@ -72,7 +72,8 @@ my $t = CodeRouter::Test::Nginx->new(workers => 2, http => $base);
 $t->start;
 my $code = mint($key, 1, 70);
 my $pin = pin_of($key, 1, 70);
-my $j = json_of(post_pin($t, "/verify?code=$code", $pin, '192.0.2.1', Accept => 'application/json'));
+my %json = (Accept => 'application/json');
+my $j = json_of(post_pin($t, "/verify?code=$code", $pin, '192.0.2.1', %json));
 is($j->{verification}, 'genuine', 'the page: genuine');
 $j = json_of(post_pin($t, "/v1/codes/$code/verify", $pin, '192.0.2.2'));
 is($j->{verification}, 'verified_before', 'then the API: verified_before, never genuine twice');
@@ -88,11 +89,11 @@ $t = CodeRouter::Test::Nginx->new(http => $small);
 $t->start;
 $code = mint($key, 1, 71);
 $pin = pin_of($key, 1, 71);
-is(json_of(post_pin($t, "/verify?code=$code", $pin, '192.0.2.3', Accept => 'application/json'))->{verification},
-   'genuine', 'a 32k zone with a store: genuine');
+is(json_of(post_pin($t, "/verify?code=$code", $pin, '192.0.2.3', %json))
+   ->{verification}, 'genuine', 'a 32k zone with a store: genuine');
 sleep 1.5;                                  # flushed to the store
 $t->get('/' . mint($key, 1, $_)) for 100 .. 499;
-$j = json_of(post_pin($t, "/verify?code=$code", $pin, '192.0.2.4', Accept => 'application/json'));
+$j = json_of(post_pin($t, "/verify?code=$code", $pin, '192.0.2.4', %json));
 is($j->{verification}, 'verified_before', '... after 400 scans of other codes: verified_before');
 is($j->{verifications}, 2, '... verifications 2 (read back from the store)');
 $t->stop;
@@ -103,9 +104,10 @@ conf_fails($regex, qr/"code_router_verify_page" needs a location whose form targ
            'a page in a regex location');
 my $cookie = $base =~ s{code_router_verify \$arg_code;}{code_router_verify \$cookie_code;}r;
 conf_fails($cookie, qr/form target is fixed/, 'a page with the code from a cookie');
-my $noslash = $base =~ s#location = /verify \{\n\s*code_router_verify \$arg_code;#location /verify {\n            code_router_verify;#r;
+my $exact = qr/location = \/verify \{\n\s*code_router_verify \$arg_code;/;
+my $noslash = $base =~ s#$exact#location /verify {\n code_router_verify;#r;
 conf_fails($noslash, qr/form target is fixed/, 'a page in a prefix location without a trailing /');
-my $prefix = $base =~ s#location = /verify \{\n\s*code_router_verify \$arg_code;#location /v/ {\n            code_router_verify;#r;
+my $prefix = $base =~ s#$exact#location /v/ {\n code_router_verify;#r;
 $t = CodeRouter::Test::Nginx->new(http => $prefix);
 $t->start;
 $code = mint($key, 1, 72);
