@@ -758,7 +758,8 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
     unsigned digits)
 {
     int            bad;
-    const char    *code, *s;
+    size_t         len;
+    const char    *code;
     unsigned       kid;
     uint64_t       serial;
     cr_pin_rc_t    prc;
@@ -766,7 +767,7 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
     cr_gs1_rc_t    grc;
     cr_gs1_link_t  dl;
 
-    grc = cr_cli_gs1_code(arg, &dl);
+    grc = cr_gs1_code_of(arg, strlen(arg), &dl, &code, &len);
 
     if (grc != CR_GS1_OK && grc != CR_GS1_NO_GTIN) {
         cr_print_escaped(arg);
@@ -776,21 +777,13 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
         return 1;
     }
 
-    if (grc == CR_GS1_OK) {
-        if (!(dl.has & CR_GS1_HAS_SERIAL)) {
-            cr_print_escaped(arg);
-            printf("\tno_serial\tgtin=%s\n", dl.gtin);
-            return 1;
-        }
-
-        code = dl.serial;
-
-    } else {
-        s = strrchr(arg, '/');
-        code = s ? s + 1 : arg;
+    if (code == NULL) {
+        cr_print_escaped(arg);
+        printf("\tno_serial\tgtin=%s\n", dl.gtin);
+        return 1;
     }
 
-    rc = cr_code_open(ring, code, strlen(code), &kid, &serial);
+    rc = cr_code_open(ring, code, len, &kid, &serial);
 
     cr_print_escaped(code);
     bad = 1;

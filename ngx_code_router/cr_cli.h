@@ -54,11 +54,6 @@ int cr_cmd_publish(int argc, char **argv);
 int cr_cli_gs1_prefix(const char *url, const char *gtin, const char *lot,
     char *out, size_t size);
 
-/* Parses arg as a Digital Link URL for inspect: CR_GS1_NO_GTIN if it is
- * not one at all (no http(s)://, or no "/01/" in it), else cr_gs1's
- * outcome, with *dl filled on CR_GS1_OK. */
-cr_gs1_rc_t cr_cli_gs1_code(const char *arg, cr_gs1_link_t *dl);
-
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 

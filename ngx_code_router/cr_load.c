@@ -214,6 +214,7 @@ cr_load_err(cr_load_t *l, const cr_loc_t *loc, const char *fmt, ...)
     cr_load_state_t  *s = l->state;
 
     l->errors++;
+    s->row_errs++;
 
     if (s->nmsgs >= l->max_messages) {
         return;
