@@ -26,6 +26,7 @@
 #include "cr_codec.h"
 #include "cr_keyfile.h"
 #include "cr_pin.h"
+#include "cr_version.h"
 
 
 typedef struct {
@@ -127,7 +128,25 @@ static const cr_cmd_t  cr_cmds[] = {
       "usage: code-router stat --db PATH\n"
       "\n"
       "Prints the schema, generation, last commit, counts, map size and\n"
-      "use, file size and reader slots of the store.\n" },
+      "use, file size and reader slots of the store.  Of a scan store\n"
+      "(code_router_scans) it says so, and prints its version, how many\n"
+      "codes it has counted scans and right PINs of, map size and use,\n"
+      "and reader slots.\n" },
+
+    { "scans", cr_cmd_scans,
+      "usage: code-router scans --store FILE\n"
+      "       code-router scans --store FILE --key FILE --kid N CODE|URL...\n"
+      "\n"
+      "Reads the scan store FILE (code_router_scans) beside nginx, as CSV:\n"
+      "every code it has counted, \"key,kid,serial,scans,first_scan,\n"
+      "verified,first_verified\" (key: the fingerprint of the key that\n"
+      "signed the code, in hex; verified: right PINs; the first times in\n"
+      "UTC, empty if never), or with --key and --kid the codes named (a\n"
+      "URL read as inspect reads it), each a row with a \"code\" column in\n"
+      "front, zeros for a genuine code never counted.  nginx writes the\n"
+      "counts a few seconds after the scans (code_router_scans flush=).\n"
+      "Exit status 0, 1 if a code is not a genuine code of key id N, 2\n"
+      "usage, 3 the store or the key cannot be read.\n" },
 
     { "publish", cr_cmd_publish,
       "usage: code-router publish --db MASTER --to EDGE_PATH [--keep N]\n"
@@ -159,6 +178,11 @@ main(int argc, char **argv)
     if (argc < 2) {
         cr_main_usage(stderr);
         return CR_EXIT_USAGE;
+    }
+
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("code-router " CR_VERSION);
+        return CR_EXIT_OK;
     }
 
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0

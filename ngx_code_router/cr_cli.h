@@ -39,6 +39,11 @@ int cr_cli_store_info(const char *cmd, const char *db,
 /* Prints info as "code-router stat" does. */
 void cr_cli_print_info(FILE *f, const cr_store_info_t *info);
 
+/* code-router scans, in cr_cli_scans.c; and stat of a scan store (its
+ * kind and counts printed; an exit code). */
+int cr_cmd_scans(int argc, char **argv);
+int cr_cli_scans_stat(const char *db);
+
 /* code-router publish, in cr_cli_publish.c. */
 int cr_cmd_publish(int argc, char **argv);
 
