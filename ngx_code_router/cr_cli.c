@@ -239,6 +239,7 @@ cr_main_usage(FILE *f)
     }
 
     fputs("\n\n'code-router COMMAND --help' describes each.\n"
+          "code-router --version prints the version.\n"
           "exit status: 0 success, 1 invalid input, 2 usage, "
           "3 file or system error\n", f);
 
