@@ -19,6 +19,10 @@
 
 #define CR_URL_PREFIX_MAX   256
 
+/* Where the Debian package installs a document of docs/ (gzipped, as
+ * dh_compress leaves files over 4 KiB): what help texts name. */
+#define CR_DOC(name)  "/usr/share/doc/code-router/" name ".md.gz"
+
 
 /* Prints "code-router CMD: message" to stderr and returns rc. */
 int cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
