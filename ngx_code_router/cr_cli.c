@@ -40,8 +40,6 @@ static int cr_cmd_keygen(int argc, char **argv);
 static int cr_cmd_mint(int argc, char **argv);
 static int cr_cmd_inspect(int argc, char **argv);
 static int cr_main_usage(FILE *f);
-static int cr_load_keyring(const char *cmd, const char *path,
-    const uint8_t *kids, int listed, cr_keyring_t *ring);
 static int cr_inspect_one(const cr_keyring_t *ring, const char *arg,
     const char *pin, unsigned digits);
 static int cr_parse_pin_digits(const char *cmd, const char *arg,
@@ -49,6 +47,16 @@ static int cr_parse_pin_digits(const char *cmd, const char *arg,
 static char *cr_u64_to_str(char *end, uint64_t v);
 
 
+/*
+ * The commands, in the order --help lists them.  A command's usage text
+ * is the one source of its --help and of its section of code-router(1)
+ * (scripts/man, `make man`): "usage: code-router NAME ..." (indented lines
+ * continue it; "       code-router NAME ..." adds a form), a blank line,
+ * then paragraphs (a line starting with "--" or "Exit status " starts
+ * one).  The synopsis names every option of the getopt tables of
+ * cr_cmd_NAME() and of any cr_cmd_NAME_*() it dispatches to (t/27).  A
+ * new command is one row here, a "make man", and a README line.
+ */
 static const cr_cmd_t  cr_cmds[] = {
     { "keygen", cr_cmd_keygen,
       "usage: code-router keygen --out FILE\n"
@@ -692,7 +700,7 @@ cr_cmd_inspect(int argc, char **argv)
         pin_digits = CR_PIN_DIGITS_DEFAULT;
     }
 
-    if (cr_load_keyring("inspect", keyfile, kids, listed, &ring) != 0) {
+    if (cr_cli_keyring("inspect", keyfile, kids, listed, &ring) != 0) {
         return CR_EXIT_ENV;
     }
 
@@ -725,9 +733,8 @@ cr_cmd_inspect(int argc, char **argv)
 }
 
 
-/* The key file serves the key ids marked in kids[], or all if none listed. */
-static int
-cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
+int
+cr_cli_keyring(const char *cmd, const char *path, const uint8_t *kids,
     int listed, cr_keyring_t *ring)
 {
     char      err[512];

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cr_codec.h"
 #include "cr_gs1.h"
 #include "cr_store.h"
 
@@ -62,6 +63,12 @@ int cr_cmd_publish(int argc, char **argv);
  * Notes on stderr a character outside QR alphanumeric mode. */
 int cr_cli_gs1_prefix(const char *url, const char *gtin, const char *lot,
     char *out, size_t size);
+
+/* Fills *ring (zeroed first) with the keys the key file at path derives
+ * for the key ids marked in kids[], or for all if listed is 0; 0, or -1
+ * after printing why as "code-router CMD: ...". */
+int cr_cli_keyring(const char *cmd, const char *path, const uint8_t *kids,
+    int listed, cr_keyring_t *ring);
 
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);

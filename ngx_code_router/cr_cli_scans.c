@@ -16,7 +16,6 @@
 #include "cr_cli.h"
 #include "cr_codec.h"
 #include "cr_gs1.h"
-#include "cr_keyfile.h"
 #include "cr_scans.h"
 #include "cr_valid.h"
 
@@ -40,9 +39,8 @@ cr_cmd_scans(int argc, char **argv)
 {
     int              ch, rc, i, bad;
     char             err[512];
-    uint8_t          master[CR_MASTER_KEY_LEN];
+    uint8_t          kids[CR_KID_MAX + 1];
     uint64_t         kid;
-    cr_key_t         key;
     cr_scans_t      *sc;
     const char      *store, *keyfile;
     cr_keyring_t     ring;
@@ -92,21 +90,14 @@ cr_cmd_scans(int argc, char **argv)
     }
 
     memset(&ring, 0, sizeof(ring));
+    memset(kids, 0, sizeof(kids));
 
     if (keyfile != NULL) {
-        if (cr_keyfile_read(keyfile, master, err, sizeof(err)) != 0) {
-            return cr_cli_error("scans", CR_EXIT_ENV, "%s", err);
+        kids[kid] = 1;
+
+        if (cr_cli_keyring("scans", keyfile, kids, 1, &ring) != 0) {
+            return CR_EXIT_ENV;
         }
-
-        rc = cr_key_derive(&key, (unsigned) kid, master);
-        sodium_memzero(master, sizeof(master));
-
-        if (rc != 0 || cr_keyring_add(&ring, &key) != 0) {
-            sodium_memzero(&key, sizeof(key));
-            return cr_cli_error("scans", CR_EXIT_ENV, "cannot derive keys");
-        }
-
-        sodium_memzero(&key, sizeof(key));
     }
 
     if (cr_scans_open(&sc, store, 0, CR_SCANS_READ, err, sizeof(err)) != 0) {
