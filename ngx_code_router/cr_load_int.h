@@ -68,6 +68,7 @@ typedef struct {
     char      *key;
     size_t     len;
     cr_loc_t   loc;
+    unsigned   bad:1;                  /* that row had errors */
 } cr_hent_t;
 
 typedef struct {

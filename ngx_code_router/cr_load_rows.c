@@ -218,6 +218,7 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     int            del, bad, rc, i, dflt;
     int16_t        tz;
     cr_str_t       v;
+    cr_hent_t     *e;
     cr_campaign_t  c;
 
     static const int  str_col[CR_CAMP_NSTR] = {
@@ -354,6 +355,15 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     }
 
     if (!cr_load_row_ok(l)) {
+        e = bad ? NULL : cr_load_hash_get(&l->state->campaigns,
+                                          c.s[CR_CAMP_ID].data,
+                                          c.s[CR_CAMP_ID].len, 0);
+        if (e != NULL && e->loc.line == l->state->loc.line
+            && e->loc.file == l->state->loc.file)
+        {
+            e->bad = 1;
+        }
+
         return CR_LOAD_OK;
     }
 

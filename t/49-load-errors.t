@@ -114,6 +114,25 @@ ok((grep { /name: ".*" holds U\+05E8/ } @m2) && (grep { /type: "web"/ } @m2),
 is(scalar @m2, 2, '... the name reported once') or diag $err;
 is(generation(), $g0, 'none of these committed');
 
+# The issue's four runs (encoding, then times, then dates, then an
+# overlap), now one: a GBK name, Excel times, Excel dates, an overlap.
+my $sc = file('spring.csv', "campaign,name,type,url,starts_at,ends_at\n"
+    . 'spring,' . gbk('专业') . ",h5,https://shop.example/s,2026/12/1 10:00,2026/12/31 23:59\n");
+my $sb = file('spring-b.csv', "batch,kid,serial_from,serial_to,scene,campaign,production_date\n"
+    . "roll-a,5,1,1000,marketing,spring,2026/11/20\nroll-b,5,900,2000,marketing,spring,2026/11/21\n");
+($rc, $out, $err) = load($sc, $sb);
+$err = Encode::decode('UTF-8', $err);
+like($err, qr/^\Q$sc\E:2: name: "רҵ" holds U\+05E8/m, "the issue's files, one run: the encoding");
+like($err, qr/^\Q$sc\E:2: starts_at: .* has no zone/m, '... the times in the same run');
+like($err, qr/^\Q$sb\E:3: batch "roll-b" .* overlaps batch "roll-a"/m, '... and the overlap');
+unlike($err, qr/production_date/, '... the Excel dates are fine');
+unlike($err, qr/unknown campaign/, '... and the batches are not blamed for the campaign row\'s errors');
+is(scalar(() = $err =~ /^\//mg), 4, '... four messages in all') or diag $err;
+write_file($sb, "batch,kid,serial_from,serial_to,scene,campaign,production_date\n"
+    . "roll-a,5,1,1000,marketing,spring,2026/11/20\nroll-b,5,1001,2000,marketing,spring,2026/11/21\n");
+($rc, $out, $err) = load('--encoding', 'gbk', '--tz', '+08:00', '--dry-run', $sc, $sb);
+is($rc, 0, '... all fixed after one run: the second is clean') or diag $err;
+
 # ---- Excel's dates, Excel's GTINs -------------------------------------
 
 my $dates = file('dates.csv', "batch,kid,serial_from,serial_to,scene,campaign,production_date\n"
