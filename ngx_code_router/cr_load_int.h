@@ -152,14 +152,14 @@ cr_hent_t *cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add);
 /* cr_load_csv.c: reads file fidx of the run, row by row. */
 int cr_load_file(cr_load_t *l, uint32_t fidx);
 
+/* 1 if the row being read has had no error (the reader's checks
+ * included): a kind's rules write a row only then. */
+#define cr_load_row_ok(l)  ((l)->state->row_errs == 0)
+
 /* cr_load_rows.c: one row of each kind checked and applied to the store;
  * 0, or CR_LOAD_FAILED / CR_LOAD_FULL (a bad row is reported, not
  * returned).  Each checks every column, reports every error, and writes
  * only if cr_load_row_ok(). */
-/* 1 if the row being read has had no error (the reader's checks
- * included). */
-#define cr_load_row_ok(l)  ((l)->state->row_errs == 0)
-
 int cr_load_row_campaign(cr_load_t *l, cr_row_t *row);
 int cr_load_row_batch(cr_load_t *l, cr_row_t *row);
 int cr_load_row_code(cr_load_t *l, cr_row_t *row);
