@@ -295,5 +295,7 @@ my ($hdr) = read_file(root() . '/ngx_code_router/cr_version.h') =~ /#define CR_V
 is($hdr, $deb, '... cr_version.h holds the same version');
 ($rc, $out, $err) = cr('--help');
 like($out, qr/^code-router --version/m, '--help names --version');
+($rc, $out, $err) = run_cmd([root() . '/scripts/code-router-load', '--version']);
+is($out, "code-router $deb\n", 'code-router-load --version: the same');
 
 done_testing;
