@@ -18,6 +18,7 @@
 
 
 static int cr_lock_share(cr_store_t *st);
+static int cr_data_mode(cr_store_t *st);
 static int cr_lock_matches_file(cr_store_t *st);
 static int cr_store_init(cr_store_t *st, int create);
 
@@ -96,7 +97,8 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     if (rc == 0) {
-        /* 0664 less the umask: cr_lock_share() sets the lock file's. */
+        /* 0664 less the umask: cr_lock_share() sets the lock file's,
+         * cr_data_mode() the data file's. */
         rc = mdb_env_open(st->env, path, mflags, 0664);
     }
 
@@ -147,6 +149,7 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     if ((!(mflags & MDB_NOLOCK) && cr_lock_share(st) != 0)
+        || (!st->rdonly && cr_data_mode(st) != 0)
         || cr_store_init(st, !exists) != 0
         || (st->rdonly && !(flags & CR_STORE_CHECK)
             && cr_lock_matches_file(st) != 0))
@@ -324,6 +327,41 @@ cr_lock_share(cr_store_t *st)
         return cr_fail(st, "its lock file \"%s\" is mode %04o and this user "
                        "cannot make it 0664: nginx's workers could not read "
                        "the store (chmod 0664 it; see docs/loading.md)", lock,
+                       (unsigned) (sb.st_mode & 07777));
+    }
+
+    return 0;
+}
+
+
+/*
+ * The data file is the writer's alone: 0644 whatever the umask (umask 002,
+ * Debian's default for users with their own group, left it 0664 in the
+ * workers' group of a setgid directory, and any process of that group
+ * could rewrite the bindings in place), and never narrower (nginx's
+ * workers read it).  A writer that owns a file made so before puts it
+ * right; one that cannot says so.  Through LMDB's descriptor: no
+ * file can be swapped in between.
+ */
+static int
+cr_data_mode(cr_store_t *st)
+{
+    int          fd;
+    struct stat  sb;
+
+    if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0) {
+        return cr_fail(st, "cannot stat its data file: %s", strerror(errno));
+    }
+
+    if ((sb.st_mode & 07777) == 0644) {
+        return 0;
+    }
+
+    if (fchmod(fd, 0644) != 0) {
+        return cr_fail(st, "its data file is mode %04o and this user cannot "
+                       "make it 0644: others could rewrite the bindings or "
+                       "nginx's workers could not read them (chmod 0644 it; "
+                       "see docs/loading.md)",
                        (unsigned) (sb.st_mode & 07777));
     }
 
