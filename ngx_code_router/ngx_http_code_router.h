@@ -158,6 +158,7 @@ typedef struct {
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
     ngx_uint_t                     gs1;         /* code_router_gs1 */
+    ngx_str_t                      gs1_root;    /* its root=, or empty */
     ngx_http_code_router_verify_conf_t  verify;
 } ngx_http_code_router_loc_conf_t;
 
