@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cr_store_int.h"
 
 
@@ -637,6 +639,108 @@ cr_store_copy(cr_store_t *st, int fd)
     if (rc != 0) {
         return cr_fail(st, "cannot copy: %s", mdb_strerror(rc));
     }
+
+    return 0;
+}
+
+
+/* A key or a value into the digest: its length (u32 LE), its bytes. */
+static void
+cr_digest_put(crypto_generichash_blake2b_state *h, const MDB_val *v)
+{
+    uint8_t  len[4];
+
+    len[0] = (uint8_t) v->mv_size;
+    len[1] = (uint8_t) (v->mv_size >> 8);
+    len[2] = (uint8_t) (v->mv_size >> 16);
+    len[3] = (uint8_t) (v->mv_size >> 24);
+
+    (void) crypto_generichash_blake2b_update(h, len, 4);
+
+    if (v->mv_size) {
+        (void) crypto_generichash_blake2b_update(h, v->mv_data, v->mv_size);
+    }
+}
+
+
+int
+cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
+    uint64_t *generation)
+{
+    int                                 rc;
+    size_t                              i;
+    MDB_val                             k, v;
+    cr_meta_t                           meta;
+    MDB_cursor                         *cur;
+    crypto_generichash_blake2b_state    h;
+
+    static const char  end[4] = { '\xff', '\xff', '\xff', '\xff' };
+
+    const struct {
+        const char  *name;
+        MDB_dbi      dbi;
+    } dbs[] = {
+        { "meta", st->meta_dbi }, { "campaigns", st->camp_dbi },
+        { "batches", st->batch_dbi }, { "batch_ids", st->batch_id_dbi },
+        { "codes", st->code_dbi }, { "links", st->link_dbi }
+    };
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_meta_read(st, st->rtxn, &meta);
+    if (rc != 0) {
+        cr_rtxn_end(st);
+        return rc;
+    }
+
+    *generation = meta.generation;
+
+    (void) crypto_generichash_blake2b_init(&h, NULL, 0, CR_STORE_DIGEST_LEN);
+
+    for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        if (i == 5 && !st->has_links) {
+            break;
+        }
+
+        (void) crypto_generichash_blake2b_update(&h,
+                              (const unsigned char *) dbs[i].name,
+                              strlen(dbs[i].name) + 1);
+
+        rc = mdb_cursor_open(st->rtxn, dbs[i].dbi, &cur);
+        if (rc != 0) {
+            break;
+        }
+
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+             rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        {
+            cr_digest_put(&h, &k);
+            cr_digest_put(&h, &v);
+        }
+
+        mdb_cursor_close(cur);
+
+        if (rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        rc = 0;
+        (void) crypto_generichash_blake2b_update(&h,
+                                   (const unsigned char *) end, 4);
+    }
+
+    cr_rtxn_end(st);
+
+    if (rc != 0) {
+        return cr_fail(st, "cannot read every record (damaged?): %s",
+                       mdb_strerror(rc));
+    }
+
+    (void) crypto_generichash_blake2b_final(&h, digest, CR_STORE_DIGEST_LEN);
 
     return 0;
 }
