@@ -139,7 +139,7 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NULL },
 
     { ngx_string("code_router_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_code_router_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -819,10 +819,28 @@ ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
 }
 
 
+/* code_router_status [scope=all|server] */
 static char *
 ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "scope=server") == 0) {
+            crlcf->status_server = 1;
+
+        } else if (ngx_strcmp(value[1].data, "scope=all") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": scope=all or "
+                               "scope=server", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
         return NGX_CONF_ERROR;

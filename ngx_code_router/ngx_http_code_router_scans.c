@@ -1308,7 +1308,8 @@ static const ngx_http_code_router_scans_metric_t
 
 /* The exact length of what ngx_http_code_router_scans_status() writes. */
 size_t
-ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
+ngx_http_code_router_scans_status_len(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *only)
 {
     size_t                                      len, names;
     ngx_uint_t                                  i;
@@ -1342,7 +1343,7 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
 
 u_char *
 ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
-    u_char *last)
+    u_char *last, ngx_http_code_router_zone_t *only)
 {
     ngx_uint_t                                  i, z;
     ngx_atomic_t                               *v;
@@ -1353,7 +1354,7 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
     zp = crmcf->zones.elts;
 
-    if (crmcf->zones.nelts == 0) {
+    if (crmcf->zones.nelts == 0 || only == NGX_CONF_UNSET_PTR) {
         return p;
     }
 
@@ -1364,7 +1365,7 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
                          m->name, m->help, m->name, m->type);
 
         for (z = 0; z < crmcf->zones.nelts; z++) {
-            if (zp[z]->sh == NULL) {
+            if (zp[z]->sh == NULL || (only && zp[z] != only)) {
                 continue;
             }
 

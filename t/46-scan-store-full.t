@@ -46,6 +46,7 @@ sub conf {
         code_router_key 1 $key;
         location /v1/codes/ { code_router_api; }
         location = /status { code_router_status; }
+        location = /tenant-status { code_router_status scope=server; }
     }
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -113,6 +114,31 @@ for my $case (['store_size=1g', 0], ['store_size=2g store_max=4g', 0],
     } else {
         is($rc, 0, "nginx -t takes \"$args\"") or diag $out;
     }
+}
+
+# ---- code_router_status scope=server (issue 21, item 14) -----------------
+{
+    my $t = CodeRouter::Test::Nginx->new(
+        http => conf("zone=s:1m store=$d/scans/s.mdb"));
+    $t->start;
+    my $all = $t->get('/status')->{content};
+    my $mine = $t->get('/tenant-status')->{content};
+    like($all, qr/^code_router_db_generation\{db="\Q$d\E\/b\.mdb"\} \d+$/m,
+         "scope=all (the default): the other brand's store and generation");
+    like($mine, qr/^code_router_db_generation\{db="\Q$d\E\/brand\.mdb"\} \d+$/m,
+         "scope=server: A's own store");
+    unlike($mine, qr/b\.mdb/, '... and not B\'s path');
+    like($mine, qr/^code_router_scans_total\{zone="s"\} \d+$/m, '... its zone');
+    unlike($mine, qr/^code_router_(requests|scene_requests|client_requests|answers|pin_checks)_total/m,
+           '... no totals of every server');
+    my ($rc, $out) = CodeRouter::Test::run_cmd(['promtool', 'check', 'metrics'], $mine);
+    is($rc, 0, '... and it passes promtool check metrics') or diag $out;
+    $t->stop;
+    my $bad = conf("zone=s:1m store=$d/scans/s.mdb");
+    $bad =~ s/scope=server/scope=tenant/;
+    my ($brc, $bout) = CodeRouter::Test::Nginx->new(http => $bad)->test_conf;
+    isnt($brc, 0, 'nginx -t refuses scope=tenant');
+    like($bout, qr/invalid parameter "scope=tenant": scope=all or scope=server/, '... saying so');
 }
 
 # ---- the store fills ----------------------------------------------------
