@@ -1392,7 +1392,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     char                               err[1024];
     u_char                            *p;
-    off_t                              store_size, store_max;
+    off_t                              store_size, store_max, n;
     ssize_t                            size;
     ngx_int_t                          flush;
     ngx_str_t                         *value, name, s, store, pool;
@@ -1503,33 +1503,26 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         /* ngx_parse_offset: k, m and g (ngx_parse_size knows no g). */
-        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
-            s.data = value[i].data + 11;
-            s.len = value[i].len - 11;
+        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0
+            || ngx_strncmp(value[i].data, "store_max=", 10) == 0)
+        {
+            p = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.data = p;
+            s.len = value[i].data + value[i].len - p;
 
-            store_size = ngx_parse_offset(&s);
-            if (store_size == NGX_ERROR || store_size < (1 << 20)
-                || (uint64_t) store_size > (uint64_t) NGX_MAX_SIZE_T_VALUE)
+            n = ngx_parse_offset(&s);
+            if (n == NGX_ERROR || n < (1 << 20)
+                || (uint64_t) n > (uint64_t) NGX_MAX_SIZE_T_VALUE)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": at least 1m", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "store_max=", 10) == 0) {
-            s.data = value[i].data + 10;
-            s.len = value[i].len - 10;
-
-            store_max = ngx_parse_offset(&s);
-            if (store_max == NGX_ERROR || store_max < (1 << 20)
-                || (uint64_t) store_max > (uint64_t) NGX_MAX_SIZE_T_VALUE)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid \"%V\": at least 1m", &value[i]);
-                return NGX_CONF_ERROR;
+            if (value[i].data[6] == 'm') {
+                store_max = n;
+            } else {
+                store_size = n;
             }
 
             continue;
