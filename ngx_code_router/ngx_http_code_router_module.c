@@ -761,9 +761,11 @@ ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         host = ngx_strlchr(root.data, root.data + root.len, ':');
 
         if (err == NULL
-            && ngx_strlchr(host + 3, root.data + root.len, '/') != NULL)
+            && (ngx_strlchr(host + 3, root.data + root.len, '/') != NULL
+                || ngx_strlchr(host + 3, root.data + root.len, '?') != NULL
+                || ngx_strlchr(host + 3, root.data + root.len, '#') != NULL))
         {
-            err = "must have no path";
+            err = "must have no path, query or fragment";
         }
 
         if (err) {

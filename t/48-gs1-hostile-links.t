@@ -180,6 +180,7 @@ $t->stop;
 
 # nginx -t: root= is a scheme and a host, nothing else.
 for my $bad ('root=ftp://id.brand.cn', 'root=https://id.brand.cn/path',
+             'root=https://id.brand.cn?x=1', 'root=https://id.brand.cn#x',
              'root=https://', 'root=id.brand.cn', 'other=1',
              "root=https://id.brand.cn\\r\\nX: 1")
 {
