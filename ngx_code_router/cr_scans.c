@@ -36,6 +36,8 @@ struct cr_scans_s {
     pthread_mutex_t   lock;
     unsigned          live;
 
+    uint64_t          max;              /* the map's limit */
+
     char        err[512];
 };
 
@@ -53,6 +55,10 @@ static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
 static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
     int tries);
 static void cr_scans_end(cr_scans_t *sc);
+static int cr_scans_grow(cr_scans_t *sc);
+static int cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v,
+    size_t n, int stored_only);
+static uint64_t cr_scans_used(cr_scans_t *sc, MDB_txn *txn);
 static size_t cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
     uint64_t serial, unsigned kind);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
@@ -196,6 +202,8 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
         return 0;
     }
 
+    cr_scans_limit(sc, CR_SCANS_DEFAULT_MAX);
+
     *out = sc;
 
     return 0;
@@ -282,95 +290,119 @@ cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
 int
 cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
-    int          rc;
-    size_t       i, j;
-    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
-    MDB_txn     *txn;
-    MDB_val      key, val;
-    cr_scan_t    old, s;
-    MDB_cursor  *cur;
+    int        rc, refused;
+    size_t     i;
+    uint64_t   used, before, share;
+    MDB_txn   *txn;
 
-    txn = NULL;
+    share = sc->max / 8 * CR_SCANS_SCANS_SHARE;
+    refused = 0;
 
-    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
-    if (rc != 0) {
-        return cr_scans_fail(sc, rc, "begin");
+    for (i = 0; i < n && v[i].kind != CR_SCANS_SCANS; i++) {
+        /* void */
     }
 
-    /* One cursor: each record is one B-tree descent, found and replaced
-     * in place (callers sort by key, so descents share their pages). */
-    rc = mdb_cursor_open(txn, sc->dbi, &cur);
-    if (rc != 0) {
-        goto failed;
-    }
+    for ( ;; ) {
+        txn = NULL;
 
-    for (i = 0; i < n; i++) {
-        s = v[i];
-        key.mv_data = k;
-        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial, s.kind);
+        rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
+        if (rc != 0) {
+            return cr_scans_fail(sc, rc, "begin");
+        }
 
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+        before = cr_scans_used(sc, txn);
+        rc = cr_scans_write(sc, txn, v, n, refused);
 
-        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
-            cr_scans_decode(&val, &old);
+        if (rc == 0) {
+            used = cr_scans_used(sc, txn);
 
-            if (old.count > s.count) {
-                s.count = old.count;
-            }
-
-            if (old.first && (s.first == 0 || old.first < s.first)) {
-                s.first = old.first;
-            }
-
-            if (s.count == old.count && s.first == old.first) {
+            /* Scans that grow the data past their share wait: written
+             * again, only those of codes the store holds (raising a
+             * count does not grow it). */
+            if (i < n && !refused && used > share && used > before) {
+                mdb_txn_abort(txn);
+                cr_scans_end(sc);
+                snprintf(sc->err, sizeof(sc->err), "scan store: its data "
+                         "would be %llu bytes, past the %llu that scans may "
+                         "fill of its limit of %llu (store_max=): new codes' "
+                         "scans are not stored; right PINs still are",
+                         (unsigned long long) used,
+                         (unsigned long long) share,
+                         (unsigned long long) sc->max);
+                refused = 1;
                 continue;
             }
 
-        } else if (rc != 0 && rc != MDB_NOTFOUND) {
-            goto failed;
+            rc = mdb_txn_commit(txn);
+
+        } else {
+            mdb_txn_abort(txn);
         }
 
-        for (j = 0; j < 4; j++) {
-            d[j] = (uint8_t) (s.count >> (8 * j));
+        cr_scans_end(sc);
+
+        if (rc == 0) {
+            return refused ? CR_SCANS_REFUSED : 0;
         }
 
-        for (j = 0; j < 8; j++) {
-            d[4 + j] = (uint8_t) ((uint64_t) s.first >> (8 * j));
+        if (rc != MDB_MAP_FULL) {
+            return cr_scans_fail(sc, rc, "put");
         }
 
-        val.mv_data = d;
-        val.mv_size = sizeof(d);
+        rc = cr_scans_grow(sc);
 
-        rc = mdb_cursor_put(cur, &key, &val, rc == 0 ? MDB_CURRENT : 0);
+        if (rc == CR_SCANS_FULL) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: the map is at "
+                     "its limit of %llu bytes (store_max=)",
+                     (unsigned long long) sc->max);
+            return CR_SCANS_FULL;
+        }
+
         if (rc != 0) {
-            goto failed;
+            return cr_scans_fail(sc, rc, "growing the map");
         }
     }
+}
 
-    mdb_cursor_close(cur);
-    cur = NULL;
 
-    rc = mdb_txn_commit(txn);
-    cr_scans_end(sc);
+void
+cr_scans_limit(cr_scans_t *sc, uint64_t max)
+{
+    MDB_envinfo  info;
 
-    if (rc == 0) {
-        return 0;
+    (void) pthread_mutex_lock(&sc->lock);
+    mdb_env_info(sc->env, &info);
+    (void) pthread_mutex_unlock(&sc->lock);
+
+    sc->max = (max > info.me_mapsize) ? max : info.me_mapsize;
+}
+
+
+int
+cr_scans_usage(cr_scans_t *sc, cr_scans_usage_t *u)
+{
+    int          rc;
+    MDB_envinfo  info;
+
+    rc = cr_scans_begin(sc, MDB_RDONLY, &sc->rtxn, CR_SCANS_READ_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "read");
     }
 
-    return rc == MDB_MAP_FULL ? CR_SCANS_FULL : cr_scans_fail(sc, rc,
-                                                              "commit");
+    u->used = cr_scans_used(sc, sc->rtxn);
+    mdb_txn_reset(sc->rtxn);
 
-failed:
+    (void) pthread_mutex_lock(&sc->lock);
+    mdb_env_info(sc->env, &info);
+    (void) pthread_mutex_unlock(&sc->lock);
 
-    mdb_txn_abort(txn);
     cr_scans_end(sc);
 
-    if (rc == MDB_MAP_FULL) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
-        return CR_SCANS_FULL;
-    }
+    u->map = info.me_mapsize;
+    u->limit = sc->max;
+    u->alert = u->used > sc->max / 8 * CR_SCANS_ALERT_SHARE;
 
-    return cr_scans_fail(sc, rc, "put");
+    return 0;
 }
 
 
@@ -732,6 +764,137 @@ cr_scans_end(cr_scans_t *sc)
     (void) pthread_mutex_lock(&sc->lock);
     sc->live--;
     (void) pthread_mutex_unlock(&sc->lock);
+}
+
+
+/*
+ * Doubles the map, up to the limit: 0, CR_SCANS_FULL (at the limit) or an
+ * LMDB error.  Only while no txn of this process is live (the event
+ * loop's reads: as in cr_scans_begin), else retried for up to 100 ms.
+ */
+static int
+cr_scans_grow(cr_scans_t *sc)
+{
+    int          i, rc;
+    uint64_t     size;
+    MDB_envinfo  info;
+
+    for (i = 0; i < CR_SCANS_WRITE_TRIES; i++) {
+        (void) pthread_mutex_lock(&sc->lock);
+
+        mdb_env_info(sc->env, &info);
+
+        if (info.me_mapsize >= sc->max) {
+            (void) pthread_mutex_unlock(&sc->lock);
+            return CR_SCANS_FULL;
+        }
+
+        if (sc->live == 0) {
+            if (sc->rtxn) {
+                mdb_txn_abort(sc->rtxn);    /* reset: not active */
+                sc->rtxn = NULL;
+            }
+
+            size = (info.me_mapsize > sc->max / 2) ? sc->max
+                                                   : 2 * info.me_mapsize;
+            rc = mdb_env_set_mapsize(sc->env, size);
+
+            (void) pthread_mutex_unlock(&sc->lock);
+            return rc;
+        }
+
+        (void) pthread_mutex_unlock(&sc->lock);
+        (void) usleep(100);
+    }
+
+    return EBUSY;
+}
+
+
+/* The records into txn, merged with what it holds (with stored_only,
+ * only those it holds): 0 or an LMDB error. */
+static int
+cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v, size_t n,
+    int stored_only)
+{
+    int          rc;
+    size_t       i, j;
+    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    MDB_val      key, val;
+    cr_scan_t    old, s;
+    MDB_cursor  *cur;
+
+    /* One cursor: each record is one B-tree descent, found and replaced
+     * in place (callers sort by key, so descents share their pages). */
+    rc = mdb_cursor_open(txn, sc->dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        s = v[i];
+        key.mv_data = k;
+        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial, s.kind);
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+
+        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+            cr_scans_decode(&val, &old);
+
+            if (old.count > s.count) {
+                s.count = old.count;
+            }
+
+            if (old.first && (s.first == 0 || old.first < s.first)) {
+                s.first = old.first;
+            }
+
+            if (s.count == old.count && s.first == old.first) {
+                continue;
+            }
+
+        } else if (rc == MDB_NOTFOUND && stored_only) {
+            continue;
+
+        } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        for (j = 0; j < 4; j++) {
+            d[j] = (uint8_t) (s.count >> (8 * j));
+        }
+
+        for (j = 0; j < 8; j++) {
+            d[4 + j] = (uint8_t) ((uint64_t) s.first >> (8 * j));
+        }
+
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
+
+        rc = mdb_cursor_put(cur, &key, &val, rc == 0 ? MDB_CURRENT : 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return (i == n) ? 0 : rc;
+}
+
+
+/* The bytes of the counts' pages in txn (its own writes included). */
+static uint64_t
+cr_scans_used(cr_scans_t *sc, MDB_txn *txn)
+{
+    MDB_stat  ms;
+
+    if (mdb_stat(txn, sc->dbi, &ms) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) (ms.ms_branch_pages + ms.ms_leaf_pages
+                       + ms.ms_overflow_pages) * ms.ms_psize;
 }
 
 

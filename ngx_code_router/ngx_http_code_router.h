@@ -165,6 +165,9 @@ typedef struct {
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
     ngx_uint_t                     gs1;         /* code_router_gs1 */
+    ngx_str_t                      gs1_root;    /* its root=, or empty */
+    ngx_uint_t                     status_server;   /* code_router_status
+                                                     * scope=server */
     ngx_http_code_router_verify_conf_t  verify;
 } ngx_http_code_router_loc_conf_t;
 
@@ -405,11 +408,13 @@ void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
 void ngx_http_code_router_scans_timer(ngx_log_t *log);
 void ngx_http_code_router_scans_close(ngx_cycle_t *cycle);
 
-/* The zones' metrics for code_router_status: at most len() bytes, written
- * from p, never past last; returns the end. */
-size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r);
+/* The zones' metrics for code_router_status (only zone "only", if not
+ * NULL): at most len() bytes, written from p, never past last; returns
+ * the end. */
+size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *only);
 u_char *ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
-    u_char *last);
+    u_char *last, ngx_http_code_router_zone_t *only);
 
 /* The directives code_router_scans and code_router_max_scans. */
 char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
