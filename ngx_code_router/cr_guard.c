@@ -2,7 +2,14 @@
  * cr_guard: the wrong-PIN policy.  See cr_guard.h.
  */
 
+#include <sodium.h>
+
 #include "cr_guard.h"
+
+
+_Static_assert(CR_GUARD_BUYER_LEN == crypto_shorthash_BYTES
+               && CR_GUARD_BUYER_KEY_LEN == crypto_shorthash_KEYBYTES,
+               "a buyer id is one SipHash-2-4");
 
 
 int64_t
@@ -102,4 +109,19 @@ int
 cr_guard_addr_kept(const cr_guard_addr_t *a)
 {
     return a->fails > 0 || a->until > 0;
+}
+
+
+void
+cr_guard_buyer_key(uint8_t key[CR_GUARD_BUYER_KEY_LEN])
+{
+    randombytes_buf(key, CR_GUARD_BUYER_KEY_LEN);
+}
+
+
+void
+cr_guard_buyer(uint8_t out[CR_GUARD_BUYER_LEN],
+    const uint8_t key[CR_GUARD_BUYER_KEY_LEN], const char *id, size_t len)
+{
+    (void) crypto_shorthash(out, (const unsigned char *) id, len, key);
 }

@@ -1,7 +1,8 @@
 /*
  * cr_guard: how many wrong PINs a client may send, written once.
  *
- * Pure C, no I/O, no clock: the module keeps the two small states below
+ * Pure C, no I/O, no clock (the buyer key below takes random bytes from
+ * libsodium): the module keeps the two small states below
  * in shared memory (one per code and client address, one per code, kept
  * apart) and asks these functions, passing the time.  docs/verify.md
  * gives the numbers this policy allows an attacker over a year.
@@ -32,6 +33,7 @@
 #ifndef CR_GUARD_H
 #define CR_GUARD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 
@@ -99,5 +101,20 @@ int64_t cr_guard_code_next(const cr_guard_policy_t *p,
 void cr_guard_code_spend(const cr_guard_policy_t *p, cr_guard_code_t *c,
     uint32_t n, int64_t now);
 int cr_guard_code_kept(const cr_guard_code_t *c, int64_t now);
+
+
+
+/*
+ * A buyer id from a trusted caller (the API's backend: a user's openid,
+ * hashed) as an address: 8 bytes of SipHash-2-4 under a key of the zone
+ * (cr_guard_buyer_key: random, so that ids cannot be chosen to share a
+ * record).  Any bytes; the caller bounds len.
+ */
+#define CR_GUARD_BUYER_KEY_LEN  16
+#define CR_GUARD_BUYER_LEN      8
+
+void cr_guard_buyer_key(uint8_t key[CR_GUARD_BUYER_KEY_LEN]);
+void cr_guard_buyer(uint8_t out[CR_GUARD_BUYER_LEN],
+    const uint8_t key[CR_GUARD_BUYER_KEY_LEN], const char *id, size_t len);
 
 #endif /* CR_GUARD_H */

@@ -117,7 +117,9 @@ typedef struct {
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
-    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
+    ngx_array_t                guards;          /* ngx_shm_zone_t *: every
+                                                 * code_router_pin_guard
+                                                 * zone, for /status */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -127,6 +129,7 @@ typedef struct {
     ngx_str_t                  wechat_literal;  /* the regex, if it is
                                                  * plain text; else "" */
     ngx_uint_t                 db_index;        /* into dbs, plus one */
+    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
 } ngx_http_code_router_srv_conf_t;
 
 
