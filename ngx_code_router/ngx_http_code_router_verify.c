@@ -99,6 +99,8 @@ _Static_assert(sizeof(ngx_http_code_router_guard_node_t) > CR_GUARD_SLOT / 2
 typedef struct {
     ngx_slab_pool_t                  *shpool;
     ngx_http_code_router_guard_sh_t  *sh;
+    cr_keyring_t                     *brand;    /* configuration: the
+                                                 * first verify's keys */
 } ngx_http_code_router_guard_t;
 
 
@@ -132,6 +134,8 @@ static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_make(
     time_t now);
 static void ngx_http_code_router_guard_drop(ngx_http_code_router_guard_t *g,
     ngx_uint_t kind, ngx_http_code_router_guard_node_t *gn);
+static void ngx_http_code_router_guard_brand(ngx_conf_t *cf,
+    ngx_http_code_router_srv_conf_t *cscf);
 static ngx_int_t ngx_http_code_router_verify_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
     cr_scan_t *v, int64_t retry);
@@ -1635,7 +1639,52 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_code_router_guard_brand(cf, cscf);
+
     return NGX_CONF_OK;
+}
+
+
+/* One brand can fill a zone it shares with another (nothing is dropped
+ * for room): nginx -t says so, once per zone. */
+static void
+ngx_http_code_router_guard_brand(ngx_conf_t *cf,
+    ngx_http_code_router_srv_conf_t *cscf)
+{
+    ngx_uint_t                     i;
+    cr_keyring_t                  *a, *b;
+    ngx_http_code_router_guard_t  *g;
+
+    g = cscf->guard->data;
+    a = g->brand;
+    b = cscf->ring;
+
+    if (a == NULL) {
+        g->brand = b;
+        return;
+    }
+
+    if (a == b || a == (cr_keyring_t *) -1) {
+        return;
+    }
+
+    for (i = 0; i <= CR_KID_MAX; i++) {
+        if (a->keys[i].present != b->keys[i].present
+            || (a->keys[i].present
+                && ngx_memcmp(a->keys[i].fp, b->keys[i].fp, CR_KEY_FP_LEN)
+                   != 0))
+        {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "the PIN guard zone \"%V\" is shared by "
+                               "servers with other keys: one brand's "
+                               "guessers can fill it at another's cost; give "
+                               "each brand's server its own "
+                               "\"code_router_pin_guard\"",
+                               &cscf->guard->shm.name);
+            g->brand = (cr_keyring_t *) -1;
+            return;
+        }
+    }
 }
 
 
