@@ -101,6 +101,7 @@ typedef struct {
     ngx_http_code_router_guard_sh_t  *sh;
     cr_keyring_t                     *brand;    /* configuration: the
                                                  * first verify's keys */
+    ngx_uint_t                        shared;   /* ... and another's */
 } ngx_http_code_router_guard_t;
 
 
@@ -1664,7 +1665,7 @@ ngx_http_code_router_guard_brand(ngx_conf_t *cf,
         return;
     }
 
-    if (a == b || a == (cr_keyring_t *) -1) {
+    if (a == b || g->shared) {
         return;
     }
 
@@ -1681,7 +1682,7 @@ ngx_http_code_router_guard_brand(ngx_conf_t *cf,
                                "each brand's server its own "
                                "\"code_router_pin_guard\"",
                                &cscf->guard->shm.name);
-            g->brand = (cr_keyring_t *) -1;
+            g->shared = 1;
             return;
         }
     }
