@@ -118,10 +118,12 @@ typedef struct {
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
-    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
     ngx_array_t                verifiers;       /* ..._verifier_t, in
                                                  * _verify.c: at
                                                  * configuration only */
+    ngx_array_t                guards;          /* ngx_shm_zone_t *: every
+                                                 * code_router_pin_guard
+                                                 * zone, for /status */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -131,6 +133,7 @@ typedef struct {
     ngx_str_t                  wechat_literal;  /* the regex, if it is
                                                  * plain text; else "" */
     ngx_uint_t                 db_index;        /* into dbs, plus one */
+    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
 } ngx_http_code_router_srv_conf_t;
 
 

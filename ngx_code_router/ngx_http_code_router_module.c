@@ -118,9 +118,9 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NULL },
 
     { ngx_string("code_router_pin_guard"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_pin_guard,
-      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
 
@@ -287,6 +287,10 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
 
     if (conf->db_index == 0) {
         conf->db_index = prev->db_index;
+    }
+
+    if (conf->guard == NULL) {
+        conf->guard = prev->guard;
     }
 
     if (conf->wechat_ua == NULL) {
