@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cr_record.h"
 #include "cr_ua.h"
 
 
@@ -231,4 +232,55 @@ cr_ua_match(const unsigned char *ua, size_t i, size_t n, size_t len,
     }
 
     return 0;
+}
+
+
+/* Whether ua[0..len) holds the literal w. */
+static int
+cr_ua_has(const unsigned char *ua, size_t len, const char *w, size_t wl)
+{
+    const unsigned char  *p, *last;
+
+    last = ua + len;
+
+    for (p = ua; (size_t) (last - p) >= wl; p++) {
+        p = memchr(p, w[0], (size_t) (last - p) - wl + 1);
+
+        if (p == NULL) {
+            return 0;
+        }
+
+        if (memcmp(p, w, wl) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+unsigned
+cr_ua_device(const unsigned char *ua, size_t len, int wechat)
+{
+    if (wechat) {
+        return CR_DEVICE_WECHAT;
+    }
+
+    if (len > CR_UA_BOT_SCAN) {
+        len = CR_UA_BOT_SCAN;
+    }
+
+#define CR_HAS(w)  cr_ua_has(ua, len, w, sizeof(w) - 1)
+
+    if (CR_HAS("AlipayClient")) {
+        return CR_DEVICE_ALIPAY;
+    }
+
+    if (CR_HAS("iPhone") || CR_HAS("iPad") || CR_HAS("iPod")) {
+        return CR_DEVICE_IOS;
+    }
+
+    return CR_HAS("Android") ? CR_DEVICE_ANDROID : CR_DEVICE_OTHER;
+
+#undef CR_HAS
 }

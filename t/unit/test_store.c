@@ -438,13 +438,13 @@ test_refusals(void)
     k.mv_size = 4;
     mdb_get(txn, dbi, &k, &v);
     memcpy(meta, v.mv_data, sizeof(meta));
-    meta[8] = 2;
+    meta[8] = CR_STORE_SCHEMA + 1;
     v.mv_data = meta;
     mdb_put(txn, dbi, &k, &v, 0);
     mdb_txn_commit(txn);
 
     rc = cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
-    tap_ok(rc == -1 && strstr(err, "schema version 2") != NULL,
+    tap_ok(rc == -1 && strstr(err, "schema version 3") != NULL,
            "a store of another schema version is refused: %s", err);
 
     meta[8] = CR_STORE_SCHEMA;
