@@ -67,6 +67,7 @@ typedef enum {
     CR_VAR_FIRST_SCAN_EN,
     CR_VAR_SCANNED,                     /* the router's argument */
     CR_VAR_SCAN,                        /* the scan record (a get handler) */
+    CR_VAR_RULE,                        /* the campaign rule taken */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -100,7 +101,8 @@ typedef enum {
     CR_ANS_REDIRECT = 0,                /* 302 to an https:// target */
     CR_ANS_URL_LINK,                    /* 302 to a WeChat URL Link */
     CR_ANS_INTERSTITIAL,                /* the page that opens weixin:// */
-    CR_ANS_WINDOW,                      /* 302 to before_url / after_url */
+    CR_ANS_WINDOW,                      /* 302 to before_url / after_url /
+                                         * over_url */
     CR_ANS_FALLBACK,                    /* a status for error_page */
     CR_ANS_LINKSET,                     /* code_router_gs1: a linkset, 200 */
     CR_ANS_N

@@ -270,6 +270,12 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
         p = ngx_http_code_router_json_time(p, "ends_at", c->ends_at,
                                            c->ends_tz);
 
+        if (d->b.rule) {
+            p = ngx_sprintf(p, ",\"rule\":%ui", (ngx_uint_t) d->b.rule);
+        } else {
+            p = ngx_cpymem(p, ",\"rule\":null", 12);
+        }
+
         if (target->len) {
             p = ngx_http_code_router_json_str(p, "target",
                                               (char *) target->data,

@@ -10,6 +10,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "cr_rules.h"
+#include "cr_ua.h"
 #include "cr_valid.h"
 #include "ngx_http_code_router.h"
 
@@ -41,8 +43,11 @@ static void ngx_http_code_router_region(ngx_str_t *here,
 static ngx_uint_t ngx_http_code_router_overscanned(
     ngx_http_code_router_loc_conf_t *crlcf,
     ngx_http_code_router_decision_t *d);
+static ngx_int_t ngx_http_code_router_rules(ngx_http_request_t *r,
+    ngx_str_t *here, ngx_http_code_router_decision_t *d);
+static cr_str_t ngx_http_code_router_lang(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_window(ngx_http_request_t *r,
-    cr_binding_t *b, ngx_str_t *url);
+    cr_binding_t *b, ngx_uint_t field, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_stored_url(ngx_http_request_t *r,
     cr_binding_t *b, cr_str_t *s, ngx_str_t *url);
 static void ngx_http_code_router_unusable(ngx_http_request_t *r,
@@ -134,6 +139,7 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_scanned"), CR_VAR_SCANNED, NULL },
     { ngx_string("code_router_scan"), CR_VAR_SCAN,
       ngx_http_code_router_scan_variable },
+    { ngx_string("code_router_rule"), CR_VAR_RULE, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -295,6 +301,9 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     /* 5. the region, then the scan threshold. */
+    here.len = 0;
+    here.data = NULL;
+
     if (crlcf->region) {
         if (ngx_http_complex_value(r, crlcf->region, &here) != NGX_OK) {
             return NGX_ERROR;
@@ -313,7 +322,108 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
         d->out = CR_OUT_OVERSCANNED;
     }
 
+    /* 6. the campaign's rules, on the facts above. */
+    if (d->out == CR_OUT_OK && d->b.nrules) {
+        return ngx_http_code_router_rules(r, &here, d);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The first rule of the campaign whose conditions hold gives the target
+ * (cr_rules.h); only the facts its rules ask about are gathered.
+ */
+static ngx_int_t
+ngx_http_code_router_rules(ngx_http_request_t *r, ngx_str_t *here,
+    ngx_http_code_router_decision_t *d)
+{
+    unsigned                          need;
+    ngx_int_t                         wechat;
+    ngx_table_elt_t                  *ua;
+    cr_rule_facts_t                   f;
+    const cr_rule_t                  *rule;
+    ngx_http_code_router_srv_conf_t  *crscf;
+
+    need = cr_rules_need(d->b.rules, d->b.nrules);
+
+    ngx_memzero(&f, sizeof(cr_rule_facts_t));
+
+    if (need & CR_FACT_DEVICE) {
+        /* WeChat by the router's own check: one answer for both. */
+        wechat = ngx_http_code_router_is_wechat(r);
+        if (wechat == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        ua = r->headers_in.user_agent;
+        f.device = cr_ua_device(ua ? ua->value.data : NULL,
+                                ua ? ua->value.len : 0, (int) wechat);
+    }
+
+    if (need & CR_FACT_LANG) {
+        f.lang = ngx_http_code_router_lang(r);
+    }
+
+    f.region.data = (const char *) here->data;
+    f.region.len = here->len;
+
+    if (need & CR_FACT_SPLIT) {
+        crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+        f.bucket = cr_split_bucket(&crscf->ring->keys[d->kid], d->serial);
+    }
+
+    f.has_scans = d->has_scans;
+    f.scans = d->scans.count;
+
+    rule = cr_rule_pick(d->b.rules, d->b.nrules, &f);
+
+    if (rule == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "code router: rule %ui of %ui", (ngx_uint_t) rule->rule,
+                   (ngx_uint_t) d->b.nrules);
+
+    return cr_binding_take_rule(&d->b, rule, ngx_http_code_router_alloc,
+                                r->pool) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+/* Accept-Language's first tag; "" without one. */
+static cr_str_t
+ngx_http_code_router_lang(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    cr_str_t          none = { "", 0 };
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return none;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept-Language") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Language",
+                               sizeof("Accept-Language") - 1) == 0)
+        {
+            return cr_lang_first((const char *) h[i].value.data,
+                                 h[i].value.len);
+        }
+    }
 }
 
 
@@ -401,7 +511,15 @@ ngx_http_code_router_answer(ngx_http_request_t *r,
 
     case CR_OUT_NOT_STARTED:
     case CR_OUT_ENDED:
-        switch (ngx_http_code_router_window(r, &d->b, &d->target)) {
+    case CR_OUT_OVERSCANNED:
+        switch (ngx_http_code_router_window(r, &d->b,
+                                            d->out == CR_OUT_OVERSCANNED
+                                            ? CR_CAMP_OVER_URL
+                                            : d->out == CR_OUT_ENDED
+                                            ? CR_CAMP_AFTER_URL
+                                            : CR_CAMP_BEFORE_URL,
+                                            &d->target))
+        {
         case NGX_OK:
             d->ans = CR_ANS_WINDOW;
             return;
@@ -472,17 +590,18 @@ ngx_http_code_router_campaign_target(ngx_http_request_t *r, cr_binding_t *b,
 }
 
 
-/* The before_url or after_url of a campaign not started or ended:
- * NGX_DECLINED if it has none, NGX_ERROR if it is unusable. */
+/* The before_url, after_url or over_url (field) of a campaign not
+ * started, ended, or scanned past code_router_max_scans: NGX_DECLINED if
+ * it has none (or no campaign), NGX_ERROR if it is unusable. */
 static ngx_int_t
 ngx_http_code_router_window(ngx_http_request_t *r, cr_binding_t *b,
-    ngx_str_t *url)
+    ngx_uint_t field, ngx_str_t *url)
 {
     cr_str_t  *win;
 
-    win = &b->campaign.s[b->status == CR_ST_ENDED ? CR_CAMP_AFTER_URL
-                                                  : CR_CAMP_BEFORE_URL];
-    if (win->len == 0) {
+    win = &b->campaign.s[field];
+
+    if (!b->has_campaign || win->len == 0) {
         return NGX_DECLINED;
     }
 
@@ -683,6 +802,13 @@ ngx_http_code_router_set_vars(ngx_http_request_t *r,
 
     if (d->regional) {
         cr_set_var(r, index[CR_VAR_DIVERTED], d->diverted ? "1" : "0", 1);
+    }
+
+    if (d->b.rule
+        && ngx_http_code_router_set_num(r, index[CR_VAR_RULE], d->b.rule)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -38,7 +38,8 @@ static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     CR_MEMBER("scans", CR_VAR_SCANS),
     CR_MEMBER("first_scan", CR_VAR_FIRST_SCAN),
     CR_MEMBER("counted", CR_VAR_COUNTED),
-    CR_MEMBER("diverted", CR_VAR_DIVERTED)
+    CR_MEMBER("diverted", CR_VAR_DIVERTED),
+    CR_MEMBER("rule", CR_VAR_RULE)
 };
 
 #define CR_MEMBERS  \
