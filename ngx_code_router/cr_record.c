@@ -165,6 +165,12 @@ cr_rule_decode(const uint8_t *p, size_t n, cr_rule_t *r)
     r->min_scans = cr_get_u64(p + 7);
     r->max_scans = cr_get_u64(p + 15);
     r->target_ok = 0;
+    r->facts = (r->device ? CR_FACT_DEVICE : 0)
+               | (r->s[CR_RULE_LANG].len ? CR_FACT_LANG : 0)
+               | (r->s[CR_RULE_REGION].len ? CR_FACT_REGION : 0)
+               | (r->set & CR_RULE_SPLIT ? CR_FACT_SPLIT : 0)
+               | (r->set & (CR_RULE_MIN_SCANS | CR_RULE_MAX_SCANS)
+                  ? CR_FACT_SCANS : 0);
 
     if (r->rule == 0 || r->rule > CR_RULE_NUM_MAX
         || (r->device && cr_device_name(r->device) == NULL)

@@ -123,6 +123,13 @@ typedef enum {
 #define CR_RULE_MIN_SCANS    0x02
 #define CR_RULE_MAX_SCANS    0x04
 
+/* The facts of a scan a rule asks about (cr_rule_t.facts, cr_rules.h). */
+#define CR_FACT_DEVICE       0x01
+#define CR_FACT_LANG         0x02
+#define CR_FACT_REGION       0x04
+#define CR_FACT_SPLIT        0x08
+#define CR_FACT_SCANS        0x10
+
 enum {
     CR_RULE_CAMPAIGN = 0,
     CR_RULE_LANG,                      /* a language tag prefix */
@@ -144,6 +151,8 @@ typedef struct {
     uint8_t    split_hi;
     uint8_t    target_ok;              /* not stored: a reader's copy
                                         * checked the target (cr_store.h) */
+    uint8_t    facts;                  /* not stored: CR_FACT_*, set by
+                                        * cr_rule_decode() */
     uint64_t   min_scans;
     uint64_t   max_scans;
     cr_str_t   s[CR_RULE_NSTR];

@@ -22,12 +22,7 @@ cr_rules_need(const cr_rule_t *rules, size_t n)
     need = 0;
 
     for (i = 0; i < n; i++) {
-        need |= (rules[i].device ? CR_FACT_DEVICE : 0)
-                | (rules[i].s[CR_RULE_LANG].len ? CR_FACT_LANG : 0)
-                | (rules[i].s[CR_RULE_REGION].len ? CR_FACT_REGION : 0)
-                | (rules[i].set & CR_RULE_SPLIT ? CR_FACT_SPLIT : 0)
-                | (rules[i].set & (CR_RULE_MIN_SCANS | CR_RULE_MAX_SCANS)
-                   ? CR_FACT_SCANS : 0);
+        need |= rules[i].facts;
     }
 
     return need;

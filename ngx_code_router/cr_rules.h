@@ -16,14 +16,6 @@
 #include "cr_record.h"
 
 
-/* The facts rules of a campaign may ask about: cr_rules_need(). */
-#define CR_FACT_DEVICE   0x01
-#define CR_FACT_LANG     0x02
-#define CR_FACT_REGION   0x04
-#define CR_FACT_SPLIT    0x08
-#define CR_FACT_SCANS    0x10
-
-
 /* One scan, as far as the rules ask. */
 typedef struct {
     unsigned   device;                 /* cr_device_e, from cr_ua_device */
@@ -35,7 +27,8 @@ typedef struct {
 } cr_rule_facts_t;
 
 
-/* The facts (CR_FACT_*) that rules[0..n) ask about: gather only those. */
+/* The facts (CR_FACT_* of cr_record.h) that rules[0..n) ask about:
+ * gather only those. */
 unsigned cr_rules_need(const cr_rule_t *rules, size_t n);
 
 /*

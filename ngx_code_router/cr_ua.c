@@ -42,6 +42,7 @@ static void cr_ua_init(void);
 static int cr_ua_boundary(const unsigned char *ua, size_t j, size_t len);
 static int cr_ua_match(const unsigned char *ua, size_t i, size_t n,
     size_t len, uint64_t which);
+static unsigned cr_ua_device_of(const unsigned char *ua, size_t len);
 
 
 /* Whether a word starts at a letter, by the class of the byte before
@@ -60,7 +61,8 @@ static const uint8_t  cr_ua_start[12] = {
 
 typedef struct {
     size_t         len;                 /* 0: empty */
-    int            bot;
+    int            bot;                 /* -1: not asked yet */
+    unsigned       device;              /* 0: not asked yet */
     unsigned char  ua[CR_UA_MEMO_LEN];
 } cr_ua_memo_t;
 
@@ -118,16 +120,16 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
 }
 
 
-int
-cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
+/*
+ * The memo's slot of ua (len bytes, 1..CR_UA_MEMO_LEN): its own if it is
+ * there, compared whole; else the slot it hashes to, emptied for it.
+ */
+static cr_ua_memo_t *
+cr_ua_memo_slot(const unsigned char *ua, size_t len)
 {
     size_t         i;
     uint64_t       h, w;
     cr_ua_memo_t  *m;
-
-    if (len == 0 || len > CR_UA_MEMO_LEN) {
-        return cr_ua_is_bot(ua, len);
-    }
 
     /* Eight bytes at a time, multiplied in: every byte moves the slot. */
     h = len;
@@ -144,12 +146,32 @@ cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
     m = &cr_ua_memo[(h >> 58) % CR_UA_MEMO_SLOTS];
 
     if (m->len == len && memcmp(m->ua, ua, len) == 0) {
-        return m->bot;
+        return m;
     }
 
-    m->bot = cr_ua_is_bot(ua, len);
+    m->bot = -1;
+    m->device = 0;
     m->len = len;
     memcpy(m->ua, ua, len);
+
+    return m;
+}
+
+
+int
+cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
+{
+    cr_ua_memo_t  *m;
+
+    if (len == 0 || len > CR_UA_MEMO_LEN) {
+        return cr_ua_is_bot(ua, len);
+    }
+
+    m = cr_ua_memo_slot(ua, len);
+
+    if (m->bot < 0) {
+        m->bot = cr_ua_is_bot(ua, len);
+    }
 
     return m->bot;
 }
@@ -262,10 +284,30 @@ cr_ua_has(const unsigned char *ua, size_t len, const char *w, size_t wl)
 unsigned
 cr_ua_device(const unsigned char *ua, size_t len, int wechat)
 {
+    cr_ua_memo_t  *m;
+
     if (wechat) {
         return CR_DEVICE_WECHAT;
     }
 
+    /* Remembered beside the bot answer, for the same reason. */
+    if (len == 0 || len > CR_UA_MEMO_LEN) {
+        return cr_ua_device_of(ua, len);
+    }
+
+    m = cr_ua_memo_slot(ua, len);
+
+    if (m->device == 0) {
+        m->device = cr_ua_device_of(ua, len);
+    }
+
+    return m->device;
+}
+
+
+static unsigned
+cr_ua_device_of(const unsigned char *ua, size_t len)
+{
     if (len > CR_UA_BOT_SCAN) {
         len = CR_UA_BOT_SCAN;
     }

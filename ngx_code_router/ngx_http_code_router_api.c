@@ -139,7 +139,7 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
     ngx_str_null(&target);
 
     if (d->bound && d->b.has_campaign) {
-        wechat = ngx_http_code_router_is_wechat(r);
+        wechat = ngx_http_code_router_client(r, d);
         if (wechat == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -140,6 +140,7 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_scan"), CR_VAR_SCAN,
       ngx_http_code_router_scan_variable },
     { ngx_string("code_router_rule"), CR_VAR_RULE, NULL },
+    { ngx_string("code_router_uncounted"), CR_VAR_UNCOUNTED, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -183,11 +184,6 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
      * /01/.../21/CODE paths work too). */
     ngx_http_code_router_last_segment(&code);
 
-    wechat = ngx_http_code_router_is_wechat(r);
-    if (wechat == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
     if (d == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -197,6 +193,11 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     if (ngx_http_code_router_decide(r, &code, r->method == NGX_HTTP_GET, d)
         != NGX_OK)
     {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wechat = ngx_http_code_router_client(r, d);
+    if (wechat == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -227,6 +228,8 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     d->bound = 0;
     d->has_scans = 0;
     d->counted = 0;
+    d->uncounted = NULL;
+    d->wechat = NGX_DECLINED;
     d->regional = 0;
     d->diverted = 0;
     d->kid = 0;
@@ -352,7 +355,7 @@ ngx_http_code_router_rules(ngx_http_request_t *r, ngx_str_t *here,
 
     if (need & CR_FACT_DEVICE) {
         /* WeChat by the router's own check: one answer for both. */
-        wechat = ngx_http_code_router_is_wechat(r);
+        wechat = ngx_http_code_router_client(r, d);
         if (wechat == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -889,6 +892,11 @@ ngx_http_code_router_set_scans(ngx_http_request_t *r, ngx_int_t *index,
     cr_set_var(r, index[CR_VAR_FIRST_SCAN], p, ngx_strlen(p));
     cr_set_var(r, index[CR_VAR_COUNTED], d->counted ? "1" : "0", 1);
 
+    if (!d->counted && d->uncounted) {
+        cr_set_var(r, index[CR_VAR_UNCOUNTED], d->uncounted,
+                   ngx_strlen(d->uncounted));
+    }
+
     return NGX_OK;
 }
 
@@ -916,6 +924,18 @@ ngx_http_code_router_set_num(ngx_http_request_t *r, ngx_int_t index,
     cr_set_var(r, index, p, end - p);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_code_router_client(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d)
+{
+    if (d->wechat == NGX_DECLINED) {
+        d->wechat = ngx_http_code_router_is_wechat(r);
+    }
+
+    return d->wechat;
 }
 
 

@@ -44,6 +44,7 @@ my $old = <<'FMT';
 '"target":"$code_router_target","client":"$code_router_client",'
 '"scans":"$code_router_scans","first_scan":"$code_router_first_scan",'
 '"counted":"$code_router_scan_counted",'
+'"uncounted":"$code_router_uncounted",'
 '"diverted":"$code_router_diverted","rule":"$code_router_rule",'
 '"seen_in":"$scan_region",'
 '"generation":"$code_router_generation","ip":"$remote_addr",'

@@ -45,6 +45,7 @@ main(void)
     size_t            i, n;
     unsigned          lo, hi, b, a_count, key2_same;
     uint8_t           master[CR_MASTER_KEY_LEN], buf[CR_REC_MAX];
+    static uint8_t    keep[4][256];
     cr_key_t          key, key2;
     cr_rule_t         rules[4], r2;
     cr_rule_facts_t   f;
@@ -89,6 +90,19 @@ main(void)
     rules[3].set = CR_RULE_MAX_SCANS;
     rules[3].max_scans = 1;
 
+    /* As a reader has them: decoded (which sets their facts). */
+    for (i = 0; i < 4; i++) {
+        rules[i].type = CR_TARGET_H5;
+        rules[i].s[CR_RULE_CAMPAIGN] = str("promo");
+        n = cr_rule_encode(&rules[i], buf);
+        memcpy(keep[i], buf, n);
+
+        if (cr_rule_decode(keep[i], n, &rules[i]) != 0) {
+            break;
+        }
+    }
+
+    tap_ok(i == 4, "four rules round-trip");
     tap_ok(cr_rules_need(rules, 1) == (CR_FACT_DEVICE | CR_FACT_LANG),
            "need: device and lang for rule 1");
     tap_ok(cr_rules_need(rules, 4) == 0x1f, "need: every fact for all four");
