@@ -94,6 +94,9 @@ typedef enum {
     CR_OUT_MISMATCH,                    /* ...: a genuine code of another
                                          * GTIN or lot */
     CR_OUT_NO_LINK,                     /* ...: no link of that type */
+    CR_OUT_ISSUED,                      /* genuine (it verifies under its
+                                         * key), but the binding store
+                                         * cannot be read now */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 

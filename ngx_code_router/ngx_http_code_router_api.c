@@ -38,7 +38,9 @@ static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
     NGX_HTTP_OK,                        /* retired: a fact, not an error */
     NGX_HTTP_BAD_REQUEST,               /* bad_uri, mismatch, no_link: */
     NGX_HTTP_NOT_FOUND,                 /* code_router_gs1's, never the */
-    NGX_HTTP_NOT_FOUND                  /* API's */
+    NGX_HTTP_NOT_FOUND,                 /* API's */
+    NGX_HTTP_SERVICE_UNAVAILABLE        /* issued: the details will be
+                                         * back; retry */
 };
 
 static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
@@ -46,7 +48,9 @@ static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
     "not a code: wrong length or characters",
     "not a genuine code: the signature does not match",
     "the code store cannot be read now; retry",
-    NULL, NULL, NULL, NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL,
+    "this code was issued by the brand; details are temporarily "
+    "unavailable; retry"
 };
 
 

@@ -72,7 +72,7 @@ ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
     ngx_string("forged"), ngx_string("unavailable"),
     ngx_string("overscanned"), ngx_string("diverted"),
     ngx_string("retired"), ngx_string("bad_uri"), ngx_string("mismatch"),
-    ngx_string("no_link")
+    ngx_string("no_link"), ngx_string("issued")
 };
 
 /* The status answered when an outcome falls back to error_page. */
@@ -90,7 +90,8 @@ static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
     CR_HTTP_GONE,                       /* retired: genuine, out of use */
     NGX_HTTP_BAD_REQUEST,               /* bad_uri: never 200 (GS1) */
     NGX_HTTP_NOT_FOUND,                 /* mismatch: not this product's */
-    NGX_HTTP_NOT_FOUND                  /* no_link */
+    NGX_HTTP_NOT_FOUND,                 /* no_link */
+    NGX_HTTP_SERVICE_UNAVAILABLE        /* issued: details will be back */
 };
 
 const char  *ngx_http_code_router_answers[CR_ANS_N] = {
@@ -286,7 +287,10 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
                           "code router: %s", cr_store_error(st));
         }
 
-        d->out = CR_OUT_UNAVAILABLE;
+        /* The signature needs no store: the brand issued this code,
+         * whatever its binding says when the store is back.  No verdict
+         * beyond that (a PIN is still "unavailable"). */
+        d->out = CR_OUT_ISSUED;
         return NGX_OK;
     }
 
