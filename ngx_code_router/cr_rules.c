@@ -39,6 +39,10 @@ cr_rule_pick(const cr_rule_t *rules, size_t n, const cr_rule_facts_t *f)
     for (i = 0; i < n; i++) {
         r = &rules[i];
 
+        if (r->facts == 0) {
+            return r;                   /* no condition: it holds */
+        }
+
         if (r->device && r->device != f->device) {
             continue;
         }
@@ -115,22 +119,25 @@ cr_ascii_caseeq(const char *a, const char *b, size_t n)
 unsigned
 cr_split_bucket(const cr_key_t *key, uint64_t serial)
 {
-    int       i;
     uint8_t   m[6], h[crypto_shorthash_siphash24_BYTES];
     uint64_t  v;
 
     /* kid | BE40(serial): the item, as the code names it. */
     m[0] = key->kid;
-    for (i = 0; i < 5; i++) {
-        m[1 + i] = (uint8_t) (serial >> (8 * (4 - i)));
-    }
+    m[1] = (uint8_t) (serial >> 32);
+    m[2] = (uint8_t) (serial >> 24);
+    m[3] = (uint8_t) (serial >> 16);
+    m[4] = (uint8_t) (serial >> 8);
+    m[5] = (uint8_t) serial;
 
     crypto_shorthash_siphash24(h, m, sizeof(m), key->k_split);
 
-    v = 0;
-    for (i = 7; i >= 0; i--) {
-        v = (v << 8) | h[i];
-    }
+    /* Little-endian, as SipHash's output is defined: the same bucket on
+     * every node, whatever its byte order. */
+    memcpy(&v, h, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
 
     /* 2^64 mod 100 is 16: a bias below 10^-17. */
     return (unsigned) (v % 100);
