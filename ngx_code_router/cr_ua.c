@@ -42,7 +42,6 @@ static void cr_ua_init(void);
 static int cr_ua_boundary(const unsigned char *ua, size_t j, size_t len);
 static int cr_ua_match(const unsigned char *ua, size_t i, size_t n,
     size_t len, uint64_t which);
-static unsigned cr_ua_device_of(const unsigned char *ua, size_t len);
 
 
 /* Whether a word starts at a letter, by the class of the byte before
@@ -61,8 +60,7 @@ static const uint8_t  cr_ua_start[12] = {
 
 typedef struct {
     size_t         len;                 /* 0: empty */
-    int            bot;                 /* -1: not asked yet */
-    unsigned       device;              /* 0: not asked yet */
+    int            bot;
     unsigned char  ua[CR_UA_MEMO_LEN];
 } cr_ua_memo_t;
 
@@ -120,16 +118,16 @@ cr_ua_is_bot(const unsigned char *ua, size_t len)
 }
 
 
-/*
- * The memo's slot of ua (len bytes, 1..CR_UA_MEMO_LEN): its own if it is
- * there, compared whole; else the slot it hashes to, emptied for it.
- */
-static cr_ua_memo_t *
-cr_ua_memo_slot(const unsigned char *ua, size_t len)
+int
+cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
 {
     size_t         i;
     uint64_t       h, w;
     cr_ua_memo_t  *m;
+
+    if (len == 0 || len > CR_UA_MEMO_LEN) {
+        return cr_ua_is_bot(ua, len);
+    }
 
     /* Eight bytes at a time, multiplied in: every byte moves the slot. */
     h = len;
@@ -146,32 +144,12 @@ cr_ua_memo_slot(const unsigned char *ua, size_t len)
     m = &cr_ua_memo[(h >> 58) % CR_UA_MEMO_SLOTS];
 
     if (m->len == len && memcmp(m->ua, ua, len) == 0) {
-        return m;
+        return m->bot;
     }
 
-    m->bot = -1;
-    m->device = 0;
+    m->bot = cr_ua_is_bot(ua, len);
     m->len = len;
     memcpy(m->ua, ua, len);
-
-    return m;
-}
-
-
-int
-cr_ua_is_bot_memo(const unsigned char *ua, size_t len)
-{
-    cr_ua_memo_t  *m;
-
-    if (len == 0 || len > CR_UA_MEMO_LEN) {
-        return cr_ua_is_bot(ua, len);
-    }
-
-    m = cr_ua_memo_slot(ua, len);
-
-    if (m->bot < 0) {
-        m->bot = cr_ua_is_bot(ua, len);
-    }
 
     return m->bot;
 }
@@ -257,72 +235,50 @@ cr_ua_match(const unsigned char *ua, size_t i, size_t n, size_t len,
 }
 
 
-/* Whether ua[0..len) holds the literal w. */
-static int
-cr_ua_has(const unsigned char *ua, size_t len, const char *w, size_t wl)
-{
-    const unsigned char  *p, *last;
-
-    last = ua + len;
-
-    for (p = ua; (size_t) (last - p) >= wl; p++) {
-        p = memchr(p, w[0], (size_t) (last - p) - wl + 1);
-
-        if (p == NULL) {
-            return 0;
-        }
-
-        if (memcmp(p, w, wl) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
+/*
+ * Two passes of memchr() over the capitals of the markers: every "A"
+ * (AlipayClient, Android) and every "P" after an "i" (iPhone, iPad,
+ * iPod).  A phone's User-Agent has few of either: a handful of calls,
+ * where a search per marker would stop at every "i" of the string.
+ */
 unsigned
 cr_ua_device(const unsigned char *ua, size_t len, int wechat)
 {
-    cr_ua_memo_t  *m;
+    int                   android;
+    const unsigned char  *p, *last;
 
     if (wechat) {
         return CR_DEVICE_WECHAT;
     }
 
-    /* Remembered beside the bot answer, for the same reason. */
-    if (len == 0 || len > CR_UA_MEMO_LEN) {
-        return cr_ua_device_of(ua, len);
-    }
-
-    m = cr_ua_memo_slot(ua, len);
-
-    if (m->device == 0) {
-        m->device = cr_ua_device_of(ua, len);
-    }
-
-    return m->device;
-}
-
-
-static unsigned
-cr_ua_device_of(const unsigned char *ua, size_t len)
-{
     if (len > CR_UA_BOT_SCAN) {
         len = CR_UA_BOT_SCAN;
     }
 
-#define CR_HAS(w)  cr_ua_has(ua, len, w, sizeof(w) - 1)
+    last = ua + len;
+    android = 0;
 
-    if (CR_HAS("AlipayClient")) {
-        return CR_DEVICE_ALIPAY;
+#define CR_AT(p, w)                                                          \
+    ((size_t) (last - (p)) >= sizeof(w) - 1                                  \
+     && memcmp(p, w, sizeof(w) - 1) == 0)
+
+    for (p = ua; p < last && (p = memchr(p, 'A', last - p)); p++) {
+        if (CR_AT(p, "AlipayClient")) {
+            return CR_DEVICE_ALIPAY;
+        }
+
+        android |= CR_AT(p, "Android");
     }
 
-    if (CR_HAS("iPhone") || CR_HAS("iPad") || CR_HAS("iPod")) {
-        return CR_DEVICE_IOS;
+    for (p = ua + 1; p < last && (p = memchr(p, 'P', last - p)); p++) {
+        if (p[-1] == 'i'
+            && (CR_AT(p, "Phone") || CR_AT(p, "Pad") || CR_AT(p, "Pod")))
+        {
+            return CR_DEVICE_IOS;
+        }
     }
 
-    return CR_HAS("Android") ? CR_DEVICE_ANDROID : CR_DEVICE_OTHER;
+#undef CR_AT
 
-#undef CR_HAS
+    return android ? CR_DEVICE_ANDROID : CR_DEVICE_OTHER;
 }

@@ -46,8 +46,7 @@ int cr_ua_is_bot_memo(const unsigned char *ua, size_t len);
  * for Alipay's in-app browser ("AlipayClient"), CR_DEVICE_IOS for
  * "iPhone", "iPad" or "iPod", CR_DEVICE_ANDROID for "Android", else
  * CR_DEVICE_OTHER (no User-Agent too).  Case-sensitive, as the clients
- * write them; the first CR_UA_BOT_SCAN bytes are searched.  Remembered
- * as cr_ua_is_bot_memo() remembers (the same table).
+ * write them; the first CR_UA_BOT_SCAN bytes are searched.
  */
 unsigned cr_ua_device(const unsigned char *ua, size_t len, int wechat);
 
