@@ -337,4 +337,46 @@ CSV
 is_deeply([$t->bad_log_lines], [], 'no alert in the error log');
 $t->stop;
 
+# 7. docs/loading.md's worked example, as conf/examples has it (the
+# campaign's window left out: the example's dates will pass).
+{
+    my $ex = "$ROOT/conf/examples";
+    (my $camps = read_file("$ex/campaigns.csv"))
+        =~ s/,\d{4}-\d\d-\d\dT[^,]*,\d{4}-\d\d-\d\dT[^,]*,/,,,/;
+    my $exdb = "$d/example.mdb";
+    load_store($exdb, ['ex-c.csv', $camps], "$ex/batches.csv", "$ex/rules.csv");
+    (my $exconf = $conf) =~ s/\Q$db\E/$exdb/;
+    $exconf =~ s/code_router_max_scans campaign=caps 5;//;
+    $t = CodeRouter::Test::Nginx->new(http => $exconf);
+    $t->start;
+    my @c = @{ mint_range(1000000, 4) };
+    my %ua = (wechat => $UA{wechat}, iphone => $UA{iphone},
+              android => $UA{android}, alipay => $UA{alipay});
+    sub ex {
+        my ($code, $ua, $lang, $ip) = @_;
+        my $r = $t->get("/$code", { 'User-Agent' => $ua{$ua},
+                                    'Accept-Language' => $lang,
+                                    ($ip ? ('X-Real-IP' => $ip) : ()) });
+        (my $loc = $r->{headers}{location} // "$r->{status}") =~ s/\?.*//;
+        return $loc;
+    }
+    my $prize = 'https://wxaurl.cn/PrIzE1stScN';
+    is(ex($c[0], 'wechat', 'zh-CN'), $prize, 'example: the first scan, the prize page (rule 20)');
+    is(ex($c[0], 'iphone', 'en-US,en'), 'https://c.brand.cn/en/ios.html',
+       'example: 2nd, iPhone Safari, en-US: rule 30');
+    is(ex($c[0], 'android', 'en-GB'), 'https://c.brand.cn/en/', 'example: 3rd, Android, en-GB: rule 40');
+    is(ex($c[0], 'wechat', 'zh-CN'), 'https://c.brand.cn/used.html',
+       'example: the 4th, any client: "already used" (rule 10)');
+    is(ex($c[1], 'wechat', 'zh-CN'), $prize, 'example: another code\'s first scan');
+    is(ex($c[1], 'alipay', 'zh-CN'), 'https://c.brand.cn/alipay.html', 'example: 2nd, Alipay: rule 50');
+    ex($c[2], 'wechat', 'zh-CN');
+    my $gd = ex($c[2], 'wechat', 'zh-CN', '10.2.0.9');
+    like($gd, qr{^https://c\.brand\.cn/gd-[ab]\.html$}, "example: 2nd, WeChat, from CN-GD: $gd (rule 60 or 70)");
+    is(ex($c[2], 'wechat', 'zh-CN', '10.2.7.7'), $gd, '... the same item the same variant');
+    ex($c[3], 'wechat', 'zh-CN');
+    is(ex($c[3], 'wechat', 'zh-CN', '10.1.0.9'), 'https://wxaurl.cn/AbCdEfGhIjK',
+       'example: 2nd, WeChat, from CN-ZJ: the campaign\'s own URL Link');
+    $t->stop;
+}
+
 done_testing;
