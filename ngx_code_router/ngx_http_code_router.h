@@ -260,6 +260,10 @@ ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
 ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
     char *type, ngx_uint_t status, u_char *body, size_t len);
 
+/* The request header name (any case), or NULL. */
+ngx_table_elt_t *ngx_http_code_router_find_header(ngx_http_request_t *r,
+    const char *name);
+
 /* A response header pushed alone of its name; the caller fills key and
  * value.  NULL for memory. */
 ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);

@@ -403,34 +403,13 @@ ngx_http_code_router_rules(ngx_http_request_t *r, ngx_str_t *here,
 static cr_str_t
 ngx_http_code_router_lang(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
     cr_str_t          none = { "", 0 };
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_code_router_find_header(r, "Accept-Language");
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return none;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept-Language") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Language",
-                               sizeof("Accept-Language") - 1) == 0)
-        {
-            return cr_lang_first((const char *) h[i].value.data,
-                                 h[i].value.len);
-        }
-    }
+    return h ? cr_lang_first((const char *) h->value.data, h->value.len)
+             : none;
 }
 
 
@@ -1101,6 +1080,40 @@ ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* A request header by name (nginx keeps Accept and Accept-Language in
+ * headers_in only in some builds). */
+ngx_table_elt_t *
+ngx_http_code_router_find_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
