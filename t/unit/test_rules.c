@@ -2,14 +2,22 @@
  * Unit tests of cr_rules and the rule record, TAP on stdout: the first
  * tag of Accept-Language, language prefixes, split ranges, the order of
  * rules and each condition, the split bucket (stable, keyed, even), the
- * device of a User-Agent, and a rule record's round trip and refusals.
+ * device of a User-Agent, a rule record's round trip and refusals; and
+ * the store's rules: a reader with and without its decoded copy sees the
+ * same rules in order, checked; deleting a rule or its campaign.
  */
 
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cr_record_int.h"
 #include "cr_rules.h"
+#include "cr_store.h"
+#include "cr_store_test.h"
+#include "cr_target.h"
 #include "cr_ua.h"
 #include "tap.h"
 
@@ -23,6 +31,189 @@ str(const char *s)
     v.len = strlen(s);
 
     return v;
+}
+
+
+/* A bump allocator over one static arena: the lookups' copies. */
+static void *
+test_alloc(void *ctx, size_t n)
+{
+    void           *p;
+    static size_t   used;
+    static uint8_t  arena[1 << 20];
+
+    (void) ctx;
+
+    if (used + n > sizeof(arena)) {
+        return NULL;
+    }
+
+    p = arena + used;
+    used += (n + 15) & ~(size_t) 15;
+
+    return p;
+}
+
+
+/* The rules a reader's lookup of serial 5 sees, as "rule:target_ok:url"
+ * joined by spaces. */
+static const char *
+seen(const char *path, int flags)
+{
+    size_t         i;
+    char           err[512];
+    static char    out[1024];
+    cr_store_t    *st;
+    cr_binding_t   b;
+
+    out[0] = '\0';
+
+    if (cr_store_open(&st, path, CR_STORE_RDONLY | flags, err, sizeof(err))
+        != 0)
+    {
+        snprintf(out, sizeof(out), "open: %s", err);
+        return out;
+    }
+
+    cr_store_set_check(st, cr_target_check);
+
+    if (cr_store_lookup(st, 1, 5, 0, &b, test_alloc, NULL) != 0) {
+        snprintf(out, sizeof(out), "lookup: %s", cr_store_error(st));
+
+    } else {
+        for (i = 0; i < b.nrules; i++) {
+            snprintf(out + strlen(out), sizeof(out) - strlen(out),
+                     "%s%u:%u:%.*s", i ? " " : "", b.rules[i].rule,
+                     b.rules[i].target_ok,
+                     (int) b.rules[i].s[CR_RULE_URL].len,
+                     b.rules[i].s[CR_RULE_URL].data);
+        }
+    }
+
+    cr_store_close(st);
+
+    return out;
+}
+
+
+static int
+count_rule(void *ctx, const cr_rule_t *r)
+{
+    (void) r;
+    (*(int *) ctx)++;
+
+    return 0;
+}
+
+
+static void
+test_store(void)
+{
+    int            n;
+    char           dir[] = "/tmp/cr-test-rules-XXXXXX", path[256], err[512];
+    cr_store_t    *st;
+    cr_batch_t     b, other;
+    cr_rule_t      r;
+    cr_campaign_t  c;
+
+    if (mkdtemp(dir) == NULL) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/s.mdb", dir);
+
+    if (cr_store_open(&st, path, CR_STORE_CREATE, err, sizeof(err)) != 0) {
+        tap_ok(0, "create: %s", err);
+        return;
+    }
+
+    memset(&c, 0, sizeof(c));
+    c.type = CR_TARGET_H5;
+    c.starts_at = c.ends_at = CR_TIME_NONE;
+    c.s[CR_CAMP_URL] = str("https://x.example/c");
+
+    memset(&b, 0, sizeof(b));
+    b.kid = 1;
+    b.scene = CR_SCENE_MARKETING;
+    b.first = 1;
+    b.last = 10;
+    b.s[CR_BATCH_ID] = str("b");
+    b.s[CR_BATCH_CAMPAIGN] = str("ab");
+
+    memset(&r, 0, sizeof(r));
+    r.type = CR_TARGET_H5;
+    r.s[CR_RULE_CAMPAIGN] = str("ab");
+
+    cr_store_begin(st);
+    /* "a" and "abc" sort around "ab": their rules must not become ab's. */
+    c.s[CR_CAMP_ID] = str("a");
+    cr_store_put_campaign(st, &c);
+    c.s[CR_CAMP_ID] = str("ab");
+    cr_store_put_campaign(st, &c);
+    c.s[CR_CAMP_ID] = str("abc");
+    cr_store_put_campaign(st, &c);
+    cr_store_put_batch(st, &b, &other);
+
+    r.rule = 300;
+    r.s[CR_RULE_URL] = str("https://x.example/300");
+    cr_store_put_rule(st, &r);
+    r.rule = 2;
+    r.s[CR_RULE_URL] = str("https://x.example/2");
+    cr_store_put_rule(st, &r);
+    r.rule = 40;
+    r.s[CR_RULE_URL] = str("http://x.example/not-https");
+    cr_store_put_rule(st, &r);
+    r.s[CR_RULE_CAMPAIGN] = str("a");
+    r.rule = 1;
+    r.s[CR_RULE_URL] = str("https://x.example/a1");
+    cr_store_put_rule(st, &r);
+    r.s[CR_RULE_CAMPAIGN] = str("abc");
+    r.s[CR_RULE_URL] = str("https://x.example/abc1");
+    cr_store_put_rule(st, &r);
+    tap_ok(cr_store_commit(st, 1) == 0, "a store with rules of three "
+           "campaigns");
+
+    /* One environment of a file per process at a time (LMDB): the
+     * writer is closed while a reader looks. */
+    cr_store_close(st);
+
+    tap_ok(strcmp(seen(path, 0), "2:1:https://x.example/2 "
+                  "40:0:http://x.example/not-https 300:1:https://x.example/300")
+           == 0, "the copy: ab's rules in rule order (2 before 300), each "
+           "checked: %s", seen(path, 0));
+    tap_ok(strcmp(seen(path, CR_STORE_NOCACHE), seen(path, 0)) == 0,
+           "without the copy, from LMDB: the same");
+
+    cr_store_open(&st, path, 0, err, sizeof(err));
+    n = 0;
+    cr_store_each_rule(st, "ab", 2, count_rule, &n);
+    tap_ok(n == 3, "each_rule of ab: 3 (not a's, not abc's): %d", n);
+    n = 0;
+    cr_store_each_rule(st, NULL, 0, count_rule, &n);
+    tap_ok(n == 5, "each_rule of all: 5");
+
+    cr_store_begin(st);
+    tap_ok(cr_store_del_rule(st, "ab", 2, 40) == 0
+           && cr_store_del_rule(st, "ab", 2, 41) == CR_STORE_NOTFOUND,
+           "delete a rule; a missing one is NOTFOUND");
+    cr_store_commit(st, 2);
+    cr_store_close(st);
+    tap_ok(strcmp(seen(path, 0), "2:1:https://x.example/2 "
+                  "300:1:https://x.example/300") == 0,
+           "the next lookup sees it gone");
+
+    cr_store_open(&st, path, 0, err, sizeof(err));
+    cr_store_begin(st);
+    n = cr_store_del_campaign(st, "abc", 3);
+    n |= cr_store_commit(st, 3);
+    tap_ok(n == 0, "campaign abc deleted: %s", n ? cr_store_error(st) : "");
+    n = 0;
+    cr_store_each_rule(st, NULL, 0, count_rule, &n);
+    tap_ok(n == 3, "deleting campaign abc deleted its rule, not ab's nor "
+           "a's: %d left", n);
+
+    cr_store_close(st);
 }
 
 
@@ -208,6 +399,8 @@ main(void)
     tap_ok(cr_rule_decode(buf, n, &r2) != 0, "an unknown device is refused");
     buf[1 + 2] = 0;
     tap_ok(cr_rule_decode(buf, n - 1, &r2) != 0, "a short record is refused");
+
+    test_store();
 
     return tap_done();
 }
