@@ -72,7 +72,16 @@ ngx_http_code_router_scan_address(ngx_http_request_t *r, ngx_str_t *out)
 
 #if (NGX_HAVE_INET6)
         ngx_memcpy(&sin6, sa, sizeof(struct sockaddr_in6));
-        ngx_memzero(sin6.sin6_addr.s6_addr + 6, 10);
+
+        /* An IPv4 client of a dual-stack socket (::ffff:a.b.c.d): its
+         * /24, as for IPv4; else the /48. */
+        if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
+            sin6.sin6_addr.s6_addr[15] = 0;
+
+        } else {
+            ngx_memzero(sin6.sin6_addr.s6_addr + 6, 10);
+        }
+
         out->len = ngx_inet6_ntop(sin6.sin6_addr.s6_addr, p,
                                   NGX_SOCKADDR_STRLEN);
 #endif

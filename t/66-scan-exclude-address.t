@@ -121,6 +121,8 @@ my @addr = (
     ['/', '10.1.2.3', '10.1.2.3', 'full (the default)'],
     ['/t/', '10.1.2.3', '10.1.2.0', 'truncated IPv4: /24'],
     ['/t/', $v6, '2001:db8:1234::', 'truncated IPv6: /48'],
+    ['/t/', '::ffff:10.1.2.3', '::ffff:10.1.2.0',
+     'truncated IPv4-mapped IPv6: the IPv4 /24'],
     ['/n/', '10.1.2.3', '', 'none'],
 );
 for my $a (@addr) {
