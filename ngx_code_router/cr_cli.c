@@ -99,8 +99,8 @@ static const cr_cmd_t  cr_cmds[] = {
       "                        [--encoding gbk|gb18030|utf-8]\n"
       "                        [--tz +HH:MM|-HH:MM|Z] FILE...\n"
       "\n"
-      "Loads campaign, batch, code (override) and GS1 link CSV files into\n"
-      "the store\n"
+      "Loads campaign, batch, code (override), GS1 link and campaign rule\n"
+      "CSV files into the store\n"
       "at PATH (created if missing) in one transaction: every row is\n"
       "applied, or none.  Each bad row is reported as FILE:LINE: reason\n"
       "(the first N, default 100) and nothing is committed.  --key decodes\n"
@@ -117,11 +117,11 @@ static const cr_cmd_t  cr_cmds[] = {
 
     { "dump", cr_cmd_dump,
       "usage: code-router dump --db PATH\n"
-      "                        [--kind campaigns|batches|codes|links]\n"
+      "                        [--kind campaigns|batches|codes|links|rules]\n"
       "\n"
       "Writes the store as CSV that code-router load reads back unchanged:\n"
-      "one kind, or all as sections separated by a blank line (links only\n"
-      "if the store has GS1 links).\n" },
+      "one kind, or all as sections separated by a blank line (links and\n"
+      "rules only if the store has any).\n" },
 
     { "stat", cr_cmd_stat,
       "usage: code-router stat --db PATH\n"
