@@ -6,9 +6,11 @@
  * PIPL (个人信息保护法).
  */
 
-#include <sodium.h>
-
 #include "ngx_http_code_router.h"
+
+/* After nginx's headers: they set the feature macros (_GNU_SOURCE) that
+ * the system headers sodium.h includes must see first. */
+#include <sodium.h>
 
 
 #define CR_ADDR_HASH_LEN  16                /* hex digits of 64 bits */
