@@ -310,6 +310,7 @@ cr_rule_check(cr_store_t *st, const cr_campaign_t *c, const cr_rule_t *r)
 
 
 typedef struct {
+    cr_store_t    *st;
     cr_rule_t     *rules;
     size_t         n;
     cr_alloc_pt    alloc;
@@ -329,6 +330,15 @@ cr_rules_read_one(void *ctx, const cr_rule_t *r)
         return 1;
     }
 
+    /* Room for the most a campaign may have, once it has one: most
+     * campaigns have none, and their scans allocate nothing here. */
+    if (rr->rules == NULL) {
+        rr->rules = rr->alloc(rr->ctx, CR_RULE_MAX * sizeof(cr_rule_t));
+        if (rr->rules == NULL) {
+            return cr_fail(rr->st, "out of memory");
+        }
+    }
+
     to = &rr->rules[rr->n++];
     *to = *r;
 
@@ -339,7 +349,7 @@ cr_rules_read_one(void *ctx, const cr_rule_t *r)
 
         p = rr->alloc(rr->ctx, r->s[i].len);
         if (p == NULL) {
-            return CR_STORE_ERROR;      /* the caller says "memory" */
+            return cr_fail(rr->st, "out of memory");
         }
 
         memcpy(p, r->s[i].data, r->s[i].len);
@@ -361,11 +371,8 @@ cr_rules_read(cr_store_t *st, cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
     MDB_cursor       *cur;
     cr_rules_read_t   rr;
 
-    rr.rules = alloc(ctx, CR_RULE_MAX * sizeof(cr_rule_t));
-    if (rr.rules == NULL) {
-        return cr_fail(st, "out of memory");
-    }
-
+    rr.st = st;
+    rr.rules = NULL;
     rr.n = 0;
     rr.alloc = alloc;
     rr.ctx = ctx;
