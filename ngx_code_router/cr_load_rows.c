@@ -349,8 +349,8 @@ cr_load_target(cr_load_t *l, unsigned type, const cr_str_t *s)
 
         for (i = 1; i < 5; i++) {
             if (s[i].len) {
-                cr_load_err(l, &l->state->loc, "%s: must be empty unless type is "
-                       "miniprogram", names[i]);
+                cr_load_err(l, &l->state->loc, "%s: must be empty unless "
+                            "type is miniprogram", names[i]);
                 bad = 1;
             }
         }
