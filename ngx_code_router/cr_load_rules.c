@@ -253,7 +253,7 @@ cr_rule_defined(cr_load_t *l, const cr_str_t *id, unsigned num)
 {
     char        buf[CR_ID_MAX + 16];
     int         n;
-    cr_hent_t  *e;
+    cr_hent_t  *e, *camp;
 
     n = snprintf(buf, sizeof(buf), "%.*s rule %u", (int) id->len, id->data,
                  num);
@@ -269,14 +269,22 @@ cr_rule_defined(cr_load_t *l, const cr_str_t *id, unsigned num)
     }
 
     e = cr_load_hash_get(&l->state->rules, buf, (size_t) n, 1);
-    if (e == NULL
-        || cr_load_hash_get(&l->state->rule_camps, id->data, id->len, 1)
-           == NULL)
-    {
+    if (e == NULL) {
         return -1;
     }
 
     e->loc = l->state->loc;
+
+    /* The campaign's first rule row of the run: where a message about
+     * its rules as a whole is put. */
+    camp = cr_load_hash_get(&l->state->rule_camps, id->data, id->len, 1);
+    if (camp == NULL) {
+        return -1;
+    }
+
+    if (camp->loc.line == 0) {
+        camp->loc = l->state->loc;
+    }
 
     return 1;
 }
@@ -454,13 +462,9 @@ cr_load_rules_check(cr_load_t *l)
         }
 
         if (rs->more) {
-            for (i = rs->n; i-- > 0 && rs->loc[i].line == 0; ) {
-                /* void */
-            }
-
-            cr_load_err(l, &rs->loc[i < rs->n ? i : 0], "campaign \"%.*s\" "
-                        "has %zu rules: at most %d", (int) e->len, e->key,
-                        rs->n + rs->more, CR_RULE_MAX);
+            cr_load_err(l, &e->loc, "campaign \"%.*s\" has %zu rules: at "
+                        "most %d", (int) e->len, e->key, rs->n + rs->more,
+                        CR_RULE_MAX);
             continue;
         }
 

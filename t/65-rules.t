@@ -316,6 +316,14 @@ CSV
     }
     is(join(' ', target($promo->[$i++], ua => 'iphone')),
        '302 https://shop.example/ios-v2', '... and the store is as it was');
+
+    my $many = write_file("$d/many.csv", "campaign,rule,min_scans,type,url\n"
+        . join('', map { "ab,1$_,$_,h5,https://x.example/$_\n" } 10 .. 72));
+    ($rc, $out, $err) = run_cmd(["$ROOT/scripts/code-router-load", '--db',
+                                 $db, $many]);
+    like($err, qr/^\Q$many\E:2: campaign "ab" has 65 rules: at most 64$/m,
+         'a 65th rule of a campaign: refused, at its first row of the run');
+    is($rc, 1, '... exit 1');
 }
 
 # 6. A campaign deleted takes its rules with it; dump round-trips rules.
