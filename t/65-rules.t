@@ -15,7 +15,7 @@ use JSON::PP ();
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use CodeRouter::Test qw(root cli run_cmd tmpdir make_key read_file
-                        write_file load_store);
+                        write_file load_store log_line);
 
 my $ROOT = root();
 my $d = tmpdir();
@@ -103,18 +103,6 @@ sub mint_range {
     return [split /\n/, $out];
 }
 
-# The n-th line of the scan log (nginx logs after it has sent).
-sub log_line {
-    my ($t, $n) = @_;
-    my @l;
-    for (1 .. 100) {
-        @l = split /\n/, read_file($t->prefix . '/logs/scan.log');
-        last if @l >= $n;
-        sleep 0.05;
-    }
-    return $l[$n - 1] // '';
-}
-
 my $t = CodeRouter::Test::Nginx->new(http => $conf);
 $t->start;
 
@@ -181,7 +169,7 @@ for my $c (@cases) {
     my ($h, $st, $want, $rule, $what) = @$c;
     my ($got_st, $got) = target($promo->[$i++], %$h);
     is("$got_st $got", "$st $want", $what);
-    like(log_line($t, $lines), qr/^ok "\Q$rule\E" 302 .*"rule":"\Q$rule\E"/,
+    like(log_line($t->prefix . '/logs/scan.log', $lines), qr/^ok "\Q$rule\E" 302 .*"rule":"\Q$rule\E"/,
          "... \$code_router_rule and the record say \"$rule\"");
 }
 
@@ -217,7 +205,7 @@ for my $c (@cases) {
     is_deeply(\@got, [map { "302 $_" } @want],
               'min_scans/max_scans by the code\'s count; over_url past the '
               . 'limit');
-    like(log_line($t, $lines), qr/^overscanned "" 302 /,
+    like(log_line($t->prefix . '/logs/scan.log', $lines), qr/^overscanned "" 302 /,
          '... the scan over the limit is "overscanned", redirected');
 }
 

@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(sleep);
-use CodeRouter::Test qw(tmpdir make_key read_file load_store mint);
+use CodeRouter::Test qw(tmpdir make_key read_file load_store mint log_line);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -74,13 +74,8 @@ sub record {
     my ($path, %h) = @_;
     my $r = $t->get($path, \%h);
     $lines++;
-    my @l;
-    for (1 .. 100) {
-        @l = split /\n/, read_file($t->prefix . '/logs/scan.log');
-        last if @l >= $lines;
-        sleep 0.05;
-    }
-    return ($r, JSON::PP::decode_json($l[$lines - 1]));
+    return ($r, JSON::PP::decode_json(
+                    log_line($t->prefix . '/logs/scan.log', $lines)));
 }
 
 # 1. Exclusion.
