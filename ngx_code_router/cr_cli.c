@@ -108,13 +108,13 @@ static const cr_cmd_t  cr_cmds[] = {
       "                        [--encoding gbk|gb18030|utf-8]\n"
       "                        [--tz +HH:MM|-HH:MM|Z] FILE...\n"
       "\n"
-      "Loads campaign, batch, code (override) and GS1 link CSV files into\n"
-      "the store at PATH (created if missing) in one transaction: every\n"
-      "row is applied, or none.  Every error of each bad row is reported as\n"
-      "FILE:LINE: reason (the first N messages, default 100) and nothing\n"
-      "is committed.  --key decodes a \"code\" column (codes, or the\n"
-      "printed URLs, read as inspect reads them).  --dry-run checks and\n"
-      "counts, commits nothing.\n"
+      "Loads campaign, batch, code (override), GS1 link and campaign rule\n"
+      "CSV files into the store at PATH (created if missing) in one\n"
+      "transaction: every row is applied, or none.  Every error of each bad\n"
+      "row is reported as FILE:LINE: reason (the first N messages, default\n"
+      "100) and nothing is committed.  --key decodes a \"code\" column\n"
+      "(codes, or the printed URLs, read as inspect reads them).  --dry-run\n"
+      "checks and counts, commits nothing.\n"
       "--encoding: the files' encoding (default utf-8; Chinese Excel saves\n"
       "CSV as gbk); a file that starts with a UTF-8 byte order mark (Excel's\n"
       "\"CSV UTF-8\") is UTF-8 whatever --encoding says.  A text field with\n"
@@ -130,11 +130,11 @@ static const cr_cmd_t  cr_cmds[] = {
 
     { "dump", cr_cmd_dump,
       "usage: code-router dump --db PATH\n"
-      "                        [--kind campaigns|batches|codes|links]\n"
+      "                        [--kind campaigns|batches|codes|links|rules]\n"
       "\n"
       "Writes the store as CSV that code-router load reads back unchanged:\n"
-      "one kind, or all as sections separated by a blank line (links only\n"
-      "if the store has GS1 links).\n" },
+      "one kind, or all as sections separated by a blank line (links and\n"
+      "rules only if the store has any).\n" },
 
     { "stat", cr_cmd_stat,
       "usage: code-router stat --db PATH [--digest]\n"

@@ -37,6 +37,8 @@ static int cr_dump_campaign(void *ctx, const cr_campaign_t *c);
 static int cr_dump_batch(void *ctx, const cr_batch_t *b);
 static int cr_dump_override(void *ctx, const cr_override_t *o);
 static int cr_dump_link(void *ctx, const cr_link_t *l);
+static int cr_dump_rule(void *ctx, const cr_rule_t *r);
+static int cr_any_rule(void *ctx, const cr_rule_t *r);
 static int cr_any_link(void *ctx, const cr_link_t *l);
 static int cr_cli_open_reader(const char *cmd, const char *db, int optind_,
     int argc, cr_store_t **st);
@@ -246,6 +248,7 @@ cr_load_run(cr_store_t *st, const cr_keyring_t *ring,
     cr_print_counts("batches", &l.batches);
     cr_print_counts("codes", &l.codes);
     cr_print_counts("links", &l.links);
+    cr_print_counts("rules", &l.rules);
 
     if (grown) {
         printf("the map grew %u time%s, to %llu bytes\n", grown,
@@ -352,10 +355,12 @@ cr_cmd_dump(int argc, char **argv)
                 kinds = 4;
             } else if (strcmp(optarg, "links") == 0) {
                 kinds = 8;
+            } else if (strcmp(optarg, "rules") == 0) {
+                kinds = 16;
             } else {
                 return cr_cli_error("dump", CR_EXIT_USAGE, "--kind \"%s\": "
-                                    "campaigns, batches, codes or links",
-                                    optarg);
+                                    "campaigns, batches, codes, links or "
+                                    "rules", optarg);
             }
             break;
         default:
@@ -374,7 +379,7 @@ cr_cmd_dump(int argc, char **argv)
     /* Sections separated by a blank line: the loader reads them back. */
     if (kinds & 1) {
         fputs("campaign,name,type,url,appid,path,query,url_link,starts_at,"
-              "ends_at,before_url,after_url\n", stdout);
+              "ends_at,before_url,after_url,over_url\n", stdout);
         rc = cr_store_each_campaign(st, cr_dump_campaign, stdout);
     }
 
@@ -403,6 +408,20 @@ cr_cmd_dump(int argc, char **argv)
         fputs(kinds == 8 ? "" : "\n", stdout);
         fputs("gtin,lot,link_type,href,title,lang,type\n", stdout);
         rc = cr_store_each_link(st, cr_dump_link, stdout);
+    }
+
+    /* Rules likewise: after the campaigns they belong to. */
+    if (rc == 0 && (kinds & 7) == 7) {
+        rc = cr_store_each_rule(st, NULL, 0, cr_any_rule, NULL);
+        kinds |= rc == 1 ? 16 : 0;
+        rc = rc == 1 ? 0 : rc;
+    }
+
+    if (rc == 0 && (kinds & 16)) {
+        fputs(kinds == 16 ? "" : "\n", stdout);
+        fputs("campaign,rule,device,lang,region,split,min_scans,max_scans,"
+              "type,url,appid,path,query,url_link\n", stdout);
+        rc = cr_store_each_rule(st, NULL, 0, cr_dump_rule, stdout);
     }
 
     if (rc != 0) {
@@ -455,7 +474,7 @@ cr_dump_campaign(void *ctx, const cr_campaign_t *c)
     static const int  order[] = {
         CR_CAMP_ID, CR_CAMP_NAME, -1, CR_CAMP_URL, CR_CAMP_APPID,
         CR_CAMP_PATH, CR_CAMP_QUERY, CR_CAMP_URL_LINK, -2, -3,
-        CR_CAMP_BEFORE_URL, CR_CAMP_AFTER_URL
+        CR_CAMP_BEFORE_URL, CR_CAMP_AFTER_URL, CR_CAMP_OVER_URL
     };
 
     starts[0] = ends[0] = '\0';
@@ -468,7 +487,7 @@ cr_dump_campaign(void *ctx, const cr_campaign_t *c)
         cr_format_time(ends, sizeof(ends), c->ends_at, c->ends_tz);
     }
 
-    for (i = 0; i < 12; i++) {
+    for (i = 0; i < 13; i++) {
         switch (order[i]) {
         case -1:
             v.data = cr_target_name(c->type);
@@ -481,12 +500,12 @@ cr_dump_campaign(void *ctx, const cr_campaign_t *c)
             break;
         default:
             v = c->s[order[i]];
-            cr_csv_field(f, &v, i == 11);
+            cr_csv_field(f, &v, i == 12);
             continue;
         }
 
         v.len = strlen(v.data);
-        cr_csv_field(f, &v, i == 11);
+        cr_csv_field(f, &v, i == 12);
     }
 
     return 0;
@@ -535,6 +554,55 @@ cr_dump_link(void *ctx, const cr_link_t *l)
     }
 
     return 0;
+}
+
+
+static int
+cr_dump_rule(void *ctx, const cr_rule_t *r)
+{
+    int          i;
+    FILE        *f = ctx;
+    const char  *dev;
+
+    cr_csv_field(f, &r->s[CR_RULE_CAMPAIGN], 0);
+    dev = r->device ? cr_device_name(r->device) : "";
+    fprintf(f, "%u,%s,", r->rule, dev);
+    cr_csv_field(f, &r->s[CR_RULE_LANG], 0);
+    cr_csv_field(f, &r->s[CR_RULE_REGION], 0);
+
+    if (r->set & CR_RULE_SPLIT) {
+        fprintf(f, "%u-%u", r->split_lo, r->split_hi);
+    }
+
+    fputc(',', f);
+
+    if (r->set & CR_RULE_MIN_SCANS) {
+        fprintf(f, "%llu", (unsigned long long) r->min_scans);
+    }
+
+    fputc(',', f);
+
+    if (r->set & CR_RULE_MAX_SCANS) {
+        fprintf(f, "%llu", (unsigned long long) r->max_scans);
+    }
+
+    fprintf(f, ",%s,", cr_target_name(r->type));
+
+    for (i = CR_RULE_URL; i < CR_RULE_NSTR; i++) {
+        cr_csv_field(f, &r->s[i], i == CR_RULE_NSTR - 1);
+    }
+
+    return 0;
+}
+
+
+static int
+cr_any_rule(void *ctx, const cr_rule_t *r)
+{
+    (void) ctx;
+    (void) r;
+
+    return 1;
 }
 
 

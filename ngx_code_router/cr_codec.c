@@ -24,6 +24,16 @@ static const char cr_fp_ctx[crypto_kdf_CONTEXTBYTES] = {
     'C', 'R', 'S', 'C', 'A', 'N', 'F', 'P'
 };
 
+/* ... of the rules' split and of hashed addresses: neither reveals
+ * anything of the code's keys, nor of each other. */
+static const char cr_split_ctx[crypto_kdf_CONTEXTBYTES] = {
+    'C', 'R', 'S', 'P', 'L', 'I', 'T', '1'
+};
+
+static const char cr_addr_ctx[crypto_kdf_CONTEXTBYTES] = {
+    'C', 'R', 'A', 'D', 'D', 'R', 'H', '1'
+};
+
 static const char cr_b32_alphabet[32] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /*
@@ -76,6 +86,12 @@ cr_key_derive(cr_key_t *key, unsigned kid,
         || cr_pin_key_derive(key->k_pin, kid, master) != 0
         || crypto_kdf_derive_from_key(fp, sizeof(fp), kid, cr_fp_ctx,
                                       master)
+           != 0
+        || crypto_kdf_derive_from_key(key->k_split, CR_SUBKEY_LEN, kid,
+                                      cr_split_ctx, master)
+           != 0
+        || crypto_kdf_derive_from_key(key->k_addr, CR_SUBKEY_LEN, kid,
+                                      cr_addr_ctx, master)
            != 0)
     {
         sodium_memzero(key, sizeof(cr_key_t));

@@ -48,6 +48,8 @@ typedef struct {
     uint8_t   k_mac[CR_SUBKEY_LEN];
     uint8_t   k_enc[CR_SUBKEY_LEN];
     uint8_t   k_pin[CR_SUBKEY_LEN];     /* the hidden PIN's: cr_pin.h */
+    uint8_t   k_split[CR_SUBKEY_LEN];   /* campaign rules' split: cr_rules.h */
+    uint8_t   k_addr[CR_SUBKEY_LEN];    /* hashed client addresses */
     uint8_t   fp[CR_KEY_FP_LEN];    /* names the key, not secret: scan
                                      * counts are keyed by it, so two keys
                                      * never share the count of a serial */
@@ -65,7 +67,8 @@ typedef struct {
 
 /*
  * Derives the keys of key id "kid" (0..CR_KID_MAX) from a master key:
- * the code's two and the PIN's (cr_pin_key_derive()).  Returns 0, or -1
+ * the code's two, the PIN's (cr_pin_key_derive()), the rules' split and
+ * the scan record's address hash (KDF contexts of their own).  Returns 0, or -1
  * if kid is out of range or libsodium cannot initialise.  The same
  * master key gives independent keys for different key ids.  Also sets
  * key->fp, a fingerprint of (master, kid) from a KDF context of its own:

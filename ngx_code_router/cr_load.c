@@ -94,6 +94,8 @@ cr_load_free(cr_load_t *l)
     cr_hash_free(&s->campaigns);
     cr_hash_free(&s->batches);
     cr_hash_free(&s->links);
+    cr_hash_free(&s->rules);
+    cr_hash_free(&s->rule_camps);
     free(s);
     l->state = NULL;
 }
@@ -156,13 +158,13 @@ cr_load_transact(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
 uint64_t
 cr_load_changes(const cr_load_t *l)
 {
-    const cr_load_count_t  *c[4] = { &l->campaigns, &l->batches, &l->codes,
-                                     &l->links };
+    const cr_load_count_t  *c[5] = { &l->campaigns, &l->batches, &l->codes,
+                                     &l->links, &l->rules };
     uint64_t                n;
     int                     i;
 
     n = 0;
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         n += c[i]->added + c[i]->changed + c[i]->removed;
     }
 
@@ -279,6 +281,11 @@ cr_load_files(cr_load_t *l, char *const *files, int n)
     }
 
     rc = cr_check_refs(l);
+    if (rc != CR_LOAD_OK) {
+        return rc;
+    }
+
+    rc = cr_load_rules_check(l);
     if (rc != CR_LOAD_OK) {
         return rc;
     }

@@ -53,6 +53,7 @@ typedef struct {
     cr_load_count_t      batches;
     cr_load_count_t      codes;
     cr_load_count_t      links;        /* GS1 links (cr_link.h) */
+    cr_load_count_t      rules;        /* campaigns' rules */
     uint64_t             rows;
     char                 fatal[1024];  /* with CR_LOAD_FAILED / FULL */
 

@@ -146,6 +146,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
         case CR_KIND_LINK:
             rc = cr_load_row_link(l, &row);
             break;
+        case CR_KIND_RULE:
+            rc = cr_load_row_rule(l, &row);
+            break;
         default:
             rc = cr_load_row_code(l, &row);
             break;
@@ -347,7 +350,11 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
     (row->fl[i] == strlen(name) && strncasecmp(row->f[i], name, row->fl[i]) \
                                    == 0)
 
-    if (CR_IS(0, "campaign")) {
+    if (CR_IS(0, "campaign") && cr_load_rules_header(row, n)) {
+        kind = CR_KIND_RULE;
+        cols = cr_load_rule_cols;
+        ncols = R_N;
+    } else if (CR_IS(0, "campaign")) {
         kind = CR_KIND_CAMPAIGN;
         cols = cr_load_campaign_cols;
         ncols = C_CN;
@@ -434,6 +441,11 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         CR_NEED(B_TO);
         CR_NEED(B_SCENE);
         CR_NEED(B_CAMPAIGN);
+        break;
+
+    case CR_KIND_RULE:
+        CR_NEED(R_CAMPAIGN);
+        CR_NEED(R_RULE);
         break;
 
     case CR_KIND_LINK:

@@ -24,7 +24,8 @@ typedef enum {
     CR_KIND_CAMPAIGN,
     CR_KIND_BATCH,
     CR_KIND_CODE,
-    CR_KIND_LINK                       /* GS1 links: cr_link.h */
+    CR_KIND_LINK,                      /* GS1 links: cr_link.h */
+    CR_KIND_RULE                       /* campaigns' rules */
 } cr_kind_e;
 
 
@@ -32,7 +33,7 @@ typedef enum {
 enum {
     C_CAMPAIGN = 0, C_NAME, C_TYPE, C_URL, C_APPID, C_PATH, C_QUERY,
     C_URL_LINK, C_STARTS_AT, C_ENDS_AT, C_BEFORE_URL, C_AFTER_URL,
-    C_CDELETE, C_TZ, C_CN
+    C_CDELETE, C_TZ, C_OVER_URL, C_CN
 };
 
 enum {
@@ -49,11 +50,18 @@ enum {
     L_N
 };
 
+enum {
+    R_CAMPAIGN = 0, R_RULE, R_DEVICE, R_LANG, R_REGION, R_SPLIT,
+    R_MIN_SCANS, R_MAX_SCANS, R_TYPE, R_URL, R_APPID, R_PATH, R_QUERY,
+    R_URL_LINK, R_DELETE, R_N
+};
+
 /* Column names, per kind, in the order above (cr_load_rows.c). */
 extern const char  *cr_load_campaign_cols[C_CN];
 extern const char  *cr_load_batch_cols[B_N];
 extern const char  *cr_load_code_cols[O_N];
 extern const char  *cr_load_link_cols[L_N];
+extern const char  *cr_load_rule_cols[R_N];
 
 
 /* Where a row came from. */
@@ -102,6 +110,11 @@ struct cr_load_state_s {
     cr_hash_t     campaigns;           /* ids defined in this run */
     cr_hash_t     batches;
     cr_hash_t     links;               /* link keys (cr_link_key) */
+    cr_hash_t     rules;               /* rule keys (cr_rule_key) */
+    cr_hash_t     rule_camps;          /* campaigns given rules */
+    cr_loc_t      rule_prev;           /* the last rule row: its place, */
+    unsigned      rule_prev_num;       /* rule and campaign */
+    char          rule_prev_id[CR_ID_MAX + 1];
     cr_ref_t     *refs;                /* unresolved, and deletions */
     size_t        nrefs;
     size_t        caprefs;
@@ -164,5 +177,32 @@ int cr_load_row_campaign(cr_load_t *l, cr_row_t *row);
 int cr_load_row_batch(cr_load_t *l, cr_row_t *row);
 int cr_load_row_code(cr_load_t *l, cr_row_t *row);
 int cr_load_row_link(cr_load_t *l, cr_row_t *row);
+
+/* The target columns of a campaign or rule (type; url, appid, path,
+ * query, url_link at s[0..5)), checked alike; 1 if one was wrong
+ * (reported). */
+int cr_load_target(cr_load_t *l, unsigned type, const cr_str_t *s);
+
+/* cr_load_rules.c: whether a header row starting with "campaign" is a
+ * rules file's (it has a "rule" column); a rules row; the rules of the
+ * campaigns the run gave rules, checked as a whole at the end. */
+int cr_load_rules_header(const cr_row_t *row, int n);
+int cr_load_row_rule(cr_load_t *l, cr_row_t *row);
+int cr_load_rules_check(cr_load_t *l);
+
+/* cr_load_rows.c, for cr_load_rules.c: a column of the row ("" if the
+ * header lacks it); the delete column (0, 1, or -1: reported); a failed
+ * check reported (1) or none (0); a whole number up to max (1: bad,
+ * reported); the first definition of id in h (1), a second (0, reported)
+ * or no memory (-1); a put's result counted. */
+cr_str_t cr_load_col(cr_load_t *l, cr_row_t *row, int c);
+int cr_load_is_delete(cr_load_t *l, cr_row_t *row, int c);
+int cr_load_check(cr_load_t *l, const char *col, cr_str_t v,
+    const char *reason);
+int cr_load_num(cr_load_t *l, cr_str_t v, const char *col, uint64_t max,
+    uint64_t *out);
+int cr_load_first_definition(cr_load_t *l, cr_hash_t *h, const char *what,
+    cr_str_t id);
+void cr_load_count(cr_load_count_t *c, int put);
 
 #endif /* CR_LOAD_INT_H */

@@ -28,7 +28,8 @@ static int cr_quiet(cr_load_t *l, const char *col);
 
 const char  *cr_load_campaign_cols[C_CN] = {
     "campaign", "name", "type", "url", "appid", "path", "query", "url_link",
-    "starts_at", "ends_at", "before_url", "after_url", "delete", "tz"
+    "starts_at", "ends_at", "before_url", "after_url", "delete", "tz",
+    "over_url"
 };
 
 const char  *cr_load_batch_cols[B_N] = {
@@ -223,7 +224,7 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
 
     static const int  str_col[CR_CAMP_NSTR] = {
         C_CAMPAIGN, C_NAME, C_URL, C_APPID, C_PATH, C_QUERY, C_URL_LINK,
-        C_BEFORE_URL, C_AFTER_URL
+        C_BEFORE_URL, C_AFTER_URL, C_OVER_URL
     };
 
     memset(&c, 0, sizeof(cr_campaign_t));
@@ -279,40 +280,10 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
              cr_valid_text(c.s[CR_CAMP_NAME].data,
                            c.s[CR_CAMP_NAME].len, CR_NAME_MAX));
 
-    if (c.type == CR_TARGET_MINIPROGRAM) {
-        v = c.s[CR_CAMP_APPID];
-        cr_check(l, "appid", v, v.len ? cr_valid_appid(v.data, v.len)
-                 : "is required for a miniprogram campaign");
-        v = c.s[CR_CAMP_PATH];
-        cr_check(l, "path", v, cr_valid_mp_path(v.data, v.len));
-        v = c.s[CR_CAMP_QUERY];
-        cr_check(l, "query", v, cr_valid_mp_query(v.data, v.len));
-        v = c.s[CR_CAMP_URL_LINK];
-        if (v.len) {
-            cr_check(l, "url_link", v,
-                     cr_valid_url(v.data, v.len, "https://"));
-        }
-        v = c.s[CR_CAMP_URL];
-        if (v.len) {
-            cr_check(l, "url", v, cr_valid_url(v.data, v.len,
-                                               "weixin://"));
-        }
+    /* Its errors are the row's (cr_load_row_ok); bad stays the id's. */
+    (void) cr_load_target(l, c.type, &c.s[CR_CAMP_URL]);
 
-    } else if (c.type) {
-        v = c.s[CR_CAMP_URL];
-        cr_check(l, "url", v, v.len ? cr_valid_url(v.data, v.len,
-                                                   "https://")
-                 : "is required for this type");
-
-        for (i = CR_CAMP_APPID; i <= CR_CAMP_URL_LINK; i++) {
-            if (c.s[i].len) {
-                cr_load_err(l, &l->state->loc, "%s: must be empty unless type is "
-                       "miniprogram", cr_load_campaign_cols[str_col[i]]);
-            }
-        }
-    }
-
-    for (i = CR_CAMP_BEFORE_URL; i <= CR_CAMP_AFTER_URL; i++) {
+    for (i = CR_CAMP_BEFORE_URL; i <= CR_CAMP_OVER_URL; i++) {
         v = c.s[i];
         if (v.len) {
             cr_check(l, cr_load_campaign_cols[str_col[i]], v,
@@ -375,6 +346,56 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     cr_count(&l->campaigns, rc);
 
     return CR_LOAD_OK;
+}
+
+
+int
+cr_load_target(cr_load_t *l, unsigned type, const cr_str_t *s)
+{
+    int       bad, i;
+    cr_str_t  v;
+
+    static const char  *names[5] = {
+        "url", "appid", "path", "query", "url_link"
+    };
+
+    bad = 0;
+
+    if (type == CR_TARGET_MINIPROGRAM) {
+        v = s[1];
+        bad |= cr_check(l, "appid", v, v.len ? cr_valid_appid(v.data, v.len)
+                        : "is required for a miniprogram campaign");
+        v = s[2];
+        bad |= cr_check(l, "path", v, cr_valid_mp_path(v.data, v.len));
+        v = s[3];
+        bad |= cr_check(l, "query", v, cr_valid_mp_query(v.data, v.len));
+        v = s[4];
+        if (v.len) {
+            bad |= cr_check(l, "url_link", v,
+                            cr_valid_url(v.data, v.len, "https://"));
+        }
+        v = s[0];
+        if (v.len) {
+            bad |= cr_check(l, "url", v, cr_valid_url(v.data, v.len,
+                                                      "weixin://"));
+        }
+
+    } else if (type) {
+        v = s[0];
+        bad |= cr_check(l, "url", v, v.len ? cr_valid_url(v.data, v.len,
+                                                          "https://")
+                        : "is required for this type");
+
+        for (i = 1; i < 5; i++) {
+            if (s[i].len) {
+                cr_load_err(l, &l->state->loc, "%s: must be empty unless "
+                            "type is miniprogram", names[i]);
+                bad = 1;
+            }
+        }
+    }
+
+    return bad;
 }
 
 
@@ -776,4 +797,49 @@ cr_load_row_link(cr_load_t *l, cr_row_t *row)
     cr_count(&l->links, rc);
 
     return CR_LOAD_OK;
+}
+
+
+/* For cr_load_rules.c (cr_load_int.h): the helpers above. */
+cr_str_t
+cr_load_col(cr_load_t *l, cr_row_t *row, int c)
+{
+    return cr_col(l, row, c);
+}
+
+
+int
+cr_load_is_delete(cr_load_t *l, cr_row_t *row, int c)
+{
+    return cr_is_delete(l, row, c);
+}
+
+
+int
+cr_load_check(cr_load_t *l, const char *col, cr_str_t v, const char *reason)
+{
+    return cr_check(l, col, v, reason);
+}
+
+
+int
+cr_load_num(cr_load_t *l, cr_str_t v, const char *col, uint64_t max,
+    uint64_t *out)
+{
+    return cr_num(l, v, col, max, out);
+}
+
+
+int
+cr_load_first_definition(cr_load_t *l, cr_hash_t *h, const char *what,
+    cr_str_t id)
+{
+    return cr_first_definition(l, h, what, id);
+}
+
+
+void
+cr_load_count(cr_load_count_t *c, int put)
+{
+    cr_count(c, put);
 }

@@ -28,6 +28,10 @@ static const char  *cr_override_names[] = {
     NULL, "revoked", "campaign"
 };
 
+static const char  *cr_device_names[] = {
+    NULL, "ios", "android", "wechat", "alipay", "other"
+};
+
 
 /*
  * A record: the kind byte, the fixed fields, the string table, the
@@ -117,6 +121,98 @@ cr_link_encode(const cr_link_t *l, uint8_t *buf)
 {
     return cr_rec_encode(buf, CR_REC_LINK, (const uint8_t *) "", 0, l->s,
                          CR_LINK_NSTR);
+}
+
+
+size_t
+cr_rule_encode(const cr_rule_t *r, uint8_t *buf)
+{
+    uint8_t  f[CR_RULE_FIXED];
+
+    cr_put_u16(f, r->rule);
+    f[2] = r->device;
+    f[3] = r->type;
+    f[4] = r->set;
+    f[5] = r->split_lo;
+    f[6] = r->split_hi;
+    cr_put_u64(f + 7, r->min_scans);
+    cr_put_u64(f + 15, r->max_scans);
+
+    return cr_rec_encode(buf, CR_REC_RULE, f, sizeof(f), r->s,
+                         CR_RULE_NSTR);
+}
+
+
+/* Only a rule the loader could have stored: the readers trust its
+ * ranges (a split bucket is compared, never indexed, but a reversed
+ * range would be a rule nobody wrote). */
+int
+cr_rule_decode(const uint8_t *p, size_t n, cr_rule_t *r)
+{
+    if (cr_rec_decode(p, n, CR_REC_RULE, CR_RULE_FIXED, r->s, CR_RULE_NSTR)
+        != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    r->rule = (uint16_t) cr_get_u16(p);
+    r->device = p[2];
+    r->type = p[3];
+    r->set = p[4];
+    r->split_lo = p[5];
+    r->split_hi = p[6];
+    r->min_scans = cr_get_u64(p + 7);
+    r->max_scans = cr_get_u64(p + 15);
+    r->target_ok = 0;
+    r->facts = (r->device ? CR_FACT_DEVICE : 0)
+               | (r->s[CR_RULE_LANG].len ? CR_FACT_LANG : 0)
+               | (r->s[CR_RULE_REGION].len ? CR_FACT_REGION : 0)
+               | (r->set & CR_RULE_SPLIT ? CR_FACT_SPLIT : 0)
+               | (r->set & (CR_RULE_MIN_SCANS | CR_RULE_MAX_SCANS)
+                  ? CR_FACT_SCANS : 0);
+
+    if (r->rule == 0 || r->rule > CR_RULE_NUM_MAX
+        || (r->device && cr_device_name(r->device) == NULL)
+        || cr_target_name(r->type) == NULL
+        || (r->set & ~(CR_RULE_SPLIT | CR_RULE_MIN_SCANS | CR_RULE_MAX_SCANS))
+        || r->split_lo > r->split_hi || r->split_hi > 99
+        || ((r->set & CR_RULE_MIN_SCANS) && (r->set & CR_RULE_MAX_SCANS)
+            && r->min_scans > r->max_scans)
+        || r->s[CR_RULE_CAMPAIGN].len == 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+size_t
+cr_rule_key(uint8_t *k, const char *id, size_t len, unsigned rule)
+{
+    if (len > CR_ID_MAX) {
+        len = CR_ID_MAX;
+    }
+
+    memcpy(k, id, len);
+    k[len] = '\0';
+    k[len + 1] = (uint8_t) (rule >> 8);
+    k[len + 2] = (uint8_t) rule;
+
+    return len + 3;
+}
+
+
+void
+cr_rule_target(cr_campaign_t *c, const cr_rule_t *r)
+{
+    c->type = r->type;
+    c->s[CR_CAMP_URL] = r->s[CR_RULE_URL];
+    c->s[CR_CAMP_APPID] = r->s[CR_RULE_APPID];
+    c->s[CR_CAMP_PATH] = r->s[CR_RULE_PATH];
+    c->s[CR_CAMP_QUERY] = r->s[CR_RULE_QUERY];
+    c->s[CR_CAMP_URL_LINK] = r->s[CR_RULE_URL_LINK];
 }
 
 
@@ -269,6 +365,13 @@ cr_target_name(unsigned t)
 
 
 const char *
+cr_device_name(unsigned d)
+{
+    return cr_name(cr_device_names, 6, d);
+}
+
+
+const char *
 cr_scene_name(unsigned s)
 {
     return cr_name(cr_scene_names, 5, s);
@@ -315,4 +418,11 @@ unsigned
 cr_override_parse(const char *s, size_t n)
 {
     return cr_parse_name(cr_override_names, 3, s, n);
+}
+
+
+unsigned
+cr_device_parse(const char *s, size_t n)
+{
+    return cr_parse_name(cr_device_names, 6, s, n);
 }

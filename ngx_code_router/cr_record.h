@@ -58,6 +58,7 @@ enum {
     CR_CAMP_URL_LINK,
     CR_CAMP_BEFORE_URL,
     CR_CAMP_AFTER_URL,
+    CR_CAMP_OVER_URL,                  /* past code_router_max_scans */
     CR_CAMP_NSTR
 };
 
@@ -99,6 +100,65 @@ typedef struct {
 } cr_override_t;
 
 
+/*
+ * A campaign's rule (the loader's "rules" files): when every condition
+ * set holds for a scan, the rule's target replaces the campaign's.  The
+ * rules of a campaign are tried in the order of "rule"; docs/loading.md.
+ */
+typedef enum {
+    CR_DEVICE_ANY = 0,                 /* no condition */
+    CR_DEVICE_IOS,
+    CR_DEVICE_ANDROID,
+    CR_DEVICE_WECHAT,
+    CR_DEVICE_ALIPAY,
+    CR_DEVICE_OTHER
+} cr_device_e;
+
+#define CR_RULE_MAX          64        /* rules per campaign */
+#define CR_RULE_NUM_MAX      9999      /* the largest "rule" */
+#define CR_RULE_KEY_MAX      (CR_ID_MAX + 3)
+
+/* Which of the numeric conditions are set. */
+#define CR_RULE_SPLIT        0x01
+#define CR_RULE_MIN_SCANS    0x02
+#define CR_RULE_MAX_SCANS    0x04
+
+/* The facts of a scan a rule asks about (cr_rule_t.facts, cr_rules.h). */
+#define CR_FACT_DEVICE       0x01
+#define CR_FACT_LANG         0x02
+#define CR_FACT_REGION       0x04
+#define CR_FACT_SPLIT        0x08
+#define CR_FACT_SCANS        0x10
+
+enum {
+    CR_RULE_CAMPAIGN = 0,
+    CR_RULE_LANG,                      /* a language tag prefix */
+    CR_RULE_REGION,
+    CR_RULE_URL,                       /* the target: as the campaign's */
+    CR_RULE_APPID,
+    CR_RULE_PATH,
+    CR_RULE_QUERY,
+    CR_RULE_URL_LINK,
+    CR_RULE_NSTR
+};
+
+typedef struct {
+    uint16_t   rule;                   /* 1..CR_RULE_NUM_MAX */
+    uint8_t    device;                 /* cr_device_e */
+    uint8_t    type;                   /* cr_target_e */
+    uint8_t    set;                    /* CR_RULE_SPLIT ... */
+    uint8_t    split_lo;               /* 0..99, inclusive */
+    uint8_t    split_hi;
+    uint8_t    target_ok;              /* not stored: a reader's copy
+                                        * checked the target (cr_store.h) */
+    uint8_t    facts;                  /* not stored: CR_FACT_*, set by
+                                        * cr_rule_decode() */
+    uint64_t   min_scans;
+    uint64_t   max_scans;
+    cr_str_t   s[CR_RULE_NSTR];
+} cr_rule_t;
+
+
 /* The key of a code (batches, codes; and the scan store's): CR_KEY_LEN
  * bytes, so that byte order is (kid, serial) order. */
 void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
@@ -111,14 +171,26 @@ void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
 int cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c);
 int cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b);
 int cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o);
+int cr_rule_decode(const uint8_t *p, size_t n, cr_rule_t *r);
+
+/* The key of a rule: campaign id, a NUL (ids have none, so a campaign's
+ * rules sort together and in the campaigns' order), rule number (BE16).
+ * Writes at most CR_RULE_KEY_MAX bytes; returns the length. */
+size_t cr_rule_key(uint8_t *k, const char *id, size_t len, unsigned rule);
+
+/* A campaign with rule r's target in place of its own (type, url, appid,
+ * path, query, url_link): what the target builders and checks take. */
+void cr_rule_target(cr_campaign_t *c, const cr_rule_t *r);
 
 /* Names as used in CSV files, logs, variables and metrics: NULL for a
  * value without one; parse returns 0 if none. */
 const char *cr_target_name(unsigned t);
 const char *cr_scene_name(unsigned s);
 const char *cr_override_name(unsigned s);
+const char *cr_device_name(unsigned d);
 unsigned cr_target_parse(const char *s, size_t n);
 unsigned cr_scene_parse(const char *s, size_t n);
 unsigned cr_override_parse(const char *s, size_t n);
+unsigned cr_device_parse(const char *s, size_t n);
 
 #endif /* CR_RECORD_H */

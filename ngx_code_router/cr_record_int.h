@@ -17,11 +17,14 @@
 #define CR_REC_BATCH    'B'
 #define CR_REC_OVERRIDE 'O'
 #define CR_REC_LINK     'L'              /* GS1 links: cr_link.h */
+#define CR_REC_RULE     'R'
 
 /* Fixed parts of the records, after the kind byte. */
 #define CR_CAMP_FIXED   21             /* type, starts, ends, 2 zones */
 #define CR_BATCH_FIXED  18             /* scene, kid, first, last */
 #define CR_OVR_FIXED    10             /* state, kid, serial */
+#define CR_RULE_FIXED   23             /* rule, device, type, set, split
+                                        * lo, hi, min, max scans */
 
 /* The largest record: its string table holds u16 offsets. */
 #define CR_REC_MAX      0xffff
@@ -37,6 +40,7 @@ size_t cr_campaign_encode(const cr_campaign_t *c, uint8_t *buf);
 size_t cr_batch_encode(const cr_batch_t *b, uint8_t *buf);
 size_t cr_override_encode(const cr_override_t *o, uint8_t *buf);
 size_t cr_link_encode(const cr_link_t *l, uint8_t *buf);
+size_t cr_rule_encode(const cr_rule_t *r, uint8_t *buf);
 
 
 /* LMDB's default order: bytes, then the shorter first. */

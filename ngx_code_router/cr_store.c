@@ -481,6 +481,9 @@ cr_store_init(cr_store_t *st, int create)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "codes", dflags, &st->code_dbi);
     }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "rules", dflags, &st->rule_dbi);
+    }
 
     /* Added after the first schema: a reader of an older store has no
      * links until a loader adds the database and nginx reopens it. */

@@ -16,6 +16,8 @@
  *   batches    kid(1) | last serial(5)   -> batch record
  *   batch_ids  batch id                  -> kid(1) | last serial(5)
  *   codes      kid(1) | serial(5)        -> per-code override record
+ *   links      cr_link_key()             -> GS1 link record (cr_link.h)
+ *   rules      cr_rule_key(): campaign id | NUL | rule(2) -> rule record
  *
  * A batch is found by one cursor seek: the first batches key >= (kid,
  * serial) is the only range that can hold the serial; it does if its first
@@ -32,7 +34,8 @@
 #include "cr_record.h"
 
 
-#define CR_STORE_SCHEMA      1
+/* 2: campaigns gained over_url, and the rules database was added. */
+#define CR_STORE_SCHEMA      2
 #define CR_STORE_MAXREADERS  CR_LMDB_MAXREADERS
 #define CR_STORE_MIN_MAP     (64u << 20)
 
@@ -77,6 +80,11 @@ typedef struct {
                                        * reader's copy (cr_target.h) */
     cr_batch_t     batch;
     cr_campaign_t  campaign;
+    const cr_rule_t  *rules;          /* the campaign's, in rule order;
+                                       * valid until the next lookup */
+    size_t         nrules;
+    unsigned       rule;              /* the rule cr_binding_take_rule()
+                                       * put in campaign; 0: none */
 } cr_binding_t;
 
 
@@ -212,6 +220,21 @@ int cr_store_del_batch(cr_store_t *st, const char *id, size_t len);
 int cr_store_put_override(cr_store_t *st, const cr_override_t *o);
 int cr_store_del_override(cr_store_t *st, unsigned kid, uint64_t serial);
 
+/* A campaign's rule: put (a new or changed rule of an existing
+ * campaign; the loader checks the campaign), delete one.  Deleting a
+ * campaign deletes its rules. */
+int cr_store_put_rule(cr_store_t *st, const cr_rule_t *r);
+int cr_store_del_rule(cr_store_t *st, const char *id, size_t len,
+    unsigned rule);
+
+/*
+ * The target of rule r (one of b->rules) in place of the campaign's, its
+ * strings copied with alloc(), b->target_ok from the rule's check, and
+ * b->rule set.  0, or -1 for memory.
+ */
+int cr_binding_take_rule(cr_binding_t *b, const cr_rule_t *r,
+    cr_alloc_pt alloc, void *ctx);
+
 /*
  * Iteration in key order, inside the write transaction or (if none) a
  * read transaction of its own.  fn returns 0 to go on, anything else to
@@ -223,5 +246,8 @@ int cr_store_each_batch(cr_store_t *st,
     int (*fn)(void *ctx, const cr_batch_t *b), void *ctx);
 int cr_store_each_override(cr_store_t *st,
     int (*fn)(void *ctx, const cr_override_t *o), void *ctx);
+/* Every rule (id NULL), or the rules of campaign id, in rule order. */
+int cr_store_each_rule(cr_store_t *st, const char *id, size_t len,
+    int (*fn)(void *ctx, const cr_rule_t *r), void *ctx);
 
 #endif /* CR_STORE_H */

@@ -50,8 +50,10 @@ typedef struct {
 
 typedef struct {
     cr_str_t       id;                 /* the key */
-    int            bad;
+    int            bad;                /* it or one of its rules */
     int            target_ok;          /* passed st->check */
+    size_t         rule0;              /* its rules: rule[rule0..+nrules) */
+    size_t         nrules;
     cr_campaign_t  c;
 } cr_ccamp_t;
 
@@ -63,6 +65,8 @@ typedef struct {
     size_t        nbatch;
     cr_ccamp_t   *camp;                /* in key order */
     size_t        ncamp;
+    cr_rule_t    *rule;                /* in key order: by campaign */
+    size_t        nrule;
     int           no_codes;            /* the snapshot has no override */
     int           filter_checked;      /* filter below looked for */
     const uint8_t *filter;             /* its override filter's words, in
@@ -79,6 +83,7 @@ struct cr_store_s {
     MDB_dbi     batch_id_dbi;
     MDB_dbi     code_dbi;
     MDB_dbi     link_dbi;              /* GS1 links (cr_link.h) */
+    MDB_dbi     rule_dbi;              /* campaigns' rules */
     int         has_links;             /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
     MDB_cursor *rcur;
@@ -121,11 +126,26 @@ int cr_txn_begin(cr_store_t *st, unsigned flags, MDB_txn **txn);
 int cr_meta_read(cr_store_t *st, MDB_txn *txn, cr_meta_t *m);
 int cr_meta_write(cr_store_t *st);
 
+/* cr_store_write.c: the record in st->buf of n bytes as a value (an
+ * error if it is over CR_REC_MAX); key -> val put, CR_PUT_ADDED,
+ * _CHANGED or _SAME (nothing written), count raised if added. */
+int cr_rec_value(cr_store_t *st, size_t n, MDB_val *v);
+int cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key, MDB_val *val,
+    uint64_t *count);
+
 /* cr_store_read.c: the reader's snapshot (st->rtxn, st->rcur), begun or
  * kept; and its end.  The copy's memory. */
 int cr_rtxn_begin(cr_store_t *st);
 void cr_rtxn_end(cr_store_t *st);
 void cr_cache_free(cr_cache_t *c);
+
+/* cr_store_rules.c: the copy's rules (after its campaigns), and the
+ * rules of b's campaign from LMDB, copied with alloc (no copy). */
+int cr_cache_rules(cr_store_t *st, uint8_t *p);
+int cr_rules_read(cr_store_t *st, cr_binding_t *b, cr_alloc_pt alloc,
+    void *ctx);
+/* Deletes every rule of campaign id (cr_store_del_campaign). */
+int cr_rules_del_campaign(cr_store_t *st, const char *id, size_t len);
 
 
 /*

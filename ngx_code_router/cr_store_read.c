@@ -21,7 +21,7 @@ static void cr_cache_build(cr_store_t *st);
 static void cr_cache_filter(cr_store_t *st);
 static int cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n,
     size_t *bytes);
-static int cr_cache_fill(cr_store_t *st, uint8_t *p);
+static int cr_cache_fill(cr_store_t *st, uint8_t **pp);
 static int cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
 
 
@@ -40,6 +40,11 @@ cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
 
     if (rc == 0 && cr_copy_out(b, alloc, ctx) != 0) {
         rc = cr_fail(st, "out of memory");
+    }
+
+    /* Without the copy, the campaign's rules are read (and copied) now. */
+    if (rc == 0 && b->has_campaign && !st->cache.on) {
+        rc = cr_rules_read(st, b, alloc, ctx);
     }
 
     /* A writer never keeps its snapshot: it would pin the pages its own
@@ -335,6 +340,8 @@ cr_find_campaign(cr_store_t *st, cr_str_t id, unsigned kid, uint64_t serial,
                 rc = e->bad;
                 b->campaign = e->c;
                 b->target_ok = e->target_ok;
+                b->rules = st->cache.rule + e->rule0;
+                b->nrules = e->nrules;
                 break;
             }
 
@@ -423,7 +430,8 @@ cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
 static void
 cr_cache_build(cr_store_t *st)
 {
-    size_t       nb, nc, bytes;
+    size_t       nb, nc, nr, bytes;
+    uint8_t     *p;
     cr_cache_t  *c;
 
     c = &st->cache;
@@ -434,7 +442,8 @@ cr_cache_build(cr_store_t *st)
 
     if (cr_cache_measure(st, st->batch_dbi, &nb, &bytes) != 0
         || cr_cache_measure(st, st->camp_dbi, &nc, &bytes) != 0
-        || nb + nc > CR_CACHE_MAX_RECORDS || bytes > CR_CACHE_MAX_BYTES)
+        || cr_cache_measure(st, st->rule_dbi, &nr, &bytes) != 0
+        || nb + nc + nr > CR_CACHE_MAX_RECORDS || bytes > CR_CACHE_MAX_BYTES)
     {
         return;
     }
@@ -442,11 +451,15 @@ cr_cache_build(cr_store_t *st)
     c->arena = malloc(bytes + 1);
     c->batch = malloc((nb + 1) * sizeof(cr_cbatch_t));
     c->camp = malloc((nc + 1) * sizeof(cr_ccamp_t));
+    c->rule = malloc((nr + 1) * sizeof(cr_rule_t));
     c->nbatch = nb;
     c->ncamp = nc;
+    c->nrule = nr;
+    p = c->arena;
 
     if (c->arena == NULL || c->batch == NULL || c->camp == NULL
-        || cr_cache_fill(st, c->arena) != 0)
+        || c->rule == NULL || cr_cache_fill(st, &p) != 0
+        || cr_cache_rules(st, p) != 0)
     {
         cr_cache_free(c);
         c->txnid = mdb_txn_id(st->rtxn);
@@ -497,15 +510,17 @@ cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n, size_t *bytes)
 /* Copies and decodes every batch and campaign (same snapshot, so the
  * counts of cr_cache_measure() hold). */
 static int
-cr_cache_fill(cr_store_t *st, uint8_t *p)
+cr_cache_fill(cr_store_t *st, uint8_t **pp)
 {
     int          rc;
     size_t       i;
+    uint8_t     *p;
     MDB_val      k, v;
     MDB_cursor  *cur;
     cr_cache_t  *c;
 
     c = &st->cache;
+    p = *pp;
 
     if (mdb_cursor_open(st->rtxn, st->batch_dbi, &cur) != 0) {
         return -1;
@@ -549,10 +564,13 @@ cr_cache_fill(cr_store_t *st, uint8_t *p)
                          != 0;
         c->camp[i].target_ok = !c->camp[i].bad && st->check
                                && st->check(&c->camp[i].c) == NULL;
+        c->camp[i].rule0 = 0;
+        c->camp[i].nrules = 0;
         p += v.mv_size;
     }
 
     mdb_cursor_close(cur);
+    *pp = p;
 
     return i == c->ncamp ? 0 : -1;
 }
@@ -609,6 +627,7 @@ cr_cache_free(cr_cache_t *c)
     free(c->arena);
     free(c->batch);
     free(c->camp);
+    free(c->rule);
     memset(c, 0, sizeof(cr_cache_t));
 }
 

@@ -15,9 +15,6 @@
 
 
 static int cr_commit_io_error(cr_store_t *st, int rc);
-static int cr_rec_value(cr_store_t *st, size_t n, MDB_val *v);
-static int cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key,
-    MDB_val *val, uint64_t *count);
 static int cr_each(cr_store_t *st, MDB_dbi dbi,
     int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx);
 static void cr_filter_note(cr_store_t *st, const uint8_t *key);
@@ -182,7 +179,7 @@ cr_store_grow(cr_store_t *st, uint64_t min_size)
  * The record an encoder wrote into st->buf as an LMDB value, or an error
  * if it did not fit.
  */
-static int
+int
 cr_rec_value(cr_store_t *st, size_t n, MDB_val *v)
 {
     if (n > CR_REC_MAX) {
@@ -200,7 +197,7 @@ cr_rec_value(cr_store_t *st, size_t n, MDB_val *v)
  * Puts key -> val; returns CR_PUT_ADDED, CR_PUT_CHANGED or CR_PUT_SAME
  * (no write at all when the record is unchanged), or an error.
  */
-static int
+int
 cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key, MDB_val *val,
     uint64_t *count)
 {
@@ -290,6 +287,7 @@ cr_store_del_campaign(cr_store_t *st, const char *id, size_t len)
                    "cannot delete a campaign");
     if (rc == 0) {
         st->meta.campaigns--;
+        rc = cr_rules_del_campaign(st, id, len);
     }
 
     return rc;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cr_record.h"
 #include "cr_ua.h"
 
 
@@ -231,4 +232,53 @@ cr_ua_match(const unsigned char *ua, size_t i, size_t n, size_t len,
     }
 
     return 0;
+}
+
+
+/*
+ * Two passes of memchr() over the capitals of the markers: every "A"
+ * (AlipayClient, Android) and every "P" after an "i" (iPhone, iPad,
+ * iPod).  A phone's User-Agent has few of either: a handful of calls,
+ * where a search per marker would stop at every "i" of the string.
+ */
+unsigned
+cr_ua_device(const unsigned char *ua, size_t len, int wechat)
+{
+    int                   android;
+    const unsigned char  *p, *last;
+
+    if (wechat) {
+        return CR_DEVICE_WECHAT;
+    }
+
+    if (len > CR_UA_BOT_SCAN) {
+        len = CR_UA_BOT_SCAN;
+    }
+
+    last = ua + len;
+    android = 0;
+
+#define CR_AT(p, w)                                                          \
+    ((size_t) (last - (p)) >= sizeof(w) - 1                                  \
+     && memcmp(p, w, sizeof(w) - 1) == 0)
+
+    for (p = ua; p < last && (p = memchr(p, 'A', last - p)); p++) {
+        if (CR_AT(p, "AlipayClient")) {
+            return CR_DEVICE_ALIPAY;
+        }
+
+        android |= CR_AT(p, "Android");
+    }
+
+    for (p = ua + 1; p < last && (p = memchr(p, 'P', last - p)); p++) {
+        if (p[-1] == 'i'
+            && (CR_AT(p, "Phone") || CR_AT(p, "Pad") || CR_AT(p, "Pod")))
+        {
+            return CR_DEVICE_IOS;
+        }
+    }
+
+#undef CR_AT
+
+    return android ? CR_DEVICE_ANDROID : CR_DEVICE_OTHER;
 }

@@ -39,6 +39,17 @@ int cr_ua_is_bot(const unsigned char *ua, size_t len);
 
 int cr_ua_is_bot_memo(const unsigned char *ua, size_t len);
 
+/*
+ * The device of a campaign rule (cr_device_e in cr_record.h), one value,
+ * the first that holds: CR_DEVICE_WECHAT if wechat is set (the router's
+ * own WeChat check, code_router_wechat_ua, decides that), CR_DEVICE_ALIPAY
+ * for Alipay's in-app browser ("AlipayClient"), CR_DEVICE_IOS for
+ * "iPhone", "iPad" or "iPod", CR_DEVICE_ANDROID for "Android", else
+ * CR_DEVICE_OTHER (no User-Agent too).  Case-sensitive, as the clients
+ * write them; the first CR_UA_BOT_SCAN bytes are searched.
+ */
+unsigned cr_ua_device(const unsigned char *ua, size_t len, int wechat);
+
 /* The built-in words, NULL-terminated (for tests and docs). */
 extern const char *const  cr_ua_bot_words[];
 

@@ -12,6 +12,7 @@
  * ngx_http_code_router_status.c   metrics and the code_router_status page
  * ngx_http_code_router_module.c   directives, configuration, module tables
  * ngx_http_code_router_scanlog.c  $code_router_scan, the scan record
+ * ngx_http_code_router_address.c  the client address the record keeps
  */
 
 #ifndef NGX_HTTP_CODE_ROUTER_H
@@ -68,6 +69,8 @@ typedef enum {
     CR_VAR_SCANNED,                     /* the router's argument */
     CR_VAR_SCAN,                        /* the scan record (a get handler) */
     CR_VAR_VERIFY_ACTION,               /* where the page's form posts */
+    CR_VAR_RULE,                        /* the campaign rule taken */
+    CR_VAR_UNCOUNTED,                   /* why a scan was not counted */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -92,6 +95,9 @@ typedef enum {
     CR_OUT_MISMATCH,                    /* ...: a genuine code of another
                                          * GTIN or lot */
     CR_OUT_NO_LINK,                     /* ...: no link of that type */
+    CR_OUT_ISSUED,                      /* genuine (it verifies under its
+                                         * key), but the binding store
+                                         * cannot be read now */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 
@@ -101,7 +107,8 @@ typedef enum {
     CR_ANS_REDIRECT = 0,                /* 302 to an https:// target */
     CR_ANS_URL_LINK,                    /* 302 to a WeChat URL Link */
     CR_ANS_INTERSTITIAL,                /* the page that opens weixin:// */
-    CR_ANS_WINDOW,                      /* 302 to before_url / after_url */
+    CR_ANS_WINDOW,                      /* 302 to before_url / after_url /
+                                         * over_url */
     CR_ANS_FALLBACK,                    /* a status for error_page */
     CR_ANS_LINKSET,                     /* code_router_gs1: a linkset, 200 */
     CR_ANS_N
@@ -149,6 +156,16 @@ typedef struct {
 } ngx_http_code_router_verify_conf_t;
 
 
+/* code_router_scan_address: what the scan record keeps of the client's
+ * address (ngx_http_code_router_address.c). */
+typedef enum {
+    CR_ADDR_FULL = 0,
+    CR_ADDR_TRUNCATED,                  /* IPv4 /24, IPv6 /48 */
+    CR_ADDR_HASHED,                     /* keyed, rotating daily */
+    CR_ADDR_NONE
+} ngx_http_code_router_addr_e;
+
+
 /* code_router_max_scans SCENE|campaign=ID N */
 typedef struct {
     ngx_uint_t                 scene;           /* 0: by campaign */
@@ -164,6 +181,9 @@ typedef struct {
     ngx_http_code_router_zone_t   *scans;       /* or NULL: not counted */
     ngx_regex_t                   *scans_ignore;  /* NGX_CONF_UNSET_PTR:
                                                    * the built-in list */
+    ngx_array_t                   *scans_exclude; /* predicates, as
+                                                   * proxy_no_cache's */
+    ngx_uint_t                     scan_address;  /* ..._addr_e */
     ngx_array_t                   *max_scans;   /* ..._max_t */
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
@@ -188,6 +208,9 @@ typedef struct {
     unsigned                       bound:1;     /* b holds a lookup */
     unsigned                       has_scans:1;
     unsigned                       counted:1;
+    const char                    *uncounted;   /* why not: a literal */
+    ngx_int_t                      wechat;      /* 1, 0; NGX_DECLINED: not
+                                                 * asked yet (_client()) */
     unsigned                       regional:1;  /* diverted was checked */
     unsigned                       diverted:1;
     u_char                         code[CR_CODE_LEN];
@@ -301,6 +324,10 @@ ngx_int_t ngx_http_code_router_set_vars(ngx_http_request_t *r,
 
 /* 1 if the request comes from WeChat, 0 if not, NGX_ERROR. */
 ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r);
+
+/* The same, asked once per decision d (the rules and the answer). */
+ngx_int_t ngx_http_code_router_client(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d);
 
 /* Cuts v down to its last path segment (the code). */
 void ngx_http_code_router_last_segment(ngx_str_t *v);
@@ -481,6 +508,14 @@ ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
 
 /* The content handler of a code_router_status location. */
 ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_address.c */
+
+/* The client's address as code_router_scan_address keeps it, into *out
+ * (r->pool or the connection's); NGX_ERROR for memory. */
+ngx_int_t ngx_http_code_router_scan_address(ngx_http_request_t *r,
+    ngx_str_t *out);
 
 
 /* ngx_http_code_router_scanlog.c */

@@ -38,7 +38,9 @@ static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
     NGX_HTTP_OK,                        /* retired: a fact, not an error */
     NGX_HTTP_BAD_REQUEST,               /* bad_uri, mismatch, no_link: */
     NGX_HTTP_NOT_FOUND,                 /* code_router_gs1's, never the */
-    NGX_HTTP_NOT_FOUND                  /* API's */
+    NGX_HTTP_NOT_FOUND,                 /* API's */
+    NGX_HTTP_SERVICE_UNAVAILABLE        /* issued: the details will be
+                                         * back; retry */
 };
 
 static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
@@ -46,7 +48,9 @@ static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
     "not a code: wrong length or characters",
     "not a genuine code: the signature does not match",
     "the code store cannot be read now; retry",
-    NULL, NULL, NULL, NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL,
+    "this code was issued by the brand; details are temporarily "
+    "unavailable; retry"
 };
 
 
@@ -139,7 +143,7 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
     ngx_str_null(&target);
 
     if (d->bound && d->b.has_campaign) {
-        wechat = ngx_http_code_router_is_wechat(r);
+        wechat = ngx_http_code_router_client(r, d);
         if (wechat == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -269,6 +273,12 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
                                            c->starts_tz);
         p = ngx_http_code_router_json_time(p, "ends_at", c->ends_at,
                                            c->ends_tz);
+
+        if (d->b.rule) {
+            p = ngx_sprintf(p, ",\"rule\":%ui", (ngx_uint_t) d->b.rule);
+        } else {
+            p = ngx_cpymem(p, ",\"rule\":null", 12);
+        }
 
         if (target->len) {
             p = ngx_http_code_router_json_str(p, "target",

@@ -10,6 +10,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "cr_rules.h"
+#include "cr_ua.h"
 #include "cr_valid.h"
 #include "ngx_http_code_router.h"
 
@@ -41,8 +43,11 @@ static void ngx_http_code_router_region(ngx_str_t *here,
 static ngx_uint_t ngx_http_code_router_overscanned(
     ngx_http_code_router_loc_conf_t *crlcf,
     ngx_http_code_router_decision_t *d);
+static ngx_int_t ngx_http_code_router_rules(ngx_http_request_t *r,
+    ngx_str_t *here, ngx_http_code_router_decision_t *d);
+static cr_str_t ngx_http_code_router_lang(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_window(ngx_http_request_t *r,
-    cr_binding_t *b, ngx_str_t *url);
+    cr_binding_t *b, ngx_uint_t field, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_stored_url(ngx_http_request_t *r,
     cr_binding_t *b, cr_str_t *s, ngx_str_t *url);
 static void ngx_http_code_router_unusable(ngx_http_request_t *r,
@@ -67,7 +72,7 @@ ngx_str_t  ngx_http_code_router_outcomes[CR_OUT_N] = {
     ngx_string("forged"), ngx_string("unavailable"),
     ngx_string("overscanned"), ngx_string("diverted"),
     ngx_string("retired"), ngx_string("bad_uri"), ngx_string("mismatch"),
-    ngx_string("no_link")
+    ngx_string("no_link"), ngx_string("issued")
 };
 
 /* The status answered when an outcome falls back to error_page. */
@@ -85,7 +90,8 @@ static ngx_int_t  ngx_http_code_router_fallback_status[CR_OUT_N] = {
     CR_HTTP_GONE,                       /* retired: genuine, out of use */
     NGX_HTTP_BAD_REQUEST,               /* bad_uri: never 200 (GS1) */
     NGX_HTTP_NOT_FOUND,                 /* mismatch: not this product's */
-    NGX_HTTP_NOT_FOUND                  /* no_link */
+    NGX_HTTP_NOT_FOUND,                 /* no_link */
+    NGX_HTTP_SERVICE_UNAVAILABLE        /* issued: details will be back */
 };
 
 const char  *ngx_http_code_router_answers[CR_ANS_N] = {
@@ -135,6 +141,8 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_scan"), CR_VAR_SCAN,
       ngx_http_code_router_scan_variable },
     { ngx_string("code_router_verify_action"), CR_VAR_VERIFY_ACTION, NULL },
+    { ngx_string("code_router_rule"), CR_VAR_RULE, NULL },
+    { ngx_string("code_router_uncounted"), CR_VAR_UNCOUNTED, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -178,11 +186,6 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
      * /01/.../21/CODE paths work too). */
     ngx_http_code_router_last_segment(&code);
 
-    wechat = ngx_http_code_router_is_wechat(r);
-    if (wechat == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     d = ngx_palloc(r->pool, sizeof(ngx_http_code_router_decision_t));
     if (d == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -192,6 +195,11 @@ ngx_http_code_router_handler(ngx_http_request_t *r)
     if (ngx_http_code_router_decide(r, &code, r->method == NGX_HTTP_GET, d)
         != NGX_OK)
     {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wechat = ngx_http_code_router_client(r, d);
+    if (wechat == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -222,6 +230,8 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     d->bound = 0;
     d->has_scans = 0;
     d->counted = 0;
+    d->uncounted = NULL;
+    d->wechat = NGX_DECLINED;
     d->regional = 0;
     d->diverted = 0;
     d->kid = 0;
@@ -278,7 +288,10 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
                           "code router: %s", cr_store_error(st));
         }
 
-        d->out = CR_OUT_UNAVAILABLE;
+        /* The signature needs no store: the brand issued this code,
+         * whatever its binding says when the store is back.  No verdict
+         * beyond that (a PIN is still "unavailable"). */
+        d->out = CR_OUT_ISSUED;
         return NGX_OK;
     }
 
@@ -296,6 +309,9 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     /* 5. the region, then the scan threshold. */
+    here.len = 0;
+    here.data = NULL;
+
     if (crlcf->region) {
         if (ngx_http_complex_value(r, crlcf->region, &here) != NGX_OK) {
             return NGX_ERROR;
@@ -314,7 +330,87 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
         d->out = CR_OUT_OVERSCANNED;
     }
 
+    /* 6. the campaign's rules, on the facts above. */
+    if (d->out == CR_OUT_OK && d->b.nrules) {
+        return ngx_http_code_router_rules(r, &here, d);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The first rule of the campaign whose conditions hold gives the target
+ * (cr_rules.h); only the facts its rules ask about are gathered.
+ */
+static ngx_int_t
+ngx_http_code_router_rules(ngx_http_request_t *r, ngx_str_t *here,
+    ngx_http_code_router_decision_t *d)
+{
+    unsigned                          need;
+    ngx_int_t                         wechat;
+    ngx_table_elt_t                  *ua;
+    cr_rule_facts_t                   f;
+    const cr_rule_t                  *rule;
+    ngx_http_code_router_srv_conf_t  *crscf;
+
+    need = cr_rules_need(d->b.rules, d->b.nrules);
+
+    ngx_memzero(&f, sizeof(cr_rule_facts_t));
+
+    if (need & CR_FACT_DEVICE) {
+        /* WeChat by the router's own check: one answer for both. */
+        wechat = ngx_http_code_router_client(r, d);
+        if (wechat == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        ua = r->headers_in.user_agent;
+        f.device = cr_ua_device(ua ? ua->value.data : NULL,
+                                ua ? ua->value.len : 0, (int) wechat);
+    }
+
+    if (need & CR_FACT_LANG) {
+        f.lang = ngx_http_code_router_lang(r);
+    }
+
+    f.region.data = (const char *) here->data;
+    f.region.len = here->len;
+
+    if (need & CR_FACT_SPLIT) {
+        crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+        f.bucket = cr_split_bucket(&crscf->ring->keys[d->kid], d->serial);
+    }
+
+    f.has_scans = d->has_scans;
+    f.scans = d->scans.count;
+
+    rule = cr_rule_pick(d->b.rules, d->b.nrules, &f);
+
+    if (rule == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "code router: rule %ui of %ui", (ngx_uint_t) rule->rule,
+                   (ngx_uint_t) d->b.nrules);
+
+    return cr_binding_take_rule(&d->b, rule, ngx_http_code_router_alloc,
+                                r->pool) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+/* Accept-Language's first tag; "" without one. */
+static cr_str_t
+ngx_http_code_router_lang(ngx_http_request_t *r)
+{
+    cr_str_t          none = { "", 0 };
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_code_router_header_in(r, "Accept-Language");
+
+    return h ? cr_lang_first((const char *) h->value.data, h->value.len)
+             : none;
 }
 
 
@@ -402,7 +498,15 @@ ngx_http_code_router_answer(ngx_http_request_t *r,
 
     case CR_OUT_NOT_STARTED:
     case CR_OUT_ENDED:
-        switch (ngx_http_code_router_window(r, &d->b, &d->target)) {
+    case CR_OUT_OVERSCANNED:
+        switch (ngx_http_code_router_window(r, &d->b,
+                                            d->out == CR_OUT_OVERSCANNED
+                                            ? CR_CAMP_OVER_URL
+                                            : d->out == CR_OUT_ENDED
+                                            ? CR_CAMP_AFTER_URL
+                                            : CR_CAMP_BEFORE_URL,
+                                            &d->target))
+        {
         case NGX_OK:
             d->ans = CR_ANS_WINDOW;
             return;
@@ -473,17 +577,18 @@ ngx_http_code_router_campaign_target(ngx_http_request_t *r, cr_binding_t *b,
 }
 
 
-/* The before_url or after_url of a campaign not started or ended:
- * NGX_DECLINED if it has none, NGX_ERROR if it is unusable. */
+/* The before_url, after_url or over_url (field) of a campaign not
+ * started, ended, or scanned past code_router_max_scans: NGX_DECLINED if
+ * it has none (or no campaign), NGX_ERROR if it is unusable. */
 static ngx_int_t
 ngx_http_code_router_window(ngx_http_request_t *r, cr_binding_t *b,
-    ngx_str_t *url)
+    ngx_uint_t field, ngx_str_t *url)
 {
     cr_str_t  *win;
 
-    win = &b->campaign.s[b->status == CR_ST_ENDED ? CR_CAMP_AFTER_URL
-                                                  : CR_CAMP_BEFORE_URL];
-    if (win->len == 0) {
+    win = &b->campaign.s[field];
+
+    if (!b->has_campaign || win->len == 0) {
         return NGX_DECLINED;
     }
 
@@ -686,6 +791,13 @@ ngx_http_code_router_set_vars(ngx_http_request_t *r,
         cr_set_var(r, index[CR_VAR_DIVERTED], d->diverted ? "1" : "0", 1);
     }
 
+    if (d->b.rule
+        && ngx_http_code_router_set_num(r, index[CR_VAR_RULE], d->b.rule)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -764,6 +876,11 @@ ngx_http_code_router_set_scans(ngx_http_request_t *r, ngx_int_t *index,
     cr_set_var(r, index[CR_VAR_FIRST_SCAN], p, ngx_strlen(p));
     cr_set_var(r, index[CR_VAR_COUNTED], d->counted ? "1" : "0", 1);
 
+    if (!d->counted && d->uncounted) {
+        cr_set_var(r, index[CR_VAR_UNCOUNTED], d->uncounted,
+                   ngx_strlen(d->uncounted));
+    }
+
     return NGX_OK;
 }
 
@@ -791,6 +908,18 @@ ngx_http_code_router_set_num(ngx_http_request_t *r, ngx_int_t index,
     cr_set_var(r, index, p, end - p);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_code_router_client(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d)
+{
+    if (d->wechat == NGX_DECLINED) {
+        d->wechat = ngx_http_code_router_is_wechat(r);
+    }
+
+    return d->wechat;
 }
 
 

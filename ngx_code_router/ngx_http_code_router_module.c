@@ -65,6 +65,14 @@ static ngx_conf_enum_t  ngx_http_code_router_diverted_actions[] = {
     { ngx_null_string, 0 }
 };
 
+static ngx_conf_enum_t  ngx_http_code_router_scan_addresses[] = {
+    { ngx_string("full"), CR_ADDR_FULL },
+    { ngx_string("truncated"), CR_ADDR_TRUNCATED },
+    { ngx_string("hashed"), CR_ADDR_HASHED },
+    { ngx_string("none"), CR_ADDR_NONE },
+    { ngx_null_string, 0 }
+};
+
 
 static ngx_command_t  ngx_http_code_router_commands[] = {
 
@@ -172,6 +180,20 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("code_router_scans_exclude"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_code_router_loc_conf_t, scans_exclude),
+      NULL },
+
+    { ngx_string("code_router_scan_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_code_router_loc_conf_t, scan_address),
+      &ngx_http_code_router_scan_addresses },
 
     { ngx_string("code_router_max_scans"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
@@ -325,6 +347,8 @@ ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
 
     conf->scans = NGX_CONF_UNSET_PTR;
     conf->scans_ignore = NGX_CONF_UNSET_PTR;
+    conf->scans_exclude = NGX_CONF_UNSET_PTR;
+    conf->scan_address = NGX_CONF_UNSET_UINT;
     conf->max_scans = NGX_CONF_UNSET_PTR;
     conf->region = NGX_CONF_UNSET_PTR;
     conf->diverted_fallback = NGX_CONF_UNSET_UINT;
@@ -346,6 +370,9 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_str_value(conf->interstitial, prev->interstitial, "");
     ngx_conf_merge_ptr_value(conf->scans, prev->scans, NULL);
     ngx_conf_merge_ptr_value(conf->max_scans, prev->max_scans, NULL);
+    ngx_conf_merge_ptr_value(conf->scans_exclude, prev->scans_exclude, NULL);
+    ngx_conf_merge_uint_value(conf->scan_address, prev->scan_address,
+                              CR_ADDR_FULL);
     ngx_conf_merge_ptr_value(conf->region, prev->region, NULL);
     ngx_conf_merge_uint_value(conf->diverted_fallback,
                               prev->diverted_fallback, 0);

@@ -38,7 +38,9 @@ static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     CR_MEMBER("scans", CR_VAR_SCANS),
     CR_MEMBER("first_scan", CR_VAR_FIRST_SCAN),
     CR_MEMBER("counted", CR_VAR_COUNTED),
-    CR_MEMBER("diverted", CR_VAR_DIVERTED)
+    CR_MEMBER("uncounted", CR_VAR_UNCOUNTED),
+    CR_MEMBER("diverted", CR_VAR_DIVERTED),
+    CR_MEMBER("rule", CR_VAR_RULE)
 };
 
 #define CR_MEMBERS  \
@@ -147,7 +149,9 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
 
     ngx_http_code_router_value(r, crmcf->var_index[CR_VAR_GENERATION],
                                &val[CR_REC_GENERATION]);
-    val[CR_REC_IP] = r->connection->addr_text;
+    if (ngx_http_code_router_scan_address(r, &val[CR_REC_IP]) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (r->headers_in.user_agent) {
         val[CR_REC_UA] = r->headers_in.user_agent->value;

@@ -188,8 +188,20 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         count = 0;                      /* a PIN check: not a scan */
 
     } else {
-        if (count && ngx_http_code_router_is_bot(r, crlcf)) {
+        /* Why a scan is not counted, for the scan record. */
+        if (!count) {
+            d->uncounted = "read_only";
+
+        } else if (crlcf->scans_exclude
+                   && ngx_http_test_predicates(r, crlcf->scans_exclude)
+                      == NGX_DECLINED)
+        {
             count = 0;
+            d->uncounted = "excluded";
+
+        } else if (ngx_http_code_router_is_bot(r, crlcf)) {
+            count = 0;
+            d->uncounted = "bot";
         }
 
         if (!count) {
@@ -202,6 +214,10 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         != NGX_OK)
     {
         return NGX_DECLINED;
+    }
+
+    if (count && !counted) {
+        d->uncounted = "zone_full";
     }
 
     d->counted = counted ? 1 : 0;

@@ -199,6 +199,7 @@ ngx_http_code_router_ver_code_status(ngx_http_code_router_out_e out)
     case CR_OUT_FORGED:
         return NGX_HTTP_NOT_FOUND;
     case CR_OUT_UNAVAILABLE:
+    case CR_OUT_ISSUED:
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     default:
         return NGX_HTTP_OK;
@@ -582,7 +583,11 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ver = CR_VER_NONE;
 
     /* No PIN of a code that is not genuine, and none while the stores
-     * cannot say what they hold. */
+     * cannot say what they hold: "issued" is no PIN verdict. */
+    if (d->out == CR_OUT_ISSUED) {
+        d->out = CR_OUT_UNAVAILABLE;
+    }
+
     if (!d->verified || d->out == CR_OUT_UNAVAILABLE) {
         goto answer;
     }
@@ -1288,8 +1293,11 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_http_code_router_json_str(p, "code", (char *) d->code,
                                       CR_CODE_LEN);
 
-    if (d->out == CR_OUT_UNAVAILABLE) {
-        err = "the stores cannot be read or count now; retry";
+    if (d->out == CR_OUT_UNAVAILABLE || d->out == CR_OUT_ISSUED) {
+        err = d->out == CR_OUT_ISSUED
+              ? "this code was issued by the brand; details are temporarily "
+                "unavailable; retry"
+              : "the stores cannot be read or count now; retry";
         p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
         goto done;
     }

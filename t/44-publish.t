@@ -138,7 +138,7 @@ sub publish { return as_loader(cli(), 'publish', @_) }
 
 ($rc, $out, $err) = publish('--db', $db, '--to', $edge);
 is($rc, 0, 'the first publish (no EDGE_PATH yet) works') or diag $err;
-like($out, qr{^published\s+\Q$edge\E -> brand\.mdb\.v1\nschema\s+1\ngeneration\s+4\n}m,
+like($out, qr{^published\s+\Q$edge\E -> brand\.mdb\.v1\nschema\s+2\ngeneration\s+4\n}m,
      '... says what it published, as stat does');
 is(readlink($edge), 'brand.mdb.v1', '... EDGE_PATH is a relative symlink to v1');
 is(mode("$edge.v1-lock"), '0664', "... the version's lock file is 0664");

@@ -184,7 +184,13 @@ rename $db, "$db.away";
 sleep 1.1;
 $r = $t->get("/v1/codes/$c");
 is($r->{status}, 503, 'store gone: 503');
-is(json_ok($r, 'unavailable')->{status}, 'unavailable', 'status unavailable');
+$j = json_ok($r, 'issued');
+is($j->{status}, 'issued', 'a genuine code: status issued (its signature needs no store)');
+is($j->{error}, 'this code was issued by the brand; details are temporarily unavailable; retry',
+   '... saying so');
+is($j->{code}, $c, '... the code it verified');
+like($j->{serial}, qr/^[0-9]+$/, '... and its serial');
+ok(!exists $j->{campaign} && !exists $j->{batch}, '... and nothing of its binding');
 rename "$db.away", $db;
 $t->stop;
 

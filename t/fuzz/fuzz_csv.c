@@ -3,7 +3,9 @@
  * Oracles: split fields lie inside the line; an accepted timestamp formats
  * and parses back to the same instant and zone (also one read in a
  * default zone, Excel's forms, and it is in the range a record may hold);
- * cr_url_encode's length matches what it writes.
+ * cr_url_encode's length matches what it writes; a rules file's split
+ * range is ordered and within 0-99, Accept-Language's first tag lies
+ * inside the value.
  */
 
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "cr_load.h"
+#include "cr_rules.h"
 #include "cr_valid.h"
 
 
@@ -59,6 +62,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         && cr_valid_date(date, strlen(date)) != NULL)
     {
         abort();
+    }
+
+    {
+        unsigned  lo, hi;
+        cr_str_t  tag;
+
+        if (cr_split_parse(s, size, &lo, &hi) == NULL
+            && (lo > hi || hi > 99))
+        {
+            abort();
+        }
+
+        tag = cr_lang_first(s, size);
+        if (tag.data < s || tag.data + tag.len > s + size) {
+            abort();
+        }
     }
 
     if (cr_parse_time(s, size, &t, &tz) == NULL) {

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: the store's record decoders (campaign, batch,
- * override, GS1 link) fed arbitrary bytes as a record.  Every string a
- * decoder returns is read in full, so a slice outside the record is an
+ * override, GS1 link, campaign rule) fed arbitrary bytes as a record.
+ * Every string a decoder returns is read in full, so a slice outside the record is an
  * AddressSanitizer report.  A campaign's times
  * are formatted as the API formats them (UBSan reports an overflow), and a
  * decoded time must be one the loader could have stored (issue 12, 9).
@@ -59,6 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cr_batch_t      b;
     cr_override_t   o;
     cr_link_t       l;
+    cr_rule_t       r;
 
     /* An exact-size heap copy: ASan sees one byte past the end. */
     copy = malloc(size ? size : 1);
@@ -87,6 +88,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (cr_link_decode(copy, size, &l) == 0) {
         touch(l.s, CR_LINK_NSTR);
+    }
+
+    /* A rule the readers take: ranges they compare without checking. */
+    if (cr_rule_decode(copy, size, &r) == 0) {
+        touch(r.s, CR_RULE_NSTR);
+        if (r.split_lo > r.split_hi || r.split_hi > 99
+            || cr_target_name(r.type) == NULL
+            || ((r.set & CR_RULE_MIN_SCANS) && (r.set & CR_RULE_MAX_SCANS)
+                && r.min_scans > r.max_scans))
+        {
+            abort();
+        }
     }
 
     free(copy);

@@ -38,7 +38,7 @@
 
 static const char  *camp_fields[CR_CAMP_NSTR] = {
     "id", "name", "url", "appid", "path", "query", "url_link",
-    "before_url", "after_url"
+    "before_url", "after_url", "over_url"
 };
 
 static const char  *batch_fields[CR_BATCH_NSTR] = {

@@ -290,13 +290,15 @@ test_decoders(void)
 
 
 /* A campaign record as cr_store writes it: type h5, no strings. */
+#define CR_CAMP_HDR  (22 + 4 * CR_CAMP_NSTR)
+
 static size_t
 camp_record(uint8_t *p, int64_t starts, int stz, int64_t ends, int etz)
 {
     int       i;
     uint64_t  v[2];
 
-    memset(p, 0, 58);
+    memset(p, 0, CR_CAMP_HDR);
     p[0] = 'C';
     p[1] = CR_TARGET_H5;
     v[0] = (uint64_t) starts;
@@ -313,10 +315,10 @@ camp_record(uint8_t *p, int64_t starts, int stz, int64_t ends, int etz)
     p[21] = (uint8_t) ((unsigned) etz >> 8);
 
     for (i = 0; i < CR_CAMP_NSTR; i++) {
-        p[22 + 4 * i] = 58;        /* offset: just after the header */
+        p[22 + 4 * i] = CR_CAMP_HDR;   /* offset: just after the header */
     }
 
-    return 58;
+    return CR_CAMP_HDR;
 }
 
 
@@ -438,13 +440,13 @@ test_refusals(void)
     k.mv_size = 4;
     mdb_get(txn, dbi, &k, &v);
     memcpy(meta, v.mv_data, sizeof(meta));
-    meta[8] = 2;
+    meta[8] = CR_STORE_SCHEMA + 1;
     v.mv_data = meta;
     mdb_put(txn, dbi, &k, &v, 0);
     mdb_txn_commit(txn);
 
     rc = cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
-    tap_ok(rc == -1 && strstr(err, "schema version 2") != NULL,
+    tap_ok(rc == -1 && strstr(err, "schema version 3") != NULL,
            "a store of another schema version is refused: %s", err);
 
     meta[8] = CR_STORE_SCHEMA;

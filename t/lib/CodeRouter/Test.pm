@@ -38,7 +38,7 @@ our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
                     self_signed_cert ops_conf run_nginx exec_nginx
-                    scan_dir);
+                    scan_dir log_line);
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -123,6 +123,20 @@ sub read_file {
     open my $fh, '<:raw', $path or return '';
     local $/;
     return scalar <$fh>;
+}
+
+# Line $n (from 1) of the log file $path, waiting up to 5 s for it: nginx
+# logs a request after it has sent the response, so a client may read
+# the log before the line is there.  '' if it never comes.
+sub log_line {
+    my ($path, $n) = @_;
+    my @l;
+    for (1 .. 100) {
+        @l = split /\n/, read_file($path);
+        last if @l >= $n;
+        sleep 0.05;
+    }
+    return $l[$n - 1] // '';
 }
 
 # Runs a command; returns (exit code, stdout, stderr).  stdin from $in.
