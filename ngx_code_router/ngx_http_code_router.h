@@ -112,6 +112,7 @@ typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
 
 typedef struct {
     ngx_int_t                  var_index[CR_VAR_N];
+    ngx_int_t                  request_id_index;  /* $request_id */
     ngx_array_t                dbs;             /* ..._db_t, in _db.c */
     ngx_array_t                zones;           /* zone_t * */
     ngx_array_t                keys;            /* ..._key_use_t: at

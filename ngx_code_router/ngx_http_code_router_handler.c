@@ -1071,6 +1071,8 @@ ngx_http_code_router_add_variables(ngx_conf_t *cf)
     ngx_http_code_router_var_t        *v;
     ngx_http_code_router_main_conf_t  *crmcf;
 
+    static ngx_str_t  request_id = ngx_string("request_id");
+
     crmcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_code_router_module);
 
@@ -1092,6 +1094,12 @@ ngx_http_code_router_add_variables(ngx_conf_t *cf)
         if (crmcf->var_index[v->slot] == NGX_ERROR) {
             return NGX_ERROR;
         }
+    }
+
+    /* nginx's own, for the scan record. */
+    crmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+    if (crmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
