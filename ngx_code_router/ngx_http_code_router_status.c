@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_code_router.h"
+#include "cr_version.h"
 
 
 #define CR_SCENES            5          /* 0: no batch, then cr_scene_e */
@@ -138,6 +139,15 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
 
     p = buf->last;
     last = buf->end;
+
+    /* The version this worker runs: after an upgrade, a reload keeps the
+     * old module mapped, and only this line shows it (README, Upgrades). */
+    p = ngx_slprintf(p, last,
+                     "# HELP code_router_build_info The code-router module "
+                     "this worker runs, and the nginx it was built for.\n"
+                     "# TYPE code_router_build_info gauge\n"
+                     "code_router_build_info{version=\"" CR_VERSION "\","
+                     "nginx=\"" NGINX_VERSION "\"} 1\n");
 
     p = ngx_http_code_router_counters(p, last, "code_router_requests_total",
                                       "Scans answered, by outcome.", "status",
