@@ -440,6 +440,9 @@ void ngx_http_code_router_count(ngx_http_request_t *r,
 /* Counts a store opened by a worker after its start. */
 void ngx_http_code_router_count_reopen(void);
 
+/* A scan answered 503 for its campaign's unusable target. */
+void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
+
 /* The metrics' shared memory, added once by any directive that needs it. */
 ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
 

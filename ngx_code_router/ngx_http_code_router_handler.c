@@ -515,7 +515,7 @@ ngx_http_code_router_stored_url(ngx_http_request_t *r, cr_binding_t *b,
 }
 
 
-/* One line per bad campaign a second, whatever the scans of it. */
+/* Counted; one line per bad campaign a second, whatever the scans of it. */
 static void
 ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
     const char *why)
@@ -524,6 +524,9 @@ ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
     cr_str_t   *cid;
 
     cid = &b->campaign.s[CR_CAMP_ID];
+
+    /* Every one counted, whatever the log's limit. */
+    ngx_http_code_router_count_unusable(r);
 
     if (!ngx_http_code_router_log_ok(&ngx_http_code_router_bad_target,
                                      ngx_crc32_short((u_char *) cid->data,
