@@ -37,6 +37,7 @@ unless ($ENV{CR_DEB_PREBUILT}) {
     is($rc, 0, 'make deb DIST=trixie builds the packages')
         or BAIL_OUT("make deb DIST=trixie failed:\n$out$err");
     diag(sprintf 'make deb DIST=trixie: %.0f s', time - $t0);
+    diag($_) for grep { /made in|built for/ } split /\n/, "$out$err";
     like($out, qr/^make deb: lintian: no errors$/m, '... and lintian reports no error');
 }
 
