@@ -129,9 +129,11 @@ sub purge {
 }
 sub remove_user {
     return if $had_user || !getpwnam('code-router');
-    system('deluser', '--system', '--quiet', 'code-router') == 0
-        or diag('deluser code-router failed');
-    system('delgroup', '--system', '--quiet', 'code-router')
+    # (deluser's note that cron is missing is no failure.)
+    my ($rc, $out, $err) = run_cmd(['deluser', '--system', '--quiet',
+                                    'code-router']);
+    diag("deluser code-router: $out$err") if $rc;
+    run_cmd(['delgroup', '--system', '--quiet', 'code-router'])
         if getgrnam('code-router');
 }
 END {
