@@ -9,8 +9,9 @@
  * does ("" for a variable not found); the numbers (kid, serial, scans,
  * generation, http_status, request_time) are JSON numbers and the flags
  * (counted, diverted) true or false, as in the API, null when the router
- * set none, so a warehouse loads the line without casts.  node ($hostname) and request_id ($request_id) let a
- * central store merge many edges and drop a line a shipper sent twice.
+ * set none, so a warehouse loads the line without casts.  node
+ * ($hostname) and request_id ($request_id) let a central store merge
+ * many edges and drop a line a shipper sent twice.
  * t/59 checks every member against the variables, for hostile input too.
  * Read in the log phase, so the status is the final one.
  */
@@ -37,7 +38,8 @@ typedef struct {
 #define CR_BOOL(name, slot)                                                  \
     { ngx_string(",\"" name "\":"), slot, CR_JSON_BOOL }
 
-/* After "time", "status", "http_status" and "code"; then "seen_in". */
+/* After "time", "node", "request_id", "status", "http_status" and
+ * "code"; then "seen_in". */
 static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     CR_NUMBER("kid", CR_VAR_KID),
     CR_NUMBER("serial", CR_VAR_SERIAL),
