@@ -42,7 +42,12 @@ my ($old) = $bytes =~ /code_router_build_info\{version=\\?"([0-9][^"\\]*)\\?"/
 write_file("$so.dpkg-new", $patched, 0644);
 
 $ENV{CR_MODULE} = $so;
-my $t = CodeRouter::Test::Nginx->new(workers => 2, http => <<"CONF");
+# A new binary gets only the environment nginx passes on: under the
+# sanitizers, the runtime it needs preloaded.
+my $env = $ENV{CR_NGINX_PRELOAD}
+        ? "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;" : '';
+my $t = CodeRouter::Test::Nginx->new(workers => 2, main => $env,
+                                     http => <<"CONF");
     code_router_db $d/brand.mdb;
     code_router_key 1 $key;
     server {
@@ -55,7 +60,17 @@ CONF
 # whose parent is still the one that started it (daemon off).
 my $p = $t->prefix;
 $t->write_conf;
-sub master { my $m = read_file("$p/nginx.pid"); chomp $m; $m }
+# The master's pid (nginx rewrites the file: wait for a whole one).
+sub master {
+    my $m = '';
+    for (1 .. 100) {
+        $m = read_file("$p/nginx.pid");
+        last if $m =~ /^\d+\n\z/;
+        sleep 0.02;
+    }
+    chomp $m;
+    return $m;
+}
 my %masters;
 END { kill 'TERM', grep { kill 0, $_ } keys %masters }
 {
