@@ -342,6 +342,8 @@ clean:
 # make deb: the Debian packages libnginx-mod-http-code-router and
 # code-router in build/deb/ (dpkg-buildpackage from a copy of the tree in
 # build/pkg/, then lintian).  As root it installs what the build needs.
+# make deb DIST=trixie: the same for Debian 13, built in a chroot of it
+# (debootstrap, cached in build/chroot/), into build/deb/trixie/.
 .PHONY: deb
 deb:
-	scripts/deb
+	scripts/deb $(DIST)

@@ -120,6 +120,7 @@ typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
 
 typedef struct {
     ngx_int_t                  var_index[CR_VAR_N];
+    ngx_int_t                  request_id_index;  /* $request_id */
     ngx_array_t                dbs;             /* ..._db_t, in _db.c */
     ngx_array_t                zones;           /* zone_t * */
     ngx_array_t                keys;            /* ..._key_use_t: at
@@ -502,6 +503,9 @@ void ngx_http_code_router_count(ngx_http_request_t *r,
 
 /* Counts a store opened by a worker after its start. */
 void ngx_http_code_router_count_reopen(void);
+
+/* A scan answered 503 for its campaign's unusable target. */
+void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
 
 /* The metrics' shared memory, added once by any directive that needs it. */
 ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);

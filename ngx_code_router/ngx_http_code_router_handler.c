@@ -621,7 +621,7 @@ ngx_http_code_router_stored_url(ngx_http_request_t *r, cr_binding_t *b,
 }
 
 
-/* One line per bad campaign a second, whatever the scans of it. */
+/* Counted; one line per bad campaign a second, whatever the scans of it. */
 static void
 ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
     const char *why)
@@ -630,6 +630,9 @@ ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
     cr_str_t   *cid;
 
     cid = &b->campaign.s[CR_CAMP_ID];
+
+    /* Every one counted, whatever the log's limit. */
+    ngx_http_code_router_count_unusable(r);
 
     if (!ngx_http_code_router_log_ok(&ngx_http_code_router_bad_target,
                                      ngx_crc32_short((u_char *) cid->data,
@@ -1233,6 +1236,8 @@ ngx_http_code_router_add_variables(ngx_conf_t *cf)
     ngx_http_code_router_var_t        *v;
     ngx_http_code_router_main_conf_t  *crmcf;
 
+    static ngx_str_t  request_id = ngx_string("request_id");
+
     crmcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_code_router_module);
 
@@ -1254,6 +1259,12 @@ ngx_http_code_router_add_variables(ngx_conf_t *cf)
         if (crmcf->var_index[v->slot] == NGX_ERROR) {
             return NGX_ERROR;
         }
+    }
+
+    /* nginx's own, for the scan record. */
+    crmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+    if (crmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;

@@ -5,27 +5,44 @@
  *     log_format scan escape=none '{$code_router_scan}';
  *
  * and not two dozen variables, each looked up, measured and escaped by
- * the log module twice.  Every member is what conf/nginx.conf's former
- * 24-variable escape=json format logged, byte for byte (t/59 compares
- * them): the same escaping as nginx's escape=json, and "" for a variable
- * not found.  Read in the log phase, so the status is the final one.
+ * the log module twice.  The strings are escaped as nginx's escape=json
+ * does ("" for a variable not found); the numbers (kid, serial, scans,
+ * generation, http_status, request_time) are JSON numbers and the flags
+ * (counted, diverted) true or false, as in the API, null when the router
+ * set none, so a warehouse loads the line without casts.  node
+ * ($hostname) and request_id ($request_id) let a central store merge
+ * many edges and drop a line a shipper sent twice.
+ * t/59 checks every member against the variables, for hostile input too.
+ * Read in the log phase, so the status is the final one.
  */
 
 #include "ngx_http_code_router.h"
 
 
 typedef struct {
-    ngx_str_t                   key;        /* ,"name":" */
+    ngx_str_t                   key;        /* ,"name":" or ,"name": */
     ngx_http_code_router_var_e  slot;
+    ngx_uint_t                  type;       /* CR_JSON_... */
 } ngx_http_code_router_member_t;
 
 
-#define CR_MEMBER(name, slot)  { ngx_string(",\"" name "\":\""), slot }
+/* A number or a flag is null when the router set none. */
+#define CR_JSON_STRING  0
+#define CR_JSON_NUMBER  1
+#define CR_JSON_BOOL    2                   /* "1" true, "0" false */
 
-/* After "time", "status", "http_status" and "code"; then "seen_in". */
+#define CR_MEMBER(name, slot)                                                \
+    { ngx_string(",\"" name "\":\""), slot, CR_JSON_STRING }
+#define CR_NUMBER(name, slot)                                                \
+    { ngx_string(",\"" name "\":"), slot, CR_JSON_NUMBER }
+#define CR_BOOL(name, slot)                                                  \
+    { ngx_string(",\"" name "\":"), slot, CR_JSON_BOOL }
+
+/* After "time", "node", "request_id", "status", "http_status" and
+ * "code"; then "seen_in". */
 static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
-    CR_MEMBER("kid", CR_VAR_KID),
-    CR_MEMBER("serial", CR_VAR_SERIAL),
+    CR_NUMBER("kid", CR_VAR_KID),
+    CR_NUMBER("serial", CR_VAR_SERIAL),
     CR_MEMBER("batch", CR_VAR_BATCH),
     CR_MEMBER("scene", CR_VAR_SCENE),
     CR_MEMBER("campaign", CR_VAR_CAMPAIGN),
@@ -35,11 +52,11 @@ static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     CR_MEMBER("region", CR_VAR_REGION),
     CR_MEMBER("target", CR_VAR_TARGET),
     CR_MEMBER("client", CR_VAR_CLIENT),
-    CR_MEMBER("scans", CR_VAR_SCANS),
+    CR_NUMBER("scans", CR_VAR_SCANS),
     CR_MEMBER("first_scan", CR_VAR_FIRST_SCAN),
-    CR_MEMBER("counted", CR_VAR_COUNTED),
+    CR_BOOL("counted", CR_VAR_COUNTED),
     CR_MEMBER("uncounted", CR_VAR_UNCOUNTED),
-    CR_MEMBER("diverted", CR_VAR_DIVERTED),
+    CR_BOOL("diverted", CR_VAR_DIVERTED),
     CR_MEMBER("rule", CR_VAR_RULE)
 };
 
@@ -47,9 +64,12 @@ static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     (sizeof(ngx_http_code_router_members)                                    \
      / sizeof(ngx_http_code_router_member_t))
 
-/* Values in record order; the numbers are written unquoted. */
+/* Values in record order; the numbers are written unquoted (null when
+ * the router set none: a malformed code has no kid). */
 enum {
-    CR_REC_STATUS = 0,
+    CR_REC_NODE = 0,
+    CR_REC_REQUEST_ID,
+    CR_REC_STATUS,
     CR_REC_CODE,
     CR_REC_MEMBERS,
     CR_REC_SEEN_IN = CR_REC_MEMBERS + CR_MEMBERS,
@@ -69,6 +89,9 @@ enum {
                             : ngx_http_code_router_json(p, &(val)[i]))
 
 static u_char *ngx_http_code_router_digits(u_char *p, uint64_t v);
+static ngx_uint_t ngx_http_code_router_is_number(ngx_str_t *s);
+static u_char *ngx_http_code_router_number(u_char *p, ngx_str_t *s);
+static u_char *ngx_http_code_router_bool(u_char *p, ngx_str_t *s);
 static ngx_uint_t ngx_http_code_router_json_clean(ngx_str_t *s);
 static size_t ngx_http_code_router_json_len(ngx_str_t *s);
 static u_char *ngx_http_code_router_json(u_char *p, ngx_str_t *s);
@@ -99,7 +122,7 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     u_char                            *p;
     size_t                             len;
     ngx_str_t                          val[CR_REC_N];
-    ngx_uint_t                         i, status, clean;
+    ngx_uint_t                         i, status, clean, numbers;
     ngx_time_t                        *tp;
     ngx_msec_int_t                     ms;
     ngx_http_code_router_loc_conf_t   *crlcf;
@@ -126,6 +149,11 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
 
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
+    /* What central aggregation needs: which node, and a key that is
+     * the same in every copy of a line a shipper sent twice. */
+    val[CR_REC_NODE] = ngx_cycle->hostname;
+    ngx_http_code_router_value(r, crmcf->request_id_index,
+                               &val[CR_REC_REQUEST_ID]);
     ngx_http_code_router_value(r, crmcf->var_index[CR_VAR_STATUS],
                                &val[CR_REC_STATUS]);
     ngx_http_code_router_value(r, crmcf->var_index[CR_VAR_SCANNED],
@@ -165,21 +193,34 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
         ngx_str_null(&val[CR_REC_REFERER]);
     }
 
-    len = sizeof("\"time\":\"\",\"status\":\"\",\"http_status\":,\"code\":\"\""
-                 ",\"seen_in\":\"\",\"generation\":\"\",\"ip\":\"\",\"ua\":\"\""
+    len = sizeof("\"time\":\"\",\"node\":\"\",\"request_id\":\"\""
+                 ",\"status\":\"\",\"http_status\":,\"code\":\"\""
+                 ",\"seen_in\":\"\",\"generation\":,\"ip\":\"\",\"ua\":\"\""
                  ",\"referer\":\"\",\"request_time\":") - 1
           + ngx_cached_http_log_iso8601.len + NGX_INT_T_LEN
           + NGX_TIME_T_LEN + 4;
 
+    numbers = (ngx_uint_t) 1 << CR_REC_GENERATION;
+
     for (i = 0; i < CR_MEMBERS; i++) {
-        len += ngx_http_code_router_members[i].key.len + 1;
+        len += ngx_http_code_router_members[i].key.len;
+
+        if (ngx_http_code_router_members[i].type == CR_JSON_STRING) {
+            len++;
+
+        } else {
+            numbers |= (ngx_uint_t) 1 << (CR_REC_MEMBERS + i);
+        }
     }
 
     /* Nearly every value needs no escaping: found so, it is copied. */
     clean = 0;
 
     for (i = 0; i < CR_REC_N; i++) {
-        if (ngx_http_code_router_json_clean(&val[i])) {
+        if (numbers >> i & 1) {
+            len += ngx_max(val[i].len, sizeof("false") - 1);
+
+        } else if (ngx_http_code_router_json_clean(&val[i])) {
             clean |= (ngx_uint_t) 1 << i;
             len += val[i].len;
 
@@ -198,6 +239,11 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     p = ngx_cpymem(p, "\"time\":\"", sizeof("\"time\":\"") - 1);
     p = ngx_cpymem(p, ngx_cached_http_log_iso8601.data,
                    ngx_cached_http_log_iso8601.len);
+    p = ngx_cpymem(p, "\",\"node\":\"", sizeof("\",\"node\":\"") - 1);
+    p = ngx_http_code_router_put(p, val, clean, CR_REC_NODE);
+    p = ngx_cpymem(p, "\",\"request_id\":\"",
+                   sizeof("\",\"request_id\":\"") - 1);
+    p = ngx_http_code_router_put(p, val, clean, CR_REC_REQUEST_ID);
     p = ngx_cpymem(p, "\",\"status\":\"", sizeof("\",\"status\":\"") - 1);
     p = ngx_http_code_router_put(p, val, clean, CR_REC_STATUS);
     p = ngx_cpymem(p, "\",\"http_status\":", sizeof("\",\"http_status\":") - 1);
@@ -211,16 +257,24 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     for (i = 0; i < CR_MEMBERS; i++) {
         p = ngx_cpymem(p, ngx_http_code_router_members[i].key.data,
                        ngx_http_code_router_members[i].key.len);
-        p = ngx_http_code_router_put(p, val, clean, CR_REC_MEMBERS + i);
-        *p++ = '"';
+        switch (ngx_http_code_router_members[i].type) {
+        case CR_JSON_NUMBER:
+            p = ngx_http_code_router_number(p, &val[CR_REC_MEMBERS + i]);
+            break;
+        case CR_JSON_BOOL:
+            p = ngx_http_code_router_bool(p, &val[CR_REC_MEMBERS + i]);
+            break;
+        default:
+            p = ngx_http_code_router_put(p, val, clean, CR_REC_MEMBERS + i);
+            *p++ = '"';
+        }
     }
 
     p = ngx_cpymem(p, ",\"seen_in\":\"", sizeof(",\"seen_in\":\"") - 1);
     p = ngx_http_code_router_put(p, val, clean, CR_REC_SEEN_IN);
-    p = ngx_cpymem(p, "\",\"generation\":\"",
-                   sizeof("\",\"generation\":\"") - 1);
-    p = ngx_http_code_router_put(p, val, clean, CR_REC_GENERATION);
-    p = ngx_cpymem(p, "\",\"ip\":\"", sizeof("\",\"ip\":\"") - 1);
+    p = ngx_cpymem(p, "\",\"generation\":", sizeof("\",\"generation\":") - 1);
+    p = ngx_http_code_router_number(p, &val[CR_REC_GENERATION]);
+    p = ngx_cpymem(p, ",\"ip\":\"", sizeof(",\"ip\":\"") - 1);
     p = ngx_http_code_router_put(p, val, clean, CR_REC_IP);
     p = ngx_cpymem(p, "\",\"ua\":\"", sizeof("\",\"ua\":\"") - 1);
     p = ngx_http_code_router_put(p, val, clean, CR_REC_UA);
@@ -258,6 +312,57 @@ ngx_http_code_router_digits(u_char *p, uint64_t v)
     } while (v);
 
     return ngx_cpymem(p, end, tmp + NGX_INT64_LEN - end);
+}
+
+
+/* Whether s is a JSON number the router wrote: decimal digits, no
+ * leading zero, fewer than 20 of them. */
+static ngx_uint_t
+ngx_http_code_router_is_number(ngx_str_t *s)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len >= NGX_INT64_LEN
+        || (s->data[0] == '0' && s->len > 1))
+    {
+        return 0;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < '0' || s->data[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* s as a JSON number, or null: at most max(s->len, 4) bytes. */
+static u_char *
+ngx_http_code_router_number(u_char *p, ngx_str_t *s)
+{
+    if (ngx_http_code_router_is_number(s)) {
+        return ngx_cpymem(p, s->data, s->len);
+    }
+
+    return ngx_cpymem(p, "null", sizeof("null") - 1);
+}
+
+
+/* A flag of the router's ("1" or "0") as true or false, else null. */
+static u_char *
+ngx_http_code_router_bool(u_char *p, ngx_str_t *s)
+{
+    if (s->len == 1 && s->data[0] == '1') {
+        return ngx_cpymem(p, "true", sizeof("true") - 1);
+    }
+
+    if (s->len == 1 && s->data[0] == '0') {
+        return ngx_cpymem(p, "false", sizeof("false") - 1);
+    }
+
+    return ngx_cpymem(p, "null", sizeof("null") - 1);
 }
 
 

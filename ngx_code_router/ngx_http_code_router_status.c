@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_code_router.h"
+#include "cr_version.h"
 
 
 #define CR_SCENES            5          /* 0: no batch, then cr_scene_e */
@@ -21,6 +22,7 @@ typedef struct {
     ngx_atomic_t               client[2];       /* other, wechat */
     ngx_atomic_t               answer[CR_ANS_N];
     ngx_atomic_t               reopened;
+    ngx_atomic_t               unusable;        /* targets, in scans */
 } ngx_http_code_router_metrics_t;
 
 
@@ -35,7 +37,7 @@ static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
 
 
 static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics_4");    /* a new layout, a new name */
+    ngx_string("code_router_metrics_5");    /* a new layout, a new name */
 
 
 void
@@ -73,6 +75,23 @@ ngx_http_code_router_count_reopen(void)
     if (crmcf->shm && crmcf->shm->data) {
         m = crmcf->shm->data;
         (void) ngx_atomic_fetch_add(&m->reopened, 1);
+    }
+}
+
+
+/* A scan of a campaign whose target cannot be answered (its 503 and the
+ * error log's line, at most one a second, say which). */
+void
+ngx_http_code_router_count_unusable(ngx_http_request_t *r)
+{
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->shm && crmcf->shm->data) {
+        m = crmcf->shm->data;
+        (void) ngx_atomic_fetch_add(&m->unusable, 1);
     }
 }
 
@@ -160,6 +179,15 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     p = buf->last;
     last = buf->end;
 
+    /* The version this worker runs: after an upgrade, a reload keeps the
+     * old module mapped, and only this line shows it (README, Upgrades). */
+    p = ngx_slprintf(p, last,
+                     "# HELP code_router_build_info The code-router module "
+                     "this worker runs, and the nginx it was built for.\n"
+                     "# TYPE code_router_build_info gauge\n"
+                     "code_router_build_info{version=\"" CR_VERSION "\","
+                     "nginx=\"" NGINX_VERSION "\"} 1\n");
+
     if (crlcf->status_server) {
         goto stores;
     }
@@ -194,7 +222,12 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
                      "# HELP code_router_db_reopens_total Store opens by "
                      "workers after start (swaps, outages).\n"
                      "# TYPE code_router_db_reopens_total counter\n"
-                     "code_router_db_reopens_total %uA\n", m->reopened);
+                     "code_router_db_reopens_total %uA\n"
+                     "# HELP code_router_unusable_targets_total Scans of a "
+                     "campaign whose target cannot be answered (503).\n"
+                     "# TYPE code_router_unusable_targets_total counter\n"
+                     "code_router_unusable_targets_total %uA\n",
+                     m->reopened, m->unusable);
 
 stores:
 

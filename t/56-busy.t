@@ -24,7 +24,9 @@ my $html = root() . '/conf/html/';
 $http =~ s{/var/lib/code-router/brand\.mdb}{$d/brand.mdb}g;
 $http =~ s{/etc/nginx/code-router/1\.key}{$key}g;
 $http =~ s{/var/lib/code-router/scans/scans\.mdb}{$d/scans/scans.mdb}g;
-$http =~ s{/var/log/nginx/scan\.log}{%%PREFIX%%/logs/scan.log}g;
+$http =~ s{/var/log/code-router/(scan|verify)\.log}{%%PREFIX%%/logs/$1.log}g
+    or die 'conf/nginx.conf: no scan log';
+$http =~ s{^\s*listen \[::\]:\d+[^;]*;\n}{}mg;
 $http =~ s{/usr/share/code-router/html/?}{$html}g;
 $http =~ s{/usr/share/code-router/wechat}{$d}g;
 # The scan server without its TLS (t/81-tls.t tests that); the port-80

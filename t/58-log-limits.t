@@ -73,6 +73,8 @@ cmp_ok($n, '<=', allowed($secs),
 my $m = $t->get('/status')->{content};
 my ($unavail) = $m =~ /^code_router_requests_total\{status="unavailable"\} (\d+)/m;
 is($unavail, 200, 'the metrics count every one');
+like($m, qr/^code_router_unusable_targets_total 200$/m,
+     '... as scans of an unusable target (the alert CodeRouterUnusableTarget)');
 
 # 2. Two campaigns in turn: each gets its line (the limit is per subject).
 # mp1 may have been logged in part 1's last second: wait that out.

@@ -1,12 +1,14 @@
 #!/usr/bin/perl
 # $code_router_scan, the scan record rendered in one variable, against the
-# format it replaces: conf/nginx.conf's former scan log of 24 variables
-# with escape=json.  Both logs are written for every request of one
-# server, and every line must be the same bytes: redirects, a fallback
-# after error_page, forged, malformed and lower-case codes, a HEAD, a bot,
-# a diverted scan, a request the router never saw, hostile User-Agent and
-# Referer bytes (quotes, backslashes, control bytes, UTF-8 and invalid
-# bytes).  And the example's log line is valid JSON.
+# variables it is made of: a log_format of the same members with
+# escape=json is written beside it for every request of one server, and
+# every line must be valid JSON with the same members and values (the
+# strings byte for byte; the numbers as JSON numbers, null where the
+# variable is empty): redirects, a fallback after error_page, forged,
+# malformed and lower-case codes, a HEAD, a bot, a diverted scan, a
+# request the router never saw, hostile User-Agent and Referer bytes
+# (quotes, backslashes, control bytes, UTF-8 and invalid bytes).  node is
+# $hostname and request_id nginx's $request_id.
 use strict;
 use warnings;
 use FindBin;
@@ -33,9 +35,11 @@ kid,serial,state,campaign
 1,50,revoked,
 CSV
 
-# The former example format, as conf/nginx.conf had it.
+# The members as variables (the numbers quoted: a log_format cannot say
+# null for an empty one).
 my $old = <<'FMT';
-'{"time":"$time_iso8601","status":"$code_router_status",'
+'{"time":"$time_iso8601","node":"$hostname","request_id":"$request_id",'
+'"status":"$code_router_status",'
 '"http_status":$status,"code":"$code","kid":"$code_router_kid",'
 '"serial":"$code_router_serial","batch":"$code_router_batch",'
 '"scene":"$code_router_scene","campaign":"$code_router_campaign",'
@@ -128,13 +132,43 @@ for (1 .. 100) {
     sleep 0.05;
 }
 is(scalar @new, scalar @req, 'one scan record a request');
-is(scalar @old, scalar @req, 'one line of the former format a request');
+is(scalar @old, scalar @req, 'one line of the variables a request');
+
+# The record's members in order, and which are numbers.
+my @members = qw(time node request_id status http_status code kid serial
+                 batch scene campaign sku gtin lot region target client
+                 scans first_scan counted uncounted diverted rule seen_in
+                 generation ip ua referer request_time);
+my %number = map { $_ => 1 } qw(kid serial scans generation);
+my %flag = map { $_ => 1 } qw(counted diverted);
+# JSON::PP keeps bytes (utf8 off: the UA's invalid bytes stay as sent).
+my $j = JSON::PP->new->utf8(0);
 for my $i (0 .. $#req) {
-    is($new[$i], $old[$i], "the same record: $req[$i][0] $req[$i][1]");
+    my $what = "$req[$i][0] $req[$i][1]";
+    my $rec = eval { $j->decode($new[$i]) };
+    ok($rec, "the record is JSON: $what") or diag("$@: $new[$i]");
+    my $want = $j->decode($old[$i]);
+    for my $m (keys %number) {
+        $want->{$m} = $want->{$m} eq '' ? undef : 0 + $want->{$m};
+    }
+    for my $m (keys %flag) {
+        $want->{$m} = $want->{$m} eq '' ? undef
+                    : $want->{$m} ? JSON::PP::true : JSON::PP::false;
+    }
+    is_deeply($rec, $want, "... with the variables' values: $what")
+        or diag("$new[$i]\n$old[$i]");
+    # Numbers unquoted, every member there, in the record's order.
+    my @keys = $new[$i] =~ /(?:^\{|,)"([a-z_]+)":(?=["0-9ntf])/g;
+    is_deeply(\@keys, \@members, '... every member, in order');
+    my @raw = map { $new[$i] =~ /[{,]"$_":([^,"]*)[,}]/ ? $1 : '(quoted)' }
+                  sort keys %number, keys %flag;
+    is_deeply(\@raw, [map { !defined $_ ? 'null' : !ref $_ ? $_
+                             : $_ ? 'true' : 'false' }
+                       @$want{sort keys %number, keys %flag}],
+              '... numbers and flags unquoted (' . join(' ', @raw) . ')');
 }
 
-# The example's line is a JSON object with the members of the record.
-my $j = JSON::PP->new->utf8(0);
+# The example's line, member by member.
 my $rec = eval { $j->decode($new[0]) };
 ok($rec, 'the record is JSON') or diag($@);
 is($rec->{status}, 'ok', 'status');
@@ -142,15 +176,27 @@ is($rec->{http_status}, 302, 'http_status is a number');
 is($rec->{code}, $ok, 'code');
 like($rec->{target}, qr{^https://shop\.example/p\?x=1&code=\Q$ok\E&}, 'target')
     or diag($new[0]);
-is($rec->{scans}, '1', 'scans');
+is($rec->{scans}, 1, 'scans: a number');
+is($rec->{kid}, 1, 'kid: a number');
+like($rec->{request_id}, qr/^[0-9a-f]{32}$/, "request_id: nginx's \$request_id");
+chomp(my $host = `hostname`);
+is($rec->{node}, lc $host, 'node: the hostname');
 is($rec->{seen_in}, '', 'seen_in');
 my $div = $j->decode($new[5]);
 is($div->{seen_in}, 'CN-GD', 'seen_in from code_router_region');
-is($div->{diverted}, '1', 'a diverted scan');
+is($div->{diverted}, JSON::PP::true, 'a diverted scan: true');
+is($rec->{diverted}, JSON::PP::false, '... another not: false');
 my $gone = $j->decode($new[6]);
 is_deeply([@$gone{qw(status http_status)}], ['revoked', 410], 'the fallback: the final status');
 my $other = $j->decode($new[9]);
-is_deeply([@$other{qw(status code http_status)}], ['', '', 404], 'a request the router never saw');
+is_deeply([@$other{qw(status code http_status kid serial scans)}],
+          ['', '', 404, undef, undef, undef],
+          'a request the router never saw: its numbers null');
+my $mal = $j->decode($new[8]);
+is_deeply([@$mal{qw(status kid serial)}], ['malformed', undef, undef],
+          'a malformed code: kid and serial null');
+my %ids = map { $j->decode($_)->{request_id} => 1 } @new;
+is(scalar keys %ids, scalar @new, 'a request id a request');
 like($new[10], qr/"ua":"a\\"b\\\\c\\td\\u0001e\\u001Ff\x7fg \xe4\xb8\xad \xff\x80 \\b\\f"/,
      'control bytes escaped as nginx does, other bytes as they came');
 

@@ -67,6 +67,10 @@ like($status, qr/^code_router_scans_total\{zone="two"\} 4$/m,
      '... and the second scan zone');
 like($status, qr/^code_router_pin_checks_total\{verification="genuine"\} 0$/m,
      '... and the PIN checks');
+like($status, qr/^code_router_build_info\{version="[0-9][^"]*",nginx="[0-9.]+"\} 1$/m,
+     '... the version this worker runs (build_info)');
+like($status, qr/^code_router_unusable_targets_total 0$/m,
+     '... and no scan of an unusable target');
 
 write_file("$d/status.txt", $status);
 my ($rc, $out, $err) = run_cmd([$promtool, 'check', 'metrics'], $status);
@@ -110,13 +114,19 @@ my %used = map { $_ => 1 } map { /\b(code_router_\w+)/g }
            $rules =~ /\bexpr: (.*?)\n\s+(?:for|labels):/gs;
 ok(scalar keys %used >= 4, 'the rules use ' . join(', ', sort keys %used));
 for my $m (sort keys %used) {
-    like($status, qr/^\Q$m\E\{/m, "/status exposes $m");
+    like($status, qr/^\Q$m\E[{ ]/m, "/status exposes $m");
 }
 
 ($rc, $out, $err) = run_cmd([$promtool, 'check', 'rules',
                              "$dir/code-router.rules.yml"]);
 is($rc, 0, 'promtool check rules accepts the rules') or diag $out . $err;
-like($out, qr/SUCCESS: 5 rules found/, '... five alerts');
+like($out, qr/SUCCESS: 9 rules found/, '... nine alerts');
+
+($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool check "
+                             . 'config prometheus.yml']);
+is($rc, 0, 'promtool check config accepts the scrape example, with the '
+           . 'rules') or diag $out . $err;
+like($out, qr/SUCCESS: 9 rules found/, '... which it loads');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool test "
                              . 'rules code-router.rules.test.yml']);
@@ -136,6 +146,16 @@ my %broken = (
             'code_router_scans_store_alert == 2'],
     'forged codes at a share of 0.1 % of all scans'
         => [qr/> 0\.1 \*/, '> 0.001 *'],
+    'an unavailable scan store only past 10 lost scans'
+        => [qr/increase\(code_router_scans_unavailable_total\[5m\]\) > 0/,
+            'increase(code_router_scans_unavailable_total[5m]) > 10'],
+    'flush errors without their "for"'
+        => [qr/(flush_errors_total\[5m\]\) > 0\n)        for: 10m\n/, '$1'],
+    'unusable targets only past 5 scans'
+        => [qr/unusable_targets_total\[5m\]\) > 0/,
+            'unusable_targets_total[5m]) > 5'],
+    'versions compared at once'
+        => [qr/for: 30m/, 'for: 0m'],
 );
 mkdir "$d/broken" or die;
 write_file("$d/broken/code-router.rules.test.yml",
@@ -143,7 +163,8 @@ write_file("$d/broken/code-router.rules.test.yml",
 for my $name (sort keys %broken) {
     my ($re, $with) = @{ $broken{$name} };
     my $text = $rules;
-    ok($text =~ s/$re/$with/, "break: $name");
+    ok($text =~ s/$re/my $w = $with; my $k = $1 \/\/ ''; $w =~ s{\$1}{$k}; $w/e,
+       "break: $name");
     write_file("$d/broken/code-router.rules.yml", $text);
     ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$d/broken' && exec "
                                  . "$promtool test rules code-router.rules.test.yml"]);

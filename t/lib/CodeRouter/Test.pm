@@ -257,8 +257,11 @@ sub ops_conf {
     $n += $conf =~ s{^include /etc/nginx/modules-enabled/\*\.conf;}{$load}m;
     $n += $conf =~ s{/var/lib/code-router/brand\.mdb}{$d/brand.mdb}g;
     $n += $conf =~ s{/etc/nginx/code-router/1\.key}{$d/1.key}g;
-    $n += $conf =~ s{/var/log/nginx/scan\.log}{$d/scan.log}g;
-    $n += $conf =~ s{/var/log/nginx/verify\.log}{$d/verify.log}g;
+    $n += $conf =~ s{/var/log/code-router/scan\.log}{$d/scan.log}g;
+    $n += $conf =~ s{/var/log/code-router/verify\.log}{$d/verify.log}g;
+    # The test's own error log (below), and loopback listeners only.
+    $n += $conf =~ s{^error_log /var/log/nginx/error\.log;\n}{}m;
+    $n += $conf =~ s{^\s*listen \[::\]:\d+[^;]*;\n}{}mg;
     $n += $conf =~ s{/var/lib/code-router/scans/scans\.mdb}{$d/scans/scans.mdb}g;
     $n += $conf =~ s{include mime.types;}{include /etc/nginx/mime.types;}g;
     $n += $conf =~ s{/etc/nginx/code-router/tls/}{$d/tls/}g;
@@ -274,7 +277,7 @@ sub ops_conf {
     $conf =~ s{^(\s*)resolver [^;]*;}{$1resolver 127.0.0.1;}m
         or die 'conf/nginx.conf has changed: update ops_conf (resolver)';
     die "conf/nginx.conf has changed: update ops_conf ($n substitutions)"
-        unless $n >= 16;
+        unless $n >= 19;
     my $api = read_file("$ROOT/conf/api.conf");
     $api =~ s{listen 127\.0\.0\.1:8081;}{listen 127.0.0.1:$port{api};}g;
     $api =~ s{/var/log/nginx/code-router-api\.log}{$d/api.log}g;
