@@ -56,6 +56,7 @@ static void cr_scans_end(cr_scans_t *sc);
 static size_t cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
     uint64_t serial, unsigned kind);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
+static void cr_scans_encode(uint8_t *d, const cr_scan_t *s);
 
 
 int
@@ -266,7 +267,7 @@ int
 cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
     int          rc;
-    size_t       i, j;
+    size_t       i;
     uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
     MDB_txn     *txn;
     MDB_val      key, val;
@@ -313,13 +314,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
             goto failed;
         }
 
-        for (j = 0; j < 4; j++) {
-            d[j] = (uint8_t) (s.count >> (8 * j));
-        }
-
-        for (j = 0; j < 8; j++) {
-            d[4 + j] = (uint8_t) ((uint64_t) s.first >> (8 * j));
-        }
+        cr_scans_encode(d, &s);
 
         val.mv_data = d;
         val.mv_size = sizeof(d);
@@ -354,6 +349,99 @@ failed:
     }
 
     return cr_scans_fail(sc, rc, "put");
+}
+
+
+int
+cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
+{
+    int        rc;
+    uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    MDB_txn   *txn;
+    MDB_val    key, val;
+    cr_scan_t  s;
+
+    txn = NULL;
+
+    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "begin");
+    }
+
+    memset(&s, 0, sizeof(cr_scan_t));
+    memcpy(s.fp, fp, CR_SCANS_FP_LEN);
+    s.kid = (uint8_t) kid;
+    s.kind = CR_SCANS_VERIFIED;
+    s.serial = serial;
+
+    key.mv_data = k;
+    key.mv_size = cr_scans_key(k, fp, kid, serial, CR_SCANS_VERIFIED);
+
+    rc = mdb_get(txn, sc->dbi, &key, &val);
+
+    if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+        cr_scans_decode(&val, &s);
+
+    } else if (rc == 0) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: a record of %zu "
+                 "bytes, not %d", val.mv_size, CR_SCANS_VAL);
+        mdb_txn_abort(txn);
+        cr_scans_end(sc);
+        return -1;
+
+    } else if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    if (s.count == UINT32_MAX) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: a verification "
+                 "count at its maximum");
+        mdb_txn_abort(txn);
+        cr_scans_end(sc);
+        return -1;
+    }
+
+    s.count++;
+
+    if (s.first == 0) {
+        s.first = now;
+    }
+
+    cr_scans_encode(d, &s);
+    val.mv_data = d;
+    val.mv_size = sizeof(d);
+
+    rc = mdb_put(txn, sc->dbi, &key, &val, 0);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    /* The environment has no MDB_NOSYNC: the commit returns after
+     * fsync(). */
+    rc = mdb_txn_commit(txn);
+    cr_scans_end(sc);
+
+    if (rc != 0) {
+        return rc == MDB_MAP_FULL ? CR_SCANS_FULL
+                                  : cr_scans_fail(sc, rc, "commit");
+    }
+
+    *v = s;
+
+    return 0;
+
+failed:
+
+    mdb_txn_abort(txn);
+    cr_scans_end(sc);
+
+    if (rc == MDB_MAP_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
+        return CR_SCANS_FULL;
+    }
+
+    return cr_scans_fail(sc, rc, "verify");
 }
 
 
@@ -620,4 +708,19 @@ cr_scans_decode(const MDB_val *v, cr_scan_t *s)
     }
 
     s->first = (int64_t) f;
+}
+
+
+static void
+cr_scans_encode(uint8_t *d, const cr_scan_t *s)
+{
+    int  j;
+
+    for (j = 0; j < 4; j++) {
+        d[j] = (uint8_t) (s->count >> (8 * j));
+    }
+
+    for (j = 0; j < 8; j++) {
+        d[4 + j] = (uint8_t) ((uint64_t) s->first >> (8 * j));
+    }
 }

@@ -80,6 +80,19 @@ int cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
  * their B-tree pages. */
 int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
 
+/*
+ * A right PIN of (fp, kid, serial), durably: in one write transaction,
+ * the 'v' record's count plus one (first = now if it had none), committed
+ * with LMDB's synchronous commit (fsync) before it returns, so a verdict
+ * said after it survives a power cut.  *v gets the new count and first
+ * time.  0, CR_SCANS_FULL or -1 (cr_scans_error).  Blocks on the disk:
+ * nginx calls it in a thread pool.  Never mixes with a flush's merge: a
+ * put keeps the larger count, so a late flush cannot lower it.
+ */
+int cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
+    __attribute__((warn_unused_result));
+
 /* qsort's comparison of two cr_scan_t in the store's key order. */
 int cr_scans_cmp(const void *a, const void *b);
 

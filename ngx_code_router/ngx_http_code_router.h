@@ -8,6 +8,8 @@
  * ngx_http_code_router_gs1.c      the GS1 Digital Link resolver
  * ngx_http_code_router_verify.c   the PIN check (code_router_verify)
  * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
+ * ngx_http_code_router_ledger.c   right PINs counted durably (the scan
+ *                                 store, or PostgreSQL: cr_ledger)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
  * ngx_http_code_router_status.c   metrics and the code_router_status page
  * ngx_http_code_router_module.c   directives, configuration, module tables
@@ -108,6 +110,7 @@ typedef enum {
 
 
 typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
+typedef struct ngx_http_code_router_ledger_s  ngx_http_code_router_ledger_t;
 
 
 typedef struct {
@@ -118,6 +121,8 @@ typedef struct {
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
     ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
+    ngx_shm_zone_t            *ledger_zone;     /* the ledgers' metrics */
+    ngx_int_t                  request_index;   /* $code_router_request */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -127,6 +132,8 @@ typedef struct {
     ngx_str_t                  wechat_literal;  /* the regex, if it is
                                                  * plain text; else "" */
     ngx_uint_t                 db_index;        /* into dbs, plus one */
+    ngx_http_code_router_ledger_t  *ledger;     /* code_router_ledger, or
+                                                 * NULL: the scan store */
 } ngx_http_code_router_srv_conf_t;
 
 
@@ -370,6 +377,10 @@ ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, cr_scan_t *v);
 
+/* The zone's scan store as this worker has it open, or NULL (none, or
+ * not open now). */
+cr_scans_t *ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z);
+
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */
 void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
@@ -387,6 +398,44 @@ char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* ngx_http_code_router_ledger.c */
+
+/* What a right PIN's count comes back to: rc NGX_OK and the count and
+ * first time in *v, or NGX_DECLINED (v NULL: answer "unavailable").
+ * Returns what finalizes the request. */
+typedef ngx_int_t (*ngx_http_code_router_ledger_done_pt)(
+    ngx_http_request_t *r, ngx_int_t rc, cr_scan_t *v);
+
+/* Counts the right PIN of decision d durably, in the server's
+ * code_router_ledger or else the scan store of zone z, under request id
+ * request (empty: a fresh one), in a thread pool: NGX_DONE (done will be
+ * called, and the request is held until then), or NGX_DECLINED (it could
+ * not be sent: answer "unavailable" now). */
+ngx_int_t ngx_http_code_router_ledger_verify(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_ledger_done_pt done);
+
+/* Sets $code_router_request (the page's form posts it back) to id. */
+void ngx_http_code_router_ledger_set_request(ngx_http_request_t *r,
+    ngx_str_t *id);
+
+/* Registers $code_router_request (preconfiguration). */
+ngx_int_t ngx_http_code_router_ledger_add_variables(ngx_conf_t *cf);
+
+/* What a location that verifies PINs needs at configuration: the
+ * metrics' zone and nginx's default thread pool. */
+ngx_int_t ngx_http_code_router_ledger_embedded(ngx_conf_t *cf);
+
+/* The directive code_router_ledger. */
+char *ngx_http_code_router_ledger(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* The ledgers' metrics for code_router_status, as the zones'. */
+size_t ngx_http_code_router_ledger_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
+    u_char *last);
 
 
 /* ngx_http_code_router_db.c */

@@ -591,6 +591,13 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
 }
 
 
+cr_scans_t *
+ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z)
+{
+    return (z->store.len && z->sh) ? z->sc : NULL;
+}
+
+
 /* Each worker opens the scan stores after fork. */
 void
 ngx_http_code_router_scans_open(ngx_cycle_t *cycle)

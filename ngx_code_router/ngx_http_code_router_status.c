@@ -125,7 +125,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
      * lines of at most 96 bytes besides its path; the zones' lines are
      * counted exactly. */
     len = 4096 + ngx_http_code_router_scans_status_len(r)
-          + ngx_http_code_router_verify_status_len(r);
+          + ngx_http_code_router_verify_status_len(r)
+          + ngx_http_code_router_ledger_status_len(r);
 
     for (i = 0; i < ndb; i++) {
         len += 5 * (96 + ngx_http_code_router_db_path(crmcf, i)->len);
@@ -223,6 +224,7 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
 
     p = ngx_http_code_router_scans_status(r, p, last);
     p = ngx_http_code_router_verify_status(r, p, last);
+    p = ngx_http_code_router_ledger_status(r, p, last);
 
     if (p == last) {
         /* The sizes above missed a line: a short page would be wrong. */

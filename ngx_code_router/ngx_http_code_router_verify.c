@@ -18,6 +18,7 @@
 
 #include "cr_form.h"
 #include "cr_json.h"
+#include "cr_ledger.h"
 #include "cr_pin.h"
 #include "cr_valid.h"
 #include "ngx_http_code_router.h"
@@ -70,10 +71,13 @@ typedef struct {
 } ngx_http_code_router_guard_t;
 
 
-/* Between the handler and the body's arrival (no redirect in between). */
+/* Between the handler and the body's arrival, and the ledger's answer
+ * (no redirect in between). */
 typedef struct {
     ngx_str_t                     code;
     ngx_uint_t                    api;
+    ngx_str_t                     request;      /* the form's, or "" */
+    ngx_http_code_router_decision_t  *d;
 } ngx_http_code_router_verify_ctx_t;
 
 
@@ -83,6 +87,11 @@ static ngx_int_t ngx_http_code_router_verify_body_check(
 static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len);
+static ngx_int_t ngx_http_code_router_verify_counted(ngx_http_request_t *r,
+    ngx_int_t rc, cr_scan_t *v);
+static ngx_int_t ngx_http_code_router_verify_finish(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry);
 static ngx_http_code_router_ver_e ngx_http_code_router_verify_guard(
     ngx_http_request_t *r, ngx_http_code_router_decision_t *d,
     const u_char *pin, size_t len, int64_t *retry);
@@ -203,7 +212,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
             return rc;                  /* answered: 413 or 415 */
         }
 
-        ctx = ngx_palloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -321,7 +330,9 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
     cr_form_rc_t                        frc;
     ngx_http_code_router_verify_ctx_t  *ctx;
 
+    size_t                              rlen;
     u_char                              pin[CR_PIN_DIGITS_MAX + 1];
+    u_char                              rid[CR_LEDGER_REQUEST_MAX + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
 
@@ -392,6 +403,30 @@ read:
         return;
     }
 
+    /* The request id (the page's nonce, the API caller's): a retry of
+     * one request counts once in the ledger. */
+    frc = cr_form_field((char *) body, p - body, "request", 7, (char *) rid,
+                        sizeof(rid), &rlen);
+
+    if (frc == CR_FORM_OK && cr_ledger_request_valid((char *) rid, rlen)) {
+        ctx->request.data = ngx_pnalloc(r->pool, rlen);
+        if (ctx->request.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(ctx->request.data, rid, rlen);
+        ctx->request.len = rlen;
+        ngx_http_code_router_ledger_set_request(r, &ctx->request);
+
+    } else if (frc != CR_FORM_MISSING) {
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r, NGX_HTTP_BAD_REQUEST,
+                "the request field must be 1 to 64 of 0-9 A-Z a-z _ -, "
+                "once"));
+        return;
+    }
+
     ngx_http_finalize_request(r,
         ngx_http_code_router_verify_pin(r, ctx, pin, len));
 }
@@ -405,8 +440,6 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     int64_t                            retry;
     cr_scan_t                          v;
     ngx_http_code_router_ver_e         ver;
-    ngx_http_code_router_guard_t      *g;
-    ngx_http_code_router_main_conf_t  *cmcf;
     ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_decision_t   *d;
 
@@ -439,20 +472,23 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ver = ngx_http_code_router_verify_guard(r, d, pin, len, &retry);
 
     if (ver == CR_VER_GENUINE) {
-        /* A right PIN that cannot be counted is not an answer: "genuine"
-         * twice for one code would hide a copy. */
-        if (ngx_http_code_router_verified(r, crlcf->scans, d->kid, d->serial,
-                                          1, &v)
-            != NGX_OK)
+        /* Said only once the ledger holds it (durable, and the same on
+         * every node): the answer comes back to verify_counted(). */
+        ctx->d = d;
+
+        if (ngx_http_code_router_ledger_verify(r, d, &ctx->request,
+                                               crlcf->scans,
+                                               ngx_http_code_router_verify_counted)
+            == NGX_DONE)
         {
-            d->out = CR_OUT_UNAVAILABLE;
-            ver = CR_VER_NONE;
-            goto answer;
+            return NGX_DONE;
         }
 
-        if (v.count > 1) {
-            ver = CR_VER_VERIFIED_BEFORE;
-        }
+        /* A right PIN that cannot be counted is not an answer: "genuine"
+         * twice for one code would hide a copy. */
+        d->out = CR_OUT_UNAVAILABLE;
+        ver = CR_VER_NONE;
+        goto answer;
 
     } else if (ngx_http_code_router_verified(r, crlcf->scans, d->kid,
                                              d->serial, 0, &v)
@@ -463,7 +499,48 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
 
 answer:
 
-    if (ngx_http_code_router_verify_vars(r, d, ver, &v, retry) != NGX_OK) {
+    ctx->d = d;
+
+    return ngx_http_code_router_verify_finish(r, ctx, ver, &v, retry);
+}
+
+
+/* The ledger's answer to a right PIN: the count, or unavailable. */
+static ngx_int_t
+ngx_http_code_router_verify_counted(ngx_http_request_t *r, ngx_int_t rc,
+    cr_scan_t *v)
+{
+    cr_scan_t                           none;
+    ngx_http_code_router_verify_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+
+    if (rc != NGX_OK) {
+        ctx->d->out = CR_OUT_UNAVAILABLE;
+        ngx_memzero(&none, sizeof(cr_scan_t));
+
+        return ngx_http_code_router_verify_finish(r, ctx, CR_VER_NONE,
+                                                  &none, 0);
+    }
+
+    return ngx_http_code_router_verify_finish(r, ctx,
+               v->count > 1 ? CR_VER_VERIFIED_BEFORE : CR_VER_GENUINE, v, 0);
+}
+
+
+/* The one exit of a PIN check: variables, metrics, log, answer. */
+static ngx_int_t
+ngx_http_code_router_verify_finish(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry)
+{
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_decision_t   *d;
+
+    d = ctx->d;
+
+    if (ngx_http_code_router_verify_vars(r, d, ver, v, retry) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -477,7 +554,7 @@ answer:
                       d->code, &ngx_http_code_router_verifications[ver]);
     }
 
-    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, &v, retry);
+    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, v, retry);
 }
 
 
@@ -1335,6 +1412,11 @@ ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
 
     cmcf->guard->init = ngx_http_code_router_guard_init;
     cmcf->guard->data = g;
+
+    /* Every PIN check has a guard: with it, what right PINs need. */
+    if (ngx_http_code_router_ledger_embedded(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -1,0 +1,773 @@
+/*
+ * The verification ledger: where a right PIN is counted before the answer
+ * says "genuine" or "verified_before".
+ *
+ *   embedded (no code_router_ledger): the scan store, one LMDB write
+ *       transaction with a synchronous commit (cr_scans_verify);
+ *   code_router_ledger "CONNINFO": PostgreSQL (cr_ledger), shared by
+ *       every node that names it.
+ *
+ * Either way the work runs in a thread pool (the disk's fsync, the
+ * network and name resolution never stall the event loop): the request
+ * waits, holding a reference, and is answered when the task completes.
+ * A PostgreSQL ledger also has a timer: past timeout= the request is
+ * answered "unavailable" at once, and the task, when it ends, finds no
+ * request and is freed.  Each thread keeps one connection per ledger.
+ *
+ * Why a thread pool rather than libpq's asynchronous API on nginx's
+ * events: PQconnectStart resolves host names with a blocking
+ * getaddrinfo(), and a worker must not wait on DNS; a thread also keeps
+ * the libpq code the same for the module and the CLI (cr_ledger.c).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <sodium.h>
+
+#include "cr_ledger.h"
+#include "ngx_http_code_router.h"
+
+
+#define CR_LEDGER_MAX        16        /* ledgers per configuration */
+#define CR_LEDGER_ERR_LEN    512
+
+
+/* code_router_ledger: one per http block or server. */
+struct ngx_http_code_router_ledger_s {
+    ngx_str_t                          conninfo;    /* NUL-terminated */
+    ngx_msec_t                         timeout;
+    ngx_str_t                          pool_name;
+    ngx_uint_t                         index;       /* a thread's conns[] */
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *tp;          /* found at first use */
+#endif
+};
+
+
+/* The ledgers' metrics, shared by the workers. */
+typedef enum {
+    CR_LEDGER_M_COUNTED = 0,            /* counted (a new verification) */
+    CR_LEDGER_M_REPLAYED,               /* a request id seen before */
+    CR_LEDGER_M_LATE,                   /* the database saw it too late */
+    CR_LEDGER_M_TIMEOUT,                /* no answer within timeout= */
+    CR_LEDGER_M_ERROR,                  /* refused, down, no schema */
+    CR_LEDGER_M_N
+} ngx_http_code_router_ledger_metric_e;
+
+typedef struct {
+    ngx_atomic_t                       n[2][CR_LEDGER_M_N];  /* embedded,
+                                                              * postgresql */
+    ngx_atomic_t                       unavailable;
+} ngx_http_code_router_ledger_sh_t;
+
+
+/* One right PIN on its way: allocated apart from the request, since the
+ * request may be answered (timeout) and freed while the thread works. */
+typedef struct {
+    ngx_http_request_t                *r;           /* NULL: answered */
+    ngx_http_code_router_ledger_done_pt  done;
+    ngx_pool_cleanup_t                *cln;
+    ngx_event_t                        timer;
+    ngx_log_t                         *log;
+    ngx_thread_task_t                 *task;
+
+    /* What the thread reads. */
+    ngx_http_code_router_ledger_t     *ledger;      /* NULL: embedded */
+    cr_scans_t                        *sc;
+    cr_ledger_code_t                   code;
+    int64_t                            now;
+    int64_t                            deadline_us;
+    char                               request[CR_LEDGER_REQUEST_MAX + 1];
+
+    /* What the thread writes. */
+    int                                rc;
+    cr_scan_t                          v;
+    cr_ledger_outcome_e                outcome;
+    char                               err[CR_LEDGER_ERR_LEN];
+} ngx_http_code_router_ledger_job_t;
+
+
+static void ngx_http_code_router_ledger_work(
+    ngx_http_code_router_ledger_job_t *job);
+#if (NGX_THREADS)
+static void ngx_http_code_router_ledger_thread(void *data, ngx_log_t *log);
+static ngx_thread_pool_t *ngx_http_code_router_ledger_pool(
+    ngx_http_code_router_ledger_t *l);
+#endif
+static void ngx_http_code_router_ledger_event(ngx_event_t *ev);
+static void ngx_http_code_router_ledger_timeout(ngx_event_t *ev);
+static void ngx_http_code_router_ledger_cleanup(void *data);
+static void ngx_http_code_router_ledger_answer(
+    ngx_http_code_router_ledger_job_t *job, ngx_int_t rc);
+static void ngx_http_code_router_ledger_count(ngx_uint_t pg,
+    ngx_http_code_router_ledger_metric_e m);
+static ngx_int_t ngx_http_code_router_ledger_request_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_code_router_ledger_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+
+
+static ngx_str_t  ngx_http_code_router_ledger_zone_name =
+    ngx_string("code_router_ledger");
+static ngx_str_t  ngx_http_code_router_ledger_default_pool =
+    ngx_string("default");
+static ngx_str_t  ngx_http_code_router_request_var =
+    ngx_string("code_router_request");
+
+/* Ledgers so far in the configuration being read (a thread's conns[]
+ * index). */
+static ngx_uint_t  ngx_http_code_router_ledgers;
+
+#if (NGX_THREADS)
+static ngx_thread_pool_t  *ngx_http_code_router_embedded_tp;
+
+/* Each pool thread's connections, by ledger index. */
+static _Thread_local cr_ledger_conn_t
+    *ngx_http_code_router_ledger_conns[CR_LEDGER_MAX];
+#endif
+
+static const char  *ngx_http_code_router_ledger_metric_names[CR_LEDGER_M_N]
+    = {
+    [CR_LEDGER_M_COUNTED] = "counted",
+    [CR_LEDGER_M_REPLAYED] = "replayed",
+    [CR_LEDGER_M_LATE] = "late",
+    [CR_LEDGER_M_TIMEOUT] = "timeout",
+    [CR_LEDGER_M_ERROR] = "error"
+};
+
+
+/*
+ * Sends the right PIN of decision d to the request's ledger; done is
+ * called with NGX_OK and the count, or NGX_DECLINED (unavailable), and
+ * its return value finalizes the request.  Returns NGX_DONE (the request
+ * waits), or NGX_DECLINED when it cannot even be sent.
+ */
+ngx_int_t
+ngx_http_code_router_ledger_verify(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_ledger_done_pt done)
+{
+    u_char                              *p;
+    ngx_thread_task_t                   *task;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_code_router_ledger_t       *l;
+    ngx_http_code_router_srv_conf_t     *crscf;
+    ngx_http_code_router_ledger_job_t   *job;
+
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    l = crscf->ledger;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_DECLINED;
+    }
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_code_router_ledger_job_t),
+                      r->connection->log);
+    if (task == NULL) {
+        return NGX_DECLINED;
+    }
+
+    job = (ngx_http_code_router_ledger_job_t *) (task + 1);
+    job->task = task;
+    job->r = r;
+    job->done = done;
+    job->cln = cln;
+    job->log = ngx_cycle->log;
+    job->ledger = l;
+
+    ngx_memcpy(job->code.fp, crscf->ring->keys[d->kid].fp,
+               CR_LEDGER_FP_LEN);
+    job->code.kid = d->kid;
+    job->code.serial = d->serial;
+    job->now = ngx_time();
+
+    /* The posted request id, else a fresh one: never two buyers' PINs
+     * under one id. */
+    if (request && request->len) {
+        p = ngx_cpymem(job->request, request->data, request->len);
+
+    } else {
+        u_char  rnd[16];
+
+        randombytes_buf(rnd, sizeof(rnd));
+        p = ngx_hex_dump((u_char *) job->request, rnd, sizeof(rnd));
+    }
+
+    *p = '\0';
+
+    if (l == NULL) {
+        job->sc = ngx_http_code_router_scans_store(z);
+
+        if (job->sc == NULL) {
+            ngx_free(task);
+            ngx_http_code_router_ledger_count(0, CR_LEDGER_M_ERROR);
+            return NGX_DECLINED;
+        }
+    }
+
+    task->ctx = job;
+    task->event.data = task;
+    task->event.handler = ngx_http_code_router_ledger_event;
+    task->event.log = job->log;
+
+    cln->handler = ngx_http_code_router_ledger_cleanup;
+    cln->data = job;
+
+    if (l) {
+        job->deadline_us = cr_ledger_now_us() + (int64_t) l->timeout * 1000;
+        job->timer.handler = ngx_http_code_router_ledger_timeout;
+        job->timer.data = job;
+        job->timer.log = r->connection->log;
+        ngx_add_timer(&job->timer, l->timeout);
+    }
+
+#if (NGX_THREADS)
+    {
+        ngx_thread_pool_t  *tp;
+
+        task->handler = ngx_http_code_router_ledger_thread;
+        tp = ngx_http_code_router_ledger_pool(l);
+
+        if (tp == NULL || ngx_thread_task_post(tp, task) != NGX_OK) {
+            /* The pool's queue is full: answered now, unavailable. */
+            cln->handler = NULL;
+
+            if (job->timer.timer_set) {
+                ngx_del_timer(&job->timer);
+            }
+
+            ngx_free(task);
+            ngx_http_code_router_ledger_count(l != NULL, CR_LEDGER_M_ERROR);
+            return NGX_DECLINED;
+        }
+    }
+#else
+    /* No threads in this nginx: the work in the event loop. */
+    ngx_http_code_router_ledger_work(job);
+    ngx_post_event(&task->event, &ngx_posted_events);
+#endif
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* In a pool thread (or the event loop, without threads): the count. */
+static void
+ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
+{
+    int                  rc;
+    cr_ledger_answer_t   a;
+    cr_ledger_conn_t   **cp;
+
+    job->err[0] = '\0';
+
+    if (job->ledger == NULL) {
+        rc = cr_scans_verify(job->sc, job->code.fp, job->code.kid,
+                             job->code.serial, job->now, &job->v);
+        if (rc != 0) {
+            ngx_cpystrn((u_char *) job->err,
+                        (u_char *) cr_scans_error(job->sc), CR_LEDGER_ERR_LEN);
+        }
+
+        job->outcome = CR_LEDGER_COUNTED;
+        job->rc = rc;
+        return;
+    }
+
+#if (NGX_THREADS)
+    cp = &ngx_http_code_router_ledger_conns[job->ledger->index];
+#else
+    static cr_ledger_conn_t  *conns[CR_LEDGER_MAX];
+
+    cp = &conns[job->ledger->index];
+#endif
+
+    if (*cp == NULL) {
+        *cp = cr_ledger_conn_new((char *) job->ledger->conninfo.data);
+
+        if (*cp == NULL) {
+            ngx_cpystrn((u_char *) job->err, (u_char *) "out of memory",
+                        CR_LEDGER_ERR_LEN);
+            job->rc = -1;
+            return;
+        }
+    }
+
+    rc = cr_ledger_verify(*cp, &job->code, job->request, job->deadline_us,
+                          &a);
+
+    if (rc != 0) {
+        ngx_cpystrn((u_char *) job->err, (u_char *) cr_ledger_error(*cp),
+                    CR_LEDGER_ERR_LEN);
+        job->rc = rc;
+        return;
+    }
+
+    job->outcome = a.outcome;
+    job->v.count = a.count;
+    job->v.first = a.first;
+    job->rc = (a.outcome == CR_LEDGER_LATE) ? CR_LEDGER_TIMEOUT : 0;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_code_router_ledger_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_code_router_ledger_work(data);
+}
+
+
+/* The ledger's pool, or for the embedded ledger nginx's "default" (made
+ * by ngx_http_code_router_ledger_embedded() at configuration). */
+static ngx_thread_pool_t *
+ngx_http_code_router_ledger_pool(ngx_http_code_router_ledger_t *l)
+{
+    ngx_cycle_t  *cycle = (ngx_cycle_t *) ngx_cycle;
+
+    if (l) {
+        if (l->tp == NULL) {
+            l->tp = ngx_thread_pool_get(cycle, &l->pool_name);
+        }
+
+        return l->tp;
+    }
+
+    if (ngx_http_code_router_embedded_tp == NULL) {
+        ngx_http_code_router_embedded_tp = ngx_thread_pool_get(cycle,
+                                  &ngx_http_code_router_ledger_default_pool);
+    }
+
+    return ngx_http_code_router_embedded_tp;
+}
+
+#endif
+
+
+/* In the event loop: the task is done. */
+static void
+ngx_http_code_router_ledger_event(ngx_event_t *ev)
+{
+    ngx_uint_t                          pg;
+    ngx_thread_task_t                  *task = ev->data;
+    ngx_http_code_router_ledger_job_t  *job = task->ctx;
+
+    pg = (job->ledger != NULL);
+
+    if (job->rc == 0) {
+        ngx_http_code_router_ledger_count(pg,
+            job->outcome == CR_LEDGER_REPLAYED ? CR_LEDGER_M_REPLAYED
+                                               : CR_LEDGER_M_COUNTED);
+
+    } else if (job->rc == CR_LEDGER_TIMEOUT) {
+        ngx_http_code_router_ledger_count(pg,
+            job->outcome == CR_LEDGER_LATE ? CR_LEDGER_M_LATE
+                                           : CR_LEDGER_M_TIMEOUT);
+
+    } else {
+        ngx_http_code_router_ledger_count(pg, CR_LEDGER_M_ERROR);
+    }
+
+    if (job->rc != 0 && job->err[0]) {
+        ngx_log_error(NGX_LOG_ERR, job->r ? job->r->connection->log
+                                          : job->log, 0,
+                      "code router: %s: %s; the right PIN is answered "
+                      "\"unavailable\"", pg ? "ledger" : "scan store",
+                      job->err);
+    }
+
+    if (job->r == NULL) {
+        /* Answered meanwhile (timeout), or the request is gone.  A late
+         * count, if the database made one, is the request id's: the
+         * buyer's retry replays it. */
+        ngx_free(task);
+        return;
+    }
+
+    ngx_http_code_router_ledger_answer(job, job->rc == 0 ? NGX_OK
+                                                         : NGX_DECLINED);
+    ngx_free(task);
+}
+
+
+/* timeout= passed: "unavailable" now; the task, still out, is freed
+ * when it comes back. */
+static void
+ngx_http_code_router_ledger_timeout(ngx_event_t *ev)
+{
+    ngx_http_code_router_ledger_job_t  *job = ev->data;
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "code router: ledger: no answer within %Mms; the right "
+                  "PIN is answered \"unavailable\"", job->ledger->timeout);
+
+    ngx_http_code_router_ledger_answer(job, NGX_DECLINED);
+}
+
+
+/* The request's pool goes (a client that went away, a worker exiting):
+ * the task must not touch it. */
+static void
+ngx_http_code_router_ledger_cleanup(void *data)
+{
+    ngx_http_code_router_ledger_job_t  *job = data;
+
+    job->r = NULL;
+
+    if (job->timer.timer_set) {
+        ngx_del_timer(&job->timer);
+    }
+}
+
+
+static void
+ngx_http_code_router_ledger_answer(ngx_http_code_router_ledger_job_t *job,
+    ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = job->r;
+    c = r->connection;
+
+    job->r = NULL;
+    job->cln->handler = NULL;
+
+    if (job->timer.timer_set) {
+        ngx_del_timer(&job->timer);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_code_router_ledger_count(job->ledger != NULL,
+                                          CR_LEDGER_M_N);
+    }
+
+    ngx_http_finalize_request(r, job->done(r, rc, rc == NGX_OK ? &job->v
+                                                               : NULL));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* One answer of a ledger; CR_LEDGER_M_N: one right PIN unavailable. */
+static void
+ngx_http_code_router_ledger_count(ngx_uint_t pg,
+    ngx_http_code_router_ledger_metric_e m)
+{
+    ngx_http_code_router_ledger_sh_t  *sh;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_code_router_module);
+    sh = crmcf->ledger_zone->data;
+
+    (void) ngx_atomic_fetch_add(m == CR_LEDGER_M_N ? &sh->unavailable
+                                                   : &sh->n[pg][m], 1);
+}
+
+
+/* $code_router_request: the request id the page's form carries (a
+ * retry after "unavailable" posts the same one); fresh unless set. */
+void
+ngx_http_code_router_ledger_set_request(ngx_http_request_t *r,
+    ngx_str_t *id)
+{
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    cr_set_var(r, crmcf->request_index, id->data, id->len);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_ledger_request_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char  *p;
+    u_char   rnd[16];
+
+    p = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    randombytes_buf(rnd, sizeof(rnd));
+    ngx_hex_dump(p, rnd, sizeof(rnd));
+
+    v->data = p;
+    v->len = 2 * sizeof(rnd);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_code_router_ledger_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t               *var;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_code_router_module);
+
+    var = ngx_http_add_variable(cf, &ngx_http_code_router_request_var, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_code_router_ledger_request_variable;
+
+    crmcf->request_index = ngx_http_get_variable_index(cf,
+                                         &ngx_http_code_router_request_var);
+    if (crmcf->request_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* A new configuration counts its ledgers from zero. */
+    ngx_http_code_router_ledgers = 0;
+
+    return NGX_OK;
+}
+
+
+/* /status: the ledgers' answers by outcome, for Prometheus. */
+static const char  ngx_http_code_router_ledger_metrics[] =
+    "# HELP code_router_ledger_requests_total Right PINs sent to the "
+    "verification ledger, by what came back.\n"
+    "# TYPE code_router_ledger_requests_total counter\n";
+
+static const char  ngx_http_code_router_ledger_unavailable[] =
+    "# HELP code_router_ledger_unavailable_total Right PINs answered "
+    "\"unavailable\" (503): the ledger could not count them.\n"
+    "# TYPE code_router_ledger_unavailable_total counter\n"
+    "code_router_ledger_unavailable_total %uA\n";
+
+
+size_t
+ngx_http_code_router_ledger_status_len(ngx_http_request_t *r)
+{
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->ledger_zone == NULL) {
+        return 0;
+    }
+
+    return sizeof(ngx_http_code_router_ledger_metrics)
+           + 2 * CR_LEDGER_M_N
+             * (sizeof("code_router_ledger_requests_total{ledger="
+                       "\"postgresql\",outcome=\"replayed\"} \n")
+                + NGX_ATOMIC_T_LEN)
+           + sizeof(ngx_http_code_router_ledger_unavailable)
+           + NGX_ATOMIC_T_LEN;
+}
+
+
+u_char *
+ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    ngx_uint_t                         pg, m;
+    ngx_http_code_router_ledger_sh_t  *sh;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->ledger_zone == NULL) {
+        return p;
+    }
+
+    sh = crmcf->ledger_zone->data;
+    p = ngx_slprintf(p, last, "%s", ngx_http_code_router_ledger_metrics);
+
+    for (pg = 0; pg < 2; pg++) {
+        for (m = 0; m < CR_LEDGER_M_N; m++) {
+            p = ngx_slprintf(p, last, "code_router_ledger_requests_total"
+                             "{ledger=\"%s\",outcome=\"%s\"} %uA\n",
+                             pg ? "postgresql" : "embedded",
+                             ngx_http_code_router_ledger_metric_names[m],
+                             sh->n[pg][m]);
+        }
+    }
+
+    return ngx_slprintf(p, last, ngx_http_code_router_ledger_unavailable,
+                        sh->unavailable);
+}
+
+
+/* The metrics' zone, once per configuration; and with it, for the
+ * embedded ledger, nginx's "default" thread pool. */
+static ngx_int_t
+ngx_http_code_router_ledger_zone_add(ngx_conf_t *cf)
+{
+    ngx_shm_zone_t                    *shm;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_code_router_module);
+
+    if (crmcf->ledger_zone) {
+        return NGX_OK;
+    }
+
+    shm = ngx_shared_memory_add(cf, &ngx_http_code_router_ledger_zone_name,
+                                8 * ngx_pagesize,
+                                &ngx_http_code_router_module);
+    if (shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm->init = ngx_http_code_router_ledger_init_zone;
+    crmcf->ledger_zone = shm;
+
+    return NGX_OK;
+}
+
+
+/* Called by every location that verifies PINs. */
+ngx_int_t
+ngx_http_code_router_ledger_embedded(ngx_conf_t *cf)
+{
+#if (NGX_THREADS)
+    if (ngx_thread_pool_add(cf, NULL) == NULL) {
+        return NGX_ERROR;
+    }
+#endif
+
+    return ngx_http_code_router_ledger_zone_add(cf);
+}
+
+
+/* code_router_ledger "CONNINFO" [timeout=TIME] [thread_pool=NAME] */
+char *
+ngx_http_code_router_ledger(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_srv_conf_t *crscf = conf;
+
+    ngx_str_t                      *value, s;
+    ngx_int_t                       ms;
+    ngx_uint_t                      i;
+    ngx_http_code_router_ledger_t  *l;
+
+    if (crscf->ledger) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "needs a PostgreSQL connection string, e.g. "
+               "\"host=db.example dbname=code_router\"";
+    }
+
+    if (ngx_http_code_router_ledgers == CR_LEDGER_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d \"code_router_ledger\" in one "
+                           "configuration", CR_LEDGER_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    l = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_ledger_t));
+    if (l == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* value[1] is NUL-terminated by nginx's parser. */
+    l->conninfo = value[1];
+    l->timeout = 2000;
+    l->pool_name = ngx_http_code_router_ledger_default_pool;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            ms = ngx_parse_time(&s, 0);
+            if (ms == NGX_ERROR || ms < 10 || ms > 60000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 10ms to 60s",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            l->timeout = (ngx_msec_t) ms;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
+            l->pool_name.data = value[i].data + 12;
+            l->pool_name.len = value[i].len - 12;
+
+            if (l->pool_name.len == 0) {
+                return "needs a name: \"thread_pool=NAME\"";
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+#if (NGX_THREADS)
+    /* nginx checks that a named pool is declared ("unknown thread
+     * pool"); "default" is made if it is not. */
+    if (ngx_thread_pool_add(cf, &l->pool_name) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#else
+    return "needs nginx built --with-threads";
+#endif
+
+    if (ngx_http_code_router_ledger_zone_add(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    l->index = ngx_http_code_router_ledgers++;
+    crscf->ledger = l;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_code_router_ledger_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    /* A reload keeps the counters. */
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm_zone->data = ngx_slab_calloc(shpool,
+                                 sizeof(ngx_http_code_router_ledger_sh_t));
+    if (shm_zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm_zone->data;
+
+    return NGX_OK;
+}
