@@ -39,8 +39,6 @@ static int cr_cmd_keygen(int argc, char **argv);
 static int cr_cmd_mint(int argc, char **argv);
 static int cr_cmd_inspect(int argc, char **argv);
 static int cr_main_usage(FILE *f);
-static int cr_load_keyring(const char *cmd, const char *path,
-    const uint8_t *kids, int listed, cr_keyring_t *ring);
 static int cr_inspect_one(const cr_keyring_t *ring, const char *arg,
     const char *pin, unsigned digits);
 static int cr_parse_pin_digits(const char *cmd, const char *arg,
@@ -128,6 +126,23 @@ static const cr_cmd_t  cr_cmds[] = {
       "\n"
       "Prints the schema, generation, last commit, counts, map size and\n"
       "use, file size and reader slots of the store.\n" },
+
+    { "ledger", cr_cmd_ledger,
+      "usage: code-router ledger init --pg CONNINFO [--timeout SECONDS]\n"
+      "       code-router ledger show --pg CONNINFO --key FILE\n"
+      "                               [--timeout SECONDS] CODE|URL\n"
+      "\n"
+      "The verification ledger in PostgreSQL (code_router_ledger, see\n"
+      "docs/scaling.md).  init creates its schema, or upgrades an older\n"
+      "one, in one transaction, and prints \"schema N (was M)\"; a newer\n"
+      "schema than this code-router knows is refused.  show prints one\n"
+      "code's record: CODE<TAB>verifications=N<TAB>first=TIME<TAB>\n"
+      "last=TIME<TAB>requests=N (times in ISO 8601, UTC; requests: the\n"
+      "request ids remembered), or CODE<TAB>never_verified.\n"
+      "CONNINFO is a libpq connection string or URI.  --timeout: for\n"
+      "each step (default 10).\n"
+      "Exit status 0 done, 1 not a genuine code, 2 usage, 3 database "
+      "error.\n" },
 
     { "publish", cr_cmd_publish,
       "usage: code-router publish --db MASTER --to EDGE_PATH [--keep N]\n"
@@ -696,7 +711,7 @@ cr_cmd_inspect(int argc, char **argv)
 
 
 /* The key file serves the key ids marked in kids[], or all if none listed. */
-static int
+int
 cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
     int listed, cr_keyring_t *ring)
 {

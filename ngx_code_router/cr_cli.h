@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cr_codec.h"
 #include "cr_gs1.h"
 #include "cr_store.h"
 
@@ -38,6 +39,14 @@ int cr_cli_store_info(const char *cmd, const char *db,
 
 /* Prints info as "code-router stat" does. */
 void cr_cli_print_info(FILE *f, const cr_store_info_t *info);
+
+/* Reads the master key at path into ring: the key ids marked in kids[],
+ * or all if none is listed.  0, or -1 after printing why. */
+int cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
+    int listed, cr_keyring_t *ring);
+
+/* code-router ledger, in cr_cli_ledger.c. */
+int cr_cmd_ledger(int argc, char **argv);
 
 /* code-router publish, in cr_cli_publish.c. */
 int cr_cmd_publish(int argc, char **argv);
