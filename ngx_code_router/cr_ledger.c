@@ -105,6 +105,8 @@ static int cr_ledger_u64(const char *s, size_t n, uint64_t max,
     uint64_t *v);
 static void cr_ledger_params(const cr_ledger_code_t *code, char *fp,
     char *kid, char *serial);
+static void cr_ledger_fail(cr_ledger_conn_t *c, const char *what,
+    const char *msg);
 
 
 cr_ledger_conn_t *
@@ -520,8 +522,7 @@ cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
     }
 
     if (PQstatus(c->pg) == CONNECTION_BAD) {
-        snprintf(c->err, sizeof(c->err), "ledger: %s",
-                 PQerrorMessage(c->pg));
+        cr_ledger_fail(c, "connect", PQerrorMessage(c->pg));
         cr_ledger_drop(c);
         return -1;
     }
@@ -530,8 +531,7 @@ cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
 
     while (st != PGRES_POLLING_OK) {
         if (st == PGRES_POLLING_FAILED) {
-            snprintf(c->err, sizeof(c->err), "ledger: connect: %s",
-                     PQerrorMessage(c->pg));
+            cr_ledger_fail(c, "connect", PQerrorMessage(c->pg));
             cr_ledger_drop(c);
             return -1;
         }
@@ -547,8 +547,7 @@ cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
     }
 
     if (PQsetnonblocking(c->pg, 1) != 0) {
-        snprintf(c->err, sizeof(c->err), "ledger: %s",
-                 PQerrorMessage(c->pg));
+        cr_ledger_fail(c, "connect", PQerrorMessage(c->pg));
         cr_ledger_drop(c);
         return -1;
     }
@@ -576,9 +575,8 @@ cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
     t1 = cr_ledger_now_us();
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        snprintf(c->err, sizeof(c->err), "ledger: no schema (%s): run "
-                 "\"code-router ledger init --pg CONNINFO\"",
-                 PQresultErrorMessage(res));
+        cr_ledger_fail(c, "no schema (run \"code-router ledger init --pg "
+                       "CONNINFO\")", PQresultErrorMessage(res));
         PQclear(res);
         cr_ledger_drop(c);
         return -1;
@@ -646,8 +644,7 @@ cr_ledger_wait(cr_ledger_conn_t *c, short events, int64_t deadline_us)
         pfd.revents = 0;
 
         if (pfd.fd < 0) {
-            snprintf(c->err, sizeof(c->err), "ledger: no socket: %s",
-                     PQerrorMessage(c->pg));
+            cr_ledger_fail(c, "no socket", PQerrorMessage(c->pg));
             cr_ledger_drop(c);
             return -1;
         }
@@ -688,8 +685,7 @@ cr_ledger_exec(cr_ledger_conn_t *c, const char *sql, int n,
                     : PQsendQueryParams(c->pg, sql, n, NULL, params, NULL,
                                         NULL, 0);
     if (!sent) {
-        snprintf(c->err, sizeof(c->err), "ledger: send: %s",
-                 PQerrorMessage(c->pg));
+        cr_ledger_fail(c, "send", PQerrorMessage(c->pg));
         cr_ledger_drop(c);
         return -1;
     }
@@ -706,8 +702,7 @@ cr_ledger_exec(cr_ledger_conn_t *c, const char *sql, int n,
     }
 
     if (rc == -1) {
-        snprintf(c->err, sizeof(c->err), "ledger: send: %s",
-                 PQerrorMessage(c->pg));
+        cr_ledger_fail(c, "send", PQerrorMessage(c->pg));
         cr_ledger_drop(c);
         return -1;
     }
@@ -723,8 +718,7 @@ cr_ledger_exec(cr_ledger_conn_t *c, const char *sql, int n,
             }
 
             if (!PQconsumeInput(c->pg)) {
-                snprintf(c->err, sizeof(c->err), "ledger: %s",
-                         PQerrorMessage(c->pg));
+                cr_ledger_fail(c, "receive", PQerrorMessage(c->pg));
                 PQclear(last);
                 cr_ledger_drop(c);
                 return -1;
@@ -747,8 +741,7 @@ cr_ledger_exec(cr_ledger_conn_t *c, const char *sql, int n,
     }
 
     if (last == NULL) {
-        snprintf(c->err, sizeof(c->err), "ledger: no result: %s",
-                 PQerrorMessage(c->pg));
+        cr_ledger_fail(c, "no result", PQerrorMessage(c->pg));
         cr_ledger_drop(c);
         return -1;
     }
@@ -769,12 +762,7 @@ cr_ledger_result_failed(cr_ledger_conn_t *c, PGresult *res,
     const char  *msg;
 
     msg = PQresultErrorMessage(res);
-
-    snprintf(c->err, sizeof(c->err), "ledger: %s: %s", what,
-             (msg && *msg) ? msg : "an unexpected answer");
-
-    /* libpq's messages end with a newline: not in a log line. */
-    c->err[strcspn(c->err, "\n")] = '\0';
+    cr_ledger_fail(c, what, (msg && *msg) ? msg : "an unexpected answer");
 
     PQclear(res);
     cr_ledger_drop(c);
@@ -835,4 +823,29 @@ cr_ledger_params(const cr_ledger_code_t *code, char *fp, char *kid,
 
     snprintf(kid, 8, "%u", code->kid);
     snprintf(serial, 24, "%" PRIu64, code->serial);
+}
+
+
+/* "ledger: what: msg" into c->err, libpq's newlines (its messages end
+ * with one, and have a DETAIL line) made spaces: one log line. */
+static void
+cr_ledger_fail(cr_ledger_conn_t *c, const char *what, const char *msg)
+{
+    char  *p;
+    size_t n;
+
+    snprintf(c->err, sizeof(c->err), "ledger: %s: %s", what,
+             msg ? msg : "");
+
+    for (p = c->err; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            *p = ' ';
+        }
+    }
+
+    n = strlen(c->err);
+
+    while (n && c->err[n - 1] == ' ') {
+        c->err[--n] = '\0';
+    }
 }

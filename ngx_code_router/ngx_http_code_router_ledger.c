@@ -59,7 +59,7 @@ typedef enum {
 typedef struct {
     ngx_atomic_t                       n[2][CR_LEDGER_M_N];  /* embedded,
                                                               * postgresql */
-    ngx_atomic_t                       unavailable;
+    ngx_atomic_t                       unavailable[2];
 } ngx_http_code_router_ledger_sh_t;
 
 
@@ -375,12 +375,14 @@ ngx_http_code_router_ledger_event(ngx_event_t *ev)
         ngx_http_code_router_ledger_count(pg, CR_LEDGER_M_ERROR);
     }
 
-    if (job->rc != 0 && job->err[0]) {
+    /* After the timer's answer, a timeout is no news. */
+    if (job->rc != 0 && job->err[0]
+        && (job->r || job->rc != CR_LEDGER_TIMEOUT))
+    {
         ngx_log_error(NGX_LOG_ERR, job->r ? job->r->connection->log
                                           : job->log, 0,
-                      "code router: %s: %s; the right PIN is answered "
-                      "\"unavailable\"", pg ? "ledger" : "scan store",
-                      job->err);
+                      "code router: %s; the right PIN is answered "
+                      "\"unavailable\"", job->err);
     }
 
     if (job->r == NULL) {
@@ -467,7 +469,7 @@ ngx_http_code_router_ledger_count(ngx_uint_t pg,
                                                ngx_http_code_router_module);
     sh = crmcf->ledger_zone->data;
 
-    (void) ngx_atomic_fetch_add(m == CR_LEDGER_M_N ? &sh->unavailable
+    (void) ngx_atomic_fetch_add(m == CR_LEDGER_M_N ? &sh->unavailable[pg]
                                                    : &sh->n[pg][m], 1);
 }
 
@@ -550,7 +552,8 @@ static const char  ngx_http_code_router_ledger_unavailable[] =
     "# HELP code_router_ledger_unavailable_total Right PINs answered "
     "\"unavailable\" (503): the ledger could not count them.\n"
     "# TYPE code_router_ledger_unavailable_total counter\n"
-    "code_router_ledger_unavailable_total %uA\n";
+    "code_router_ledger_unavailable_total{ledger=\"embedded\"} %uA\n"
+    "code_router_ledger_unavailable_total{ledger=\"postgresql\"} %uA\n";
 
 
 size_t
@@ -570,7 +573,7 @@ ngx_http_code_router_ledger_status_len(ngx_http_request_t *r)
                        "\"postgresql\",outcome=\"replayed\"} \n")
                 + NGX_ATOMIC_T_LEN)
            + sizeof(ngx_http_code_router_ledger_unavailable)
-           + NGX_ATOMIC_T_LEN;
+           + 2 * NGX_ATOMIC_T_LEN;
 }
 
 
@@ -602,7 +605,7 @@ ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
     }
 
     return ngx_slprintf(p, last, ngx_http_code_router_ledger_unavailable,
-                        sh->unavailable);
+                        sh->unavailable[0], sh->unavailable[1]);
 }
 
 

@@ -116,7 +116,7 @@ for my $m (sort keys %used) {
 ($rc, $out, $err) = run_cmd([$promtool, 'check', 'rules',
                              "$dir/code-router.rules.yml"]);
 is($rc, 0, 'promtool check rules accepts the rules') or diag $out . $err;
-like($out, qr/SUCCESS: 4 rules found/, '... four alerts');
+like($out, qr/SUCCESS: 5 rules found/, '... five alerts');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool test "
                              . 'rules code-router.rules.test.yml']);
@@ -133,6 +133,9 @@ my %broken = (
             'increase(code_router_scans_uncounted_total[5m]) > 100'],
     'forged codes at a share of 0.1 % of all scans'
         => [qr/> 0\.1 \*/, '> 0.001 *'],
+    'the ledger only past 10 unavailable right PINs'
+        => [qr/increase\(code_router_ledger_unavailable_total\[5m\]\) > 0/,
+            'increase(code_router_ledger_unavailable_total[5m]) > 10'],
 );
 mkdir "$d/broken" or die;
 write_file("$d/broken/code-router.rules.test.yml",

@@ -88,7 +88,7 @@ like($r->{content}, qr/<input type="hidden" name="request" value="[0-9a-f]{32}">
 my $m = $t->get('/status')->{content};
 my ($n) = $m =~ /^code_router_ledger_requests_total\{ledger="embedded",outcome="counted"\} (\d+)$/m;
 is($n, 2, '/status: 2 right PINs counted by the embedded ledger since the last start');
-like($m, qr/^code_router_ledger_unavailable_total 0$/m, '/status: none unavailable');
+like($m, qr/^code_router_ledger_unavailable_total\{ledger="embedded"\} 0$/m, '/status: none unavailable');
 
 $t->stop;
 done_testing;
