@@ -64,9 +64,25 @@ sub post_req {
     return $res;
 }
 
-# 0. Before: the ledger answers.
+# 0. Before: the ledger answers; 8 right PINs at once connect every one
+# of the 4 threads, so that below, statements do reach the stopped
+# server (and wait there).
 my ($c0, $p0) = (mint($key, 1, 100), pin_of($key, 1, 100));
 is(json_of(post_req($c0, $p0))->{verification}, 'genuine', 'the ledger up: genuine');
+my @warm;
+for my $k (1 .. 8) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $res = post_req(mint($key, 1, 300 + $k), pin_of($key, 1, 300 + $k));
+        POSIX::_exit($res->{status} == 200 ? 0 : 1);
+    }
+    push @warm, $pid;
+}
+my $warm_bad = 0;
+for (@warm) { waitpid $_, 0; $warm_bad++ if $? }
+is($warm_bad, 0, '8 right PINs at once: 200 each');
+cmp_ok($pg->psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"),
+       '>=', 3, '... the threads hold connections');
 
 # The scan loop, beside everything below until told to stop.
 my $dir = CodeRouter::Test::tmpdir();
