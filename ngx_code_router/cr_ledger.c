@@ -85,11 +85,50 @@ static const char  cr_ledger_schema_v1[] =
     "INSERT INTO code_router_meta VALUES ('schema_version', '1')"
     " ON CONFLICT (name) DO UPDATE SET value = '1';";
 
-/* Each version's script, from an empty database or from the one before
- * (the tables are made IF NOT EXISTS, so version 1's runs on either). */
+/*
+ * Version 2: prizes, redeemed once per code.  The first request's row
+ * is the redemption; the same request again is answered the same; any
+ * other gets "already_redeemed" with the time.  Two requests racing:
+ * the second waits for the first's commit on the primary key.
+ */
+static const char  cr_ledger_schema_v2[] =
+    "CREATE TABLE IF NOT EXISTS code_router_redemptions ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " request text NOT NULL, campaign text NOT NULL,"
+    " redeemed_at timestamptz NOT NULL,"
+    " PRIMARY KEY (fp, kid, serial));"
+    "CREATE OR REPLACE FUNCTION code_router_redeem(p_fp bytea,"
+    " p_kid smallint, p_serial bigint, p_request text, p_campaign text,"
+    " p_deadline double precision)"
+    " RETURNS TABLE (outcome text, redeemed_at bigint)"
+    " LANGUAGE plpgsql AS $$"
+    " DECLARE q text; t timestamptz;"
+    " BEGIN"
+    "  IF extract(epoch FROM clock_timestamp()) > p_deadline THEN"
+    "   RETURN QUERY SELECT 'late'::text, 0::bigint; RETURN;"
+    "  END IF;"
+    "  INSERT INTO code_router_redemptions"
+    "   VALUES (p_fp, p_kid, p_serial, p_request, p_campaign, now())"
+    "   ON CONFLICT DO NOTHING;"
+    "  IF FOUND THEN"
+    "   RETURN QUERY SELECT 'redeemed'::text,"
+    "    floor(extract(epoch FROM now()))::bigint; RETURN;"
+    "  END IF;"
+    "  SELECT x.request, x.redeemed_at INTO q, t"
+    "   FROM code_router_redemptions x WHERE x.fp = p_fp"
+    "   AND x.kid = p_kid AND x.serial = p_serial;"
+    "  RETURN QUERY SELECT CASE WHEN q = p_request THEN 'replayed'"
+    "   ELSE 'already_redeemed' END, floor(extract(epoch FROM t))::bigint;"
+    " END $$;"
+    "UPDATE code_router_meta SET value = '2'"
+    " WHERE name = 'schema_version';";
+
+/* Each version's script, from the one before (version 1's from an
+ * empty database; its tables are made IF NOT EXISTS). */
 static const char  *cr_ledger_upgrades[CR_LEDGER_SCHEMA + 1] = {
     NULL,
-    cr_ledger_schema_v1
+    cr_ledger_schema_v1,
+    cr_ledger_schema_v2
 };
 
 
@@ -107,6 +146,8 @@ static void cr_ledger_params(const cr_ledger_code_t *code, char *fp,
     char *kid, char *serial);
 static void cr_ledger_fail(cr_ledger_conn_t *c, const char *what,
     const char *msg);
+static void cr_ledger_deadline(cr_ledger_conn_t *c, int64_t deadline_us,
+    char *out, size_t size);
 
 
 cr_ledger_conn_t *
@@ -170,11 +211,7 @@ cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     }
 
     cr_ledger_params(code, fp, kid, serial);
-
-    /* In the database's clock: seconds, to the microsecond. */
-    snprintf(deadline, sizeof(deadline), "%" PRId64 ".%06" PRId64,
-             (deadline_us + c->offset_us) / 1000000,
-             (deadline_us + c->offset_us) % 1000000);
+    cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
 
     params[0] = fp;
     params[1] = kid;
@@ -210,6 +247,111 @@ cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
                  "schema? code-router ledger init upgrades it)");
         return -1;
     }
+
+    return 0;
+}
+
+
+int
+cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *request, const char *campaign, int64_t deadline_us,
+    cr_ledger_redemption_t *a)
+{
+    int          rc;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    char         deadline[32];
+    PGresult    *res;
+    const char  *params[6];
+
+    if (!cr_ledger_request_valid(request, strlen(request))) {
+        snprintf(c->err, sizeof(c->err), "ledger: a bad request id");
+        return -1;
+    }
+
+    rc = cr_ledger_connect(c, deadline_us);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_ledger_params(code, fp, kid, serial);
+    cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
+
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+    params[3] = request;
+    params[4] = campaign;
+    params[5] = deadline;
+
+    rc = cr_ledger_exec(c, "SELECT outcome, redeemed_at "
+                        "FROM code_router_redeem($1::bytea, $2::smallint, "
+                        "$3::bigint, $4::text, $5::text, "
+                        "$6::double precision)",
+                        6, params, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1
+        || PQnfields(res) != 2)
+    {
+        return cr_ledger_result_failed(c, res, "code_router_redeem");
+    }
+
+    rc = cr_ledger_parse_redemption(PQgetvalue(res, 0, 0),
+                                    (size_t) PQgetlength(res, 0, 0),
+                                    PQgetvalue(res, 0, 1),
+                                    (size_t) PQgetlength(res, 0, 1), a);
+    PQclear(res);
+
+    if (rc != 0) {
+        snprintf(c->err, sizeof(c->err), "ledger: code_router_redeem "
+                 "answered a row this code-router cannot read");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+cr_ledger_parse_redemption(const char *outcome, size_t outcome_len,
+    const char *at, size_t at_len, cr_ledger_redemption_t *a)
+{
+    size_t    i;
+    uint64_t  t;
+
+    static const struct {
+        const char             *name;
+        cr_ledger_redeemed_e    outcome;
+    } names[] = {
+        { "redeemed", CR_LEDGER_REDEEMED },
+        { "replayed", CR_LEDGER_REDEEM_REPLAYED },
+        { "already_redeemed", CR_LEDGER_ALREADY_REDEEMED },
+        { "late", CR_LEDGER_REDEEM_LATE }
+    };
+
+    if (outcome == NULL || at == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (outcome_len == strlen(names[i].name)
+            && memcmp(outcome, names[i].name, outcome_len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(names) / sizeof(names[0])
+        || cr_ledger_u64(at, at_len, INT64_MAX, &t) != 0
+        || (names[i].outcome != CR_LEDGER_REDEEM_LATE && t == 0))
+    {
+        return -1;
+    }
+
+    a->outcome = names[i].outcome;
+    a->at = (int64_t) t;
 
     return 0;
 }
@@ -848,4 +990,18 @@ cr_ledger_fail(cr_ledger_conn_t *c, const char *what, const char *msg)
     while (n && c->err[n - 1] == ' ') {
         c->err[--n] = '\0';
     }
+}
+
+
+/* The deadline in the database's clock: seconds, to the microsecond. */
+static void
+cr_ledger_deadline(cr_ledger_conn_t *c, int64_t deadline_us, char *out,
+    size_t size)
+{
+    int64_t  t;
+
+    t = deadline_us + c->offset_us;
+
+    snprintf(out, size, "%" PRId64 ".%06" PRId64, t / 1000000,
+             t % 1000000);
 }

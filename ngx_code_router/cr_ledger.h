@@ -30,7 +30,8 @@
 #include <stdint.h>
 
 
-#define CR_LEDGER_SCHEMA       1        /* code_router_meta schema_version */
+#define CR_LEDGER_SCHEMA       2        /* code_router_meta schema_version:
+                                         * 1 verifications, 2 redemptions */
 #define CR_LEDGER_FP_LEN       8        /* = CR_KEY_FP_LEN */
 #define CR_LEDGER_REQUEST_MAX  64       /* a request id's bytes, at most */
 
@@ -56,6 +57,18 @@ typedef struct {
     uint32_t              count;        /* verifications, this one included */
     int64_t               first;        /* the first's time, Unix seconds */
 } cr_ledger_answer_t;
+
+typedef enum {
+    CR_LEDGER_REDEEMED = 0,             /* by this request, now */
+    CR_LEDGER_REDEEM_REPLAYED,          /* by this request, before */
+    CR_LEDGER_ALREADY_REDEEMED,         /* by another request */
+    CR_LEDGER_REDEEM_LATE
+} cr_ledger_redeemed_e;
+
+typedef struct {
+    cr_ledger_redeemed_e  outcome;
+    int64_t               at;           /* the redemption's time */
+} cr_ledger_redemption_t;
 
 /* One code's record, for code-router ledger show. */
 typedef struct {
@@ -92,6 +105,18 @@ int cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     const char *request, int64_t deadline_us, cr_ledger_answer_t *a)
     __attribute__((nonnull, warn_unused_result));
 
+/*
+ * Redeems code's prize (of campaign, recorded with it) for request id
+ * request before deadline_us: code_router_redeem, version 2 of the
+ * schema.  0 and *a (redeemed now, replayed, already redeemed by
+ * another request, or late), CR_LEDGER_TIMEOUT or -1, as
+ * cr_ledger_verify.
+ */
+int cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *request, const char *campaign, int64_t deadline_us,
+    cr_ledger_redemption_t *a)
+    __attribute__((nonnull, warn_unused_result));
+
 /* The record of code: 0, CR_LEDGER_NOTFOUND, CR_LEDGER_TIMEOUT or -1. */
 int cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     int64_t deadline_us, cr_ledger_record_t *rec)
@@ -118,6 +143,13 @@ int cr_ledger_request_valid(const char *s, size_t n);
 int cr_ledger_parse_answer(const char *outcome, size_t outcome_len,
     const char *count, size_t count_len, const char *first,
     size_t first_len, cr_ledger_answer_t *a)
+    __attribute__((warn_unused_result));
+
+/* The answer row of code_router_redeem: outcome ("redeemed",
+ * "replayed", "already_redeemed", "late") and the time (decimal Unix
+ * seconds, not 0 unless late).  0 and *a, or -1.  Fuzzed. */
+int cr_ledger_parse_redemption(const char *outcome, size_t outcome_len,
+    const char *at, size_t at_len, cr_ledger_redemption_t *a)
     __attribute__((warn_unused_result));
 
 /* Unix microseconds of this host's clock. */

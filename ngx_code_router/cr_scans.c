@@ -20,6 +20,7 @@
 
 
 #define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 7)   /* at most */
+#define CR_SCANS_REDEMPTION  2                  /* the 'r' key */
 #define CR_SCANS_VAL   12
 
 
@@ -446,6 +447,103 @@ failed:
 
 
 int
+cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, const char *request, size_t len,
+    int64_t now, int64_t *at)
+{
+    int       rc, i, out;
+    uint8_t   k[CR_SCANS_KEY], d[8 + CR_SCANS_REQUEST_MAX];
+    uint64_t  t;
+    MDB_txn  *txn;
+    MDB_val   key, val;
+
+    if (len == 0 || len > CR_SCANS_REQUEST_MAX) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: a bad request id");
+        return -1;
+    }
+
+    txn = NULL;
+
+    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "begin");
+    }
+
+    key.mv_data = k;
+    key.mv_size = cr_scans_key(k, fp, kid, serial, CR_SCANS_REDEMPTION);
+
+    rc = mdb_get(txn, sc->dbi, &key, &val);
+
+    if (rc == 0) {
+        if (val.mv_size <= 8 || val.mv_size > sizeof(d)) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a redemption "
+                     "of %zu bytes", val.mv_size);
+            mdb_txn_abort(txn);
+            cr_scans_end(sc);
+            return -1;
+        }
+
+        memcpy(d, val.mv_data, val.mv_size);
+        t = 0;
+
+        for (i = 7; i >= 0; i--) {
+            t = (t << 8) | d[i];
+        }
+
+        *at = (int64_t) t;
+        out = (val.mv_size - 8 == len && memcmp(d + 8, request, len) == 0)
+              ? CR_SCANS_REPLAYED : CR_SCANS_TAKEN;
+
+        mdb_txn_abort(txn);
+        cr_scans_end(sc);
+
+        return out;
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    for (i = 0; i < 8; i++) {
+        d[i] = (uint8_t) ((uint64_t) now >> (8 * i));
+    }
+
+    memcpy(d + 8, request, len);
+    val.mv_data = d;
+    val.mv_size = 8 + len;
+
+    rc = mdb_put(txn, sc->dbi, &key, &val, MDB_NOOVERWRITE);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = mdb_txn_commit(txn);
+    cr_scans_end(sc);
+
+    if (rc != 0) {
+        return rc == MDB_MAP_FULL ? CR_SCANS_FULL
+                                  : cr_scans_fail(sc, rc, "commit");
+    }
+
+    *at = now;
+
+    return CR_SCANS_REDEEMED;
+
+failed:
+
+    mdb_txn_abort(txn);
+    cr_scans_end(sc);
+
+    if (rc == MDB_MAP_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
+        return CR_SCANS_FULL;
+    }
+
+    return cr_scans_fail(sc, rc, "redeem");
+}
+
+
+int
 cr_scans_reader_check(cr_scans_t *sc)
 {
     int  dead;
@@ -570,7 +668,7 @@ cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial,
         return CR_SCANS_FP_LEN + 6;
     }
 
-    k[CR_SCANS_FP_LEN + 6] = 'v';
+    k[CR_SCANS_FP_LEN + 6] = (kind == CR_SCANS_REDEMPTION) ? 'r' : 'v';
 
     return CR_SCANS_FP_LEN + 7;
 }

@@ -11,6 +11,10 @@
  *                   of their own, next to the code's scans
  *   meta    "version"  ->  CR_SCANS_VERSION, u32 LE
  *
+ *           fp[8] | kid u8 | serial u40 BE | 'r'  ->  redeemed_at i64 LE |
+ *                   the request id (1..64 bytes): the code's one prize
+ *                   (cr_scans_redeem), its request id for retries
+ *
  * fp is the fingerprint of the key that signed the code (cr_key_t.fp):
  * the same (kid, serial) under two brands' keys is two codes, counted
  * apart.  Version 1 (no meta, keys without fp) is refused with a clear
@@ -91,6 +95,24 @@ int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
  */
 int cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
+    __attribute__((warn_unused_result));
+
+/* cr_scans_redeem() results besides -1 */
+#define CR_SCANS_REDEEMED   0           /* this request redeemed it now */
+#define CR_SCANS_REPLAYED   1           /* this request, earlier */
+#define CR_SCANS_TAKEN      2           /* another request, earlier */
+
+#define CR_SCANS_REQUEST_MAX  64
+
+/*
+ * Redeems the code's prize for request id request (1 to
+ * CR_SCANS_REQUEST_MAX bytes), durably (a synchronous commit) unless it
+ * was redeemed before: CR_SCANS_REDEEMED, _REPLAYED or _TAKEN with *at the
+ * redemption's time, CR_SCANS_FULL or -1.  Blocks on the disk.
+ */
+int cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, const char *request, size_t len,
+    int64_t now, int64_t *at)
     __attribute__((warn_unused_result));
 
 /* qsort's comparison of two cr_scan_t in the store's key order. */

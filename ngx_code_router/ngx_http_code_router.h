@@ -324,6 +324,11 @@ u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
 
 /* ngx_http_code_router_verify.c */
 
+/* verify_start()'s api: the page (0), POST .../CODE/verify, or POST
+ * .../CODE/redeem (a right PIN redeems the prize). */
+#define CR_API_VERIFY   1
+#define CR_API_REDEEM   2
+
 /* GET: the page of the code; POST: reads the body (pin=...), then checks
  * the PIN.  api: JSON always, POST only (POST .../CODE/verify). */
 ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
@@ -416,6 +421,14 @@ typedef ngx_int_t (*ngx_http_code_router_ledger_done_pt)(
 ngx_int_t ngx_http_code_router_ledger_verify(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *request,
     ngx_http_code_router_zone_t *z, ngx_http_code_router_ledger_done_pt done);
+
+/* POST .../CODE/redeem with the right PIN of decision d: the prize,
+ * once per code, in the same ledger; request (required) makes a retry
+ * the same answer.  NGX_DONE (answered when the ledger is), or the rc
+ * of an answer already sent (400 without request, 503). */
+ngx_int_t ngx_http_code_router_ledger_redeem(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z);
 
 /* Sets $code_router_request (the page's form posts it back) to id. */
 void ngx_http_code_router_ledger_set_request(ngx_http_request_t *r,

@@ -7,6 +7,9 @@
  *   code_router_ledger "CONNINFO": PostgreSQL (cr_ledger), shared by
  *       every node that names it.
  *
+ * and, the same way, a prize's redemption (POST .../CODE/redeem): once
+ * per code, the same answer to the same request id.
+ *
  * Either way the work runs in a thread pool (the disk's fsync, the
  * network and name resolution never stall the event loop): the request
  * waits, holding a reference, and is answered when the task completes.
@@ -31,6 +34,7 @@
 
 
 #define CR_LEDGER_MAX        16        /* ledgers per configuration */
+#define CR_CAMPAIGN_ID_MAX   64
 #define CR_LEDGER_ERR_LEN    512
 
 
@@ -74,17 +78,22 @@ typedef struct {
     ngx_thread_task_t                 *task;
 
     /* What the thread reads. */
+    ngx_uint_t                         redeem;      /* else a right PIN */
     ngx_http_code_router_ledger_t     *ledger;      /* NULL: embedded */
     cr_scans_t                        *sc;
     cr_ledger_code_t                   code;
     int64_t                            now;
     int64_t                            deadline_us;
     char                               request[CR_LEDGER_REQUEST_MAX + 1];
+    char                               campaign[CR_CAMPAIGN_ID_MAX + 1];
+    u_char                             code_text[CR_CODE_LEN];
 
     /* What the thread writes. */
     int                                rc;
     cr_scan_t                          v;
     cr_ledger_outcome_e                outcome;
+    cr_ledger_redeemed_e               redeemed;
+    int64_t                            at;
     char                               err[CR_LEDGER_ERR_LEN];
 } ngx_http_code_router_ledger_job_t;
 
@@ -101,6 +110,16 @@ static void ngx_http_code_router_ledger_timeout(ngx_event_t *ev);
 static void ngx_http_code_router_ledger_cleanup(void *data);
 static void ngx_http_code_router_ledger_answer(
     ngx_http_code_router_ledger_job_t *job, ngx_int_t rc);
+static ngx_int_t ngx_http_code_router_ledger_post(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z, ngx_uint_t redeem,
+    ngx_http_code_router_ledger_done_pt done);
+static void ngx_http_code_router_ledger_redeem_work(
+    ngx_http_code_router_ledger_job_t *job, cr_ledger_conn_t *c);
+static ngx_int_t ngx_http_code_router_redeem_send(ngx_http_request_t *r,
+    ngx_http_code_router_ledger_job_t *job, ngx_int_t rc);
+static ngx_int_t ngx_http_code_router_redeem_json(ngx_http_request_t *r,
+    ngx_uint_t status, const char *body);
 static void ngx_http_code_router_ledger_count(ngx_uint_t pg,
     ngx_http_code_router_ledger_metric_e m);
 static ngx_int_t ngx_http_code_router_ledger_request_variable(
@@ -149,6 +168,47 @@ ngx_http_code_router_ledger_verify(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *request,
     ngx_http_code_router_zone_t *z, ngx_http_code_router_ledger_done_pt done)
 {
+    return ngx_http_code_router_ledger_post(r, d, request, z, 0, done);
+}
+
+
+/*
+ * POST .../CODE/redeem with a right PIN: the prize of the code's
+ * campaign, once.  request is required (a retry must be recognised).
+ * Returns NGX_DONE (answered later) or the answer's rc.
+ */
+ngx_int_t
+ngx_http_code_router_ledger_redeem(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z)
+{
+    if (request == NULL || request->len == 0) {
+        return ngx_http_code_router_redeem_json(r, NGX_HTTP_BAD_REQUEST,
+                   "{\"status\":\"error\",\"error\":\"a redemption needs "
+                   "request=ID (1 to 64 of 0-9 A-Z a-z _ -): a retry must "
+                   "send the same one\"}\n");
+    }
+
+    if (ngx_http_code_router_ledger_post(r, d, request, z, 1, NULL)
+        == NGX_DONE)
+    {
+        return NGX_DONE;
+    }
+
+    return ngx_http_code_router_redeem_json(r,
+               NGX_HTTP_SERVICE_UNAVAILABLE,
+               "{\"status\":\"unavailable\",\"error\":\"the ledger "
+               "cannot redeem now; retry with the same request\"}\n");
+}
+
+
+/* A task for the ledger's thread pool (see ledger_verify). */
+static ngx_int_t
+ngx_http_code_router_ledger_post(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z, ngx_uint_t redeem,
+    ngx_http_code_router_ledger_done_pt done)
+{
     u_char                              *p;
     ngx_thread_task_t                   *task;
     ngx_pool_cleanup_t                  *cln;
@@ -178,6 +238,16 @@ ngx_http_code_router_ledger_verify(ngx_http_request_t *r,
     job->cln = cln;
     job->log = ngx_cycle->log;
     job->ledger = l;
+    job->redeem = redeem;
+    ngx_memcpy(job->code_text, d->code, CR_CODE_LEN);
+
+    /* The prize's campaign, recorded with its redemption. */
+    if (d->bound && d->b.has_campaign
+        && d->b.campaign.s[CR_CAMP_ID].len <= CR_CAMPAIGN_ID_MAX)
+    {
+        ngx_memcpy(job->campaign, d->b.campaign.s[CR_CAMP_ID].data,
+                   d->b.campaign.s[CR_CAMP_ID].len);
+    }
 
     ngx_memcpy(job->code.fp, crscf->ring->keys[d->kid].fp,
                CR_LEDGER_FP_LEN);
@@ -267,6 +337,24 @@ ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
 
     job->err[0] = '\0';
 
+    if (job->redeem && job->ledger == NULL) {
+        rc = cr_scans_redeem(job->sc, job->code.fp, job->code.kid,
+                             job->code.serial, job->request,
+                             ngx_strlen(job->request), job->now, &job->at);
+        if (rc < 0) {
+            ngx_cpystrn((u_char *) job->err,
+                        (u_char *) cr_scans_error(job->sc), CR_LEDGER_ERR_LEN);
+            job->rc = -1;
+            return;
+        }
+
+        job->redeemed = (rc == CR_SCANS_REDEEMED) ? CR_LEDGER_REDEEMED
+                        : (rc == CR_SCANS_REPLAYED) ? CR_LEDGER_REDEEM_REPLAYED
+                        : CR_LEDGER_ALREADY_REDEEMED;
+        job->rc = 0;
+        return;
+    }
+
     if (job->ledger == NULL) {
         rc = cr_scans_verify(job->sc, job->code.fp, job->code.kid,
                              job->code.serial, job->now, &job->v);
@@ -299,6 +387,11 @@ ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
         }
     }
 
+    if (job->redeem) {
+        ngx_http_code_router_ledger_redeem_work(job, *cp);
+        return;
+    }
+
     rc = cr_ledger_verify(*cp, &job->code, job->request, job->deadline_us,
                           &a);
 
@@ -313,6 +406,33 @@ ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
     job->v.count = a.count;
     job->v.first = a.first;
     job->rc = (a.outcome == CR_LEDGER_LATE) ? CR_LEDGER_TIMEOUT : 0;
+}
+
+
+static void
+ngx_http_code_router_ledger_redeem_work(
+    ngx_http_code_router_ledger_job_t *job, cr_ledger_conn_t *c)
+{
+    int                     rc;
+    cr_ledger_redemption_t  a;
+
+    rc = cr_ledger_redeem(c, &job->code, job->request, job->campaign,
+                          job->deadline_us, &a);
+
+    if (rc != 0) {
+        ngx_cpystrn((u_char *) job->err, (u_char *) cr_ledger_error(c),
+                    CR_LEDGER_ERR_LEN);
+        job->rc = rc;
+        return;
+    }
+
+    job->redeemed = a.outcome;
+    job->at = a.at;
+    job->rc = (a.outcome == CR_LEDGER_REDEEM_LATE) ? CR_LEDGER_TIMEOUT : 0;
+
+    if (a.outcome == CR_LEDGER_REDEEM_LATE) {
+        job->outcome = CR_LEDGER_LATE;
+    }
 }
 
 
@@ -363,8 +483,9 @@ ngx_http_code_router_ledger_event(ngx_event_t *ev)
 
     if (job->rc == 0) {
         ngx_http_code_router_ledger_count(pg,
-            job->outcome == CR_LEDGER_REPLAYED ? CR_LEDGER_M_REPLAYED
-                                               : CR_LEDGER_M_COUNTED);
+            (job->outcome == CR_LEDGER_REPLAYED
+             || (job->redeem && job->redeemed != CR_LEDGER_REDEEMED))
+            ? CR_LEDGER_M_REPLAYED : CR_LEDGER_M_COUNTED);
 
     } else if (job->rc == CR_LEDGER_TIMEOUT) {
         ngx_http_code_router_ledger_count(pg,
@@ -451,9 +572,97 @@ ngx_http_code_router_ledger_answer(ngx_http_code_router_ledger_job_t *job,
                                           CR_LEDGER_M_N);
     }
 
-    ngx_http_finalize_request(r, job->done(r, rc, rc == NGX_OK ? &job->v
-                                                               : NULL));
+    if (job->redeem) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_code_router_redeem_send(r, job, rc));
+
+    } else {
+        ngx_http_finalize_request(r, job->done(r, rc, rc == NGX_OK ? &job->v
+                                                                   : NULL));
+    }
+
     ngx_http_run_posted_requests(c);
+}
+
+
+/* The redemption's answer, JSON: 200 redeemed (now, or by this request
+ * before), 409 already redeemed by another, 503 unavailable. */
+static ngx_int_t
+ngx_http_code_router_redeem_send(ngx_http_request_t *r,
+    ngx_http_code_router_ledger_job_t *job, ngx_int_t rc)
+{
+    u_char      *body, *p;
+    size_t       n;
+    ngx_uint_t   status;
+    const char  *what;
+
+    static const char  ok[] = "{\"status\":\"ok\"";
+    static const char  unavailable[] = "{\"status\":\"unavailable\"";
+
+    n = ngx_strlen(job->campaign);
+
+    body = ngx_pnalloc(r->pool, 192 + CR_CODE_LEN + 6 * n);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        p = ngx_cpymem(body, unavailable, sizeof(unavailable) - 1);
+        p = ngx_http_code_router_json_str(p, "code", (char *) job->code_text,
+                                          CR_CODE_LEN);
+        what = "the ledger cannot redeem now; retry with the same request";
+        p = ngx_http_code_router_json_str(p, "error", what,
+                                          ngx_strlen(what));
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        goto done;
+    }
+
+    if (job->redeemed == CR_LEDGER_ALREADY_REDEEMED) {
+        what = "already_redeemed";
+        status = NGX_HTTP_CONFLICT;
+
+    } else {
+        what = "redeemed";
+        status = NGX_HTTP_OK;
+    }
+
+    p = ngx_cpymem(body, ok, sizeof(ok) - 1);
+    p = ngx_http_code_router_json_str(p, "code", (char *) job->code_text,
+                                      CR_CODE_LEN);
+    p = ngx_http_code_router_json_str(p, "redemption", what,
+                                      ngx_strlen(what));
+    p = ngx_http_code_router_json_time(p, "redeemed_at", job->at, 0);
+
+    if (n) {
+        p = ngx_http_code_router_json_str(p, "campaign", job->campaign, n);
+    }
+
+done:
+
+    p = ngx_cpymem(p, "}\n", 2);
+    *p = '\0';
+
+    return ngx_http_code_router_redeem_json(r, status, (char *) body);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_redeem_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *body)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_code_router_header(r);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    return ngx_http_code_router_send_body(r, "application/json", status,
+                                          (u_char *) body,
+                                          ngx_strlen(body));
 }
 
 

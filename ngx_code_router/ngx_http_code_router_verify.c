@@ -476,6 +476,11 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
          * every node): the answer comes back to verify_counted(). */
         ctx->d = d;
 
+        if (ctx->api == CR_API_REDEEM) {
+            return ngx_http_code_router_ledger_redeem(r, d, &ctx->request,
+                                                      crlcf->scans);
+        }
+
         if (ngx_http_code_router_ledger_verify(r, d, &ctx->request,
                                                crlcf->scans,
                                                ngx_http_code_router_verify_counted)

@@ -25,11 +25,11 @@ my $ci = $pg->conninfo;
 # The schema: made, then found current; a node refuses to count without it.
 my ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 0, 'ledger init: exit 0') or diag $err;
-is($out, "schema 1 (was 0)\n", '... schema 1 (was 0)');
+is($out, "schema 2 (was 0)\n", "... schema 2 (was 0)");
 ($rc, $out) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
-is($out, "schema 1 (was 1)\n", 'a second init: schema 1 (was 1)');
+is($out, "schema 2 (was 2)\n", 'a second init: schema 2 (was 2)');
 is($pg->psql("SELECT value FROM code_router_meta WHERE name = 'schema_version'"),
-   "1\n", 'code_router_meta: schema_version 1');
+   "2\n", 'code_router_meta: schema_version 2');
 
 my ($d, $key) = verify_setup();
 my @nodes;

@@ -3,7 +3,8 @@
  * answer row to a right PIN (outcome, count, first time), on any three
  * fields (the input split at its first two NUL bytes; libpq's values may
  * hold anything a wrong schema or a hostile server sends), and
- * cr_ledger_request_valid() on the whole input.  Oracle: a plain reader
+ * cr_ledger_request_valid() on the whole input; and
+ * cr_ledger_parse_redemption() on the first two fields.  Oracle: a plain reader
  * (strtoull on a copy, bounds checked after) must agree on acceptance
  * and values; a counted or replayed answer always has count >= 1.
  */
@@ -101,6 +102,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (rc == 0 && ans.outcome != CR_LEDGER_LATE && ans.count == 0) {
         abort();
+    }
+
+    /* The redemption row: the first two fields. */
+    {
+        cr_ledger_redemption_t  rd;
+        int                     rrc, rwant;
+
+        rrc = cr_ledger_parse_redemption((const char *) o, olen,
+                                         (const char *) c, clen, &rd);
+        rwant = -1;
+        if (plain_u64(c, clen, INT64_MAX, &n) == 0) {
+            if (olen == 4 && memcmp(o, "late", 4) == 0) {
+                rwant = CR_LEDGER_REDEEM_LATE;
+            } else if (n && olen == 8 && memcmp(o, "redeemed", 8) == 0) {
+                rwant = CR_LEDGER_REDEEMED;
+            } else if (n && olen == 8 && memcmp(o, "replayed", 8) == 0) {
+                rwant = CR_LEDGER_REDEEM_REPLAYED;
+            } else if (n && olen == 16
+                       && memcmp(o, "already_redeemed", 16) == 0)
+            {
+                rwant = CR_LEDGER_ALREADY_REDEEMED;
+            }
+        }
+        if ((rrc == 0) != (rwant != -1)
+            || (rrc == 0 && ((int) rd.outcome != rwant
+                             || rd.at != (int64_t) n)))
+        {
+            abort();
+        }
     }
 
     return 0;

@@ -68,13 +68,37 @@ test_embedded(void)
     tap_ok(rc == 0 && v.count == 3 && v.first == 1000,
            "... the next right PIN is 3, first 1000");
 
+    /* Redemptions: once, the same answer to the same request. */
+    {
+        int64_t  at;
+
+        rc = cr_scans_redeem(sc, fa, 1, 42, "req-1", 5, 5000, &at);
+        tap_ok(rc == CR_SCANS_REDEEMED && at == 5000, "redeemed at 5000");
+        rc = cr_scans_redeem(sc, fa, 1, 42, "req-1", 5, 6000, &at);
+        tap_ok(rc == CR_SCANS_REPLAYED && at == 5000,
+               "the same request: replayed, at 5000");
+        rc = cr_scans_redeem(sc, fa, 1, 42, "req-2", 5, 6000, &at);
+        tap_ok(rc == CR_SCANS_TAKEN && at == 5000,
+               "another request: taken, at 5000");
+        rc = cr_scans_redeem(sc, fa, 1, 42, "req-10", 6, 6000, &at);
+        tap_ok(rc == CR_SCANS_TAKEN, "a request id extending the first: "
+               "taken");
+        rc = cr_scans_redeem(sc, fb, 1, 42, "req-2", 5, 7000, &at);
+        tap_ok(rc == CR_SCANS_REDEEMED && at == 7000,
+               "another key's (kid, serial): its own prize");
+        tap_ok(cr_scans_redeem(sc, fa, 1, 43, "", 0, 1, &at) == -1,
+               "an empty request id: refused");
+        rc = cr_scans_verify(sc, fa, 1, 42, 8000, &v);
+        tap_ok(rc == 0 && v.count == 4, "the verifications are apart: 4");
+    }
+
     cr_scans_close(sc);
 
     /* Durable: a new open (another process's view) reads what was
      * committed. */
     rc = cr_scans_open(&sc, path, 0, 0, err, sizeof(err));
     tap_ok(rc == 0 && cr_scans_get(sc, fa, 1, 42, CR_SCANS_VERIFIED, &got)
-           == 0 && got.count == 3, "reopened: 3");
+           == 0 && got.count == 4, "reopened: 4");
     cr_scans_close(sc);
 
     snprintf(err, sizeof(err), "%s-lock", path);
@@ -116,6 +140,24 @@ test_answers(void)
     tap_ok(cr_ledger_parse_answer(NULL, 0, "1", 1, "1", 1, &a) == -1,
            "a NULL field");
 #undef ANS
+
+    {
+        cr_ledger_redemption_t  rd;
+
+        tap_ok(cr_ledger_parse_redemption("redeemed", 8, "17", 2, &rd) == 0
+               && rd.outcome == CR_LEDGER_REDEEMED && rd.at == 17,
+               "redeemed at 17");
+        tap_ok(cr_ledger_parse_redemption("already_redeemed", 16, "17", 2,
+                                          &rd) == 0
+               && rd.outcome == CR_LEDGER_ALREADY_REDEEMED,
+               "already_redeemed");
+        tap_ok(cr_ledger_parse_redemption("replayed", 8, "0", 1, &rd) == -1,
+               "replayed without a time");
+        tap_ok(cr_ledger_parse_redemption("late", 4, "0", 1, &rd) == 0
+               && rd.outcome == CR_LEDGER_REDEEM_LATE, "late");
+        tap_ok(cr_ledger_parse_redemption("redeem", 6, "1", 1, &rd) == -1,
+               "an unknown outcome");
+    }
 
     tap_ok(cr_ledger_request_valid("Req_1-x", 7), "request id Req_1-x");
     tap_ok(!cr_ledger_request_valid("", 0), "an empty request id");
