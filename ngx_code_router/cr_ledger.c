@@ -148,6 +148,11 @@ static void cr_ledger_fail(cr_ledger_conn_t *c, const char *what,
     const char *msg);
 static void cr_ledger_deadline(cr_ledger_conn_t *c, int64_t deadline_us,
     char *out, size_t size);
+static int cr_ledger_call(cr_ledger_conn_t *c, const char *fn,
+    const char *sql, const cr_ledger_code_t *code, const char *request,
+    const char *extra, int64_t deadline_us, int ncols, PGresult **res);
+static int cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
+    const char *fn);
 
 
 cr_ledger_conn_t *
@@ -194,43 +199,16 @@ int
 cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     const char *request, int64_t deadline_us, cr_ledger_answer_t *a)
 {
-    int          rc;
-    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
-    char         deadline[32];
-    PGresult    *res;
-    const char  *params[5];
+    int        rc;
+    PGresult  *res;
 
-    if (!cr_ledger_request_valid(request, strlen(request))) {
-        snprintf(c->err, sizeof(c->err), "ledger: a bad request id");
-        return -1;
-    }
-
-    rc = cr_ledger_connect(c, deadline_us);
-    if (rc != 0) {
-        return rc;
-    }
-
-    cr_ledger_params(code, fp, kid, serial);
-    cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
-
-    params[0] = fp;
-    params[1] = kid;
-    params[2] = serial;
-    params[3] = request;
-    params[4] = deadline;
-
-    rc = cr_ledger_exec(c, "SELECT outcome, verifications, first_verified "
+    rc = cr_ledger_call(c, "code_router_verify",
+                        "SELECT outcome, verifications, first_verified "
                         "FROM code_router_verify($1::bytea, $2::smallint, "
                         "$3::bigint, $4::text, $5::double precision)",
-                        5, params, deadline_us, &res);
+                        code, request, NULL, deadline_us, 3, &res);
     if (rc != 0) {
         return rc;
-    }
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1
-        || PQnfields(res) != 3)
-    {
-        return cr_ledger_result_failed(c, res, "code_router_verify");
     }
 
     rc = cr_ledger_parse_answer(PQgetvalue(res, 0, 0),
@@ -239,16 +217,8 @@ cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
                                 (size_t) PQgetlength(res, 0, 1),
                                 PQgetvalue(res, 0, 2),
                                 (size_t) PQgetlength(res, 0, 2), a);
-    PQclear(res);
 
-    if (rc != 0) {
-        snprintf(c->err, sizeof(c->err), "ledger: code_router_verify "
-                 "answered a row this code-router cannot read (another "
-                 "schema? code-router ledger init upgrades it)");
-        return -1;
-    }
-
-    return 0;
+    return cr_ledger_parsed(c, res, rc, "code_router_verify");
 }
 
 
@@ -257,60 +227,25 @@ cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     const char *request, const char *campaign, int64_t deadline_us,
     cr_ledger_redemption_t *a)
 {
-    int          rc;
-    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
-    char         deadline[32];
-    PGresult    *res;
-    const char  *params[6];
+    int        rc;
+    PGresult  *res;
 
-    if (!cr_ledger_request_valid(request, strlen(request))) {
-        snprintf(c->err, sizeof(c->err), "ledger: a bad request id");
-        return -1;
-    }
-
-    rc = cr_ledger_connect(c, deadline_us);
-    if (rc != 0) {
-        return rc;
-    }
-
-    cr_ledger_params(code, fp, kid, serial);
-    cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
-
-    params[0] = fp;
-    params[1] = kid;
-    params[2] = serial;
-    params[3] = request;
-    params[4] = campaign;
-    params[5] = deadline;
-
-    rc = cr_ledger_exec(c, "SELECT outcome, redeemed_at "
+    rc = cr_ledger_call(c, "code_router_redeem",
+                        "SELECT outcome, redeemed_at "
                         "FROM code_router_redeem($1::bytea, $2::smallint, "
-                        "$3::bigint, $4::text, $5::text, "
-                        "$6::double precision)",
-                        6, params, deadline_us, &res);
+                        "$3::bigint, $4::text, $6::text, "
+                        "$5::double precision)",
+                        code, request, campaign, deadline_us, 2, &res);
     if (rc != 0) {
         return rc;
-    }
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1
-        || PQnfields(res) != 2)
-    {
-        return cr_ledger_result_failed(c, res, "code_router_redeem");
     }
 
     rc = cr_ledger_parse_redemption(PQgetvalue(res, 0, 0),
                                     (size_t) PQgetlength(res, 0, 0),
                                     PQgetvalue(res, 0, 1),
                                     (size_t) PQgetlength(res, 0, 1), a);
-    PQclear(res);
 
-    if (rc != 0) {
-        snprintf(c->err, sizeof(c->err), "ledger: code_router_redeem "
-                 "answered a row this code-router cannot read");
-        return -1;
-    }
-
-    return 0;
+    return cr_ledger_parsed(c, res, rc, "code_router_redeem");
 }
 
 
@@ -621,6 +556,77 @@ cr_ledger_now_us(void)
     (void) gettimeofday(&tv, NULL);
 
     return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+
+/*
+ * One call of a schema function fn about code under request id:
+ * parameters $1 fp, $2 kid, $3 serial, $4 request, $5 the deadline (in
+ * the database's clock) and, if extra is not NULL, $6 extra.  0 and
+ * *res, one row of ncols (the caller's to PQclear), or
+ * CR_LEDGER_TIMEOUT or -1.
+ */
+static int
+cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
+    const cr_ledger_code_t *code, const char *request, const char *extra,
+    int64_t deadline_us, int ncols, PGresult **res)
+{
+    int          rc;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    char         deadline[32];
+    const char  *params[6];
+
+    if (!cr_ledger_request_valid(request, strlen(request))) {
+        snprintf(c->err, sizeof(c->err), "ledger: a bad request id");
+        return -1;
+    }
+
+    rc = cr_ledger_connect(c, deadline_us);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_ledger_params(code, fp, kid, serial);
+    cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
+
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+    params[3] = request;
+    params[4] = deadline;
+    params[5] = extra;
+
+    rc = cr_ledger_exec(c, sql, extra ? 6 : 5, params, deadline_us, res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(*res) != PGRES_TUPLES_OK || PQntuples(*res) != 1
+        || PQnfields(*res) != ncols)
+    {
+        return cr_ledger_result_failed(c, *res, fn);
+    }
+
+    return 0;
+}
+
+
+/* After the parse of fn's row (rc): res cleared, and a row that does
+ * not parse is an error (a schema this code-router does not know). */
+static int
+cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
+    const char *fn)
+{
+    PQclear(res);
+
+    if (rc != 0) {
+        snprintf(c->err, sizeof(c->err), "ledger: %s answered a row this "
+                 "code-router cannot read (another schema? code-router "
+                 "ledger init upgrades it)", fn);
+        return -1;
+    }
+
+    return 0;
 }
 
 

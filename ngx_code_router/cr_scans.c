@@ -51,6 +51,8 @@ static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
 static int cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create,
     const char *path, char *err, size_t errlen);
 static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
+static int cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
+    const char *what);
 static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
     int tries);
 static void cr_scans_end(cr_scans_t *sc);
@@ -341,15 +343,7 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 
 failed:
 
-    mdb_txn_abort(txn);
-    cr_scans_end(sc);
-
-    if (rc == MDB_MAP_FULL) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
-        return CR_SCANS_FULL;
-    }
-
-    return cr_scans_fail(sc, rc, "put");
+    return cr_scans_write_failed(sc, txn, rc, "put");
 }
 
 
@@ -421,12 +415,11 @@ cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     /* The environment has no MDB_NOSYNC: the commit returns after
      * fsync(). */
     rc = mdb_txn_commit(txn);
-    cr_scans_end(sc);
-
     if (rc != 0) {
-        return rc == MDB_MAP_FULL ? CR_SCANS_FULL
-                                  : cr_scans_fail(sc, rc, "commit");
+        return cr_scans_write_failed(sc, NULL, rc, "commit");
     }
+
+    cr_scans_end(sc);
 
     *v = s;
 
@@ -434,15 +427,7 @@ cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 
 failed:
 
-    mdb_txn_abort(txn);
-    cr_scans_end(sc);
-
-    if (rc == MDB_MAP_FULL) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
-        return CR_SCANS_FULL;
-    }
-
-    return cr_scans_fail(sc, rc, "verify");
+    return cr_scans_write_failed(sc, txn, rc, "verify");
 }
 
 
@@ -518,12 +503,11 @@ cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     }
 
     rc = mdb_txn_commit(txn);
-    cr_scans_end(sc);
-
     if (rc != 0) {
-        return rc == MDB_MAP_FULL ? CR_SCANS_FULL
-                                  : cr_scans_fail(sc, rc, "commit");
+        return cr_scans_write_failed(sc, NULL, rc, "commit");
     }
+
+    cr_scans_end(sc);
 
     *at = now;
 
@@ -531,15 +515,7 @@ cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 
 failed:
 
-    mdb_txn_abort(txn);
-    cr_scans_end(sc);
-
-    if (rc == MDB_MAP_FULL) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
-        return CR_SCANS_FULL;
-    }
-
-    return cr_scans_fail(sc, rc, "redeem");
+    return cr_scans_write_failed(sc, txn, rc, "redeem");
 }
 
 
@@ -711,6 +687,27 @@ cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
     snprintf(sc->err, sizeof(sc->err), "scan store: %s: %s", what,
              mdb_strerror(rc));
     return -1;
+}
+
+
+/* A write txn that failed with rc (txn NULL: its commit, which freed
+ * it): aborted and ended; CR_SCANS_FULL for a full map, else -1. */
+static int
+cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
+    const char *what)
+{
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+
+    cr_scans_end(sc);
+
+    if (rc == MDB_MAP_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
+        return CR_SCANS_FULL;
+    }
+
+    return cr_scans_fail(sc, rc, what);
 }
 
 

@@ -501,6 +501,11 @@ void ngx_http_code_router_count(ngx_http_request_t *r,
 /* Counts a store opened by a worker after its start. */
 void ngx_http_code_router_count_reopen(void);
 
+/* A zone's init of ngx_atomic_t counters: size bytes of zeros in a new
+ * zone, the old cycle's kept on reload.  (shm_zone->init calls it.) */
+ngx_int_t ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone,
+    void *data, size_t size);
+
 /* The metrics' shared memory, added once by any directive that needs it. */
 ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
 

@@ -326,9 +326,18 @@ ngx_http_code_router_add_shm(ngx_conf_t *cf)
 }
 
 
-/* The counters survive a reload: a zone of the old cycle is adopted. */
 static ngx_int_t
 ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
+{
+    return ngx_http_code_router_shm_counters(shm_zone, data,
+                                        sizeof(ngx_http_code_router_metrics_t));
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+ngx_int_t
+ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size)
 {
     ngx_slab_pool_t  *shpool;
 
@@ -344,8 +353,7 @@ ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    shm_zone->data = ngx_slab_calloc(shpool,
-                                     sizeof(ngx_http_code_router_metrics_t));
+    shm_zone->data = ngx_slab_calloc(shpool, size);
     if (shm_zone->data == NULL) {
         return NGX_ERROR;
     }
