@@ -351,7 +351,20 @@ int
 cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
 {
+    memset(v, 0, sizeof(cr_scan_t));
+    memcpy(v->fp, fp, CR_SCANS_FP_LEN);
+    v->kid = (uint8_t) kid;
+    v->serial = serial;
+
+    return cr_scans_verify_n(sc, v, 1, now);
+}
+
+
+int
+cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, size_t n, int64_t now)
+{
     int        rc;
+    size_t     i;
     uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL];
     MDB_txn   *txn;
     MDB_val    key, val;
@@ -364,64 +377,68 @@ cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
         return cr_scans_fail(sc, rc, "begin");
     }
 
-    memset(&s, 0, sizeof(cr_scan_t));
-    memcpy(s.fp, fp, CR_SCANS_FP_LEN);
-    s.kid = (uint8_t) kid;
-    s.kind = CR_SCANS_VERIFIED;
-    s.serial = serial;
+    /* In order: two right PINs of one code in a batch are 1 and 2 (the
+     * transaction reads its own writes). */
+    for (i = 0; i < n; i++) {
+        s = v[i];
+        s.kind = CR_SCANS_VERIFIED;
+        s.count = 0;
+        s.first = 0;
 
-    key.mv_data = k;
-    key.mv_size = cr_scans_key(k, fp, kid, serial, CR_SCANS_VERIFIED);
+        key.mv_data = k;
+        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial,
+                                   CR_SCANS_VERIFIED);
 
-    rc = mdb_get(txn, sc->dbi, &key, &val);
+        rc = mdb_get(txn, sc->dbi, &key, &val);
 
-    if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
-        cr_scans_decode(&val, &s);
+        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+            cr_scans_decode(&val, &s);
 
-    } else if (rc == 0) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: a record of %zu "
-                 "bytes, not %d", val.mv_size, CR_SCANS_VAL);
-        mdb_txn_abort(txn);
-        cr_scans_end(sc);
-        return -1;
+        } else if (rc == 0) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a record of "
+                     "%zu bytes, not %d", val.mv_size, CR_SCANS_VAL);
+            mdb_txn_abort(txn);
+            cr_scans_end(sc);
+            return -1;
 
-    } else if (rc != MDB_NOTFOUND) {
-        goto failed;
-    }
+        } else if (rc != MDB_NOTFOUND) {
+            goto failed;
+        }
 
-    if (s.count == UINT32_MAX) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: a verification "
-                 "count at its maximum");
-        mdb_txn_abort(txn);
-        cr_scans_end(sc);
-        return -1;
-    }
+        if (s.count == UINT32_MAX) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a "
+                     "verification count at its maximum");
+            mdb_txn_abort(txn);
+            cr_scans_end(sc);
+            return -1;
+        }
 
-    s.count++;
+        s.count++;
 
-    if (s.first == 0) {
-        s.first = now;
-    }
+        if (s.first == 0) {
+            s.first = now;
+        }
 
-    cr_scans_encode(d, &s);
-    val.mv_data = d;
-    val.mv_size = sizeof(d);
+        cr_scans_encode(d, &s);
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
 
-    rc = mdb_put(txn, sc->dbi, &key, &val, 0);
-    if (rc != 0) {
-        goto failed;
+        rc = mdb_put(txn, sc->dbi, &key, &val, 0);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        v[i] = s;
     }
 
     /* The environment has no MDB_NOSYNC: the commit returns after
-     * fsync(). */
+     * fsync(), once for the whole batch. */
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
         return cr_scans_write_failed(sc, NULL, rc, "commit");
     }
 
     cr_scans_end(sc);
-
-    *v = s;
 
     return 0;
 

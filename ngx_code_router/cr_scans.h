@@ -97,6 +97,15 @@ int cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
     __attribute__((warn_unused_result));
 
+/*
+ * The same for n right PINs in one transaction and one fsync (a group
+ * commit): v[i]'s fp, kid and serial in, its count and first time out,
+ * in order (the same code twice counts twice).  All are committed, or
+ * none (the error is the batch's).
+ */
+int cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, size_t n, int64_t now)
+    __attribute__((warn_unused_result));
+
 /* cr_scans_redeem() results besides -1 */
 #define CR_SCANS_REDEEMED   0           /* this request redeemed it now */
 #define CR_SCANS_REPLAYED   1           /* this request, earlier */

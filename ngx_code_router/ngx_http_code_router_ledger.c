@@ -35,6 +35,8 @@
 
 #define CR_LEDGER_MAX        16        /* ledgers per configuration */
 #define CR_CAMPAIGN_ID_MAX   64
+#define CR_BATCH_STORES      16        /* scan stores batched per worker */
+#define CR_BATCH_MAX         512       /* right PINs per commit */
 #define CR_LEDGER_ERR_LEN    512
 
 
@@ -67,15 +69,22 @@ typedef struct {
 } ngx_http_code_router_ledger_sh_t;
 
 
+typedef struct ngx_http_code_router_ledger_job_s
+    ngx_http_code_router_ledger_job_t;
+
 /* One right PIN on its way: allocated apart from the request, since the
  * request may be answered (timeout) and freed while the thread works. */
-typedef struct {
+struct ngx_http_code_router_ledger_job_s {
     ngx_http_request_t                *r;           /* NULL: answered */
     ngx_http_code_router_ledger_done_pt  done;
     ngx_pool_cleanup_t                *cln;
     ngx_event_t                        timer;
     ngx_log_t                         *log;
     ngx_thread_task_t                 *task;
+    /* The embedded ledger's group commit: the jobs committed with this
+     * one (the first carries the chain), or waiting for the next. */
+    ngx_http_code_router_ledger_job_t *next;
+    size_t                             batched;     /* in the chain */
 
     /* What the thread reads. */
     ngx_uint_t                         redeem;      /* else a right PIN */
@@ -95,7 +104,19 @@ typedef struct {
     cr_ledger_redeemed_e               redeemed;
     int64_t                            at;
     char                               err[CR_LEDGER_ERR_LEN];
-} ngx_http_code_router_ledger_job_t;
+};
+
+
+/* One scan store's group commit in this worker: right PINs that come
+ * while a commit is in the thread pool wait and go in the next, one
+ * transaction and one fsync for all of them. */
+typedef struct {
+    cr_scans_t                        *sc;
+    ngx_uint_t                         busy;
+    ngx_http_code_router_ledger_job_t *pending;
+    ngx_http_code_router_ledger_job_t **tail;
+    size_t                             n;
+} ngx_http_code_router_ledger_batch_t;
 
 
 static void ngx_http_code_router_ledger_work(
@@ -106,6 +127,16 @@ static ngx_thread_pool_t *ngx_http_code_router_ledger_pool(
     ngx_http_code_router_ledger_t *l);
 #endif
 static void ngx_http_code_router_ledger_event(ngx_event_t *ev);
+static void ngx_http_code_router_ledger_done(
+    ngx_http_code_router_ledger_job_t *job);
+#if (NGX_THREADS)
+static ngx_int_t ngx_http_code_router_ledger_batch(
+    ngx_http_code_router_ledger_job_t *job, ngx_thread_pool_t *tp);
+static ngx_int_t ngx_http_code_router_ledger_batch_post(
+    ngx_http_code_router_ledger_batch_t *b, ngx_thread_pool_t *tp);
+static void ngx_http_code_router_ledger_batch_work(
+    ngx_http_code_router_ledger_job_t *job);
+#endif
 static void ngx_http_code_router_ledger_timeout(ngx_event_t *ev);
 static void ngx_http_code_router_ledger_cleanup(void *data);
 static void ngx_http_code_router_ledger_answer(
@@ -141,6 +172,8 @@ static ngx_uint_t  ngx_http_code_router_ledgers;
 
 #if (NGX_THREADS)
 static ngx_thread_pool_t  *ngx_http_code_router_embedded_tp;
+static ngx_http_code_router_ledger_batch_t
+    ngx_http_code_router_batches[CR_BATCH_STORES];
 
 /* Each pool thread's connections, by ledger index. */
 static _Thread_local cr_ledger_conn_t
@@ -302,6 +335,15 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
         task->handler = ngx_http_code_router_ledger_thread;
         tp = ngx_http_code_router_ledger_pool(l);
 
+        if (tp && l == NULL && !redeem) {
+            if (ngx_http_code_router_ledger_batch(job, tp) == NGX_OK) {
+                r->main->count++;
+                return NGX_DONE;
+            }
+
+            tp = NULL;                  /* answered now, unavailable */
+        }
+
         if (tp == NULL || ngx_thread_task_post(tp, task) != NGX_OK) {
             /* The pool's queue is full: answered now, unavailable. */
             cln->handler = NULL;
@@ -441,7 +483,157 @@ ngx_http_code_router_ledger_redeem_work(
 static void
 ngx_http_code_router_ledger_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_code_router_ledger_work(data);
+    ngx_http_code_router_ledger_job_t  *job = data;
+
+    if (job->batched) {
+        ngx_http_code_router_ledger_batch_work(job);
+        return;
+    }
+
+    ngx_http_code_router_ledger_work(job);
+}
+
+
+/*
+ * The embedded ledger's right PINs, batched: this job is sent now if no
+ * commit of its store is in the pool, else it waits for the next (sent
+ * when the one in the pool comes back).  NGX_OK, or NGX_ERROR (no room
+ * to batch, or the pool refused it).
+ */
+static ngx_int_t
+ngx_http_code_router_ledger_batch(ngx_http_code_router_ledger_job_t *job,
+    ngx_thread_pool_t *tp)
+{
+    ngx_uint_t                            i;
+    ngx_http_code_router_ledger_batch_t  *b;
+
+    b = NULL;
+
+    for (i = 0; i < CR_BATCH_STORES; i++) {
+        if (ngx_http_code_router_batches[i].sc == job->sc
+            || ngx_http_code_router_batches[i].sc == NULL)
+        {
+            b = &ngx_http_code_router_batches[i];
+            break;
+        }
+    }
+
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (b->sc == NULL) {
+        b->sc = job->sc;
+        b->tail = &b->pending;
+    }
+
+    job->next = NULL;
+    *b->tail = job;
+    b->tail = &job->next;
+    b->n++;
+
+    if (b->busy) {
+        return NGX_OK;
+    }
+
+    /* Not busy: nothing was waiting, this job is the batch. */
+    if (ngx_http_code_router_ledger_batch_post(b, tp) != NGX_OK) {
+        b->pending = NULL;
+        b->tail = &b->pending;
+        b->n = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* The waiting jobs (up to CR_BATCH_MAX) as one task: the first carries
+ * the chain.  NGX_ERROR: the pool refused it (the jobs stay waiting
+ * and the caller answers the one it has; see batch_next). */
+static ngx_int_t
+ngx_http_code_router_ledger_batch_post(ngx_http_code_router_ledger_batch_t *b,
+    ngx_thread_pool_t *tp)
+{
+    size_t                              n;
+    ngx_http_code_router_ledger_job_t  *first, *j, *last;
+
+    first = b->pending;
+    last = first;
+
+    for (n = 1; n < CR_BATCH_MAX && last->next; n++) {
+        last = last->next;
+    }
+
+    first->batched = n;
+
+    if (ngx_thread_task_post(tp, first->task) != NGX_OK) {
+        first->batched = 0;
+        return NGX_ERROR;
+    }
+
+    /* Off the waiting list: the chain is the task's. */
+    b->pending = last->next;
+    last->next = NULL;
+    b->n -= n;
+
+    if (b->pending == NULL) {
+        b->tail = &b->pending;
+    }
+
+    for (j = first; j; j = j->next) {
+        j->batched = n;
+    }
+
+    b->busy = 1;
+
+    return NGX_OK;
+}
+
+
+/* In a pool thread: one transaction for the chain. */
+static void
+ngx_http_code_router_ledger_batch_work(ngx_http_code_router_ledger_job_t *job)
+{
+    int                                 rc;
+    size_t                              i;
+    cr_scan_t                          *v;
+    ngx_http_code_router_ledger_job_t  *j;
+
+    v = malloc(job->batched * sizeof(cr_scan_t));
+    if (v == NULL) {
+        rc = -1;
+        ngx_cpystrn((u_char *) job->err, (u_char *) "out of memory",
+                    CR_LEDGER_ERR_LEN);
+        goto done;
+    }
+
+    for (i = 0, j = job; j; i++, j = j->next) {
+        ngx_memzero(&v[i], sizeof(cr_scan_t));
+        ngx_memcpy(v[i].fp, j->code.fp, CR_SCANS_FP_LEN);
+        v[i].kid = (uint8_t) j->code.kid;
+        v[i].serial = j->code.serial;
+    }
+
+    rc = cr_scans_verify_n(job->sc, v, job->batched, job->now);
+
+    if (rc != 0) {
+        ngx_cpystrn((u_char *) job->err, (u_char *) cr_scans_error(job->sc),
+                    CR_LEDGER_ERR_LEN);
+    }
+
+    for (i = 0, j = job; j; i++, j = j->next) {
+        j->v = v[i];
+    }
+
+    free(v);
+
+done:
+
+    for (j = job; j; j = j->next) {
+        j->rc = rc;
+        j->outcome = CR_LEDGER_COUNTED;
+    }
 }
 
 
@@ -471,13 +663,78 @@ ngx_http_code_router_ledger_pool(ngx_http_code_router_ledger_t *l)
 #endif
 
 
-/* In the event loop: the task is done. */
+/* In the event loop: the task is done (one job, or a batch's chain). */
 static void
 ngx_http_code_router_ledger_event(ngx_event_t *ev)
 {
-    ngx_uint_t                          pg;
     ngx_thread_task_t                  *task = ev->data;
-    ngx_http_code_router_ledger_job_t  *job = task->ctx;
+    ngx_http_code_router_ledger_job_t  *job = task->ctx, *next;
+#if (NGX_THREADS)
+    ngx_uint_t                            i;
+    ngx_thread_pool_t                    *tp;
+    ngx_http_code_router_ledger_batch_t  *b;
+    cr_scans_t                           *sc;
+
+    sc = job->batched ? job->sc : NULL;
+#endif
+
+    for ( /* void */ ; job; job = next) {
+        next = job->next;
+        ngx_http_code_router_ledger_done(job);
+    }
+
+#if (NGX_THREADS)
+    if (sc == NULL) {
+        return;
+    }
+
+    /* The store's next batch, if right PINs came meanwhile. */
+    for (i = 0; i < CR_BATCH_STORES; i++) {
+        b = &ngx_http_code_router_batches[i];
+
+        if (b->sc != sc) {
+            continue;
+        }
+
+        b->busy = 0;
+
+        if (b->pending == NULL) {
+            return;
+        }
+
+        tp = ngx_http_code_router_ledger_pool(NULL);
+
+        if (tp && ngx_http_code_router_ledger_batch_post(b, tp) == NGX_OK) {
+            return;
+        }
+
+        /* The pool refused: the waiting right PINs are unavailable. */
+        while (b->pending) {
+            job = b->pending;
+            b->pending = job->next;
+            job->next = NULL;
+            job->rc = -1;
+            ngx_cpystrn((u_char *) job->err, (u_char *) "the thread pool's "
+                        "queue is full", CR_LEDGER_ERR_LEN);
+            ngx_http_code_router_ledger_done(job);
+        }
+
+        b->tail = &b->pending;
+        b->n = 0;
+
+        return;
+    }
+#endif
+}
+
+
+/* One job's end: counted in the metrics, answered if its request still
+ * waits, freed. */
+static void
+ngx_http_code_router_ledger_done(ngx_http_code_router_ledger_job_t *job)
+{
+    ngx_uint_t          pg;
+    ngx_thread_task_t  *task = job->task;
 
     pg = (job->ledger != NULL);
 

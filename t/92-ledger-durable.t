@@ -13,6 +13,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
+use HTTP::Tiny;
+use POSIX ();
 use CodeRouter::Test qw(mint);
 use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of);
 
@@ -84,10 +86,47 @@ $r = $t->get("/verify?code=$c3");
 like($r->{content}, qr/<input type="hidden" name="request" value="[0-9a-f]{32}">/,
      'the page: a hidden request id in the form');
 
-# 5. /status: the embedded ledger's answers.
+# 5. The group commit: 4 clients x 25 right PINs of one code at once,
+# on 2 workers (the right PINs that come while a commit is in the pool
+# go in the next one): counts 1 to 100, each once, one genuine; and
+# every one survives a SIGKILL right after the last answer.
+my ($c5, $p5) = (mint($key, 1, 504), pin_of($key, 1, 504));
+my $dir = CodeRouter::Test::tmpdir();
+my @kids;
+for my $k (0 .. 3) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $h = HTTP::Tiny->new(max_redirect => 0, keep_alive => 0, timeout => 20);
+        open my $fh, '>', "$dir/$k" or POSIX::_exit(1);
+        for (1 .. 25) {
+            my $res = $h->request('POST', $t->url("/v1/codes/$c5/verify"), {
+                headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                             'X-Forwarded-For' => "198.51.100.$k" },
+                content => "pin=$p5" });
+            my $jj = json_of($res);
+            print $fh "$res->{status}\t", $jj->{verification} // '-', "\t",
+                      $jj->{verifications} // '-', "\n";
+        }
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+waitpid $_, 0 for @kids;
+my @lines = map { split /\n/, CodeRouter::Test::read_file("$dir/$_") } 0 .. 3;
+is(scalar(grep { /^200\t/ } @lines), 100, '100 racing right PINs on one node: 200 each');
+is_deeply([sort { $a <=> $b } map { (split /\t/)[2] } @lines], [1 .. 100],
+          '... counts 1 to 100, each exactly once');
+is(scalar(grep { /\tgenuine\t/ } @lines), 1, '... one genuine');
 my $m = $t->get('/status')->{content};
+$t->kill_all;
+$t->start;
+$j = json_of(post_pin($t, "/v1/codes/$c5/verify", $p5, '192.0.2.99'));
+is($j->{verifications}, 101, '... and after SIGKILL, the next is 101');
+
+# 6. /status: the embedded ledger's answers.
 my ($n) = $m =~ /^code_router_ledger_requests_total\{ledger="embedded",outcome="counted"\} (\d+)$/m;
-is($n, 2, '/status: 2 right PINs counted by the embedded ledger since the last start');
+is($n, 102, '/status: 102 right PINs counted by the embedded ledger since the restart before');
 like($m, qr/^code_router_ledger_unavailable_total\{ledger="embedded"\} 0$/m, '/status: none unavailable');
 
 $t->stop;
