@@ -89,7 +89,7 @@ cr_cmd_ledger(int argc, char **argv)
                             "show needs --key FILE and one CODE");
     }
 
-    c = cr_ledger_conn_new(pg);
+    c = cr_ledger_conn_new(pg, (unsigned) secs * 1000);
     if (c == NULL) {
         return cr_cli_error("ledger", CR_EXIT_ENV, "out of memory");
     }

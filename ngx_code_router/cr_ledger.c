@@ -27,6 +27,7 @@ struct cr_ledger_conn_s {
     PGconn     *pg;                     /* NULL: not connected */
     char       *conninfo;
     int64_t     offset_us;              /* the database's clock - ours */
+    unsigned    timeout_ms;             /* statement_timeout */
     char        err[512];
 };
 
@@ -156,7 +157,7 @@ static int cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
 
 
 cr_ledger_conn_t *
-cr_ledger_conn_new(const char *conninfo)
+cr_ledger_conn_new(const char *conninfo, unsigned timeout_ms)
 {
     cr_ledger_conn_t  *c;
 
@@ -170,6 +171,8 @@ cr_ledger_conn_new(const char *conninfo)
         free(c);
         return NULL;
     }
+
+    c->timeout_ms = timeout_ms ? timeout_ms : 1;
 
     return c;
 }
@@ -641,7 +644,7 @@ cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
 {
     int                    rc, check;
     char                   timeout[24];
-    int64_t                t0, t1, ms;
+    int64_t                t0, t1;
     uint64_t               version, db_us;
     PGresult              *res;
     const char            *params[1];
@@ -705,8 +708,7 @@ cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
     }
 
     /* The server stops a statement at most as late as we give up. */
-    ms = (deadline_us - cr_ledger_now_us()) / 1000;
-    snprintf(timeout, sizeof(timeout), "%" PRId64, ms > 1 ? ms : 1);
+    snprintf(timeout, sizeof(timeout), "%u", c->timeout_ms);
     params[0] = timeout;
 
     t0 = cr_ledger_now_us();

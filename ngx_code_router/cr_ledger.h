@@ -84,11 +84,12 @@ typedef struct cr_ledger_conn_s  cr_ledger_conn_t;
 /*
  * A connection to conninfo (a libpq connection string or URI), not yet
  * made: the first call that needs it connects (and reconnects after an
- * error or a timeout).  conninfo is copied.  NULL for memory.  A
- * connection is used by one thread at a time.
+ * error or a timeout), and sets the server's statement_timeout to
+ * timeout_ms (the caller's own timeout).  conninfo is copied.  NULL for
+ * memory.  A connection is used by one thread at a time.
  */
-cr_ledger_conn_t *cr_ledger_conn_new(const char *conninfo)
-    __attribute__((nonnull));
+cr_ledger_conn_t *cr_ledger_conn_new(const char *conninfo,
+    unsigned timeout_ms) __attribute__((nonnull));
 void cr_ledger_conn_free(cr_ledger_conn_t *c);
 
 /* The last error of c, for the log. */

@@ -419,7 +419,8 @@ ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
 #endif
 
     if (*cp == NULL) {
-        *cp = cr_ledger_conn_new((char *) job->ledger->conninfo.data);
+        *cp = cr_ledger_conn_new((char *) job->ledger->conninfo.data,
+                                 (unsigned) job->ledger->timeout);
 
         if (*cp == NULL) {
             ngx_cpystrn((u_char *) job->err, (u_char *) "out of memory",
