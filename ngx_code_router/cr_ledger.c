@@ -574,7 +574,7 @@ cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
     const cr_ledger_code_t *code, const char *request, const char *extra,
     int64_t deadline_us, int ncols, PGresult **res)
 {
-    int          rc;
+    int          rc, reused, tries;
     char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
     char         deadline[32];
     const char  *params[6];
@@ -584,24 +584,40 @@ cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
         return -1;
     }
 
-    rc = cr_ledger_connect(c, deadline_us);
-    if (rc != 0) {
-        return rc;
-    }
-
     cr_ledger_params(code, fp, kid, serial);
-    cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
 
-    params[0] = fp;
-    params[1] = kid;
-    params[2] = serial;
-    params[3] = request;
-    params[4] = deadline;
-    params[5] = extra;
+    /* A connection kept from before may have been closed by the server
+     * meanwhile (a restart, a failover, an idle timeout): its failure is
+     * tried once more on a new one.  Safe: the call is idempotent per
+     * request id (the first may have run; the retry replays it). */
+    for (tries = 0; /* void */; tries++) {
+        reused = (c->pg != NULL);
 
-    rc = cr_ledger_exec(c, sql, extra ? 6 : 5, params, deadline_us, res);
-    if (rc != 0) {
-        return rc;
+        rc = cr_ledger_connect(c, deadline_us);
+        if (rc != 0) {
+            return rc;
+        }
+
+        cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
+
+        params[0] = fp;
+        params[1] = kid;
+        params[2] = serial;
+        params[3] = request;
+        params[4] = deadline;
+        params[5] = extra;
+
+        rc = cr_ledger_exec(c, sql, extra ? 6 : 5, params, deadline_us, res);
+
+        if (rc == -1 && reused && tries == 0) {
+            continue;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        break;
     }
 
     if (PQresultStatus(*res) != PGRES_TUPLES_OK || PQntuples(*res) != 1

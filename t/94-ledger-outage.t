@@ -159,7 +159,9 @@ waitpid $loop, 0;
 my ($n, $scan_bad, $max) = split ' ', CodeRouter::Test::read_file("$dir/loop");
 cmp_ok($n, '>', 20, "the scan loop ran: $n scans");
 is($scan_bad, 0, '... every one answered 302');
-cmp_ok($max, '<', 0.5, sprintf '... its slowest %.0f ms: no stall while the ledger hung', 1000 * $max);
+# A worker that waited on the ledger would stall for the 1 s timeout (8
+# right PINs: seconds); a loaded machine's scheduling, for far less.
+cmp_ok($max, '<', 0.9, sprintf '... its slowest %.0f ms: no stall while the ledger hung', 1000 * $max);
 
 is($pg->psql('SELECT count(*) FROM code_router_verifications WHERE serial BETWEEN 101 AND 116'),
    "0\n", 'the ledger after SIGCONT: none of the unavailable right PINs counted');
@@ -174,7 +176,18 @@ is($j->{verifications}, 2, 'the page retry: counted once, 2');
 $j = json_of(post_req($c1, $p1, 'page-nonce-1'));
 is($j->{verifications}, 2, '... and again: still 2 (a replay)');
 
-# 3. No schema, and no server: 503, saying why.
+# 3. PostgreSQL restarted: the threads' connections are closed under
+# them; the next right PINs reconnect and count (a failed statement on a
+# kept connection is tried once more on a new one), none unavailable.
+$pg->stop;
+$pg->start;
+my $before = ($t->get('/status')->{content} =~ /^code_router_ledger_unavailable_total\{ledger="postgresql"\} (\d+)$/m)[0];
+my @after = map { json_of(post_req(mint($key, 1, 400 + $_), pin_of($key, 1, 400 + $_)))->{verification} // 'none' } 1 .. 8;
+is_deeply(\@after, [('genuine') x 8], 'after a PostgreSQL restart: 8 right PINs, 8 genuine');
+my $after_n = ($t->get('/status')->{content} =~ /^code_router_ledger_unavailable_total\{ledger="postgresql"\} (\d+)$/m)[0];
+is($after_n, $before, '... none unavailable');
+
+# 4. No schema, and no server: 503, saying why.
 $r = post_req($c1, $p1, undef, base => "http://127.0.0.1:$port_empty");
 is($r->{status}, 503, 'a ledger without the schema: 503');
 $r = post_req($c1, $p1, undef, base => "http://127.0.0.1:$port_down");
