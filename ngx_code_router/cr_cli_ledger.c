@@ -171,11 +171,21 @@ cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,
                             : cr_ledger_error(c));
     }
 
-    cr_format_time(first, sizeof(first), rec.first, 0);
-    cr_format_time(last, sizeof(last), rec.last, 0);
+    printf("%s\tverifications=%u", code, rec.count);
 
-    printf("%s\tverifications=%u\tfirst=%s\tlast=%s\trequests=%llu\n", code,
-           rec.count, first, last, (unsigned long long) rec.requests);
+    if (rec.count) {
+        cr_format_time(first, sizeof(first), rec.first, 0);
+        cr_format_time(last, sizeof(last), rec.last, 0);
+        printf("\tfirst=%s\tlast=%s\trequests=%llu", first, last,
+               (unsigned long long) rec.requests);
+    }
+
+    if (rec.redeemed) {
+        cr_format_time(first, sizeof(first), rec.redeemed, 0);
+        printf("\tredeemed=%s", first);
+    }
+
+    putchar('\n');
 
     return CR_EXIT_OK;
 }

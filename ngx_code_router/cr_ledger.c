@@ -299,12 +299,11 @@ int
 cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     int64_t deadline_us, cr_ledger_record_t *rec)
 {
-    int          rc;
+    int          rc, i;
     char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
-    uint64_t     v[4];
+    uint64_t     v[5];
     PGresult    *res;
     const char  *params[3];
-    int          i;
 
     rc = cr_ledger_connect(c, deadline_us);
     if (rc != 0) {
@@ -316,30 +315,39 @@ cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     params[1] = kid;
     params[2] = serial;
 
+    /* One row whatever there is: NULLs where nothing is. */
     rc = cr_ledger_exec(c, "SELECT v.count, "
                         "floor(extract(epoch FROM v.first_at))::bigint, "
                         "floor(extract(epoch FROM v.last_at))::bigint, "
                         "(SELECT count(*) FROM code_router_verify_requests q "
-                        "WHERE q.fp = v.fp AND q.kid = v.kid "
-                        "AND q.serial = v.serial) "
-                        "FROM code_router_verifications v "
-                        "WHERE v.fp = $1::bytea AND v.kid = $2::smallint "
+                        "WHERE q.fp = $1::bytea AND q.kid = $2::smallint "
+                        "AND q.serial = $3::bigint), "
+                        "(SELECT floor(extract(epoch FROM x.redeemed_at))"
+                        "::bigint FROM code_router_redemptions x "
+                        "WHERE x.fp = $1::bytea AND x.kid = $2::smallint "
+                        "AND x.serial = $3::bigint) "
+                        "FROM (SELECT 1) one LEFT JOIN "
+                        "code_router_verifications v "
+                        "ON v.fp = $1::bytea AND v.kid = $2::smallint "
                         "AND v.serial = $3::bigint",
                         3, params, deadline_us, &res);
     if (rc != 0) {
         return rc;
     }
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 4) {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1
+        || PQnfields(res) != 5)
+    {
         return cr_ledger_result_failed(c, res, "show");
     }
 
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return CR_LEDGER_NOTFOUND;
-    }
+    for (i = 0; i < 5; i++) {
+        v[i] = 0;
 
-    for (i = 0; i < 4; i++) {
+        if (PQgetisnull(res, 0, i)) {
+            continue;
+        }
+
         if (cr_ledger_u64(PQgetvalue(res, 0, i),
                           (size_t) PQgetlength(res, 0, i),
                           i == 0 ? UINT32_MAX : INT64_MAX, &v[i])
@@ -358,8 +366,9 @@ cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     rec->first = (int64_t) v[1];
     rec->last = (int64_t) v[2];
     rec->requests = v[3];
+    rec->redeemed = (int64_t) v[4];
 
-    return 0;
+    return (rec->count == 0 && rec->redeemed == 0) ? CR_LEDGER_NOTFOUND : 0;
 }
 
 

@@ -76,6 +76,7 @@ typedef struct {
     int64_t               first;
     int64_t               last;
     uint64_t              requests;     /* request ids remembered */
+    int64_t               redeemed;     /* its prize's time; 0: not */
 } cr_ledger_record_t;
 
 typedef struct cr_ledger_conn_s  cr_ledger_conn_t;
@@ -118,7 +119,8 @@ int cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     cr_ledger_redemption_t *a)
     __attribute__((nonnull, warn_unused_result));
 
-/* The record of code: 0, CR_LEDGER_NOTFOUND, CR_LEDGER_TIMEOUT or -1. */
+/* The record of code (verifications and prize): 0,
+ * CR_LEDGER_NOTFOUND (neither), CR_LEDGER_TIMEOUT or -1. */
 int cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     int64_t deadline_us, cr_ledger_record_t *rec)
     __attribute__((nonnull, warn_unused_result));

@@ -83,6 +83,9 @@ is($j->{redemption}, 'already_redeemed', '... already_redeemed');
 is($j->{redeemed_at}, $at, '... with the time');
 is($pg->psql("SELECT request, campaign FROM code_router_redemptions"),
    "prize-1|verify-page\n", 'the ledger holds the one redemption');
+($rc, $out, $err) = run_cmd([cli(), 'ledger', 'show', '--pg', $ci, '--key', $key, $code]);
+is($out, "$code\tverifications=0\tredeemed=$at\n",
+   'ledger show: redeemed, never verified (a redemption is no verification)');
 
 # 3. Refusals: a wrong PIN redeems nothing, no request id is a 400.
 my $c2 = mint($key, 1, 22);
