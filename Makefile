@@ -65,7 +65,7 @@ HELPERS     += $(B)/t/gs1-parse
 ORACLE      := t/oracle/node_modules/.package-lock.json
 
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean \
-        nginx-test
+        nginx-test man
 
 # nginx reads NGINX from its environment (sockets inherited in a binary
 # upgrade): make test NGINX=1.26 must not hand it to the nginx it starts.
@@ -320,6 +320,12 @@ bench: deps
 	@scripts/deps install bench
 	$(MAKE) all
 	QUICK=$(QUICK) ONLY=$(ONLY) scripts/bench
+
+# The man pages, from man/*.1.in and the CLI's help texts (the one source
+# of every command's synopsis and options): run after editing either;
+# t/27-man.t fails while man/ is stale.
+man: $(CLI)
+	scripts/man $(CLI) man
 
 clean:
 	rm -rf $(B)

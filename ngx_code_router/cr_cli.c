@@ -26,6 +26,7 @@
 #include "cr_codec.h"
 #include "cr_keyfile.h"
 #include "cr_pin.h"
+#include "cr_version.h"
 
 
 typedef struct {
@@ -46,6 +47,16 @@ static int cr_parse_pin_digits(const char *cmd, const char *arg,
 static char *cr_u64_to_str(char *end, uint64_t v);
 
 
+/*
+ * The commands, in the order --help lists them.  A command's usage text
+ * is the one source of its --help and of its section of code-router(1)
+ * (scripts/man, `make man`): "usage: code-router NAME ..." (indented lines
+ * continue it; "       code-router NAME ..." adds a form), a blank line,
+ * then paragraphs (a line starting with "--" or "Exit status " starts
+ * one).  The synopsis names every option of the getopt tables of
+ * cr_cmd_NAME() and of any cr_cmd_NAME_*() it dispatches to (t/27).  A
+ * new command is one row here, a "make man", and a README line.
+ */
 static const cr_cmd_t  cr_cmds[] = {
     { "keygen", cr_cmd_keygen,
       "usage: code-router keygen --out FILE\n"
@@ -59,16 +70,17 @@ static const cr_cmd_t  cr_cmds[] = {
       "                        [--format codes|csv] [--pin [--pin-digits D]]\n"
       "\n"
       "Prints the codes of serials SERIAL .. SERIAL+N-1 under key id N\n"
-      "(0..255), one a line, streamed.  With --url-prefix each line is\n"
-      "URL followed by the code.  --format csv prints a header and\n"
-      "\"serial,code,url\" rows (url empty without --url-prefix).\n"
+      "(0..255), one a line, streamed.  Serials are 0 .. 1099511627775\n"
+      "(40 bits).  With --url-prefix each line is URL followed by the\n"
+      "code.  --format csv prints a header and \"serial,code,url\" rows\n"
+      "(url empty without --url-prefix).\n"
       "--pin (with --format csv) adds a \"pin\" column: each code's hidden\n"
       "PIN of D digits (6..12, default 8), leading zeros kept.\n"
-      "Serials are 0 .. 1099511627775 (40 bits).\n"
       "--gtin makes each URL a GS1 Digital Link, the code as serial (AI\n"
       "21): URL/01/GTIN-14[/10/LOT]/21/CODE, GTIN-8/12/13 zero-padded,\n"
       "LOT (AI 10: 1..20 of GS1's characters) percent-encoded, scheme and\n"
-      "host in upper case (QR alphanumeric mode).  See docs/gs1.md.\n" },
+      "host in upper case (QR alphanumeric mode).\n"
+      "See " CR_DOC("gs1") " (docs/gs1.md in the source).\n" },
 
     { "inspect", cr_cmd_inspect,
       "usage: code-router inspect --key FILE [--kid N]... CODE|URL|-...\n"
@@ -82,9 +94,8 @@ static const cr_cmd_t  cr_cmds[] = {
       "with REASON one of malformed, unknown_key, forged.  A Digital Link\n"
       "adds gtin=GTIN-14 and lot=LOT; one that is not valid prints\n"
       "URL<TAB>bad_uri<TAB>WHY, one without AI 21 URL<TAB>no_serial.\n"
-      "FILE is tried\n"
-      "for every key id unless --kid names the one it belongs to (one key\n"
-      "file per key id).\n"
+      "FILE is tried for every key id unless --kid names the one it\n"
+      "belongs to (one key file per key id).\n"
       "--pin checks one genuine code's hidden PIN of D digits (6..12,\n"
       "default 8): ok adds pin=ok; REASON is then also malformed_pin\n"
       "(not exactly D digits 0-9) or wrong_pin.\n"
@@ -98,18 +109,22 @@ static const cr_cmd_t  cr_cmds[] = {
       "                        [--tz +HH:MM|-HH:MM|Z] FILE...\n"
       "\n"
       "Loads campaign, batch, code (override) and GS1 link CSV files into\n"
-      "the store\n"
-      "at PATH (created if missing) in one transaction: every row is\n"
-      "applied, or none.  Each bad row is reported as FILE:LINE: reason\n"
-      "(the first N, default 100) and nothing is committed.  --key decodes\n"
-      "a \"code\" column.  --dry-run checks and counts, commits nothing.\n"
+      "the store at PATH (created if missing) in one transaction: every\n"
+      "row is applied, or none.  Every error of each bad row is reported as\n"
+      "FILE:LINE: reason (the first N messages, default 100) and nothing\n"
+      "is committed.  --key decodes a \"code\" column (codes, or the\n"
+      "printed URLs, read as inspect reads them).  --dry-run checks and\n"
+      "counts, commits nothing.\n"
       "--encoding: the files' encoding (default utf-8; Chinese Excel saves\n"
-      "CSV as gbk).  A text field with a character no product name uses\n"
-      "(see the docs) is refused with the hint to use --encoding gbk.\n"
+      "CSV as gbk); a file that starts with a UTF-8 byte order mark (Excel's\n"
+      "\"CSV UTF-8\") is UTF-8 whatever --encoding says.  A text field with\n"
+      "a character no product name uses (see the docs) is refused with the\n"
+      "hint to use --encoding gbk.\n"
       "--tz: the zone of times written without one, as Excel shows them\n"
       "(2026/12/1 10:00, 2026-12-01 10:00:00); a campaign row's tz column\n"
       "overrides it.  Without either such a time is an error.\n"
-      "The file format: docs/loading.md.\n"
+      "The file format, every rule and error: " CR_DOC("loading") "\n"
+      "(docs/loading.md in the source).\n"
       "Exit status 0 committed, 1 bad rows, 2 usage, 3 file or store "
       "error.\n" },
 
@@ -125,23 +140,43 @@ static const cr_cmd_t  cr_cmds[] = {
       "usage: code-router stat --db PATH\n"
       "\n"
       "Prints the schema, generation, last commit, counts, map size and\n"
-      "use, file size and reader slots of the store.\n" },
+      "use, file size and reader slots of the store.  Of a scan store\n"
+      "(code_router_scans) it says so, and prints its version, how many\n"
+      "codes it has counted scans and right PINs of, map size and use,\n"
+      "and reader slots.\n" },
+
+    { "scans", cr_cmd_scans,
+      "usage: code-router scans --store FILE\n"
+      "       code-router scans --store FILE --key FILE --kid N CODE|URL...\n"
+      "\n"
+      "Reads the scan store FILE (code_router_scans) beside nginx, as CSV:\n"
+      "every code it has counted, \"key,kid,serial,scans,first_scan,\n"
+      "verified,first_verified\" (key: the fingerprint of the key that\n"
+      "signed the code, in hex; verified: right PINs; the first times in\n"
+      "UTC, empty if never), or with --key and --kid the codes named (a\n"
+      "URL read as inspect reads it), each a row with a \"code\" column in\n"
+      "front, zeros for a genuine code never counted.  nginx writes the\n"
+      "counts a few seconds after the scans (code_router_scans flush=).\n"
+      "Exit status 0, 1 if a code is not a genuine code of key id N, 2\n"
+      "usage, 3 the store or the key cannot be read.\n" },
 
     { "ledger", cr_cmd_ledger,
       "usage: code-router ledger init --pg CONNINFO [--timeout SECONDS]\n"
       "       code-router ledger show --pg CONNINFO --key FILE\n"
       "                               [--timeout SECONDS] CODE|URL\n"
       "\n"
-      "The verification ledger in PostgreSQL (code_router_ledger, see\n"
-      "docs/scaling.md).  init creates its schema, or upgrades an older\n"
-      "one, in one transaction, and prints \"schema N (was M)\"; a newer\n"
-      "schema than this code-router knows is refused.  show prints one\n"
-      "code's record: CODE<TAB>verifications=N<TAB>first=TIME<TAB>\n"
-      "last=TIME<TAB>requests=N (times in ISO 8601, UTC; requests: the\n"
-      "request ids remembered), then <TAB>redeemed=TIME if its prize was\n"
-      "redeemed; or CODE<TAB>never_verified.\n"
-      "CONNINFO is a libpq connection string or URI.  --timeout: for\n"
-      "each step (default 10).\n"
+      "The verification ledger in PostgreSQL that nginx's\n"
+      "code_router_ledger counts right PINs and prizes in, shared by\n"
+      "every edge node (" CR_DOC("scaling") ").\n"
+      "init creates its schema, or upgrades an older one, in one\n"
+      "transaction, and prints \"schema N (was M)\"; a newer schema than\n"
+      "this code-router knows is refused.  show prints one code's record:\n"
+      "CODE<TAB>verifications=N<TAB>first=TIME<TAB>last=TIME<TAB>\n"
+      "requests=N (times in ISO 8601, UTC; requests: the request ids\n"
+      "remembered), then <TAB>redeemed=TIME if its prize was redeemed; or\n"
+      "CODE<TAB>never_verified.  CONNINFO is a libpq connection string or\n"
+      "URI (a password belongs in PGPASSFILE).\n"
+      "--timeout: for each step (default 10).\n"
       "Exit status 0 done, 1 not a genuine code, 2 usage, 3 database "
       "error.\n" },
 
@@ -159,7 +194,8 @@ static const cr_cmd_t  cr_cmds[] = {
       "lock files.  Prints the new version's stat.  Refuses a MASTER that\n"
       "is not a code-router store, and an EDGE_PATH that exists and is not\n"
       "a symlink.  One publish per EDGE_PATH at a time.  Remote edges and\n"
-      "directory permissions: docs/scaling.md.\n"
+      "directory permissions: " CR_DOC("scaling") "\n"
+      "(docs/scaling.md in the source).\n"
       "Exit status 0 published, 2 usage, 3 file or store error (EDGE_PATH\n"
       "is unchanged unless the error came after \"published\").\n" },
 
@@ -175,6 +211,11 @@ main(int argc, char **argv)
     if (argc < 2) {
         cr_main_usage(stderr);
         return CR_EXIT_USAGE;
+    }
+
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("code-router " CR_VERSION);
+        return CR_EXIT_OK;
     }
 
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0
@@ -231,6 +272,7 @@ cr_main_usage(FILE *f)
     }
 
     fputs("\n\n'code-router COMMAND --help' describes each.\n"
+          "code-router --version prints the version.\n"
           "exit status: 0 success, 1 invalid input, 2 usage, "
           "3 file or system error\n", f);
 
@@ -678,7 +720,7 @@ cr_cmd_inspect(int argc, char **argv)
         pin_digits = CR_PIN_DIGITS_DEFAULT;
     }
 
-    if (cr_load_keyring("inspect", keyfile, kids, listed, &ring) != 0) {
+    if (cr_cli_keyring("inspect", keyfile, kids, listed, &ring) != 0) {
         return CR_EXIT_ENV;
     }
 
@@ -711,9 +753,8 @@ cr_cmd_inspect(int argc, char **argv)
 }
 
 
-/* The key file serves the key ids marked in kids[], or all if none listed. */
 int
-cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
+cr_cli_keyring(const char *cmd, const char *path, const uint8_t *kids,
     int listed, cr_keyring_t *ring)
 {
     char      err[512];
@@ -774,7 +815,8 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
     unsigned digits)
 {
     int            bad;
-    const char    *code, *s;
+    size_t         len;
+    const char    *code;
     unsigned       kid;
     uint64_t       serial;
     cr_pin_rc_t    prc;
@@ -782,7 +824,7 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
     cr_gs1_rc_t    grc;
     cr_gs1_link_t  dl;
 
-    grc = cr_cli_gs1_code(arg, &dl);
+    grc = cr_gs1_code_of(arg, strlen(arg), &dl, &code, &len);
 
     if (grc != CR_GS1_OK && grc != CR_GS1_NO_GTIN) {
         cr_print_escaped(arg);
@@ -792,21 +834,13 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
         return 1;
     }
 
-    if (grc == CR_GS1_OK) {
-        if (!(dl.has & CR_GS1_HAS_SERIAL)) {
-            cr_print_escaped(arg);
-            printf("\tno_serial\tgtin=%s\n", dl.gtin);
-            return 1;
-        }
-
-        code = dl.serial;
-
-    } else {
-        s = strrchr(arg, '/');
-        code = s ? s + 1 : arg;
+    if (code == NULL) {
+        cr_print_escaped(arg);
+        printf("\tno_serial\tgtin=%s\n", dl.gtin);
+        return 1;
     }
 
-    rc = cr_code_open(ring, code, strlen(code), &kid, &serial);
+    rc = cr_code_open(ring, code, len, &kid, &serial);
 
     cr_print_escaped(code);
     bad = 1;

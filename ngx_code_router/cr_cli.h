@@ -20,6 +20,10 @@
 
 #define CR_URL_PREFIX_MAX   256
 
+/* Where the Debian package installs a document of docs/ (gzipped, as
+ * dh_compress leaves files over 4 KiB): what help texts name. */
+#define CR_DOC(name)  "/usr/share/doc/code-router/" name ".md.gz"
+
 
 /* Prints "code-router CMD: message" to stderr and returns rc. */
 int cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
@@ -40,13 +44,13 @@ int cr_cli_store_info(const char *cmd, const char *db,
 /* Prints info as "code-router stat" does. */
 void cr_cli_print_info(FILE *f, const cr_store_info_t *info);
 
-/* Reads the master key at path into ring: the key ids marked in kids[],
- * or all if none is listed.  0, or -1 after printing why. */
-int cr_load_keyring(const char *cmd, const char *path, const uint8_t *kids,
-    int listed, cr_keyring_t *ring);
-
 /* code-router ledger, in cr_cli_ledger.c. */
 int cr_cmd_ledger(int argc, char **argv);
+
+/* code-router scans, in cr_cli_scans.c; and stat of a scan store (its
+ * kind and counts printed; an exit code). */
+int cr_cmd_scans(int argc, char **argv);
+int cr_cli_scans_stat(const char *db);
 
 /* code-router publish, in cr_cli_publish.c. */
 int cr_cmd_publish(int argc, char **argv);
@@ -63,10 +67,11 @@ int cr_cmd_publish(int argc, char **argv);
 int cr_cli_gs1_prefix(const char *url, const char *gtin, const char *lot,
     char *out, size_t size);
 
-/* Parses arg as a Digital Link URL for inspect: CR_GS1_NO_GTIN if it is
- * not one at all (no http(s)://, or no "/01/" in it), else cr_gs1's
- * outcome, with *dl filled on CR_GS1_OK. */
-cr_gs1_rc_t cr_cli_gs1_code(const char *arg, cr_gs1_link_t *dl);
+/* Fills *ring (zeroed first) with the keys the key file at path derives
+ * for the key ids marked in kids[], or for all if listed is 0; 0, or -1
+ * after printing why as "code-router CMD: ...". */
+int cr_cli_keyring(const char *cmd, const char *path, const uint8_t *kids,
+    int listed, cr_keyring_t *ring);
 
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);

@@ -97,20 +97,3 @@ cr_cli_gs1_prefix(const char *url, const char *gtin, const char *lot,
     return CR_EXIT_OK;
 }
 
-
-cr_gs1_rc_t
-cr_cli_gs1_code(const char *arg, cr_gs1_link_t *dl)
-{
-    cr_gs1_rc_t  rc;
-
-    rc = cr_gs1_parse_url(arg, strlen(arg), dl);
-
-    /* Not a Digital Link at all: the URL's last segment is the code. */
-    if (rc == CR_GS1_BAD_URL || (rc == CR_GS1_NO_GTIN
-                                 && strstr(arg, "/01/") == NULL))
-    {
-        return CR_GS1_NO_GTIN;
-    }
-
-    return rc;
-}

@@ -137,7 +137,7 @@ cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,
 
     memset(kids, 0, sizeof(kids));
 
-    if (cr_load_keyring("ledger", keyfile, kids, 0, &ring) != 0) {
+    if (cr_cli_keyring("ledger", keyfile, kids, 0, &ring) != 0) {
         return CR_EXIT_ENV;
     }
 

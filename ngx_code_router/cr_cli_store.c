@@ -20,6 +20,7 @@
 #include "cr_keyfile.h"
 #include "cr_link.h"
 #include "cr_load.h"
+#include "cr_scans.h"
 #include "cr_store.h"
 #include "cr_valid.h"
 
@@ -549,6 +550,7 @@ int
 cr_cmd_stat(int argc, char **argv)
 {
     int               ch, rc;
+    char              err[512];
     const char       *db;
     cr_store_info_t   info;
 
@@ -572,6 +574,13 @@ cr_cmd_stat(int argc, char **argv)
     if (db == NULL || optind != argc) {
         return cr_cli_error("stat", CR_EXIT_USAGE, "--db PATH is required, "
                             "and nothing else");
+    }
+
+    /* A scan store is said to be one, with its own numbers. */
+    if (access(db, F_OK) == 0
+        && cr_scans_open(NULL, db, 0, CR_SCANS_CHECK, err, sizeof(err)) == 0)
+    {
+        return cr_cli_scans_stat(db);
     }
 
     rc = cr_cli_store_info("stat", db, &info);

@@ -538,6 +538,39 @@ cr_gs1_decode(char *out, size_t size, const char *s, size_t len)
 }
 
 
+cr_gs1_rc_t
+cr_gs1_code_of(const char *s, size_t n, cr_gs1_link_t *dl,
+    const char **code, size_t *code_len)
+{
+    size_t       i;
+    cr_gs1_rc_t  rc;
+
+    rc = cr_gs1_parse_url(s, n, dl);
+
+    if (rc == CR_GS1_OK) {
+        *code = (dl->has & CR_GS1_HAS_SERIAL) ? dl->serial : NULL;
+        *code_len = dl->serial_len;
+        return CR_GS1_OK;
+    }
+
+    /* A URL that is a broken Digital Link: no code is guessed. */
+    if (rc != CR_GS1_BAD_URL && rc != CR_GS1_NO_GTIN) {
+        *code = NULL;
+        *code_len = 0;
+        return rc;
+    }
+
+    for (i = n; i > 0 && s[i - 1] != '/'; i--) {
+        /* void */
+    }
+
+    *code = s + i;
+    *code_len = n - i;
+
+    return CR_GS1_NO_GTIN;
+}
+
+
 const char *
 cr_gs1_rc_name(cr_gs1_rc_t rc)
 {

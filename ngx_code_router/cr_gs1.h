@@ -88,6 +88,18 @@ cr_gs1_rc_t cr_gs1_parse(const char *uri, size_t len, cr_gs1_link_t *dl);
  */
 cr_gs1_rc_t cr_gs1_parse_url(const char *url, size_t len, cr_gs1_link_t *dl);
 
+/*
+ * The code in a printed text, read one way by inspect and by the loader's
+ * code column: a GS1 Digital Link's serial (AI 21); else a URL's last
+ * path segment (HTTPS://C.BRAND.CN/CODE); else the text itself.  Returns
+ * CR_GS1_NO_GTIN (not a Digital Link: not an http(s) URL, or one without
+ * a GTIN key; *code and *code_len set), CR_GS1_OK (*dl filled; *code is
+ * its serial, or NULL if it has no AI 21), or the outcome that makes a
+ * URL an invalid Digital Link (*code NULL).
+ */
+cr_gs1_rc_t cr_gs1_code_of(const char *s, size_t n, cr_gs1_link_t *dl,
+    const char **code, size_t *code_len);
+
 /* "ok", "bad_url", "bad_path", "no_gtin", ... as in the enum. */
 const char *cr_gs1_rc_name(cr_gs1_rc_t rc);
 

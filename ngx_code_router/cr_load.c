@@ -214,6 +214,7 @@ cr_load_err(cr_load_t *l, const cr_loc_t *loc, const char *fmt, ...)
     cr_load_state_t  *s = l->state;
 
     l->errors++;
+    s->row_errs++;
 
     if (s->nmsgs >= l->max_messages) {
         return;
@@ -412,7 +413,11 @@ cr_check_refs(cr_load_t *l)
             continue;
         }
 
-        if (rc == CR_STORE_NOTFOUND) {
+        /* A campaign whose own row had errors is not unknown: that row
+         * is reported, and the rows using it are not blamed. */
+        e = cr_load_hash_get(&s->campaigns, r->id, strlen(r->id), 0);
+
+        if (rc == CR_STORE_NOTFOUND && (e == NULL || !e->bad)) {
             cr_load_err(l, &r->loc, "campaign: unknown campaign \"%s\" (define it"
                    " in a campaign file of this run or an earlier one)",
                    r->id);
@@ -513,6 +518,7 @@ cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add)
     memcpy(e->key, k, n);
     e->len = n;
     memset(&e->loc, 0, sizeof(cr_loc_t));
+    e->bad = 0;
     h->n++;
 
     return e;

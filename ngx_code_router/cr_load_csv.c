@@ -22,7 +22,7 @@ static int cr_read_line(FILE *f, char *buf, size_t cap, size_t *len,
 static int cr_header(cr_load_t *l, cr_row_t *row, int n);
 static int cr_blank(cr_row_t *row, int n);
 static int cr_convert(cr_load_t *l, char **line, size_t *len);
-static int cr_foreign(cr_load_t *l, cr_row_t *row, int n);
+static void cr_check_encoding(cr_load_t *l, cr_row_t *row, int n);
 
 
 int
@@ -63,6 +63,7 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
     blank_before = 1;
 
     s->kind = CR_KIND_NONE;
+    s->bom = 0;
     s->loc.file = fidx;
     s->loc.line = 0;
 
@@ -73,17 +74,13 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
             len--;
         }
 
-        /* A UTF-8 byte order mark, as Excel writes it. */
+        /* A UTF-8 byte order mark, as Excel's "CSV UTF-8" writes it: the
+         * file is UTF-8 whatever --encoding says, so one run can mix it
+         * with GBK files. */
         if (s->loc.line == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3)
                                             == 0)
         {
-            if (s->cd != (iconv_t) -1) {
-                cr_load_err(l, &s->loc, "the file starts with a UTF-8 byte order "
-                       "mark: it is UTF-8, load it without --encoding %s",
-                       l->opts.encoding);
-                break;
-            }
-
+            s->bom = 1;
             memmove(line, line + 3, len - 3);
             len -= 3;
         }
@@ -95,7 +92,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
 
         text = line;
 
-        if (s->cd != (iconv_t) -1 && cr_convert(l, &text, &len) != 0) {
+        if (s->cd != (iconv_t) -1 && !s->bom
+            && cr_convert(l, &text, &len) != 0)
+        {
             continue;
         }
 
@@ -134,10 +133,8 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
         }
 
         l->rows++;
-
-        if (cr_foreign(l, &row, nf)) {
-            continue;
-        }
+        s->row_errs = 0;
+        cr_check_encoding(l, &row, nf);
 
         switch (s->kind) {
         case CR_KIND_CAMPAIGN:
@@ -239,29 +236,75 @@ cr_convert(cr_load_t *l, char **line, size_t *len)
 }
 
 
-/* A field with a character no product name uses: reports the first. */
-static int
-cr_foreign(cr_load_t *l, cr_row_t *row, int n)
+/*
+ * Every field that is not UTF-8, or holds a character no product name
+ * uses (the mark of a GBK file read as UTF-8), reported with the one hint
+ * that fits how the file was read; the field's own rules then stay quiet.
+ */
+static void
+cr_check_encoding(cr_load_t *l, cr_row_t *row, int n)
 {
-    int               i;
+    int               i, shown;
+    size_t            k, step;
     uint32_t          cp;
+    const char       *what, *hint;
+    char              held[32], other[96];
     cr_load_state_t  *s = l->state;
 
+    s->enc_bad = 0;
+
     for (i = 0; i < n; i++) {
-        if (!cr_foreign_char(row->f[i], row->fl[i], &cp)) {
+        cp = 0;
+
+        for (k = 0; k < row->fl[i]; k += step) {
+            step = 1;
+
+            if ((uint8_t) row->f[i][k] >= 0x80) {
+                step = cr_utf8_len(row->f[i] + k, row->fl[i] - k, &cp);
+                if (step == 0) {
+                    break;
+                }
+            }
+        }
+
+        if (k < row->fl[i]) {
+            what = "is not UTF-8";
+
+        } else if (cr_foreign_char(row->f[i], row->fl[i], &cp)) {
+            snprintf(held, sizeof(held), "holds U+%04X", (unsigned) cp);
+            what = held;
+
+        } else {
             continue;
         }
 
-        cr_load_err(l, &s->loc, "%s: \"%.*s\" holds U+%04X, which no product "
-               "name uses: if Excel saved the file as GBK (its default for "
-               "Chinese), load it with --encoding gbk",
-               s->fname[i] ? s->fname[i] : "?",
-               (int) (row->fl[i] > 60 ? 60 : row->fl[i]), row->f[i],
-               (unsigned) cp);
-        return 1;
-    }
+        if (s->bom) {
+            hint = ", and the file starts with a UTF-8 byte order mark, so "
+                   "it is read as UTF-8 whatever --encoding says: save it "
+                   "from Excel again as \"CSV UTF-8\"";
 
-    return 0;
+        } else if (s->cd != (iconv_t) -1) {
+            snprintf(other, sizeof(other), ", which no product name uses "
+                     "(the file was read as %s, as --encoding says)",
+                     l->opts.encoding);
+            hint = other;
+
+        } else if (what == held) {
+            hint = ", which no product name uses: if Excel saved the file "
+                   "as GBK (its default for Chinese), load it with "
+                   "--encoding gbk";
+
+        } else {
+            hint = " (save the file as \"CSV UTF-8\", or load it with "
+                   "--encoding gbk)";
+        }
+
+        shown = (int) (row->fl[i] > 60 ? 60 : row->fl[i]);
+        cr_load_err(l, &s->loc, "%s: \"%.*s\" %s%s",
+                    s->fname[i] ? s->fname[i] : "?", shown, row->f[i], what,
+                    hint);
+        s->enc_bad |= (uint64_t) 1 << i;
+    }
 }
 
 

@@ -68,6 +68,7 @@ typedef struct {
     char      *key;
     size_t     len;
     cr_loc_t   loc;
+    unsigned   bad:1;                  /* that row had errors */
 } cr_hent_t;
 
 typedef struct {
@@ -115,6 +116,16 @@ struct cr_load_state_s {
     const char   *fname[CR_CSV_MAXF];  /* field index -> column name */
     int           nfields;
     cr_loc_t      loc;
+    unsigned      bom:1;               /* the file began with a UTF-8 BOM */
+
+    /*
+     * The row being read: every error of a row is reported (so one run
+     * shows all that is wrong), and a row with any is not applied.
+     * row_errs counts its messages (cr_load_err); enc_bad marks the
+     * fields whose encoding was reported, whose other checks stay quiet.
+     */
+    unsigned      row_errs;
+    uint64_t      enc_bad;             /* bit i: field i */
 };
 
 
@@ -141,9 +152,14 @@ cr_hent_t *cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add);
 /* cr_load_csv.c: reads file fidx of the run, row by row. */
 int cr_load_file(cr_load_t *l, uint32_t fidx);
 
+/* 1 if the row being read has had no error (the reader's checks
+ * included): a kind's rules write a row only then. */
+#define cr_load_row_ok(l)  ((l)->state->row_errs == 0)
+
 /* cr_load_rows.c: one row of each kind checked and applied to the store;
  * 0, or CR_LOAD_FAILED / CR_LOAD_FULL (a bad row is reported, not
- * returned). */
+ * returned).  Each checks every column, reports every error, and writes
+ * only if cr_load_row_ok(). */
 int cr_load_row_campaign(cr_load_t *l, cr_row_t *row);
 int cr_load_row_batch(cr_load_t *l, cr_row_t *row);
 int cr_load_row_code(cr_load_t *l, cr_row_t *row);

@@ -23,6 +23,7 @@ static int cr_num(cr_load_t *l, cr_str_t v, const char *col, uint64_t max,
     uint64_t *out);
 static int cr_check(cr_load_t *l, const char *col, cr_str_t v,
     const char *reason);
+static int cr_quiet(cr_load_t *l, const char *col);
 
 
 const char  *cr_load_campaign_cols[C_CN] = {
@@ -80,10 +81,32 @@ cr_is_delete(cr_load_t *l, cr_row_t *row, int c)
         return 1;
     }
 
-    cr_load_err(l, &l->state->loc, "delete: \"%.*s\" must be empty or \"yes\"",
-           (int) (v.len > 20 ? 20 : v.len), v.data);
+    if (!cr_quiet(l, "delete")) {
+        cr_load_err(l, &l->state->loc, "delete: \"%.*s\" must be empty or "
+                    "\"yes\"", (int) (v.len > 20 ? 20 : v.len), v.data);
+    }
 
     return -1;
+}
+
+
+/* 1 if column col's field was reported for its encoding: one message is
+ * enough for it. */
+static int
+cr_quiet(cr_load_t *l, const char *col)
+{
+    int               i;
+    cr_load_state_t  *s = l->state;
+
+    for (i = 0; i < s->nfields; i++) {
+        if ((s->enc_bad >> i & 1) && s->fname[i]
+            && strcmp(s->fname[i], col) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -93,6 +116,10 @@ cr_check(cr_load_t *l, const char *col, cr_str_t v, const char *reason)
 {
     if (reason == NULL) {
         return 0;
+    }
+
+    if (cr_quiet(l, col)) {
+        return 1;
     }
 
     if (v.len > 60) {
@@ -125,9 +152,12 @@ cr_num(cr_load_t *l, cr_str_t v, const char *col, uint64_t max,
     }
 
     if (v.len == 0 || i < v.len || v.len > 20) {
-        cr_load_err(l, &l->state->loc, "%s: \"%.*s\" must be a whole number from "
-               "0 to %llu", col, (int) (v.len > 30 ? 30 : v.len), v.data,
-               (unsigned long long) max);
+        if (!cr_quiet(l, col)) {
+            cr_load_err(l, &l->state->loc, "%s: \"%.*s\" must be a whole "
+                        "number from 0 to %llu", col,
+                        (int) (v.len > 30 ? 30 : v.len), v.data,
+                        (unsigned long long) max);
+        }
         return 1;
     }
 
@@ -188,6 +218,7 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     int            del, bad, rc, i, dflt;
     int16_t        tz;
     cr_str_t       v;
+    cr_hent_t     *e;
     cr_campaign_t  c;
 
     static const int  str_col[CR_CAMP_NSTR] = {
@@ -206,18 +237,18 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
 
     del = cr_is_delete(l, row, C_CDELETE);
 
-    if (bad || del < 0) {
-        return CR_LOAD_OK;
-    }
-
-    if (cr_first_definition(l, &l->state->campaigns, "campaign",
-                            c.s[CR_CAMP_ID])
-        <= 0)
+    if (!bad && cr_first_definition(l, &l->state->campaigns, "campaign",
+                                    c.s[CR_CAMP_ID])
+                < 0)
     {
-        return CR_LOAD_OK;
+        return cr_load_fatal(l, "out of memory");
     }
 
-    if (del) {
+    if (del > 0) {
+        if (!cr_load_row_ok(l)) {
+            return CR_LOAD_OK;
+        }
+
         rc = cr_store_del_campaign(l->st, c.s[CR_CAMP_ID].data,
                                    c.s[CR_CAMP_ID].len);
 
@@ -240,44 +271,43 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     v = cr_col(l, row, C_TYPE);
     c.type = (uint8_t) cr_target_parse(v.data, v.len);
     if (c.type == 0) {
-        bad |= cr_check(l, "type", v, "must be miniprogram, "
-                        "official_account or h5");
+        cr_check(l, "type", v, "must be miniprogram, "
+                 "official_account or h5");
     }
 
-    bad |= cr_check(l, "name", c.s[CR_CAMP_NAME],
-                    cr_valid_text(c.s[CR_CAMP_NAME].data,
-                                  c.s[CR_CAMP_NAME].len, CR_NAME_MAX));
+    cr_check(l, "name", c.s[CR_CAMP_NAME],
+             cr_valid_text(c.s[CR_CAMP_NAME].data,
+                           c.s[CR_CAMP_NAME].len, CR_NAME_MAX));
 
     if (c.type == CR_TARGET_MINIPROGRAM) {
         v = c.s[CR_CAMP_APPID];
-        bad |= cr_check(l, "appid", v, v.len ? cr_valid_appid(v.data, v.len)
-                        : "is required for a miniprogram campaign");
+        cr_check(l, "appid", v, v.len ? cr_valid_appid(v.data, v.len)
+                 : "is required for a miniprogram campaign");
         v = c.s[CR_CAMP_PATH];
-        bad |= cr_check(l, "path", v, cr_valid_mp_path(v.data, v.len));
+        cr_check(l, "path", v, cr_valid_mp_path(v.data, v.len));
         v = c.s[CR_CAMP_QUERY];
-        bad |= cr_check(l, "query", v, cr_valid_mp_query(v.data, v.len));
+        cr_check(l, "query", v, cr_valid_mp_query(v.data, v.len));
         v = c.s[CR_CAMP_URL_LINK];
         if (v.len) {
-            bad |= cr_check(l, "url_link", v,
-                            cr_valid_url(v.data, v.len, "https://"));
+            cr_check(l, "url_link", v,
+                     cr_valid_url(v.data, v.len, "https://"));
         }
         v = c.s[CR_CAMP_URL];
         if (v.len) {
-            bad |= cr_check(l, "url", v, cr_valid_url(v.data, v.len,
-                                                      "weixin://"));
+            cr_check(l, "url", v, cr_valid_url(v.data, v.len,
+                                               "weixin://"));
         }
 
     } else if (c.type) {
         v = c.s[CR_CAMP_URL];
-        bad |= cr_check(l, "url", v, v.len ? cr_valid_url(v.data, v.len,
-                                                          "https://")
-                        : "is required for this type");
+        cr_check(l, "url", v, v.len ? cr_valid_url(v.data, v.len,
+                                                   "https://")
+                 : "is required for this type");
 
         for (i = CR_CAMP_APPID; i <= CR_CAMP_URL_LINK; i++) {
             if (c.s[i].len) {
                 cr_load_err(l, &l->state->loc, "%s: must be empty unless type is "
                        "miniprogram", cr_load_campaign_cols[str_col[i]]);
-                bad = 1;
             }
         }
     }
@@ -285,8 +315,8 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     for (i = CR_CAMP_BEFORE_URL; i <= CR_CAMP_AFTER_URL; i++) {
         v = c.s[i];
         if (v.len) {
-            bad |= cr_check(l, cr_load_campaign_cols[str_col[i]], v,
-                            cr_valid_url(v.data, v.len, "https://"));
+            cr_check(l, cr_load_campaign_cols[str_col[i]], v,
+                     cr_valid_url(v.data, v.len, "https://"));
         }
     }
 
@@ -298,8 +328,7 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
     v = cr_col(l, row, C_TZ);
     if (v.len) {
         if (cr_check(l, "tz", v, cr_parse_zone(v.data, v.len, &tz))) {
-            bad = 1;
-            dflt = 0;
+            dflt = 0;               /* the times are still checked */
         } else {
             dflt = tz;
         }
@@ -307,26 +336,34 @@ cr_load_row_campaign(cr_load_t *l, cr_row_t *row)
 
     v = cr_col(l, row, C_STARTS_AT);
     if (v.len) {
-        bad |= cr_check(l, "starts_at", v,
-                        cr_parse_time_in(v.data, v.len, dflt, &c.starts_at,
-                                         &c.starts_tz));
+        cr_check(l, "starts_at", v,
+                 cr_parse_time_in(v.data, v.len, dflt, &c.starts_at,
+                                  &c.starts_tz));
     }
 
     v = cr_col(l, row, C_ENDS_AT);
     if (v.len) {
-        bad |= cr_check(l, "ends_at", v,
-                        cr_parse_time_in(v.data, v.len, dflt, &c.ends_at,
-                                         &c.ends_tz));
+        cr_check(l, "ends_at", v,
+                 cr_parse_time_in(v.data, v.len, dflt, &c.ends_at,
+                                  &c.ends_tz));
     }
 
-    if (!bad && c.starts_at != CR_TIME_NONE && c.ends_at != CR_TIME_NONE
+    if (c.starts_at != CR_TIME_NONE && c.ends_at != CR_TIME_NONE
         && c.ends_at <= c.starts_at)
     {
         cr_load_err(l, &l->state->loc, "ends_at must be later than starts_at");
-        bad = 1;
     }
 
-    if (bad) {
+    if (!cr_load_row_ok(l)) {
+        e = bad ? NULL : cr_load_hash_get(&l->state->campaigns,
+                                          c.s[CR_CAMP_ID].data,
+                                          c.s[CR_CAMP_ID].len, 0);
+        if (e != NULL && e->loc.line == l->state->loc.line
+            && e->loc.file == l->state->loc.file)
+        {
+            e->bad = 1;
+        }
+
         return CR_LOAD_OK;
     }
 
@@ -365,8 +402,8 @@ cr_need_campaign(cr_load_t *l, char what, cr_str_t id)
 int
 cr_load_row_batch(cr_load_t *l, cr_row_t *row)
 {
-    int         del, bad, rc, i;
-    char        where[512];
+    int         del, bad, rc, i, camp_ok;
+    char        where[512], date[11];
     cr_str_t    v;
     uint64_t    n;
     cr_hent_t  *e;
@@ -386,15 +423,15 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
     bad = cr_check(l, "batch", v, cr_valid_id(v.data, v.len));
     del = cr_is_delete(l, row, B_DELETE);
 
-    if (bad || del < 0) {
-        return CR_LOAD_OK;
+    if (!bad && cr_first_definition(l, &l->state->batches, "batch", v) < 0) {
+        return cr_load_fatal(l, "out of memory");
     }
 
-    if (cr_first_definition(l, &l->state->batches, "batch", v) <= 0) {
-        return CR_LOAD_OK;
-    }
+    if (del > 0) {
+        if (!cr_load_row_ok(l)) {
+            return CR_LOAD_OK;
+        }
 
-    if (del) {
         rc = cr_store_del_batch(l->st, v.data, v.len);
 
         if (rc == CR_STORE_NOTFOUND) {
@@ -412,6 +449,7 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
         return CR_LOAD_OK;
     }
 
+    /* bad from here on: the range is not known (no overlap check). */
     bad |= cr_num(l, cr_col(l, row, B_KID), "kid", CR_KID_MAX, &n);
     b.kid = (uint8_t) n;
     bad |= cr_num(l, cr_col(l, row, B_FROM), "serial_from", CR_SERIAL_MAX,
@@ -428,12 +466,12 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
     v = cr_col(l, row, B_SCENE);
     b.scene = (uint8_t) cr_scene_parse(v.data, v.len);
     if (b.scene == 0) {
-        bad |= cr_check(l, "scene", v, "must be verify, marketing, trace or "
-                        "channel");
+        cr_check(l, "scene", v, "must be verify, marketing, trace or "
+                 "channel");
     }
 
     v = b.s[CR_BATCH_CAMPAIGN];
-    bad |= cr_check(l, "campaign", v, cr_valid_id(v.data, v.len));
+    camp_ok = !cr_check(l, "campaign", v, cr_valid_id(v.data, v.len));
 
     for (i = CR_BATCH_SKU; i < CR_BATCH_NSTR; i++) {
         v = b.s[i];
@@ -441,17 +479,26 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
             continue;
         }
 
-        bad |= cr_check(l, cr_load_batch_cols[str_col[i]], v,
-                        i == CR_BATCH_GTIN ? cr_valid_gtin(v.data, v.len)
-                        : i == CR_BATCH_PRODUCED ? cr_valid_date(v.data, v.len)
-                        : cr_valid_label(v.data, v.len, CR_LABEL_MAX));
+        if (i == CR_BATCH_PRODUCED) {
+            /* Stored as YYYY-MM-DD whichever form the file used. */
+            if (!cr_check(l, "production_date", v,
+                          cr_parse_date(v.data, v.len, date)))
+            {
+                b.s[i].data = date;
+                b.s[i].len = 10;
+            }
+            continue;
+        }
+
+        cr_check(l, cr_load_batch_cols[str_col[i]], v,
+                 i == CR_BATCH_GTIN ? cr_valid_gtin(v.data, v.len)
+                 : cr_valid_label(v.data, v.len, CR_LABEL_MAX));
     }
 
-    if (bad) {
-        return CR_LOAD_OK;
-    }
-
-    rc = cr_store_put_batch(l->st, &b, &other);
+    /* A bad row is not put, but its range is still checked. */
+    rc = bad ? 0 : cr_load_row_ok(l) ? cr_store_put_batch(l->st, &b, &other)
+                                     : cr_store_batch_overlap(l->st, &b,
+                                                              &other);
 
     if (rc == CR_STORE_OVERLAP) {
         e = cr_load_hash_get(&l->state->batches, other.s[CR_BATCH_ID].data,
@@ -473,73 +520,89 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
                (unsigned long long) other.first,
                (unsigned long long) other.last, where);
 
-        return CR_LOAD_OK;
-    }
-
-    if (rc < 0) {
+    } else if (rc < 0) {
         return cr_load_store_fail(l, rc);
+
+    } else if (cr_load_row_ok(l)) {
+        cr_count(&l->batches, rc);
     }
 
-    cr_count(&l->batches, rc);
-
-    return cr_need_campaign(l, 'b', b.s[CR_BATCH_CAMPAIGN]);
+    /* An unknown campaign is reported for a bad row too. */
+    return camp_ok ? cr_need_campaign(l, 'b', b.s[CR_BATCH_CAMPAIGN])
+                   : CR_LOAD_OK;
 }
 
 
 int
 cr_load_row_code(cr_load_t *l, cr_row_t *row)
 {
-    int            del, bad, rc;
+    int            del, rc;
+    size_t         clen;
     unsigned       kid;
     cr_str_t       v, camp;
     uint64_t       n;
+    const char    *code;
     cr_code_rc_t   crc;
+    cr_gs1_rc_t    grc;
     cr_override_t  o;
+    cr_gs1_link_t  dl;
 
     memset(&o, 0, sizeof(cr_override_t));
-    bad = 0;
 
     if (l->state->col[O_CODE] != -1) {
         v = cr_col(l, row, O_CODE);
 
-        if (l->ring == NULL) {
-            cr_load_err(l, &l->state->loc, "code: decoding codes needs the key: "
-                   "run with --key FILE (or give kid and serial columns)");
-            return CR_LOAD_OK;
-        }
+        /* The code as printed, or its whole URL, read as inspect does. */
+        grc = cr_gs1_code_of(v.data, v.len, &dl, &code, &clen);
 
-        kid = 0;
-        crc = cr_code_open(l->ring, v.data, v.len, &kid, &o.serial);
+        if (cr_quiet(l, "code")) {
+            /* its encoding is reported */
 
-        if (crc != CR_CODE_OK) {
+        } else if (code == NULL) {
+            cr_check(l, "code", v, grc == CR_GS1_OK
+                     ? "is a GS1 Digital Link without a serial (AI 21)"
+                     : cr_gs1_rc_text(grc));
+
+        } else if (l->ring == NULL) {
+            cr_load_err(l, &l->state->loc, "code: decoding codes needs the "
+                        "key: run with --key FILE (or give kid and serial "
+                        "columns)");
+
+        } else {
+            kid = 0;
+            crc = cr_code_open(l->ring, code, clen, &kid, &o.serial);
+
             if (crc == CR_CODE_UNKNOWN_KEY) {
                 cr_load_err(l, &l->state->loc, "code: \"%.*s\" has key id %u, "
                        "which --key does not serve",
                        (int) (v.len > 30 ? 30 : v.len), v.data, kid);
+
+            } else if (crc != CR_CODE_OK) {
+                cr_check(l, "code", v, crc == CR_CODE_MALFORMED
+                         ? "is malformed (not an 18-character code, nor a "
+                           "URL ending in one)"
+                         : "is forged (not made with this key)");
+
             } else {
-                bad |= cr_check(l, "code", v, crc == CR_CODE_MALFORMED
-                                ? "is malformed (not an 18-character code)"
-                                : "is forged (not made with this key)");
+                o.kid = (uint8_t) kid;
             }
-            return CR_LOAD_OK;
         }
 
-        o.kid = (uint8_t) kid;
-
     } else {
-        bad |= cr_num(l, cr_col(l, row, O_KID), "kid", CR_KID_MAX, &n);
-        o.kid = (uint8_t) n;
-        bad |= cr_num(l, cr_col(l, row, O_SERIAL), "serial", CR_SERIAL_MAX,
-                      &o.serial);
+        if (cr_num(l, cr_col(l, row, O_KID), "kid", CR_KID_MAX, &n) == 0) {
+            o.kid = (uint8_t) n;
+        }
+        cr_num(l, cr_col(l, row, O_SERIAL), "serial", CR_SERIAL_MAX,
+               &o.serial);
     }
 
     del = cr_is_delete(l, row, O_DELETE);
 
-    if (bad || del < 0) {
-        return CR_LOAD_OK;
-    }
+    if (del > 0) {
+        if (!cr_load_row_ok(l)) {
+            return CR_LOAD_OK;
+        }
 
-    if (del) {
         rc = cr_store_del_override(l->st, o.kid, o.serial);
 
         if (rc == CR_STORE_NOTFOUND) {
@@ -562,28 +625,27 @@ cr_load_row_code(cr_load_t *l, cr_row_t *row)
     camp = cr_col(l, row, O_CAMPAIGN);
 
     if (o.state == 0) {
-        return cr_check(l, "state", v, "must be revoked or campaign"),
-               CR_LOAD_OK;
-    }
+        cr_check(l, "state", v, "must be revoked or campaign");
 
-    if (o.state == CR_OVERRIDE_CAMPAIGN) {
+    } else if (o.state == CR_OVERRIDE_CAMPAIGN) {
         if (camp.len == 0) {
             cr_load_err(l, &l->state->loc, "campaign: required when state is "
                    "campaign");
-            return CR_LOAD_OK;
-        }
 
-        if (cr_check(l, "campaign", camp, cr_valid_id(camp.data, camp.len)))
+        } else if (!cr_check(l, "campaign", camp,
+                             cr_valid_id(camp.data, camp.len)))
         {
-            return CR_LOAD_OK;
+            o.campaign = camp;
         }
-
-        o.campaign = camp;
 
     } else if (camp.len) {
         cr_load_err(l, &l->state->loc, "campaign: must be empty when state is "
                "revoked");
-        return CR_LOAD_OK;
+    }
+
+    if (!cr_load_row_ok(l)) {
+        /* An unknown campaign is reported for a bad row too. */
+        return o.campaign.len ? cr_need_campaign(l, 'o', camp) : CR_LOAD_OK;
     }
 
     rc = cr_store_put_override(l->st, &o);
@@ -648,24 +710,25 @@ cr_load_row_link(cr_load_t *l, cr_row_t *row)
 
     del = cr_is_delete(l, row, L_DELETE);
 
-    if (bad || del < 0) {
-        return CR_LOAD_OK;
-    }
-
     /* Its key, readable in a message: blanks are in no field. */
-    v.len = cr_link_key(key, &k);
-    v.data = (const char *) key;
+    if (!bad) {
+        v.len = cr_link_key(key, &k);
+        v.data = (const char *) key;
 
-    for (i = 0; i < v.len; i++) {
-        key[i] = key[i] ? key[i] : ' ';
+        for (i = 0; i < v.len; i++) {
+            key[i] = key[i] ? key[i] : ' ';
+        }
+
+        if (cr_first_definition(l, &l->state->links, "link", v) < 0) {
+            return cr_load_fatal(l, "out of memory");
+        }
     }
 
-    rc = cr_first_definition(l, &l->state->links, "link", v);
-    if (rc <= 0) {
-        return rc < 0 ? cr_load_fatal(l, "out of memory") : CR_LOAD_OK;
-    }
+    if (del > 0) {
+        if (!cr_load_row_ok(l)) {
+            return CR_LOAD_OK;
+        }
 
-    if (del) {
         rc = cr_store_del_link(l->st, &k);
 
         if (rc == CR_STORE_NOTFOUND) {
@@ -687,21 +750,21 @@ cr_load_row_link(cr_load_t *l, cr_row_t *row)
     }
 
     k.s[CR_LINK_HREF] = cr_col(l, row, L_HREF);
-    bad |= cr_check(l, "href", k.s[CR_LINK_HREF],
-                    cr_valid_url(k.s[CR_LINK_HREF].data, k.s[CR_LINK_HREF].len,
-                                 "https://"));
+    cr_check(l, "href", k.s[CR_LINK_HREF],
+             cr_valid_url(k.s[CR_LINK_HREF].data, k.s[CR_LINK_HREF].len,
+                          "https://"));
 
     k.s[CR_LINK_TITLE] = cr_col(l, row, L_TITLE);
-    bad |= cr_check(l, "title", k.s[CR_LINK_TITLE],
-                    cr_valid_text(k.s[CR_LINK_TITLE].data,
-                                  k.s[CR_LINK_TITLE].len, CR_LINK_TITLE_MAX));
+    cr_check(l, "title", k.s[CR_LINK_TITLE],
+             cr_valid_text(k.s[CR_LINK_TITLE].data, k.s[CR_LINK_TITLE].len,
+                           CR_LINK_TITLE_MAX));
 
     k.s[CR_LINK_MEDIA] = cr_col(l, row, L_MEDIA);
-    bad |= cr_check(l, "type", k.s[CR_LINK_MEDIA],
-                    cr_link_media_check(k.s[CR_LINK_MEDIA].data,
-                                        k.s[CR_LINK_MEDIA].len));
+    cr_check(l, "type", k.s[CR_LINK_MEDIA],
+             cr_link_media_check(k.s[CR_LINK_MEDIA].data,
+                                 k.s[CR_LINK_MEDIA].len));
 
-    if (bad) {
+    if (!cr_load_row_ok(l)) {
         return CR_LOAD_OK;
     }
 

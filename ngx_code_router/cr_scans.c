@@ -92,7 +92,17 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
 
     env_flags = MDB_NOSUBDIR | MDB_NOTLS;
 
-    if (flags & CR_SCANS_CHECK) {
+    if (flags & CR_SCANS_READ) {
+        if (stat(path, &fi) != 0) {
+            cr_scans_close(sc);
+            snprintf(err, errlen, "scan store \"%s\": %s", path,
+                     strerror(errno));
+            return -1;
+        }
+
+        env_flags |= MDB_RDONLY;
+
+    } else if (flags & CR_SCANS_CHECK) {
         /* nginx -t: an existing file must be a scan store; a missing one
          * is created later, by a worker, in a directory that exists. */
         if (stat(path, &fi) != 0) {
@@ -144,6 +154,13 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
             mdb_txn_abort(txn);
             snprintf(err, errlen, "scan store \"%s\" is another LMDB "
                      "database (a binding store?), not a scan store", path);
+            goto failed;
+        }
+
+        if (flags & CR_SCANS_READ) {
+            mdb_txn_abort(txn);
+            snprintf(err, errlen, "scan store \"%s\" is empty: nginx has "
+                     "counted no scan into it yet", path);
             goto failed;
         }
 
@@ -546,6 +563,131 @@ cr_scans_reader_check(cr_scans_t *sc)
     }
 
     return dead;
+}
+
+
+int
+cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
+    void *ctx)
+{
+    int          rc, r;
+    size_t       i;
+    MDB_txn     *txn;
+    MDB_val      key, val;
+    cr_scan_t    s;
+    MDB_cursor  *cur;
+    const uint8_t  *k;
+
+    txn = NULL;
+    rc = cr_scans_begin(sc, MDB_RDONLY, &txn, CR_SCANS_WRITE_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "read");
+    }
+
+    rc = mdb_cursor_open(txn, sc->dbi, &cur);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        cr_scans_end(sc);
+        return cr_scans_fail(sc, rc, "cursor");
+    }
+
+    r = 0;
+
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+    {
+        k = key.mv_data;
+
+        /* A prize's redemption: no count (cr_scans_redeem). */
+        if (key.mv_size == CR_SCANS_FP_LEN + 7
+            && k[CR_SCANS_FP_LEN + 6] == 'r' && val.mv_size > 8)
+        {
+            continue;
+        }
+
+        if ((key.mv_size != CR_SCANS_FP_LEN + 6
+             && (key.mv_size != CR_SCANS_FP_LEN + 7
+                 || k[CR_SCANS_FP_LEN + 6] != 'v'))
+            || val.mv_size != CR_SCANS_VAL)
+        {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a record with "
+                     "a %zu-byte key and a %zu-byte value is not one of "
+                     "ours", key.mv_size, val.mv_size);
+            r = -1;
+            break;
+        }
+
+        memcpy(s.fp, k, CR_SCANS_FP_LEN);
+        s.kid = k[CR_SCANS_FP_LEN];
+        s.serial = 0;
+
+        for (i = 0; i < 5; i++) {
+            s.serial = s.serial << 8 | k[CR_SCANS_FP_LEN + 1 + i];
+        }
+
+        s.kind = key.mv_size == CR_SCANS_FP_LEN + 6 ? CR_SCANS_SCANS
+                                                    : CR_SCANS_VERIFIED;
+        cr_scans_decode(&val, &s);
+
+        r = fn(ctx, &s);
+        if (r != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    cr_scans_end(sc);
+
+    if (r != 0) {
+        return r;
+    }
+
+    return rc == MDB_NOTFOUND ? 0 : cr_scans_fail(sc, rc, "read");
+}
+
+
+static int
+cr_scans_count(void *ctx, const cr_scan_t *v)
+{
+    cr_scans_info_t  *info = ctx;
+
+    if (v->kind == CR_SCANS_SCANS) {
+        info->scanned++;
+    } else {
+        info->verified++;
+    }
+
+    return 0;
+}
+
+
+int
+cr_scans_info(cr_scans_t *sc, cr_scans_info_t *info)
+{
+    int           rc;
+    MDB_stat      ms;
+    MDB_envinfo   ei;
+
+    memset(info, 0, sizeof(cr_scans_info_t));
+    info->version = CR_SCANS_VERSION;
+
+    rc = mdb_env_info(sc->env, &ei);
+    if (rc == 0) {
+        rc = mdb_env_stat(sc->env, &ms);
+    }
+
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "info");
+    }
+
+    info->map_size = ei.me_mapsize;
+    info->map_used = (uint64_t) (ei.me_last_pgno + 1) * ms.ms_psize;
+    info->readers = ei.me_numreaders;
+    info->max_readers = ei.me_maxreaders;
+
+    return cr_scans_each(sc, cr_scans_count, info);
 }
 
 

@@ -50,6 +50,10 @@
 /* cr_scans_open() flags */
 #define CR_SCANS_CHECK      0x01        /* validate without the lock file,
                                          * create nothing (nginx -t) */
+#define CR_SCANS_READ       0x02        /* read an existing store beside
+                                         * nginx (code-router scans): no
+                                         * writes, nothing created but the
+                                         * lock file */
 
 
 typedef struct {
@@ -123,6 +127,31 @@ int cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     unsigned kid, uint64_t serial, const char *request, size_t len,
     int64_t now, int64_t *at)
     __attribute__((warn_unused_result));
+
+/*
+ * Every record in key order, in one read snapshot: fn(ctx, record) returns
+ * 0 to go on, anything else to stop (returned as is).  A code's
+ * CR_SCANS_VERIFIED record comes right after its CR_SCANS_SCANS one;
+ * redemptions ('r') are not counts and are skipped.
+ * Returns 0, fn's value, or -1 (a bad record, or LMDB: see
+ * cr_scans_error).
+ */
+int cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
+    void *ctx);
+
+/* What "code-router stat" says of a scan store. */
+typedef struct {
+    uint32_t   version;
+    uint64_t   scanned;                 /* CR_SCANS_SCANS records */
+    uint64_t   verified;                /* CR_SCANS_VERIFIED records */
+    uint64_t   map_size;
+    uint64_t   map_used;
+    unsigned   readers;
+    unsigned   max_readers;
+} cr_scans_info_t;
+
+/* Fills *info (counting the records: one pass); 0 or -1. */
+int cr_scans_info(cr_scans_t *sc, cr_scans_info_t *info);
 
 /* qsort's comparison of two cr_scan_t in the store's key order. */
 int cr_scans_cmp(const void *a, const void *b);

@@ -185,6 +185,11 @@ int cr_store_del_campaign(cr_store_t *st, const char *id, size_t len);
 /* On CR_STORE_OVERLAP, *other is the batch in the way. */
 int cr_store_put_batch(cr_store_t *st, const cr_batch_t *b,
     cr_batch_t *other);
+/* The check put_batch makes, alone (the loader's for a row it does not
+ * put): CR_STORE_OVERLAP with *other if another batch (by id) holds a
+ * serial of b's range (b->kid, b->first .. b->last), else 0 or an error. */
+int cr_store_batch_overlap(cr_store_t *st, const cr_batch_t *b,
+    cr_batch_t *other);
 int cr_store_del_batch(cr_store_t *st, const char *id, size_t len);
 
 int cr_store_put_override(cr_store_t *st, const cr_override_t *o);

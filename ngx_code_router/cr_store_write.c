@@ -297,13 +297,14 @@ cr_store_del_campaign(cr_store_t *st, const char *id, size_t len)
 
 
 int
-cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
+cr_store_batch_overlap(cr_store_t *st, const cr_batch_t *b,
+    cr_batch_t *other)
 {
-    int         rc, rc2, moved;
-    uint8_t     key[CR_KEY_LEN];
-    MDB_val     k, v, idk, old;
-    cr_batch_t  cur;
-    MDB_cursor *c;
+    int              rc;
+    uint8_t          key[CR_KEY_LEN];
+    MDB_val          k, v;
+    cr_batch_t       cur;
+    MDB_cursor      *c;
     const cr_str_t  *id;
 
     id = &b->s[CR_BATCH_ID];
@@ -349,6 +350,25 @@ cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
 
     if (rc != 0 && rc != MDB_NOTFOUND) {
         return cr_mdb_rc(st, rc, "cannot read batches");
+    }
+
+    return 0;
+}
+
+
+int
+cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
+{
+    int              rc, rc2, moved;
+    uint8_t          key[CR_KEY_LEN];
+    MDB_val          k, v, idk, old;
+    const cr_str_t  *id;
+
+    id = &b->s[CR_BATCH_ID];
+
+    rc = cr_store_batch_overlap(st, b, other);
+    if (rc != 0) {
+        return rc;
     }
 
     rc = cr_rec_value(st, cr_batch_encode(b, st->buf), &v);

@@ -47,6 +47,8 @@ static int64_t cr_days_from_civil(int64_t y, unsigned m, unsigned d);
 static void cr_civil_from_days(int64_t z, int64_t *y, unsigned *m,
     unsigned *d);
 static int cr_date_ok(int y, int m, int d);
+static int cr_digits12(const char *s, size_t n, size_t *i);
+static int cr_excel_exponent(const char *s, size_t n);
 static char *cr_put_digits(char *p, unsigned v, int n);
 static int64_t cr_local_civil(int64_t t, int tz, int64_t *y, unsigned *m,
     unsigned *d);
@@ -365,11 +367,59 @@ cr_valid_mp_query(const char *s, size_t n)
 }
 
 
+/* D[.D+]E[+]D+, as Excel shows a long number in a General cell. */
+static int
+cr_excel_exponent(const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        /* void */
+    }
+
+    if (i == 0 || i == n) {
+        return 0;
+    }
+
+    if (s[i] == '.' || s[i] == ',') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            /* void */
+        }
+    }
+
+    if (i == n || (s[i] != 'E' && s[i] != 'e')) {
+        return 0;
+    }
+
+    i++;
+
+    if (i < n && s[i] == '+') {
+        i++;
+    }
+
+    if (i == n) {
+        return 0;
+    }
+
+    for ( /* void */ ; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        /* void */
+    }
+
+    return i == n;
+}
+
+
 const char *
 cr_valid_gtin(const char *s, size_t n)
 {
     size_t    i;
     unsigned  sum, w;
+
+    if (cr_excel_exponent(s, n)) {
+        return "is a number in Excel's scientific notation, its last "
+               "digits lost: format the column as text in Excel (Format "
+               "Cells, Text), type the GTINs again, and save";
+    }
 
     if (n != 8 && n != 12 && n != 13 && n != 14) {
         return "must be 8, 12, 13 or 14 digits";
@@ -457,6 +507,56 @@ cr_valid_date(const char *s, size_t n)
     if (!cr_date_ok(y, m, d)) {
         return "is not a real date";
     }
+
+    return NULL;
+}
+
+
+const char *
+cr_parse_date(const char *s, size_t n, char out[11])
+{
+    int          y, m, d;
+    char        *p;
+    size_t       i;
+    const char  *form;
+
+    form = "must be a date as YYYY-MM-DD (or 2026/11/20, as Excel shows "
+           "it), without a time";
+
+    if (cr_valid_date(s, n) == NULL) {
+        memcpy(out, s, 10);
+        out[10] = '\0';
+        return NULL;
+    }
+
+    /* YYYY/M/D: Excel's date cell. */
+    i = 5;
+
+    if (n < 8 || cr_digits(s, 4, &y) || s[4] != '/') {
+        return n == 10 && s[4] == '-' && s[7] == '-'
+               && cr_digits(s, 4, &y) == 0 ? cr_valid_date(s, n) : form;
+    }
+
+    m = cr_digits12(s, n, &i);
+    if (m < 0 || i >= n || s[i++] != '/') {
+        return form;
+    }
+
+    d = cr_digits12(s, n, &i);
+    if (d < 0 || i != n) {
+        return form;
+    }
+
+    if (!cr_date_ok(y, m, d)) {
+        return "is not a real date";
+    }
+
+    p = cr_put_digits(out, (unsigned) y, 4);
+    *p++ = '-';
+    p = cr_put_digits(p, (unsigned) m, 2);
+    *p++ = '-';
+    p = cr_put_digits(p, (unsigned) d, 2);
+    *p = '\0';
 
     return NULL;
 }

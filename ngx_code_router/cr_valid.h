@@ -58,11 +58,20 @@ const char *cr_valid_mp_query(const char *s, size_t n);
  * kept); returns the encoded length; writes only if out != NULL. */
 size_t cr_url_encode(char *out, const char *s, size_t n);
 
-/* GTIN-8, -12, -13 or -14 with a correct GS1 mod-10 check digit. */
+/* GTIN-8, -12, -13 or -14 with a correct GS1 mod-10 check digit.  A
+ * number Excel wrote in scientific notation (6.90123E+12) is told how to
+ * keep its digits. */
 const char *cr_valid_gtin(const char *s, size_t n);
 
 /* YYYY-MM-DD, a real calendar date. */
 const char *cr_valid_date(const char *s, size_t n);
+
+/*
+ * A production date as the loader takes it: YYYY-MM-DD, or as Excel
+ * shows a date cell, YYYY/M/D (one or two digits for month and day).
+ * Writes it as YYYY-MM-DD and a NUL to out (the form stored and dumped).
+ */
+const char *cr_parse_date(const char *s, size_t n, char out[11]);
 
 /*
  * ISO 8601 date and time with a zone: YYYY-MM-DDTHH:MM[:SS](Z|+HH:MM|-HH:MM).

@@ -69,6 +69,7 @@ typedef enum {
     CR_VAR_FIRST_SCAN_EN,
     CR_VAR_SCANNED,                     /* the router's argument */
     CR_VAR_SCAN,                        /* the scan record (a get handler) */
+    CR_VAR_VERIFY_ACTION,               /* where the page's form posts */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 
@@ -123,6 +124,9 @@ typedef struct {
     ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
     ngx_shm_zone_t            *ledger_zone;     /* the ledgers' metrics */
     ngx_int_t                  request_index;   /* $code_router_request */
+    ngx_array_t                verifiers;       /* ..._verifier_t, in
+                                                 * _verify.c: at
+                                                 * configuration only */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -141,6 +145,9 @@ typedef struct {
 typedef struct {
     ngx_http_complex_value_t      *code;        /* or NULL: not verify */
     ngx_str_t                      page;        /* "": JSON only */
+    ngx_str_t                      action;      /* the form's path, the
+                                                 * canonical code after
+                                                 * it; "" without page */
     ngx_uint_t                     digits;      /* of the PINs */
     ngx_int_t                      tz;          /* minutes east of UTC */
 } ngx_http_code_router_verify_conf_t;
@@ -222,8 +229,17 @@ extern const char   *ngx_http_code_router_answers[CR_ANS_N];
 
 /* ngx_http_code_router_handler.c */
 
-/* Decodes, verifies, looks up, counts (if count) and applies the scan and
- * region rules: fills d, sets no variable.  NGX_ERROR only for memory. */
+/* What decide() does with the code's scan count: count it (a scan), read
+ * it (a request that could have been one: HEAD, an API read; counted in
+ * code_router_scans_ignored_total), or only read it (a PIN check: no
+ * scan at all, counted in code_router_pin_checks_total). */
+#define CR_SCAN_READ   0
+#define CR_SCAN_COUNT  1
+#define CR_SCAN_NONE   2
+
+/* Decodes, verifies, looks up, counts (count: CR_SCAN_*) and applies the
+ * scan and region rules: fills d, sets no variable.  NGX_ERROR only for
+ * memory. */
 ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 
@@ -243,6 +259,12 @@ ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
  * (in the pool); never cached by Last-Modified.  What the handler returns. */
 ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
     char *type, ngx_uint_t status, u_char *body, size_t len);
+
+/* The first request header named name (any case), or NULL; for those
+ * nginx keeps in headers_in only in some builds (Accept), or not at all
+ * (Origin, Sec-Fetch-Site). */
+ngx_table_elt_t *ngx_http_code_router_header_in(ngx_http_request_t *r,
+    const char *name);
 
 /* A response header pushed alone of its name; the caller fills key and
  * value.  NULL for memory. */
@@ -365,8 +387,10 @@ u_char *ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
 
 /* ngx_http_code_router_scans.c */
 
-/* Counts a scan of (kid, serial) if count is set and the request is not a
- * bot's, else only reads the count; fills d->scans, d->counted and
+/* Counts a scan of (kid, serial) if count is CR_SCAN_COUNT and the
+ * request is not a bot's, else only reads the count (CR_SCAN_READ and a
+ * bot's scan: code_router_scans_ignored_total; CR_SCAN_NONE: no scan
+ * request, counted nowhere); fills d->scans, d->counted and
  * d->has_scans.  NGX_DECLINED: no count known (the zone or its store is
  * not there).  NGX_ERROR: memory. */
 ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
@@ -385,6 +409,10 @@ ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
 /* The zone's scan store as this worker has it open, or NULL (none, or
  * not open now). */
 cr_scans_t *ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z);
+/* The zone's name, and whether it has a scan store (a right PIN is only
+ * counted for good in one). */
+ngx_str_t *ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z);
+ngx_uint_t ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z);
 
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */

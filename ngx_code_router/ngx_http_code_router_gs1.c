@@ -49,8 +49,6 @@ static ngx_int_t ngx_http_code_router_gs1_root(ngx_http_request_t *r,
     ngx_str_t *root, size_t extra);
 static ngx_int_t ngx_http_code_router_gs1_body(ngx_http_request_t *r,
     u_char *p, size_t len, char *type);
-static ngx_table_elt_t *ngx_http_code_router_gs1_find(ngx_http_request_t *r,
-    const char *name);
 static ngx_int_t ngx_http_code_router_gs1_add(ngx_http_request_t *r,
     char *key, char *value);
 static void *ngx_http_code_router_gs1_alloc(void *ctx, size_t n);
@@ -155,7 +153,7 @@ ngx_http_code_router_gs1_handler(ngx_http_request_t *r)
         linkset = type.len == sizeof(CR_LINK_LINKSET) - 1
                   && ngx_strncmp(type.data, CR_LINK_LINKSET, type.len) == 0;
     } else {
-        accept = ngx_http_code_router_gs1_find(r, "Accept");
+        accept = ngx_http_code_router_header_in(r, "Accept");
         linkset = accept != NULL
                   && ngx_strlcasestrn(accept->value.data,
                                       accept->value.data + accept->value.len,
@@ -403,7 +401,7 @@ ngx_http_code_router_gs1_links(ngx_http_request_t *r, cr_gs1_link_t *dl,
         return NGX_OK;
     }
 
-    lang = ngx_http_code_router_gs1_find(r, "Accept-Language");
+    lang = ngx_http_code_router_header_in(r, "Accept-Language");
 
     if (type->len) {
         l = cr_link_pick(ls->link, ls->n, (char *) type->data, type->len,
@@ -604,39 +602,6 @@ ngx_http_code_router_gs1_body(ngx_http_request_t *r, u_char *p, size_t len,
     }
 
     return ngx_http_code_router_send_body(r, type, NGX_HTTP_OK, p, len);
-}
-
-
-/* A request header by name (nginx keeps Accept only in some builds). */
-static ngx_table_elt_t *
-ngx_http_code_router_gs1_find(ngx_http_request_t *r, const char *name)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 

@@ -134,6 +134,7 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_scanned"), CR_VAR_SCANNED, NULL },
     { ngx_string("code_router_scan"), CR_VAR_SCAN,
       ngx_http_code_router_scan_variable },
+    { ngx_string("code_router_verify_action"), CR_VAR_VERIFY_ACTION, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 
@@ -951,6 +952,38 @@ ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_table_elt_t *
+ngx_http_code_router_header_in(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 

@@ -164,12 +164,17 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (count && ngx_http_code_router_is_bot(r, crlcf)) {
-        count = 0;
-    }
+    if (count == CR_SCAN_NONE) {
+        count = 0;                      /* a PIN check: not a scan */
 
-    if (!count) {
-        (void) ngx_atomic_fetch_add(&z->sh->ignored, 1);
+    } else {
+        if (count && ngx_http_code_router_is_bot(r, crlcf)) {
+            count = 0;
+        }
+
+        if (!count) {
+            (void) ngx_atomic_fetch_add(&z->sh->ignored, 1);
+        }
     }
 
     if (ngx_http_code_router_scans_add(r, z, CR_SCANS_SCANS, kid, serial,
@@ -203,6 +208,20 @@ ngx_http_code_router_verified(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+ngx_str_t *
+ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z)
+{
+    return &z->name;
+}
+
+
+ngx_uint_t
+ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z)
+{
+    return z->store.len != 0;
 }
 
 

@@ -71,6 +71,15 @@ typedef struct {
 } ngx_http_code_router_guard_t;
 
 
+/* A key whose right PINs some location counts, and the zone it counts
+ * them in (configuration only): one key, one zone. */
+typedef struct {
+    u_char                        fp[CR_SCANS_FP_LEN];
+    ngx_uint_t                    kid;
+    ngx_http_code_router_zone_t  *zone;
+} ngx_http_code_router_verifier_t;
+
+
 /* Between the handler and the body's arrival, and the ledger's answer
  * (no redirect in between). */
 typedef struct {
@@ -83,6 +92,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_code_router_verify_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_body_check(
+    ngx_http_request_t *r);
+static ngx_uint_t ngx_http_code_router_verify_cross_site(
     ngx_http_request_t *r);
 static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_pin(ngx_http_request_t *r,
@@ -115,6 +126,10 @@ static ngx_int_t ngx_http_code_router_verify_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 static ngx_int_t ngx_http_code_router_push_header(ngx_http_request_t *r,
     const char *key, u_char *value, size_t len);
+static char *ngx_http_code_router_verify_zone(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf, const char *what);
+static char *ngx_http_code_router_verify_action(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf);
 static ngx_int_t ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_code_router_guard_insert(ngx_rbtree_node_t *temp,
@@ -258,7 +273,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     /* The page is no scan: the scan that led here was counted. */
-    if (ngx_http_code_router_decide(r, code, 0, d) != NGX_OK) {
+    if (ngx_http_code_router_decide(r, code, CR_SCAN_READ, d) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -320,6 +335,69 @@ ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
 }
 
 
+/*
+ * A form posted from another site's page, by the browser's word, as
+ * frameworks' cross-origin rules read it (Go's CrossOriginProtection):
+ * Sec-Fetch-Site decides if sent (same-origin and none pass); else an
+ * Origin must name this Host; a request with neither (an old browser, a
+ * program) passes: no browser sent it from another site's page.
+ */
+static ngx_uint_t
+ngx_http_code_router_verify_cross_site(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_str_t        *site, *origin, *host;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_code_router_header_in(r, "Sec-Fetch-Site");
+
+    if (h) {
+        site = &h->value;
+
+        return !((site->len == 11
+                  && ngx_strncasecmp(site->data, (u_char *) "same-origin",
+                                     11) == 0)
+                 || (site->len == 4
+                     && ngx_strncasecmp(site->data, (u_char *) "none", 4)
+                        == 0));
+    }
+
+    h = ngx_http_code_router_header_in(r, "Origin");
+
+    if (h == NULL) {
+        return 0;
+    }
+
+    origin = &h->value;
+
+    /* scheme://host[:port], against the Host the request was sent to
+     * ("null", an opaque origin, matches nothing); without a Host header
+     * (an HTTP/2 :authority alone), the server name nginx took from the
+     * request, any port. */
+    last = origin->data + origin->len;
+    p = ngx_strlcasestrn(origin->data, last, (u_char *) "://", 3 - 1);
+
+    if (p == NULL) {
+        return 1;
+    }
+
+    p += 3;
+
+    if (r->headers_in.host) {
+        host = &r->headers_in.host->value;
+
+        return !((size_t) (last - p) == host->len
+                 && ngx_strncasecmp(p, host->data, host->len) == 0);
+    }
+
+    host = &r->headers_in.server;
+
+    return !(host->len && (size_t) (last - p) >= host->len
+             && ngx_strncasecmp(p, host->data, host->len) == 0
+             && (p + host->len == last || p[host->len] == ':'));
+}
+
+
 static void
 ngx_http_code_router_verify_body(ngx_http_request_t *r)
 {
@@ -335,6 +413,22 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
     u_char                              rid[CR_LEDGER_REQUEST_MAX + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+
+    /* The page's form, posted from another site's page: every visitor of
+     * that page would be a fresh guessing address.  The API is for
+     * backends (no browser, its own key).  Refused once the body is read
+     * (at most CR_FORM_MAX bytes): an HTTP/2 stream answered before its
+     * body ends is reset, and clients drop the answer. */
+    if (!ctx->api && ngx_http_code_router_verify_cross_site(r)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "code router: a cross-site PIN form refused");
+
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r, NGX_HTTP_FORBIDDEN,
+                "a PIN form posted from another site is refused: post it "
+                "from this site's page"));
+        return;
+    }
 
     len = 0;
 
@@ -450,7 +544,11 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_code_router_decide(r, &ctx->code, 0, d) != NGX_OK) {
+    /* A PIN check is no scan, nor a read of one: it is counted in
+     * code_router_pin_checks_total (below), not with the scans. */
+    if (ngx_http_code_router_decide(r, &ctx->code, CR_SCAN_NONE, d)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -494,12 +592,6 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         d->out = CR_OUT_UNAVAILABLE;
         ver = CR_VER_NONE;
         goto answer;
-
-    } else if (ngx_http_code_router_verified(r, crlcf->scans, d->kid,
-                                             d->serial, 0, &v)
-               != NGX_OK)
-    {
-        ngx_memzero(&v, sizeof(cr_scan_t));
     }
 
 answer:
@@ -544,6 +636,13 @@ ngx_http_code_router_verify_finish(ngx_http_request_t *r,
     ngx_http_code_router_decision_t   *d;
 
     d = ctx->d;
+
+    /* The count and the first time are the right PIN's to know: a wrong
+     * or locked one (from anyone holding the public code) is told
+     * neither. */
+    if (ver != CR_VER_GENUINE && ver != CR_VER_VERIFIED_BEFORE) {
+        v = NULL;
+    }
 
     if (ngx_http_code_router_verify_vars(r, d, ver, v, retry) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -873,6 +972,20 @@ ngx_http_code_router_verify_vars(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* The form's target: a path of the configuration and the canonical
+     * code, never the request's own URI (//verify would post elsewhere). */
+    if (d->decoded && crlcf->verify.action.len) {
+        p = ngx_pnalloc(r->pool, crlcf->verify.action.len + CR_CODE_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, crlcf->verify.action.data, crlcf->verify.action.len);
+        ngx_memcpy(p + crlcf->verify.action.len, d->code, CR_CODE_LEN);
+        cr_set_var(r, index[CR_VAR_VERIFY_ACTION], p,
+                   crlcf->verify.action.len + CR_CODE_LEN);
+    }
+
     if (v && ngx_http_code_router_set_num(r, index[CR_VAR_VERIFICATIONS],
                                           v->count)
              != NGX_OK)
@@ -999,7 +1112,13 @@ ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
     }
 
     /* The page reads the variables; its location says no-store.  A
-     * static page answers GET (as error_page makes it). */
+     * static page answers GET, with the verdict's status (as error_page
+     * makes it): logs and monitoring see a 403, a 429, a 404. */
+    if (status != NGX_HTTP_OK) {
+        r->err_status = status;
+        r->expect_tested = 1;
+    }
+
     if (r->method != NGX_HTTP_HEAD) {
         r->method = NGX_HTTP_GET;
         r->method_name = ngx_http_core_get_method;
@@ -1080,12 +1199,16 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
         goto done;
     }
 
-    p = ngx_sprintf(p, ",\"verification\":\"%V\",\"verifications\":%uD",
-                    &ngx_http_code_router_verifications[ver], v->count);
+    p = ngx_sprintf(p, ",\"verification\":\"%V\"",
+                    &ngx_http_code_router_verifications[ver]);
 
-    p = ngx_http_code_router_json_time(p, "first_verified",
-                                       v->first ? v->first : CR_TIME_NONE,
-                                       0);
+    /* Only a right PIN is told the count and the first time. */
+    if (v) {
+        p = ngx_sprintf(p, ",\"verifications\":%uD", v->count);
+        p = ngx_http_code_router_json_time(p, "first_verified",
+                                           v->first ? v->first
+                                                    : CR_TIME_NONE, 0);
+    }
 
     if (ver == CR_VER_LOCKED) {
         p = ngx_http_code_router_json_time(p, "retry_at", retry, 0);
@@ -1449,13 +1572,23 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
                               CR_PIN_DIGITS_DEFAULT);
     ngx_conf_merge_value(conf->verify.tz, prev->verify.tz, 0);
 
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    /* The API's POST .../CODE/verify counts where the API location
+     * counts scans (with a guard at all): the same rules hold there. */
     if (conf->verify.code == NULL) {
+        if (conf->api && conf->scans && conf->scans != NGX_CONF_UNSET_PTR
+            && cmcf->guard)
+        {
+            return ngx_http_code_router_verify_zone(cf, conf,
+                                                    "code_router_api");
+        }
+
         return NGX_CONF_OK;
     }
 
     cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
-    cmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_code_router_module);
 
     if (cscf->db_index == 0 || cscf->ring == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1481,7 +1614,182 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_code_router_verify_action(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_code_router_verify_zone(cf, conf, "code_router_verify");
+}
+
+
+/*
+ * A verifying location's zone: with a store (a zone alone forgets right
+ * PINs when it needs room, and "genuine" would be said twice), and the
+ * only zone any location counts its keys' right PINs in (two would each
+ * say "genuine" once).
+ */
+static char *
+ngx_http_code_router_verify_zone(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf, const char *what)
+{
+    ngx_uint_t                          kid, i;
+    cr_key_t                           *key;
+    ngx_http_code_router_verifier_t    *vf;
+    ngx_http_code_router_srv_conf_t    *cscf;
+    ngx_http_code_router_main_conf_t   *cmcf;
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    if (!ngx_http_code_router_zone_stored(conf->scans)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" counts right PINs in zone \"%V\", "
+                           "which has no \"store=\": its verifications "
+                           "would be forgotten (docs/verify.md)", what,
+                           ngx_http_code_router_zone_name(conf->scans));
+        return NGX_CONF_ERROR;
+    }
+
+    if (cscf->ring == NULL) {
+        return NGX_CONF_OK;             /* refused by the caller's check */
+    }
+
+    if (cmcf->verifiers.elts == NULL
+        && ngx_array_init(&cmcf->verifiers, cf->pool, 4,
+                          sizeof(ngx_http_code_router_verifier_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (kid = 0; kid <= CR_KID_MAX; kid++) {
+        key = &cscf->ring->keys[kid];
+
+        if (!key->present) {
+            continue;
+        }
+
+        vf = cmcf->verifiers.elts;
+
+        for (i = 0; i < cmcf->verifiers.nelts; i++) {
+            if (ngx_memcmp(vf[i].fp, key->fp, CR_SCANS_FP_LEN) == 0) {
+                break;
+            }
+        }
+
+        if (i < cmcf->verifiers.nelts) {
+            if (vf[i].zone != conf->scans) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%s\" counts right PINs of key id %ui "
+                                   "in zone \"%V\", another location in "
+                                   "zone \"%V\": one key's verifications "
+                                   "must be counted in one zone, or the "
+                                   "same PIN is \"genuine\" in each", what,
+                                   kid,
+                                   ngx_http_code_router_zone_name(
+                                       conf->scans),
+                                   ngx_http_code_router_zone_name(
+                                       vf[i].zone));
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        vf = ngx_array_push(&cmcf->verifiers);
+        if (vf == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(vf->fp, key->fp, CR_SCANS_FP_LEN);
+        vf->kid = kid;
+        vf->zone = conf->scans;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Where the page's form posts: fixed by the location, the canonical code
+ * after it (never the request's URI, which the client spells):
+ * "location = /verify" with "code_router_verify $arg_NAME" posts to
+ * /verify?NAME=CODE; a prefix location "/v/" with the code the last
+ * segment of $uri (the default) to /v/CODE.  Other locations cannot say
+ * where a code goes, and get no page.
+ */
+static char *
+ngx_http_code_router_verify_action(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *conf)
+{
+    u_char                    *p;
+    ngx_str_t                 *v, name, arg;
+    ngx_uint_t                 i, exact;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (conf->verify.page.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    name = clcf->name;
+    v = &conf->verify.code->value;
+    exact = clcf->exact_match;
+
+    ngx_str_null(&arg);
+
+    if (v->len > 5 && ngx_strncmp(v->data, "$arg_", 5) == 0) {
+        arg.data = v->data + 5;
+        arg.len = v->len - 5;
+
+        for (i = 0; i < arg.len; i++) {
+            if (!isalnum(arg.data[i]) && arg.data[i] != '_') {
+                ngx_str_null(&arg);
+                break;
+            }
+        }
+    }
+
+    if (
+#if (NGX_PCRE)
+        clcf->regex == NULL &&
+#endif
+        !clcf->named && !clcf->noname
+        && name.len && name.data[0] == '/'
+        && (name.len == 1 || (name.data[1] != '/' && name.data[1] != '\\')))
+    {
+        if (exact && arg.len) {
+            p = ngx_pnalloc(cf->pool, name.len + arg.len + 2);
+            if (p == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            conf->verify.action.data = p;
+            p = ngx_cpymem(p, name.data, name.len);
+            *p++ = '?';
+            p = ngx_cpymem(p, arg.data, arg.len);
+            *p++ = '=';
+            conf->verify.action.len = p - conf->verify.action.data;
+
+            return NGX_CONF_OK;
+        }
+
+        if (!exact && name.data[name.len - 1] == '/'
+            && v->len == 4 && ngx_strncmp(v->data, "$uri", 4) == 0)
+        {
+            conf->verify.action = name;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"code_router_verify_page\" needs a location whose "
+                       "form target is fixed: \"location = /PATH\" with "
+                       "\"code_router_verify $arg_NAME\", or \"location "
+                       "/PREFIX/\" with \"code_router_verify\" (the form "
+                       "posts to /PATH?NAME=CODE or /PREFIX/CODE)");
+    return NGX_CONF_ERROR;
 }
 
 

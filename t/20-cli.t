@@ -7,7 +7,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use CodeRouter::Test qw(cli run_cmd tmpdir write_file read_file);
+use CodeRouter::Test qw(cli root run_cmd tmpdir write_file read_file);
 
 my $d = tmpdir();
 my $key = "$d/brand.key";
@@ -284,5 +284,18 @@ for my $b (@badpinuse) {
 is($rc, 2, 'inspect without codes is a usage error');
 ($rc, $out, $err) = cr('inspect', '--kid', 1, $codes[0]);
 is($rc, 2, 'inspect without --key is a usage error');
+
+# --version (issue 24, item 3): debian/changelog's version, the one the
+# packages carry (cr_version.h, shared with the module's build_info).
+my ($deb) = read_file(root() . '/debian/changelog') =~ /\Acode-router \(([^)]+)\)/;
+($rc, $out, $err) = cr('--version');
+is($rc, 0, 'code-router --version: exit 0') or diag $err;
+is($out, "code-router $deb\n", "... prints \"code-router $deb\", debian/changelog's version");
+my ($hdr) = read_file(root() . '/ngx_code_router/cr_version.h') =~ /#define CR_VERSION\s+"([^"]+)"/;
+is($hdr, $deb, '... cr_version.h holds the same version');
+($rc, $out, $err) = cr('--help');
+like($out, qr/^code-router --version/m, '--help names --version');
+($rc, $out, $err) = run_cmd([root() . '/scripts/code-router-load', '--version']);
+is($out, "code-router $deb\n", 'code-router-load --version: the same');
 
 done_testing;

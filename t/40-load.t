@@ -202,7 +202,7 @@ my @cases = (
     ['batch,kid,serial_from,serial_to,scene,campaign,gtin', 'b1,1,1,2,verify,new-one,690123456789A', 'gtin: ".*" must be digits only'],
     ['batch,kid,serial_from,serial_to,scene,campaign,gtin', 'b1,1,1,2,verify,new-one,6901234567', 'gtin: ".*" must be 8, 12, 13 or 14 digits'],
     ['batch,kid,serial_from,serial_to,scene,campaign,production_date', 'b1,1,1,2,verify,new-one,2026-02-29', 'production_date: "2026-02-29" is not a real date'],
-    ['batch,kid,serial_from,serial_to,scene,campaign,production_date', 'b1,1,1,2,verify,new-one,2026/02/01', 'production_date: ".*" must be a date as YYYY-MM-DD'],
+    ['batch,kid,serial_from,serial_to,scene,campaign,production_date', 'b1,1,1,2,verify,new-one,2026-2-1', 'production_date: ".*" must be a date as YYYY-MM-DD'],
     ['batch,kid,serial_from,serial_to,scene,campaign,region', 'b1,1,1,2,verify,new-one,CN ZJ', "region: \"CN ZJ\" may not hold spaces"],
     ['batch,kid,serial_from,serial_to,scene,campaign,lot', 'b1,1,1,2,verify,new-one,"L""1"', "lot: \"L\"1\" may not hold spaces, quotes"],
     ['batch,kid,serial_from,serial_to,scene,campaign', 'b1,1,1200000,1200000,verify,new-one', 'batch "b1" \(key id 1, serials 1200000 to 1200000\) overlaps batch "roll-2026-A" \(serials 1000000 to 1499999, already in the store\)'],

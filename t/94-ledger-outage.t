@@ -138,10 +138,7 @@ cmp_ok($r->{elapsed}, '<', 0.5, sprintf '... at once (%.3f s)', $r->{elapsed});
 $r = $http->request('POST', $t->url("/verify?code=$c1"), {
     headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
     content => "pin=$p1&request=page-nonce-1" });
-TODO: {
-    local $TODO = 'the page keeps the verdict\'s status: issue 21, item 12';
-    is($r->{status}, 503, 'the page: 503');
-}
+is($r->{status}, 503, 'the page: 503');
 like($r->{content}, qr/请稍后再试/, '... try again (zh)');
 like($r->{content}, qr/try again/, '... try again (en)');
 like($r->{content}, qr/<input type="hidden" name="request" value="page-nonce-1">/,

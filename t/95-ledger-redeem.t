@@ -153,5 +153,9 @@ is("$st $j->{redemption} $j->{redeemed_at}", "200 redeemed $at",
 is("$st $j->{redemption} $j->{redeemed_at}", "409 already_redeemed $at",
    '... another request: already_redeemed');
 $t->stop;
+# The store's readers skip a redemption (it is no count).
+($rc, $out, $err) = run_cmd([cli(), 'scans', '--store', "$d/scans9/scans.mdb"]);
+is($rc, 0, 'code-router scans reads a store that holds a redemption') or diag $err;
+unlike($out, qr/,24,/, '... which is no row of counts');
 
 done_testing;

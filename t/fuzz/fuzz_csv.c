@@ -18,7 +18,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int          n, i;
-    char        *line, *f[64], out[64], *enc;
+    char        *line, *f[64], out[64], date[11], *enc;
     size_t       fl[64], k, len;
     int16_t      tz, tz2;
     uint32_t     cp;
@@ -53,6 +53,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void) cr_valid_mp_query(s, size);
     (void) cr_valid_gtin(s, size);
     (void) cr_valid_date(s, size);
+
+    /* An accepted production date is stored as a valid YYYY-MM-DD. */
+    if (cr_parse_date(s, size, date) == NULL
+        && cr_valid_date(date, strlen(date)) != NULL)
+    {
+        abort();
+    }
 
     if (cr_parse_time(s, size, &t, &tz) == NULL) {
         cr_format_time(out, sizeof(out), t, tz);

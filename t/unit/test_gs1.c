@@ -278,10 +278,56 @@ test_decode(void)
 }
 
 
+/* The code in a printed text, as inspect and the loader read it. */
+static void
+test_code_of(void)
+{
+    size_t          i, n;
+    const char     *code;
+    cr_gs1_rc_t     rc;
+    cr_gs1_link_t   dl;
+
+    static const struct {
+        const char   *text;
+        cr_gs1_rc_t   rc;
+        const char   *code;         /* NULL: none */
+    } cases[] = {
+        { "1K7M3Q9ZX4T2R8B5C0", CR_GS1_NO_GTIN, "1K7M3Q9ZX4T2R8B5C0" },
+        { "HTTPS://C.BRAND.CN/1K7M3Q9ZX4T2R8B5C0", CR_GS1_NO_GTIN,
+          "1K7M3Q9ZX4T2R8B5C0" },
+        { "https://c.brand.cn/a/b/1k7m", CR_GS1_NO_GTIN, "1k7m" },
+        { "https://c.brand.cn/", CR_GS1_BAD_PATH, NULL },
+        { "ftp://x/01/06901234567892/21/AB", CR_GS1_NO_GTIN, "AB" },
+        { "HTTPS://C.BRAND.CN/01/06901234567892/21/1K7M3Q9ZX4T2R8B5C0",
+          CR_GS1_OK, "1K7M3Q9ZX4T2R8B5C0" },
+        { "HTTPS://C.BRAND.CN/01/06901234567892/10/L1", CR_GS1_OK, NULL },
+        { "HTTPS://C.BRAND.CN/01/06901234567893/21/AB", CR_GS1_GTIN_CHECK,
+          NULL },
+        { "", CR_GS1_NO_GTIN, "" }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        code = "unset";
+        n = 99;
+        rc = cr_gs1_code_of(cases[i].text, strlen(cases[i].text), &dl,
+                            &code, &n);
+
+        tap_ok(rc == cases[i].rc
+               && (cases[i].code == NULL
+                   ? code == NULL
+                   : code != NULL && n == strlen(cases[i].code)
+                     && memcmp(code, cases[i].code, n) == 0),
+               "code of \"%s\": %s", cases[i].text,
+               cases[i].code ? cases[i].code : "(none)");
+    }
+}
+
+
 int
 main(void)
 {
     test_kats();
+    test_code_of();
     test_text();
     test_gtin14();
     test_encode();
