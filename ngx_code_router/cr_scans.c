@@ -21,6 +21,7 @@
 
 #define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 7)   /* at most */
 #define CR_SCANS_REDEMPTION  2                  /* the 'r' key */
+#define CR_SCANS_REQUEST     3                  /* the 'q' key */
 #define CR_SCANS_VAL   12
 
 
@@ -373,18 +374,20 @@ cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     v->kid = (uint8_t) kid;
     v->serial = serial;
 
-    return cr_scans_verify_n(sc, v, 1, now);
+    return cr_scans_verify_n(sc, v, NULL, NULL, 1, now);
 }
 
 
 int
-cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, size_t n, int64_t now)
+cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
+    int *replayed, size_t n, int64_t now)
 {
     int        rc;
-    size_t     i;
-    uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    size_t     i, len;
+    uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL], q[CR_SCANS_KEY];
+    uint8_t    qd[CR_SCANS_VAL + CR_SCANS_REQUEST_MAX];
     MDB_txn   *txn;
-    MDB_val    key, val;
+    MDB_val    key, val, qkey;
     cr_scan_t  s;
 
     txn = NULL;
@@ -401,6 +404,40 @@ cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, size_t n, int64_t now)
         s.kind = CR_SCANS_VERIFIED;
         s.count = 0;
         s.first = 0;
+
+        len = (req && req[i]) ? strlen(req[i]) : 0;
+
+        if (replayed) {
+            replayed[i] = 0;
+        }
+
+        /* The code's last request id: the same request again (a retried
+         * POST) is answered what it was, and counts nothing. */
+        if (len && len <= CR_SCANS_REQUEST_MAX) {
+            qkey.mv_data = q;
+            qkey.mv_size = cr_scans_key(q, s.fp, s.kid, s.serial,
+                                        CR_SCANS_REQUEST);
+
+            rc = mdb_get(txn, sc->dbi, &qkey, &val);
+
+            if (rc == 0 && val.mv_size == CR_SCANS_VAL + len
+                && memcmp((uint8_t *) val.mv_data + CR_SCANS_VAL, req[i],
+                          len) == 0)
+            {
+                cr_scans_decode(&val, &s);
+                v[i] = s;
+
+                if (replayed) {
+                    replayed[i] = 1;
+                }
+
+                continue;
+            }
+
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                goto failed;
+            }
+        }
 
         key.mv_data = k;
         key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial,
@@ -443,6 +480,18 @@ cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, size_t n, int64_t now)
         rc = mdb_put(txn, sc->dbi, &key, &val, 0);
         if (rc != 0) {
             goto failed;
+        }
+
+        if (len && len <= CR_SCANS_REQUEST_MAX) {
+            memcpy(qd, d, CR_SCANS_VAL);
+            memcpy(qd + CR_SCANS_VAL, req[i], len);
+            val.mv_data = qd;
+            val.mv_size = CR_SCANS_VAL + len;
+
+            rc = mdb_put(txn, sc->dbi, &qkey, &val, 0);
+            if (rc != 0) {
+                goto failed;
+            }
         }
 
         v[i] = s;
@@ -599,9 +648,11 @@ cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
     {
         k = key.mv_data;
 
-        /* A prize's redemption: no count (cr_scans_redeem). */
+        /* A prize's redemption, a right PIN's last request id: no
+         * counts (cr_scans_redeem, cr_scans_verify_n). */
         if (key.mv_size == CR_SCANS_FP_LEN + 7
-            && k[CR_SCANS_FP_LEN + 6] == 'r' && val.mv_size > 8)
+            && (k[CR_SCANS_FP_LEN + 6] == 'r' || k[CR_SCANS_FP_LEN + 6] == 'q')
+            && val.mv_size > CR_SCANS_VAL - 4)
         {
             continue;
         }
@@ -803,7 +854,8 @@ cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial,
         return CR_SCANS_FP_LEN + 6;
     }
 
-    k[CR_SCANS_FP_LEN + 6] = (kind == CR_SCANS_REDEMPTION) ? 'r' : 'v';
+    k[CR_SCANS_FP_LEN + 6] = (kind == CR_SCANS_REDEMPTION) ? 'r'
+                             : (kind == CR_SCANS_REQUEST) ? 'q' : 'v';
 
     return CR_SCANS_FP_LEN + 7;
 }

@@ -11,6 +11,9 @@
  *                   of their own, next to the code's scans
  *   meta    "version"  ->  CR_SCANS_VERSION, u32 LE
  *
+ *           fp[8] | kid u8 | serial u40 BE | 'q'  ->  count u32 | first i64 |
+ *                   the request id: the code's last right PIN's request
+ *                   and its answer (a retried POST replays it)
  *           fp[8] | kid u8 | serial u40 BE | 'r'  ->  redeemed_at i64 LE |
  *                   the request id (1..64 bytes): the code's one prize
  *                   (cr_scans_redeem), its request id for retries
@@ -104,10 +107,15 @@ int cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 /*
  * The same for n right PINs in one transaction and one fsync (a group
  * commit): v[i]'s fp, kid and serial in, its count and first time out,
- * in order (the same code twice counts twice).  All are committed, or
- * none (the error is the batch's).
+ * in order (the same code twice counts twice).  req (or NULL): each one's
+ * request id (NUL-terminated, 1 to CR_SCANS_REQUEST_MAX bytes; NULL or ""
+ * for none): the code's last request id is kept ('q'), and the same one
+ * again is answered its first answer, counting nothing (replayed[i] = 1,
+ * if replayed is not NULL).  All are committed, or none (the error is
+ * the batch's).
  */
-int cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, size_t n, int64_t now)
+int cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
+    int *replayed, size_t n, int64_t now)
     __attribute__((warn_unused_result));
 
 /* cr_scans_redeem() results besides -1 */

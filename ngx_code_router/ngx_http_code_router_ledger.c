@@ -596,12 +596,15 @@ ngx_http_code_router_ledger_batch_post(ngx_http_code_router_ledger_batch_t *b,
 static void
 ngx_http_code_router_ledger_batch_work(ngx_http_code_router_ledger_job_t *job)
 {
-    int                                 rc;
+    int                                 rc, *replayed;
     size_t                              i;
     cr_scan_t                          *v;
+    const char                        **req;
     ngx_http_code_router_ledger_job_t  *j;
 
-    v = malloc(job->batched * sizeof(cr_scan_t));
+    /* One allocation: the records, their request ids, replayed. */
+    v = malloc(job->batched * (sizeof(cr_scan_t) + sizeof(char *)
+                               + sizeof(int)));
     if (v == NULL) {
         rc = -1;
         ngx_cpystrn((u_char *) job->err, (u_char *) "out of memory",
@@ -609,14 +612,19 @@ ngx_http_code_router_ledger_batch_work(ngx_http_code_router_ledger_job_t *job)
         goto done;
     }
 
+    req = (const char **) (v + job->batched);
+    replayed = (int *) (req + job->batched);
+
     for (i = 0, j = job; j; i++, j = j->next) {
         ngx_memzero(&v[i], sizeof(cr_scan_t));
         ngx_memcpy(v[i].fp, j->code.fp, CR_SCANS_FP_LEN);
         v[i].kid = (uint8_t) j->code.kid;
         v[i].serial = j->code.serial;
+        req[i] = j->request;
     }
 
-    rc = cr_scans_verify_n(job->sc, v, job->batched, job->now);
+    rc = cr_scans_verify_n(job->sc, v, req, replayed, job->batched,
+                           job->now);
 
     if (rc != 0) {
         ngx_cpystrn((u_char *) job->err, (u_char *) cr_scans_error(job->sc),
@@ -625,6 +633,8 @@ ngx_http_code_router_ledger_batch_work(ngx_http_code_router_ledger_job_t *job)
 
     for (i = 0, j = job; j; i++, j = j->next) {
         j->v = v[i];
+        j->outcome = (rc == 0 && replayed[i]) ? CR_LEDGER_REPLAYED
+                                              : CR_LEDGER_COUNTED;
     }
 
     free(v);
@@ -633,7 +643,6 @@ done:
 
     for (j = job; j; j = j->next) {
         j->rc = rc;
-        j->outcome = CR_LEDGER_COUNTED;
     }
 }
 

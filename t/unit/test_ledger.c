@@ -92,6 +92,32 @@ test_embedded(void)
         tap_ok(rc == 0 && v.count == 4, "the verifications are apart: 4");
     }
 
+    /* Request ids: the code's last one is replayed, counting nothing. */
+    {
+        int          rep[3];
+        cr_scan_t    b[3];
+        const char  *req[3] = { "q-1", "q-1", "q-2" };
+
+        memset(b, 0, sizeof(b));
+
+        for (rc = 0; rc < 3; rc++) {
+            memcpy(b[rc].fp, fa, 8);
+            b[rc].kid = 1;
+            b[rc].serial = 77;
+        }
+
+        rc = cr_scans_verify_n(sc, b, req, rep, 3, 9000);
+        tap_ok(rc == 0 && b[0].count == 1 && b[1].count == 1
+               && b[2].count == 2 && !rep[0] && rep[1] && !rep[2],
+               "a batch: q-1 counted 1, q-1 again replayed 1, q-2 counted 2");
+        rc = cr_scans_verify_n(sc, b, req + 2, rep, 1, 9100);
+        tap_ok(rc == 0 && b[0].count == 2 && b[0].first == 9000 && rep[0],
+               "the last request id again: replayed, 2, first 9000");
+        rc = cr_scans_verify_n(sc, b, req, rep, 1, 9200);
+        tap_ok(rc == 0 && b[0].count == 3 && !rep[0],
+               "an older one (not the last): counted, 3");
+    }
+
     cr_scans_close(sc);
 
     /* Durable: a new open (another process's view) reads what was
