@@ -1,6 +1,7 @@
 -- wrk script of make bench: each request is a path (or "PATH<TAB>BODY",
 -- a form POST) drawn at random from the file named by CR_PATHS;
--- CR_CLOSE=1 sends "Connection: close" (a new connection per request).  done() prints one JSON line of results.
+-- CR_CLOSE=1 sends "Connection: close" (a new connection per request).
+-- done() prints one JSON line of results.
 
 -- Requests are formatted once in init(): the client spends as little as
 -- it can per request (it shares a 2-core machine with the server).
