@@ -62,6 +62,8 @@ HELPERS     := $(B)/t/raw-put $(B)/t/http-pipeline
 # t/25-gs1-oracle.t: cr_gs1's verdicts, and the oracle it is compared with
 # (digital-link.js from the npm registry, as package-lock.json locks it).
 HELPERS     += $(B)/t/gs1-parse
+# t/47-store-files.t: an LD_PRELOAD shim that damages a copy on its way.
+HELPERS     += $(B)/t/corrupt-write.so
 ORACLE      := t/oracle/node_modules/.package-lock.json
 
 .PHONY: all check-deps deps unit fuzzers fuzz test run bench clean \
@@ -212,6 +214,10 @@ $(B)/t/gs1-parse: t/unit/gs1_parse.c $(LIB)
 # node_modules; it writes .package-lock.json last.
 $(ORACLE): t/oracle/package.json t/oracle/package-lock.json
 	cd t/oracle && npm ci --no-audit --no-fund --loglevel=error
+
+$(B)/t/corrupt-write.so: t/unit/corrupt_write.c
+	@mkdir -p $(B)/t
+	$(CC) -std=c11 $(WARN) $(OPT) -fPIC -shared -o $@ $< -ldl
 
 $(B)/t/http-pipeline: t/unit/http_pipeline.c
 	@mkdir -p $(B)/t

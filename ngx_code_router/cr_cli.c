@@ -137,13 +137,15 @@ static const cr_cmd_t  cr_cmds[] = {
       "if the store has GS1 links).\n" },
 
     { "stat", cr_cmd_stat,
-      "usage: code-router stat --db PATH\n"
+      "usage: code-router stat --db PATH [--digest]\n"
       "\n"
       "Prints the schema, generation, last commit, counts, map size and\n"
-      "use, file size and reader slots of the store.  Of a scan store\n"
-      "(code_router_scans) it says so, and prints its version, how many\n"
-      "codes it has counted scans and right PINs of, map size and use,\n"
-      "and reader slots.\n" },
+      "use, file size and reader slots of the store; with --digest also\n"
+      "its content digest (BLAKE2b-256 of every record, as publish prints\n"
+      "it and publish --digest checks it; reads the whole store).  Of a\n"
+      "scan store (code_router_scans) it says so, and prints its version,\n"
+      "how many codes it has counted scans and right PINs of, map size and\n"
+      "use, and reader slots.\n" },
 
     { "scans", cr_cmd_scans,
       "usage: code-router scans --store FILE\n"
@@ -182,16 +184,21 @@ static const cr_cmd_t  cr_cmds[] = {
 
     { "publish", cr_cmd_publish,
       "usage: code-router publish --db MASTER --to EDGE_PATH [--keep N]\n"
+      "                           [--digest HEX]\n"
       "\n"
       "Publishes the store MASTER to the path nginx reads, EDGE_PATH, as a\n"
       "symlink to a new version beside it: writes a compacted copy of\n"
       "MASTER (one snapshot; the loader may go on committing) under the\n"
       "next name EDGE_PATH.vN, syncs it, opens and reads it as stat does\n"
-      "(which creates its lock file EDGE_PATH.vN-lock, mode 0664), points\n"
+      "(which creates its lock file EDGE_PATH.vN-lock, mode 0664), checks\n"
+      "that it holds the records of MASTER's snapshot (their content\n"
+      "digest; with --digest HEX, MASTER's must be HEX too: a file that\n"
+      "came by rsync is checked before it is served), points\n"
       "EDGE_PATH at it by renaming a new symlink over it (atomic: nginx\n"
       "finds the old version or the new one, never nothing), and removes\n"
       "the versions beyond the newest N (default 3, at least 2) with their\n"
-      "lock files.  Prints the new version's stat.  Refuses a MASTER that\n"
+      "lock files.  Prints the new version's stat and digest.  Refuses a\n"
+      "damaged copy or MASTER (another digest), a MASTER that\n"
       "is not a code-router store, and an EDGE_PATH that exists and is not\n"
       "a symlink.  One publish per EDGE_PATH at a time.  Remote edges and\n"
       "directory permissions: " CR_DOC("scaling") "\n"

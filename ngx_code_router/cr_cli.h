@@ -52,6 +52,24 @@ int cr_cmd_ledger(int argc, char **argv);
 int cr_cmd_scans(int argc, char **argv);
 int cr_cli_scans_stat(const char *db);
 
+/* The store's content digest (cr_store_digest) as stat --digest and
+ * publish print it, "digest" and 64 lower-case hex digits; and --digest's
+ * argument back: 0, or -1 if it is not 64 hex digits. */
+void cr_cli_print_digest(FILE *f, const uint8_t d[CR_STORE_DIGEST_LEN]);
+int cr_cli_parse_digest(const char *s, uint8_t d[CR_STORE_DIGEST_LEN]);
+
+/*
+ * cr_store_digest() of st (the file at path), errors printed as
+ * "code-router CMD: ...": CR_EXIT_OK, CR_EXIT_ENV, or CR_CLI_FAULTED if
+ * reading a page faulted (a damaged file's page numbers point past its
+ * end: SIGBUS, or into nonsense: SIGSEGV), which is caught and said:
+ * then st must not be used again (not even closed); exit.
+ */
+#define CR_CLI_FAULTED  (-1)
+
+int cr_cli_digest(const char *cmd, cr_store_t *st, const char *path,
+    uint8_t d[CR_STORE_DIGEST_LEN], uint64_t *gen);
+
 /* code-router publish, in cr_cli_publish.c. */
 int cr_cmd_publish(int argc, char **argv);
 

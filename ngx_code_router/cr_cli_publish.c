@@ -10,7 +10,9 @@
  *   1. copy into a temporary file, fsync it (readers never see a part);
  *   2. link it to the next free version name (never over another file);
  *   3. open and read it as stat does, which also creates its lock file,
- *      group-writable (cr_store_open);
+ *      group-writable (cr_store_open), and compare its content digest
+ *      with the master's snapshot (and with --digest, if given: the
+ *      master itself came another way, rsync say);
  *   4. flip the symlink: a new one renamed over EDGE_PATH, so that
  *      EDGE_PATH is at every instant the old version or the new one;
  *   5. fsync the directory, then remove versions beyond the newest N.
@@ -58,30 +60,38 @@ static int cr_publish_flip(const cr_edge_t *e, const char *file);
 static int cr_publish_prune(const cr_edge_t *e, uint64_t keep,
     unsigned *removed);
 static int cr_dir_sync(const char *dir);
+static int cr_publish_check(const char *version,
+    const uint8_t want[CR_STORE_DIGEST_LEN], uint64_t gen,
+    cr_store_info_t *after);
+
+
+#define CR_PUBLISH_TRIES  3            /* copies while the loader commits */
 
 
 int
 cr_cmd_publish(int argc, char **argv)
 {
-    int               ch, rc;
+    int               ch, rc, tries;
     char              err[512], file[CR_PUBLISH_NAME_MAX + 32];
     char              version[sizeof(((cr_edge_t *) 0)->dir) + sizeof(file)];
-    uint64_t          keep;
+    uint8_t           want[CR_STORE_DIGEST_LEN], given[CR_STORE_DIGEST_LEN];
+    uint64_t          keep, gen;
     unsigned          removed;
     cr_edge_t         e;
     cr_store_t       *master;
     struct stat       sb;
-    const char       *db, *to;
-    cr_store_info_t   before, after;
+    const char       *db, *to, *digest;
+    cr_store_info_t   after;
 
     static const struct option  opts[] = {
         { "db", required_argument, NULL, 'd' },
         { "to", required_argument, NULL, 't' },
         { "keep", required_argument, NULL, 'k' },
+        { "digest", required_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 }
     };
 
-    db = to = NULL;
+    db = to = digest = NULL;
     keep = CR_PUBLISH_KEEP;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -100,6 +110,15 @@ cr_cmd_publish(int argc, char **argv)
                                     "--keep must be %d to %d, not \"%s\"",
                                     CR_PUBLISH_KEEP_MIN, CR_PUBLISH_KEEP_MAX,
                                     optarg);
+            }
+            break;
+        case 'g':
+            digest = optarg;
+            if (cr_cli_parse_digest(digest, given) != 0) {
+                return cr_cli_error("publish", CR_EXIT_USAGE, "--digest "
+                                    "must be the 64 hex digits stat "
+                                    "--digest or publish printed, not "
+                                    "\"%s\"", optarg);
             }
             break;
         default:
@@ -140,33 +159,60 @@ cr_cmd_publish(int argc, char **argv)
         return cr_cli_error("publish", CR_EXIT_ENV, "%s", err);
     }
 
-    if (cr_store_info(master, &before) != 0) {
-        cr_cli_error("publish", CR_EXIT_ENV, "%s", cr_store_error(master));
-        cr_store_close(master);
-        return CR_EXIT_ENV;
-    }
+    /*
+     * The master's snapshot is digested, then copied (LMDB's copy takes a
+     * snapshot of its own): a copy of another generation, the loader
+     * having committed in between, is made again; one of the same
+     * generation must hold the same records.
+     */
+    for (tries = 1; /* void */; tries++) {
+        rc = cr_cli_digest("publish", master, db, want, &gen);
 
-    rc = cr_publish_copy(master, &e, file, sizeof(file));
+        if (rc == CR_CLI_FAULTED) {
+            return CR_EXIT_ENV;
+        }
+
+        if (rc != CR_EXIT_OK) {
+            break;
+        }
+
+        if (digest && memcmp(want, given, CR_STORE_DIGEST_LEN) != 0) {
+            rc = cr_cli_error("publish", CR_EXIT_ENV, "\"%s\" does not "
+                              "hold what --digest says (damaged or not the "
+                              "file that was shipped: its generation %llu "
+                              "has another digest); not published", db,
+                              (unsigned long long) gen);
+            break;
+        }
+
+        rc = cr_publish_copy(master, &e, file, sizeof(file));
+        if (rc != CR_EXIT_OK) {
+            break;
+        }
+
+        snprintf(version, sizeof(version), "%s/%s", e.dir, file);
+
+        rc = cr_publish_check(version, want, gen, &after);
+
+        if (rc != CR_EXIT_OK) {
+            (void) cr_version_remove(&e, file);
+        }
+
+        if (rc != CR_EXIT_INVALID) {
+            break;
+        }
+
+        if (tries == CR_PUBLISH_TRIES) {
+            rc = cr_cli_error("publish", CR_EXIT_ENV, "the master was "
+                              "committed to during each of %d copies: "
+                              "publish between loads", CR_PUBLISH_TRIES);
+            break;
+        }
+    }
 
     cr_store_close(master);
 
     if (rc != CR_EXIT_OK) {
-        return rc;
-    }
-
-    snprintf(version, sizeof(version), "%s/%s", e.dir, file);
-
-    rc = cr_cli_store_info("publish", version, &after);
-
-    if (rc == CR_EXIT_OK && after.generation < before.generation) {
-        rc = cr_cli_error("publish", CR_EXIT_ENV, "the copy \"%s\" has "
-                          "generation %llu, older than the master's %llu",
-                          version, (unsigned long long) after.generation,
-                          (unsigned long long) before.generation);
-    }
-
-    if (rc != CR_EXIT_OK) {
-        (void) cr_version_remove(&e, file);
         return rc;
     }
 
@@ -178,6 +224,7 @@ cr_cmd_publish(int argc, char **argv)
 
     printf("published     %s -> %s\n", e.path, file);
     cr_cli_print_info(stdout, &after);
+    cr_cli_print_digest(stdout, want);
     fflush(stdout);
 
     removed = 0;
@@ -185,6 +232,61 @@ cr_cmd_publish(int argc, char **argv)
 
     printf("removed       %u old version%s\n", removed,
            removed == 1 ? "" : "s");
+
+    return rc;
+}
+
+
+/*
+ * Step 3: the new version opened as nginx opens it (its lock file made
+ * then), its info read and its content digested.  CR_EXIT_OK if it holds
+ * the records of the master's snapshot of generation gen (digest want);
+ * CR_EXIT_INVALID if it is of another generation (copy again); else an
+ * error printed.
+ */
+static int
+cr_publish_check(const char *version, const uint8_t want[CR_STORE_DIGEST_LEN],
+    uint64_t gen, cr_store_info_t *after)
+{
+    int          rc;
+    char         err[512];
+    uint8_t      got[CR_STORE_DIGEST_LEN];
+    uint64_t     got_gen;
+    cr_store_t  *st;
+
+    if (cr_store_open(&st, version, CR_STORE_RDONLY, err, sizeof(err)) != 0)
+    {
+        return cr_cli_error("publish", CR_EXIT_ENV, "%s", err);
+    }
+
+    if (cr_store_info(st, after) != 0) {
+        rc = cr_cli_error("publish", CR_EXIT_ENV, "the copy: %s",
+                          cr_store_error(st));
+        cr_store_close(st);
+        return rc;
+    }
+
+    rc = cr_cli_digest("publish", st, version, got, &got_gen);
+
+    if (rc == CR_CLI_FAULTED) {
+        return CR_EXIT_ENV;
+    }
+
+    if (rc != CR_EXIT_OK) {
+        /* printed */
+
+    } else if (got_gen != gen) {
+        rc = CR_EXIT_INVALID;
+
+    } else if (memcmp(got, want, CR_STORE_DIGEST_LEN) != 0) {
+        rc = cr_cli_error("publish", CR_EXIT_ENV, "the copy \"%s\" does "
+                          "not hold the records of the master's generation "
+                          "%llu (another content digest): damaged on its "
+                          "way; not published", version,
+                          (unsigned long long) gen);
+    }
+
+    cr_store_close(st);
 
     return rc;
 }

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,22 +551,30 @@ cr_any_link(void *ctx, const cr_link_t *l)
 int
 cr_cmd_stat(int argc, char **argv)
 {
-    int               ch, rc;
+    int               ch, rc, digest;
     char              err[512];
+    uint8_t           d[CR_STORE_DIGEST_LEN];
+    uint64_t          gen;
     const char       *db;
+    cr_store_t       *st;
     cr_store_info_t   info;
 
     static const struct option  opts[] = {
         { "db", required_argument, NULL, 'd' },
+        { "digest", no_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 }
     };
 
     db = NULL;
+    digest = 0;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'd':
             db = optarg;
+            break;
+        case 'g':
+            digest = 1;
             break;
         default:
             return cr_cli_error("stat", CR_EXIT_USAGE, "bad option");
@@ -580,17 +590,153 @@ cr_cmd_stat(int argc, char **argv)
     if (access(db, F_OK) == 0
         && cr_scans_open(NULL, db, 0, CR_SCANS_CHECK, err, sizeof(err)) == 0)
     {
+        if (digest) {
+            return cr_cli_error("stat", CR_EXIT_USAGE, "--digest is for "
+                                "binding stores; %s is a scan store", db);
+        }
+
         return cr_cli_scans_stat(db);
     }
 
-    rc = cr_cli_store_info("stat", db, &info);
-    if (rc != CR_EXIT_OK) {
+    if (!digest) {
+        rc = cr_cli_store_info("stat", db, &info);
+        if (rc == CR_EXIT_OK) {
+            cr_cli_print_info(stdout, &info);
+        }
+
         return rc;
     }
 
-    cr_cli_print_info(stdout, &info);
+    /* The info and the digest of one snapshot. */
+    if (cr_store_open(&st, db, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+        return cr_cli_error("stat", CR_EXIT_ENV, "%s", err);
+    }
+
+    rc = cr_cli_digest("stat", st, db, d, &gen);
+
+    if (rc == CR_CLI_FAULTED) {
+        return CR_EXIT_ENV;
+    }
+
+    if (rc != CR_EXIT_OK) {
+        /* printed */
+
+    } else if (cr_store_info(st, &info) != 0) {
+        rc = cr_cli_error("stat", CR_EXIT_ENV, "%s", cr_store_error(st));
+
+    } else if (info.generation != gen) {
+        rc = cr_cli_error("stat", CR_EXIT_ENV, "the store was committed "
+                          "to while its digest was taken: run it again");
+    }
+
+    cr_store_close(st);
+
+    if (rc == CR_EXIT_OK) {
+        cr_cli_print_info(stdout, &info);
+        cr_cli_print_digest(stdout, d);
+    }
+
+    return rc;
+}
+
+
+static sigjmp_buf             cr_digest_jmp;
+static volatile sig_atomic_t  cr_digest_sig;
+
+
+static void
+cr_digest_fault(int sig)
+{
+    cr_digest_sig = sig;
+    siglongjmp(cr_digest_jmp, 1);
+}
+
+
+int
+cr_cli_digest(const char *cmd, cr_store_t *st, const char *path,
+    uint8_t d[CR_STORE_DIGEST_LEN], uint64_t *gen)
+{
+    int                      rc;
+    struct sigaction         sa;
+
+    /* Set between sigsetjmp() and a siglongjmp() to it: not locals. */
+    static struct sigaction  obus, osegv;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = cr_digest_fault;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigsetjmp(cr_digest_jmp, 1) != 0) {
+        (void) sigaction(SIGBUS, &obus, NULL);
+        (void) sigaction(SIGSEGV, &osegv, NULL);
+        (void) cr_cli_error(cmd, CR_EXIT_ENV, "\"%s\" is damaged: reading "
+                            "its pages faulted (%s); not used", path,
+                            cr_digest_sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
+        return CR_CLI_FAULTED;
+    }
+
+    (void) sigaction(SIGBUS, &sa, &obus);
+    (void) sigaction(SIGSEGV, &sa, &osegv);
+
+    rc = cr_store_digest(st, d, gen);
+
+    (void) sigaction(SIGBUS, &obus, NULL);
+    (void) sigaction(SIGSEGV, &osegv, NULL);
+
+    if (rc != 0) {
+        return cr_cli_error(cmd, CR_EXIT_ENV, "\"%s\": %s", path,
+                            cr_store_error(st));
+    }
 
     return CR_EXIT_OK;
+}
+
+
+void
+cr_cli_print_digest(FILE *f, const uint8_t d[CR_STORE_DIGEST_LEN])
+{
+    int  i;
+
+    fprintf(f, "digest        ");
+
+    for (i = 0; i < CR_STORE_DIGEST_LEN; i++) {
+        fprintf(f, "%02x", d[i]);
+    }
+
+    fprintf(f, "\n");
+}
+
+
+int
+cr_cli_parse_digest(const char *s, uint8_t d[CR_STORE_DIGEST_LEN])
+{
+    int          i, j, c, v;
+
+    if (strlen(s) != CR_STORE_DIGEST_HEX) {
+        return -1;
+    }
+
+    for (i = 0; i < CR_STORE_DIGEST_LEN; i++) {
+        v = 0;
+
+        for (j = 0; j < 2; j++) {
+            c = s[2 * i + j];
+
+            if (c >= '0' && c <= '9') {
+                v = v * 16 + (c - '0');
+            } else if (c >= 'a' && c <= 'f') {
+                v = v * 16 + (c - 'a' + 10);
+            } else if (c >= 'A' && c <= 'F') {
+                v = v * 16 + (c - 'A' + 10);
+            } else {
+                return -1;
+            }
+        }
+
+        d[i] = (uint8_t) v;
+    }
+
+    return 0;
 }
 
 

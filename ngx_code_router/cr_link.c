@@ -6,6 +6,7 @@
 
 #include "cr_json.h"
 #include "cr_link.h"
+#include "cr_valid.h"
 
 
 #define CR_GS1_VOC  "https://gs1.org/voc/"
@@ -201,6 +202,44 @@ cr_link_media_check(const char *s, size_t n)
     }
 
     return NULL;
+}
+
+
+const char *
+cr_link_check(const cr_link_t *l, const char **field)
+{
+    const char      *err;
+    const cr_str_t  *s;
+
+    s = l->s;
+
+    *field = "href";
+    err = cr_valid_url(s[CR_LINK_HREF].data, s[CR_LINK_HREF].len,
+                       "https://");
+
+    if (err == NULL) {
+        *field = "title";
+        err = cr_valid_text(s[CR_LINK_TITLE].data, s[CR_LINK_TITLE].len,
+                            CR_LINK_TITLE_MAX);
+    }
+
+    if (err == NULL) {
+        *field = "link_type";
+        err = cr_link_type_check(s[CR_LINK_TYPE].data, s[CR_LINK_TYPE].len);
+    }
+
+    if (err == NULL) {
+        *field = "lang";
+        err = cr_link_lang_check(s[CR_LINK_LANG].data, s[CR_LINK_LANG].len);
+    }
+
+    if (err == NULL) {
+        *field = "type";
+        err = cr_link_media_check(s[CR_LINK_MEDIA].data,
+                                  s[CR_LINK_MEDIA].len);
+    }
+
+    return err;
 }
 
 

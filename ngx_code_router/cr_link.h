@@ -64,6 +64,16 @@ const char *cr_link_lang_check(const char *s, size_t n);
 const char *cr_link_media_check(const char *s, size_t n);
 
 /*
+ * The loader's rules of the fields a stored link serves (href, https://;
+ * title; type, lang and media as above), checked again when a link is
+ * read to be served: a record written behind the loader's back, or a
+ * damaged copy of the store, must never put its bytes into a Location
+ * header or a linkset.  NULL if the link is sound, else a short reason,
+ * *field naming the field.
+ */
+const char *cr_link_check(const cr_link_t *l, const char **field);
+
+/*
  * The store key of a link: gtin NUL lot NUL type NUL lang, so that the
  * links of one level (cr_link_level_key: gtin NUL lot NUL) are neighbours,
  * and one (type, lang) has one link a level.  k holds CR_LINK_KEY_MAX

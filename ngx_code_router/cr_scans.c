@@ -20,9 +20,9 @@
 
 
 #define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 7)   /* at most */
+#define CR_SCANS_VAL   12
 #define CR_SCANS_REDEMPTION  2                  /* the 'r' key */
 #define CR_SCANS_REQUEST     3                  /* the 'q' key */
-#define CR_SCANS_VAL   12
 
 
 struct cr_scans_s {
@@ -38,6 +38,8 @@ struct cr_scans_s {
     pthread_mutex_t   lock;
     unsigned          live;
 
+    uint64_t          max;              /* the map's limit */
+
     char        err[512];
 };
 
@@ -52,15 +54,25 @@ static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
 static int cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create,
     const char *path, char *err, size_t errlen);
 static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
-static int cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
-    const char *what);
 static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
     int tries);
 static void cr_scans_end(cr_scans_t *sc);
+static int cr_scans_grow(cr_scans_t *sc);
+static int cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v,
+    size_t n, int stored_only);
+static uint64_t cr_scans_used(cr_scans_t *sc, MDB_txn *txn);
 static size_t cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
     uint64_t serial, unsigned kind);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
 static void cr_scans_encode(uint8_t *d, const cr_scan_t *s);
+static int cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
+    const char *what);
+static int cr_scans_grown(cr_scans_t *sc, int *rc);
+static int cr_scans_verify_txn(cr_scans_t *sc, cr_scan_t *v,
+    const char *const *req, int *replayed, size_t n, int64_t now);
+static int cr_scans_redeem_txn(cr_scans_t *sc,
+    const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid, uint64_t serial,
+    const char *request, size_t len, int64_t now, int64_t *at);
 
 
 int
@@ -201,6 +213,8 @@ cr_scans_open(cr_scans_t **out, const char *path, uint64_t map_size,
         return 0;
     }
 
+    cr_scans_limit(sc, CR_SCANS_DEFAULT_MAX);
+
     *out = sc;
 
     return 0;
@@ -287,81 +301,78 @@ cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid,
 int
 cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 {
-    int          rc;
-    size_t       i;
-    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
-    MDB_txn     *txn;
-    MDB_val      key, val;
-    cr_scan_t    old, s;
-    MDB_cursor  *cur;
+    int        rc, refused;
+    size_t     i;
+    uint64_t   used, before, share;
+    MDB_txn   *txn;
 
-    txn = NULL;
+    share = sc->max / 8 * CR_SCANS_SCANS_SHARE;
+    refused = 0;
 
-    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
-    if (rc != 0) {
-        return cr_scans_fail(sc, rc, "begin");
+    for (i = 0; i < n && v[i].kind != CR_SCANS_SCANS; i++) {
+        /* void */
     }
 
-    /* One cursor: each record is one B-tree descent, found and replaced
-     * in place (callers sort by key, so descents share their pages). */
-    rc = mdb_cursor_open(txn, sc->dbi, &cur);
-    if (rc != 0) {
-        goto failed;
-    }
+    for ( ;; ) {
+        txn = NULL;
 
-    for (i = 0; i < n; i++) {
-        s = v[i];
-        key.mv_data = k;
-        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial, s.kind);
+        rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
+        if (rc != 0) {
+            return cr_scans_fail(sc, rc, "begin");
+        }
 
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+        before = cr_scans_used(sc, txn);
+        rc = cr_scans_write(sc, txn, v, n, refused);
 
-        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
-            cr_scans_decode(&val, &old);
+        if (rc == 0) {
+            used = cr_scans_used(sc, txn);
 
-            if (old.count > s.count) {
-                s.count = old.count;
-            }
-
-            if (old.first && (s.first == 0 || old.first < s.first)) {
-                s.first = old.first;
-            }
-
-            if (s.count == old.count && s.first == old.first) {
+            /* Scans that grow the data past their share wait: written
+             * again, only those of codes the store holds (raising a
+             * count does not grow it). */
+            if (i < n && !refused && used > share && used > before) {
+                mdb_txn_abort(txn);
+                cr_scans_end(sc);
+                snprintf(sc->err, sizeof(sc->err), "scan store: its data "
+                         "would be %llu bytes, past the %llu that scans may "
+                         "fill of its limit of %llu (store_max=): new codes' "
+                         "scans are not stored; right PINs still are",
+                         (unsigned long long) used,
+                         (unsigned long long) share,
+                         (unsigned long long) sc->max);
+                refused = 1;
                 continue;
             }
 
-        } else if (rc != 0 && rc != MDB_NOTFOUND) {
-            goto failed;
+            rc = mdb_txn_commit(txn);
+
+        } else {
+            mdb_txn_abort(txn);
         }
 
-        cr_scans_encode(d, &s);
+        cr_scans_end(sc);
 
-        val.mv_data = d;
-        val.mv_size = sizeof(d);
+        if (rc == 0) {
+            return refused ? CR_SCANS_REFUSED : 0;
+        }
 
-        rc = mdb_cursor_put(cur, &key, &val, rc == 0 ? MDB_CURRENT : 0);
+        if (rc != MDB_MAP_FULL) {
+            return cr_scans_fail(sc, rc, "put");
+        }
+
+        rc = cr_scans_grow(sc);
+
+        if (rc == CR_SCANS_FULL) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: the map is at "
+                     "its limit of %llu bytes (store_max=)",
+                     (unsigned long long) sc->max);
+            return CR_SCANS_FULL;
+        }
+
         if (rc != 0) {
-            goto failed;
+            return cr_scans_fail(sc, rc, "growing the map");
         }
     }
-
-    mdb_cursor_close(cur);
-    cur = NULL;
-
-    rc = mdb_txn_commit(txn);
-    cr_scans_end(sc);
-
-    if (rc == 0) {
-        return 0;
-    }
-
-    return rc == MDB_MAP_FULL ? CR_SCANS_FULL : cr_scans_fail(sc, rc,
-                                                              "commit");
-
-failed:
-
-    return cr_scans_write_failed(sc, txn, rc, "put");
 }
 
 
@@ -380,6 +391,23 @@ cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 
 int
 cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
+    int *replayed, size_t n, int64_t now)
+{
+    int  rc;
+
+    /* A map too small is grown (up to the limit) and the batch tried
+     * again: right PINs are never refused for the scans' share. */
+    do {
+        rc = cr_scans_verify_txn(sc, v, req, replayed, n, now);
+    } while (rc == CR_SCANS_FULL && cr_scans_grown(sc, &rc));
+
+    return rc;
+}
+
+
+/* One try of cr_scans_verify_n: 0, CR_SCANS_FULL (the map) or -1. */
+static int
+cr_scans_verify_txn(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
     int *replayed, size_t n, int64_t now)
 {
     int        rc;
@@ -519,6 +547,22 @@ cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     unsigned kid, uint64_t serial, const char *request, size_t len,
     int64_t now, int64_t *at)
 {
+    int  rc;
+
+    do {
+        rc = cr_scans_redeem_txn(sc, fp, kid, serial, request, len, now, at);
+    } while (rc == CR_SCANS_FULL && cr_scans_grown(sc, &rc));
+
+    return rc;
+}
+
+
+/* One try of cr_scans_redeem. */
+static int
+cr_scans_redeem_txn(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, const char *request, size_t len,
+    int64_t now, int64_t *at)
+{
     int       rc, i, out;
     uint8_t   k[CR_SCANS_KEY], d[8 + CR_SCANS_REQUEST_MAX];
     uint64_t  t;
@@ -599,6 +643,47 @@ cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 failed:
 
     return cr_scans_write_failed(sc, txn, rc, "redeem");
+}
+
+
+void
+cr_scans_limit(cr_scans_t *sc, uint64_t max)
+{
+    MDB_envinfo  info;
+
+    (void) pthread_mutex_lock(&sc->lock);
+    mdb_env_info(sc->env, &info);
+    (void) pthread_mutex_unlock(&sc->lock);
+
+    sc->max = (max > info.me_mapsize) ? max : info.me_mapsize;
+}
+
+
+int
+cr_scans_usage(cr_scans_t *sc, cr_scans_usage_t *u)
+{
+    int          rc;
+    MDB_envinfo  info;
+
+    rc = cr_scans_begin(sc, MDB_RDONLY, &sc->rtxn, CR_SCANS_READ_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "read");
+    }
+
+    u->used = cr_scans_used(sc, sc->rtxn);
+    mdb_txn_reset(sc->rtxn);
+
+    (void) pthread_mutex_lock(&sc->lock);
+    mdb_env_info(sc->env, &info);
+    (void) pthread_mutex_unlock(&sc->lock);
+
+    cr_scans_end(sc);
+
+    u->map = info.me_mapsize;
+    u->limit = sc->max;
+    u->alert = u->used > sc->max / 8 * CR_SCANS_ALERT_SHARE;
+
+    return 0;
 }
 
 
@@ -901,27 +986,6 @@ cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
 }
 
 
-/* A write txn that failed with rc (txn NULL: its commit, which freed
- * it): aborted and ended; CR_SCANS_FULL for a full map, else -1. */
-static int
-cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
-    const char *what)
-{
-    if (txn) {
-        mdb_txn_abort(txn);
-    }
-
-    cr_scans_end(sc);
-
-    if (rc == MDB_MAP_FULL) {
-        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
-        return CR_SCANS_FULL;
-    }
-
-    return cr_scans_fail(sc, rc, what);
-}
-
-
 /*
  * Begins a txn (or renews *txn, a reset read txn) and counts it live; 0 or
  * an LMDB error.  MDB_MAP_RESIZED (another process grew the map, e.g. a
@@ -994,6 +1058,131 @@ cr_scans_end(cr_scans_t *sc)
 }
 
 
+/*
+ * Doubles the map, up to the limit: 0, CR_SCANS_FULL (at the limit) or an
+ * LMDB error.  Only while no txn of this process is live (the event
+ * loop's reads: as in cr_scans_begin), else retried for up to 100 ms.
+ */
+static int
+cr_scans_grow(cr_scans_t *sc)
+{
+    int          i, rc;
+    uint64_t     size;
+    MDB_envinfo  info;
+
+    for (i = 0; i < CR_SCANS_WRITE_TRIES; i++) {
+        (void) pthread_mutex_lock(&sc->lock);
+
+        mdb_env_info(sc->env, &info);
+
+        if (info.me_mapsize >= sc->max) {
+            (void) pthread_mutex_unlock(&sc->lock);
+            return CR_SCANS_FULL;
+        }
+
+        if (sc->live == 0) {
+            if (sc->rtxn) {
+                mdb_txn_abort(sc->rtxn);    /* reset: not active */
+                sc->rtxn = NULL;
+            }
+
+            size = (info.me_mapsize > sc->max / 2) ? sc->max
+                                                   : 2 * info.me_mapsize;
+            rc = mdb_env_set_mapsize(sc->env, size);
+
+            (void) pthread_mutex_unlock(&sc->lock);
+            return rc;
+        }
+
+        (void) pthread_mutex_unlock(&sc->lock);
+        (void) usleep(100);
+    }
+
+    return EBUSY;
+}
+
+
+/* The records into txn, merged with what it holds (with stored_only,
+ * only those it holds): 0 or an LMDB error. */
+static int
+cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v, size_t n,
+    int stored_only)
+{
+    int          rc;
+    size_t       i;
+    uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
+    MDB_val      key, val;
+    cr_scan_t    old, s;
+    MDB_cursor  *cur;
+
+    /* One cursor: each record is one B-tree descent, found and replaced
+     * in place (callers sort by key, so descents share their pages). */
+    rc = mdb_cursor_open(txn, sc->dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    for (i = 0; i < n; i++) {
+        s = v[i];
+        key.mv_data = k;
+        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial, s.kind);
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+
+        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+            cr_scans_decode(&val, &old);
+
+            if (old.count > s.count) {
+                s.count = old.count;
+            }
+
+            if (old.first && (s.first == 0 || old.first < s.first)) {
+                s.first = old.first;
+            }
+
+            if (s.count == old.count && s.first == old.first) {
+                continue;
+            }
+
+        } else if (rc == MDB_NOTFOUND && stored_only) {
+            continue;
+
+        } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        cr_scans_encode(d, &s);
+
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
+
+        rc = mdb_cursor_put(cur, &key, &val, rc == 0 ? MDB_CURRENT : 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return (i == n) ? 0 : rc;
+}
+
+
+/* The bytes of the counts' pages in txn (its own writes included). */
+static uint64_t
+cr_scans_used(cr_scans_t *sc, MDB_txn *txn)
+{
+    MDB_stat  ms;
+
+    if (mdb_stat(txn, sc->dbi, &ms) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) (ms.ms_branch_pages + ms.ms_leaf_pages
+                       + ms.ms_overflow_pages) * ms.ms_psize;
+}
+
+
 static void
 cr_scans_decode(const MDB_val *v, cr_scan_t *s)
 {
@@ -1014,6 +1203,54 @@ cr_scans_decode(const MDB_val *v, cr_scan_t *s)
     }
 
     s->first = (int64_t) f;
+}
+
+
+/* A write txn that failed with rc (txn NULL: its commit, which freed
+ * it): aborted and ended; CR_SCANS_FULL for a full map, else -1. */
+static int
+cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
+    const char *what)
+{
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+
+    cr_scans_end(sc);
+
+    if (rc == MDB_MAP_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
+        return CR_SCANS_FULL;
+    }
+
+    return cr_scans_fail(sc, rc, what);
+}
+
+
+/* After a try that found the map full: grown (1: try again), or not
+ * (0, *rc the answer: CR_SCANS_FULL at the limit, else -1). */
+static int
+cr_scans_grown(cr_scans_t *sc, int *rc)
+{
+    int  g;
+
+    g = cr_scans_grow(sc);
+
+    if (g == 0) {
+        return 1;
+    }
+
+    if (g == CR_SCANS_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is at "
+                 "its limit of %llu bytes (store_max=)",
+                 (unsigned long long) sc->max);
+        *rc = CR_SCANS_FULL;
+
+    } else {
+        *rc = cr_scans_fail(sc, g, "growing the map");
+    }
+
+    return 0;
 }
 
 

@@ -39,7 +39,8 @@
 
 
 #define CR_SCANS_NOTFOUND   -2
-#define CR_SCANS_FULL       -3          /* the map is full */
+#define CR_SCANS_FULL       -3          /* the map is at its limit */
+#define CR_SCANS_REFUSED    -4          /* scans past their share */
 
 #define CR_SCANS_VERSION    2
 #define CR_SCANS_FP_LEN     8           /* = CR_KEY_FP_LEN */
@@ -49,6 +50,17 @@
 #define CR_SCANS_VERIFIED   1           /* right PINs */
 
 #define CR_SCANS_DEFAULT_MAP  (1024ull << 20)
+#define CR_SCANS_DEFAULT_MAX  (16ull << 30)
+
+/*
+ * Of the limit (cr_scans_limit), scans may fill CR_SCANS_SCANS_SHARE
+ * eighths; the rest is kept for right PINs (and for the pages a write
+ * copies), so that no amount of scans, of any brand sharing the store,
+ * stops a verification being stored.  From CR_SCANS_ALERT_SHARE eighths
+ * cr_scans_usage() says "alert".
+ */
+#define CR_SCANS_SCANS_SHARE  6
+#define CR_SCANS_ALERT_SHARE  5
 
 /* cr_scans_open() flags */
 #define CR_SCANS_CHECK      0x01        /* validate without the lock file,
@@ -86,9 +98,20 @@ const char *cr_scans_error(cr_scans_t *sc);
 int cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
     unsigned kid, uint64_t serial, unsigned kind, cr_scan_t *v);
 
-/* Merges n records in one write transaction: 0, CR_SCANS_FULL or -1.
- * Sorted with cr_scans_cmp (the store's key order), the records share
- * their B-tree pages. */
+/*
+ * Merges n records in one write transaction: 0, CR_SCANS_FULL,
+ * CR_SCANS_REFUSED or -1 (nothing written).  Sorted with cr_scans_cmp
+ * (the store's key order), the records share their B-tree pages.
+ *
+ * A map too small is grown, doubling, up to the limit (the caller is the
+ * store's one writer: nginx's flush); other processes adopt it between
+ * their transactions.  CR_SCANS_FULL: the map is at the limit, nothing
+ * written.  A batch that holds scans (CR_SCANS_SCANS) and would leave
+ * the store's data past the scans' share of the limit is
+ * CR_SCANS_REFUSED: only the records of codes the store already held are
+ * written (a record exists once its count is above 0).  Write right PINs
+ * in a batch of their own, so that they never wait on scans.
+ */
 int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
 
 /*
@@ -160,6 +183,20 @@ typedef struct {
 
 /* Fills *info (counting the records: one pass); 0 or -1. */
 int cr_scans_info(cr_scans_t *sc, cr_scans_info_t *info);
+
+/* The limit the map may grow to (default CR_SCANS_DEFAULT_MAX, never
+ * below the map the store was opened with). */
+void cr_scans_limit(cr_scans_t *sc, uint64_t max);
+
+typedef struct {
+    uint64_t   used;                    /* bytes of the counts' pages */
+    uint64_t   map;                     /* this process's map */
+    uint64_t   limit;
+    int        alert;                   /* used past the alert share */
+} cr_scans_usage_t;
+
+/* The store's size now (a read transaction): 0, or -1 with the error. */
+int cr_scans_usage(cr_scans_t *sc, cr_scans_usage_t *u);
 
 /* qsort's comparison of two cr_scan_t in the store's key order. */
 int cr_scans_cmp(const void *a, const void *b);

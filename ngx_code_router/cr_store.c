@@ -14,10 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cr_store_int.h"
 
 
 static int cr_lock_share(cr_store_t *st);
+static int cr_data_mode(cr_store_t *st);
 static int cr_lock_matches_file(cr_store_t *st);
 static int cr_store_init(cr_store_t *st, int create);
 
@@ -96,7 +99,8 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     if (rc == 0) {
-        /* 0664 less the umask: cr_lock_share() sets the lock file's. */
+        /* 0664 less the umask: cr_lock_share() sets the lock file's,
+         * cr_data_mode() the data file's. */
         rc = mdb_env_open(st->env, path, mflags, 0664);
     }
 
@@ -147,6 +151,7 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
     }
 
     if ((!(mflags & MDB_NOLOCK) && cr_lock_share(st) != 0)
+        || (!st->rdonly && cr_data_mode(st) != 0)
         || cr_store_init(st, !exists) != 0
         || (st->rdonly && !(flags & CR_STORE_CHECK)
             && cr_lock_matches_file(st) != 0))
@@ -324,6 +329,41 @@ cr_lock_share(cr_store_t *st)
         return cr_fail(st, "its lock file \"%s\" is mode %04o and this user "
                        "cannot make it 0664: nginx's workers could not read "
                        "the store (chmod 0664 it; see docs/loading.md)", lock,
+                       (unsigned) (sb.st_mode & 07777));
+    }
+
+    return 0;
+}
+
+
+/*
+ * The data file is the writer's alone: 0644 whatever the umask (umask 002,
+ * Debian's default for users with their own group, left it 0664 in the
+ * workers' group of a setgid directory, and any process of that group
+ * could rewrite the bindings in place), and never narrower (nginx's
+ * workers read it).  A writer that owns a file made so before puts it
+ * right; one that cannot says so.  Through LMDB's descriptor: no
+ * file can be swapped in between.
+ */
+static int
+cr_data_mode(cr_store_t *st)
+{
+    int          fd;
+    struct stat  sb;
+
+    if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0) {
+        return cr_fail(st, "cannot stat its data file: %s", strerror(errno));
+    }
+
+    if ((sb.st_mode & 07777) == 0644) {
+        return 0;
+    }
+
+    if (fchmod(fd, 0644) != 0) {
+        return cr_fail(st, "its data file is mode %04o and this user cannot "
+                       "make it 0644: others could rewrite the bindings or "
+                       "nginx's workers could not read them (chmod 0644 it; "
+                       "see docs/loading.md)",
                        (unsigned) (sb.st_mode & 07777));
     }
 
@@ -599,6 +639,108 @@ cr_store_copy(cr_store_t *st, int fd)
     if (rc != 0) {
         return cr_fail(st, "cannot copy: %s", mdb_strerror(rc));
     }
+
+    return 0;
+}
+
+
+/* A key or a value into the digest: its length (u32 LE), its bytes. */
+static void
+cr_digest_put(crypto_generichash_blake2b_state *h, const MDB_val *v)
+{
+    uint8_t  len[4];
+
+    len[0] = (uint8_t) v->mv_size;
+    len[1] = (uint8_t) (v->mv_size >> 8);
+    len[2] = (uint8_t) (v->mv_size >> 16);
+    len[3] = (uint8_t) (v->mv_size >> 24);
+
+    (void) crypto_generichash_blake2b_update(h, len, 4);
+
+    if (v->mv_size) {
+        (void) crypto_generichash_blake2b_update(h, v->mv_data, v->mv_size);
+    }
+}
+
+
+int
+cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
+    uint64_t *generation)
+{
+    int                                 rc;
+    size_t                              i;
+    MDB_val                             k, v;
+    cr_meta_t                           meta;
+    MDB_cursor                         *cur;
+    crypto_generichash_blake2b_state    h;
+
+    static const char  end[4] = { '\xff', '\xff', '\xff', '\xff' };
+
+    const struct {
+        const char  *name;
+        MDB_dbi      dbi;
+    } dbs[] = {
+        { "meta", st->meta_dbi }, { "campaigns", st->camp_dbi },
+        { "batches", st->batch_dbi }, { "batch_ids", st->batch_id_dbi },
+        { "codes", st->code_dbi }, { "links", st->link_dbi }
+    };
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_meta_read(st, st->rtxn, &meta);
+    if (rc != 0) {
+        cr_rtxn_end(st);
+        return rc;
+    }
+
+    *generation = meta.generation;
+
+    (void) crypto_generichash_blake2b_init(&h, NULL, 0, CR_STORE_DIGEST_LEN);
+
+    for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        if (i == 5 && !st->has_links) {
+            break;
+        }
+
+        (void) crypto_generichash_blake2b_update(&h,
+                              (const unsigned char *) dbs[i].name,
+                              strlen(dbs[i].name) + 1);
+
+        rc = mdb_cursor_open(st->rtxn, dbs[i].dbi, &cur);
+        if (rc != 0) {
+            break;
+        }
+
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+             rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        {
+            cr_digest_put(&h, &k);
+            cr_digest_put(&h, &v);
+        }
+
+        mdb_cursor_close(cur);
+
+        if (rc != MDB_NOTFOUND) {
+            break;
+        }
+
+        rc = 0;
+        (void) crypto_generichash_blake2b_update(&h,
+                                   (const unsigned char *) end, 4);
+    }
+
+    cr_rtxn_end(st);
+
+    if (rc != 0) {
+        return cr_fail(st, "cannot read every record (damaged?): %s",
+                       mdb_strerror(rc));
+    }
+
+    (void) crypto_generichash_blake2b_final(&h, digest, CR_STORE_DIGEST_LEN);
 
     return 0;
 }

@@ -166,6 +166,23 @@ int cr_store_copy(cr_store_t *st, int fd);
 int cr_store_reader_check(cr_store_t *st);
 
 /*
+ * The store's content digest: BLAKE2b-256 (libsodium's generichash) of
+ * every record of one snapshot, sub-database by sub-database in a fixed
+ * order (meta, campaigns, batches, batch_ids, codes, links), each as its
+ * name and NUL, then per record in key order the key's length (u32 LE),
+ * the key, the value's length (u32 LE), the value, then 0xffffffff.  What
+ * the records hold, not how the pages lay them out: a compacted copy has
+ * the master's digest, a copy with one byte of a record changed has
+ * another.  *generation is the snapshot's.  0, or CR_STORE_ERROR (a page
+ * that cannot be read is one).  Reads the whole store.
+ */
+#define CR_STORE_DIGEST_LEN  32
+#define CR_STORE_DIGEST_HEX  (2 * CR_STORE_DIGEST_LEN)
+
+int cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
+    uint64_t *generation);
+
+/*
  * Writer.  begin() takes LMDB's writer lock (waiting for another writer).
  * Strings returned by get/each point into the transaction and are valid
  * until the next write or the end of the transaction.  CR_STORE_FULL from

@@ -121,12 +121,14 @@ typedef struct {
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
-    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
     ngx_shm_zone_t            *ledger_zone;     /* the ledgers' metrics */
     ngx_int_t                  request_index;   /* $code_router_request */
     ngx_array_t                verifiers;       /* ..._verifier_t, in
                                                  * _verify.c: at
                                                  * configuration only */
+    ngx_array_t                guards;          /* ngx_shm_zone_t *: every
+                                                 * code_router_pin_guard
+                                                 * zone, for /status */
 } ngx_http_code_router_main_conf_t;
 
 
@@ -138,6 +140,7 @@ typedef struct {
     ngx_uint_t                 db_index;        /* into dbs, plus one */
     ngx_http_code_router_ledger_t  *ledger;     /* code_router_ledger, or
                                                  * NULL: the scan store */
+    ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
 } ngx_http_code_router_srv_conf_t;
 
 
@@ -172,6 +175,9 @@ typedef struct {
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
     ngx_uint_t                     gs1;         /* code_router_gs1 */
+    ngx_str_t                      gs1_root;    /* its root=, or empty */
+    ngx_uint_t                     status_server;   /* code_router_status
+                                                     * scope=server */
     ngx_http_code_router_verify_conf_t  verify;
 } ngx_http_code_router_loc_conf_t;
 
@@ -420,11 +426,13 @@ void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
 void ngx_http_code_router_scans_timer(ngx_log_t *log);
 void ngx_http_code_router_scans_close(ngx_cycle_t *cycle);
 
-/* The zones' metrics for code_router_status: at most len() bytes, written
- * from p, never past last; returns the end. */
-size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r);
+/* The zones' metrics for code_router_status (only zone "only", if not
+ * NULL): at most len() bytes, written from p, never past last; returns
+ * the end. */
+size_t ngx_http_code_router_scans_status_len(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *only);
 u_char *ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
-    u_char *last);
+    u_char *last, ngx_http_code_router_zone_t *only);
 
 /* The directives code_router_scans and code_router_max_scans. */
 char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,

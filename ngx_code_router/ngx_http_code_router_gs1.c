@@ -13,6 +13,7 @@
 
 #include "cr_gs1.h"
 #include "cr_link.h"
+#include "cr_valid.h"
 #include "ngx_http_code_router.h"
 
 
@@ -40,6 +41,8 @@ static ngx_int_t ngx_http_code_router_gs1_links(ngx_http_request_t *r,
     cr_gs1_link_t *dl, const char *lot, size_t lot_len, ngx_str_t *type,
     ngx_uint_t linkset, ngx_http_code_router_gs1_links_t *ls,
     ngx_http_code_router_decision_t *d);
+static ngx_uint_t ngx_http_code_router_gs1_sound(ngx_http_request_t *r,
+    cr_gs1_link_t *dl, const cr_link_t *l, size_t n);
 static ngx_int_t ngx_http_code_router_gs1_target(ngx_http_request_t *r,
     cr_gs1_link_t *dl, const cr_link_t *l, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_gs1_linkset(ngx_http_request_t *r,
@@ -56,6 +59,9 @@ static void *ngx_http_code_router_gs1_alloc(void *ctx, size_t n);
 
 static ngx_str_t  ngx_http_code_router_gs1_well_known =
     ngx_string("/.well-known/gs1resolver");
+
+/* A log line a second per bad link (and 64 a second in all). */
+static ngx_http_code_router_limit_t  ngx_http_code_router_bad_link;
 
 
 ngx_int_t
@@ -397,6 +403,12 @@ ngx_http_code_router_gs1_links(ngx_http_request_t *r, cr_gs1_link_t *dl,
 
     if (linkset) {
         d->out = ls->n ? d->out : CR_OUT_NO_LINK;
+
+        if (!ngx_http_code_router_gs1_sound(r, dl, ls->link, ls->n)) {
+            d->out = CR_OUT_UNAVAILABLE;
+            return NGX_OK;
+        }
+
         d->ans = ls->n ? CR_ANS_LINKSET : CR_ANS_FALLBACK;
         return NGX_OK;
     }
@@ -419,6 +431,11 @@ ngx_http_code_router_gs1_links(ngx_http_request_t *r, cr_gs1_link_t *dl,
         return NGX_OK;
     }
 
+    if (!ngx_http_code_router_gs1_sound(r, dl, l, 1)) {
+        d->out = CR_OUT_UNAVAILABLE;
+        return NGX_OK;
+    }
+
     if (ngx_http_code_router_gs1_target(r, dl, l, &d->target) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -426,6 +443,72 @@ ngx_http_code_router_gs1_links(ngx_http_request_t *r, cr_gs1_link_t *dl,
     d->ans = CR_ANS_REDIRECT;
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether links l[0..n) pass the loader's rules (cr_link_check), as a
+ * campaign's target is checked before it is sent: a link written behind
+ * the loader's back or a damaged copy of the store answers 503
+ * (unavailable) and is logged, never put into a Location header or a
+ * linkset.  Checked where the links are read, for the ones the answer
+ * sends (links are read from the map for each request, not copied into
+ * the snapshot's cache as campaigns are).
+ */
+static ngx_uint_t
+ngx_http_code_router_gs1_sound(ngx_http_request_t *r, cr_gs1_link_t *dl,
+    const cr_link_t *l, size_t n)
+{
+    size_t           i;
+    uint32_t         key;
+    ngx_str_t        lot, type;
+    const char      *why, *field;
+    const cr_str_t  *s;
+
+    for (i = 0; i < n; i++) {
+        why = cr_link_check(&l[i], &field);
+        if (why == NULL) {
+            continue;
+        }
+
+        s = l[i].s;
+
+        key = ngx_crc32_short((u_char *) s[CR_LINK_TYPE].data,
+                              s[CR_LINK_TYPE].len)
+              ^ ngx_crc32_short((u_char *) dl->gtin, CR_GS1_GTIN_LEN);
+
+        if (!ngx_http_code_router_log_ok(&ngx_http_code_router_bad_link,
+                                         key))
+        {
+            return 0;
+        }
+
+        /* Its key came the same way: percent-encoded, no CR or LF can
+         * forge a line of the error log. */
+        lot.len = cr_url_encode(NULL, s[CR_LINK_LOT].data,
+                                s[CR_LINK_LOT].len);
+        type.len = cr_url_encode(NULL, s[CR_LINK_TYPE].data,
+                                 s[CR_LINK_TYPE].len);
+        lot.data = ngx_pnalloc(r->pool, lot.len + type.len + 1);
+
+        if (lot.data == NULL) {
+            return 0;
+        }
+
+        type.data = lot.data + lot.len;
+        (void) cr_url_encode((char *) lot.data, s[CR_LINK_LOT].data,
+                             s[CR_LINK_LOT].len);
+        (void) cr_url_encode((char *) type.data, s[CR_LINK_TYPE].data,
+                             s[CR_LINK_TYPE].len);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "code router: the link of GTIN %s, lot \"%V\", type "
+                      "\"%V\" has an unusable %s: %s", dl->gtin, &lot,
+                      &type, field, why);
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -546,14 +629,29 @@ ngx_http_code_router_gs1_link_header(ngx_http_request_t *r)
 }
 
 
-/* "https://host" (or http://) of the request, with room for extra bytes. */
+/*
+ * The resolver's root, with room for extra bytes: code_router_gs1's
+ * root=, else the connection's scheme and the server's (first) name, or
+ * the address the request came in on if the server has no plain name.
+ * Never the request's Host header: a client's bytes must not become the
+ * anchor other parties resolve from.
+ */
 static ngx_int_t
 ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
     size_t extra)
 {
-    u_char                    *p;
-    ngx_str_t                  scheme, host;
-    ngx_http_core_srv_conf_t  *cscf;
+    u_char                           *p, addr[NGX_SOCKADDR_STRLEN];
+    ngx_str_t                         scheme, host;
+    ngx_http_core_srv_conf_t         *cscf;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (crlcf->gs1_root.len) {
+        ngx_str_null(&scheme);
+        host = crlcf->gs1_root;
+        goto copy;
+    }
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
@@ -564,25 +662,37 @@ ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
         ngx_str_set(&scheme, "http://");
     }
 
-    /* An HTTP/1.0 request may have no Host: the server's name then. */
-    host = r->headers_in.host ? r->headers_in.host->value
-                              : r->headers_in.server;
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    host = cscf->server_name;
 
-    if (host.len == 0) {
-        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-        host = cscf->server_name;
+    /* "", a wildcard or a regex names no one host. */
+    if (host.len == 0 || host.data[0] == '~' || host.data[0] == '.'
+        || ngx_strlchr(host.data, host.data + host.len, '*') != NULL)
+    {
+        host.data = addr;
+        host.len = NGX_SOCKADDR_STRLEN;
+
+        if (ngx_connection_local_sockaddr(r->connection, &host, 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
+
+copy:
 
     root->data = ngx_pnalloc(r->pool, scheme.len + host.len + extra);
     if (root->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(root->data, scheme.data, scheme.len);
+    p = root->data;
 
-    if (host.len) {
-        p = ngx_cpymem(p, host.data, host.len);
+    if (scheme.len) {
+        p = ngx_cpymem(p, scheme.data, scheme.len);
     }
+
+    p = ngx_cpymem(p, host.data, host.len);
 
     root->len = p - root->data;
 

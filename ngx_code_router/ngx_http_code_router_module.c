@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "cr_valid.h"
 #include "ngx_http_code_router.h"
 
 
@@ -124,9 +125,9 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NULL },
 
     { ngx_string("code_router_pin_guard"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_pin_guard,
-      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
 
@@ -145,7 +146,7 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NULL },
 
     { ngx_string("code_router_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_code_router_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -159,7 +160,7 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       NULL },
 
     { ngx_string("code_router_gs1"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_code_router_gs1,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -301,6 +302,10 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
 
     if (conf->ledger == NULL) {
         conf->ledger = prev->ledger;
+    }
+
+    if (conf->guard == NULL) {
+        conf->guard = prev->guard;
     }
 
     if (conf->wechat_ua == NULL) {
@@ -738,17 +743,58 @@ ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* code_router_gs1: the location resolves GS1 Digital Links. */
+/* code_router_gs1 [root=URL]: the location resolves GS1 Digital Links. */
 static char *
 ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_code_router_loc_conf_t *crlcf = conf;
 
+    u_char                    *host;
+    ngx_str_t                 *value, root;
+    const char                *err;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (crlcf->gs1 || crlcf->api || crlcf->code) {
         return "is duplicate, or in a \"code_router\" or \"code_router_api\" "
                "location";
+    }
+
+    /* root=SCHEME://HOST[:PORT]: what the linkset's anchor and the
+     * description's resolverRoot say (else the server's name, never the
+     * client's Host header). */
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strncmp(value[1].data, "root=", 5) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        root.data = value[1].data + 5;
+        root.len = value[1].len - 5;
+
+        err = cr_valid_url((char *) root.data, root.len,
+                           (root.len > 5 && root.data[4] == ':')
+                           ? "http://" : "https://");
+        host = ngx_strlchr(root.data, root.data + root.len, ':');
+
+        if (err == NULL
+            && (ngx_strlchr(host + 3, root.data + root.len, '/') != NULL
+                || ngx_strlchr(host + 3, root.data + root.len, '?') != NULL
+                || ngx_strlchr(host + 3, root.data + root.len, '#') != NULL))
+        {
+            err = "must have no path, query or fragment";
+        }
+
+        if (err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\": %s (https://HOST[:PORT] or "
+                               "http://HOST[:PORT])", &value[1], err);
+            return NGX_CONF_ERROR;
+        }
+
+        crlcf->gs1_root = root;
     }
 
     if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
@@ -794,10 +840,28 @@ ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
 }
 
 
+/* code_router_status [scope=all|server] */
 static char *
 ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "scope=server") == 0) {
+            crlcf->status_server = 1;
+
+        } else if (ngx_strcmp(value[1].data, "scope=all") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": scope=all or "
+                               "scope=server", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (ngx_http_code_router_add_shm(cf) != NGX_OK) {
         return NGX_CONF_ERROR;

@@ -46,6 +46,18 @@ typedef struct {
     ngx_atomic_t               flushes;
     ngx_atomic_t               flush_errors;
     ngx_atomic_t               unavailable;     /* not counted: no store */
+    ngx_atomic_t               unstored;        /* scans the store refused */
+    /* The scan store, as its last write left it (cr_scans_usage). */
+    ngx_atomic_t               store_used;
+    ngx_atomic_t               store_map;
+    ngx_atomic_t               store_limit;
+    ngx_atomic_t               store_alert;     /* past the alert share */
+    ngx_atomic_t               store_refusing;  /* scans past their share */
+    /* Scans not yet stored may hold at most cap_scans nodes (3/4 of what
+     * the zone holds): the rest is for right PINs, whatever any brand
+     * sharing the zone scans. */
+    ngx_uint_t                 dirty_scans;
+    ngx_uint_t                 cap_scans;
 } ngx_http_code_router_scans_sh_t;
 
 
@@ -73,7 +85,8 @@ typedef struct {
 typedef struct {
     ngx_http_code_router_zone_t       *zone;
     ngx_uint_t                         n;
-    int                                rc;
+    int                                rc;      /* of the right PINs */
+    int                                rc_scans;
 } ngx_http_code_router_flush_t;
 
 
@@ -85,6 +98,7 @@ struct ngx_http_code_router_zone_s {
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_str_t                          store;   /* NUL-terminated; or "" */
     uint64_t                           store_size;
+    uint64_t                           store_max;
     time_t                             flush;   /* seconds */
     cr_scans_t                        *sc;      /* this worker's */
     ngx_str_t                          thread_pool;
@@ -117,7 +131,9 @@ static ngx_int_t ngx_http_code_router_scans_cmp(
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_find(
     ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_alloc(
-    ngx_http_code_router_zone_t *z);
+    ngx_http_code_router_zone_t *z, unsigned kind);
+static ngx_uint_t ngx_http_code_router_scans_evict(
+    ngx_http_code_router_zone_t *z, ngx_uint_t tries, ngx_uint_t skip);
 static void ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
@@ -130,9 +146,13 @@ static ngx_uint_t ngx_http_code_router_scans_flush_begin(
     ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
     ngx_uint_t more);
 static int ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n);
+    ngx_uint_t n, int *rc_scans);
+static int ngx_http_code_router_scans_order(const void *a, const void *b);
 static void ngx_http_code_router_scans_flush_end(
-    ngx_http_code_router_zone_t *z, ngx_uint_t n, int rc, ngx_log_t *log);
+    ngx_http_code_router_zone_t *z, ngx_uint_t n, int rc, int rc_scans,
+    ngx_log_t *log);
+static void ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
+    int rc_scans, ngx_log_t *log);
 #if (NGX_THREADS)
 static void ngx_http_code_router_scans_thread(void *data, ngx_log_t *log);
 static void ngx_http_code_router_scans_written(ngx_event_t *ev);
@@ -258,6 +278,14 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
 
     node = ngx_http_code_router_scans_find(z->sh, key, fp);
 
+    if (node && count && kind == CR_SCANS_SCANS && !node->in_dirty
+        && z->store.len && z->sh->dirty_scans >= z->sh->cap_scans)
+    {
+        /* Scans not yet stored hold their share: not counted. */
+        count = 0;
+        (void) ngx_atomic_fetch_add(&z->sh->full, 1);
+    }
+
     if (node) {
         if (count) {
             ngx_http_code_router_scans_bump(z, node, now);
@@ -315,7 +343,9 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     node = ngx_http_code_router_scans_find(z->sh, key, fp);
 
     if (node == NULL) {
-        node = ngx_http_code_router_scans_alloc(z);
+        node = (kind == CR_SCANS_SCANS && z->store.len
+                && z->sh->dirty_scans >= z->sh->cap_scans)
+               ? NULL : ngx_http_code_router_scans_alloc(z, kind);
 
         if (node == NULL) {
             ngx_shmtx_unlock(&z->shpool->mutex);
@@ -452,13 +482,14 @@ ngx_http_code_router_scans_find(ngx_http_code_router_scans_sh_t *sh,
 
 
 /* A node, evicting the least recently scanned stored codes if need be.
- * Called with the zone locked. */
+ * A right PIN's node looks past scans not yet stored (they hold at most
+ * their share, cap_scans) for one that is: no amount of scans takes its
+ * place.  Called with the zone locked. */
 static ngx_http_code_router_scan_node_t *
-ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z)
+ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z,
+    unsigned kind)
 {
-    ngx_uint_t                         i, freed;
-    ngx_queue_t                       *q, *prev;
-    ngx_http_code_router_scan_node_t  *node, *old;
+    ngx_http_code_router_scan_node_t  *node;
 
     node = ngx_slab_alloc_locked(z->shpool,
                                  sizeof(ngx_http_code_router_scan_node_t));
@@ -466,12 +497,36 @@ ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z)
         return node;
     }
 
+    if (ngx_http_code_router_scans_evict(z, CR_EVICT_TRIES, 0) == 0
+        && (kind == CR_SCANS_SCANS
+            || ngx_http_code_router_scans_evict(z, z->sh->codes, 1) == 0))
+    {
+        return NULL;
+    }
+
+    return ngx_slab_alloc_locked(z->shpool,
+                                 sizeof(ngx_http_code_router_scan_node_t));
+}
+
+
+/*
+ * Drops up to two stored codes among the "tries" least recently scanned;
+ * returns how many.  With "skip", codes not yet stored are moved to the
+ * head of the queue on the way (they are written within a flush, and the
+ * next search need not pass them again).
+ */
+static ngx_uint_t
+ngx_http_code_router_scans_evict(ngx_http_code_router_zone_t *z,
+    ngx_uint_t tries, ngx_uint_t skip)
+{
+    ngx_uint_t                         i, freed;
+    ngx_queue_t                       *q, *prev;
+    ngx_http_code_router_scan_node_t  *old;
+
     freed = 0;
     q = ngx_queue_last(&z->sh->lru);
 
-    for (i = 0; i < CR_EVICT_TRIES && q != ngx_queue_sentinel(&z->sh->lru);
-         i++)
-    {
+    for (i = 0; i < tries && q != ngx_queue_sentinel(&z->sh->lru); i++) {
         prev = ngx_queue_prev(q);
         old = ngx_queue_data(q, ngx_http_code_router_scan_node_t, lru);
 
@@ -486,17 +541,16 @@ ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z)
             if (++freed == 2) {
                 break;
             }
+
+        } else if (skip) {
+            ngx_queue_remove(&old->lru);
+            ngx_queue_insert_head(&z->sh->lru, &old->lru);
         }
 
         q = prev;
     }
 
-    if (freed == 0) {
-        return NULL;
-    }
-
-    return ngx_slab_alloc_locked(z->shpool,
-                                 sizeof(ngx_http_code_router_scan_node_t));
+    return freed;
 }
 
 
@@ -535,6 +589,10 @@ ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     if (z->store.len && !node->in_dirty) {
         ngx_queue_insert_tail(&z->sh->dirty, &node->dirty);
         node->in_dirty = 1;
+
+        if (CR_SCAN_KIND(node->key) == CR_SCANS_SCANS) {
+            z->sh->dirty_scans++;
+        }
     }
 
     (void) ngx_atomic_fetch_add(CR_SCAN_KIND(node->key) == CR_SCANS_SCANS
@@ -658,6 +716,8 @@ ngx_http_code_router_scans_open_one(ngx_http_code_router_zone_t *z,
         ngx_http_code_router_scans_down(z, log, err);
         return NGX_ERROR;
     }
+
+    cr_scans_limit(z->sc, z->store_max);
 
     ngx_http_code_router_up(log, &z->outage, "scan store", &z->store);
 
@@ -802,6 +862,7 @@ static void
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
 {
+    int         rc, rc_scans;
     ngx_uint_t  n;
 
 #if (NGX_THREADS)
@@ -816,7 +877,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
          * (their module exits first): the write is done, only its
          * completion event never ran. */
         ctx = z->task->ctx;
-        ngx_http_code_router_scans_flush_end(z, ctx->n, ctx->rc, log);
+        ngx_http_code_router_scans_flush_end(z, ctx->n, ctx->rc,
+                                             ctx->rc_scans, log);
         z->busy = 0;
     }
 #endif
@@ -832,6 +894,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
         ctx->zone = z;
         ctx->n = n;
         ctx->rc = -1;
+        ctx->rc_scans = -1;
 
         if (ngx_thread_task_post(z->tp, z->task) == NGX_OK) {
             z->busy = 1;
@@ -840,9 +903,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 #endif
 
-    ngx_http_code_router_scans_flush_end(z, n,
-                                    ngx_http_code_router_scans_write(z, n),
-                                    log);
+    rc = ngx_http_code_router_scans_write(z, n, &rc_scans);
+    ngx_http_code_router_scans_flush_end(z, n, rc, rc_scans, log);
 }
 
 
@@ -942,31 +1004,72 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 }
 
 
-/* The write itself: no nginx state but the zone's buffer, so a thread may
- * run it.  Sorted, the records share their B-tree pages. */
+/*
+ * The write itself: no nginx state but the zone's buffer, so a thread may
+ * run it.  Right PINs first, in a transaction of their own: a store whose
+ * scans are past their share (cr_scans_put) still takes them.  Sorted,
+ * the records share their B-tree pages.  Returns the right PINs' result,
+ * the scans' in *rc_scans.
+ */
 static int
 ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n)
+    ngx_uint_t n, int *rc_scans)
 {
-    ngx_qsort(z->flush_buf, n, sizeof(cr_scan_t), cr_scans_cmp);
+    int          rc;
+    ngx_uint_t   nv;
+    cr_scan_t   *buf;
 
-    return cr_scans_put(z->sc, z->flush_buf, n);
+    buf = z->flush_buf;
+    ngx_qsort(buf, n, sizeof(cr_scan_t), ngx_http_code_router_scans_order);
+
+    for (nv = 0; nv < n && buf[nv].kind == CR_SCANS_VERIFIED; nv++) {
+        /* void */
+    }
+
+    rc = nv ? cr_scans_put(z->sc, buf, nv) : 0;
+    *rc_scans = (nv < n) ? cr_scans_put(z->sc, buf + nv, n - nv) : 0;
+
+    return rc;
 }
 
 
-/* Under the zone's lock: marks what the store now holds. */
+/* Right PINs before scans, each in the store's key order. */
+static int
+ngx_http_code_router_scans_order(const void *a, const void *b)
+{
+    const cr_scan_t  *x = a, *y = b;
+
+    if (x->kind != y->kind) {
+        return (x->kind == CR_SCANS_VERIFIED) ? -1 : 1;
+    }
+
+    return cr_scans_cmp(a, b);
+}
+
+
+/*
+ * Under the zone's lock: marks what the store now holds.  Scans of new
+ * codes the store refused (past their share, or the map at its limit)
+ * are no longer held for it: counted in code_router_scans_unstored_total,
+ * they may make room like stored codes (their counts are lost then), so
+ * that they never fill the zone; right PINs are kept until written.
+ */
 static void
 ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n, int rc, ngx_log_t *log)
+    ngx_uint_t n, int rc, int rc_scans, ngx_log_t *log)
 {
+    int                                rck;
     uint32_t                           count;
-    ngx_uint_t                         i, mine;
+    unsigned                           kind;
+    ngx_uint_t                         i, mine, dropped, scans;
     cr_scan_t                         *buf;
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
 
     buf = z->flush_buf;
     sh = z->sh;
+    dropped = 0;
+    scans = 0;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -978,7 +1081,9 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
         sh->flushing = 0;
     }
 
-    for (i = 0; rc == 0 && i < n; i++) {
+    for (i = 0; i < n; i++) {
+        scans += (buf[i].kind == CR_SCANS_SCANS);
+
         if (mine) {
             node = z->flush_nodes[i];
             count = z->flush_counts[i];
@@ -994,14 +1099,35 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
             continue;
         }
 
-        if (node->stored < count) {
+        kind = CR_SCAN_KIND(node->key);
+        rck = (kind == CR_SCANS_SCANS) ? rc_scans : rc;
+
+        /* Refused: the codes the store held were written all the same. */
+        if (rck == CR_SCANS_REFUSED && node->stored > 0) {
+            rck = 0;
+        }
+
+        if (rck != 0) {
+            if (kind == CR_SCANS_VERIFIED
+                || (rck != CR_SCANS_REFUSED && rck != CR_SCANS_FULL))
+            {
+                continue;                   /* retried */
+            }
+
+            dropped++;
+
+        } else if (node->stored < count) {
             node->stored = count;
         }
 
         ngx_queue_remove(&node->dirty);
 
-        if (node->stored >= node->count) {
+        if (rck != 0 || node->stored >= node->count) {
             node->in_dirty = 0;
+
+            if (kind == CR_SCANS_SCANS) {
+                sh->dirty_scans--;
+            }
 
         } else {
             /* Scanned again meanwhile: behind the codes not yet taken,
@@ -1012,7 +1138,12 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    if (rc == 0) {
+    (void) ngx_atomic_fetch_add(&sh->unstored, dropped);
+
+    /* A write of right PINs alone says nothing of scans. */
+    ngx_http_code_router_scans_usage(z, scans ? rc_scans : -1, log);
+
+    if (rc == 0 && (rc_scans == 0 || dropped)) {
         (void) ngx_atomic_fetch_add(&sh->flushes, 1);
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                        "code router: stored %ui codes of zone \"%V\"",
@@ -1022,8 +1153,67 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     (void) ngx_atomic_fetch_add(&sh->flush_errors, 1);
     ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "code router: zone \"%V\": %s; the scans stay in memory "
-                  "and are retried", &z->name, cr_scans_error(z->sc));
+                  "code router: zone \"%V\": %s; the %s stay in memory "
+                  "and are retried", &z->name, cr_scans_error(z->sc),
+                  rc ? "right PINs and scans" : "scans");
+}
+
+
+/*
+ * The store's size into the zone's gauges, and its warnings: once when
+ * its data passes the alert share of store_max= (before scans reach
+ * theirs), once when it starts and stops refusing scans.
+ */
+static void
+ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
+    int rc_scans, ngx_log_t *log)
+{
+    ngx_uint_t                        refusing;
+    cr_scans_usage_t                  u;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    sh = z->sh;
+
+    if (cr_scans_usage(z->sc, &u) != 0) {
+        return;
+    }
+
+    sh->store_used = (ngx_atomic_t) u.used;
+    sh->store_map = (ngx_atomic_t) u.map;
+    sh->store_limit = (ngx_atomic_t) u.limit;
+
+    if (u.alert && ngx_atomic_cmp_set(&sh->store_alert, 0, 1)) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "code router: scan store \"%V\" of zone \"%V\" "
+                      "holds %uL bytes of its store_max=%uL: at %uL new "
+                      "codes' scans stop being stored (right PINs still "
+                      "are); raise store_max=", &z->store, &z->name,
+                      u.used, u.limit,
+                      u.limit / 8 * CR_SCANS_SCANS_SHARE);
+
+    } else if (!u.alert && ngx_atomic_cmp_set(&sh->store_alert, 1, 0)) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: scan store \"%V\" of zone \"%V\" is "
+                      "below its alert share again", &z->store, &z->name);
+    }
+
+    if (rc_scans == -1) {
+        return;                         /* an error (logged), or no scans */
+    }
+
+    refusing = (rc_scans == CR_SCANS_REFUSED || rc_scans == CR_SCANS_FULL);
+
+    if (refusing && ngx_atomic_cmp_set(&sh->store_refusing, 0, 1)) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "code router: zone \"%V\": %s; counted in "
+                      "code_router_scans_unstored_total", &z->name,
+                      cr_scans_error(z->sc));
+
+    } else if (!refusing && ngx_atomic_cmp_set(&sh->store_refusing, 1, 0)) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: zone \"%V\": its scan store takes new "
+                      "codes' scans again", &z->name);
+    }
 }
 
 
@@ -1049,7 +1239,8 @@ ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
     (void) pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 #endif
 
-    ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n);
+    ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n,
+                                               &ctx->rc_scans);
 }
 
 
@@ -1064,11 +1255,13 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     ctx = task->ctx;
 
     ngx_http_code_router_scans_flush_end(ctx->zone, ctx->n, ctx->rc,
-                                         ev->log);
+                                         ctx->rc_scans, ev->log);
     ctx->zone->busy = 0;
 
-    /* A full chunk: there may be more of this second's codes. */
-    if (ctx->rc == 0 && ctx->n == CR_FLUSH_CHUNK && !ngx_exiting
+    /* A full chunk: there may be more of this second's codes (right PINs
+     * behind scans the store refused, too). */
+    if (ctx->rc == 0 && ctx->rc_scans != -1 && ctx->n == CR_FLUSH_CHUNK
+        && !ngx_exiting
         && !ngx_terminate && !ngx_quit)
     {
         ngx_http_code_router_scans_flush(ctx->zone, ev->log, 0, 1);
@@ -1119,7 +1312,19 @@ static const ngx_http_code_router_scans_metric_t
                     "Failed writes to the scan store."),
     cr_scans_metric("unavailable_total", unavailable, "counter",
                     "Scans not counted nor held to the limits: the scan "
-                    "store could not be read.")
+                    "store could not be read."),
+    cr_scans_metric("unstored_total", unstored, "counter",
+                    "Codes whose scans the scan store refused (past the "
+                    "scans' share of store_max=, or the map at it)."),
+    cr_scans_metric("store_bytes", store_used, "gauge",
+                    "Bytes of counts in the scan store."),
+    cr_scans_metric("store_map_bytes", store_map, "gauge",
+                    "The scan store's map, grown up to store_max=."),
+    cr_scans_metric("store_limit_bytes", store_limit, "gauge",
+                    "The scan store's store_max=."),
+    cr_scans_metric("store_alert", store_alert, "gauge",
+                    "1 when the scan store is past 5/8 of store_max= "
+                    "(scans stop being stored at 6/8).")
 };
 
 #define CR_SCANS_METRICS                                                     \
@@ -1129,7 +1334,8 @@ static const ngx_http_code_router_scans_metric_t
 
 /* The exact length of what ngx_http_code_router_scans_status() writes. */
 size_t
-ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
+ngx_http_code_router_scans_status_len(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *only)
 {
     size_t                                      len, names;
     ngx_uint_t                                  i;
@@ -1163,7 +1369,7 @@ ngx_http_code_router_scans_status_len(ngx_http_request_t *r)
 
 u_char *
 ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
-    u_char *last)
+    u_char *last, ngx_http_code_router_zone_t *only)
 {
     ngx_uint_t                                  i, z;
     ngx_atomic_t                               *v;
@@ -1174,7 +1380,7 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
     zp = crmcf->zones.elts;
 
-    if (crmcf->zones.nelts == 0) {
+    if (crmcf->zones.nelts == 0 || only == NGX_CONF_UNSET_PTR) {
         return p;
     }
 
@@ -1185,7 +1391,7 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
                          m->name, m->help, m->name, m->type);
 
         for (z = 0; z < crmcf->zones.nelts; z++) {
-            if (zp[z]->sh == NULL) {
+            if (zp[z]->sh == NULL || (only && zp[z] != only)) {
                 continue;
             }
 
@@ -1201,7 +1407,8 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
 
 /*
  * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
- *                   [store_size=SIZE] | zone=NAME | off
+ *                   [store_size=SIZE] [store_max=SIZE] [thread_pool=NAME]
+ *                   | zone=NAME | off
  */
 char *
 ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1211,7 +1418,8 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     char                               err[1024];
     u_char                            *p;
-    ssize_t                            size, store_size;
+    off_t                              store_size, store_max, n;
+    ssize_t                            size;
     ngx_int_t                          flush;
     ngx_str_t                         *value, name, s, store, pool;
     ngx_uint_t                         i;
@@ -1234,6 +1442,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_null(&pool);
     size = 0;
     store_size = 0;
+    store_max = 0;
     flush = NGX_CONF_UNSET;
 
     for (i = 1; i < cf->args->nelts; i++) {
@@ -1319,15 +1528,27 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 #endif
         }
 
-        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0) {
-            s.data = value[i].data + 11;
-            s.len = value[i].len - 11;
+        /* ngx_parse_offset: k, m and g (ngx_parse_size knows no g). */
+        if (ngx_strncmp(value[i].data, "store_size=", 11) == 0
+            || ngx_strncmp(value[i].data, "store_max=", 10) == 0)
+        {
+            p = (u_char *) ngx_strchr(value[i].data, '=') + 1;
+            s.data = p;
+            s.len = value[i].data + value[i].len - p;
 
-            store_size = ngx_parse_size(&s);
-            if (store_size == NGX_ERROR || store_size < (1 << 20)) {
+            n = ngx_parse_offset(&s);
+            if (n == NGX_ERROR || n < (1 << 20)
+                || (uint64_t) n > (uint64_t) NGX_MAX_SIZE_T_VALUE)
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": at least 1m", &value[i]);
                 return NGX_CONF_ERROR;
+            }
+
+            if (value[i].data[6] == 'm') {
+                store_max = n;
+            } else {
+                store_size = n;
             }
 
             continue;
@@ -1364,10 +1585,12 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        if (store.len || flush != NGX_CONF_UNSET || store_size || pool.len)
+        if (store.len || flush != NGX_CONF_UNSET || store_size || store_max
+            || pool.len)
         {
-            return "sets store=, flush=, store_size= and thread_pool= only "
-                   "where the zone is defined (with its size)";
+            return "sets store=, flush=, store_size=, store_max= and "
+                   "thread_pool= only where the zone is defined (with its "
+                   "size)";
         }
 
         crlcf->scans = z;
@@ -1378,6 +1601,20 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is already defined", &name);
         return NGX_CONF_ERROR;
+    }
+
+    if (store_max && store_size > store_max) {
+        return "has a store_max= below its store_size=";
+    }
+
+    if (store_max && store_size == 0
+        && (uint64_t) store_max < CR_SCANS_DEFAULT_MAP)
+    {
+        store_size = store_max;
+    }
+
+    if ((store_size || store_max) && store.len == 0) {
+        return "sets store_size= and store_max= only with store=";
     }
 
     for (i = 0; i < crmcf->zones.nelts; i++) {
@@ -1410,6 +1647,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     z->name = name;
     z->store = store;
     z->store_size = store_size;
+    z->store_max = store_max ? (uint64_t) store_max : CR_SCANS_DEFAULT_MAX;
     z->thread_pool = pool;
     z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
 
@@ -1553,6 +1791,14 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* A full zone is expected and handled (eviction), not an error. */
     z->shpool->log_nomem = 0;
+
+    /* What the zone holds, roughly: its free pages of node-sized slots
+     * (a power of two); scans not yet stored may take 3/4 of it. */
+    for (len = 8; len < sizeof(ngx_http_code_router_scan_node_t); len *= 2) {
+        /* void */
+    }
+
+    sh->cap_scans = z->shpool->pfree * (ngx_pagesize / len) / 4 * 3;
 
     return NGX_OK;
 }

@@ -80,7 +80,11 @@ ngx_http_code_router_count_reopen(void)
 /*
  * code_router_status: Prometheus text exposition.  Every write is bounded
  * by the buffer's end (ngx_slprintf); a page that would not fit is an
- * error, never a truncated page.
+ * error, never a truncated page.  scope=all (the operator's page): every
+ * store, zone and total.  scope=server (a tenant's page): only the store
+ * of the location's server and the scan zone the location counts in;
+ * the totals of every server (answers, PIN checks) and other tenants'
+ * store paths and generations are left out.
  */
 ngx_int_t
 ngx_http_code_router_status_handler(ngx_http_request_t *r)
@@ -92,10 +96,14 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     ngx_int_t                          rc;
     ngx_buf_t                         *buf;
     ngx_uint_t                         i, g, ndb;
+    ngx_uint_t                         mine;
     ngx_chain_t                        out;
     cr_store_t                        *st;
     cr_store_info_t                   *info;
+    ngx_http_code_router_zone_t       *zone;
     ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_srv_conf_t   *crscf;
+    ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_main_conf_t  *crmcf;
 
     static const char  *gauges[4][2] = {
@@ -117,14 +125,27 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     }
 
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
     m = crmcf->shm->data;
     ndb = crmcf->dbs.nelts;
     now = ngx_time();
 
+    /* scope=server: store db_index - 1 alone (none: 0, a server without
+     * code_router_db), the location's zone alone (NGX_CONF_UNSET_PTR:
+     * none). */
+    mine = crlcf->status_server ? crscf->db_index : 0;
+    zone = NULL;
+
+    if (crlcf->status_server) {
+        zone = (crlcf->scans && crlcf->scans != NGX_CONF_UNSET_PTR)
+               ? crlcf->scans : NGX_CONF_UNSET_PTR;
+    }
+
     /* Room for the fixed text (under 3 KB), and for each store five
      * lines of at most 96 bytes besides its path; the zones' lines are
      * counted exactly. */
-    len = 4096 + ngx_http_code_router_scans_status_len(r)
+    len = 4096 + ngx_http_code_router_scans_status_len(r, NULL)
           + ngx_http_code_router_verify_status_len(r)
           + ngx_http_code_router_ledger_status_len(r);
 
@@ -139,6 +160,10 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
 
     p = buf->last;
     last = buf->end;
+
+    if (crlcf->status_server) {
+        goto stores;
+    }
 
     p = ngx_http_code_router_counters(p, last, "code_router_requests_total",
                                       "Scans answered, by outcome.", "status",
@@ -172,6 +197,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
                      "# TYPE code_router_db_reopens_total counter\n"
                      "code_router_db_reopens_total %uA\n", m->reopened);
 
+stores:
+
     /* The text format wants each metric's samples in one group: read
      * every store first, then write metric by metric. */
     info = ngx_pcalloc(r->pool, ndb * sizeof(cr_store_info_t));
@@ -181,6 +208,10 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
     }
 
     for (i = 0; i < ndb; i++) {
+        if (crlcf->status_server && i + 1 != mine) {
+            continue;
+        }
+
         st = ngx_http_code_router_db_get(crmcf, i, r->connection->log);
         up[i] = (st != NULL && cr_store_info(st, &info[i]) == 0);
     }
@@ -190,6 +221,10 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
                      "read the store.\n# TYPE code_router_db_up gauge\n");
 
     for (i = 0; i < ndb; i++) {
+        if (crlcf->status_server && i + 1 != mine) {
+            continue;
+        }
+
         p = ngx_slprintf(p, last, "code_router_db_up{db=\"%V\"} %d\n",
                          ngx_http_code_router_db_path(crmcf, i), (int) up[i]);
     }
@@ -222,9 +257,12 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
         }
     }
 
-    p = ngx_http_code_router_scans_status(r, p, last);
-    p = ngx_http_code_router_verify_status(r, p, last);
-    p = ngx_http_code_router_ledger_status(r, p, last);
+    p = ngx_http_code_router_scans_status(r, p, last, zone);
+
+    if (!crlcf->status_server) {
+        p = ngx_http_code_router_verify_status(r, p, last);
+        p = ngx_http_code_router_ledger_status(r, p, last);
+    }
 
     if (p == last) {
         /* The sizes above missed a line: a short page would be wrong. */

@@ -8,8 +8,10 @@
  * and, from a code_router_api location, POST .../CODE/verify (always
  * JSON).  Right PINs are counted in the scan zone and its store (a count
  * and a first time of their own, cr_scans.h); wrong PINs are limited by
- * cr_guard's policy, whose state lives in the code_router_pin_guard zone,
- * shared by every worker.  docs/verify.md has the rules and their odds.
+ * cr_guard's policy, whose state lives in the server's
+ * code_router_pin_guard zone, shared by every worker: the codes' budgets
+ * and the (code, address) records apart, nothing that limits a guess
+ * ever dropped for room.  docs/verify.md has the rules and their odds.
  */
 
 #include <ngx_config.h>
@@ -24,11 +26,20 @@
 #include "ngx_http_code_router.h"
 
 
-#define CR_GUARD_ID_LEN  (CR_SCANS_FP_LEN + 1 + 5 + 1 + 16)
+/* fp | kid | serial BE40 (a code's budget), then an address: its kind
+ * and up to 8 bytes (an IPv4 address, an IPv6 /64, a buyer's hash). */
+#define CR_GUARD_ID_LEN       (CR_SCANS_FP_LEN + 1 + 5 + 1 + 8)
 
-/* Evicting a record lets its address guess afresh: say so, at most this
- * often. */
-#define CR_GUARD_EVICT_LOG_S  60
+/* An API buyer id: at most this many bytes (a hashed openid is 64 hex). */
+#define CR_GUARD_BUYER_MAX    128
+
+/* A full zone looks at this many codes' records, least recently spent
+ * first, for one whose bucket is full again (it says what no record
+ * says). */
+#define CR_GUARD_SCAN         8
+
+/* A full zone answers "locked": say so, at most this often. */
+#define CR_GUARD_FULL_LOG_S   60
 
 
 typedef enum {
@@ -42,32 +53,56 @@ typedef enum {
 } ngx_http_code_router_ver_e;
 
 
-/* The guard zone: one record per (code, address) and per code. */
+/* The guard zone's two kinds of record, each with its own tree and its
+ * own share of the zone, so that a flood of one never crowds out the
+ * other. */
+typedef enum {
+    CR_GUARD_CODE = 0,                  /* a code's budget */
+    CR_GUARD_ADDR,                      /* a (code, address) record */
+    CR_GUARD_KINDS
+} ngx_http_code_router_guard_kind_e;
+
 typedef struct {
-    ngx_rbtree_t                  rbtree;
-    ngx_rbtree_node_t             sentinel;
-    ngx_queue_t                   lru;
-    time_t                        evict_logged;
+    ngx_rbtree_t                  rbtree[CR_GUARD_KINDS];
+    ngx_rbtree_node_t             sentinel[CR_GUARD_KINDS];
+    ngx_queue_t                   lru;          /* codes, least recently
+                                                 * spent last */
+    ngx_atomic_t                  room[CR_GUARD_KINDS];  /* records that
+                                                 * may still be made */
+    u_char                        buyer_key[CR_GUARD_BUYER_KEY_LEN];
+    time_t                        full_logged;
     ngx_atomic_t                  outcome[CR_VER_N];
     ngx_atomic_t                  records;
-    ngx_atomic_t                  evicted;
+    ngx_atomic_t                  evicted;      /* full buckets dropped */
+    ngx_atomic_t                  full;         /* locked: no room */
 } ngx_http_code_router_guard_sh_t;
 
 typedef struct {
     ngx_rbtree_node_t             node;         /* key: a hash of id */
-    ngx_queue_t                   lru;
-    /* fp | kid | serial BE40 | address length | address (zeros for the
-     * code's own record: length 0) */
-    u_char                        id[CR_GUARD_ID_LEN];
+    ngx_queue_t                   lru;          /* codes only */
+    u_char                        id[CR_GUARD_ID_LEN];  /* zero-padded */
     union {
         cr_guard_addr_t           addr;
         cr_guard_code_t           code;
     } u;
 } ngx_http_code_router_guard_node_t;
 
+/* The slab allocator gives a record a 128-byte slot (docs/verify.md and
+ * README say so): 32 to a 4 KB page. */
+#define CR_GUARD_SLOT         128
+
+#if (NGX_PTR_SIZE == 8)
+_Static_assert(sizeof(ngx_http_code_router_guard_node_t) > CR_GUARD_SLOT / 2
+               && sizeof(ngx_http_code_router_guard_node_t) <= CR_GUARD_SLOT,
+               "a guard record takes a 128-byte slab slot");
+#endif
+
 typedef struct {
     ngx_slab_pool_t                  *shpool;
     ngx_http_code_router_guard_sh_t  *sh;
+    cr_keyring_t                     *brand;    /* configuration: the
+                                                 * first verify's keys */
+    ngx_uint_t                        shared;   /* ... and another's */
 } ngx_http_code_router_guard_t;
 
 
@@ -87,6 +122,7 @@ typedef struct {
     ngx_uint_t                    api;
     ngx_str_t                     request;      /* the form's, or "" */
     ngx_http_code_router_decision_t  *d;
+    ngx_str_t                     buyer;        /* the API's buyer= */
 } ngx_http_code_router_verify_ctx_t;
 
 
@@ -103,14 +139,24 @@ static ngx_int_t ngx_http_code_router_verify_counted(ngx_http_request_t *r,
 static ngx_int_t ngx_http_code_router_verify_finish(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, ngx_http_code_router_ver_e ver,
     cr_scan_t *v, int64_t retry);
+static const char *ngx_http_code_router_verify_buyer(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, u_char *body, size_t len);
 static ngx_http_code_router_ver_e ngx_http_code_router_verify_guard(
-    ngx_http_request_t *r, ngx_http_code_router_decision_t *d,
-    const u_char *pin, size_t len, int64_t *retry);
+    ngx_http_request_t *r, ngx_http_code_router_verify_ctx_t *ctx,
+    ngx_http_code_router_decision_t *d, const u_char *pin, size_t len,
+    int64_t *retry);
 static void ngx_http_code_router_guard_id(ngx_http_request_t *r,
+    ngx_http_code_router_guard_t *g, ngx_http_code_router_verify_ctx_t *ctx,
     ngx_http_code_router_decision_t *d, u_char *code_id, u_char *addr_id);
-static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_get(
-    ngx_http_code_router_guard_t *g, u_char *id, ngx_uint_t create,
-    time_t now, ngx_log_t *log);
+static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_find(
+    ngx_http_code_router_guard_t *g, ngx_uint_t kind, u_char *id);
+static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_make(
+    ngx_http_code_router_guard_t *g, ngx_uint_t kind, u_char *id,
+    time_t now);
+static void ngx_http_code_router_guard_drop(ngx_http_code_router_guard_t *g,
+    ngx_uint_t kind, ngx_http_code_router_guard_node_t *gn);
+static void ngx_http_code_router_guard_brand(ngx_conf_t *cf,
+    ngx_http_code_router_srv_conf_t *cscf);
 static ngx_int_t ngx_http_code_router_verify_vars(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_http_code_router_ver_e ver,
     cr_scan_t *v, int64_t retry);
@@ -202,13 +248,13 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     ngx_http_code_router_decision_t    *d;
     ngx_http_code_router_verify_ctx_t  *ctx;
     ngx_http_code_router_loc_conf_t    *crlcf;
-    ngx_http_code_router_main_conf_t   *cmcf;
+    ngx_http_code_router_srv_conf_t    *cscf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
     /* An API location may lack what a verify location must have. */
-    if (api && (cmcf->guard == NULL || crlcf->scans == NULL)) {
+    if (api && (cscf->guard == NULL || crlcf->scans == NULL)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "code router: POST .../CODE/verify needs "
                       "\"code_router_pin_guard\" and \"code_router_scans\"");
@@ -234,6 +280,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
 
         ctx->code = *code;
         ctx->api = api;
+        ngx_str_null(&ctx->buyer);
         ngx_http_set_ctx(r, ctx, ngx_http_code_router_module);
 
         /* One buffer: the body is at most CR_FORM_MAX bytes. */
@@ -405,6 +452,7 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
     size_t                              len;
     ngx_buf_t                          *b;
     ngx_chain_t                        *cl;
+    const char                         *err;
     cr_form_rc_t                        frc;
     ngx_http_code_router_verify_ctx_t  *ctx;
 
@@ -473,6 +521,16 @@ read:
     {
         if (cl->buf->last > cl->buf->pos) {
             p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    if (ctx->api) {
+        err = ngx_http_code_router_verify_buyer(r, ctx, body, len);
+        if (err) {
+            ngx_http_finalize_request(r,
+                ngx_http_code_router_verify_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  err));
+            return;
         }
     }
 
@@ -567,7 +625,7 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         goto answer;
     }
 
-    ver = ngx_http_code_router_verify_guard(r, d, pin, len, &retry);
+    ver = ngx_http_code_router_verify_guard(r, ctx, d, pin, len, &retry);
 
     if (ver == CR_VER_GENUINE) {
         /* Said only once the ledger holds it (durable, and the same on
@@ -632,7 +690,7 @@ ngx_http_code_router_verify_finish(ngx_http_request_t *r,
     cr_scan_t *v, int64_t retry)
 {
     ngx_http_code_router_guard_t      *g;
-    ngx_http_code_router_main_conf_t  *cmcf;
+    ngx_http_code_router_srv_conf_t   *cscf;
     ngx_http_code_router_decision_t   *d;
 
     d = ctx->d;
@@ -649,8 +707,8 @@ ngx_http_code_router_verify_finish(ngx_http_request_t *r,
     }
 
     if (ver != CR_VER_NONE) {
-        cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-        g = cmcf->guard->data;
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+        g = cscf->guard->data;
         (void) ngx_atomic_fetch_add(&g->sh->outcome[ver], 1);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -663,17 +721,75 @@ ngx_http_code_router_verify_finish(ngx_http_request_t *r,
 
 
 /*
+ * The API's buyer= (a backend's opaque id of its user, e.g. the openid
+ * hashed): the guard's address for this check, so that the backend's
+ * users do not share its one address.  Only the API reads it: its
+ * location is the backend's (access control, conf/api.conf); on the
+ * public page anyone could choose a fresh "address" with it.  Without
+ * the field the address is the backend's.  Returns NULL or the error.
+ */
+static const char *
+ngx_http_code_router_verify_buyer(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, u_char *body, size_t len)
+{
+    size_t        n;
+    cr_form_rc_t  frc;
+
+    u_char        buyer[CR_GUARD_BUYER_MAX];
+
+    frc = cr_form_field((char *) body, len, "buyer", 5, (char *) buyer,
+                        sizeof(buyer), &n);
+
+    switch (frc) {
+
+    case CR_FORM_OK:
+        break;
+
+    case CR_FORM_MISSING:
+        return NULL;
+
+    case CR_FORM_TOO_LONG:
+        return "the buyer field is over 128 bytes";
+
+    case CR_FORM_REPEATED:
+        return "the buyer field is repeated";
+
+    default:                    /* the pin's reading names the rest */
+        return NULL;
+    }
+
+    if (n == 0) {
+        return "the buyer field is empty";
+    }
+
+    ctx->buyer.data = ngx_pnalloc(r->pool, n);
+    if (ctx->buyer.data == NULL) {
+        return "no memory";
+    }
+
+    ngx_memcpy(ctx->buyer.data, buyer, n);
+    ctx->buyer.len = n;
+
+    return NULL;
+}
+
+
+/*
  * The policy (cr_guard) around the PIN check, in one critical section of
  * the guard zone, so that two workers cannot both let a locked address
- * through.  Returns CR_VER_GENUINE for a right PIN (its count is the
+ * through.  Before the PIN is looked at, the zone must have room for what
+ * a wrong one records: a check that could not be counted would be a free
+ * guess.  Returns CR_VER_GENUINE for a right PIN (its count is the
  * caller's), CR_VER_WRONG_PIN or CR_VER_LOCKED with *retry set.
  */
 static ngx_http_code_router_ver_e
 ngx_http_code_router_verify_guard(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx,
     ngx_http_code_router_decision_t *d, const u_char *pin, size_t len,
     int64_t *retry)
 {
     time_t                              now;
+    int64_t                             token;
     cr_pin_rc_t                         prc;
     cr_guard_addr_t                     clean;
     cr_guard_code_t                     full;
@@ -681,7 +797,6 @@ ngx_http_code_router_verify_guard(ngx_http_request_t *r,
     ngx_http_code_router_guard_t       *g;
     ngx_http_code_router_srv_conf_t    *cscf;
     ngx_http_code_router_loc_conf_t    *crlcf;
-    ngx_http_code_router_main_conf_t   *cmcf;
     ngx_http_code_router_guard_node_t  *cn, *an;
 
     u_char                              code_id[CR_GUARD_ID_LEN];
@@ -689,10 +804,9 @@ ngx_http_code_router_verify_guard(ngx_http_request_t *r,
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    g = cmcf->guard->data;
+    g = cscf->guard->data;
 
-    ngx_http_code_router_guard_id(r, d, code_id, addr_id);
+    ngx_http_code_router_guard_id(r, g, ctx, d, code_id, addr_id);
     ngx_memzero(&clean, sizeof(clean));
     ngx_memzero(&full, sizeof(full));
     now = ngx_time();
@@ -700,10 +814,8 @@ ngx_http_code_router_verify_guard(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&g->shpool->mutex);
 
-    cn = ngx_http_code_router_guard_get(g, code_id, 0, now,
-                                        r->connection->log);
-    an = ngx_http_code_router_guard_get(g, addr_id, 0, now,
-                                        r->connection->log);
+    cn = ngx_http_code_router_guard_find(g, CR_GUARD_CODE, code_id);
+    an = ngx_http_code_router_guard_find(g, CR_GUARD_ADDR, addr_id);
 
     *retry = cr_guard_admit(&ngx_http_code_router_policy,
                             an ? &an->u.addr : &clean,
@@ -713,34 +825,72 @@ ngx_http_code_router_verify_guard(ngx_http_request_t *r,
         goto done;
     }
 
+    if (cn == NULL) {
+        cn = ngx_http_code_router_guard_make(g, CR_GUARD_CODE, code_id, now);
+        if (cn == NULL) {
+            *retry = now + ngx_http_code_router_policy.interval;
+            goto full;
+        }
+    }
+
+    if (an == NULL) {
+        an = ngx_http_code_router_guard_make(g, CR_GUARD_ADDR, addr_id, now);
+
+        /* Without room for a new address's record, its wrong PIN is
+         * still counted by the code's budget; under pressure it would be
+         * a fresh budget: never. */
+        token = cr_guard_code_next(&ngx_http_code_router_policy,
+                                   &cn->u.code);
+        if (an == NULL && token > now) {
+            *retry = token;
+            goto full;
+        }
+    }
+
     prc = cr_pin_check(&cscf->ring->keys[d->kid], d->serial,
                        crlcf->verify.digits, (const char *) pin, len);
 
     if (prc == CR_PIN_OK) {
+        /* A cleared record and a full bucket say what none says. */
         if (an) {
-            cr_guard_right(&an->u.addr);
+            ngx_http_code_router_guard_drop(g, CR_GUARD_ADDR, an);
+        }
+
+        if (!cr_guard_code_kept(&cn->u.code, now)) {
+            ngx_http_code_router_guard_drop(g, CR_GUARD_CODE, cn);
         }
 
         ver = CR_VER_GENUINE;
         goto done;
     }
 
-    /* Wrong (or fail closed): record it, making room if need be. */
+    /* Wrong (or fail closed): counted for both. */
     ver = CR_VER_WRONG_PIN;
 
-    if (cn == NULL) {
-        cn = ngx_http_code_router_guard_get(g, code_id, 1, now,
-                                            r->connection->log);
-    }
-
-    if (an == NULL) {
-        an = ngx_http_code_router_guard_get(g, addr_id, 1, now,
-                                            r->connection->log);
-    }
-
     *retry = cr_guard_wrong(&ngx_http_code_router_policy,
-                            an ? &an->u.addr : &clean,
-                            cn ? &cn->u.code : &full, now);
+                            an ? &an->u.addr : &clean, &cn->u.code, now);
+
+    ngx_queue_remove(&cn->lru);
+    ngx_queue_insert_head(&g->sh->lru, &cn->lru);
+
+    goto done;
+
+full:
+
+    ver = CR_VER_LOCKED;
+    (void) ngx_atomic_fetch_add(&g->sh->full, 1);
+
+    if (now - g->sh->full_logged >= CR_GUARD_FULL_LOG_S) {
+        g->sh->full_logged = now;
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "code router: the PIN guard zone \"%V\" is full "
+                      "(every record limits a guess); new %s answered "
+                      "\"locked\" (a bigger zone: docs/verify.md)",
+                      &cscf->guard->shm.name,
+                      (an == NULL && cn) ? "addresses on codes under "
+                                           "pressure are"
+                                         : "codes are");
+    }
 
 done:
 
@@ -752,19 +902,25 @@ done:
 
 /*
  * The records' ids: the code as the scan counts know it (the key's
- * fingerprint, kid, serial), and with it the client address as nginx
- * sees it after realip.  An IPv6 address counts by its /64: one
- * subscriber gets a /64, and 2^64 addresses must not be 2^64 guessers.
+ * fingerprint, kid, serial: two brands' codes never share a record), and
+ * with it the client: the API's buyer id, else the address nginx sees
+ * after realip.  An IPv6 address counts by its /64: one subscriber gets
+ * a /64, and 2^64 addresses must not be 2^64 guessers; an IPv4-mapped
+ * one, or one of NAT64's well-known prefix 64:ff9b::/96 (RFC 6052: every
+ * IPv4 client behind the translator), as its IPv4 address.
  */
 static void
 ngx_http_code_router_guard_id(ngx_http_request_t *r,
+    ngx_http_code_router_guard_t *g, ngx_http_code_router_verify_ctx_t *ctx,
     ngx_http_code_router_decision_t *d, u_char *code_id, u_char *addr_id)
 {
     ngx_uint_t                        i;
     struct sockaddr                  *sa;
     ngx_http_code_router_srv_conf_t  *cscf;
 #if (NGX_HAVE_INET6)
-    struct sockaddr_in6              *sin6;
+    u_char                           *a6;
+
+    static const u_char  nat64[12] = { 0, 0x64, 0xff, 0x9b };
 #endif
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
@@ -783,6 +939,13 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
     sa = r->connection->sockaddr;
     i = CR_SCANS_FP_LEN + 6;
 
+    if (ctx->buyer.len) {
+        addr_id[i] = 'b';
+        cr_guard_buyer(&addr_id[i + 1], g->sh->buyer_key,
+                       (const char *) ctx->buyer.data, ctx->buyer.len);
+        return;
+    }
+
     switch (sa->sa_family) {
 
     case AF_INET:
@@ -793,15 +956,17 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
 
 #if (NGX_HAVE_INET6)
     case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
+        a6 = ((struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
 
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+        if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *) a6)
+            || ngx_memcmp(a6, nat64, 12) == 0)
+        {
             addr_id[i] = 4;
-            ngx_memcpy(&addr_id[i + 1], &sin6->sin6_addr.s6_addr[12], 4);
+            ngx_memcpy(&addr_id[i + 1], &a6[12], 4);
 
         } else {
-            addr_id[i] = 8;
-            ngx_memcpy(&addr_id[i + 1], sin6->sin6_addr.s6_addr, 8);
+            addr_id[i] = 6;
+            ngx_memcpy(&addr_id[i + 1], a6, 8);
         }
 
         break;
@@ -814,23 +979,20 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
 }
 
 
-/* The record of id, or NULL; with create, a new one (evicting the least
- * recently used if the zone is full).  Called with the zone locked. */
+/* The record of id in its kind's tree, or NULL.  Zone locked. */
 static ngx_http_code_router_guard_node_t *
-ngx_http_code_router_guard_get(ngx_http_code_router_guard_t *g, u_char *id,
-    ngx_uint_t create, time_t now, ngx_log_t *log)
+ngx_http_code_router_guard_find(ngx_http_code_router_guard_t *g,
+    ngx_uint_t kind, u_char *id)
 {
     uint32_t                            hash;
     ngx_int_t                           rc;
-    ngx_uint_t                          i;
-    ngx_queue_t                        *q;
     ngx_rbtree_node_t                  *node, *sentinel;
     ngx_http_code_router_guard_node_t  *gn;
 
     hash = ngx_crc32_short(id, CR_GUARD_ID_LEN);
 
-    node = g->sh->rbtree.root;
-    sentinel = g->sh->rbtree.sentinel;
+    node = g->sh->rbtree[kind].root;
+    sentinel = g->sh->rbtree[kind].sentinel;
 
     while (node != sentinel) {
         if (hash != node->key) {
@@ -842,57 +1004,88 @@ ngx_http_code_router_guard_get(ngx_http_code_router_guard_t *g, u_char *id,
         rc = ngx_memcmp(id, gn->id, CR_GUARD_ID_LEN);
 
         if (rc == 0) {
-            ngx_queue_remove(&gn->lru);
-            ngx_queue_insert_head(&g->sh->lru, &gn->lru);
             return gn;
         }
 
         node = (rc < 0) ? node->left : node->right;
     }
 
-    if (!create) {
+    return NULL;
+}
+
+
+/*
+ * A new record of id, or NULL if its kind's share is used up.  Only a
+ * code's record whose bucket is full again is ever dropped for room (it
+ * says what no record says): a lock, a spent budget or an address's
+ * wrong PIN is never forgotten.  Those looked at that must stay go to
+ * the head, so that the next look sees others.  Zone locked.
+ */
+static ngx_http_code_router_guard_node_t *
+ngx_http_code_router_guard_make(ngx_http_code_router_guard_t *g,
+    ngx_uint_t kind, u_char *id, time_t now)
+{
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q;
+    ngx_http_code_router_guard_node_t  *gn;
+
+    for (i = 0; kind == CR_GUARD_CODE && g->sh->room[kind] == 0
+                && i < CR_GUARD_SCAN && !ngx_queue_empty(&g->sh->lru); i++)
+    {
+        q = ngx_queue_last(&g->sh->lru);
+        gn = ngx_queue_data(q, ngx_http_code_router_guard_node_t, lru);
+
+        if (cr_guard_code_kept(&gn->u.code, now)) {
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&g->sh->lru, q);
+            continue;
+        }
+
+        ngx_http_code_router_guard_drop(g, kind, gn);
+        (void) ngx_atomic_fetch_add(&g->sh->evicted, 1);
+    }
+
+    if (g->sh->room[kind] == 0) {
         return NULL;
     }
 
-    for (i = 0; i < 3; i++) {
-        gn = ngx_slab_alloc_locked(g->shpool,
-                                   sizeof(ngx_http_code_router_guard_node_t));
-        if (gn || ngx_queue_empty(&g->sh->lru)) {
-            break;
-        }
-
-        q = ngx_queue_last(&g->sh->lru);
-        ngx_queue_remove(q);
-        gn = ngx_queue_data(q, ngx_http_code_router_guard_node_t, lru);
-        ngx_rbtree_delete(&g->sh->rbtree, &gn->node);
-        ngx_slab_free_locked(g->shpool, gn);
-        gn = NULL;
-
-        (void) ngx_atomic_fetch_add(&g->sh->evicted, 1);
-        (void) ngx_atomic_fetch_add(&g->sh->records, -1);
-
-        if (now - g->sh->evict_logged >= CR_GUARD_EVICT_LOG_S) {
-            g->sh->evict_logged = now;
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "code router: the PIN guard zone is full; the "
-                          "oldest wrong-PIN records make room (a bigger "
-                          "zone keeps them: docs/verify.md)");
-        }
-    }
-
+    gn = ngx_slab_alloc_locked(g->shpool,
+                               sizeof(ngx_http_code_router_guard_node_t));
     if (gn == NULL) {
         return NULL;
     }
 
     ngx_memzero(gn, sizeof(ngx_http_code_router_guard_node_t));
     ngx_memcpy(gn->id, id, CR_GUARD_ID_LEN);
-    gn->node.key = hash;
+    gn->node.key = ngx_crc32_short(id, CR_GUARD_ID_LEN);
 
-    ngx_rbtree_insert(&g->sh->rbtree, &gn->node);
-    ngx_queue_insert_head(&g->sh->lru, &gn->lru);
+    ngx_rbtree_insert(&g->sh->rbtree[kind], &gn->node);
+
+    if (kind == CR_GUARD_CODE) {
+        ngx_queue_insert_head(&g->sh->lru, &gn->lru);
+    }
+
+    g->sh->room[kind]--;
     (void) ngx_atomic_fetch_add(&g->sh->records, 1);
 
     return gn;
+}
+
+
+/* Zone locked. */
+static void
+ngx_http_code_router_guard_drop(ngx_http_code_router_guard_t *g,
+    ngx_uint_t kind, ngx_http_code_router_guard_node_t *gn)
+{
+    if (kind == CR_GUARD_CODE) {
+        ngx_queue_remove(&gn->lru);
+    }
+
+    ngx_rbtree_delete(&g->sh->rbtree[kind], &gn->node);
+    ngx_slab_free_locked(g->shpool, gn);
+
+    g->sh->room[kind]++;
+    (void) ngx_atomic_fetch_add(&g->sh->records, -1);
 }
 
 
@@ -1291,13 +1484,22 @@ static const char  ngx_http_code_router_verify_metrics[] =
 
 static const char  ngx_http_code_router_guard_metrics[] =
     "# HELP code_router_pin_guard_records Wrong-PIN records (per code and "
-    "address, per code) in the guard zone.\n"
+    "address, per code) in the guard zones.\n"
     "# TYPE code_router_pin_guard_records gauge\n"
     "code_router_pin_guard_records %uA\n"
-    "# HELP code_router_pin_guard_evicted_total Wrong-PIN records dropped "
-    "for room (their addresses may guess afresh).\n"
+    "# HELP code_router_pin_guard_room Records the guard zones can still "
+    "make, by kind (none left: new guessers are answered locked).\n"
+    "# TYPE code_router_pin_guard_room gauge\n"
+    "code_router_pin_guard_room{kind=\"code\"} %uA\n"
+    "code_router_pin_guard_room{kind=\"address\"} %uA\n"
+    "# HELP code_router_pin_guard_evicted_total Codes' records dropped for "
+    "room, their buckets full again (nothing is forgotten).\n"
     "# TYPE code_router_pin_guard_evicted_total counter\n"
-    "code_router_pin_guard_evicted_total %uA\n";
+    "code_router_pin_guard_evicted_total %uA\n"
+    "# HELP code_router_pin_guard_full_total PIN checks answered locked "
+    "because the guard zone had no room to count them.\n"
+    "# TYPE code_router_pin_guard_full_total counter\n"
+    "code_router_pin_guard_full_total %uA\n";
 
 
 size_t
@@ -1307,7 +1509,7 @@ ngx_http_code_router_verify_status_len(ngx_http_request_t *r)
 
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
-    if (crmcf->guard == NULL) {
+    if (crmcf->guards.nelts == 0) {
         return 0;
     }
 
@@ -1315,36 +1517,56 @@ ngx_http_code_router_verify_status_len(ngx_http_request_t *r)
            + CR_VER_N * (sizeof("code_router_pin_checks_total{verification="
                                 "\"malformed_pin\"} \n") + NGX_ATOMIC_T_LEN)
            + sizeof(ngx_http_code_router_guard_metrics)
-           + 2 * NGX_ATOMIC_T_LEN;
+           + 5 * NGX_ATOMIC_T_LEN;
 }
 
 
+/* Every guard zone's counts, summed (a zone per server: one brand's). */
 u_char *
 ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
     u_char *last)
 {
-    ngx_uint_t                         i;
-    ngx_http_code_router_guard_t      *g;
+    ngx_uint_t                         i, z;
+    ngx_atomic_uint_t                  outcome[CR_VER_N], sum[6];
+    ngx_shm_zone_t                   **zones;
+    ngx_http_code_router_guard_sh_t   *sh;
     ngx_http_code_router_main_conf_t  *crmcf;
 
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
 
-    if (crmcf->guard == NULL) {
+    if (crmcf->guards.nelts == 0) {
         return p;
     }
 
-    g = crmcf->guard->data;
+    ngx_memzero(outcome, sizeof(outcome));
+    ngx_memzero(sum, sizeof(sum));
+    zones = crmcf->guards.elts;
+
+    for (z = 0; z < crmcf->guards.nelts; z++) {
+        sh = ((ngx_http_code_router_guard_t *) zones[z]->data)->sh;
+
+        for (i = 0; i < CR_VER_N; i++) {
+            outcome[i] += sh->outcome[i];
+        }
+
+        sum[0] += sh->records;
+        sum[1] += sh->room[CR_GUARD_CODE];
+        sum[2] += sh->room[CR_GUARD_ADDR];
+        sum[3] += sh->evicted;
+        sum[4] += sh->full;
+    }
+
     p = ngx_slprintf(p, last, "%s", ngx_http_code_router_verify_metrics);
 
     for (i = CR_VER_GENUINE; i < CR_VER_N; i++) {
         p = ngx_slprintf(p, last,
                          "code_router_pin_checks_total{verification=\"%V\"}"
                          " %uA\n", &ngx_http_code_router_verifications[i],
-                         g->sh->outcome[i]);
+                         outcome[i]);
     }
 
     return ngx_slprintf(p, last, ngx_http_code_router_guard_metrics,
-                        g->sh->records, g->sh->evicted);
+                        sum[0], sum[1], sum[2], sum[3], sum[4]);
 }
 
 
@@ -1480,19 +1702,22 @@ ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* code_router_pin_guard zone=NAME:SIZE: the wrong-PIN records. */
+/* code_router_pin_guard zone=NAME:SIZE: the wrong-PIN records, at the
+ * http level or a server's own (one brand's: no other can fill it). */
 char *
 ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_code_router_main_conf_t *cmcf = conf;
+    ngx_http_code_router_srv_conf_t *cscf = conf;
 
-    u_char                        *p;
-    ssize_t                        size;
-    ngx_str_t                     *value, name, s;
-    ngx_http_code_router_guard_t  *g;
+    u_char                            *p;
+    ssize_t                            size;
+    ngx_str_t                         *value, name, s;
+    ngx_shm_zone_t                   **zp;
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_main_conf_t  *cmcf;
 
-    if (cmcf->guard) {
+    if (cscf->guard) {
         return "is duplicate";
     }
 
@@ -1523,23 +1748,46 @@ ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    cscf->guard = ngx_shared_memory_add(cf, &name, size,
+                                        &ngx_http_code_router_module);
+    if (cscf->guard == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* A name given again (servers of one brand sharing a zone). */
+    if (cscf->guard->data) {
+        if (cscf->guard->init != ngx_http_code_router_guard_init) {
+            return "zone is already used";
+        }
+
+        return NGX_CONF_OK;
+    }
+
     g = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_guard_t));
     if (g == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    cmcf->guard = ngx_shared_memory_add(cf, &name, size,
-                                        &ngx_http_code_router_module);
-    if (cmcf->guard == NULL) {
+    cscf->guard->init = ngx_http_code_router_guard_init;
+    cscf->guard->data = g;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_code_router_module);
+
+    if (cmcf->guards.elts == NULL
+        && ngx_array_init(&cmcf->guards, cf->pool, 4,
+                          sizeof(ngx_shm_zone_t *))
+           != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    if (cmcf->guard->data) {
-        return "zone is already used";
+    zp = ngx_array_push(&cmcf->guards);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    cmcf->guard->init = ngx_http_code_router_guard_init;
-    cmcf->guard->data = g;
+    *zp = cscf->guard;
 
     /* Every PIN check has a guard: with it, what right PINs need. */
     if (ngx_http_code_router_ledger_embedded(cf) != NGX_OK) {
@@ -1565,21 +1813,19 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *conf)
 {
     ngx_http_code_router_srv_conf_t   *cscf;
-    ngx_http_code_router_main_conf_t  *cmcf;
 
     ngx_conf_merge_str_value(conf->verify.page, prev->verify.page, "");
     ngx_conf_merge_uint_value(conf->verify.digits, prev->verify.digits,
                               CR_PIN_DIGITS_DEFAULT);
     ngx_conf_merge_value(conf->verify.tz, prev->verify.tz, 0);
 
-    cmcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_code_router_module);
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
 
     /* The API's POST .../CODE/verify counts where the API location
      * counts scans (with a guard at all): the same rules hold there. */
     if (conf->verify.code == NULL) {
         if (conf->api && conf->scans && conf->scans != NGX_CONF_UNSET_PTR
-            && cmcf->guard)
+            && cscf->guard)
         {
             return ngx_http_code_router_verify_zone(cf, conf,
                                                     "code_router_api");
@@ -1587,8 +1833,6 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
 
         return NGX_CONF_OK;
     }
-
-    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_code_router_module);
 
     if (cscf->db_index == 0 || cscf->ring == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1606,13 +1850,16 @@ ngx_http_code_router_verify_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (cmcf->guard == NULL) {
+    if (cscf->guard == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"code_router_verify\" needs "
-                           "\"code_router_pin_guard zone=NAME:SIZE\" at the "
-                           "http level: wrong PINs are limited there");
+                           "\"code_router_pin_guard zone=NAME:SIZE\" in its "
+                           "server or at the http level: wrong PINs are "
+                           "limited there");
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_code_router_guard_brand(cf, cscf);
 
     if (ngx_http_code_router_verify_action(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -1793,11 +2040,56 @@ ngx_http_code_router_verify_action(ngx_conf_t *cf,
 }
 
 
+/* One brand can fill a zone it shares with another (nothing is dropped
+ * for room): nginx -t says so, once per zone. */
+static void
+ngx_http_code_router_guard_brand(ngx_conf_t *cf,
+    ngx_http_code_router_srv_conf_t *cscf)
+{
+    ngx_uint_t                     i;
+    cr_keyring_t                  *a, *b;
+    ngx_http_code_router_guard_t  *g;
+
+    g = cscf->guard->data;
+    a = g->brand;
+    b = cscf->ring;
+
+    if (a == NULL) {
+        g->brand = b;
+        return;
+    }
+
+    if (a == b || g->shared) {
+        return;
+    }
+
+    for (i = 0; i <= CR_KID_MAX; i++) {
+        if (a->keys[i].present != b->keys[i].present
+            || (a->keys[i].present
+                && ngx_memcmp(a->keys[i].fp, b->keys[i].fp, CR_KEY_FP_LEN)
+                   != 0))
+        {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "the PIN guard zone \"%V\" is shared by "
+                               "servers with other keys: one brand's "
+                               "guessers can fill it at another's cost; give "
+                               "each brand's server its own "
+                               "\"code_router_pin_guard\"",
+                               &cscf->guard->shm.name);
+            g->shared = 1;
+            return;
+        }
+    }
+}
+
+
 static ngx_int_t
 ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_code_router_guard_t  *og = data;
     ngx_http_code_router_guard_t  *g = shm_zone->data;
+
+    ngx_uint_t                     i, slots;
 
     g->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
@@ -1820,9 +2112,21 @@ ngx_http_code_router_guard_init(ngx_shm_zone_t *shm_zone, void *data)
 
     g->shpool->data = g->sh;
 
-    ngx_rbtree_init(&g->sh->rbtree, &g->sh->sentinel,
-                    ngx_http_code_router_guard_insert);
+    for (i = 0; i < CR_GUARD_KINDS; i++) {
+        ngx_rbtree_init(&g->sh->rbtree[i], &g->sh->sentinel[i],
+                        ngx_http_code_router_guard_insert);
+    }
+
     ngx_queue_init(&g->sh->lru);
+    cr_guard_buyer_key(g->sh->buyer_key);
+
+    /* The free pages in 128-byte slots, less one page of slack: a quarter
+     * for the codes' budgets (they come and go), the rest for the
+     * addresses' records (kept until a right PIN or a restart). */
+    slots = (g->shpool->pfree > 1 ? g->shpool->pfree - 1 : 0)
+            * (ngx_pagesize / CR_GUARD_SLOT);
+    g->sh->room[CR_GUARD_CODE] = slots / 4;
+    g->sh->room[CR_GUARD_ADDR] = slots - slots / 4;
 
     g->shpool->log_nomem = 0;
 

@@ -277,7 +277,8 @@ my @bad = (
     ["code_router_db $d/garbage.mdb;", qr/store "\Q$d\E\/garbage\.mdb": cannot open: MDB_INVALID/],
     ["code_router_db $db; code_router_db $db;", qr/"code_router_db" directive is duplicate/],
     ["code_router_interstitial open.html;", qr/code_router_interstitial "open\.html" must be a URI/],
-    ["server { location /s { code_router_status on; } }", qr/invalid number of arguments in "code_router_status"/],
+    ["server { location /s { code_router_status on; } }", qr/invalid parameter "on": scope=all or scope=server/],
+    ["server { location /s { code_router_status scope=all x; } }", qr/invalid number of arguments in "code_router_status"/],
     ["server { location /c { code_router \$uri; code_router_interstitial x; } }", qr/code_router_interstitial "x" must be a URI/],
 );
 for my $b (@bad) {

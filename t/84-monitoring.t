@@ -116,7 +116,7 @@ for my $m (sort keys %used) {
 ($rc, $out, $err) = run_cmd([$promtool, 'check', 'rules',
                              "$dir/code-router.rules.yml"]);
 is($rc, 0, 'promtool check rules accepts the rules') or diag $out . $err;
-like($out, qr/SUCCESS: 5 rules found/, '... five alerts');
+like($out, qr/SUCCESS: 6 rules found/, '... six alerts');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool test "
                              . 'rules code-router.rules.test.yml']);
@@ -131,6 +131,9 @@ my %broken = (
     'a full zone only past 100 lost scans'
         => [qr/increase\(code_router_scans_uncounted_total\[5m\]\) > 0/,
             'increase(code_router_scans_uncounted_total[5m]) > 100'],
+    'a scan store near its limit never alerts'
+        => [qr/code_router_scans_store_alert == 1/,
+            'code_router_scans_store_alert == 2'],
     'forged codes at a share of 0.1 % of all scans'
         => [qr/> 0\.1 \*/, '> 0.001 *'],
     'the ledger only past 10 unavailable right PINs'

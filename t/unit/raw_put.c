@@ -17,6 +17,8 @@
  *            campaign=ID [sku= gtin= lot= produced= region=]
  *   override kid=N serial=SERIAL state=revoked|campaign|NUMBER
  *            [campaign=ID]
+ *   link     gtin=GTIN-14 [lot= type= href= title= lang= media=]
+ *            (a GS1 link; the store must already hold links)
  *
  * In values, \xHH is the byte HH (so NUL, CR and LF can be written) and
  * \\ a backslash.  All records go in one transaction.  Exit status 0, or
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cr_link.h"
 #include "cr_store.h"
 
 
@@ -40,6 +43,10 @@ static const char  *camp_fields[CR_CAMP_NSTR] = {
 
 static const char  *batch_fields[CR_BATCH_NSTR] = {
     "id", "campaign", "sku", "gtin", "lot", "produced", "region"
+};
+
+static const char  *link_fields[CR_LINK_NSTR] = {
+    "gtin", "lot", "type", "href", "title", "lang", "media"
 };
 
 
@@ -134,7 +141,7 @@ static int
 is_kind(const char *s)
 {
     return strcmp(s, "campaign") == 0 || strcmp(s, "batch") == 0
-           || strcmp(s, "override") == 0;
+           || strcmp(s, "override") == 0 || strcmp(s, "link") == 0;
 }
 
 
@@ -150,9 +157,11 @@ main(int argc, char **argv)
     cr_batch_t      b, other;
     cr_campaign_t   c;
     cr_override_t   o;
+    cr_link_t       lk;
 
     if (argc < 3 || !is_kind(argv[2])) {
-        die("usage: raw-put DB campaign|batch|override FIELD=VALUE... ...",
+        die("usage: raw-put DB campaign|batch|override|link FIELD=VALUE... "
+            "...",
             NULL);
     }
 
@@ -170,6 +179,7 @@ main(int argc, char **argv)
         memset(&c, 0, sizeof(c));
         memset(&b, 0, sizeof(b));
         memset(&o, 0, sizeof(o));
+        memset(&lk, 0, sizeof(lk));
         c.starts_at = CR_TIME_NONE;
         c.ends_at = CR_TIME_NONE;
 
@@ -219,6 +229,13 @@ main(int argc, char **argv)
                     die("unknown batch field", name);
                 }
 
+            } else if (kind[0] == 'l') {
+                f = field(link_fields, CR_LINK_NSTR, name, nlen);
+                if (f < 0) {
+                    die("unknown link field", name);
+                }
+                lk.s[f] = v;
+
             } else {
                 if (strncmp(name, "kid=", 4) == 0) {
                     o.kid = (uint8_t) number(v.data);
@@ -239,6 +256,8 @@ main(int argc, char **argv)
             rc = cr_store_put_campaign(st, &c);
         } else if (kind[0] == 'b') {
             rc = cr_store_put_batch(st, &b, &other);
+        } else if (kind[0] == 'l') {
+            rc = cr_store_put_link(st, &lk);
         } else {
             rc = cr_store_put_override(st, &o);
         }

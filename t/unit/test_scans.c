@@ -2,7 +2,9 @@
  * cr_scans, the scan store: merge by max, counts apart per key
  * fingerprint, refusal of another LMDB database and of an older version,
  * a map grown by another process adopted only while no transaction is
- * live; and the fingerprint the counts are keyed by.
+ * live; the map grown by the writer up to its limit, scans refused past
+ * their share while right PINs are still written; and the fingerprint the
+ * counts are keyed by.
  */
 
 #define _GNU_SOURCE            /* mkdtemp, RTLD_NEXT */
@@ -400,6 +402,119 @@ test_fingerprint(void)
 }
 
 
+/* Issue 21, item 4: the writer grows the map up to the limit; scans of
+ * new codes stop at their share, right PINs do not. */
+static void
+test_limit(void)
+{
+    int               rc;
+    char              dir[] = "/tmp/cr-scans-XXXXXX", path[64], cmd[128];
+    char              err[512];
+    size_t            i, batches;
+    uint64_t          serial;
+    cr_scan_t        *v, got;
+    cr_scans_t       *sc;
+    cr_scans_usage_t  u;
+    uint8_t           fa[8] = "brand-A", fb[8] = "brand-B";
+
+    if (mkdtemp(dir) == NULL || (v = calloc(1000, sizeof(*v))) == NULL) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/scans.mdb", dir);
+
+    rc = cr_scans_open(&sc, path, 1 << 20, 0, err, sizeof(err));
+    if (!tap_ok(rc == 0, "limit: a store with a 1m map")) {
+        tap_diag("%s", err);
+        return;
+    }
+
+    cr_scans_limit(sc, 2 << 20);
+
+    /* Brand B's scans of new codes, 1,000 a write, until refused. */
+    serial = 1;
+    rc = 0;
+
+    for (batches = 0; batches < 200 && rc == 0; batches++) {
+        for (i = 0; i < 1000; i++) {
+            v[i] = scan(fb, 1, serial++, 1, 1000);
+        }
+
+        rc = cr_scans_put(sc, v, 1000);
+    }
+
+    tap_ok(rc == CR_SCANS_REFUSED, "limit: scans of new codes refused "
+           "after %zu writes: %s", batches, cr_scans_error(sc));
+    memset(&u, 0, sizeof(u));
+    rc = cr_scans_usage(sc, &u);
+    tap_ok(rc == 0 && u.map == 2 << 20 && u.limit == 2 << 20,
+           "... the map grew from 1m to the 2m limit (%llu)",
+           (unsigned long long) u.map);
+    tap_ok(u.used <= (2 << 20) / 8 * CR_SCANS_SCANS_SHARE && u.alert,
+           "... the data within the scans' share (%llu bytes), alert set",
+           (unsigned long long) u.used);
+    tap_ok(cr_scans_get(sc, fb, 1, serial - 1, CR_SCANS_SCANS, &got)
+           == CR_SCANS_NOTFOUND, "... the refused write's new codes not "
+           "stored");
+
+    /* The refused batch again, with codes the store holds among it. */
+    v[0] = scan(fb, 1, 1, 5, 1000);
+    v[999] = scan(fb, 1, 2, 7, 1000);
+    qsort(v, 1000, sizeof(*v), cr_scans_cmp);
+    tap_ok(cr_scans_put(sc, v, 1000) == CR_SCANS_REFUSED
+           && cr_scans_get(sc, fb, 1, 1, CR_SCANS_SCANS, &got) == 0
+           && got.count == 5
+           && cr_scans_get(sc, fb, 1, 2, CR_SCANS_SCANS, &got) == 0
+           && got.count == 7,
+           "... refused, but the codes it held were raised (5, 7)");
+
+    /* Brand A's right PINs of 1,000 fresh codes, then 1,000 more. */
+    for (i = 0; i < 1000; i++) {
+        v[i] = scan(fa, 1, i + 1, 1, 2000);
+        v[i].kind = CR_SCANS_VERIFIED;
+    }
+
+    rc = cr_scans_put(sc, v, 1000);
+    tap_ok(rc == 0, "limit: 1,000 right PINs of new codes are written: %s",
+           rc ? cr_scans_error(sc) : "");
+
+    for (i = 0; i < 1000; i++) {
+        v[i].serial += 1000;
+    }
+
+    rc = cr_scans_put(sc, v, 1000);
+    tap_ok(rc == 0 && cr_scans_get(sc, fa, 1, 2000, CR_SCANS_VERIFIED, &got)
+           == 0 && got.count == 1,
+           "... and 1,000 more, past the scans' share: %s",
+           rc ? cr_scans_error(sc) : "");
+
+    /* Right PINs until the map is at its limit: CR_SCANS_FULL, then
+     * nothing written. */
+    for (batches = 0; batches < 200 && rc == 0; batches++) {
+        for (i = 0; i < 1000; i++) {
+            v[i].serial += 1000;
+        }
+
+        rc = cr_scans_put(sc, v, 1000);
+    }
+
+    tap_ok(rc == CR_SCANS_FULL
+           && cr_scans_get(sc, fa, 1, v[0].serial, CR_SCANS_VERIFIED, &got)
+              == CR_SCANS_NOTFOUND
+           && cr_scans_usage(sc, &u) == 0 && u.map == 2 << 20,
+           "limit: right PINs stop only at the limit itself: %s",
+           cr_scans_error(sc));
+
+    cr_scans_close(sc);
+    free(v);
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        tap_diag("could not remove %s", dir);
+    }
+}
+
 
 int
 main(void)
@@ -407,6 +522,7 @@ main(void)
     test_scans();
     test_fingerprint();
     test_resize();
+    test_limit();
 
     return tap_done();
 }
