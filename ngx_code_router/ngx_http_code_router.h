@@ -403,18 +403,11 @@ ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 
-/* Counts a right PIN of (kid, serial) if count is set, else only reads;
- * the count and first time into *v (kept apart from the scans, in the
- * same zone and store).  NGX_OK only if the right PIN was counted (with
- * count set): a PIN must not be called "genuine" when it could not be
- * counted.  NGX_DECLINED: no store, or a full zone. */
-ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
-    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
-    ngx_uint_t count, cr_scan_t *v);
-
 /* The zone's scan store as this worker has it open, or NULL (none, or
- * not open now). */
+ * not open now): right PINs are counted there, by the embedded ledger
+ * (ngx_http_code_router_ledger.c), never in the zone. */
 cr_scans_t *ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z);
+
 /* The zone's name, and whether it has a scan store (a right PIN is only
  * counted for good in one). */
 ngx_str_t *ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z);
