@@ -34,9 +34,10 @@ CC          ?= cc
 OPT         ?= -O2 -g
 HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 WARN        := -Wall -Wextra -Werror
-CR_CFLAGS   := -std=c11 $(WARN) $(OPT) $(HARDEN)
+PG_INC      := -I/usr/include/postgresql
+CR_CFLAGS   := -std=c11 $(WARN) $(OPT) $(HARDEN) $(PG_INC)
 CR_LDFLAGS  := -pie -Wl,-z,relro -Wl,-z,now
-LIBS        := -llmdb -lsodium
+LIBS        := -llmdb -lsodium -lpq
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer
 
@@ -166,9 +167,9 @@ LIB         := $(B)/lib/libcr.a
 ASAN_LIB    := $(B)/asan/libcr.a
 FUZZ_LIB    := $(B)/fuzz/libcr.a
 DEPFLAGS     = -MMD -MP -MF $@.d
-ASAN_CFLAGS := -std=c11 $(WARN) -O1 -g $(SAN)
+ASAN_CFLAGS := -std=c11 $(WARN) -O1 -g $(SAN) $(PG_INC)
 FUZZ_CFLAGS := -std=c11 $(WARN) -g -O1 -fno-sanitize-recover=all \
-               -fsanitize=fuzzer-no-link,address,undefined
+               -fsanitize=fuzzer-no-link,address,undefined $(PG_INC)
 
 $(B)/lib/%.o: $(SRC)/%.c
 	@mkdir -p $(@D)

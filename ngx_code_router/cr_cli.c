@@ -162,6 +162,26 @@ static const cr_cmd_t  cr_cmds[] = {
       "Exit status 0, 1 if a code is not a genuine code of key id N, 2\n"
       "usage, 3 the store or the key cannot be read.\n" },
 
+    { "ledger", cr_cmd_ledger,
+      "usage: code-router ledger init --pg CONNINFO [--timeout SECONDS]\n"
+      "       code-router ledger show --pg CONNINFO --key FILE\n"
+      "                               [--timeout SECONDS] CODE|URL\n"
+      "\n"
+      "The verification ledger in PostgreSQL that nginx's\n"
+      "code_router_ledger counts right PINs and prizes in, shared by\n"
+      "every edge node (" CR_DOC("scaling") ").\n"
+      "init creates its schema, or upgrades an older one, in one\n"
+      "transaction, and prints \"schema N (was M)\"; a newer schema than\n"
+      "this code-router knows is refused.  show prints one code's record:\n"
+      "CODE<TAB>verifications=N<TAB>first=TIME<TAB>last=TIME<TAB>\n"
+      "requests=N (times in ISO 8601, UTC; requests: the request ids\n"
+      "remembered), then <TAB>redeemed=TIME if its prize was redeemed; or\n"
+      "CODE<TAB>never_verified.  CONNINFO is a libpq connection string or\n"
+      "URI (a password belongs in PGPASSFILE).\n"
+      "--timeout: for each step (default 10).\n"
+      "Exit status 0 done, 1 not a genuine code, 2 usage, 3 database "
+      "error.\n" },
+
     { "publish", cr_cmd_publish,
       "usage: code-router publish --db MASTER --to EDGE_PATH [--keep N]\n"
       "                           [--digest HEX]\n"

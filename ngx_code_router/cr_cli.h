@@ -44,6 +44,9 @@ int cr_cli_store_info(const char *cmd, const char *db,
 /* Prints info as "code-router stat" does. */
 void cr_cli_print_info(FILE *f, const cr_store_info_t *info);
 
+/* code-router ledger, in cr_cli_ledger.c. */
+int cr_cmd_ledger(int argc, char **argv);
+
 /* code-router scans, in cr_cli_scans.c; and stat of a scan store (its
  * kind and counts printed; an exit code). */
 int cr_cmd_scans(int argc, char **argv);

@@ -21,6 +21,8 @@
 
 #define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 7)   /* at most */
 #define CR_SCANS_VAL   12
+#define CR_SCANS_REDEMPTION  2                  /* the 'r' key */
+#define CR_SCANS_REQUEST     3                  /* the 'q' key */
 
 
 struct cr_scans_s {
@@ -62,6 +64,15 @@ static uint64_t cr_scans_used(cr_scans_t *sc, MDB_txn *txn);
 static size_t cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
     uint64_t serial, unsigned kind);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
+static void cr_scans_encode(uint8_t *d, const cr_scan_t *s);
+static int cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
+    const char *what);
+static int cr_scans_grown(cr_scans_t *sc, int *rc);
+static int cr_scans_verify_txn(cr_scans_t *sc, cr_scan_t *v,
+    const char *const *req, int *replayed, size_t n, int64_t now);
+static int cr_scans_redeem_txn(cr_scans_t *sc,
+    const uint8_t fp[CR_SCANS_FP_LEN], unsigned kid, uint64_t serial,
+    const char *request, size_t len, int64_t now, int64_t *at);
 
 
 int
@@ -365,6 +376,276 @@ cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n)
 }
 
 
+int
+cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
+{
+    memset(v, 0, sizeof(cr_scan_t));
+    memcpy(v->fp, fp, CR_SCANS_FP_LEN);
+    v->kid = (uint8_t) kid;
+    v->serial = serial;
+
+    return cr_scans_verify_n(sc, v, NULL, NULL, 1, now);
+}
+
+
+int
+cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
+    int *replayed, size_t n, int64_t now)
+{
+    int  rc;
+
+    /* A map too small is grown (up to the limit) and the batch tried
+     * again: right PINs are never refused for the scans' share. */
+    do {
+        rc = cr_scans_verify_txn(sc, v, req, replayed, n, now);
+    } while (rc == CR_SCANS_FULL && cr_scans_grown(sc, &rc));
+
+    return rc;
+}
+
+
+/* One try of cr_scans_verify_n: 0, CR_SCANS_FULL (the map) or -1. */
+static int
+cr_scans_verify_txn(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
+    int *replayed, size_t n, int64_t now)
+{
+    int        rc;
+    size_t     i, len;
+    uint8_t    k[CR_SCANS_KEY], d[CR_SCANS_VAL], q[CR_SCANS_KEY];
+    uint8_t    qd[CR_SCANS_VAL + CR_SCANS_REQUEST_MAX];
+    MDB_txn   *txn;
+    MDB_val    key, val, qkey;
+    cr_scan_t  s;
+
+    txn = NULL;
+
+    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "begin");
+    }
+
+    /* In order: two right PINs of one code in a batch are 1 and 2 (the
+     * transaction reads its own writes). */
+    for (i = 0; i < n; i++) {
+        s = v[i];
+        s.kind = CR_SCANS_VERIFIED;
+        s.count = 0;
+        s.first = 0;
+
+        len = (req && req[i]) ? strlen(req[i]) : 0;
+
+        if (replayed) {
+            replayed[i] = 0;
+        }
+
+        /* The code's last request id: the same request again (a retried
+         * POST) is answered what it was, and counts nothing. */
+        if (len && len <= CR_SCANS_REQUEST_MAX) {
+            qkey.mv_data = q;
+            qkey.mv_size = cr_scans_key(q, s.fp, s.kid, s.serial,
+                                        CR_SCANS_REQUEST);
+
+            rc = mdb_get(txn, sc->dbi, &qkey, &val);
+
+            if (rc == 0 && val.mv_size == CR_SCANS_VAL + len
+                && memcmp((uint8_t *) val.mv_data + CR_SCANS_VAL, req[i],
+                          len) == 0)
+            {
+                cr_scans_decode(&val, &s);
+                v[i] = s;
+
+                if (replayed) {
+                    replayed[i] = 1;
+                }
+
+                continue;
+            }
+
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                goto failed;
+            }
+        }
+
+        key.mv_data = k;
+        key.mv_size = cr_scans_key(k, s.fp, s.kid, s.serial,
+                                   CR_SCANS_VERIFIED);
+
+        rc = mdb_get(txn, sc->dbi, &key, &val);
+
+        if (rc == 0 && val.mv_size == CR_SCANS_VAL) {
+            cr_scans_decode(&val, &s);
+
+        } else if (rc == 0) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a record of "
+                     "%zu bytes, not %d", val.mv_size, CR_SCANS_VAL);
+            mdb_txn_abort(txn);
+            cr_scans_end(sc);
+            return -1;
+
+        } else if (rc != MDB_NOTFOUND) {
+            goto failed;
+        }
+
+        if (s.count == UINT32_MAX) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a "
+                     "verification count at its maximum");
+            mdb_txn_abort(txn);
+            cr_scans_end(sc);
+            return -1;
+        }
+
+        s.count++;
+
+        if (s.first == 0) {
+            s.first = now;
+        }
+
+        cr_scans_encode(d, &s);
+        val.mv_data = d;
+        val.mv_size = sizeof(d);
+
+        rc = mdb_put(txn, sc->dbi, &key, &val, 0);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        if (len && len <= CR_SCANS_REQUEST_MAX) {
+            memcpy(qd, d, CR_SCANS_VAL);
+            memcpy(qd + CR_SCANS_VAL, req[i], len);
+            val.mv_data = qd;
+            val.mv_size = CR_SCANS_VAL + len;
+
+            rc = mdb_put(txn, sc->dbi, &qkey, &val, 0);
+            if (rc != 0) {
+                goto failed;
+            }
+        }
+
+        v[i] = s;
+    }
+
+    /* The environment has no MDB_NOSYNC: the commit returns after
+     * fsync(), once for the whole batch. */
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return cr_scans_write_failed(sc, NULL, rc, "commit");
+    }
+
+    cr_scans_end(sc);
+
+    return 0;
+
+failed:
+
+    return cr_scans_write_failed(sc, txn, rc, "verify");
+}
+
+
+int
+cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, const char *request, size_t len,
+    int64_t now, int64_t *at)
+{
+    int  rc;
+
+    do {
+        rc = cr_scans_redeem_txn(sc, fp, kid, serial, request, len, now, at);
+    } while (rc == CR_SCANS_FULL && cr_scans_grown(sc, &rc));
+
+    return rc;
+}
+
+
+/* One try of cr_scans_redeem. */
+static int
+cr_scans_redeem_txn(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, const char *request, size_t len,
+    int64_t now, int64_t *at)
+{
+    int       rc, i, out;
+    uint8_t   k[CR_SCANS_KEY], d[8 + CR_SCANS_REQUEST_MAX];
+    uint64_t  t;
+    MDB_txn  *txn;
+    MDB_val   key, val;
+
+    if (len == 0 || len > CR_SCANS_REQUEST_MAX) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: a bad request id");
+        return -1;
+    }
+
+    txn = NULL;
+
+    rc = cr_scans_begin(sc, 0, &txn, CR_SCANS_WRITE_TRIES);
+    if (rc != 0) {
+        return cr_scans_fail(sc, rc, "begin");
+    }
+
+    key.mv_data = k;
+    key.mv_size = cr_scans_key(k, fp, kid, serial, CR_SCANS_REDEMPTION);
+
+    rc = mdb_get(txn, sc->dbi, &key, &val);
+
+    if (rc == 0) {
+        if (val.mv_size <= 8 || val.mv_size > sizeof(d)) {
+            snprintf(sc->err, sizeof(sc->err), "scan store: a redemption "
+                     "of %zu bytes", val.mv_size);
+            mdb_txn_abort(txn);
+            cr_scans_end(sc);
+            return -1;
+        }
+
+        memcpy(d, val.mv_data, val.mv_size);
+        t = 0;
+
+        for (i = 7; i >= 0; i--) {
+            t = (t << 8) | d[i];
+        }
+
+        *at = (int64_t) t;
+        out = (val.mv_size - 8 == len && memcmp(d + 8, request, len) == 0)
+              ? CR_SCANS_REPLAYED : CR_SCANS_TAKEN;
+
+        mdb_txn_abort(txn);
+        cr_scans_end(sc);
+
+        return out;
+    }
+
+    if (rc != MDB_NOTFOUND) {
+        goto failed;
+    }
+
+    for (i = 0; i < 8; i++) {
+        d[i] = (uint8_t) ((uint64_t) now >> (8 * i));
+    }
+
+    memcpy(d + 8, request, len);
+    val.mv_data = d;
+    val.mv_size = 8 + len;
+
+    rc = mdb_put(txn, sc->dbi, &key, &val, MDB_NOOVERWRITE);
+    if (rc != 0) {
+        goto failed;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return cr_scans_write_failed(sc, NULL, rc, "commit");
+    }
+
+    cr_scans_end(sc);
+
+    *at = now;
+
+    return CR_SCANS_REDEEMED;
+
+failed:
+
+    return cr_scans_write_failed(sc, txn, rc, "redeem");
+}
+
+
 void
 cr_scans_limit(cr_scans_t *sc, uint64_t max)
 {
@@ -451,6 +732,15 @@ cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
         k = key.mv_data;
+
+        /* A prize's redemption, a right PIN's last request id: no
+         * counts (cr_scans_redeem, cr_scans_verify_n). */
+        if (key.mv_size == CR_SCANS_FP_LEN + 7
+            && (k[CR_SCANS_FP_LEN + 6] == 'r' || k[CR_SCANS_FP_LEN + 6] == 'q')
+            && val.mv_size > CR_SCANS_VAL - 4)
+        {
+            continue;
+        }
 
         if ((key.mv_size != CR_SCANS_FP_LEN + 6
              && (key.mv_size != CR_SCANS_FP_LEN + 7
@@ -649,7 +939,8 @@ cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial,
         return CR_SCANS_FP_LEN + 6;
     }
 
-    k[CR_SCANS_FP_LEN + 6] = 'v';
+    k[CR_SCANS_FP_LEN + 6] = (kind == CR_SCANS_REDEMPTION) ? 'r'
+                             : (kind == CR_SCANS_REQUEST) ? 'q' : 'v';
 
     return CR_SCANS_FP_LEN + 7;
 }
@@ -818,7 +1109,7 @@ cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v, size_t n,
     int stored_only)
 {
     int          rc;
-    size_t       i, j;
+    size_t       i;
     uint8_t      k[CR_SCANS_KEY], d[CR_SCANS_VAL];
     MDB_val      key, val;
     cr_scan_t    old, s;
@@ -860,13 +1151,7 @@ cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v, size_t n,
             break;
         }
 
-        for (j = 0; j < 4; j++) {
-            d[j] = (uint8_t) (s.count >> (8 * j));
-        }
-
-        for (j = 0; j < 8; j++) {
-            d[4 + j] = (uint8_t) ((uint64_t) s.first >> (8 * j));
-        }
+        cr_scans_encode(d, &s);
 
         val.mv_data = d;
         val.mv_size = sizeof(d);
@@ -918,4 +1203,67 @@ cr_scans_decode(const MDB_val *v, cr_scan_t *s)
     }
 
     s->first = (int64_t) f;
+}
+
+
+/* A write txn that failed with rc (txn NULL: its commit, which freed
+ * it): aborted and ended; CR_SCANS_FULL for a full map, else -1. */
+static int
+cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
+    const char *what)
+{
+    if (txn) {
+        mdb_txn_abort(txn);
+    }
+
+    cr_scans_end(sc);
+
+    if (rc == MDB_MAP_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is full");
+        return CR_SCANS_FULL;
+    }
+
+    return cr_scans_fail(sc, rc, what);
+}
+
+
+/* After a try that found the map full: grown (1: try again), or not
+ * (0, *rc the answer: CR_SCANS_FULL at the limit, else -1). */
+static int
+cr_scans_grown(cr_scans_t *sc, int *rc)
+{
+    int  g;
+
+    g = cr_scans_grow(sc);
+
+    if (g == 0) {
+        return 1;
+    }
+
+    if (g == CR_SCANS_FULL) {
+        snprintf(sc->err, sizeof(sc->err), "scan store: the map is at "
+                 "its limit of %llu bytes (store_max=)",
+                 (unsigned long long) sc->max);
+        *rc = CR_SCANS_FULL;
+
+    } else {
+        *rc = cr_scans_fail(sc, g, "growing the map");
+    }
+
+    return 0;
+}
+
+
+static void
+cr_scans_encode(uint8_t *d, const cr_scan_t *s)
+{
+    int  j;
+
+    for (j = 0; j < 4; j++) {
+        d[j] = (uint8_t) (s->count >> (8 * j));
+    }
+
+    for (j = 0; j < 8; j++) {
+        d[4 + j] = (uint8_t) ((uint64_t) s->first >> (8 * j));
+    }
 }

@@ -11,6 +11,13 @@
  *                   of their own, next to the code's scans
  *   meta    "version"  ->  CR_SCANS_VERSION, u32 LE
  *
+ *           fp[8] | kid u8 | serial u40 BE | 'q'  ->  count u32 | first i64 |
+ *                   the request id: the code's last right PIN's request
+ *                   and its answer (a retried POST replays it)
+ *           fp[8] | kid u8 | serial u40 BE | 'r'  ->  redeemed_at i64 LE |
+ *                   the request id (1..64 bytes): the code's one prize
+ *                   (cr_scans_redeem), its request id for retries
+ *
  * fp is the fingerprint of the key that signed the code (cr_key_t.fp):
  * the same (kid, serial) under two brands' keys is two codes, counted
  * apart.  Version 1 (no meta, keys without fp) is refused with a clear
@@ -108,9 +115,55 @@ int cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
 
 /*
+ * A right PIN of (fp, kid, serial), durably: in one write transaction,
+ * the 'v' record's count plus one (first = now if it had none), committed
+ * with LMDB's synchronous commit (fsync) before it returns, so a verdict
+ * said after it survives a power cut.  *v gets the new count and first
+ * time.  0, CR_SCANS_FULL or -1 (cr_scans_error).  Blocks on the disk:
+ * nginx calls it in a thread pool.  Never mixes with a flush's merge: a
+ * put keeps the larger count, so a late flush cannot lower it.
+ */
+int cr_scans_verify(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, int64_t now, cr_scan_t *v)
+    __attribute__((warn_unused_result));
+
+/*
+ * The same for n right PINs in one transaction and one fsync (a group
+ * commit): v[i]'s fp, kid and serial in, its count and first time out,
+ * in order (the same code twice counts twice).  req (or NULL): each one's
+ * request id (NUL-terminated, 1 to CR_SCANS_REQUEST_MAX bytes; NULL or ""
+ * for none): the code's last request id is kept ('q'), and the same one
+ * again is answered its first answer, counting nothing (replayed[i] = 1,
+ * if replayed is not NULL).  All are committed, or none (the error is
+ * the batch's).
+ */
+int cr_scans_verify_n(cr_scans_t *sc, cr_scan_t *v, const char *const *req,
+    int *replayed, size_t n, int64_t now)
+    __attribute__((warn_unused_result));
+
+/* cr_scans_redeem() results besides -1 */
+#define CR_SCANS_REDEEMED   0           /* this request redeemed it now */
+#define CR_SCANS_REPLAYED   1           /* this request, earlier */
+#define CR_SCANS_TAKEN      2           /* another request, earlier */
+
+#define CR_SCANS_REQUEST_MAX  64
+
+/*
+ * Redeems the code's prize for request id request (1 to
+ * CR_SCANS_REQUEST_MAX bytes), durably (a synchronous commit) unless it
+ * was redeemed before: CR_SCANS_REDEEMED, _REPLAYED or _TAKEN with *at the
+ * redemption's time, CR_SCANS_FULL or -1.  Blocks on the disk.
+ */
+int cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
+    unsigned kid, uint64_t serial, const char *request, size_t len,
+    int64_t now, int64_t *at)
+    __attribute__((warn_unused_result));
+
+/*
  * Every record in key order, in one read snapshot: fn(ctx, record) returns
  * 0 to go on, anything else to stop (returned as is).  A code's
- * CR_SCANS_VERIFIED record comes right after its CR_SCANS_SCANS one.
+ * CR_SCANS_VERIFIED record comes right after its CR_SCANS_SCANS one;
+ * redemptions ('r') are not counts and are skipped.
  * Returns 0, fn's value, or -1 (a bad record, or LMDB: see
  * cr_scans_error).
  */

@@ -8,6 +8,8 @@
  * ngx_http_code_router_gs1.c      the GS1 Digital Link resolver
  * ngx_http_code_router_verify.c   the PIN check (code_router_verify)
  * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
+ * ngx_http_code_router_ledger.c   right PINs counted durably (the scan
+ *                                 store, or PostgreSQL: cr_ledger)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
  * ngx_http_code_router_status.c   metrics and the code_router_status page
  * ngx_http_code_router_module.c   directives, configuration, module tables
@@ -116,6 +118,7 @@ typedef enum {
 
 
 typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
+typedef struct ngx_http_code_router_ledger_s  ngx_http_code_router_ledger_t;
 
 
 typedef struct {
@@ -126,6 +129,8 @@ typedef struct {
     ngx_array_t                keys;            /* ..._key_use_t: at
                                                  * configuration only */
     ngx_shm_zone_t            *shm;             /* the metrics */
+    ngx_shm_zone_t            *ledger_zone;     /* the ledgers' metrics */
+    ngx_int_t                  request_index;   /* $code_router_request */
     ngx_array_t                verifiers;       /* ..._verifier_t, in
                                                  * _verify.c: at
                                                  * configuration only */
@@ -141,6 +146,8 @@ typedef struct {
     ngx_str_t                  wechat_literal;  /* the regex, if it is
                                                  * plain text; else "" */
     ngx_uint_t                 db_index;        /* into dbs, plus one */
+    ngx_http_code_router_ledger_t  *ledger;     /* code_router_ledger, or
+                                                 * NULL: the scan store */
     ngx_shm_zone_t            *guard;           /* code_router_pin_guard */
 } ngx_http_code_router_srv_conf_t;
 
@@ -373,6 +380,11 @@ u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
 
 /* ngx_http_code_router_verify.c */
 
+/* verify_start()'s api: the page (0), POST .../CODE/verify, or POST
+ * .../CODE/redeem (a right PIN redeems the prize). */
+#define CR_API_VERIFY   1
+#define CR_API_REDEEM   2
+
 /* GET: the page of the code; POST: reads the body (pin=...), then checks
  * the PIN.  api: JSON always, POST only (POST .../CODE/verify). */
 ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
@@ -419,14 +431,10 @@ ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, ngx_http_code_router_decision_t *d);
 
-/* Counts a right PIN of (kid, serial) if count is set, else only reads;
- * the count and first time into *v (kept apart from the scans, in the
- * same zone and store).  NGX_OK only if the right PIN was counted (with
- * count set): a PIN must not be called "genuine" when it could not be
- * counted.  NGX_DECLINED: no store, or a full zone. */
-ngx_int_t ngx_http_code_router_verified(ngx_http_request_t *r,
-    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
-    ngx_uint_t count, cr_scan_t *v);
+/* The zone's scan store as this worker has it open, or NULL (none, or
+ * not open now): right PINs are counted there, by the embedded ledger
+ * (ngx_http_code_router_ledger.c), never in the zone. */
+cr_scans_t *ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z);
 
 /* The zone's name, and whether it has a scan store (a right PIN is only
  * counted for good in one). */
@@ -452,6 +460,52 @@ char *ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* ngx_http_code_router_ledger.c */
+
+/* What a right PIN's count comes back to: rc NGX_OK and the count and
+ * first time in *v, or NGX_DECLINED (v NULL: answer "unavailable").
+ * Returns what finalizes the request. */
+typedef ngx_int_t (*ngx_http_code_router_ledger_done_pt)(
+    ngx_http_request_t *r, ngx_int_t rc, cr_scan_t *v);
+
+/* Counts the right PIN of decision d durably, in the server's
+ * code_router_ledger or else the scan store of zone z, under request id
+ * request (empty: a fresh one), in a thread pool: NGX_DONE (done will be
+ * called, and the request is held until then), or NGX_DECLINED (it could
+ * not be sent: answer "unavailable" now). */
+ngx_int_t ngx_http_code_router_ledger_verify(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_ledger_done_pt done);
+
+/* POST .../CODE/redeem with the right PIN of decision d: the prize,
+ * once per code, in the same ledger; request (required) makes a retry
+ * the same answer.  NGX_DONE (answered when the ledger is), or the rc
+ * of an answer already sent (400 without request, 503). */
+ngx_int_t ngx_http_code_router_ledger_redeem(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *request,
+    ngx_http_code_router_zone_t *z);
+
+/* Sets $code_router_request (the page's form posts it back) to id. */
+void ngx_http_code_router_ledger_set_request(ngx_http_request_t *r,
+    ngx_str_t *id);
+
+/* Registers $code_router_request (preconfiguration). */
+ngx_int_t ngx_http_code_router_ledger_add_variables(ngx_conf_t *cf);
+
+/* What a location that verifies PINs needs at configuration: the
+ * metrics' zone and nginx's default thread pool. */
+ngx_int_t ngx_http_code_router_ledger_embedded(ngx_conf_t *cf);
+
+/* The directive code_router_ledger. */
+char *ngx_http_code_router_ledger(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* The ledgers' metrics for code_router_status, as the zones'. */
+size_t ngx_http_code_router_ledger_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
+    u_char *last);
 
 
 /* ngx_http_code_router_db.c */
@@ -506,6 +560,11 @@ void ngx_http_code_router_count_reopen(void);
 
 /* A scan answered 503 for its campaign's unusable target. */
 void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
+
+/* A zone's init of ngx_atomic_t counters: size bytes of zeros in a new
+ * zone, the old cycle's kept on reload.  (shm_zone->init calls it.) */
+ngx_int_t ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone,
+    void *data, size_t size);
 
 /* The metrics' shared memory, added once by any directive that needs it. */
 ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);

@@ -68,7 +68,8 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
 
     static u_char  not_allowed[] =
         "{\"status\":\"error\",\"error\":\"method not allowed: GET or HEAD "
-        ".../CODE, POST .../CODE/scans or .../CODE/verify\"}\n";
+        ".../CODE, POST .../CODE/scans, .../CODE/verify or "
+        ".../CODE/redeem\"}\n";
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
@@ -76,18 +77,21 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* .../CODE/verify: a PIN, in a body the verifier reads itself. */
+    /* .../CODE/verify and .../CODE/redeem: a PIN, in a body the
+     * verifier reads itself. */
     code = v;
     ngx_http_code_router_last_segment(&code);
 
-    if (code.len == 6 && ngx_strncmp(code.data, "verify", 6) == 0
+    if (((code.len == 6 && ngx_strncmp(code.data, "verify", 6) == 0)
+         || (code.len == 6 && ngx_strncmp(code.data, "redeem", 6) == 0))
         && code.data > v.data)
     {
+        scan = (code.data[0] == 'r') ? CR_API_REDEEM : CR_API_VERIFY;
         code.len = code.data - 1 - v.data;
         code.data = v.data;
         ngx_http_code_router_last_segment(&code);
 
-        return ngx_http_code_router_verify_start(r, &code, 1);
+        return ngx_http_code_router_verify_start(r, &code, scan);
     }
 
     /* First, before any other answer: a body left unread would be parsed

@@ -125,6 +125,13 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       0,
       NULL },
 
+    { ngx_string("code_router_ledger"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_code_router_ledger,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("code_router_pin_guard"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_pin_guard,
@@ -258,6 +265,10 @@ static ngx_str_t  ngx_http_code_router_default_ua =
 static ngx_int_t
 ngx_http_code_router_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_code_router_ledger_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_code_router_add_variables(cf);
 }
 
@@ -309,6 +320,10 @@ ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
 
     if (conf->db_index == 0) {
         conf->db_index = prev->db_index;
+    }
+
+    if (conf->ledger == NULL) {
+        conf->ledger = prev->ledger;
     }
 
     if (conf->guard == NULL) {

@@ -227,26 +227,6 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_http_code_router_verified(ngx_http_request_t *r,
-    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
-    ngx_uint_t count, cr_scan_t *v)
-{
-    ngx_uint_t  counted;
-
-    if (z->sh == NULL
-        || ngx_http_code_router_scans_add(r, z, CR_SCANS_VERIFIED, kid,
-                                          serial, count, v, &counted)
-           != NGX_OK
-        || counted != count)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
 ngx_str_t *
 ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z)
 {
@@ -681,6 +661,13 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     }
 
     return 0;
+}
+
+
+cr_scans_t *
+ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z)
+{
+    return (z->store.len && z->sh) ? z->sc : NULL;
 }
 
 

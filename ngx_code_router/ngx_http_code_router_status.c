@@ -165,7 +165,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
      * lines of at most 96 bytes besides its path; the zones' lines are
      * counted exactly. */
     len = 4096 + ngx_http_code_router_scans_status_len(r, NULL)
-          + ngx_http_code_router_verify_status_len(r);
+          + ngx_http_code_router_verify_status_len(r)
+          + ngx_http_code_router_ledger_status_len(r);
 
     for (i = 0; i < ndb; i++) {
         len += 5 * (96 + ngx_http_code_router_db_path(crmcf, i)->len);
@@ -293,6 +294,7 @@ stores:
 
     if (!crlcf->status_server) {
         p = ngx_http_code_router_verify_status(r, p, last);
+        p = ngx_http_code_router_ledger_status(r, p, last);
     }
 
     if (p == last) {
@@ -395,9 +397,18 @@ ngx_http_code_router_add_shm(ngx_conf_t *cf)
 }
 
 
-/* The counters survive a reload: a zone of the old cycle is adopted. */
 static ngx_int_t
 ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
+{
+    return ngx_http_code_router_shm_counters(shm_zone, data,
+                                        sizeof(ngx_http_code_router_metrics_t));
+}
+
+
+/* The counters survive a reload: a zone of the old cycle is adopted. */
+ngx_int_t
+ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size)
 {
     ngx_slab_pool_t  *shpool;
 
@@ -413,8 +424,7 @@ ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    shm_zone->data = ngx_slab_calloc(shpool,
-                                     sizeof(ngx_http_code_router_metrics_t));
+    shm_zone->data = ngx_slab_calloc(shpool, size);
     if (shm_zone->data == NULL) {
         return NGX_ERROR;
     }

@@ -20,6 +20,7 @@
 
 #include "cr_form.h"
 #include "cr_json.h"
+#include "cr_ledger.h"
 #include "cr_pin.h"
 #include "cr_valid.h"
 #include "ngx_http_code_router.h"
@@ -114,10 +115,13 @@ typedef struct {
 } ngx_http_code_router_verifier_t;
 
 
-/* Between the handler and the body's arrival (no redirect in between). */
+/* Between the handler and the body's arrival, and the ledger's answer
+ * (no redirect in between). */
 typedef struct {
     ngx_str_t                     code;
     ngx_uint_t                    api;
+    ngx_str_t                     request;      /* the form's, or "" */
+    ngx_http_code_router_decision_t  *d;
     ngx_str_t                     buyer;        /* the API's buyer= */
 } ngx_http_code_router_verify_ctx_t;
 
@@ -130,6 +134,11 @@ static ngx_uint_t ngx_http_code_router_verify_cross_site(
 static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len);
+static ngx_int_t ngx_http_code_router_verify_counted(ngx_http_request_t *r,
+    ngx_int_t rc, cr_scan_t *v);
+static ngx_int_t ngx_http_code_router_verify_finish(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry);
 static const char *ngx_http_code_router_verify_buyer(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *body, size_t len);
 static ngx_http_code_router_ver_e ngx_http_code_router_verify_guard(
@@ -265,7 +274,7 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
             return rc;                  /* answered: 413 or 415 */
         }
 
-        ctx = ngx_palloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -448,7 +457,9 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
     cr_form_rc_t                        frc;
     ngx_http_code_router_verify_ctx_t  *ctx;
 
+    size_t                              rlen;
     u_char                              pin[CR_PIN_DIGITS_MAX + 1];
+    u_char                              rid[CR_LEDGER_REQUEST_MAX + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
 
@@ -545,6 +556,30 @@ read:
         return;
     }
 
+    /* The request id (the page's nonce, the API caller's): a retry of
+     * one request counts once in the ledger. */
+    frc = cr_form_field((char *) body, p - body, "request", 7, (char *) rid,
+                        sizeof(rid), &rlen);
+
+    if (frc == CR_FORM_OK && cr_ledger_request_valid((char *) rid, rlen)) {
+        ctx->request.data = ngx_pnalloc(r->pool, rlen);
+        if (ctx->request.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(ctx->request.data, rid, rlen);
+        ctx->request.len = rlen;
+        ngx_http_code_router_ledger_set_request(r, &ctx->request);
+
+    } else if (frc != CR_FORM_MISSING) {
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r, NGX_HTTP_BAD_REQUEST,
+                "the request field must be 1 to 64 of 0-9 A-Z a-z _ -, "
+                "once"));
+        return;
+    }
+
     ngx_http_finalize_request(r,
         ngx_http_code_router_verify_pin(r, ctx, pin, len));
 }
@@ -556,10 +591,8 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len)
 {
     int64_t                            retry;
-    cr_scan_t                          v, *vp;
+    cr_scan_t                          v;
     ngx_http_code_router_ver_e         ver;
-    ngx_http_code_router_guard_t      *g;
-    ngx_http_code_router_srv_conf_t   *cscf;
     ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_decision_t   *d;
 
@@ -600,31 +633,81 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ver = ngx_http_code_router_verify_guard(r, ctx, d, pin, len, &retry);
 
     if (ver == CR_VER_GENUINE) {
-        /* A right PIN that cannot be counted is not an answer: "genuine"
-         * twice for one code would hide a copy. */
-        if (ngx_http_code_router_verified(r, crlcf->scans, d->kid, d->serial,
-                                          1, &v)
-            != NGX_OK)
-        {
-            d->out = CR_OUT_UNAVAILABLE;
-            ver = CR_VER_NONE;
-            goto answer;
+        /* Said only once the ledger holds it (durable, and the same on
+         * every node): the answer comes back to verify_counted(). */
+        ctx->d = d;
+
+        if (ctx->api == CR_API_REDEEM) {
+            return ngx_http_code_router_ledger_redeem(r, d, &ctx->request,
+                                                      crlcf->scans);
         }
 
-        if (v.count > 1) {
-            ver = CR_VER_VERIFIED_BEFORE;
+        if (ngx_http_code_router_ledger_verify(r, d, &ctx->request,
+                                               crlcf->scans,
+                                               ngx_http_code_router_verify_counted)
+            == NGX_DONE)
+        {
+            return NGX_DONE;
         }
+
+        /* A right PIN that cannot be counted is not an answer: "genuine"
+         * twice for one code would hide a copy. */
+        d->out = CR_OUT_UNAVAILABLE;
+        ver = CR_VER_NONE;
+        goto answer;
     }
 
 answer:
 
+    ctx->d = d;
+
+    return ngx_http_code_router_verify_finish(r, ctx, ver, &v, retry);
+}
+
+
+/* The ledger's answer to a right PIN: the count, or unavailable. */
+static ngx_int_t
+ngx_http_code_router_verify_counted(ngx_http_request_t *r, ngx_int_t rc,
+    cr_scan_t *v)
+{
+    cr_scan_t                           none;
+    ngx_http_code_router_verify_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+
+    if (rc != NGX_OK) {
+        ctx->d->out = CR_OUT_UNAVAILABLE;
+        ngx_memzero(&none, sizeof(cr_scan_t));
+
+        return ngx_http_code_router_verify_finish(r, ctx, CR_VER_NONE,
+                                                  &none, 0);
+    }
+
+    return ngx_http_code_router_verify_finish(r, ctx,
+               v->count > 1 ? CR_VER_VERIFIED_BEFORE : CR_VER_GENUINE, v, 0);
+}
+
+
+/* The one exit of a PIN check: variables, metrics, log, answer. */
+static ngx_int_t
+ngx_http_code_router_verify_finish(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx, ngx_http_code_router_ver_e ver,
+    cr_scan_t *v, int64_t retry)
+{
+    ngx_http_code_router_guard_t      *g;
+    ngx_http_code_router_srv_conf_t   *cscf;
+    ngx_http_code_router_decision_t   *d;
+
+    d = ctx->d;
+
     /* The count and the first time are the right PIN's to know: a wrong
      * or locked one (from anyone holding the public code) is told
      * neither. */
-    vp = (ver == CR_VER_GENUINE || ver == CR_VER_VERIFIED_BEFORE) ? &v
-                                                                  : NULL;
+    if (ver != CR_VER_GENUINE && ver != CR_VER_VERIFIED_BEFORE) {
+        v = NULL;
+    }
 
-    if (ngx_http_code_router_verify_vars(r, d, ver, vp, retry) != NGX_OK) {
+    if (ngx_http_code_router_verify_vars(r, d, ver, v, retry) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -638,7 +721,7 @@ answer:
                       d->code, &ngx_http_code_router_verifications[ver]);
     }
 
-    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, vp, retry);
+    return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, v, retry);
 }
 
 
@@ -1713,6 +1796,11 @@ ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     *zp = cscf->guard;
+
+    /* Every PIN check has a guard: with it, what right PINs need. */
+    if (ngx_http_code_router_ledger_embedded(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

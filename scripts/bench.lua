@@ -1,6 +1,7 @@
--- wrk script of make bench: each request is a path drawn at random from
--- the file named by CR_PATHS; CR_CLOSE=1 sends "Connection: close" (a new
--- connection per request).  done() prints one JSON line of results.
+-- wrk script of make bench: each request is a path (or "PATH<TAB>BODY",
+-- a form POST) drawn at random from the file named by CR_PATHS;
+-- CR_CLOSE=1 sends "Connection: close" (a new connection per request).
+-- done() prints one JSON line of results.
 
 -- Requests are formatted once in init(): the client spends as little as
 -- it can per request (it shares a 2-core machine with the server).
@@ -13,8 +14,16 @@ function init(args)
     if os.getenv("CR_CLOSE") == "1" then
         wrk.headers["Connection"] = "close"
     end
+    -- "PATH<TAB>BODY": a form POST (make bench ONLY=ledger's right PINs).
     for line in io.lines(os.getenv("CR_PATHS")) do
-        reqs[#reqs + 1] = wrk.format("GET", line)
+        local path, body = line:match("^([^\t]+)\t(.*)$")
+        if path then
+            reqs[#reqs + 1] = wrk.format("POST", path,
+                { ["Content-Type"] = "application/x-www-form-urlencoded",
+                  ["Accept"] = "application/json" }, body)
+        else
+            reqs[#reqs + 1] = wrk.format("GET", line)
+        end
     end
     math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 end

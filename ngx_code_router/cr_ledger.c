@@ -1,0 +1,1040 @@
+/*
+ * cr_ledger: the verification ledger in PostgreSQL.  See cr_ledger.h.
+ *
+ * Every exchange is non-blocking libpq on the connection's socket, with
+ * poll() bounded by the caller's deadline: a stalled or partitioned
+ * server costs the calling thread at most that, never more.  (Name
+ * resolution inside PQconnectStartParams is the one blocking step; nginx
+ * calls this in a thread pool for that reason.)
+ */
+
+#define _DEFAULT_SOURCE
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <libpq-fe.h>
+
+#include "cr_ledger.h"
+
+
+struct cr_ledger_conn_s {
+    PGconn     *pg;                     /* NULL: not connected */
+    char       *conninfo;
+    int64_t     offset_us;              /* the database's clock - ours */
+    unsigned    timeout_ms;             /* statement_timeout */
+    char        err[512];
+};
+
+
+/*
+ * The schema, version 1.  code_router_verify is the one statement a
+ * right PIN costs; see cr_ledger.h for what it answers.  The request row
+ * is inserted first: a concurrent statement of the same request waits
+ * for this one's commit on the primary key, then replays its answer.
+ */
+static const char  cr_ledger_schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS code_router_meta ("
+    " name text PRIMARY KEY, value text NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS code_router_verifications ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " count integer NOT NULL, first_at timestamptz NOT NULL,"
+    " last_at timestamptz NOT NULL,"
+    " PRIMARY KEY (fp, kid, serial));"
+    "CREATE TABLE IF NOT EXISTS code_router_verify_requests ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " request text NOT NULL, count integer NOT NULL,"
+    " first_at timestamptz NOT NULL, at timestamptz NOT NULL,"
+    " PRIMARY KEY (fp, kid, serial, request));"
+    "CREATE OR REPLACE FUNCTION code_router_verify(p_fp bytea,"
+    " p_kid smallint, p_serial bigint, p_request text,"
+    " p_deadline double precision)"
+    " RETURNS TABLE (outcome text, verifications integer,"
+    " first_verified bigint) LANGUAGE plpgsql AS $$"
+    " DECLARE n integer; f timestamptz;"
+    " BEGIN"
+    "  IF extract(epoch FROM clock_timestamp()) > p_deadline THEN"
+    "   RETURN QUERY SELECT 'late'::text, 0, 0::bigint; RETURN;"
+    "  END IF;"
+    "  INSERT INTO code_router_verify_requests"
+    "   VALUES (p_fp, p_kid, p_serial, p_request, 0, now(), now())"
+    "   ON CONFLICT DO NOTHING;"
+    "  IF NOT FOUND THEN"
+    "   SELECT q.count, q.first_at INTO n, f"
+    "    FROM code_router_verify_requests q WHERE q.fp = p_fp"
+    "    AND q.kid = p_kid AND q.serial = p_serial"
+    "    AND q.request = p_request;"
+    "   RETURN QUERY SELECT 'replayed'::text, n,"
+    "    floor(extract(epoch FROM f))::bigint; RETURN;"
+    "  END IF;"
+    "  INSERT INTO code_router_verifications AS v"
+    "   VALUES (p_fp, p_kid, p_serial, 1, now(), now())"
+    "   ON CONFLICT (fp, kid, serial) DO UPDATE"
+    "   SET count = v.count + 1, last_at = now()"
+    "   RETURNING v.count, v.first_at INTO n, f;"
+    "  UPDATE code_router_verify_requests q SET count = n, first_at = f"
+    "   WHERE q.fp = p_fp AND q.kid = p_kid AND q.serial = p_serial"
+    "   AND q.request = p_request;"
+    "  RETURN QUERY SELECT 'counted'::text, n,"
+    "   floor(extract(epoch FROM f))::bigint;"
+    " END $$;"
+    "INSERT INTO code_router_meta VALUES ('schema_version', '1')"
+    " ON CONFLICT (name) DO UPDATE SET value = '1';";
+
+/*
+ * Version 2: prizes, redeemed once per code.  The first request's row
+ * is the redemption; the same request again is answered the same; any
+ * other gets "already_redeemed" with the time.  Two requests racing:
+ * the second waits for the first's commit on the primary key.
+ */
+static const char  cr_ledger_schema_v2[] =
+    "CREATE TABLE IF NOT EXISTS code_router_redemptions ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " request text NOT NULL, campaign text NOT NULL,"
+    " redeemed_at timestamptz NOT NULL,"
+    " PRIMARY KEY (fp, kid, serial));"
+    "CREATE OR REPLACE FUNCTION code_router_redeem(p_fp bytea,"
+    " p_kid smallint, p_serial bigint, p_request text, p_campaign text,"
+    " p_deadline double precision)"
+    " RETURNS TABLE (outcome text, redeemed_at bigint)"
+    " LANGUAGE plpgsql AS $$"
+    " DECLARE q text; t timestamptz;"
+    " BEGIN"
+    "  IF extract(epoch FROM clock_timestamp()) > p_deadline THEN"
+    "   RETURN QUERY SELECT 'late'::text, 0::bigint; RETURN;"
+    "  END IF;"
+    "  INSERT INTO code_router_redemptions"
+    "   VALUES (p_fp, p_kid, p_serial, p_request, p_campaign, now())"
+    "   ON CONFLICT DO NOTHING;"
+    "  IF FOUND THEN"
+    "   RETURN QUERY SELECT 'redeemed'::text,"
+    "    floor(extract(epoch FROM now()))::bigint; RETURN;"
+    "  END IF;"
+    "  SELECT x.request, x.redeemed_at INTO q, t"
+    "   FROM code_router_redemptions x WHERE x.fp = p_fp"
+    "   AND x.kid = p_kid AND x.serial = p_serial;"
+    "  RETURN QUERY SELECT CASE WHEN q = p_request THEN 'replayed'"
+    "   ELSE 'already_redeemed' END, floor(extract(epoch FROM t))::bigint;"
+    " END $$;"
+    "UPDATE code_router_meta SET value = '2'"
+    " WHERE name = 'schema_version';";
+
+/* Each version's script, from the one before (version 1's from an
+ * empty database; its tables are made IF NOT EXISTS). */
+static const char  *cr_ledger_upgrades[CR_LEDGER_SCHEMA + 1] = {
+    NULL,
+    cr_ledger_schema_v1,
+    cr_ledger_schema_v2
+};
+
+
+static int cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us);
+static void cr_ledger_drop(cr_ledger_conn_t *c);
+static int cr_ledger_wait(cr_ledger_conn_t *c, short events,
+    int64_t deadline_us);
+static int cr_ledger_exec(cr_ledger_conn_t *c, const char *sql, int n,
+    const char *const *params, int64_t deadline_us, PGresult **res);
+static int cr_ledger_result_failed(cr_ledger_conn_t *c, PGresult *res,
+    const char *what);
+static int cr_ledger_u64(const char *s, size_t n, uint64_t max,
+    uint64_t *v);
+static void cr_ledger_params(const cr_ledger_code_t *code, char *fp,
+    char *kid, char *serial);
+static void cr_ledger_fail(cr_ledger_conn_t *c, const char *what,
+    const char *msg);
+static void cr_ledger_deadline(cr_ledger_conn_t *c, int64_t deadline_us,
+    char *out, size_t size);
+static int cr_ledger_call(cr_ledger_conn_t *c, const char *fn,
+    const char *sql, const cr_ledger_code_t *code, const char *request,
+    const char *extra, int64_t deadline_us, int ncols, PGresult **res);
+static int cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
+    const char *fn);
+
+
+cr_ledger_conn_t *
+cr_ledger_conn_new(const char *conninfo, unsigned timeout_ms)
+{
+    cr_ledger_conn_t  *c;
+
+    c = calloc(1, sizeof(cr_ledger_conn_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->conninfo = strdup(conninfo);
+    if (c->conninfo == NULL) {
+        free(c);
+        return NULL;
+    }
+
+    c->timeout_ms = timeout_ms ? timeout_ms : 1;
+
+    return c;
+}
+
+
+void
+cr_ledger_conn_free(cr_ledger_conn_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+
+    cr_ledger_drop(c);
+    free(c->conninfo);
+    free(c);
+}
+
+
+const char *
+cr_ledger_error(cr_ledger_conn_t *c)
+{
+    return c->err;
+}
+
+
+int
+cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *request, int64_t deadline_us, cr_ledger_answer_t *a)
+{
+    int        rc;
+    PGresult  *res;
+
+    rc = cr_ledger_call(c, "code_router_verify",
+                        "SELECT outcome, verifications, first_verified "
+                        "FROM code_router_verify($1::bytea, $2::smallint, "
+                        "$3::bigint, $4::text, $5::double precision)",
+                        code, request, NULL, deadline_us, 3, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_ledger_parse_answer(PQgetvalue(res, 0, 0),
+                                (size_t) PQgetlength(res, 0, 0),
+                                PQgetvalue(res, 0, 1),
+                                (size_t) PQgetlength(res, 0, 1),
+                                PQgetvalue(res, 0, 2),
+                                (size_t) PQgetlength(res, 0, 2), a);
+
+    return cr_ledger_parsed(c, res, rc, "code_router_verify");
+}
+
+
+int
+cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *request, const char *campaign, int64_t deadline_us,
+    cr_ledger_redemption_t *a)
+{
+    int        rc;
+    PGresult  *res;
+
+    rc = cr_ledger_call(c, "code_router_redeem",
+                        "SELECT outcome, redeemed_at "
+                        "FROM code_router_redeem($1::bytea, $2::smallint, "
+                        "$3::bigint, $4::text, $6::text, "
+                        "$5::double precision)",
+                        code, request, campaign, deadline_us, 2, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_ledger_parse_redemption(PQgetvalue(res, 0, 0),
+                                    (size_t) PQgetlength(res, 0, 0),
+                                    PQgetvalue(res, 0, 1),
+                                    (size_t) PQgetlength(res, 0, 1), a);
+
+    return cr_ledger_parsed(c, res, rc, "code_router_redeem");
+}
+
+
+int
+cr_ledger_parse_redemption(const char *outcome, size_t outcome_len,
+    const char *at, size_t at_len, cr_ledger_redemption_t *a)
+{
+    size_t    i;
+    uint64_t  t;
+
+    static const struct {
+        const char             *name;
+        cr_ledger_redeemed_e    outcome;
+    } names[] = {
+        { "redeemed", CR_LEDGER_REDEEMED },
+        { "replayed", CR_LEDGER_REDEEM_REPLAYED },
+        { "already_redeemed", CR_LEDGER_ALREADY_REDEEMED },
+        { "late", CR_LEDGER_REDEEM_LATE }
+    };
+
+    if (outcome == NULL || at == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (outcome_len == strlen(names[i].name)
+            && memcmp(outcome, names[i].name, outcome_len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(names) / sizeof(names[0])
+        || cr_ledger_u64(at, at_len, INT64_MAX, &t) != 0
+        || (names[i].outcome != CR_LEDGER_REDEEM_LATE && t == 0))
+    {
+        return -1;
+    }
+
+    a->outcome = names[i].outcome;
+    a->at = (int64_t) t;
+
+    return 0;
+}
+
+
+int
+cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    int64_t deadline_us, cr_ledger_record_t *rec)
+{
+    int          rc, i;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    uint64_t     v[5];
+    PGresult    *res;
+    const char  *params[3];
+
+    rc = cr_ledger_connect(c, deadline_us);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_ledger_params(code, fp, kid, serial);
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+
+    /* One row whatever there is: NULLs where nothing is. */
+    rc = cr_ledger_exec(c, "SELECT v.count, "
+                        "floor(extract(epoch FROM v.first_at))::bigint, "
+                        "floor(extract(epoch FROM v.last_at))::bigint, "
+                        "(SELECT count(*) FROM code_router_verify_requests q "
+                        "WHERE q.fp = $1::bytea AND q.kid = $2::smallint "
+                        "AND q.serial = $3::bigint), "
+                        "(SELECT floor(extract(epoch FROM x.redeemed_at))"
+                        "::bigint FROM code_router_redemptions x "
+                        "WHERE x.fp = $1::bytea AND x.kid = $2::smallint "
+                        "AND x.serial = $3::bigint) "
+                        "FROM (SELECT 1) one LEFT JOIN "
+                        "code_router_verifications v "
+                        "ON v.fp = $1::bytea AND v.kid = $2::smallint "
+                        "AND v.serial = $3::bigint",
+                        3, params, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1
+        || PQnfields(res) != 5)
+    {
+        return cr_ledger_result_failed(c, res, "show");
+    }
+
+    for (i = 0; i < 5; i++) {
+        v[i] = 0;
+
+        if (PQgetisnull(res, 0, i)) {
+            continue;
+        }
+
+        if (cr_ledger_u64(PQgetvalue(res, 0, i),
+                          (size_t) PQgetlength(res, 0, i),
+                          i == 0 ? UINT32_MAX : INT64_MAX, &v[i])
+            != 0)
+        {
+            PQclear(res);
+            snprintf(c->err, sizeof(c->err), "ledger: show: a record this "
+                     "code-router cannot read");
+            return -1;
+        }
+    }
+
+    PQclear(res);
+
+    rec->count = (uint32_t) v[0];
+    rec->first = (int64_t) v[1];
+    rec->last = (int64_t) v[2];
+    rec->requests = v[3];
+    rec->redeemed = (int64_t) v[4];
+
+    return (rec->count == 0 && rec->redeemed == 0) ? CR_LEDGER_NOTFOUND : 0;
+}
+
+
+int
+cr_ledger_init(cr_ledger_conn_t *c, int64_t deadline_us, int *from)
+{
+    int          rc, version;
+    uint64_t     v;
+    PGresult    *res;
+
+    *from = 0;
+
+    /* Connected without the schema check (there may be no schema). */
+    if (c->pg == NULL) {
+        rc = cr_ledger_connect(c, -deadline_us);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    rc = cr_ledger_exec(c, "BEGIN; SELECT pg_advisory_xact_lock("
+                        "7232401234567)", 0, NULL, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return cr_ledger_result_failed(c, res, "init: lock");
+    }
+
+    PQclear(res);
+
+    rc = cr_ledger_exec(c, "SELECT value FROM code_router_meta "
+                        "WHERE name = 'schema_version' AND "
+                        "to_regclass('code_router_meta') IS NOT NULL",
+                        0, NULL, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    version = 0;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        if (cr_ledger_u64(PQgetvalue(res, 0, 0),
+                          (size_t) PQgetlength(res, 0, 0), 1000, &v)
+            != 0)
+        {
+            PQclear(res);
+            snprintf(c->err, sizeof(c->err), "ledger: code_router_meta "
+                     "holds a schema_version that is not a number");
+            cr_ledger_drop(c);
+            return -1;
+        }
+
+        version = (int) v;
+        PQclear(res);
+
+    } else if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        PQclear(res);
+
+    } else {
+        /* No code_router_meta yet: a new database.  The failed
+         * statement aborted the transaction; begin again. */
+        PQclear(res);
+        rc = cr_ledger_exec(c, "ROLLBACK; BEGIN; SELECT "
+                            "pg_advisory_xact_lock(7232401234567)", 0, NULL,
+                            deadline_us, &res);
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            return cr_ledger_result_failed(c, res, "init: lock");
+        }
+
+        PQclear(res);
+    }
+
+    *from = version;
+
+    if (version > CR_LEDGER_SCHEMA) {
+        snprintf(c->err, sizeof(c->err), "ledger: the schema has version "
+                 "%d, this code-router knows %d at most: upgrade "
+                 "code-router", version, CR_LEDGER_SCHEMA);
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    for (version = version + 1; version <= CR_LEDGER_SCHEMA; version++) {
+        rc = cr_ledger_exec(c, cr_ledger_upgrades[version], 0, NULL,
+                            deadline_us, &res);
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            return cr_ledger_result_failed(c, res, "init");
+        }
+
+        PQclear(res);
+    }
+
+    rc = cr_ledger_exec(c, "COMMIT", 0, NULL, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        return cr_ledger_result_failed(c, res, "init: commit");
+    }
+
+    PQclear(res);
+
+    return 0;
+}
+
+
+int
+cr_ledger_request_valid(const char *s, size_t n)
+{
+    size_t  i;
+
+    if (n == 0 || n > CR_LEDGER_REQUEST_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'
+              || s[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+cr_ledger_parse_answer(const char *outcome, size_t outcome_len,
+    const char *count, size_t count_len, const char *first,
+    size_t first_len, cr_ledger_answer_t *a)
+{
+    uint64_t  n, f;
+
+    static const struct {
+        const char           *name;
+        cr_ledger_outcome_e   outcome;
+    } names[] = {
+        { "counted", CR_LEDGER_COUNTED },
+        { "replayed", CR_LEDGER_REPLAYED },
+        { "late", CR_LEDGER_LATE }
+    };
+    size_t  i;
+
+    if (outcome == NULL || count == NULL || first == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (outcome_len == strlen(names[i].name)
+            && memcmp(outcome, names[i].name, outcome_len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(names) / sizeof(names[0])) {
+        return -1;
+    }
+
+    if (cr_ledger_u64(count, count_len, UINT32_MAX, &n) != 0
+        || cr_ledger_u64(first, first_len, INT64_MAX, &f) != 0)
+    {
+        return -1;
+    }
+
+    /* A counted or replayed answer is a verification that happened. */
+    if (names[i].outcome != CR_LEDGER_LATE && (n == 0 || f == 0)) {
+        return -1;
+    }
+
+    a->outcome = names[i].outcome;
+    a->count = (uint32_t) n;
+    a->first = (int64_t) f;
+
+    return 0;
+}
+
+
+int64_t
+cr_ledger_now_us(void)
+{
+    struct timeval  tv;
+
+    (void) gettimeofday(&tv, NULL);
+
+    return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+
+/*
+ * One call of a schema function fn about code under request id:
+ * parameters $1 fp, $2 kid, $3 serial, $4 request, $5 the deadline (in
+ * the database's clock) and, if extra is not NULL, $6 extra.  0 and
+ * *res, one row of ncols (the caller's to PQclear), or
+ * CR_LEDGER_TIMEOUT or -1.
+ */
+static int
+cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
+    const cr_ledger_code_t *code, const char *request, const char *extra,
+    int64_t deadline_us, int ncols, PGresult **res)
+{
+    int          rc, reused, tries;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    char         deadline[32];
+    const char  *params[6];
+
+    if (!cr_ledger_request_valid(request, strlen(request))) {
+        snprintf(c->err, sizeof(c->err), "ledger: a bad request id");
+        return -1;
+    }
+
+    cr_ledger_params(code, fp, kid, serial);
+
+    /* A connection kept from before may have been closed by the server
+     * meanwhile (a restart, a failover, an idle timeout): its failure is
+     * tried once more on a new one.  Safe: the call is idempotent per
+     * request id (the first may have run; the retry replays it). */
+    for (tries = 0; /* void */; tries++) {
+        reused = (c->pg != NULL);
+
+        rc = cr_ledger_connect(c, deadline_us);
+        if (rc != 0) {
+            return rc;
+        }
+
+        cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
+
+        params[0] = fp;
+        params[1] = kid;
+        params[2] = serial;
+        params[3] = request;
+        params[4] = deadline;
+        params[5] = extra;
+
+        rc = cr_ledger_exec(c, sql, extra ? 6 : 5, params, deadline_us, res);
+
+        if (rc == -1 && reused && tries == 0) {
+            continue;
+        }
+
+        if (rc != 0) {
+            return rc;
+        }
+
+        break;
+    }
+
+    if (PQresultStatus(*res) != PGRES_TUPLES_OK || PQntuples(*res) != 1
+        || PQnfields(*res) != ncols)
+    {
+        return cr_ledger_result_failed(c, *res, fn);
+    }
+
+    return 0;
+}
+
+
+/* After the parse of fn's row (rc): res cleared, and a row that does
+ * not parse is an error (a schema this code-router does not know). */
+static int
+cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
+    const char *fn)
+{
+    PQclear(res);
+
+    if (rc != 0) {
+        snprintf(c->err, sizeof(c->err), "ledger: %s answered a row this "
+                 "code-router cannot read (another schema? code-router "
+                 "ledger init upgrades it)", fn);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Connects within the deadline, unless connected: then the schema's
+ * version is checked, statement_timeout set (the server gives up too)
+ * and the clocks' offset measured.  deadline_us < 0: -deadline_us, and
+ * no schema check (ledger init).
+ */
+static int
+cr_ledger_connect(cr_ledger_conn_t *c, int64_t deadline_us)
+{
+    int                    rc, check;
+    char                   timeout[24];
+    int64_t                t0, t1;
+    uint64_t               version, db_us;
+    PGresult              *res;
+    const char            *params[1];
+    PostgresPollingStatusType  st;
+
+    static const char *const  keys[] = { "dbname", NULL };
+
+    if (c->pg) {
+        return 0;
+    }
+
+    check = (deadline_us >= 0);
+    if (!check) {
+        deadline_us = -deadline_us;
+    }
+
+    {
+        const char *const  values[] = { c->conninfo, NULL };
+
+        c->pg = PQconnectStartParams(keys, values, 1);
+    }
+
+    if (c->pg == NULL) {
+        snprintf(c->err, sizeof(c->err), "ledger: out of memory");
+        return -1;
+    }
+
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        cr_ledger_fail(c, "connect", PQerrorMessage(c->pg));
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    st = PGRES_POLLING_WRITING;
+
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED) {
+            cr_ledger_fail(c, "connect", PQerrorMessage(c->pg));
+            cr_ledger_drop(c);
+            return -1;
+        }
+
+        rc = cr_ledger_wait(c, st == PGRES_POLLING_READING ? POLLIN
+                                                           : POLLOUT,
+                            deadline_us);
+        if (rc != 0) {
+            return rc;
+        }
+
+        st = PQconnectPoll(c->pg);
+    }
+
+    if (PQsetnonblocking(c->pg, 1) != 0) {
+        cr_ledger_fail(c, "connect", PQerrorMessage(c->pg));
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    if (!check) {
+        return 0;
+    }
+
+    /* The server stops a statement at most as late as we give up. */
+    snprintf(timeout, sizeof(timeout), "%u", c->timeout_ms);
+    params[0] = timeout;
+
+    t0 = cr_ledger_now_us();
+
+    rc = cr_ledger_exec(c, "SELECT set_config('statement_timeout', $1, "
+                        "false), (SELECT value FROM code_router_meta "
+                        "WHERE name = 'schema_version'), "
+                        "floor(extract(epoch FROM clock_timestamp()) "
+                        "* 1000000)::bigint", 1, params, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    t1 = cr_ledger_now_us();
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        cr_ledger_fail(c, "no schema (run \"code-router ledger init --pg "
+                       "CONNINFO\")", PQresultErrorMessage(res));
+        PQclear(res);
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    if (PQgetisnull(res, 0, 1)
+        || cr_ledger_u64(PQgetvalue(res, 0, 1),
+                         (size_t) PQgetlength(res, 0, 1), 1000, &version)
+           != 0
+        || version != CR_LEDGER_SCHEMA
+        || cr_ledger_u64(PQgetvalue(res, 0, 2),
+                         (size_t) PQgetlength(res, 0, 2), INT64_MAX, &db_us)
+           != 0)
+    {
+        snprintf(c->err, sizeof(c->err), "ledger: the schema is version "
+                 "\"%s\", this code-router needs %d: run \"code-router "
+                 "ledger init --pg CONNINFO\"",
+                 PQgetisnull(res, 0, 1) ? "none" : PQgetvalue(res, 0, 1),
+                 CR_LEDGER_SCHEMA);
+        PQclear(res);
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    PQclear(res);
+
+    /* The server read its clock about halfway through the exchange. */
+    c->offset_us = (int64_t) db_us - (t0 + (t1 - t0) / 2);
+
+    return 0;
+}
+
+
+static void
+cr_ledger_drop(cr_ledger_conn_t *c)
+{
+    if (c->pg) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+}
+
+
+/* Waits for the socket until the deadline: 0, CR_LEDGER_TIMEOUT or -1;
+ * on either failure the connection is dropped. */
+static int
+cr_ledger_wait(cr_ledger_conn_t *c, short events, int64_t deadline_us)
+{
+    int            rc;
+    int64_t        ms;
+    struct pollfd  pfd;
+
+    for ( ;; ) {
+        ms = (deadline_us - cr_ledger_now_us() + 999) / 1000;
+
+        if (ms <= 0) {
+            snprintf(c->err, sizeof(c->err), "ledger: no answer within "
+                     "the timeout");
+            cr_ledger_drop(c);
+            return CR_LEDGER_TIMEOUT;
+        }
+
+        pfd.fd = PQsocket(c->pg);
+        pfd.events = events;
+        pfd.revents = 0;
+
+        if (pfd.fd < 0) {
+            cr_ledger_fail(c, "no socket", PQerrorMessage(c->pg));
+            cr_ledger_drop(c);
+            return -1;
+        }
+
+        rc = poll(&pfd, 1, ms > 60000 ? 60000 : (int) ms);
+
+        if (rc > 0) {
+            return 0;
+        }
+
+        if (rc < 0 && errno != EINTR) {
+            snprintf(c->err, sizeof(c->err), "ledger: poll: %s",
+                     strerror(errno));
+            cr_ledger_drop(c);
+            return -1;
+        }
+    }
+}
+
+
+/*
+ * Sends sql (with n text parameters) and waits for its last result,
+ * within the deadline: 0 and *res (the caller's to PQclear), or
+ * CR_LEDGER_TIMEOUT or -1 with the connection dropped.  A script of
+ * several statements (no parameters) answers its last statement's
+ * result; an error stops it.
+ */
+static int
+cr_ledger_exec(cr_ledger_conn_t *c, const char *sql, int n,
+    const char *const *params, int64_t deadline_us, PGresult **res)
+{
+    int        rc, sent;
+    PGresult  *r, *last;
+
+    *res = NULL;
+
+    sent = (n == 0) ? PQsendQuery(c->pg, sql)
+                    : PQsendQueryParams(c->pg, sql, n, NULL, params, NULL,
+                                        NULL, 0);
+    if (!sent) {
+        cr_ledger_fail(c, "send", PQerrorMessage(c->pg));
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    while ((rc = PQflush(c->pg)) == 1) {
+        rc = cr_ledger_wait(c, POLLOUT | POLLIN, deadline_us);
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (!PQconsumeInput(c->pg)) {
+            break;
+        }
+    }
+
+    if (rc == -1) {
+        cr_ledger_fail(c, "send", PQerrorMessage(c->pg));
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    last = NULL;
+
+    for ( ;; ) {
+        while (PQisBusy(c->pg)) {
+            rc = cr_ledger_wait(c, POLLIN, deadline_us);
+            if (rc != 0) {
+                PQclear(last);
+                return rc;
+            }
+
+            if (!PQconsumeInput(c->pg)) {
+                cr_ledger_fail(c, "receive", PQerrorMessage(c->pg));
+                PQclear(last);
+                cr_ledger_drop(c);
+                return -1;
+            }
+        }
+
+        r = PQgetResult(c->pg);
+        if (r == NULL) {
+            break;
+        }
+
+        /* The first error of a script is its answer. */
+        if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+            continue;
+        }
+
+        PQclear(last);
+        last = r;
+    }
+
+    if (last == NULL) {
+        cr_ledger_fail(c, "no result", PQerrorMessage(c->pg));
+        cr_ledger_drop(c);
+        return -1;
+    }
+
+    *res = last;
+
+    return 0;
+}
+
+
+/* A statement that failed: the server's message, and a fresh connection
+ * next time (a connection in a failed transaction, or one that answered
+ * nonsense, is not reused). */
+static int
+cr_ledger_result_failed(cr_ledger_conn_t *c, PGresult *res,
+    const char *what)
+{
+    const char  *msg;
+
+    msg = PQresultErrorMessage(res);
+    cr_ledger_fail(c, what, (msg && *msg) ? msg : "an unexpected answer");
+
+    PQclear(res);
+    cr_ledger_drop(c);
+
+    return -1;
+}
+
+
+/* A decimal of 1 to 20 digits, at most max. */
+static int
+cr_ledger_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+    size_t    i;
+    uint64_t  x;
+
+    if (n == 0 || n > 20) {
+        return -1;
+    }
+
+    x = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        if (x > (max - (uint64_t) (s[i] - '0')) / 10) {
+            return -1;
+        }
+
+        x = x * 10 + (uint64_t) (s[i] - '0');
+    }
+
+    *v = x;
+
+    return 0;
+}
+
+
+/* The key of a code as text parameters: bytea hex, kid, serial. */
+static void
+cr_ledger_params(const cr_ledger_code_t *code, char *fp, char *kid,
+    char *serial)
+{
+    int  i;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    fp[0] = '\\';
+    fp[1] = 'x';
+
+    for (i = 0; i < CR_LEDGER_FP_LEN; i++) {
+        fp[2 + 2 * i] = hex[code->fp[i] >> 4];
+        fp[3 + 2 * i] = hex[code->fp[i] & 0xf];
+    }
+
+    fp[2 + 2 * CR_LEDGER_FP_LEN] = '\0';
+
+    snprintf(kid, 8, "%u", code->kid);
+    snprintf(serial, 24, "%" PRIu64, code->serial);
+}
+
+
+/* "ledger: what: msg" into c->err, libpq's newlines (its messages end
+ * with one, and have a DETAIL line) made spaces: one log line. */
+static void
+cr_ledger_fail(cr_ledger_conn_t *c, const char *what, const char *msg)
+{
+    char  *p;
+    size_t n;
+
+    snprintf(c->err, sizeof(c->err), "ledger: %s: %s", what,
+             msg ? msg : "");
+
+    for (p = c->err; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            *p = ' ';
+        }
+    }
+
+    n = strlen(c->err);
+
+    while (n && c->err[n - 1] == ' ') {
+        c->err[--n] = '\0';
+    }
+}
+
+
+/* The deadline in the database's clock: seconds, to the microsecond. */
+static void
+cr_ledger_deadline(cr_ledger_conn_t *c, int64_t deadline_us, char *out,
+    size_t size)
+{
+    int64_t  t;
+
+    t = deadline_us + c->offset_us;
+
+    snprintf(out, size, "%" PRId64 ".%06" PRId64, t / 1000000,
+             t % 1000000);
+}

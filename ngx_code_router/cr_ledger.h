@@ -1,0 +1,161 @@
+/*
+ * cr_ledger: the shared verification ledger in PostgreSQL, through libpq.
+ *
+ * Pure C (libpq only), shared by the nginx module (one connection per
+ * thread of a thread pool, each thread's own cr_ledger_conn_t) and the
+ * CLI (code-router ledger init, show).
+ *
+ * One right PIN is one statement, SELECT * FROM code_router_verify(...),
+ * a PL/pgSQL function of the schema (cr_ledger.c has its text):
+ *   - "late" without writing anything when the database's clock is past
+ *     the deadline the edge sent (the edge has answered "unavailable"
+ *     by then: a statement that waited behind a stalled server must not
+ *     count once it wakes);
+ *   - "replayed" with the first answer's count and time when that request
+ *     id was counted before (a retried POST, on any node, counts once);
+ *   - else "counted": the code's count plus one, its first time (the
+ *     database's now() of the first) kept.
+ * Rows are keyed by the key's fingerprint, key id and serial, as the scan
+ * store keys them.
+ *
+ * Times are Unix seconds; deadlines Unix microseconds, of this host's
+ * clock: the connection measures the database's offset when it connects
+ * and sends the deadline in the database's clock.
+ */
+
+#ifndef CR_LEDGER_H
+#define CR_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define CR_LEDGER_SCHEMA       2        /* code_router_meta schema_version:
+                                         * 1 verifications, 2 redemptions */
+#define CR_LEDGER_FP_LEN       8        /* = CR_KEY_FP_LEN */
+#define CR_LEDGER_REQUEST_MAX  64       /* a request id's bytes, at most */
+
+/* Results besides 0 and -1. */
+#define CR_LEDGER_TIMEOUT      -2       /* the deadline passed first */
+#define CR_LEDGER_NOTFOUND     -3       /* show: never verified */
+
+
+typedef enum {
+    CR_LEDGER_COUNTED = 0,
+    CR_LEDGER_REPLAYED,
+    CR_LEDGER_LATE
+} cr_ledger_outcome_e;
+
+typedef struct {
+    uint8_t               fp[CR_LEDGER_FP_LEN];
+    unsigned              kid;
+    uint64_t              serial;
+} cr_ledger_code_t;
+
+typedef struct {
+    cr_ledger_outcome_e   outcome;
+    uint32_t              count;        /* verifications, this one included */
+    int64_t               first;        /* the first's time, Unix seconds */
+} cr_ledger_answer_t;
+
+typedef enum {
+    CR_LEDGER_REDEEMED = 0,             /* by this request, now */
+    CR_LEDGER_REDEEM_REPLAYED,          /* by this request, before */
+    CR_LEDGER_ALREADY_REDEEMED,         /* by another request */
+    CR_LEDGER_REDEEM_LATE
+} cr_ledger_redeemed_e;
+
+typedef struct {
+    cr_ledger_redeemed_e  outcome;
+    int64_t               at;           /* the redemption's time */
+} cr_ledger_redemption_t;
+
+/* One code's record, for code-router ledger show. */
+typedef struct {
+    uint32_t              count;
+    int64_t               first;
+    int64_t               last;
+    uint64_t              requests;     /* request ids remembered */
+    int64_t               redeemed;     /* its prize's time; 0: not */
+} cr_ledger_record_t;
+
+typedef struct cr_ledger_conn_s  cr_ledger_conn_t;
+
+
+/*
+ * A connection to conninfo (a libpq connection string or URI), not yet
+ * made: the first call that needs it connects (and reconnects after an
+ * error or a timeout), and sets the server's statement_timeout to
+ * timeout_ms (the caller's own timeout).  conninfo is copied.  NULL for
+ * memory.  A connection is used by one thread at a time.
+ */
+cr_ledger_conn_t *cr_ledger_conn_new(const char *conninfo,
+    unsigned timeout_ms) __attribute__((nonnull));
+void cr_ledger_conn_free(cr_ledger_conn_t *c);
+
+/* The last error of c, for the log. */
+const char *cr_ledger_error(cr_ledger_conn_t *c) __attribute__((nonnull));
+
+/*
+ * Records a right PIN of code under request id (1 to CR_LEDGER_REQUEST_MAX
+ * bytes of [0-9A-Za-z_-]) before deadline_us: 0 and *a filled,
+ * CR_LEDGER_TIMEOUT (the connection is dropped: the statement may still
+ * run, and then answers "late" or is replayed by the request's retry), or
+ * -1 (cr_ledger_error).  Connects if need be, within the same deadline.
+ */
+int cr_ledger_verify(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *request, int64_t deadline_us, cr_ledger_answer_t *a)
+    __attribute__((nonnull, warn_unused_result));
+
+/*
+ * Redeems code's prize (of campaign, recorded with it) for request id
+ * request before deadline_us: code_router_redeem, version 2 of the
+ * schema.  0 and *a (redeemed now, replayed, already redeemed by
+ * another request, or late), CR_LEDGER_TIMEOUT or -1, as
+ * cr_ledger_verify.
+ */
+int cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *request, const char *campaign, int64_t deadline_us,
+    cr_ledger_redemption_t *a)
+    __attribute__((nonnull, warn_unused_result));
+
+/* The record of code (verifications and prize): 0,
+ * CR_LEDGER_NOTFOUND (neither), CR_LEDGER_TIMEOUT or -1. */
+int cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    int64_t deadline_us, cr_ledger_record_t *rec)
+    __attribute__((nonnull, warn_unused_result));
+
+/*
+ * Creates the schema, or upgrades an older one, in one transaction (under
+ * an advisory lock: two inits do not interleave).  *from: the version
+ * found (0: none).  0, or -1; a newer schema than CR_LEDGER_SCHEMA is
+ * refused.
+ */
+int cr_ledger_init(cr_ledger_conn_t *c, int64_t deadline_us, int *from)
+    __attribute__((nonnull, warn_unused_result));
+
+/* Whether s[0..n) is a request id as cr_ledger_verify takes it. */
+int cr_ledger_request_valid(const char *s, size_t n);
+
+/*
+ * The answer row of code_router_verify as libpq gives it (text format):
+ * outcome ("counted", "replayed", "late"), count (a decimal u32, at least
+ * 1 unless late) and first (decimal Unix seconds).  0 and *a filled, or
+ * -1 for anything else.  Fuzzed (t/fuzz/fuzz_ledger.c).
+ */
+int cr_ledger_parse_answer(const char *outcome, size_t outcome_len,
+    const char *count, size_t count_len, const char *first,
+    size_t first_len, cr_ledger_answer_t *a)
+    __attribute__((warn_unused_result));
+
+/* The answer row of code_router_redeem: outcome ("redeemed",
+ * "replayed", "already_redeemed", "late") and the time (decimal Unix
+ * seconds, not 0 unless late).  0 and *a, or -1.  Fuzzed. */
+int cr_ledger_parse_redemption(const char *outcome, size_t outcome_len,
+    const char *at, size_t at_len, cr_ledger_redemption_t *a)
+    __attribute__((warn_unused_result));
+
+/* Unix microseconds of this host's clock. */
+int64_t cr_ledger_now_us(void);
+
+#endif /* CR_LEDGER_H */

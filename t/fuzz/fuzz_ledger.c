@@ -1,0 +1,137 @@
+/*
+ * libFuzzer target: cr_ledger_parse_answer(), what reads PostgreSQL's
+ * answer row to a right PIN (outcome, count, first time), on any three
+ * fields (the input split at its first two NUL bytes; libpq's values may
+ * hold anything a wrong schema or a hostile server sends), and
+ * cr_ledger_request_valid() on the whole input; and
+ * cr_ledger_parse_redemption() on the first two fields.  Oracle: a plain reader
+ * (strtoull on a copy, bounds checked after) must agree on acceptance
+ * and values; a counted or replayed answer always has count >= 1.
+ */
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cr_ledger.h"
+
+
+/* A decimal of 1..20 digits, value at most max: 0 and *v, or -1. */
+static int
+plain_u64(const uint8_t *s, size_t n, uint64_t max, uint64_t *v)
+{
+    char                 buf[32];
+    char                *end;
+    size_t               i;
+    unsigned long long   x;
+
+    if (n == 0 || n > 20) return -1;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    x = strtoull(buf, &end, 10);
+    if (errno == ERANGE || x > max) return -1;
+    *v = x;
+    return 0;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int                  rc, want, ok;
+    size_t               a, b, i;
+    uint64_t             n, f;
+    cr_ledger_answer_t   ans;
+    const uint8_t       *o, *c, *t;
+    size_t               olen, clen, tlen;
+
+    /* Request ids: 1..64 of [0-9A-Za-z_-]. */
+    ok = (size >= 1 && size <= CR_LEDGER_REQUEST_MAX);
+    for (i = 0; ok && i < size; i++) {
+        uint8_t  ch = data[i];
+        ok = (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z')
+             || (ch >= 'a' && ch <= 'z') || ch == '_' || ch == '-';
+    }
+    if (cr_ledger_request_valid((const char *) data, size) != ok) {
+        abort();
+    }
+
+    /* Three fields. */
+    for (a = 0; a < size && data[a] != 0; a++) { }
+    if (a == size) return 0;
+    for (b = a + 1; b < size && data[b] != 0; b++) { }
+    if (b == size) return 0;
+
+    o = data;
+    olen = a;
+    c = data + a + 1;
+    clen = b - a - 1;
+    t = data + b + 1;
+    tlen = size - b - 1;
+
+    rc = cr_ledger_parse_answer((const char *) o, olen, (const char *) c,
+                                clen, (const char *) t, tlen, &ans);
+
+    want = -1;
+    if (plain_u64(c, clen, UINT32_MAX, &n) == 0
+        && plain_u64(t, tlen, INT64_MAX, &f) == 0)
+    {
+        if (olen == 4 && memcmp(o, "late", 4) == 0) {
+            want = CR_LEDGER_LATE;
+        } else if (n && f && olen == 7 && memcmp(o, "counted", 7) == 0) {
+            want = CR_LEDGER_COUNTED;
+        } else if (n && f && olen == 8 && memcmp(o, "replayed", 8) == 0) {
+            want = CR_LEDGER_REPLAYED;
+        }
+    }
+
+    if ((rc == 0) != (want != -1)) {
+        abort();
+    }
+
+    if (rc == 0 && ((int) ans.outcome != want || ans.count != n
+                    || ans.first != (int64_t) f))
+    {
+        abort();
+    }
+
+    if (rc == 0 && ans.outcome != CR_LEDGER_LATE && ans.count == 0) {
+        abort();
+    }
+
+    /* The redemption row: the first two fields. */
+    {
+        cr_ledger_redemption_t  rd;
+        int                     rrc, rwant;
+
+        rrc = cr_ledger_parse_redemption((const char *) o, olen,
+                                         (const char *) c, clen, &rd);
+        rwant = -1;
+        if (plain_u64(c, clen, INT64_MAX, &n) == 0) {
+            if (olen == 4 && memcmp(o, "late", 4) == 0) {
+                rwant = CR_LEDGER_REDEEM_LATE;
+            } else if (n && olen == 8 && memcmp(o, "redeemed", 8) == 0) {
+                rwant = CR_LEDGER_REDEEMED;
+            } else if (n && olen == 8 && memcmp(o, "replayed", 8) == 0) {
+                rwant = CR_LEDGER_REDEEM_REPLAYED;
+            } else if (n && olen == 16
+                       && memcmp(o, "already_redeemed", 16) == 0)
+            {
+                rwant = CR_LEDGER_ALREADY_REDEEMED;
+            }
+        }
+        if ((rrc == 0) != (rwant != -1)
+            || (rrc == 0 && ((int) rd.outcome != rwant
+                             || rd.at != (int64_t) n)))
+        {
+            abort();
+        }
+    }
+
+    return 0;
+}
