@@ -109,8 +109,9 @@ int cr_scans_get(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
  * written.  A batch that holds scans (CR_SCANS_SCANS) and would leave
  * the store's data past the scans' share of the limit is
  * CR_SCANS_REFUSED: only the records of codes the store already held are
- * written (a record exists once its count is above 0).  Write right PINs
- * in a batch of their own, so that they never wait on scans.
+ * written (a record exists once its count is above 0).  nginx's flush
+ * puts scans only: right PINs are written by cr_scans_verify_n, which
+ * the scans' share never refuses.
  */
 int cr_scans_put(cr_scans_t *sc, const cr_scan_t *v, size_t n);
 

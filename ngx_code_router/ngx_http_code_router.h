@@ -436,6 +436,10 @@ ngx_int_t ngx_http_code_router_scan(ngx_http_request_t *r,
  * (ngx_http_code_router_ledger.c), never in the zone. */
 cr_scans_t *ngx_http_code_router_scans_store(ngx_http_code_router_zone_t *z);
 
+/* A right PIN the embedded ledger committed to the zone's store: counted
+ * in code_router_scans_verified_total (the zone itself holds none). */
+void ngx_http_code_router_scans_verified(ngx_http_code_router_zone_t *z);
+
 /* The zone's name, and whether it has a scan store (a right PIN is only
  * counted for good in one). */
 ngx_str_t *ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z);

@@ -90,6 +90,7 @@ struct ngx_http_code_router_ledger_job_s {
     ngx_uint_t                         redeem;      /* else a right PIN */
     ngx_http_code_router_ledger_t     *ledger;      /* NULL: embedded */
     cr_scans_t                        *sc;
+    ngx_http_code_router_zone_t       *zone;        /* sc's, for its metric */
     cr_ledger_code_t                   code;
     int64_t                            now;
     int64_t                            deadline_us;
@@ -304,6 +305,7 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
 
     if (l == NULL) {
         job->sc = ngx_http_code_router_scans_store(z);
+        job->zone = z;
 
         if (job->sc == NULL) {
             ngx_free(task);
@@ -753,6 +755,10 @@ ngx_http_code_router_ledger_done(ngx_http_code_router_ledger_job_t *job)
             (job->outcome == CR_LEDGER_REPLAYED
              || (job->redeem && job->redeemed != CR_LEDGER_REDEEMED))
             ? CR_LEDGER_M_REPLAYED : CR_LEDGER_M_COUNTED);
+
+        if (!pg && !job->redeem && job->outcome != CR_LEDGER_REPLAYED) {
+            ngx_http_code_router_scans_verified(job->zone);
+        }
 
     } else if (job->rc == CR_LEDGER_TIMEOUT) {
         ngx_http_code_router_ledger_count(pg,

@@ -38,7 +38,9 @@ typedef struct {
     time_t                     flushing;        /* since; 0: nobody */
     ngx_atomic_t               codes;
     ngx_atomic_t               counted;
-    ngx_atomic_t               verified;        /* right PINs counted */
+    ngx_atomic_t               verified;        /* right PINs the embedded
+                                                 * ledger counted in the
+                                                 * store (never here) */
     ngx_atomic_t               ignored;         /* HEAD, bots, previews */
     ngx_atomic_t               loaded;          /* read from the store */
     ngx_atomic_t               evicted;
@@ -53,19 +55,13 @@ typedef struct {
     ngx_atomic_t               store_limit;
     ngx_atomic_t               store_alert;     /* past the alert share */
     ngx_atomic_t               store_refusing;  /* scans past their share */
-    /* Scans not yet stored may hold at most cap_scans nodes (3/4 of what
-     * the zone holds): the rest is for right PINs, whatever any brand
-     * sharing the zone scans. */
-    ngx_uint_t                 dirty_scans;
-    ngx_uint_t                 cap_scans;
 } ngx_http_code_router_scans_sh_t;
 
 
-/* A node's key: the kind of count (cr_scans.h: CR_SCANS_SCANS, or
- * _VERIFIED for right PINs), key id and serial; one tree holds both. */
-#define CR_SCAN_KEY(kind, kid, serial)                                       \
-    ((uint64_t) (kind) << 48 | (uint64_t) (kid) << 40 | (serial))
-#define CR_SCAN_KIND(key)  ((unsigned) ((key) >> 48))
+/* A node's key: key id and serial.  The zone holds scans only: right
+ * PINs go straight to the store, by the ledger's own transactions
+ * (ngx_http_code_router_ledger.c, cr_scans_verify_n). */
+#define CR_SCAN_KEY(kid, serial)  ((uint64_t) (kid) << 40 | (serial))
 
 typedef struct {
     ngx_rbtree_node_t          node;
@@ -85,8 +81,7 @@ typedef struct {
 typedef struct {
     ngx_http_code_router_zone_t       *zone;
     ngx_uint_t                         n;
-    int                                rc;      /* of the right PINs */
-    int                                rc_scans;
+    int                                rc;      /* cr_scans_put's */
 } ngx_http_code_router_flush_t;
 
 
@@ -122,8 +117,8 @@ struct ngx_http_code_router_zone_s {
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
-    ngx_http_code_router_zone_t *z, unsigned kind, unsigned kid,
-    uint64_t serial, ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_code_router_scans_cmp(
@@ -131,9 +126,9 @@ static ngx_int_t ngx_http_code_router_scans_cmp(
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_find(
     ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
 static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_alloc(
-    ngx_http_code_router_zone_t *z, unsigned kind);
+    ngx_http_code_router_zone_t *z);
 static ngx_uint_t ngx_http_code_router_scans_evict(
-    ngx_http_code_router_zone_t *z, ngx_uint_t tries, ngx_uint_t skip);
+    ngx_http_code_router_zone_t *z, ngx_uint_t tries);
 static void ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
@@ -146,13 +141,11 @@ static ngx_uint_t ngx_http_code_router_scans_flush_begin(
     ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
     ngx_uint_t more);
 static int ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n, int *rc_scans);
-static int ngx_http_code_router_scans_order(const void *a, const void *b);
+    ngx_uint_t n);
 static void ngx_http_code_router_scans_flush_end(
-    ngx_http_code_router_zone_t *z, ngx_uint_t n, int rc, int rc_scans,
-    ngx_log_t *log);
+    ngx_http_code_router_zone_t *z, ngx_uint_t n, int rc, ngx_log_t *log);
 static void ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
-    int rc_scans, ngx_log_t *log);
+    int rc, ngx_log_t *log);
 #if (NGX_THREADS)
 static void ngx_http_code_router_scans_thread(void *data, ngx_log_t *log);
 static void ngx_http_code_router_scans_written(ngx_event_t *ev);
@@ -209,8 +202,8 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_code_router_scans_add(r, z, CR_SCANS_SCANS, kid, serial,
-                                       count, &d->scans, &counted)
+    if (ngx_http_code_router_scans_add(r, z, kid, serial, count, &d->scans,
+                                       &counted)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -224,6 +217,15 @@ ngx_http_code_router_scan(ngx_http_request_t *r,
     d->has_scans = 1;
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_code_router_scans_verified(ngx_http_code_router_zone_t *z)
+{
+    if (z->sh) {
+        (void) ngx_atomic_fetch_add(&z->sh->verified, 1);
+    }
 }
 
 
@@ -242,15 +244,15 @@ ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z)
 
 
 /*
- * The counter of one kind (scans, right PINs) of (kid, serial): bumped if
- * count is set, and read into *v; *counted says whether it was bumped (a
- * full zone does not count).  NGX_DECLINED if the store cannot be read:
- * counting from zero would under-count.
+ * The scans of (kid, serial): bumped if count is set, and read into *v;
+ * *counted says whether it was bumped (a full zone does not count).
+ * NGX_DECLINED if the store cannot be read: counting from zero would
+ * under-count.
  */
 static ngx_int_t
 ngx_http_code_router_scans_add(ngx_http_request_t *r,
-    ngx_http_code_router_zone_t *z, unsigned kind, unsigned kid,
-    uint64_t serial, ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted)
+    ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
+    ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted)
 {
     int                                rc;
     time_t                             now;
@@ -267,20 +269,12 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     /* The key that verified the code: brands sharing a zone or a store
      * never share the count of a (kid, serial). */
     fp = crscf->ring->keys[kid].fp;
-    key = CR_SCAN_KEY(kind, kid, serial);
+    key = CR_SCAN_KEY(kid, serial);
     now = ngx_time();
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
     node = ngx_http_code_router_scans_find(z->sh, key, fp);
-
-    if (node && count && kind == CR_SCANS_SCANS && !node->in_dirty
-        && z->store.len && z->sh->dirty_scans >= z->sh->cap_scans)
-    {
-        /* Scans not yet stored hold their share: not counted. */
-        count = 0;
-        (void) ngx_atomic_fetch_add(&z->sh->full, 1);
-    }
 
     if (node) {
         if (count) {
@@ -305,7 +299,7 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
 
     if (z->store.len) {
         rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
-                                                 kind, &stored);
+                                                 CR_SCANS_SCANS, &stored);
         if (rc == -1) {
             /* Counting from zero would under-count: do not count. */
             if (count) {
@@ -339,9 +333,7 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     node = ngx_http_code_router_scans_find(z->sh, key, fp);
 
     if (node == NULL) {
-        node = (kind == CR_SCANS_SCANS && z->store.len
-                && z->sh->dirty_scans >= z->sh->cap_scans)
-               ? NULL : ngx_http_code_router_scans_alloc(z, kind);
+        node = ngx_http_code_router_scans_alloc(z);
 
         if (node == NULL) {
             ngx_shmtx_unlock(&z->shpool->mutex);
@@ -356,9 +348,8 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
             {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "code router: zone \"%V\" is full of scans "
-                              "not yet stored; this %s is not counted",
-                              &z->name, kind == CR_SCANS_SCANS
-                                        ? "scan" : "right PIN");
+                              "not yet stored; this scan is not counted",
+                              &z->name);
             }
 
             return NGX_OK;
@@ -478,12 +469,9 @@ ngx_http_code_router_scans_find(ngx_http_code_router_scans_sh_t *sh,
 
 
 /* A node, evicting the least recently scanned stored codes if need be.
- * A right PIN's node looks past scans not yet stored (they hold at most
- * their share, cap_scans) for one that is: no amount of scans takes its
- * place.  Called with the zone locked. */
+ * Called with the zone locked. */
 static ngx_http_code_router_scan_node_t *
-ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z,
-    unsigned kind)
+ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z)
 {
     ngx_http_code_router_scan_node_t  *node;
 
@@ -493,10 +481,7 @@ ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z,
         return node;
     }
 
-    if (ngx_http_code_router_scans_evict(z, CR_EVICT_TRIES, 0) == 0
-        && (kind == CR_SCANS_SCANS
-            || ngx_http_code_router_scans_evict(z, z->sh->codes, 1) == 0))
-    {
+    if (ngx_http_code_router_scans_evict(z, CR_EVICT_TRIES) == 0) {
         return NULL;
     }
 
@@ -505,15 +490,11 @@ ngx_http_code_router_scans_alloc(ngx_http_code_router_zone_t *z,
 }
 
 
-/*
- * Drops up to two stored codes among the "tries" least recently scanned;
- * returns how many.  With "skip", codes not yet stored are moved to the
- * head of the queue on the way (they are written within a flush, and the
- * next search need not pass them again).
- */
+/* Drops up to two stored codes among the "tries" least recently scanned;
+ * returns how many. */
 static ngx_uint_t
 ngx_http_code_router_scans_evict(ngx_http_code_router_zone_t *z,
-    ngx_uint_t tries, ngx_uint_t skip)
+    ngx_uint_t tries)
 {
     ngx_uint_t                         i, freed;
     ngx_queue_t                       *q, *prev;
@@ -537,10 +518,6 @@ ngx_http_code_router_scans_evict(ngx_http_code_router_zone_t *z,
             if (++freed == 2) {
                 break;
             }
-
-        } else if (skip) {
-            ngx_queue_remove(&old->lru);
-            ngx_queue_insert_head(&z->sh->lru, &old->lru);
         }
 
         q = prev;
@@ -585,14 +562,9 @@ ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     if (z->store.len && !node->in_dirty) {
         ngx_queue_insert_tail(&z->sh->dirty, &node->dirty);
         node->in_dirty = 1;
-
-        if (CR_SCAN_KIND(node->key) == CR_SCANS_SCANS) {
-            z->sh->dirty_scans++;
-        }
     }
 
-    (void) ngx_atomic_fetch_add(CR_SCAN_KIND(node->key) == CR_SCANS_SCANS
-                                ? &z->sh->counted : &z->sh->verified, 1);
+    (void) ngx_atomic_fetch_add(&z->sh->counted, 1);
 }
 
 
@@ -858,7 +830,7 @@ static void
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
 {
-    int         rc, rc_scans;
+    int         rc;
     ngx_uint_t  n;
 
 #if (NGX_THREADS)
@@ -873,8 +845,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
          * (their module exits first): the write is done, only its
          * completion event never ran. */
         ctx = z->task->ctx;
-        ngx_http_code_router_scans_flush_end(z, ctx->n, ctx->rc,
-                                             ctx->rc_scans, log);
+        ngx_http_code_router_scans_flush_end(z, ctx->n, ctx->rc, log);
         z->busy = 0;
     }
 #endif
@@ -890,7 +861,6 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
         ctx->zone = z;
         ctx->n = n;
         ctx->rc = -1;
-        ctx->rc_scans = -1;
 
         if (ngx_thread_task_post(z->tp, z->task) == NGX_OK) {
             z->busy = 1;
@@ -899,8 +869,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 #endif
 
-    rc = ngx_http_code_router_scans_write(z, n, &rc_scans);
-    ngx_http_code_router_scans_flush_end(z, n, rc, rc_scans, log);
+    rc = ngx_http_code_router_scans_write(z, n);
+    ngx_http_code_router_scans_flush_end(z, n, rc, log);
 }
 
 
@@ -981,7 +951,7 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 
         ngx_memcpy(buf[n].fp, node->fp, CR_SCANS_FP_LEN);
         buf[n].kid = (uint8_t) (node->key >> 40);
-        buf[n].kind = (uint8_t) CR_SCAN_KIND(node->key);
+        buf[n].kind = CR_SCANS_SCANS;
         buf[n].serial = node->key & 0xffffffffffULL;
         buf[n].count = node->count;
         buf[n].first = node->first;
@@ -1002,44 +972,17 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
 
 /*
  * The write itself: no nginx state but the zone's buffer, so a thread may
- * run it.  Right PINs first, in a transaction of their own: a store whose
- * scans are past their share (cr_scans_put) still takes them.  Sorted,
- * the records share their B-tree pages.  Returns the right PINs' result,
- * the scans' in *rc_scans.
+ * run it.  Sorted, the records share their B-tree pages.  Scans only:
+ * right PINs are committed by the ledger's own transactions
+ * (cr_scans_verify_n), which the scans' share never refuses.
  */
 static int
 ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n, int *rc_scans)
+    ngx_uint_t n)
 {
-    int          rc;
-    ngx_uint_t   nv;
-    cr_scan_t   *buf;
+    ngx_qsort(z->flush_buf, n, sizeof(cr_scan_t), cr_scans_cmp);
 
-    buf = z->flush_buf;
-    ngx_qsort(buf, n, sizeof(cr_scan_t), ngx_http_code_router_scans_order);
-
-    for (nv = 0; nv < n && buf[nv].kind == CR_SCANS_VERIFIED; nv++) {
-        /* void */
-    }
-
-    rc = nv ? cr_scans_put(z->sc, buf, nv) : 0;
-    *rc_scans = (nv < n) ? cr_scans_put(z->sc, buf + nv, n - nv) : 0;
-
-    return rc;
-}
-
-
-/* Right PINs before scans, each in the store's key order. */
-static int
-ngx_http_code_router_scans_order(const void *a, const void *b)
-{
-    const cr_scan_t  *x = a, *y = b;
-
-    if (x->kind != y->kind) {
-        return (x->kind == CR_SCANS_VERIFIED) ? -1 : 1;
-    }
-
-    return cr_scans_cmp(a, b);
+    return cr_scans_put(z->sc, z->flush_buf, n);
 }
 
 
@@ -1048,16 +991,15 @@ ngx_http_code_router_scans_order(const void *a, const void *b)
  * codes the store refused (past their share, or the map at its limit)
  * are no longer held for it: counted in code_router_scans_unstored_total,
  * they may make room like stored codes (their counts are lost then), so
- * that they never fill the zone; right PINs are kept until written.
+ * that they never fill the zone.
  */
 static void
 ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n, int rc, int rc_scans, ngx_log_t *log)
+    ngx_uint_t n, int rc, ngx_log_t *log)
 {
     int                                rck;
     uint32_t                           count;
-    unsigned                           kind;
-    ngx_uint_t                         i, mine, dropped, scans;
+    ngx_uint_t                         i, mine, dropped;
     cr_scan_t                         *buf;
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
@@ -1065,7 +1007,6 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     buf = z->flush_buf;
     sh = z->sh;
     dropped = 0;
-    scans = 0;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -1078,15 +1019,13 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     }
 
     for (i = 0; i < n; i++) {
-        scans += (buf[i].kind == CR_SCANS_SCANS);
-
         if (mine) {
             node = z->flush_nodes[i];
             count = z->flush_counts[i];
 
         } else {
             node = ngx_http_code_router_scans_find(sh,
-                       CR_SCAN_KEY(buf[i].kind, buf[i].kid, buf[i].serial),
+                       CR_SCAN_KEY(buf[i].kid, buf[i].serial),
                        buf[i].fp);
             count = buf[i].count;
         }
@@ -1095,8 +1034,7 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
             continue;
         }
 
-        kind = CR_SCAN_KIND(node->key);
-        rck = (kind == CR_SCANS_SCANS) ? rc_scans : rc;
+        rck = rc;
 
         /* Refused: the codes the store held were written all the same. */
         if (rck == CR_SCANS_REFUSED && node->stored > 0) {
@@ -1104,9 +1042,7 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
         }
 
         if (rck != 0) {
-            if (kind == CR_SCANS_VERIFIED
-                || (rck != CR_SCANS_REFUSED && rck != CR_SCANS_FULL))
-            {
+            if (rck != CR_SCANS_REFUSED && rck != CR_SCANS_FULL) {
                 continue;                   /* retried */
             }
 
@@ -1121,10 +1057,6 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
         if (rck != 0 || node->stored >= node->count) {
             node->in_dirty = 0;
 
-            if (kind == CR_SCANS_SCANS) {
-                sh->dirty_scans--;
-            }
-
         } else {
             /* Scanned again meanwhile: behind the codes not yet taken,
              * so that the next chunk goes on with those. */
@@ -1136,10 +1068,9 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     (void) ngx_atomic_fetch_add(&sh->unstored, dropped);
 
-    /* A write of right PINs alone says nothing of scans. */
-    ngx_http_code_router_scans_usage(z, scans ? rc_scans : -1, log);
+    ngx_http_code_router_scans_usage(z, rc, log);
 
-    if (rc == 0 && (rc_scans == 0 || dropped)) {
+    if (rc == 0 || dropped) {
         (void) ngx_atomic_fetch_add(&sh->flushes, 1);
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                        "code router: stored %ui codes of zone \"%V\"",
@@ -1149,9 +1080,8 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
 
     (void) ngx_atomic_fetch_add(&sh->flush_errors, 1);
     ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "code router: zone \"%V\": %s; the %s stay in memory "
-                  "and are retried", &z->name, cr_scans_error(z->sc),
-                  rc ? "right PINs and scans" : "scans");
+                  "code router: zone \"%V\": %s; the scans stay in memory "
+                  "and are retried", &z->name, cr_scans_error(z->sc));
 }
 
 
@@ -1162,7 +1092,7 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
  */
 static void
 ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
-    int rc_scans, ngx_log_t *log)
+    int rc, ngx_log_t *log)
 {
     ngx_uint_t                        refusing;
     cr_scans_usage_t                  u;
@@ -1193,11 +1123,11 @@ ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
                       "below its alert share again", &z->store, &z->name);
     }
 
-    if (rc_scans == -1) {
-        return;                         /* an error (logged), or no scans */
+    if (rc == -1) {
+        return;                         /* an error (logged) */
     }
 
-    refusing = (rc_scans == CR_SCANS_REFUSED || rc_scans == CR_SCANS_FULL);
+    refusing = (rc == CR_SCANS_REFUSED || rc == CR_SCANS_FULL);
 
     if (refusing && ngx_atomic_cmp_set(&sh->store_refusing, 0, 1)) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -1235,8 +1165,7 @@ ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
     (void) pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 #endif
 
-    ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n,
-                                               &ctx->rc_scans);
+    ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n);
 }
 
 
@@ -1251,12 +1180,11 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     ctx = task->ctx;
 
     ngx_http_code_router_scans_flush_end(ctx->zone, ctx->n, ctx->rc,
-                                         ctx->rc_scans, ev->log);
+                                         ev->log);
     ctx->zone->busy = 0;
 
-    /* A full chunk: there may be more of this second's codes (right PINs
-     * behind scans the store refused, too). */
-    if (ctx->rc == 0 && ctx->rc_scans != -1 && ctx->n == CR_FLUSH_CHUNK
+    /* A full chunk: there may be more of this second's codes. */
+    if (ctx->rc != -1 && ctx->n == CR_FLUSH_CHUNK
         && !ngx_exiting
         && !ngx_terminate && !ngx_quit)
     {
@@ -1290,7 +1218,8 @@ static const ngx_http_code_router_scans_metric_t
     cr_scans_metric("total", counted, "counter",
                     "Scans of genuine codes counted."),
     cr_scans_metric("verified_total", verified, "counter",
-                    "Right PINs counted (code_router_verify)."),
+                    "Right PINs counted in the zone's scan store by the "
+                    "embedded ledger (code_router_verify)."),
     cr_scans_metric("ignored_total", ignored, "counter",
                     "Requests not counted as scans (HEAD, bots, previews, "
                     "API reads)."),
@@ -1787,14 +1716,6 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* A full zone is expected and handled (eviction), not an error. */
     z->shpool->log_nomem = 0;
-
-    /* What the zone holds, roughly: its free pages of node-sized slots
-     * (a power of two); scans not yet stored may take 3/4 of it. */
-    for (len = 8; len < sizeof(ngx_http_code_router_scan_node_t); len *= 2) {
-        /* void */
-    }
-
-    sh->cap_scans = z->shpool->pfree * (ngx_pagesize / len) / 4 * 3;
 
     return NGX_OK;
 }

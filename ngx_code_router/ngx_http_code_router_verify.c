@@ -123,12 +123,14 @@ typedef struct {
     ngx_str_t                     request;      /* the form's, or "" */
     ngx_http_code_router_decision_t  *d;
     ngx_str_t                     buyer;        /* the API's buyer= */
+    ngx_uint_t                    refuse;       /* 413, 415 once read */
+    const char                   *refuse_err;
 } ngx_http_code_router_verify_ctx_t;
 
 
 static ngx_int_t ngx_http_code_router_verify_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_code_router_verify_body_check(
-    ngx_http_request_t *r);
+static ngx_uint_t ngx_http_code_router_verify_body_check(
+    ngx_http_request_t *r, const char **err);
 static ngx_uint_t ngx_http_code_router_verify_cross_site(
     ngx_http_request_t *r);
 static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
@@ -246,6 +248,8 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     ngx_uint_t api)
 {
     ngx_int_t                           rc;
+    ngx_uint_t                          status;
+    const char                         *err;
     ngx_http_code_router_decision_t    *d;
     ngx_http_code_router_verify_ctx_t  *ctx;
     ngx_http_code_router_loc_conf_t    *crlcf;
@@ -269,9 +273,20 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
     }
 
     if (r->method == NGX_HTTP_POST) {
-        rc = ngx_http_code_router_verify_body_check(r);
-        if (rc != NGX_DECLINED) {
-            return rc;                  /* answered: 413 or 415 */
+        status = ngx_http_code_router_verify_body_check(r, &err);
+
+        /* Over HTTP/1.x nginx's discard reads the body after the answer,
+         * the connection kept alive.  An HTTP/2 stream answered before
+         * its body ends is reset (discarding only skips its DATA), and
+         * clients drop the answer: there the body is read first (nginx
+         * keeps it within client_max_body_size). */
+        if (status && r->http_version < NGX_HTTP_VERSION_20) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_code_router_verify_error(r, status, err);
         }
 
         ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_code_router_verify_ctx_t));
@@ -279,6 +294,8 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ctx->refuse = status;
+        ctx->refuse_err = err;
         ctx->code = *code;
         ctx->api = api;
         ngx_str_null(&ctx->buyer);
@@ -335,24 +352,23 @@ ngx_http_code_router_verify_start(ngx_http_request_t *r, ngx_str_t *code,
 }
 
 
-/* Before reading: the size announced, and the type.  NGX_DECLINED if
- * the body may be read; else the answer's rc. */
-static ngx_int_t
-ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
+/* Before reading: the size announced, and the type.  0 if the body is
+ * a PIN form to read; else the status to refuse it with, and *err. */
+static ngx_uint_t
+ngx_http_code_router_verify_body_check(ngx_http_request_t *r,
+    const char **err)
 {
-    ngx_int_t         rc;
     ngx_str_t        *ct;
     ngx_uint_t        status;
-    const char       *err;
 
     static ngx_str_t  form = ngx_string("application/x-www-form-urlencoded");
 
     status = 0;
-    err = NULL;
+    *err = NULL;
 
     if (r->headers_in.content_length_n > CR_FORM_MAX) {
         status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-        err = "the body is over 1024 bytes";
+        *err = "the body is over 1024 bytes";
 
     } else {
         ct = r->headers_in.content_type ? &r->headers_in.content_type->value
@@ -365,21 +381,12 @@ ngx_http_code_router_verify_body_check(ngx_http_request_t *r)
                 && ct->data[form.len] != ' ' && ct->data[form.len] != '\t'))
         {
             status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
-            err = "the body must be application/x-www-form-urlencoded "
-                  "with a pin field";
+            *err = "the body must be application/x-www-form-urlencoded "
+                   "with a pin field";
         }
     }
 
-    if (status == 0) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_code_router_verify_error(r, status, err);
+    return status;
 }
 
 
@@ -462,6 +469,14 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
     u_char                              rid[CR_LEDGER_REQUEST_MAX + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+
+    /* Over HTTP/2, a body refused before reading, now read. */
+    if (ctx->refuse) {
+        ngx_http_finalize_request(r,
+            ngx_http_code_router_verify_error(r, ctx->refuse,
+                                              ctx->refuse_err));
+        return;
+    }
 
     /* The page's form, posted from another site's page: every visitor of
      * that page would be a fresh guessing address.  The API is for

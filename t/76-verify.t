@@ -178,7 +178,11 @@ is($pm{genuine}, 2, '/status: 2 genuine (one per code)');
 cmp_ok($pm{wrong_pin}, '>=', 1000, "/status: $pm{wrong_pin} wrong PINs");
 cmp_ok($pm{locked}, '>=', 3, "/status: $pm{locked} locked");
 like($m, qr/^code_router_pin_guard_records (\d{4,})$/m, '/status: the guard holds over 1,000 records');
-like($m, qr/^code_router_scans_verified_total\{zone="scans"\} \d+$/m, '/status: right PINs counted in the zone');
+my ($vt) = $m =~ /^code_router_scans_verified_total\{zone="scans"\} (\d+)$/m;
+is($vt, $pm{genuine} + ($pm{verified_before} // 0),
+   "/status: the ledger's $pm{genuine} genuine and "
+   . ($pm{verified_before} // 0) . " verified_before committed to the "
+   . "zone's store");
 
 $t->stop;
 done_testing;
