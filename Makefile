@@ -22,13 +22,25 @@ NGX_SRC     ?= /usr/share/nginx/src
 B           := build
 SRC         := ngx_code_router
 
-# The pure C cores: no nginx headers, shared by module, CLI and tests;
-# built once per flavour into a static library (below).  The CLI's own
-# files are cr_cli*.c.
-CLI_SRCS    := $(wildcard $(SRC)/cr_cli*.c)
-CORE_SRCS   := $(filter-out $(CLI_SRCS),$(wildcard $(SRC)/cr_*.c))
-MODULE_SRCS := $(wildcard $(SRC)/ngx_http_*.c) $(CORE_SRCS)
-HDRS        := $(wildcard $(SRC)/*.h)
+# The source tree is the list of sources (config reads the same folders):
+#   core/   pure C cores, never an nginx header: in the module, the CLI,
+#           the unit tests and the fuzzers
+#   load/   pure C, the writer side (loader, store writer): not in the
+#           read-only module
+#   cli/    the CLI's commands
+#   nginx/  the module's glue
+# The cores are built once per flavour into a static library (below).
+CORE_DIRS   := $(SRC)/core $(SRC)/load
+CLI_SRCS    := $(wildcard $(SRC)/cli/*.c)
+CORE_SRCS   := $(wildcard $(SRC)/core/*.c $(SRC)/load/*.c)
+MODULE_SRCS := $(wildcard $(SRC)/nginx/*.c $(SRC)/core/*.c)
+HDRS        := $(wildcard $(SRC)/*/*.h)
+CR_INC      := $(addprefix -I,$(CORE_DIRS) $(SRC)/cli)
+# nginx's configure reads the folders once: a file added or removed
+# configures again (the list is rewritten only when it changes).
+SRC_LIST    := $(B)/module-files
+$(shell mkdir -p $(B); echo $(MODULE_SRCS) $(HDRS) | cmp -s - $(SRC_LIST) \
+    || echo $(MODULE_SRCS) $(HDRS) > $(SRC_LIST))
 
 CC          ?= cc
 OPT         ?= -O2 -g
@@ -115,7 +127,7 @@ deps:
 
 # Configure Debian's nginx tree with its own flags.  --builddir keeps every
 # generated file under build/; the tree in $(NGX_SRC) is only read.
-$(B)/nginx/Makefile: config
+$(B)/nginx/Makefile: config $(SRC_LIST)
 	@mkdir -p $(B)
 	@echo "configuring nginx $(NGX_SRC) (log: $(B)/configure.log)"
 	@cd $(NGX_SRC) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
@@ -129,7 +141,7 @@ $(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS) $(HDRS)
 	cp $(B)/nginx/ngx_http_code_router_module.so $@
 
 ifdef NGINX_SRC
-$(ALT)/Makefile: config
+$(ALT)/Makefile: config $(SRC_LIST)
 	@mkdir -p $(ALT)
 	@echo "configuring nginx $(NGX_ALT_VER) in $(NGINX_SRC) (log: $(ALT)/configure.log)"
 	@cd $(NGINX_SRC) && ./configure $(NGX_DEB_FLAGS) \
@@ -142,7 +154,7 @@ $(ALT)/Makefile: config
 $(ALT_NGINX) $(ALT_MODULE) &: $(ALT)/Makefile $(MODULE_SRCS) $(HDRS)
 	$(MAKE) -s -f $(CURDIR)/$(ALT)/Makefile -C $(NGINX_SRC) binary modules
 
-$(ALT)-static/Makefile: config
+$(ALT)-static/Makefile: config $(SRC_LIST)
 	@mkdir -p $(ALT)-static
 	@echo "configuring static nginx $(NGX_ALT_VER) (log: $(ALT)-static/configure.log)"
 	@cd $(NGINX_SRC) && ./configure $(NGX_DEB_FLAGS) \
@@ -171,17 +183,19 @@ ASAN_CFLAGS := -std=c11 $(WARN) -O1 -g $(SAN) $(PG_INC)
 FUZZ_CFLAGS := -std=c11 $(WARN) -g -O1 -fno-sanitize-recover=all \
                -fsanitize=fuzzer-no-link,address,undefined $(PG_INC)
 
-$(B)/lib/%.o: $(SRC)/%.c
-	@mkdir -p $(@D)
-	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+vpath %.c $(CORE_DIRS) $(SRC)/cli
 
-$(B)/asan/%.o: $(SRC)/%.c
+$(B)/lib/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ASAN_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(CR_CFLAGS) $(CR_INC) $(DEPFLAGS) -c -o $@ $<
 
-$(B)/fuzz/%.o: $(SRC)/%.c
+$(B)/asan/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(CC) $(ASAN_CFLAGS) $(CR_INC) $(DEPFLAGS) -c -o $@ $<
+
+$(B)/fuzz/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $(CR_INC) $(DEPFLAGS) -c -o $@ $<
 
 # Objects are kept (not intermediate files): the next build reuses them.
 .SECONDARY: $(foreach d,lib asan fuzz,$(patsubst %,$(B)/$(d)/%.o,\
@@ -197,17 +211,17 @@ $(CLI): $(foreach c,$(CLI_NAMES),$(B)/lib/$(c).o) $(LIB)
 
 $(B)/t/test-%: t/unit/test_%.c $(LIB)
 	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) $(CR_INC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
 	    $(LIBS)
 
-$(B)/t/raw-put: t/unit/raw_put.c $(LIB)
+$(B)/t/raw-put: t/bin/raw_put.c $(LIB)
 	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) $(CR_INC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
 	    $(LIBS)
 
-$(B)/t/gs1-parse: t/unit/gs1_parse.c $(LIB)
+$(B)/t/gs1-parse: t/bin/gs1_parse.c $(LIB)
 	@mkdir -p $(B)/t
-	$(CC) $(CR_CFLAGS) $(DEPFLAGS) -I$(SRC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
+	$(CC) $(CR_CFLAGS) $(DEPFLAGS) $(CR_INC) $(CR_LDFLAGS) -o $@ $< $(LIB) \
 	    $(LIBS)
 
 # npm ci installs exactly what the lock file names, into a git-ignored
@@ -215,22 +229,22 @@ $(B)/t/gs1-parse: t/unit/gs1_parse.c $(LIB)
 $(ORACLE): t/oracle/package.json t/oracle/package-lock.json
 	cd t/oracle && npm ci --no-audit --no-fund --loglevel=error
 
-$(B)/t/corrupt-write.so: t/unit/corrupt_write.c
+$(B)/t/corrupt-write.so: t/bin/corrupt_write.c
 	@mkdir -p $(B)/t
 	$(CC) -std=c11 $(WARN) $(OPT) -fPIC -shared -o $@ $< -ldl
 
-$(B)/t/http-pipeline: t/unit/http_pipeline.c
+$(B)/t/http-pipeline: t/bin/http_pipeline.c
 	@mkdir -p $(B)/t
 	$(CC) $(CR_CFLAGS) $(DEPFLAGS) $(CR_LDFLAGS) -o $@ $<
 
 # The unit tests also run under AddressSanitizer and UBSan, always.
 $(B)/t/test-%-asan: t/unit/test_%.c $(ASAN_LIB)
 	@mkdir -p $(B)/t
-	$(CC) $(ASAN_CFLAGS) $(DEPFLAGS) -I$(SRC) -o $@ $< $(ASAN_LIB) $(LIBS)
+	$(CC) $(ASAN_CFLAGS) $(DEPFLAGS) $(CR_INC) -o $@ $< $(ASAN_LIB) $(LIBS)
 
 # make test SANITIZE=1: the module and the CLI built with ASan+UBSan, and
 # every test run against them (the runtime preloaded into Debian's nginx).
-$(B)/nginx-asan/Makefile: config
+$(B)/nginx-asan/Makefile: config $(SRC_LIST)
 	@mkdir -p $(B)
 	@echo "configuring nginx for the sanitized module (log: $(B)/configure-asan.log)"
 	@cd $(NGX_SRC) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
@@ -258,7 +272,7 @@ FUZZ_SECONDS ?= 60
 
 $(B)/fuzz/fuzz-%: t/fuzz/fuzz_%.c $(FUZZ_LIB)
 	@mkdir -p $(B)/fuzz
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(DEPFLAGS) -I$(SRC) -o $@ $< \
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $(DEPFLAGS) $(CR_INC) -o $@ $< \
 	    $(FUZZ_LIB) $(LIBS)
 
 fuzzers: $(FUZZ_BINS)

@@ -291,7 +291,7 @@ my ($deb) = read_file(root() . '/debian/changelog') =~ /\Acode-router \(([^)]+)\
 ($rc, $out, $err) = cr('--version');
 is($rc, 0, 'code-router --version: exit 0') or diag $err;
 is($out, "code-router $deb\n", "... prints \"code-router $deb\", debian/changelog's version");
-my ($hdr) = read_file(root() . '/ngx_code_router/cr_version.h') =~ /#define CR_VERSION\s+"([^"]+)"/;
+my ($hdr) = read_file(root() . '/ngx_code_router/core/cr_version.h') =~ /#define CR_VERSION\s+"([^"]+)"/;
 is($hdr, $deb, '... cr_version.h holds the same version');
 ($rc, $out, $err) = cr('--help');
 like($out, qr/^code-router --version/m, '--help names --version');

@@ -38,8 +38,8 @@ ok(@cmds >= 8, "--help lists the commands (@cmds)");
 ok((grep { $_ eq 'scans' } @cmds), '... scans among them');
 
 # A command's options: the getopt tables of cr_cmd_CMD (and of any
-# cr_cmd_CMD_* function it dispatches to) in ngx_code_router/cr_cli*.c.
-my $src = join "\n", map { read_file($_) } glob "$root/ngx_code_router/cr_cli*.c";
+# cr_cmd_CMD_* function it dispatches to) in ngx_code_router/cli/cr_cli*.c.
+my $src = join "\n", map { read_file($_) } glob "$root/ngx_code_router/cli/cr_cli*.c";
 sub options_of {
     my ($cmd) = @_;
     my %o;

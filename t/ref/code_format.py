@@ -2,7 +2,7 @@
 """Reference implementation of the code format in docs/code-format.md.
 
 Written from the document, not from the C, as a test oracle: the C codec
-(ngx_code_router/cr_codec.c) is the product's only implementation; this
+(ngx_code_router/core/cr_codec.c) is the product's only implementation; this
 script exists so that the document and the C cannot drift apart silently.
 
 usage: code_format.py MASTER_HEX KID SERIAL...   prints one code per serial

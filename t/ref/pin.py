@@ -2,7 +2,7 @@
 """Reference implementation of the PIN in docs/code-format.md ("The PIN").
 
 Written from the document, not from the C, as a test oracle: the C
-(ngx_code_router/cr_pin.c) is the product's only implementation; this
+(ngx_code_router/core/cr_pin.c) is the product's only implementation; this
 script exists so that the document and the C cannot drift apart silently.
 The code column comes from code_format.py, the reference of the code.
 

@@ -1,6 +1,6 @@
 /*
- * cr_store_rules: campaigns' rules in the store (see cr_store.h).  The
- * writer's puts, deletes and iteration; the reader's copy of them and
+ * cr_store_rules: campaigns' rules in the store (see cr_store.h).  Their
+ * iteration (the writer's and a reader's); the reader's copy of them and
  * the slow path that reads one campaign's rules from LMDB; the taking of
  * a rule's target into a binding.
  */
@@ -17,85 +17,6 @@ static int cr_rules_walk(cr_store_t *st, MDB_cursor *cur, const char *id,
 static void cr_rules_done(cr_store_t *st, MDB_cursor *cur);
 static int cr_rule_check(cr_store_t *st, const cr_campaign_t *c,
     const cr_rule_t *r);
-
-
-int
-cr_store_put_rule(cr_store_t *st, const cr_rule_t *r)
-{
-    int       rc;
-    uint8_t   key[CR_RULE_KEY_MAX];
-    uint64_t  count;
-    MDB_val   k, v;
-
-    rc = cr_rec_value(st, cr_rule_encode(r, st->buf), &v);
-    if (rc != 0) {
-        return rc;
-    }
-
-    k.mv_data = key;
-    k.mv_size = cr_rule_key(key, r->s[CR_RULE_CAMPAIGN].data,
-                            r->s[CR_RULE_CAMPAIGN].len, r->rule);
-
-    /* The meta record counts the first schema's kinds only. */
-    count = 0;
-
-    return cr_put_record(st, st->rule_dbi, &k, &v, &count);
-}
-
-
-int
-cr_store_del_rule(cr_store_t *st, const char *id, size_t len, unsigned rule)
-{
-    uint8_t  key[CR_RULE_KEY_MAX];
-    MDB_val  k;
-
-    k.mv_data = key;
-    k.mv_size = cr_rule_key(key, id, len, rule);
-
-    return cr_mdb_rc(st, mdb_del(st->wtxn, st->rule_dbi, &k, NULL),
-                     "cannot delete a rule");
-}
-
-
-int
-cr_rules_del_campaign(cr_store_t *st, const char *id, size_t len)
-{
-    int          rc;
-    uint8_t      key[CR_RULE_KEY_MAX];
-    size_t       plen;
-    MDB_val      k, v;
-    MDB_cursor  *cur;
-
-    rc = mdb_cursor_open(st->wtxn, st->rule_dbi, &cur);
-    if (rc != 0) {
-        return cr_mdb_rc(st, rc, "cannot delete rules");
-    }
-
-    plen = cr_rule_key(key, id, len, 0) - 2;
-
-    /* Sought again after each delete: the prefix's first rule. */
-    for ( ;; ) {
-        k.mv_data = key;
-        k.mv_size = plen;
-
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (rc != 0 || k.mv_size != plen + 2
-            || memcmp(k.mv_data, key, plen) != 0)
-        {
-            break;
-        }
-
-        rc = mdb_cursor_del(cur, 0);
-        if (rc != 0) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cur);
-
-    return rc == 0 || rc == MDB_NOTFOUND
-           ? 0 : cr_mdb_rc(st, rc, "cannot delete rules");
-}
 
 
 /* The writer's transaction, or a read transaction of the reader's slot
