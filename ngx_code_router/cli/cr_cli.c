@@ -37,14 +37,10 @@ typedef struct {
 
 
 static int cr_cmd_keygen(int argc, char **argv);
-static int cr_cmd_mint(int argc, char **argv);
 static int cr_cmd_inspect(int argc, char **argv);
 static int cr_main_usage(FILE *f);
 static int cr_inspect_one(const cr_keyring_t *ring, const char *arg,
     const char *pin, unsigned digits);
-static int cr_parse_pin_digits(const char *cmd, const char *arg,
-    unsigned *digits);
-static char *cr_u64_to_str(char *end, uint64_t v);
 
 
 /*
@@ -372,248 +368,8 @@ cr_cmd_keygen(int argc, char **argv)
 }
 
 
-static int
-cr_cmd_mint(int argc, char **argv)
-{
-    int            ch, csv, rc, pin;
-    char           line[64 + CR_GS1_PREFIX_MAX + 2 * CR_CODE_LEN
-                        + CR_PIN_DIGITS_MAX], *p, *num;
-    const char    *gtin, *lot;
-    static char    dl_prefix[CR_GS1_PREFIX_MAX + 1];
-    char           err[512], digits[24];
-    size_t         plen, n;
-    unsigned       pin_digits;
-    uint8_t        master[CR_MASTER_KEY_LEN];
-    uint64_t       kid, from, count, serial, last;
-    cr_key_t       key;
-    const char    *keyfile, *prefix;
-    static char    obuf[1 << 20];
-
-    static const struct option  opts[] = {
-        { "key", required_argument, NULL, 'k' },
-        { "kid", required_argument, NULL, 'i' },
-        { "from", required_argument, NULL, 'f' },
-        { "count", required_argument, NULL, 'n' },
-        { "url-prefix", required_argument, NULL, 'u' },
-        { "format", required_argument, NULL, 'F' },
-        { "pin", no_argument, NULL, 'P' },
-        { "pin-digits", required_argument, NULL, 'D' },
-        { "gtin", required_argument, NULL, 'g' },
-        { "lot", required_argument, NULL, 'l' },
-        { NULL, 0, NULL, 0 }
-    };
-
-    keyfile = NULL;
-    prefix = "";
-    gtin = NULL;
-    lot = NULL;
-    csv = 0;
-    pin = 0;
-    pin_digits = 0;
-    kid = from = count = UINT64_MAX;
-
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'k':
-            keyfile = optarg;
-            break;
-        case 'i':
-            if (cr_cli_parse_u64(optarg, CR_KID_MAX, &kid) != 0) {
-                return cr_cli_error("mint", CR_EXIT_USAGE,
-                                    "--kid \"%s\": a key id is 0..%d",
-                                    optarg, CR_KID_MAX);
-            }
-            break;
-        case 'f':
-            if (cr_cli_parse_u64(optarg, CR_SERIAL_MAX, &from) != 0) {
-                return cr_cli_error("mint", CR_EXIT_USAGE,
-                                    "--from \"%s\": a serial is 0..%llu",
-                                    optarg,
-                                    (unsigned long long) CR_SERIAL_MAX);
-            }
-            break;
-        case 'n':
-            if (cr_cli_parse_u64(optarg, CR_SERIAL_MAX + 1, &count) != 0
-                || count == 0)
-            {
-                return cr_cli_error("mint", CR_EXIT_USAGE,
-                                    "--count \"%s\": must be 1..%llu",
-                                    optarg,
-                                    (unsigned long long) CR_SERIAL_MAX + 1);
-            }
-            break;
-        case 'u':
-            prefix = optarg;
-            break;
-        case 'g':
-            gtin = optarg;
-            break;
-        case 'l':
-            lot = optarg;
-            break;
-        case 'F':
-            if (strcmp(optarg, "csv") == 0) {
-                csv = 1;
-            } else if (strcmp(optarg, "codes") == 0) {
-                csv = 0;
-            } else {
-                return cr_cli_error("mint", CR_EXIT_USAGE,
-                                    "--format \"%s\": codes or csv", optarg);
-            }
-            break;
-        case 'P':
-            pin = 1;
-            break;
-        case 'D':
-            if (cr_parse_pin_digits("mint", optarg, &pin_digits) != 0) {
-                return CR_EXIT_USAGE;
-            }
-            break;
-        default:
-            return cr_cli_error("mint", CR_EXIT_USAGE, "bad option");
-        }
-    }
-
-    if (optind != argc) {
-        return cr_cli_error("mint", CR_EXIT_USAGE,
-                            "unexpected argument \"%s\"", argv[optind]);
-    }
-
-    if (keyfile == NULL || kid == UINT64_MAX || from == UINT64_MAX
-        || count == UINT64_MAX)
-    {
-        return cr_cli_error("mint", CR_EXIT_USAGE,
-                            "--key, --kid, --from and --count are required");
-    }
-
-    /* One column a field: --format codes has no room for the PIN. */
-    if (pin && !csv) {
-        return cr_cli_error("mint", CR_EXIT_USAGE,
-                            "--pin needs --format csv: the PIN goes in a "
-                            "column of its own");
-    }
-
-    if (pin_digits && !pin) {
-        return cr_cli_error("mint", CR_EXIT_USAGE,
-                            "--pin-digits needs --pin");
-    }
-
-    if (pin_digits == 0) {
-        pin_digits = CR_PIN_DIGITS_DEFAULT;
-    }
-
-    if (count - 1 > CR_SERIAL_MAX - from) {
-        return cr_cli_error("mint", CR_EXIT_USAGE,
-                            "--from %llu --count %llu runs past the last "
-                            "serial %llu", (unsigned long long) from,
-                            (unsigned long long) count,
-                            (unsigned long long) CR_SERIAL_MAX);
-    }
-
-    plen = strlen(prefix);
-
-    if (plen > CR_URL_PREFIX_MAX || strpbrk(prefix, ",\"\r\n") != NULL) {
-        return cr_cli_error("mint", CR_EXIT_USAGE,
-                            "--url-prefix: at most %d bytes, without "
-                            "commas, quotes or line breaks",
-                            CR_URL_PREFIX_MAX);
-    }
-
-    if (lot != NULL && gtin == NULL) {
-        return cr_cli_error("mint", CR_EXIT_USAGE, "--lot needs --gtin");
-    }
-
-    if (gtin != NULL) {
-        if (plen == 0) {
-            return cr_cli_error("mint", CR_EXIT_USAGE,
-                                "--gtin needs --url-prefix: a Digital Link "
-                                "is a URL");
-        }
-
-        rc = cr_cli_gs1_prefix(prefix, gtin, lot, dl_prefix,
-                               sizeof(dl_prefix));
-        if (rc != CR_EXIT_OK) {
-            return rc;
-        }
-
-        prefix = dl_prefix;
-        plen = strlen(prefix);
-    }
-
-    if (cr_keyfile_read(keyfile, master, err, sizeof(err)) != 0) {
-        return cr_cli_error("mint", CR_EXIT_ENV, "%s", err);
-    }
-
-    rc = cr_key_derive(&key, (unsigned) kid, master);
-    sodium_memzero(master, sizeof(master));
-
-    if (rc != 0) {
-        return cr_cli_error("mint", CR_EXIT_ENV, "cannot derive keys");
-    }
-
-    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
-
-    if (csv) {
-        fputs(pin ? "serial,code,url,pin\n" : "serial,code,url\n", stdout);
-    }
-
-    last = from + (count - 1);
-
-    for (serial = from; /* void */ ; serial++) {
-        p = line;
-
-        if (csv) {
-            num = cr_u64_to_str(digits + sizeof(digits), serial);
-            n = (size_t) (digits + sizeof(digits) - num);
-            memcpy(p, num, n);
-            p += n;
-            *p++ = ',';
-            cr_code_seal(p, &key, serial);
-            p += CR_CODE_LEN;
-            *p++ = ',';
-
-            if (plen) {
-                memcpy(p, prefix, plen);
-                p += plen;
-                memcpy(p, p - plen - 1 - CR_CODE_LEN, CR_CODE_LEN);
-                p += CR_CODE_LEN;
-            }
-
-            if (pin) {
-                *p++ = ',';
-                cr_pin_compute(p, pin_digits, &key, serial);
-                p += pin_digits;
-            }
-
-        } else {
-            memcpy(p, prefix, plen);
-            p += plen;
-            cr_code_seal(p, &key, serial);
-            p += CR_CODE_LEN;
-        }
-
-        *p++ = '\n';
-        fwrite(line, 1, (size_t) (p - line), stdout);
-
-        if (serial == last) {
-            break;
-        }
-    }
-
-    sodium_memzero(&key, sizeof(key));
-
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        return cr_cli_error("mint", CR_EXIT_ENV, "cannot write: %s",
-                            strerror(errno));
-    }
-
-    return CR_EXIT_OK;
-}
-
-
-/* --pin-digits: CR_PIN_DIGITS_MIN .. CR_PIN_DIGITS_MAX. */
-static int
-cr_parse_pin_digits(const char *cmd, const char *arg, unsigned *digits)
+int
+cr_cli_parse_pin_digits(const char *cmd, const char *arg, unsigned *digits)
 {
     uint64_t  v;
 
@@ -629,19 +385,6 @@ cr_parse_pin_digits(const char *cmd, const char *arg, unsigned *digits)
     *digits = (unsigned) v;
 
     return 0;
-}
-
-
-/* Writes v in decimal ending just before "end"; returns its first byte. */
-static char *
-cr_u64_to_str(char *end, uint64_t v)
-{
-    do {
-        *--end = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-
-    return end;
 }
 
 
@@ -697,7 +440,9 @@ cr_cmd_inspect(int argc, char **argv)
             pin = optarg;
             break;
         case 'D':
-            if (cr_parse_pin_digits("inspect", optarg, &pin_digits) != 0) {
+            if (cr_cli_parse_pin_digits("inspect", optarg, &pin_digits)
+                != 0)
+            {
                 return CR_EXIT_USAGE;
             }
             break;

@@ -29,6 +29,9 @@
 int cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* code-router mint, in cr_cli_mint.c. */
+int cr_cmd_mint(int argc, char **argv);
+
 /* The store commands, in cr_cli_store.c. */
 int cr_cmd_load(int argc, char **argv);
 int cr_cmd_dump(int argc, char **argv);
@@ -93,5 +96,10 @@ int cr_cli_keyring(const char *cmd, const char *path, const uint8_t *kids,
 
 /* Strict decimal: digits only, no sign, no blanks, at most max. */
 int cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* --pin-digits' argument: CR_PIN_DIGITS_MIN .. CR_PIN_DIGITS_MAX into
+ * *digits; 0, or -1 after printing why as "code-router CMD: ...". */
+int cr_cli_parse_pin_digits(const char *cmd, const char *arg,
+    unsigned *digits);
 
 #endif /* CR_CLI_H */
