@@ -15,7 +15,9 @@
 #                            build/nginx-VERSION/
 #   make test NGINX=1.26     Debian 13's nginx source (cached in build/),
 #                            built as above, and every nginx-facing test
-#                            against it; plus a static build's basic test
+#                            against it; plus the module compiled into a
+#                            plain nginx (--add-module, no --with-compat)
+#                            passing the basic tests
 
 SHELL       := /bin/bash
 NGX_SRC     ?= /usr/share/nginx/src
@@ -113,6 +115,14 @@ NGX_DEB_FLAGS := --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf \
     --with-http_stub_status_module --with-http_realip_module \
     --with-http_auth_request_module --with-http_v2_module \
     --with-http_dav_module --with-http_slice_module --with-threads
+# The static build is a plain --add-module on the stock source tree: no
+# --with-compat, HTTP/2, DAV or realip, so the module must not use what
+# only those define (r->headers_in.accept is NGX_HTTP_HEADERS').  Threads
+# stay: the scan store's writer and the ledger run in thread pools.
+NGX_PLAIN_FLAGS := --prefix=/usr/share/nginx --conf-path=/etc/nginx/nginx.conf \
+    --http-log-path=/var/log/nginx/access.log --error-log-path=stderr \
+    --lock-path=/var/lock/nginx.lock --pid-path=/run/nginx.pid \
+    --with-debug --with-threads
 
 all: check-deps $(ALT_NGINX) $(ALT_MODULE) $(CLI)
 else
@@ -157,7 +167,7 @@ $(ALT_NGINX) $(ALT_MODULE) &: $(ALT)/Makefile $(MODULE_SRCS) $(HDRS)
 $(ALT)-static/Makefile: config $(SRC_LIST)
 	@mkdir -p $(ALT)-static
 	@echo "configuring static nginx $(NGX_ALT_VER) (log: $(ALT)-static/configure.log)"
-	@cd $(NGINX_SRC) && ./configure $(NGX_DEB_FLAGS) \
+	@cd $(NGINX_SRC) && ./configure $(NGX_PLAIN_FLAGS) \
 	    --with-cc-opt='$(NGX_CC_OPT)' --with-ld-opt='$(NGX_LD_OPT)' \
 	    --add-module=$(CURDIR) --builddir=$(CURDIR)/$(ALT)-static \
 	    > $(CURDIR)/$(ALT)-static/configure.log 2>&1 \

@@ -1311,7 +1311,10 @@ ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
         }
     }
 
-    accept = r->headers_in.accept;
+    /* Not r->headers_in.accept: that member exists only with
+     * NGX_HTTP_HEADERS (--with-compat or HTTP/2), and a plain
+     * --add-module build has neither. */
+    accept = ngx_http_code_router_header_in(r, "Accept");
 
     json = api || crlcf->verify.page.len == 0
            || (accept
