@@ -253,37 +253,19 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_code_router_module;
-extern ngx_str_t     ngx_http_code_router_outcomes[CR_OUT_N];
-extern const char   *ngx_http_code_router_answers[CR_ANS_N];
 
 
-/* ngx_http_code_router_handler.c */
+/*
+ * The module's files, bottom up: each calls only files declared before
+ * it here (t/11 checks it).  util; the state a request reads or adds to
+ * (metrics, address, scanlog, db, scans, ledger); the decision every
+ * front end shares; the front ends (handler, gs1, verify, api, status);
+ * on top the module's tables (module.c, variables) and the worker's
+ * lifecycle.
+ */
 
-/* What decide() does with the code's scan count: count it (a scan), read
- * it (a request that could have been one: HEAD, an API read; counted in
- * code_router_scans_ignored_total), or only read it (a PIN check: no
- * scan at all, counted in code_router_pin_checks_total). */
-#define CR_SCAN_READ   0
-#define CR_SCAN_COUNT  1
-#define CR_SCAN_NONE   2
 
-/* Decodes, verifies, looks up, counts (count: CR_SCAN_*) and applies the
- * scan and region rules: fills d, sets no variable.  NGX_ERROR only for
- * memory. */
-ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
-    ngx_uint_t count, ngx_http_code_router_decision_t *d);
-
-/* Picks the answer to decision d in one switch on its outcome: d->ans and
- * d->target (an unusable target turns ok into unavailable). */
-void ngx_http_code_router_answer(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
-
-/* The one exit: counts d, sets the variables, and sends its answer (a
- * redirect, the interstitial, or the fallback status for error_page).
- * CR_ANS_LINKSET: counts and sets only, returns NGX_OK, and the caller
- * sends the document. */
-ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+/* ngx_http_code_router_util.c */
 
 /* A body answer: status, the media type (a literal), len bytes at body
  * (in the pool); never cached by Last-Modified.  What the handler returns. */
@@ -299,14 +281,6 @@ ngx_table_elt_t *ngx_http_code_router_header_in(ngx_http_request_t *r,
 /* A response header pushed alone of its name; the caller fills key and
  * value.  NULL for memory. */
 ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
-
-/* The target of an ok decision about bound code b for this client, and
- * its kind (redirect, URL Link, interstitial).  interstitial: the
- * location's, or NULL where none is needed (the API names the URL only).
- * NGX_DECLINED: the stored target is unusable (logged). */
-ngx_int_t ngx_http_code_router_campaign_target(ngx_http_request_t *r,
-    cr_binding_t *b, u_char *code, ngx_uint_t wechat, ngx_str_t *interstitial,
-    ngx_str_t *url, ngx_http_code_router_ans_e *ans);
 
 /* Sets the indexed variable of index (crmcf->var_index[...]) to d[0..n),
  * which must outlive the request's variables (r->pool or static). */
@@ -325,18 +299,6 @@ ngx_int_t ngx_http_code_router_campaign_target(ngx_http_request_t *r,
 ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
     ngx_int_t index, uint64_t v);
 
-/* Sets the variables of decision d (not $code_router_target nor
- * $code_router_client, which are the router's). */
-ngx_int_t ngx_http_code_router_set_vars(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d);
-
-/* 1 if the request comes from WeChat, 0 if not, NGX_ERROR. */
-ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r);
-
-/* The same, asked once per decision d (the rules and the answer). */
-ngx_int_t ngx_http_code_router_client(ngx_http_request_t *r,
-    ngx_http_code_router_decision_t *d);
-
 /* Cuts v down to its last path segment (the code). */
 void ngx_http_code_router_last_segment(ngx_str_t *v);
 
@@ -352,24 +314,6 @@ ngx_uint_t ngx_http_code_router_log_ok(ngx_http_code_router_limit_t *l,
 void ngx_http_code_router_regex_failed(ngx_http_request_t *r,
     ngx_http_code_router_limit_t *l, ngx_int_t rc, const char *what);
 
-/* Registers the $code_router_* variables (preconfiguration). */
-ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
-
-/* The content handler of a code_router location. */
-ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
-
-
-/* ngx_http_code_router_gs1.c */
-
-/* The content handler of a code_router_gs1 location (docs/gs1.md). */
-ngx_int_t ngx_http_code_router_gs1_handler(ngx_http_request_t *r);
-
-
-/* ngx_http_code_router_api.c */
-
-/* The content handler of a code_router_api location. */
-ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
-
 /* ,"name":"escaped s" (or "id":"..." after '{' without a name), and
  * ,"name":"ISO 8601 time in zone tz" (null for CR_TIME_NONE): the end. */
 u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
@@ -377,46 +321,96 @@ u_char *ngx_http_code_router_json_str(u_char *p, const char *name,
 u_char *ngx_http_code_router_json_time(u_char *p, const char *name,
     int64_t t, int tz);
 
+/* Any store (binding or scan) kept open by a worker.  down(): it failed;
+ * logged once per outage, retried a second later ("then" says what
+ * happens meanwhile).  up(): it opened; the end of an outage is logged.
+ * retry_due(): a closed store may be tried now.  readers_due(): its stale
+ * reader slots are to be cleared now (every CR_READER_CHECK_S);
+ * readers_cleared() logs how many were. */
+void ngx_http_code_router_down(ngx_log_t *log,
+    ngx_http_code_router_outage_t *o, const char *err, const char *then);
+void ngx_http_code_router_up(ngx_log_t *log, ngx_http_code_router_outage_t *o,
+    const char *what, ngx_str_t *path);
+ngx_uint_t ngx_http_code_router_retry_due(ngx_http_code_router_outage_t *o);
+ngx_uint_t ngx_http_code_router_readers_due(ngx_http_code_router_outage_t *o);
+void ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
+    ngx_str_t *path);
 
-/* ngx_http_code_router_verify.c */
 
-/* verify_start()'s api: the page (0), POST .../CODE/verify, or POST
- * .../CODE/redeem (a right PIN redeems the prize). */
-#define CR_API_VERIFY   1
-#define CR_API_REDEEM   2
+/* ngx_http_code_router_metrics.c */
 
-/* GET: the page of the code; POST: reads the body (pin=...), then checks
- * the PIN.  api: JSON always, POST only (POST .../CODE/verify). */
-ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
-    ngx_str_t *code, ngx_uint_t api);
+#define CR_SCENES            5          /* 0: no batch, then cr_scene_e */
 
-/* The directives code_router_verify, _verify_page, _pin_digits,
- * _time_zone, _pin_guard; and the location configuration's part. */
-char *ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
-    *conf);
-char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
-    ngx_http_code_router_loc_conf_t *prev,
-    ngx_http_code_router_loc_conf_t *conf);
+/* The counters in the metrics' zone, shared by every worker. */
+typedef struct {
+    ngx_atomic_t                   outcome[CR_OUT_N];
+    ngx_atomic_t                   scene[CR_SCENES];
+    ngx_atomic_t                   client[2];       /* other, wechat */
+    ngx_atomic_t                   answer[CR_ANS_N];
+    ngx_atomic_t                   reopened;
+    ngx_atomic_t                   unusable;        /* targets, in scans */
+} ngx_http_code_router_metrics_t;
 
-/* $code_router_first_scan_zh, _en: $code_router_first_scan for people,
- * in the location's code_router_time_zone, made when a page reads it. */
-ngx_int_t ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
+/* Counts one answer in the metrics shared by all workers. */
+void ngx_http_code_router_count(ngx_http_request_t *r,
+    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
+    ngx_http_code_router_ans_e ans);
+
+/* Counts a store opened by a worker after its start. */
+void ngx_http_code_router_count_reopen(void);
+
+/* A scan answered 503 for its campaign's unusable target. */
+void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
+
+/* A zone's init of ngx_atomic_t counters: size bytes of zeros in a new
+ * zone, the old cycle's kept on reload.  (shm_zone->init calls it.) */
+ngx_int_t ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone,
+    void *data, size_t size);
+
+/* The metrics' shared memory, added once by any directive that needs it. */
+ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
+
+
+/* ngx_http_code_router_address.c */
+
+/* The client's address as code_router_scan_address keeps it, into *out
+ * (r->pool or the connection's); NGX_ERROR for memory. */
+ngx_int_t ngx_http_code_router_scan_address(ngx_http_request_t *r,
+    ngx_str_t *out);
+
+
+/* ngx_http_code_router_scanlog.c */
+
+/* $code_router_scan: the scan record's JSON members, escaped. */
+ngx_int_t ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
-/* The PIN metrics for code_router_status, as the zones' below. */
-size_t ngx_http_code_router_verify_status_len(ngx_http_request_t *r);
-u_char *ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
-    u_char *last);
+
+/* ngx_http_code_router_db.c */
+
+/* The binding store of the request's server, NULL if it is unavailable:
+ * reopened when its file was replaced, retried in an outage. */
+cr_store_t *ngx_http_code_router_db_store(ngx_http_request_t *r);
+
+/* Store i (from 0) of crmcf->dbs for the status page: its path, and the
+ * store to read now or NULL. */
+ngx_str_t *ngx_http_code_router_db_path(
+    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t i);
+cr_store_t *ngx_http_code_router_db_get(
+    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t i, ngx_log_t *log);
+
+/* code_router_db PATH: checks the file now; its index into dbs plus one
+ * in *index (servers naming one file share it).  NGX_CONF_OK or an
+ * error, logged. */
+char *ngx_http_code_router_db_add(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_uint_t *index);
+
+/* Worker start, every second, worker exit: every store opened; swapped
+ * files noticed, stale readers cleared, snapshots ended; every store
+ * closed. */
+void ngx_http_code_router_db_open_all(ngx_cycle_t *cycle);
+void ngx_http_code_router_db_tick(ngx_log_t *log);
+void ngx_http_code_router_db_close_all(ngx_cycle_t *cycle);
 
 
 /* ngx_http_code_router_scans.c */
@@ -512,83 +506,148 @@ u_char *ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
     u_char *last);
 
 
-/* ngx_http_code_router_db.c */
+/* ngx_http_code_router_decide.c */
 
-/* The binding store of the request's server, NULL if it is unavailable:
- * reopened when its file was replaced, retried in an outage. */
-cr_store_t *ngx_http_code_router_db_store(ngx_http_request_t *r);
+/* What the module knows of an outcome: one row each, indexed by
+ * ngx_http_code_router_out_e.  name: $code_router_status and the JSON's
+ * "status"; fallback: the status of a fallback to error_page; api: the
+ * status of the API's JSON; error: the JSON's "error", or NULL. */
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     fallback;
+    ngx_uint_t                     api;
+    const char                    *error;
+} ngx_http_code_router_outcome_t;
 
-/* Store i (from 0) of crmcf->dbs for the status page: its path, and the
- * store to read now or NULL. */
-ngx_str_t *ngx_http_code_router_db_path(
-    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t i);
-cr_store_t *ngx_http_code_router_db_get(
-    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t i, ngx_log_t *log);
+extern const ngx_http_code_router_outcome_t
+    ngx_http_code_router_outcomes[CR_OUT_N];
 
-/* code_router_db PATH: checks the file now; its index into dbs plus one
- * in *index (servers naming one file share it).  NGX_CONF_OK or an
- * error, logged. */
-char *ngx_http_code_router_db_add(ngx_conf_t *cf, ngx_str_t *path,
-    ngx_uint_t *index);
+/* The answers' names (the metrics' label), by ngx_http_code_router_ans_e. */
+extern const char  *ngx_http_code_router_answers[CR_ANS_N];
 
-/* Any store (binding or scan) kept open by a worker.  down(): it failed;
- * logged once per outage, retried a second later ("then" says what
- * happens meanwhile).  up(): it opened; the end of an outage is logged.
- * retry_due(): a closed store may be tried now.  readers_due(): its stale
- * reader slots are to be cleared now (every CR_READER_CHECK_S);
- * readers_cleared() logs how many were. */
-void ngx_http_code_router_down(ngx_log_t *log,
-    ngx_http_code_router_outage_t *o, const char *err, const char *then);
-void ngx_http_code_router_up(ngx_log_t *log, ngx_http_code_router_outage_t *o,
-    const char *what, ngx_str_t *path);
-ngx_uint_t ngx_http_code_router_retry_due(ngx_http_code_router_outage_t *o);
-ngx_uint_t ngx_http_code_router_readers_due(ngx_http_code_router_outage_t *o);
-void ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
-    ngx_str_t *path);
+/* What decide() does with the code's scan count: count it (a scan), read
+ * it (a request that could have been one: HEAD, an API read; counted in
+ * code_router_scans_ignored_total), or only read it (a PIN check: no
+ * scan at all, counted in code_router_pin_checks_total). */
+#define CR_SCAN_READ   0
+#define CR_SCAN_COUNT  1
+#define CR_SCAN_NONE   2
 
-/* Worker start and exit: every store opened, the timer started; every
- * store flushed and closed. */
-ngx_int_t ngx_http_code_router_init_process(ngx_cycle_t *cycle);
-void ngx_http_code_router_exit_process(ngx_cycle_t *cycle);
+/* Decodes, verifies, looks up, counts (count: CR_SCAN_*) and applies the
+ * scan and region rules: fills d, sets no variable.  NGX_ERROR only for
+ * memory. */
+ngx_int_t ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
+    ngx_uint_t count, ngx_http_code_router_decision_t *d);
+
+/* Picks the answer to decision d in one switch on its outcome: d->ans and
+ * d->target (an unusable target turns ok into unavailable). */
+void ngx_http_code_router_answer(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+
+/* The one exit: counts d, sets the variables, and sends its answer (a
+ * redirect, the interstitial, or the fallback status for error_page).
+ * CR_ANS_LINKSET: counts and sets only, returns NGX_OK, and the caller
+ * sends the document. */
+ngx_int_t ngx_http_code_router_send(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_uint_t wechat);
+
+/* The target of an ok decision about bound code b for this client, and
+ * its kind (redirect, URL Link, interstitial).  interstitial: the
+ * location's, or NULL where none is needed (the API names the URL only).
+ * NGX_DECLINED: the stored target is unusable (logged). */
+ngx_int_t ngx_http_code_router_campaign_target(ngx_http_request_t *r,
+    cr_binding_t *b, u_char *code, ngx_uint_t wechat, ngx_str_t *interstitial,
+    ngx_str_t *url, ngx_http_code_router_ans_e *ans);
+
+/* Sets the variables of decision d (not $code_router_target nor
+ * $code_router_client, which are the router's). */
+ngx_int_t ngx_http_code_router_set_vars(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d);
+
+/* 1 if the request comes from WeChat, 0 if not, NGX_ERROR. */
+ngx_int_t ngx_http_code_router_is_wechat(ngx_http_request_t *r);
+
+/* The same, asked once per decision d (the rules and the answer). */
+ngx_int_t ngx_http_code_router_client(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d);
+
+
+/* ngx_http_code_router_handler.c */
+
+/* The content handler of a code_router location. */
+ngx_int_t ngx_http_code_router_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_gs1.c */
+
+/* The content handler of a code_router_gs1 location (docs/gs1.md). */
+ngx_int_t ngx_http_code_router_gs1_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_code_router_verify.c */
+
+/* verify_start()'s api: the page (0), POST .../CODE/verify, or POST
+ * .../CODE/redeem (a right PIN redeems the prize). */
+#define CR_API_VERIFY   1
+#define CR_API_REDEEM   2
+
+/* GET: the page of the code; POST: reads the body (pin=...), then checks
+ * the PIN.  api: JSON always, POST only (POST .../CODE/verify). */
+ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
+    ngx_str_t *code, ngx_uint_t api);
+
+/* The directives code_router_verify, _verify_page, _pin_digits,
+ * _time_zone, _pin_guard; and the location configuration's part. */
+char *ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
+    *conf);
+char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
+    ngx_http_code_router_loc_conf_t *prev,
+    ngx_http_code_router_loc_conf_t *conf);
+
+/* The PIN metrics for code_router_status, as the zones' below. */
+size_t ngx_http_code_router_verify_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
+    u_char *last);
+
+
+/* ngx_http_code_router_api.c */
+
+/* The content handler of a code_router_api location. */
+ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
 
 
 /* ngx_http_code_router_status.c */
-
-/* Counts one answer in the metrics shared by all workers. */
-void ngx_http_code_router_count(ngx_http_request_t *r,
-    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
-    ngx_http_code_router_ans_e ans);
-
-/* Counts a store opened by a worker after its start. */
-void ngx_http_code_router_count_reopen(void);
-
-/* A scan answered 503 for its campaign's unusable target. */
-void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
-
-/* A zone's init of ngx_atomic_t counters: size bytes of zeros in a new
- * zone, the old cycle's kept on reload.  (shm_zone->init calls it.) */
-ngx_int_t ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone,
-    void *data, size_t size);
-
-/* The metrics' shared memory, added once by any directive that needs it. */
-ngx_int_t ngx_http_code_router_add_shm(ngx_conf_t *cf);
 
 /* The content handler of a code_router_status location. */
 ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
 
 
-/* ngx_http_code_router_address.c */
+/* ngx_http_code_router_variables.c */
 
-/* The client's address as code_router_scan_address keeps it, into *out
- * (r->pool or the connection's); NGX_ERROR for memory. */
-ngx_int_t ngx_http_code_router_scan_address(ngx_http_request_t *r,
-    ngx_str_t *out);
+/* Registers the $code_router_* variables (preconfiguration). */
+ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
 
-
-/* ngx_http_code_router_scanlog.c */
-
-/* $code_router_scan: the scan record's JSON members, escaped. */
-ngx_int_t ngx_http_code_router_scan_variable(ngx_http_request_t *r,
+/* $code_router_first_scan_zh, _en: $code_router_first_scan for people,
+ * in the location's code_router_time_zone, made when a page reads it. */
+ngx_int_t ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/* ngx_http_code_router_worker.c */
+
+/* Worker start and exit: every store opened, the timer started; every
+ * store flushed and closed. */
+ngx_int_t ngx_http_code_router_init_process(ngx_cycle_t *cycle);
+void ngx_http_code_router_exit_process(ngx_cycle_t *cycle);
 
 #endif /* NGX_HTTP_CODE_ROUTER_H */

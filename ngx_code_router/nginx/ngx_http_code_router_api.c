@@ -24,36 +24,6 @@ static u_char *ngx_http_code_router_api_decision(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *target, size_t *len);
 
 
-static ngx_int_t  ngx_http_code_router_api_status[CR_OUT_N] = {
-    NGX_HTTP_OK,                        /* ok */
-    NGX_HTTP_OK,                        /* unbound */
-    NGX_HTTP_OK,                        /* revoked */
-    NGX_HTTP_OK,                        /* not_started */
-    NGX_HTTP_OK,                        /* ended */
-    NGX_HTTP_BAD_REQUEST,               /* malformed */
-    NGX_HTTP_NOT_FOUND,                 /* forged */
-    NGX_HTTP_SERVICE_UNAVAILABLE,       /* unavailable */
-    NGX_HTTP_OK,                        /* overscanned */
-    NGX_HTTP_OK,                        /* diverted */
-    NGX_HTTP_OK,                        /* retired: a fact, not an error */
-    NGX_HTTP_BAD_REQUEST,               /* bad_uri, mismatch, no_link: */
-    NGX_HTTP_NOT_FOUND,                 /* code_router_gs1's, never the */
-    NGX_HTTP_NOT_FOUND,                 /* API's */
-    NGX_HTTP_SERVICE_UNAVAILABLE        /* issued: the details will be
-                                         * back; retry */
-};
-
-static const char  *ngx_http_code_router_api_errors[CR_OUT_N] = {
-    NULL, NULL, NULL, NULL, NULL,
-    "not a code: wrong length or characters",
-    "not a genuine code: the signature does not match",
-    "the code store cannot be read now; retry",
-    NULL, NULL, NULL, NULL, NULL, NULL,
-    "this code was issued by the brand; details are temporarily "
-    "unavailable; retry"
-};
-
-
 ngx_int_t
 ngx_http_code_router_api_handler(ngx_http_request_t *r)
 {
@@ -177,7 +147,7 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_code_router_send_body(r, "application/json",
-                                    ngx_http_code_router_api_status[d->out],
+                                    ngx_http_code_router_outcomes[d->out].api,
                                     body, len);
 }
 
@@ -215,9 +185,9 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     }
 
     p = ngx_sprintf(body, "{\"status\":\"%V\"",
-                    &ngx_http_code_router_outcomes[d->out]);
+                    &ngx_http_code_router_outcomes[d->out].name);
 
-    err = ngx_http_code_router_api_errors[d->out];
+    err = ngx_http_code_router_outcomes[d->out].error;
     if (err) {
         p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
     }
@@ -319,38 +289,4 @@ done:
     *len = p - body;
 
     return body;
-}
-
-
-/* ,"name":"escaped" -- or, without a name, "id":"escaped" after '{'. */
-u_char *
-ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
-    size_t n)
-{
-    if (name) {
-        p = ngx_sprintf(p, ",\"%s\":\"", name);
-    } else {
-        p = ngx_cpymem(p, "\"id\":\"", 6);
-    }
-
-    p += cr_json_escape((char *) p, s, n);
-    *p++ = '"';
-
-    return p;
-}
-
-
-u_char *
-ngx_http_code_router_json_time(u_char *p, const char *name, int64_t t,
-    int tz)
-{
-    char  buf[32];
-
-    if (t == CR_TIME_NONE) {
-        return ngx_sprintf(p, ",\"%s\":null", name);
-    }
-
-    cr_format_time(buf, sizeof(buf), t, tz);
-
-    return ngx_sprintf(p, ",\"%s\":\"%s\"", name, buf);
 }

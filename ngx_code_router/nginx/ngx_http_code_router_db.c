@@ -1,8 +1,8 @@
 /*
  * The binding stores in each worker: opened after fork, reopened when
  * code-router publish swaps the file, retried once a second in an outage
- * (answering 503 meanwhile); and the worker's one-second timer, which
- * also drives the scan stores.
+ * (answering 503 meanwhile), checked by the worker's timer
+ * (ngx_http_code_router_worker.c).
  */
 
 #include <ngx_config.h>
@@ -12,7 +12,6 @@
 #include "ngx_http_code_router.h"
 
 
-#define CR_TIMER_MS          1000      /* swap check, stale readers, flush */
 #define CR_SWAP_CHECK_MS     250       /* stat of the store's path: a
                                         * published version is served
                                         * within this (plus a request) */
@@ -34,11 +33,6 @@ static cr_store_t *ngx_http_code_router_db_check(ngx_http_code_router_db_t *db,
 static ngx_int_t ngx_http_code_router_db_open(ngx_http_code_router_db_t *db,
     ngx_log_t *log);
 static void ngx_http_code_router_db_close(ngx_http_code_router_db_t *db);
-static void ngx_http_code_router_timer(ngx_event_t *ev);
-
-
-static ngx_event_t  ngx_http_code_router_timer_ev;
-static ngx_connection_t  ngx_http_code_router_timer_conn;
 
 
 cr_store_t *
@@ -143,101 +137,6 @@ ngx_http_code_router_db_close(ngx_http_code_router_db_t *db)
 }
 
 
-void
-ngx_http_code_router_down(ngx_log_t *log, ngx_http_code_router_outage_t *o,
-    const char *err, const char *then)
-{
-    o->retry = ngx_time() + 1;
-
-    if (o->failures++ == 0) {
-        ngx_log_error(NGX_LOG_ERR, log, 0, "code router: %s; %s", err, then);
-    }
-}
-
-
-void
-ngx_http_code_router_up(ngx_log_t *log, ngx_http_code_router_outage_t *o,
-    const char *what, ngx_str_t *path)
-{
-    /* A store just opened has its readers checked at once. */
-    o->reader_check = 0;
-
-    if (o->failures) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "code router: %s \"%V\" is open again", what, path);
-        o->failures = 0;
-    }
-}
-
-
-ngx_uint_t
-ngx_http_code_router_retry_due(ngx_http_code_router_outage_t *o)
-{
-    return ngx_time() >= o->retry;
-}
-
-
-ngx_uint_t
-ngx_http_code_router_readers_due(ngx_http_code_router_outage_t *o)
-{
-    time_t  now;
-
-    now = ngx_time();
-
-    if (now < o->reader_check) {
-        return 0;
-    }
-
-    o->reader_check = now + CR_READER_CHECK_S;
-
-    return 1;
-}
-
-
-void
-ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
-    ngx_str_t *path)
-{
-    if (dead > 0) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "code router: cleared %d stale reader slot(s) of "
-                      "\"%V\"", dead, path);
-    }
-}
-
-
-/*
- * Between requests: notice a swapped file, clear dead readers' slots, and
- * end the snapshot lookups keep between commits, so that an idle worker
- * pins a loader's freed pages for a second at most.
- */
-static void
-ngx_http_code_router_timer(ngx_event_t *ev)
-{
-    ngx_uint_t                         i;
-    ngx_http_code_router_db_t         *db;
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
-        return;
-    }
-
-    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_code_router_module);
-    db = crmcf->dbs.elts;
-
-    for (i = 0; i < crmcf->dbs.nelts; i++) {
-        if (ngx_http_code_router_db_check(&db[i], ev->log) != NULL) {
-            cr_store_release(db[i].st);
-        }
-    }
-
-    ngx_http_code_router_scans_timer(ev->log);
-
-    ngx_add_timer(ev, CR_TIMER_MS);
-}
-
-
 ngx_str_t *
 ngx_http_code_router_db_path(ngx_http_code_router_main_conf_t *crmcf,
     ngx_uint_t i)
@@ -256,12 +155,12 @@ ngx_http_code_router_db_get(ngx_http_code_router_main_conf_t *crmcf,
 
 
 /*
- * Each worker opens its stores here (never before fork).  A store that
+ * Each worker opens its stores after fork, never before.  A store that
  * cannot be opened is logged and retried at requests, which answer 503
- * meanwhile: a worker that failed here would exit and not be respawned.
+ * meanwhile.
  */
-ngx_int_t
-ngx_http_code_router_init_process(ngx_cycle_t *cycle)
+void
+ngx_http_code_router_db_open_all(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
     ngx_http_code_router_db_t         *db;
@@ -269,35 +168,40 @@ ngx_http_code_router_init_process(ngx_cycle_t *cycle)
 
     crmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                 ngx_http_code_router_module);
-    if (crmcf == NULL || crmcf->dbs.nelts == 0) {
-        return NGX_OK;
-    }
-
     db = crmcf->dbs.elts;
 
     for (i = 0; i < crmcf->dbs.nelts; i++) {
         (void) ngx_http_code_router_db_open(&db[i], cycle->log);
     }
+}
 
-    ngx_http_code_router_scans_open(cycle);
 
-    ngx_memzero(&ngx_http_code_router_timer_conn, sizeof(ngx_connection_t));
-    ngx_http_code_router_timer_conn.fd = (ngx_socket_t) -1;
+/*
+ * Between requests: notice a swapped file, clear dead readers' slots, and
+ * end the snapshot lookups keep between commits, so that an idle worker
+ * pins a loader's freed pages for a second at most.
+ */
+void
+ngx_http_code_router_db_tick(ngx_log_t *log)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_db_t         *db;
+    ngx_http_code_router_main_conf_t  *crmcf;
 
-    ngx_memzero(&ngx_http_code_router_timer_ev, sizeof(ngx_event_t));
-    ngx_http_code_router_timer_ev.handler = ngx_http_code_router_timer;
-    ngx_http_code_router_timer_ev.log = cycle->log;
-    ngx_http_code_router_timer_ev.data = &ngx_http_code_router_timer_conn;
-    ngx_http_code_router_timer_ev.cancelable = 1;
+    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                ngx_http_code_router_module);
+    db = crmcf->dbs.elts;
 
-    ngx_add_timer(&ngx_http_code_router_timer_ev, CR_TIMER_MS);
-
-    return NGX_OK;
+    for (i = 0; i < crmcf->dbs.nelts; i++) {
+        if (ngx_http_code_router_db_check(&db[i], log) != NULL) {
+            cr_store_release(db[i].st);
+        }
+    }
 }
 
 
 void
-ngx_http_code_router_exit_process(ngx_cycle_t *cycle)
+ngx_http_code_router_db_close_all(ngx_cycle_t *cycle)
 {
     ngx_uint_t                         i;
     ngx_http_code_router_db_t         *db;
@@ -305,17 +209,11 @@ ngx_http_code_router_exit_process(ngx_cycle_t *cycle)
 
     crmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                 ngx_http_code_router_module);
-    if (crmcf == NULL) {
-        return;
-    }
-
     db = crmcf->dbs.elts;
 
     for (i = 0; i < crmcf->dbs.nelts; i++) {
         ngx_http_code_router_db_close(&db[i]);
     }
-
-    ngx_http_code_router_scans_close(cycle);
 }
 
 

@@ -1,8 +1,7 @@
 /*
- * Metrics: counters of every answer in shared memory (totals of all
- * workers, kept across reloads), and the code_router_status page that
- * shows them with the stores' and scan zones' state, in Prometheus' text
- * format.
+ * The code_router_status page: the metrics
+ * (ngx_http_code_router_metrics.c) with the stores', scan zones', PIN
+ * guards' and ledgers' state, in Prometheus' text format.
  */
 
 #include <ngx_config.h>
@@ -13,87 +12,12 @@
 #include "cr_version.h"
 
 
-#define CR_SCENES            5          /* 0: no batch, then cr_scene_e */
-
-
-typedef struct {
-    ngx_atomic_t               outcome[CR_OUT_N];
-    ngx_atomic_t               scene[CR_SCENES];
-    ngx_atomic_t               client[2];       /* other, wechat */
-    ngx_atomic_t               answer[CR_ANS_N];
-    ngx_atomic_t               reopened;
-    ngx_atomic_t               unusable;        /* targets, in scans */
-} ngx_http_code_router_metrics_t;
-
-
 static u_char *ngx_http_code_router_counters(u_char *p, u_char *last,
     const char *name, const char *help, const char *label,
     const char *(*label_of)(ngx_uint_t i), ngx_atomic_t *v, ngx_uint_t n);
 static const char *ngx_http_code_router_outcome_name(ngx_uint_t i);
 static const char *ngx_http_code_router_scene_name(ngx_uint_t i);
 static const char *ngx_http_code_router_answer_name(ngx_uint_t i);
-static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
-    void *data);
-
-
-static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics_5");    /* a new layout, a new name */
-
-
-void
-ngx_http_code_router_count(ngx_http_request_t *r,
-    ngx_http_code_router_out_e out, ngx_uint_t scene, ngx_uint_t wechat,
-    ngx_http_code_router_ans_e ans)
-{
-    ngx_http_code_router_metrics_t    *m;
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-
-    if (crmcf->shm == NULL || crmcf->shm->data == NULL) {
-        return;
-    }
-
-    m = crmcf->shm->data;
-
-    (void) ngx_atomic_fetch_add(&m->outcome[out], 1);
-    (void) ngx_atomic_fetch_add(&m->scene[scene < CR_SCENES ? scene : 0], 1);
-    (void) ngx_atomic_fetch_add(&m->client[wechat ? 1 : 0], 1);
-    (void) ngx_atomic_fetch_add(&m->answer[ans], 1);
-}
-
-
-void
-ngx_http_code_router_count_reopen(void)
-{
-    ngx_http_code_router_metrics_t    *m;
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                ngx_http_code_router_module);
-
-    if (crmcf->shm && crmcf->shm->data) {
-        m = crmcf->shm->data;
-        (void) ngx_atomic_fetch_add(&m->reopened, 1);
-    }
-}
-
-
-/* A scan of a campaign whose target cannot be answered (its 503 and the
- * error log's line, at most one a second, say which). */
-void
-ngx_http_code_router_count_unusable(ngx_http_request_t *r)
-{
-    ngx_http_code_router_metrics_t    *m;
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-
-    if (crmcf->shm && crmcf->shm->data) {
-        m = crmcf->shm->data;
-        (void) ngx_atomic_fetch_add(&m->unusable, 1);
-    }
-}
 
 
 /*
@@ -351,7 +275,7 @@ ngx_http_code_router_counters(u_char *p, u_char *last, const char *name,
 static const char *
 ngx_http_code_router_outcome_name(ngx_uint_t i)
 {
-    return (const char *) ngx_http_code_router_outcomes[i].data;
+    return (const char *) ngx_http_code_router_outcomes[i].name.data;
 }
 
 
@@ -372,64 +296,3 @@ ngx_http_code_router_answer_name(ngx_uint_t i)
     return ngx_http_code_router_answers[i];
 }
 
-
-ngx_int_t
-ngx_http_code_router_add_shm(ngx_conf_t *cf)
-{
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    crmcf = ngx_http_conf_get_module_main_conf(cf,
-                                               ngx_http_code_router_module);
-    if (crmcf->shm) {
-        return NGX_OK;
-    }
-
-    crmcf->shm = ngx_shared_memory_add(cf, &ngx_http_code_router_shm_name,
-                                       8 * ngx_pagesize,
-                                       &ngx_http_code_router_module);
-    if (crmcf->shm == NULL) {
-        return NGX_ERROR;
-    }
-
-    crmcf->shm->init = ngx_http_code_router_init_shm;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone, void *data)
-{
-    return ngx_http_code_router_shm_counters(shm_zone, data,
-                                        sizeof(ngx_http_code_router_metrics_t));
-}
-
-
-/* The counters survive a reload: a zone of the old cycle is adopted. */
-ngx_int_t
-ngx_http_code_router_shm_counters(ngx_shm_zone_t *shm_zone, void *data,
-    size_t size)
-{
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    shm_zone->data = ngx_slab_calloc(shpool, size);
-    if (shm_zone->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = shm_zone->data;
-
-    return NGX_OK;
-}

@@ -184,38 +184,25 @@ static void ngx_http_code_router_guard_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 
-static ngx_str_t  ngx_http_code_router_verifications[CR_VER_N] = {
-    ngx_string(""), ngx_string("genuine"), ngx_string("verified_before"),
-    ngx_string("wrong_pin"), ngx_string("locked"),
-    ngx_string("malformed_pin")
-};
+/* A PIN verdict: its name ($code_router_verification, the JSON's
+ * "verification") and its status; one row each. */
+typedef struct {
+    ngx_str_t                     name;
+    ngx_uint_t                    status;
+} ngx_http_code_router_verdict_t;
 
-static ngx_uint_t  ngx_http_code_router_ver_status[CR_VER_N] = {
-    NGX_HTTP_OK,                        /* the form */
-    NGX_HTTP_OK,                        /* genuine */
-    NGX_HTTP_OK,                        /* verified_before */
-    NGX_HTTP_FORBIDDEN,                 /* wrong_pin */
-    NGX_HTTP_TOO_MANY_REQUESTS,         /* locked */
-    NGX_HTTP_BAD_REQUEST                /* malformed_pin */
-};
-
-/* Where the code itself fails, as the API answers it; a genuine code's
- * other outcomes (unbound, revoked...) do not stop a PIN check. */
-static ngx_uint_t
-ngx_http_code_router_ver_code_status(ngx_http_code_router_out_e out)
+static const ngx_http_code_router_verdict_t
+    ngx_http_code_router_verdicts[CR_VER_N] =
 {
-    switch (out) {
-    case CR_OUT_MALFORMED:
-        return NGX_HTTP_BAD_REQUEST;
-    case CR_OUT_FORGED:
-        return NGX_HTTP_NOT_FOUND;
-    case CR_OUT_UNAVAILABLE:
-    case CR_OUT_ISSUED:
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    default:
-        return NGX_HTTP_OK;
-    }
-}
+    [CR_VER_NONE] = { ngx_string(""), NGX_HTTP_OK },            /* the form */
+    [CR_VER_GENUINE] = { ngx_string("genuine"), NGX_HTTP_OK },
+    [CR_VER_VERIFIED_BEFORE] = { ngx_string("verified_before"),
+                                 NGX_HTTP_OK },
+    [CR_VER_WRONG_PIN] = { ngx_string("wrong_pin"), NGX_HTTP_FORBIDDEN },
+    [CR_VER_LOCKED] = { ngx_string("locked"), NGX_HTTP_TOO_MANY_REQUESTS },
+    [CR_VER_MALFORMED_PIN] = { ngx_string("malformed_pin"),
+                               NGX_HTTP_BAD_REQUEST }
+};
 
 static const cr_guard_policy_t  ngx_http_code_router_policy =
     CR_GUARD_DEFAULT;
@@ -733,7 +720,7 @@ ngx_http_code_router_verify_finish(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "code router: PIN for %*s: %V", (size_t) CR_CODE_LEN,
-                      d->code, &ngx_http_code_router_verifications[ver]);
+                      d->code, &ngx_http_code_router_verdicts[ver].name);
     }
 
     return ngx_http_code_router_verify_answer(r, ctx->api, d, ver, v, retry);
@@ -1175,8 +1162,8 @@ ngx_http_code_router_verify_vars(ngx_http_request_t *r,
     }
 
     cr_set_var(r, index[CR_VAR_VERIFICATION],
-               ngx_http_code_router_verifications[ver].data,
-               ngx_http_code_router_verifications[ver].len);
+               ngx_http_code_router_verdicts[ver].name.data,
+               ngx_http_code_router_verdicts[ver].name.len);
 
     if (ngx_http_code_router_set_num(r, index[CR_VAR_PIN_DIGITS],
                                      crlcf->verify.digits)
@@ -1235,49 +1222,6 @@ ngx_http_code_router_verify_vars(ngx_http_request_t *r,
 }
 
 
-/* From the ISO 8601 $code_router_first_scan, which survives the redirect
- * to the fallback page: no formatting on a scan that shows no page. */
-ngx_int_t
-ngx_http_code_router_local_time_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                            *p;
-    int16_t                            tz;
-    int64_t                            t;
-    ngx_http_variable_value_t         *iso;
-    ngx_http_code_router_loc_conf_t   *crlcf;
-    ngx_http_code_router_main_conf_t  *crmcf;
-
-    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
-    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    iso = &r->variables[crmcf->var_index[CR_VAR_FIRST_SCAN]];
-
-    if (!iso->valid || iso->not_found || iso->len == 0
-        || cr_parse_time((char *) iso->data, iso->len, &t, &tz) != NULL)
-    {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, CR_HUMAN_TIME_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    cr_format_human_time((char *) p, CR_HUMAN_TIME_LEN, t,
-                         (int) crlcf->verify.tz,
-                         data == CR_VAR_FIRST_SCAN_EN);
-
-    v->data = p;
-    v->len = ngx_strlen(p);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
 /* The page for people, JSON for programs (the API, Accept: JSON). */
 static ngx_int_t
 ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
@@ -1293,8 +1237,8 @@ ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
     status = (ver != CR_VER_NONE)
-             ? ngx_http_code_router_ver_status[ver]
-             : ngx_http_code_router_ver_code_status(d->out);
+             ? ngx_http_code_router_verdicts[ver].status
+             : ngx_http_code_router_outcomes[d->out].api;
 
     if (ver == CR_VER_LOCKED) {
         u_char  *p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
@@ -1381,12 +1325,13 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_sprintf(body, "{\"status\":\"%V\"",
-                    &ngx_http_code_router_outcomes[d->out]);
+                    &ngx_http_code_router_outcomes[d->out].name);
+
+    /* Where the code itself fails (malformed, forged, unavailable,
+     * issued): the API's error, and no PIN verdict. */
+    err = ngx_http_code_router_outcomes[d->out].error;
 
     if (!d->verified) {
-        err = (d->out == CR_OUT_MALFORMED)
-              ? "not a code: wrong length or characters"
-              : "not a genuine code: the signature does not match";
         p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
         goto done;
     }
@@ -1394,11 +1339,7 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_http_code_router_json_str(p, "code", (char *) d->code,
                                       CR_CODE_LEN);
 
-    if (d->out == CR_OUT_UNAVAILABLE || d->out == CR_OUT_ISSUED) {
-        err = d->out == CR_OUT_ISSUED
-              ? "this code was issued by the brand; details are temporarily "
-                "unavailable; retry"
-              : "the stores cannot be read or count now; retry";
+    if (err) {
         p = ngx_http_code_router_json_str(p, "error", err, ngx_strlen(err));
         goto done;
     }
@@ -1419,7 +1360,7 @@ ngx_http_code_router_verify_json(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_sprintf(p, ",\"verification\":\"%V\"",
-                    &ngx_http_code_router_verifications[ver]);
+                    &ngx_http_code_router_verdicts[ver].name);
 
     /* Only a right PIN is told the count and the first time. */
     if (v) {
@@ -1587,7 +1528,7 @@ ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
     for (i = CR_VER_GENUINE; i < CR_VER_N; i++) {
         p = ngx_slprintf(p, last,
                          "code_router_pin_checks_total{verification=\"%V\"}"
-                         " %uA\n", &ngx_http_code_router_verifications[i],
+                         " %uA\n", &ngx_http_code_router_verdicts[i].name,
                          outcome[i]);
     }
 

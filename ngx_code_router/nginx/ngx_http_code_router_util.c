@@ -1,0 +1,302 @@
+/*
+ * The helpers every other file of the module uses, and which use none of
+ * them: a response's body and headers, the request's headers, a number
+ * into a variable, JSON members, the per-request log limiter and the
+ * outage tracker of a store kept open by a worker.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "cr_json.h"
+#include "cr_valid.h"
+#include "ngx_http_code_router.h"
+
+
+ngx_int_t
+ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
+    ngx_uint_t status, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body;
+    b->last = body + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    /* A decision changes with the store and the counts. */
+    r->headers_out.last_modified_time = -1;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_table_elt_t *
+ngx_http_code_router_header(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    /* 1.23 chains headers of one name: this one is alone. */
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
+ngx_int_t
+ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_code_router_header(r);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) methods;
+    h->value.len = ngx_strlen(methods);
+
+    return NGX_OK;
+}
+
+
+ngx_table_elt_t *
+ngx_http_code_router_header_in(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* The code is the last path segment of a value: cuts v down to it. */
+void
+ngx_http_code_router_last_segment(ngx_str_t *v)
+{
+    u_char  *p;
+
+    p = v->len ? memrchr(v->data, '/', v->len) : NULL;
+
+    if (p) {
+        v->len -= p + 1 - v->data;
+        v->data = p + 1;
+    }
+}
+
+
+ngx_int_t
+ngx_http_code_router_set_num(ngx_http_request_t *r, ngx_int_t index,
+    uint64_t v)
+{
+    u_char  *p, *end;
+
+    /* Digits from the end: cheaper than ngx_sprintf on the request path. */
+    end = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (end == NULL) {
+        return NGX_ERROR;
+    }
+
+    end += NGX_INT64_LEN;
+    p = end;
+
+    do {
+        *--p = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    cr_set_var(r, index, p, end - p);
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_code_router_log_ok(ngx_http_code_router_limit_t *l, uint32_t subject)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    if (l->second != now) {
+        l->second = now;
+        l->lines = 0;
+    }
+
+    if (l->lines == CR_LOG_SLOTS
+        || (l->slot[subject % CR_LOG_SLOTS].subject == subject
+            && l->slot[subject % CR_LOG_SLOTS].last == now))
+    {
+        return 0;
+    }
+
+    l->slot[subject % CR_LOG_SLOTS].subject = subject;
+    l->slot[subject % CR_LOG_SLOTS].last = now;
+    l->lines++;
+
+    return 1;
+}
+
+
+void
+ngx_http_code_router_regex_failed(ngx_http_request_t *r,
+    ngx_http_code_router_limit_t *l, ngx_int_t rc, const char *what)
+{
+    /* One subject: the regex, whatever the User-Agent. */
+    if (ngx_http_code_router_log_ok(l, 0)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "code router: %s: " ngx_regex_exec_n " failed: %i on "
+                      "\"%V\"", what, rc, &r->headers_in.user_agent->value);
+    }
+}
+
+
+/* ,"name":"escaped" -- or, without a name, "id":"escaped" after '{'. */
+u_char *
+ngx_http_code_router_json_str(u_char *p, const char *name, const char *s,
+    size_t n)
+{
+    if (name) {
+        p = ngx_sprintf(p, ",\"%s\":\"", name);
+    } else {
+        p = ngx_cpymem(p, "\"id\":\"", 6);
+    }
+
+    p += cr_json_escape((char *) p, s, n);
+    *p++ = '"';
+
+    return p;
+}
+
+
+u_char *
+ngx_http_code_router_json_time(u_char *p, const char *name, int64_t t,
+    int tz)
+{
+    char  buf[32];
+
+    if (t == CR_TIME_NONE) {
+        return ngx_sprintf(p, ",\"%s\":null", name);
+    }
+
+    cr_format_time(buf, sizeof(buf), t, tz);
+
+    return ngx_sprintf(p, ",\"%s\":\"%s\"", name, buf);
+}
+
+
+void
+ngx_http_code_router_down(ngx_log_t *log, ngx_http_code_router_outage_t *o,
+    const char *err, const char *then)
+{
+    o->retry = ngx_time() + 1;
+
+    if (o->failures++ == 0) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "code router: %s; %s", err, then);
+    }
+}
+
+
+void
+ngx_http_code_router_up(ngx_log_t *log, ngx_http_code_router_outage_t *o,
+    const char *what, ngx_str_t *path)
+{
+    /* A store just opened has its readers checked at once. */
+    o->reader_check = 0;
+
+    if (o->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: %s \"%V\" is open again", what, path);
+        o->failures = 0;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_code_router_retry_due(ngx_http_code_router_outage_t *o)
+{
+    return ngx_time() >= o->retry;
+}
+
+
+ngx_uint_t
+ngx_http_code_router_readers_due(ngx_http_code_router_outage_t *o)
+{
+    time_t  now;
+
+    now = ngx_time();
+
+    if (now < o->reader_check) {
+        return 0;
+    }
+
+    o->reader_check = now + CR_READER_CHECK_S;
+
+    return 1;
+}
+
+
+void
+ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
+    ngx_str_t *path)
+{
+    if (dead > 0) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "code router: cleared %d stale reader slot(s) of "
+                      "\"%V\"", dead, path);
+    }
+}
