@@ -44,6 +44,9 @@ SRC_LIST    := $(B)/module-files
 $(shell mkdir -p $(B); echo $(MODULE_SRCS) $(HDRS) | cmp -s - $(SRC_LIST) \
     || echo $(MODULE_SRCS) $(HDRS) > $(SRC_LIST))
 
+# The builds the targets below start run this many jobs (the tests run
+# one at a time).
+JOBS        ?= $(shell nproc)
 CC          ?= cc
 OPT         ?= -O2 -g
 HARDEN      := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
@@ -207,9 +210,10 @@ $(B)/fuzz/%.o: %.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $(CR_INC) $(DEPFLAGS) -c -o $@ $<
 
-# Objects are kept (not intermediate files): the next build reuses them.
+# Objects and libraries are kept (not intermediate files): the next build
+# reuses them.
 .SECONDARY: $(foreach d,lib asan fuzz,$(patsubst %,$(B)/$(d)/%.o,\
-                $(CORE_NAMES) $(CLI_NAMES)))
+                $(CORE_NAMES) $(CLI_NAMES))) $(LIB) $(ASAN_LIB) $(FUZZ_LIB)
 
 # rm first: a core file removed from the tree leaves no stale member.
 $(B)/%/libcr.a: $(foreach c,$(CORE_NAMES),$(B)/%/$(c).o)
@@ -300,13 +304,15 @@ fuzz: deps
 	done
 
 ifeq ($(SANITIZE),1)
-# The packages t/80 installs hold the plain build: packages that the plain
-# suite already built are reused rather than built again.
+# Every test that runs the module or the CLI.  Not t/10 and t/15: the unit
+# tests and fuzzers are sanitized builds already (the plain suite runs
+# them); nor t/80: the packages it installs hold the plain build.
+SAN_TESTS := $(filter-out t/10-% t/15-% t/80-%,$(wildcard t/*.t))
 test: deps
-	$(MAKE) all unit $(ASAN_MODULE) $(ASAN_CLI)
-	$(if $(wildcard $(B)/deb/*.deb),CR_DEB_PREBUILT=1) \
+	$(MAKE) -j$(JOBS) all unit $(ASAN_MODULE) $(ASAN_CLI)
 	CR_MODULE=$(CURDIR)/$(ASAN_MODULE) CR_CLI=$(CURDIR)/$(ASAN_CLI) \
-	  CR_NGINX_PRELOAD="$(SAN_RT)" ASAN_OPTIONS=detect_leaks=0 prove -r t/
+	  CR_NGINX_PRELOAD="$(SAN_RT)" ASAN_OPTIONS=detect_leaks=0 \
+	  prove $(SAN_TESTS)
 else ifdef NGINX
 # make test NGINX=1.26: Debian 13's nginx source from Debian's archive
 # (scripts/nginx-source: cached in build/nginx-src, checked against the
@@ -315,9 +321,9 @@ else ifdef NGINX
 # (--add-module) passes the module's basic test.
 NGINX_TESTS := $(shell grep -l 'CodeRouter::Test::Nginx' t/*.t)
 test: deps
-	$(MAKE) all unit
+	$(MAKE) -j$(JOBS) all unit
 	@src=$$(scripts/nginx-source $(NGINX) $(B)/nginx-src) \
-	  && $(MAKE) NGINX_SRC=$$src nginx-test
+	  && $(MAKE) -j$(JOBS) NGINX_SRC=$$src nginx-test
 else ifeq ($(VALGRIND),1)
 # make test VALGRIND=1: the tests that start nginx, with nginx (master and
 # workers) under valgrind; a test fails on a report with a frame of ours.
@@ -328,7 +334,7 @@ test: deps
 	CR_VALGRIND=1 prove $(VALGRIND_TESTS)
 else
 test: deps
-	$(MAKE) all unit
+	$(MAKE) -j$(JOBS) all unit
 	prove -r t/
 endif
 
@@ -342,7 +348,7 @@ nginx-test: all $(ALT_STATIC)
 endif
 
 run: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	scripts/demo-run
 
 # Benchmarks (not tests): writes docs/performance.md.  QUICK=1 for a look.
