@@ -79,7 +79,7 @@ typedef enum {
 
 /* Outcomes, as counted and as $code_router_status says them.  The first
  * five are the store's cr_status_e, value for value (checked at compile
- * time in ngx_http_code_router_handler.c). */
+ * time in ngx_http_code_router_decide.c). */
 typedef enum {
     CR_OUT_OK = 0,
     CR_OUT_UNBOUND,
@@ -102,6 +102,18 @@ typedef enum {
                                          * cannot be read now */
     CR_OUT_N
 } ngx_http_code_router_out_e;
+
+
+/* PIN verdicts, as counted and as $code_router_verification says them. */
+typedef enum {
+    CR_VER_NONE = 0,                    /* GET: the form */
+    CR_VER_GENUINE,
+    CR_VER_VERIFIED_BEFORE,
+    CR_VER_WRONG_PIN,
+    CR_VER_LOCKED,
+    CR_VER_MALFORMED_PIN,
+    CR_VER_N
+} ngx_http_code_router_ver_e;
 
 
 /* The kind of answer the router gives. */
@@ -258,7 +270,7 @@ extern ngx_module_t  ngx_http_code_router_module;
 /*
  * The module's files, bottom up: each calls only files declared before
  * it here (t/11 checks it).  util; the state a request reads or adds to
- * (metrics, address, scanlog, db, scans, ledger); the decision every
+ * (metrics, address, scanlog, db, scans, ledger, guard); the decision every
  * front end shares; the front ends (handler, gs1, verify, api, status);
  * on top the module's tables (module.c, variables) and the worker's
  * lifecycle.
@@ -301,6 +313,11 @@ ngx_int_t ngx_http_code_router_set_num(ngx_http_request_t *r,
 
 /* Cuts v down to its last path segment (the code). */
 void ngx_http_code_router_last_segment(ngx_str_t *v);
+
+/* Configuration: compiles value into *cv (the location's code) and makes
+ * handler the location's content handler.  NGX_CONF_OK or an error. */
+char *ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_complex_value_t **cv, ngx_http_handler_pt handler);
 
 /* Adds "Allow: methods" for a 405; NGX_ERROR for memory. */
 ngx_int_t ngx_http_code_router_allow(ngx_http_request_t *r, char *methods);
@@ -506,6 +523,50 @@ u_char *ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
     u_char *last);
 
 
+/* ngx_http_code_router_guard.c */
+
+/* A PIN verdict: its name ($code_router_verification, the JSON's
+ * "verification") and its status; one row each, by
+ * ngx_http_code_router_ver_e. */
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     status;
+} ngx_http_code_router_verdict_t;
+
+extern const ngx_http_code_router_verdict_t
+    ngx_http_code_router_verdicts[CR_VER_N];
+
+/* Checks pin (len bytes, well formed) of genuine decision d under the
+ * wrong-PIN policy, in the server's guard zone, in one critical section
+ * (two workers cannot both let a locked address through); the address is
+ * buyer (the API's buyer=) if not empty, else the client's.  Returns
+ * CR_VER_GENUINE for a right PIN (counting it is the caller's), or
+ * CR_VER_WRONG_PIN or CR_VER_LOCKED with *retry set (when to try again;
+ * 0: now). */
+ngx_http_code_router_ver_e ngx_http_code_router_guard_check(
+    ngx_http_request_t *r, ngx_http_code_router_decision_t *d,
+    ngx_str_t *buyer, const u_char *pin, size_t len, int64_t *retry);
+
+/* Counts verdict ver in code_router_pin_checks_total. */
+void ngx_http_code_router_guard_count(ngx_http_request_t *r,
+    ngx_http_code_router_ver_e ver);
+
+/* The directive code_router_pin_guard. */
+char *ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* nginx -t warns, once per zone, of a guard zone shared by servers of
+ * other keys (one brand can fill it at another's cost). */
+void ngx_http_code_router_guard_brand(ngx_conf_t *cf,
+    ngx_http_code_router_srv_conf_t *crscf);
+
+/* The PIN checks' and guard zones' metrics for code_router_status, as the
+ * scan zones'. */
+size_t ngx_http_code_router_guard_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_guard_status(ngx_http_request_t *r, u_char *p,
+    u_char *last);
+
+
 /* ngx_http_code_router_decide.c */
 
 /* What the module knows of an outcome: one row each, indexed by
@@ -597,7 +658,7 @@ ngx_int_t ngx_http_code_router_verify_start(ngx_http_request_t *r,
     ngx_str_t *code, ngx_uint_t api);
 
 /* The directives code_router_verify, _verify_page, _pin_digits,
- * _time_zone, _pin_guard; and the location configuration's part. */
+ * _time_zone; and the location configuration's part. */
 char *ngx_http_code_router_verify(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_code_router_verify_page(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -606,18 +667,11 @@ char *ngx_http_code_router_pin_digits(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_code_router_time_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_code_router_pin_guard(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
     *conf);
 char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *prev,
     ngx_http_code_router_loc_conf_t *conf);
-
-/* The PIN metrics for code_router_status, as the zones' below. */
-size_t ngx_http_code_router_verify_status_len(ngx_http_request_t *r);
-u_char *ngx_http_code_router_verify_status(ngx_http_request_t *r, u_char *p,
-    u_char *last);
 
 
 /* ngx_http_code_router_api.c */

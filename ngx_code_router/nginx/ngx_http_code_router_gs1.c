@@ -642,7 +642,7 @@ ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
 {
     u_char                           *p, addr[NGX_SOCKADDR_STRLEN];
     ngx_str_t                         scheme, host;
-    ngx_http_core_srv_conf_t         *cscf;
+    ngx_http_core_srv_conf_t         *crscf;
     ngx_http_code_router_loc_conf_t  *crlcf;
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
@@ -662,8 +662,8 @@ ngx_http_code_router_gs1_root(ngx_http_request_t *r, ngx_str_t *root,
         ngx_str_set(&scheme, "http://");
     }
 
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-    host = cscf->server_name;
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    host = crscf->server_name;
 
     /* "", a wildcard or a regex names no one host. */
     if (host.len == 0 || host.data[0] == '~' || host.data[0] == '.'

@@ -53,8 +53,6 @@ static char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_http_complex_value_t **cv, ngx_http_handler_pt handler);
 static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -832,36 +830,6 @@ ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_code_router_gs1_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-/* The code's complex value, and the location's content handler. */
-static char *
-ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_http_complex_value_t **cv, ngx_http_handler_pt handler)
-{
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_compile_complex_value_t   ccv;
-
-    *cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (*cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = value;
-    ccv.complex_value = *cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = handler;
 
     return NGX_CONF_OK;
 }

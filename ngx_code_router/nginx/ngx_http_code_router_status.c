@@ -89,7 +89,7 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
      * lines of at most 96 bytes besides its path; the zones' lines are
      * counted exactly. */
     len = 4096 + ngx_http_code_router_scans_status_len(r, NULL)
-          + ngx_http_code_router_verify_status_len(r)
+          + ngx_http_code_router_guard_status_len(r)
           + ngx_http_code_router_ledger_status_len(r);
 
     for (i = 0; i < ndb; i++) {
@@ -217,7 +217,7 @@ stores:
     p = ngx_http_code_router_scans_status(r, p, last, zone);
 
     if (!crlcf->status_server) {
-        p = ngx_http_code_router_verify_status(r, p, last);
+        p = ngx_http_code_router_guard_status(r, p, last);
         p = ngx_http_code_router_ledger_status(r, p, last);
     }
 

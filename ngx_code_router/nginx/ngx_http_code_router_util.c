@@ -1,8 +1,9 @@
 /*
  * The helpers every other file of the module uses, and which use none of
  * them: a response's body and headers, the request's headers, a number
- * into a variable, JSON members, the per-request log limiter and the
- * outage tracker of a store kept open by a worker.
+ * into a variable, JSON members, the per-request log limiter, the
+ * outage tracker of a store kept open by a worker, and a location's
+ * content handler with its code.
  */
 
 #include <ngx_config.h>
@@ -299,4 +300,33 @@ ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
                       "code router: cleared %d stale reader slot(s) of "
                       "\"%V\"", dead, path);
     }
+}
+
+
+char *
+ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_complex_value_t **cv, ngx_http_handler_pt handler)
+{
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    *cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (*cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = *cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = handler;
+
+    return NGX_CONF_OK;
 }
