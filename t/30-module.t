@@ -6,7 +6,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file load_store);
+use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file load_store
+                        root scan_dir);
+use CodeRouter::Verify qw(pin_of post_pin json_of);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -133,6 +135,52 @@ EOF2
     isnt($rc, 0, "nginx -t fails without $case->[1]");
     like($out, qr/"code_router" needs "$case->[1]" in its server or at the http level/,
          '... and says what is missing');
+}
+
+# The README's synopsis, as written (the paths made this test's): nginx -t
+# takes it, and it answers a scan, a PIN and the API.
+{
+    open my $fh, '<', root() . '/README.md' or die "README.md: $!";
+    my $readme = do { local $/; <$fh> };
+    my ($block) = $readme =~ /^## Synopsis\n\n((?: {4}.*\n|\n)+)/m;
+    ok($block, 'the README has a synopsis');
+    $block =~ s/^ {4}//mg;
+    my ($http) = $block =~ /^http \{\n(.*)^\}\s*\z/ms;
+    ok($http && $block =~ /^load_module /m,
+       '... a load_module line and an http block');
+    my $sdb = "$d/brand.mdb";
+    load_store($sdb, ['sc.csv', "campaign,type,url\nspring,h5,https://shop.example/\n"],
+               ['sb.csv', "batch,kid,serial_from,serial_to,scene,campaign\n"
+                          . "b1,1,1,100,verify,spring\n"]);
+    my $scans = scan_dir($d);
+    my %path = ('/var/lib/code-router/brand.mdb' => $sdb,
+                '/etc/nginx/code-router/1.key' => $key,
+                '/var/lib/code-router/scans/scans.mdb' => "$scans/scans.mdb",
+                '/usr/share/code-router/html' => root() . '/conf/html');
+    my $n = 0;
+    for my $from (sort keys %path) {
+        $n += ($http =~ s/\Q$from\E/$path{$from}/g);
+    }
+    $n += ($http =~ s/listen +80;/listen 127.0.0.1:%%PORT%%;/);
+    is($n, 5, '... its paths and port are those this test replaces');
+    my $st = CodeRouter::Test::Nginx->new(http => $http);
+    my ($src, $sout) = $st->test_conf;
+    is($src, 0, '... nginx -t takes it') or diag $sout;
+    $st->start;
+    my $c = mint($key, 1, 7);
+    my $r = $st->get("/$c");
+    is($r->{status}, 302, '... a scan of a bound code: 302');
+    like($r->{headers}{location} // '', qr{^https://shop\.example/},
+         '... to its campaign');
+    $r = post_pin($st, "/verify?code=$c", pin_of($key, 1, 7), '192.0.2.1');
+    is(json_of($r)->{verification} // '', 'genuine',
+       '... its right PIN: genuine') or diag $r->{content};
+    $r = $st->get("/v1/codes/$c");
+    is(json_of($r)->{status} // '', 'ok', '... the API: ok');
+    $r = $st->get('/.code-router/status');
+    like($r->{content}, qr/^code_router_pin_checks_total\{verification="genuine"\} 1$/m,
+         '... the status page counts the PIN');
+    $st->stop;
 }
 
 done_testing;
