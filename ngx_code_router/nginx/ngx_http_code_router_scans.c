@@ -114,6 +114,22 @@ struct ngx_http_code_router_zone_s {
 };
 
 
+/* The parameters of code_router_scans, parsed. */
+typedef struct {
+    ngx_str_t                          name;
+    ngx_str_t                          store;       /* full path, or "" */
+    ngx_str_t                          pool;        /* thread_pool= */
+    ssize_t                            size;        /* 0: a reference */
+    off_t                              store_size;
+    off_t                              store_max;
+    ngx_int_t                          flush;
+} ngx_http_code_router_scans_args_t;
+
+
+static char *ngx_http_code_router_scans_args(ngx_conf_t *cf,
+    ngx_http_code_router_scans_args_t *a);
+static char *ngx_http_code_router_scans_define(ngx_conf_t *cf,
+    ngx_http_code_router_scans_args_t *a, ngx_http_code_router_zone_t **zone);
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
@@ -1341,15 +1357,12 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_code_router_loc_conf_t *crlcf = conf;
 
-    char                               err[1024];
-    u_char                            *p;
-    off_t                              store_size, store_max, n;
-    ssize_t                            size;
-    ngx_int_t                          flush;
-    ngx_str_t                         *value, name, s, store, pool;
-    ngx_uint_t                         i;
-    ngx_http_code_router_zone_t       *z, **zp;
-    ngx_http_code_router_main_conf_t  *crmcf;
+    char                               *rv;
+    ngx_str_t                          *value;
+    ngx_uint_t                          i;
+    ngx_http_code_router_zone_t        *z, **zp;
+    ngx_http_code_router_main_conf_t   *crmcf;
+    ngx_http_code_router_scans_args_t   a;
 
     if (crlcf->scans != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -1362,27 +1375,83 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_OK;
     }
 
-    ngx_str_null(&name);
-    ngx_str_null(&store);
-    ngx_str_null(&pool);
-    size = 0;
-    store_size = 0;
-    store_max = 0;
-    flush = NGX_CONF_UNSET;
+    rv = ngx_http_code_router_scans_args(cf, &a);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    crmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
+    zp = crmcf->zones.elts;
+    z = NULL;
+
+    for (i = 0; i < crmcf->zones.nelts; i++) {
+        if (zp[i]->name.len == a.name.len
+            && ngx_strncmp(zp[i]->name.data, a.name.data, a.name.len) == 0)
+        {
+            z = zp[i];
+            break;
+        }
+    }
+
+    if (a.size == 0) {
+        /* A reference to a zone defined earlier. */
+        if (z == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown zone \"%V\": define it first, with "
+                               "\"zone=%V:SIZE\"", &a.name, &a.name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (a.store.len || a.flush != NGX_CONF_UNSET || a.store_size
+            || a.store_max || a.pool.len)
+        {
+            return "sets store=, flush=, store_size=, store_max= and "
+                   "thread_pool= only where the zone is defined (with its "
+                   "size)";
+        }
+
+        crlcf->scans = z;
+        return NGX_CONF_OK;
+    }
+
+    if (z) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already defined", &a.name);
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_code_router_scans_define(cf, &a, &crlcf->scans);
+}
+
+
+/* The parameters into *a, each checked; "zone=" is required. */
+static char *
+ngx_http_code_router_scans_args(ngx_conf_t *cf,
+    ngx_http_code_router_scans_args_t *a)
+{
+    u_char     *p;
+    off_t       n;
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+
+    value = cf->args->elts;
+    ngx_memzero(a, sizeof(ngx_http_code_router_scans_args_t));
+    a->flush = NGX_CONF_UNSET;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
-            name.data = value[i].data + 5;
-            p = (u_char *) ngx_strchr(name.data, ':');
+            a->name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(a->name.data, ':');
 
             if (p) {
-                name.len = p - name.data;
+                a->name.len = p - a->name.data;
                 s.data = p + 1;
                 s.len = value[i].data + value[i].len - s.data;
 
-                size = ngx_parse_size(&s);
-                if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
+                a->size = ngx_parse_size(&s);
+                if (a->size == NGX_ERROR
+                    || a->size < (ssize_t) (8 * ngx_pagesize))
                 {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                        "zone \"%V\" is too small: it needs "
@@ -1392,10 +1461,10 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
                 }
 
             } else {
-                name.len = value[i].len - 5;
+                a->name.len = value[i].len - 5;
             }
 
-            if (name.len == 0) {
+            if (a->name.len == 0) {
                 return "needs a zone name: \"zone=NAME:SIZE\"";
             }
 
@@ -1403,11 +1472,11 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "store=", 6) == 0) {
-            store.data = value[i].data + 6;
-            store.len = value[i].len - 6;
+            a->store.data = value[i].data + 6;
+            a->store.len = value[i].len - 6;
 
-            if (store.len == 0
-                || ngx_conf_full_name(cf->cycle, &store, 1) != NGX_OK)
+            if (a->store.len == 0
+                || ngx_conf_full_name(cf->cycle, &a->store, 1) != NGX_OK)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\"", &value[i]);
@@ -1421,8 +1490,8 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 6;
             s.len = value[i].len - 6;
 
-            flush = ngx_parse_time(&s, 1);
-            if (flush == NGX_ERROR || flush < 1 || flush > 60) {
+            a->flush = ngx_parse_time(&s, 1);
+            if (a->flush == NGX_ERROR || a->flush < 1 || a->flush > 60) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": from 1s to 60s",
                                    &value[i]);
@@ -1434,16 +1503,16 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (ngx_strncmp(value[i].data, "thread_pool=", 12) == 0) {
 #if (NGX_THREADS)
-            pool.data = value[i].data + 12;
-            pool.len = value[i].len - 12;
+            a->pool.data = value[i].data + 12;
+            a->pool.len = value[i].len - 12;
 
-            if (pool.len == 0) {
+            if (a->pool.len == 0) {
                 return "needs a name: \"thread_pool=NAME\"";
             }
 
             /* Declared with "thread_pool NAME threads=1;": nginx checks it
              * exists ("unknown thread pool"). */
-            if (ngx_thread_pool_add(cf, &pool) == NULL) {
+            if (ngx_thread_pool_add(cf, &a->pool) == NULL) {
                 return NGX_CONF_ERROR;
             }
 
@@ -1471,9 +1540,9 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             }
 
             if (value[i].data[6] == 'm') {
-                store_max = n;
+                a->store_max = n;
             } else {
-                store_size = n;
+                a->store_size = n;
             }
 
             continue;
@@ -1484,79 +1553,56 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (name.len == 0) {
+    if (a->name.len == 0) {
         return "needs \"zone=NAME:SIZE\"";
     }
 
+    return NGX_CONF_OK;
+}
+
+
+/* A new zone of parameters a, checked against the others: into *zone. */
+static char *
+ngx_http_code_router_scans_define(ngx_conf_t *cf,
+    ngx_http_code_router_scans_args_t *a, ngx_http_code_router_zone_t **zone)
+{
+    char                               err[1024];
+    ngx_uint_t                         i;
+    ngx_http_code_router_zone_t       *z, **zp;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
     crmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_code_router_module);
     zp = crmcf->zones.elts;
-    z = NULL;
 
-    for (i = 0; i < crmcf->zones.nelts; i++) {
-        if (zp[i]->name.len == name.len
-            && ngx_strncmp(zp[i]->name.data, name.data, name.len) == 0)
-        {
-            z = zp[i];
-            break;
-        }
-    }
-
-    if (size == 0) {
-        /* A reference to a zone defined earlier. */
-        if (z == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown zone \"%V\": define it first, with "
-                               "\"zone=%V:SIZE\"", &name, &name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (store.len || flush != NGX_CONF_UNSET || store_size || store_max
-            || pool.len)
-        {
-            return "sets store=, flush=, store_size=, store_max= and "
-                   "thread_pool= only where the zone is defined (with its "
-                   "size)";
-        }
-
-        crlcf->scans = z;
-        return NGX_CONF_OK;
-    }
-
-    if (z) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is already defined", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (store_max && store_size > store_max) {
+    if (a->store_max && a->store_size > a->store_max) {
         return "has a store_max= below its store_size=";
     }
 
-    if (store_max && store_size == 0
-        && (uint64_t) store_max < CR_SCANS_DEFAULT_MAP)
+    if (a->store_max && a->store_size == 0
+        && (uint64_t) a->store_max < CR_SCANS_DEFAULT_MAP)
     {
-        store_size = store_max;
+        a->store_size = a->store_max;
     }
 
-    if ((store_size || store_max) && store.len == 0) {
+    if ((a->store_size || a->store_max) && a->store.len == 0) {
         return "sets store_size= and store_max= only with store=";
     }
 
     for (i = 0; i < crmcf->zones.nelts; i++) {
-        if (store.len && zp[i]->store.len == store.len
-            && ngx_strcmp(zp[i]->store.data, store.data) == 0)
+        if (a->store.len && zp[i]->store.len == a->store.len
+            && ngx_strcmp(zp[i]->store.data, a->store.data) == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "scan store \"%V\" is already used by zone "
-                               "\"%V\"", &store, &zp[i]->name);
+                               "\"%V\"", &a->store, &zp[i]->name);
             return NGX_CONF_ERROR;
         }
     }
 
     /* nginx -t: an existing store must be a scan store, never the binding
      * store; a new one is created by the first worker. */
-    if (store.len
-        && cr_scans_open(NULL, (char *) store.data, 0, CR_SCANS_CHECK, err,
+    if (a->store.len
+        && cr_scans_open(NULL, (char *) a->store.data, 0, CR_SCANS_CHECK, err,
                          sizeof(err))
            != 0)
     {
@@ -1569,14 +1615,15 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    z->name = name;
-    z->store = store;
-    z->store_size = store_size;
-    z->store_max = store_max ? (uint64_t) store_max : CR_SCANS_DEFAULT_MAX;
-    z->thread_pool = pool;
-    z->flush = (flush == NGX_CONF_UNSET) ? 1 : flush;
+    z->name = a->name;
+    z->store = a->store;
+    z->store_size = a->store_size;
+    z->store_max = a->store_max ? (uint64_t) a->store_max
+                                : CR_SCANS_DEFAULT_MAX;
+    z->thread_pool = a->pool;
+    z->flush = (a->flush == NGX_CONF_UNSET) ? 1 : a->flush;
 
-    z->shm_zone = ngx_shared_memory_add(cf, &name, size,
+    z->shm_zone = ngx_shared_memory_add(cf, &a->name, a->size,
                                         &ngx_http_code_router_module);
     if (z->shm_zone == NULL) {
         return NGX_CONF_ERROR;
@@ -1585,7 +1632,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     if (z->shm_zone->data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" is already used by another module",
-                           &name);
+                           &a->name);
         return NGX_CONF_ERROR;
     }
 
@@ -1598,7 +1645,7 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     *zp = z;
-    crlcf->scans = z;
+    *zone = z;
 
     return NGX_CONF_OK;
 }
