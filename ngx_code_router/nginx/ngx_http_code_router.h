@@ -290,9 +290,22 @@ ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
 ngx_table_elt_t *ngx_http_code_router_header_in(ngx_http_request_t *r,
     const char *name);
 
-/* A response header pushed alone of its name; the caller fills key and
- * value.  NULL for memory. */
-ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r);
+/* Whether a request header named name (any case) holds token (any case),
+ * as "Purpose: prefetch" does. */
+ngx_uint_t ngx_http_code_router_header_holds(ngx_http_request_t *r,
+    const char *name, const char *token);
+
+/* Pushes the response header "key: value" (len bytes) alone of its name;
+ * key and value must outlive the response's headers (literals, r->pool).
+ * The header, or NULL for memory. */
+ngx_table_elt_t *ngx_http_code_router_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
+
+/* A literal's bytes and length, as value and len above. */
+#define CR_LIT(s)  (u_char *) (s), sizeof(s) - 1
+
+/* The pool allocator (ctx: an ngx_pool_t) the cores' callbacks take. */
+void *ngx_http_code_router_alloc(void *ctx, size_t n);
 
 /* Sets the indexed variable of index (crmcf->var_index[...]) to d[0..n),
  * which must outlive the request's variables (r->pool or static). */

@@ -49,7 +49,6 @@ static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
 static ngx_int_t ngx_http_code_router_set_scans(ngx_http_request_t *r,
     ngx_int_t *index, ngx_http_code_router_decision_t *d);
 static ngx_uint_t ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t);
-static void *ngx_http_code_router_alloc(void *ctx, size_t n);
 
 
 /*
@@ -620,21 +619,17 @@ ngx_http_code_router_redirect(ngx_http_request_t *r, ngx_str_t *url,
 
     ngx_http_clear_location(r);
 
-    h = ngx_http_code_router_header(r);
+    if (ngx_http_code_router_header(r, "Cache-Control", CR_LIT("no-store"))
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_http_code_router_header(r, "Location", url->data, url->len);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    h = ngx_http_code_router_header(r);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&h->key, "Location");
-    h->value = *url;
     r->headers_out.location = h;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -868,8 +863,3 @@ ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t)
 }
 
 
-static void *
-ngx_http_code_router_alloc(void *ctx, size_t n)
-{
-    return ngx_pnalloc(ctx, n);
-}

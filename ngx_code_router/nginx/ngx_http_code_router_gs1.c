@@ -52,9 +52,6 @@ static ngx_int_t ngx_http_code_router_gs1_root(ngx_http_request_t *r,
     ngx_str_t *root, size_t extra);
 static ngx_int_t ngx_http_code_router_gs1_body(ngx_http_request_t *r,
     u_char *p, size_t len, char *type);
-static ngx_int_t ngx_http_code_router_gs1_add(ngx_http_request_t *r,
-    char *key, char *value);
-static void *ngx_http_code_router_gs1_alloc(void *ctx, size_t n);
 
 
 static ngx_str_t  ngx_http_code_router_gs1_well_known =
@@ -210,13 +207,13 @@ ngx_http_code_router_gs1_preflight(ngx_http_request_t *r)
 
     if (ngx_http_code_router_gs1_cors(r) != NGX_OK
         || ngx_http_code_router_allow(r, "GET, HEAD, OPTIONS") != NGX_OK
-        || ngx_http_code_router_gs1_add(r, "Access-Control-Allow-Methods",
-                                        "GET, HEAD, OPTIONS") != NGX_OK
-        || ngx_http_code_router_gs1_add(r, "Access-Control-Allow-Headers",
-                                        "Accept, Accept-Language")
-           != NGX_OK
-        || ngx_http_code_router_gs1_add(r, "Access-Control-Max-Age",
-                                        "86400") != NGX_OK)
+        || ngx_http_code_router_header(r, "Access-Control-Allow-Methods",
+                                       CR_LIT("GET, HEAD, OPTIONS")) == NULL
+        || ngx_http_code_router_header(r, "Access-Control-Allow-Headers",
+                                       CR_LIT("Accept, Accept-Language"))
+           == NULL
+        || ngx_http_code_router_header(r, "Access-Control-Max-Age",
+                                       CR_LIT("86400")) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -234,14 +231,15 @@ ngx_http_code_router_gs1_preflight(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_code_router_gs1_cors(ngx_http_request_t *r)
 {
-    if (ngx_http_code_router_gs1_add(r, "Access-Control-Allow-Origin", "*")
-        != NGX_OK)
+    if (ngx_http_code_router_header(r, "Access-Control-Allow-Origin",
+                                    CR_LIT("*")) == NULL
+        || ngx_http_code_router_header(r, "Access-Control-Expose-Headers",
+                                       CR_LIT("Link, Location")) == NULL)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_code_router_gs1_add(r, "Access-Control-Expose-Headers",
-                                        "Link, Location");
+    return NGX_OK;
 }
 
 
@@ -384,7 +382,7 @@ ngx_http_code_router_gs1_links(ngx_http_request_t *r, cr_gs1_link_t *dl,
 
         if (cr_store_links(st, dl->gtin, i ? "" : lot, i ? 0 : lot_len,
                            &ls->link[ls->n], CR_GS1_LEVEL_MAX, &n,
-                           ngx_http_code_router_gs1_alloc, r->pool)
+                           ngx_http_code_router_alloc, r->pool)
             != 0)
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -623,9 +621,10 @@ ngx_http_code_router_gs1_link_header(ngx_http_request_t *r)
     p = v.data;
     *p++ = '<';
     p = ngx_cpymem(p, r->unparsed_uri.data, plen);
-    p = ngx_cpymem(p, tail, sizeof(tail));      /* with the NUL */
+    p = ngx_cpymem(p, tail, sizeof(tail) - 1);
 
-    return ngx_http_code_router_gs1_add(r, "Link", (char *) v.data);
+    return ngx_http_code_router_header(r, "Link", v.data, p - v.data)
+           ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -705,8 +704,8 @@ static ngx_int_t
 ngx_http_code_router_gs1_body(ngx_http_request_t *r, u_char *p, size_t len,
     char *type)
 {
-    if (ngx_http_code_router_gs1_add(r, "Cache-Control", "no-store")
-        != NGX_OK)
+    if (ngx_http_code_router_header(r, "Cache-Control", CR_LIT("no-store"))
+        == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -715,27 +714,3 @@ ngx_http_code_router_gs1_body(ngx_http_request_t *r, u_char *p, size_t len,
 }
 
 
-static ngx_int_t
-ngx_http_code_router_gs1_add(ngx_http_request_t *r, char *key, char *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_code_router_header(r);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-
-    return NGX_OK;
-}
-
-
-static void *
-ngx_http_code_router_gs1_alloc(void *ctx, size_t n)
-{
-    return ngx_pnalloc(ctx, n);
-}

@@ -923,15 +923,11 @@ static ngx_int_t
 ngx_http_code_router_redeem_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *body)
 {
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_code_router_header(r);
-    if (h == NULL) {
+    if (ngx_http_code_router_header(r, "Cache-Control", CR_LIT("no-store"))
+        == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     return ngx_http_code_router_send_body(r, "application/json", status,
                                           (u_char *) body,

@@ -590,9 +590,7 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf)
 {
     ngx_int_t         rc;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *ua;
+    ngx_table_elt_t  *ua;
 
     ua = r->headers_in.user_agent;
 
@@ -616,39 +614,9 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
         }
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        /* Purpose (Safari, old Chrome) and Sec-Purpose: prefetch. */
-        if ((h[i].key.len == 7
-             && ngx_strncasecmp(h[i].key.data, (u_char *) "Purpose", 7) == 0)
-            || (h[i].key.len == 11
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Purpose",
-                                   11) == 0))
-        {
-            if (ngx_strlcasestrn(h[i].value.data,
-                                 h[i].value.data + h[i].value.len,
-                                 (u_char *) "prefetch", 8 - 1)
-                != NULL)
-            {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
+    /* Purpose (Safari, old Chrome) and Sec-Purpose: prefetch. */
+    return ngx_http_code_router_header_holds(r, "Purpose", "prefetch")
+           || ngx_http_code_router_header_holds(r, "Sec-Purpose", "prefetch");
 }
 
 

@@ -15,6 +15,10 @@
 #include "ngx_http_code_router.h"
 
 
+static ngx_table_elt_t *ngx_http_code_router_header_find(
+    ngx_http_request_t *r, const char *name, const char *token);
+
+
 ngx_int_t
 ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
     ngx_uint_t status, u_char *body, size_t len)
@@ -56,7 +60,8 @@ ngx_http_code_router_send_body(ngx_http_request_t *r, char *type,
 
 
 ngx_table_elt_t *
-ngx_http_code_router_header(ngx_http_request_t *r)
+ngx_http_code_router_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
 {
     ngx_table_elt_t  *h;
 
@@ -70,6 +75,10 @@ ngx_http_code_router_header(ngx_http_request_t *r)
     /* 1.23 chains headers of one name: this one is alone. */
     h->next = NULL;
 #endif
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
 
     return h;
 }
@@ -78,30 +87,39 @@ ngx_http_code_router_header(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
 {
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_code_router_header(r);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) methods;
-    h->value.len = ngx_strlen(methods);
-
-    return NGX_OK;
+    return ngx_http_code_router_header(r, "Allow", (u_char *) methods,
+                                       ngx_strlen(methods))
+           ? NGX_OK : NGX_ERROR;
 }
 
 
 ngx_table_elt_t *
 ngx_http_code_router_header_in(ngx_http_request_t *r, const char *name)
 {
-    size_t            len;
+    return ngx_http_code_router_header_find(r, name, NULL);
+}
+
+
+ngx_uint_t
+ngx_http_code_router_header_holds(ngx_http_request_t *r, const char *name,
+    const char *token)
+{
+    return ngx_http_code_router_header_find(r, name, token) != NULL;
+}
+
+
+/* The one walk of the request's headers. */
+static ngx_table_elt_t *
+ngx_http_code_router_header_find(ngx_http_request_t *r, const char *name,
+    const char *token)
+{
+    size_t            len, tlen;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     len = ngx_strlen(name);
+    tlen = token ? ngx_strlen(token) : 0;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -117,7 +135,12 @@ ngx_http_code_router_header_in(ngx_http_request_t *r, const char *name)
         }
 
         if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+            && (token == NULL
+                || ngx_strlcasestrn(h[i].value.data,
+                                    h[i].value.data + h[i].value.len,
+                                    (u_char *) token, tlen - 1)
+                   != NULL))
         {
             return &h[i];
         }
@@ -329,4 +352,11 @@ ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
     clcf->handler = handler;
 
     return NGX_CONF_OK;
+}
+
+
+void *
+ngx_http_code_router_alloc(void *ctx, size_t n)
+{
+    return ngx_pnalloc(ctx, n);
 }

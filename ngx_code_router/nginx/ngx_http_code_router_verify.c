@@ -78,8 +78,6 @@ static ngx_int_t ngx_http_code_router_verify_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *err);
 static ngx_int_t ngx_http_code_router_verify_send(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
-static ngx_int_t ngx_http_code_router_push_header(ngx_http_request_t *r,
-    const char *key, u_char *value, size_t len);
 static char *ngx_http_code_router_verify_zone(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *conf, const char *what);
 static char *ngx_http_code_router_verify_action(ngx_conf_t *cf,
@@ -771,9 +769,9 @@ ngx_http_code_router_verify_answer(ngx_http_request_t *r, ngx_uint_t api,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_http_code_router_push_header(r, "Retry-After", p,
+        if (ngx_http_code_router_header(r, "Retry-After", p,
                 ngx_sprintf(p, "%T", (time_t) (retry - ngx_time())) - p)
-            != NGX_OK)
+            == NULL)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -934,35 +932,14 @@ static ngx_int_t
 ngx_http_code_router_verify_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
-    if (ngx_http_code_router_push_header(r, "Cache-Control",
-                                         (u_char *) "no-store", 8)
-        != NGX_OK)
+    if (ngx_http_code_router_header(r, "Cache-Control", CR_LIT("no-store"))
+        == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_code_router_send_body(r, "application/json", status,
                                           body, len);
-}
-
-
-static ngx_int_t
-ngx_http_code_router_push_header(ngx_http_request_t *r, const char *key,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_code_router_header(r);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = value;
-    h->value.len = len;
-
-    return NGX_OK;
 }
 
 
