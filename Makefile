@@ -9,6 +9,7 @@
 #                 SANITIZE=1: against ASan+UBSan builds; VALGRIND=1: the
 #                 nginx tests with nginx under valgrind
 #   make run      deps + build + demo key and codes + nginx in the foreground
+#                 (test and run build with JOBS jobs, default: the cores)
 #
 #   make NGINX_SRC=DIR       nginx and the module (dynamic, --with-compat)
 #                            built from the nginx source tree in DIR, into
