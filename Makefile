@@ -359,10 +359,12 @@ bench: deps
 	QUICK=$(QUICK) ONLY=$(ONLY) scripts/bench
 
 # The man pages, from man/*.1.in and the CLI's help texts (the one source
-# of every command's synopsis and options): run after editing either;
-# t/27-man.t fails while man/ is stale.
+# of every command's synopsis and options), and t/README.md's list of the
+# tests, from their opening comments: run after editing any of them;
+# t/27-man.t fails while man/ or the list is stale.
 man: $(CLI)
 	scripts/man $(CLI) man
+	scripts/test-list
 
 clean:
 	rm -rf $(B)

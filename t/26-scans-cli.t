@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 24, item 8: reading counts.  `code-router scans --store FILE`
+# Reading counts.  `code-router scans --store FILE`
 # lists the scan store nginx's workers wrote (scans and right PINs, one
 # row a code); `--key FILE --kid N CODE...` looks codes (or their printed
 # URLs) up; `stat` of a scan store says what it is, where it said "not a

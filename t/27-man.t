@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 24, item 9: the man pages and --help come from one source, so they
+# The man pages and --help come from one source, so they
 # cannot drift.  man/*.1 are what scripts/man writes from man/*.1.in and
 # the CLI's help texts (`make man`); every option a command's getopt table
 # takes is in its --help synopsis and in its man section; the pages carry
@@ -99,5 +99,12 @@ ok($installed{$_}, "... $_.md is installed by the package (debian/code-router.do
 my @bare = $all =~ m{(?<!\(|/)(docs/[\w-]+\.md)(?! in the source)}g;
 is("@bare", '', 'no help text names a document only by its path in the source');
 unlike($man . $loadman, qr{/usr/share/doc/code-router/[\w-]+\.md(?!\.gz)}, 'the man pages name the installed (.gz) documents');
+
+# t/README.md's list of the tests is their opening comments.
+{
+    my ($rc, $out, $err) = run_cmd(["$root/scripts/test-list", '--check']);
+    is($rc, 0, "t/README.md lists every test's opening comment (else: make man)")
+        or diag $err;
+}
 
 done_testing;

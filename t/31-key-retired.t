@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 5: one master key per key id, and a retired key id.
+# One master key per key id, and a retired key id.
 #
 #  - "code_router_key N FILE retired;" keeps verifying key id N's codes:
 #    a genuine one answers "retired" (410, its own $code_router_status,

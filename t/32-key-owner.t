@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 10: a key file's owner and directory.
+# A key file's owner and directory.
 #
 # nginx -t (and the CLI, which reads keys through the same cr_keyfile_read)
 # refuses a key file owned by anybody but root or the user reading it, and

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 9: a campaign time written past the loader (build/t/raw-put)
+# A campaign time written past the loader (build/t/raw-put)
 # that the loader could never have stored -- ends_at INT64_MAX at +14:00,
 # which overflowed in cr_format_time -- is a bad record when decoded: the
 # API and the router answer 503 issued as for any unreadable record,

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 15: marketers' spreadsheets.  Chinese Excel saves CSV as
+# Marketers' spreadsheets.  Chinese Excel saves CSV as
 # GBK; GBK text that happens to be valid UTF-8 was committed as mojibake
 # (专业 as רҵ).  The loader now refuses a field with a character no
 # product name uses, with the hint --encoding gbk; --encoding gbk and

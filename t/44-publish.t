@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# Store directories nginx's workers can read but not write (issue 12, item
-# 12), and `code-router publish` (issue 17): the loader and publish run as
+# Store directories nginx's workers can read but not write, and
+# `code-router publish`: the loader and publish run as
 # one user (daemon), nginx's workers as another (nobody:nogroup), in
 # directories mode 2755 owned by the first with the group of the second.
 # The workers serve and follow re-bindings; they cannot create or rename a

@@ -1,6 +1,5 @@
 #!/usr/bin/perl
-# A scan store that fills (issue 21, item 4; issue 25's "grows instead of
-# stopping"): brand A (right PINs, code_router_api) and brand B (a plain
+# A scan store that fills (it grows instead of stopping): brand A (right PINs, code_router_api) and brand B (a plain
 # router) share one code_router_scans zone and its store.  B's scans of
 # new codes grow the store's map from store_size= up to store_max=; the
 # alert is logged and exported before scans reach their share (6/8 of

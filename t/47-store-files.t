@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# The binding store's files.  The data file is the loader's alone (issue
-# 21, item 7): 0644 whatever the loader's umask.  Under umask 002
+# The binding store's files.  The data file is the loader's alone:
+# 0644 whatever the loader's umask.  Under umask 002
 # (Debian's default for users with their own group) it was made 0664 in
 # the workers' group of the documented 2755 directory, and a process of
 # that group rewrote it.  The lock file stays 0664 (readers write it).

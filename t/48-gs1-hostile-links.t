@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# GS1 links the loader would refuse, written behind its back (issue 21,
-# item 6) with build/t/raw-put, as t/53 does for campaigns: a CRLF header
+# GS1 links the loader would refuse, written behind its back
+# with build/t/raw-put, as t/53 does for campaigns: a CRLF header
 # injection, javascript:, invalid bytes (as a damaged copy served them),
 # protocol-relative and http:// targets, a bad title, language and media
 # type.  Each one answers 503 unavailable, no Location and nothing of its

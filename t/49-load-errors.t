@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 24, the marketer's loader: one run shows all that is wrong (every
+# The marketer's loader: one run shows all that is wrong (every
 # error of a row, not only its first; still nothing half-applied); Excel's
 # dates for production_date; a GTIN Excel wrote as 6.90123E+12 is told to
 # format the column as text; a UTF-8 byte order mark makes a file UTF-8

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 3: an early answer (405...) of the router, the API and the
+# An early answer (405...) of the router, the API and the
 # status page reads and drops the request body first, so a body that is a
 # whole request is never answered, nor counted, as a second request on a
 # keep-alive connection.  Raw HTTP over one socket: bodies with

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 7: a scan refused by conf/nginx.conf's limit_req is
+# A scan refused by conf/nginx.conf's limit_req is
 # answered 429 with the fallback page's "busy, please try again" message
 # (中文 and English), never "page not found".  The http block of
 # conf/nginx.conf as shipped, its paths pointed into a temporary directory.

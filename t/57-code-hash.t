@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 6: $code_router_code, the canonical spelling of a code,
+# $code_router_code, the canonical spelling of a code,
 # so a front nginx can hold one code on one edge node.  A code is accepted
 # in very many spellings (case, I/L for 1, O for 0, percent-encoding, any
 # query string, any path before it); every one of them gives one

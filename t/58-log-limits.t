@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Per-request error-log lines have a limit (issue 14): a campaign whose
+# Per-request error-log lines have a limit: a campaign whose
 # target is unusable, scanned again and again, and a zone full of unstored
 # scans log at most once a second per worker, while every request still
 # gets its answer and the metrics count every one.  Two campaigns logged

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 1: scan zones are independent.  Three zones, each with its
+# Scan zones are independent.  Three zones, each with its
 # own scan store written by a thread pool, two workers, 1,500 codes per
 # zone scanned 1 to 3 times by parallel clients, then a graceful stop:
 # each store holds exactly its own codes with exact counts, and none of

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Issue 12, item 2: two brands (servers with their own code_router_key)
+# Two brands (servers with their own code_router_key)
 # sharing one scan zone, or one zone and its scan store, never share the
 # count of a (kid, serial): counts are keyed by the key's fingerprint too.
 # Before the fix brand A's serial S scanned 7 times made brand B's first

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Right PINs are counts that last (issue 13): kept in the scan zone across
+# Right PINs are counts that last: kept in the scan zone across
 # two workers, a reload and a restart (the scan store's 'v' records,
 # a count and a first time of their own, apart from the code's scans);
 # counted per tenant (two brands' keys share a zone and a store, their

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The PIN at the edge (issue 13), through a real nginx with two workers: a
+# The PIN at the edge, through a real nginx with two workers: a
 # stranger sends 1,000 wrong PINs and 1,000 scans for a code from other
 # addresses; the buyer's right PIN then answers "genuine" with count 1, a
 # second right PIN "verified_before" with the first time; wrong PINs lock

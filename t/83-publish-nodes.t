@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Many edges (issue 17, part 4): three nginx instances on loopback, each
+# Many edges: three nginx instances on loopback, each
 # with its own edge directory (2755, workers as nobody:nogroup), under a
 # client loop, while a master store (written by the loader as daemon) is
 # re-bound, revoked and un-revoked and published to all three 20 times

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Monitoring (issue 17, part 5): /status (code_router_status) passes
+# Monitoring: /status (code_router_status) passes
 # `promtool check metrics` with two stores and two scan zones, and every
 # metric the alerting rules use is in it; conf/prometheus/code-router.rules.yml
 # passes `promtool check rules` and its unit tests (`promtool test rules`),

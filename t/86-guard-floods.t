@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# The PIN guard cannot be emptied (issue 21, item 1), through a real nginx
-# with two workers and the issue's 1 MB zone shared by two brands: X is
+# The PIN guard cannot be emptied, through a real nginx
+# with two workers and a 1 MB zone shared by two brands: X is
 # locked out of A's code T and T's budget is spent; then brand B, on its
 # own server with its own key, floods 5,000 wrong PINs for its own codes
 # from one address, and 4,500 IPv6 /64s each send a wrong PIN at T and

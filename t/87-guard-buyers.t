@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Who the PIN guard counts (issue 21, items 2 and 13), through a real
+# Who the PIN guard counts, through a real
 # nginx with two workers.  The API takes the backend's buyer id
 # (buyer=, e.g. the openid hashed) as the guard's address: one wrong PIN
 # typed in the mini-program plus 120 wrong PINs on the public page from

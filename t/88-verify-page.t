@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# The verify page and its answers after the second security review (issue
-# 21), through a real nginx with two workers: a wrong or locked PIN is told
+# The verify page and its answers after the second security review,
+# through a real nginx with two workers: a wrong or locked PIN is told
 # no count and no first time (page JSON, page HTML, API); the PIN form
 # posts to a path of the configuration and the canonical code, never the
 # echoed request URI (GET //verify?code=C); cross-site form posts to the

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Where right PINs are counted, as nginx -t checks it (issue 21): a verify
+# Where right PINs are counted, as nginx -t checks it: a verify
 # location (or the API's POST .../CODE/verify) on a scan zone without a
 # store is refused (its verifications would be forgotten: shown below
 # with a zone that needs room); two zones counting one key's right PINs

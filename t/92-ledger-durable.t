@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# One node, the embedded ledger (issue 23, item 1): a right PIN is
+# One node, the embedded ledger: a right PIN is
 # committed to the scan store (LMDB, synchronous commit, in a thread
 # pool) before the answer says "genuine"; SIGKILL of every nginx process
 # within 50 ms of that answer, a restart, and the same PIN says

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# One verdict across every edge (issue 23, items 2-3): three nginx nodes,
+# One verdict across every edge: three nginx nodes,
 # each with its own scan store and guard zone, and one PostgreSQL ledger
 # (a real server, initdb'd by the test).  The right PIN on A, B, C:
 # genuine, verified_before 2, verified_before 3, one first time.  3

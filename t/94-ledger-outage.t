@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Fail closed, never wrong (issue 23, item 3): PostgreSQL stopped with
+# Fail closed, never wrong: PostgreSQL stopped with
 # SIGSTOP (it holds its connections and answers nothing, as a partition
 # or a stalled server would).  Right PINs answer 503 "unavailable" within
 # timeout=, never "genuine"; wrong PINs are answered as usual; a scan

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Prizes, redeemed once (issue 23, item 6): POST /v1/codes/CODE/redeem
+# Prizes, redeemed once: POST /v1/codes/CODE/redeem
 # with the right PIN and a request id.  Through PostgreSQL across three
 # nodes: the first request "redeemed" (200), the same request retried on
 # any node the same answer, any other "already_redeemed" (409) with the
