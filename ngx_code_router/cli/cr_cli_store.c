@@ -20,7 +20,6 @@
 #include "cr_cli.h"
 #include "cr_codec.h"
 #include "cr_keyfile.h"
-#include "cr_link.h"
 #include "cr_load.h"
 #include "cr_scans.h"
 #include "cr_store.h"

@@ -16,7 +16,7 @@
  *   batches    kid(1) | last serial(5)   -> batch record
  *   batch_ids  batch id                  -> kid(1) | last serial(5)
  *   codes      kid(1) | serial(5)        -> per-code override record
- *   links      cr_link_key()             -> GS1 link record (cr_link.h)
+ *   links      cr_link_key()             -> GS1 link record (cr_record.h)
  *   rules      cr_rule_key(): campaign id | NUL | rule(2) -> rule record
  *
  * A batch is found by one cursor seek: the first batches key >= (kid,
@@ -236,6 +236,16 @@ int cr_binding_take_rule(cr_binding_t *b, const cr_rule_t *r,
     cr_alloc_pt alloc, void *ctx);
 
 /*
+ * The GS1 links (cr_record.h): key cr_link_key(), record 'L' with the
+ * seven strings.  A store created before links has none until a loader
+ * opens it (then put/each work; a reader opened before sees none until it
+ * is reopened).  put: as the other puts (CR_PUT_ADDED, _CHANGED, _SAME or
+ * an error); del: 0 or CR_STORE_NOTFOUND.
+ */
+int cr_store_put_link(cr_store_t *st, const cr_link_t *l);
+int cr_store_del_link(cr_store_t *st, const cr_link_t *l);
+
+/*
  * Iteration in key order, inside the write transaction or (if none) a
  * read transaction of its own.  fn returns 0 to go on, anything else to
  * stop (returned as is).
@@ -249,5 +259,17 @@ int cr_store_each_override(cr_store_t *st,
 /* Every rule (id NULL), or the rules of campaign id, in rule order. */
 int cr_store_each_rule(cr_store_t *st, const char *id, size_t len,
     int (*fn)(void *ctx, const cr_rule_t *r), void *ctx);
+int cr_store_each_link(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_link_t *l), void *ctx);
+
+/*
+ * Reader: the GS1 links of one level (gtin, and lot or ""), in key order,
+ * at most max into out[], *n of them; strings copied with alloc() and
+ * NUL-terminated.  Uses (and keeps) the snapshot of cr_store_lookup().
+ * Returns 0 or CR_STORE_ERROR.
+ */
+int cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
+    size_t lot_len, cr_link_t *out, size_t max, size_t *n,
+    cr_alloc_pt alloc, void *ctx);
 
 #endif /* CR_STORE_H */

@@ -82,7 +82,7 @@ struct cr_store_s {
     MDB_dbi     batch_dbi;
     MDB_dbi     batch_id_dbi;
     MDB_dbi     code_dbi;
-    MDB_dbi     link_dbi;              /* GS1 links (cr_link.h) */
+    MDB_dbi     link_dbi;              /* GS1 links (cr_record.h) */
     MDB_dbi     rule_dbi;              /* campaigns' rules */
     int         has_links;             /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cr_link.h"
 #include "cr_record.h"
 #include "cr_valid.h"
 
