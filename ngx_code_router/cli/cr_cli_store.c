@@ -23,7 +23,7 @@
 #include "cr_load.h"
 #include "cr_scans.h"
 #include "cr_store.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 static int cr_load_run(cr_store_t *st, const cr_keyring_t *ring,

@@ -8,7 +8,7 @@
 
 #include "cr_record.h"
 #include "cr_record_int.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 static int cr_campaign_time_ok(int64_t t, int tz);

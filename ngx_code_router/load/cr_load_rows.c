@@ -16,6 +16,7 @@
 #include "cr_load_int.h"
 #include "cr_record.h"
 #include "cr_store.h"
+#include "cr_time.h"
 #include "cr_valid.h"
 
 

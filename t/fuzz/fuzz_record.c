@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cr_record.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 static volatile unsigned  sink;

@@ -20,7 +20,7 @@
 #include "cr_store.h"
 #include "cr_store_test.h"
 #include "cr_target.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 #include "tap.h"
 
 
