@@ -11,7 +11,6 @@
 #include "cr_filter.h"
 #include "cr_record_int.h"
 #include "cr_store.h"
-#include "cr_store_test.h"
 
 
 #define CR_META_MAGIC   "CRSTORE\0"
