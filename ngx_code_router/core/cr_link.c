@@ -6,6 +6,7 @@
 
 #include "cr_json.h"
 #include "cr_link.h"
+#include "cr_record.h"
 #include "cr_valid.h"
 
 
