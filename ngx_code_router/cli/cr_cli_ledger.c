@@ -16,7 +16,7 @@
 #include "cr_cli.h"
 #include "cr_codec.h"
 #include "cr_ledger.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 static int cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,

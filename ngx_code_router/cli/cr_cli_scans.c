@@ -17,7 +17,7 @@
 #include "cr_codec.h"
 #include "cr_gs1.h"
 #include "cr_scans.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 /* One code's two records, merged into one row as the store reads. */

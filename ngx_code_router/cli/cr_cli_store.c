@@ -20,11 +20,10 @@
 #include "cr_cli.h"
 #include "cr_codec.h"
 #include "cr_keyfile.h"
-#include "cr_link.h"
 #include "cr_load.h"
 #include "cr_scans.h"
 #include "cr_store.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 static int cr_load_run(cr_store_t *st, const cr_keyring_t *ring,

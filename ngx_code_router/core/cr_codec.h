@@ -34,6 +34,16 @@
 #define CR_KEY_FP_LEN       8
 
 
+/*
+ * The attributes of the cores' prototypes (gcc and clang), here because
+ * every core header that needs them includes this one: CR_NONNULL where
+ * every pointer argument is required, CR_MUST_CHECK where ignoring the
+ * result would ignore a failure, a forgery or a wrong PIN.
+ */
+#define CR_NONNULL     __attribute__((nonnull))
+#define CR_MUST_CHECK  __attribute__((warn_unused_result))
+
+
 /* Outcome of cr_code_open(), in the order the checks are made. */
 typedef enum {
     CR_CODE_OK = 0,
@@ -75,16 +85,16 @@ typedef struct {
  * it reveals nothing of k_mac, k_enc or k_pin.
  */
 int cr_key_derive(cr_key_t *key, unsigned kid,
-    const uint8_t master[CR_MASTER_KEY_LEN]);
+    const uint8_t master[CR_MASTER_KEY_LEN]) CR_NONNULL;
 
 /*
  * Adds a derived key to a keyring; returns 0, or -1 if its key id is
  * already present (two files for one key id is a configuration error).
  */
-int cr_keyring_add(cr_keyring_t *ring, const cr_key_t *key);
+int cr_keyring_add(cr_keyring_t *ring, const cr_key_t *key) CR_NONNULL;
 
 /* Wipes key material (sodium_memzero), e.g. before freeing. */
-void cr_key_wipe(void *p, size_t len);
+void cr_key_wipe(void *p, size_t len) CR_NONNULL;
 
 /*
  * Writes the CR_CODE_LEN characters of the code for "serial" to "out"
@@ -92,7 +102,7 @@ void cr_key_wipe(void *p, size_t len);
  * CR_SERIAL_MAX.  Deterministic: one serial has exactly one code per key.
  */
 int cr_code_seal(char out[CR_CODE_LEN], const cr_key_t *key,
-    uint64_t serial);
+    uint64_t serial) CR_NONNULL;
 
 /*
  * Decodes and verifies "len" bytes at "s" (not NUL-terminated).  Accepts
@@ -103,7 +113,7 @@ int cr_code_seal(char out[CR_CODE_LEN], const cr_key_t *key,
  * how many tag bits are right.
  */
 cr_code_rc_t cr_code_open(const cr_keyring_t *ring, const char *s,
-    size_t len, unsigned *kid, uint64_t *serial);
+    size_t len, unsigned *kid, uint64_t *serial) CR_NONNULL CR_MUST_CHECK;
 
 /*
  * Writes the canonical spelling (upper case, no aliases) of a code that
@@ -111,7 +121,7 @@ cr_code_rc_t cr_code_open(const cr_keyring_t *ring, const char *s,
  * empty one too: every other answer means the code decodes).  For any
  * other input the result is undefined.
  */
-void cr_code_canonical(char out[CR_CODE_LEN], const char *in);
+void cr_code_canonical(char out[CR_CODE_LEN], const char *in) CR_NONNULL;
 
 /* "ok", "malformed", "unknown_key" or "forged". */
 const char *cr_code_rc_name(cr_code_rc_t rc);

@@ -34,19 +34,20 @@
  * from the stack copy.
  */
 int cr_keyfile_read(const char *path, uint8_t master[CR_MASTER_KEY_LEN],
-    char *err, size_t errlen);
+    char *err, size_t errlen) CR_NONNULL CR_MUST_CHECK;
 
 /*
  * Creates "path" with mode 0600 (never overwriting: O_EXCL) holding a
  * fresh random master key, and fsyncs it.  Returns 0 or -1 with "err".
  */
-int cr_keyfile_create(const char *path, char *err, size_t errlen);
+int cr_keyfile_create(const char *path, char *err, size_t errlen)
+    CR_NONNULL;
 
 /*
  * A one-way digest (BLAKE2b-256) of a master key: tells whether two key
  * files hold the same key without keeping or logging the key itself.
  */
 void cr_keyfile_digest(const uint8_t master[CR_MASTER_KEY_LEN],
-    uint8_t digest[CR_MASTER_DIGEST_LEN]);
+    uint8_t digest[CR_MASTER_DIGEST_LEN]) CR_NONNULL;
 
 #endif /* CR_KEYFILE_H */

@@ -6,6 +6,7 @@
 
 #include "cr_json.h"
 #include "cr_link.h"
+#include "cr_record.h"
 #include "cr_valid.h"
 
 
@@ -240,46 +241,6 @@ cr_link_check(const cr_link_t *l, const char **field)
     }
 
     return err;
-}
-
-
-static uint8_t *
-cr_key_part(uint8_t *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    p[n] = '\0';
-
-    return p + n + 1;
-}
-
-
-size_t
-cr_link_level_key(uint8_t *k, const char *gtin, const char *lot,
-    size_t lot_len)
-{
-    uint8_t  *p;
-
-    p = cr_key_part(k, gtin, CR_GS1_GTIN_LEN);
-    p = cr_key_part(p, lot, lot_len);
-
-    return (size_t) (p - k);
-}
-
-
-size_t
-cr_link_key(uint8_t *k, const cr_link_t *l)
-{
-    size_t    n;
-    uint8_t  *p;
-
-    n = cr_link_level_key(k, l->s[CR_LINK_GTIN].data, l->s[CR_LINK_LOT].data,
-                          l->s[CR_LINK_LOT].len);
-    p = cr_key_part(k + n, l->s[CR_LINK_TYPE].data, l->s[CR_LINK_TYPE].len);
-
-    /* The last part needs no terminator: nothing follows it. */
-    memcpy(p, l->s[CR_LINK_LANG].data, l->s[CR_LINK_LANG].len);
-
-    return (size_t) (p - k) + l->s[CR_LINK_LANG].len;
 }
 
 

@@ -1,52 +1,25 @@
 /*
  * cr_link: the product- and lot-level links of a GS1 Digital Link
- * resolver, written once: the rules of a link row, the store key of a
- * link, which link answers a request, and the JSON documents a resolver
- * serves (an RFC 9264 linkset, the resolver description).
+ * resolver, written once: the rules of a link row, which link answers a
+ * request, and the JSON documents a resolver serves (an RFC 9264 linkset,
+ * the resolver description).  The link record, its codec and its store
+ * key are cr_record.h's, the links in the store cr_store.h's.
  *
- * Pure C: the loader validates rows with it, the store keys them with it,
- * the nginx module (code_router_gs1) answers with it.  docs/gs1.md says
- * how to write a links file.
+ * Pure C: the loader validates rows with it, the nginx module
+ * (code_router_gs1) answers with it.  docs/gs1.md says how to write a
+ * links file.
  */
 
 #ifndef CR_LINK_H
 #define CR_LINK_H
 
 #include <stddef.h>
-#include <stdint.h>
 
-#include "cr_gs1.h"
 #include "cr_record.h"
-#include "cr_store.h"
-
-
-/* A link, as a links file's row: gtin,lot,link_type,href,title,lang,type */
-enum {
-    CR_LINK_GTIN = 0,                  /* GTIN-14 once stored */
-    CR_LINK_LOT,                       /* "" for the GTIN's own links */
-    CR_LINK_TYPE,                      /* gs1:NAME or an https:// URI */
-    CR_LINK_HREF,                      /* the target, https:// */
-    CR_LINK_TITLE,
-    CR_LINK_LANG,                      /* "" or a language tag */
-    CR_LINK_MEDIA,                     /* "" or a media type */
-    CR_LINK_NSTR
-};
-
-typedef struct {
-    cr_str_t  s[CR_LINK_NSTR];
-} cr_link_t;
 
 
 #define CR_LINK_DEFAULT     "gs1:defaultLink"
 #define CR_LINK_LINKSET     "linkset"       /* ?linkType=linkset */
-#define CR_LINK_TYPE_MAX    128
-#define CR_LINK_TITLE_MAX   256
-#define CR_LINK_LANG_MAX    35
-#define CR_LINK_MEDIA_MAX   64
-
-/* gtin(14) NUL lot NUL type NUL lang */
-#define CR_LINK_KEY_MAX  (CR_GS1_GTIN_LEN + CR_GS1_VALUE_MAX + 3 \
-                          + CR_LINK_TYPE_MAX + CR_LINK_LANG_MAX)
 
 
 /*
@@ -72,16 +45,6 @@ const char *cr_link_media_check(const char *s, size_t n);
  * *field naming the field.
  */
 const char *cr_link_check(const cr_link_t *l, const char **field);
-
-/*
- * The store key of a link: gtin NUL lot NUL type NUL lang, so that the
- * links of one level (cr_link_level_key: gtin NUL lot NUL) are neighbours,
- * and one (type, lang) has one link a level.  k holds CR_LINK_KEY_MAX
- * bytes; the fields must have passed the checks.  Returns the length.
- */
-size_t cr_link_key(uint8_t *k, const cr_link_t *l);
-size_t cr_link_level_key(uint8_t *k, const char *gtin, const char *lot,
-    size_t lot_len);
 
 /*
  * The link that answers a request for link type "type" (decoded; n > 0):
@@ -110,31 +73,5 @@ size_t cr_linkset_json(char *out, size_t size, const char *anchor,
  * root ("https://host"); as above: returns the length needed. */
 size_t cr_gs1_description_json(char *out, size_t size, const char *root,
     size_t root_len);
-
-/*
- * The links in the store (cr_store_write.c, cr_store_read.c): key
- * cr_link_key(), record 'L' (cr_record.c) with the seven strings.  A
- * store created before links has none until a loader opens it (then
- * put/each work; a reader opened before sees none until it is reopened).
- */
-int cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l);
-
-/* Writer, inside cr_store_begin() .. commit: as the other puts
- * (CR_PUT_ADDED, _CHANGED, _SAME or an error); del: 0 or
- * CR_STORE_NOTFOUND. */
-int cr_store_put_link(cr_store_t *st, const cr_link_t *l);
-int cr_store_del_link(cr_store_t *st, const cr_link_t *l);
-int cr_store_each_link(cr_store_t *st,
-    int (*fn)(void *ctx, const cr_link_t *l), void *ctx);
-
-/*
- * Reader: the links of one level (gtin, and lot or ""), in key order, at
- * most max into out[], *n of them; strings copied with alloc() and
- * NUL-terminated.  Uses (and keeps) the snapshot of cr_store_lookup().
- * Returns 0 or CR_STORE_ERROR.
- */
-int cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
-    size_t lot_len, cr_link_t *out, size_t max, size_t *n,
-    cr_alloc_pt alloc, void *ctx);
 
 #endif /* CR_LINK_H */

@@ -50,7 +50,7 @@ typedef enum {
  * k_pin is zeroed).
  */
 int cr_pin_key_derive(uint8_t k_pin[CR_SUBKEY_LEN], unsigned kid,
-    const uint8_t master[CR_MASTER_KEY_LEN]);
+    const uint8_t master[CR_MASTER_KEY_LEN]) CR_NONNULL;
 
 /*
  * Writes the "digits" ASCII digits of the PIN of "serial" under "key" to
@@ -62,7 +62,7 @@ int cr_pin_key_derive(uint8_t k_pin[CR_SUBKEY_LEN], unsigned kid,
  * independent, so one length never reveals another.
  */
 int cr_pin_compute(char *out, unsigned digits, const cr_key_t *key,
-    uint64_t serial);
+    uint64_t serial) CR_NONNULL;
 
 /*
  * Is the "len" bytes at "pin" (not NUL-terminated) a well-formed PIN of
@@ -74,7 +74,8 @@ int cr_pin_compute(char *out, unsigned digits, const cr_key_t *key,
  * first, in the open.  Returns 1 or 0.  Reads no key; its time depends on
  * the PIN's shape only, which is no secret.
  */
-int cr_pin_well_formed(const char *pin, size_t len, unsigned digits);
+int cr_pin_well_formed(const char *pin, size_t len, unsigned digits)
+    CR_NONNULL;
 
 /*
  * Checks "len" bytes at "pin" against the PIN of "serial" (a serial that
@@ -88,7 +89,7 @@ int cr_pin_well_formed(const char *pin, size_t len, unsigned digits);
  * from the input would let a guesser choose the shortest PIN.
  */
 cr_pin_rc_t cr_pin_check(const cr_key_t *key, uint64_t serial,
-    unsigned digits, const char *pin, size_t len);
+    unsigned digits, const char *pin, size_t len) CR_NONNULL CR_MUST_CHECK;
 
 /* "ok", "malformed_pin" or "wrong_pin". */
 const char *cr_pin_rc_name(cr_pin_rc_t rc);

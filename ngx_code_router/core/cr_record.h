@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cr_gs1.h"
+
 
 #define CR_ID_MAX            64        /* campaign and batch ids, bytes */
 #define CR_TIME_NONE         INT64_MIN /* open-ended campaign window */
@@ -101,6 +103,36 @@ typedef struct {
 
 
 /*
+ * A GS1 Digital Link resolver's link, as a links file's row:
+ * gtin,lot,link_type,href,title,lang,type.  The rules of its fields, and
+ * what a resolver does with it, are cr_link.h's; docs/gs1.md.
+ */
+enum {
+    CR_LINK_GTIN = 0,                  /* GTIN-14 once stored */
+    CR_LINK_LOT,                       /* "" for the GTIN's own links */
+    CR_LINK_TYPE,                      /* gs1:NAME or an https:// URI */
+    CR_LINK_HREF,                      /* the target, https:// */
+    CR_LINK_TITLE,
+    CR_LINK_LANG,                      /* "" or a language tag */
+    CR_LINK_MEDIA,                     /* "" or a media type */
+    CR_LINK_NSTR
+};
+
+typedef struct {
+    cr_str_t  s[CR_LINK_NSTR];
+} cr_link_t;
+
+#define CR_LINK_TYPE_MAX    128
+#define CR_LINK_TITLE_MAX   256
+#define CR_LINK_LANG_MAX    35
+#define CR_LINK_MEDIA_MAX   64
+
+/* gtin(14) NUL lot NUL type NUL lang */
+#define CR_LINK_KEY_MAX  (CR_GS1_GTIN_LEN + CR_GS1_VALUE_MAX + 3 \
+                          + CR_LINK_TYPE_MAX + CR_LINK_LANG_MAX)
+
+
+/*
  * A campaign's rule (the loader's "rules" files): when every condition
  * set holds for a scan, the rule's target replaces the campaign's.  The
  * rules of a campaign are tried in the order of "rule"; docs/loading.md.
@@ -172,6 +204,18 @@ int cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c);
 int cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b);
 int cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o);
 int cr_rule_decode(const uint8_t *p, size_t n, cr_rule_t *r);
+/* A link's fields are not checked here: cr_link_check() does. */
+int cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l);
+
+/*
+ * The store key of a link: gtin NUL lot NUL type NUL lang, so that the
+ * links of one level (cr_link_level_key: gtin NUL lot NUL) are neighbours,
+ * and one (type, lang) has one link a level.  k holds CR_LINK_KEY_MAX
+ * bytes; the fields must have passed the checks.  Returns the length.
+ */
+size_t cr_link_key(uint8_t *k, const cr_link_t *l);
+size_t cr_link_level_key(uint8_t *k, const char *gtin, const char *lot,
+    size_t lot_len);
 
 /* The key of a rule: campaign id, a NUL (ids have none, so a campaign's
  * rules sort together and in the campaigns' order), rule number (BE16).

@@ -9,14 +9,13 @@
 
 #include <string.h>
 
-#include "cr_link.h"
 #include "cr_record.h"
 
 
 #define CR_REC_CAMPAIGN 'C'
 #define CR_REC_BATCH    'B'
 #define CR_REC_OVERRIDE 'O'
-#define CR_REC_LINK     'L'              /* GS1 links: cr_link.h */
+#define CR_REC_LINK     'L'              /* GS1 links */
 #define CR_REC_RULE     'R'
 
 /* Fixed parts of the records, after the kind byte. */

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "cr_store_int.h"
+#include "cr_store_test.h"
 
 
 static int cr_lock_share(cr_store_t *st);

@@ -16,7 +16,7 @@
  *   batches    kid(1) | last serial(5)   -> batch record
  *   batch_ids  batch id                  -> kid(1) | last serial(5)
  *   codes      kid(1) | serial(5)        -> per-code override record
- *   links      cr_link_key()             -> GS1 link record (cr_link.h)
+ *   links      cr_link_key()             -> GS1 link record (cr_record.h)
  *   rules      cr_rule_key(): campaign id | NUL | rule(2) -> rule record
  *
  * A batch is found by one cursor seek: the first batches key >= (kid,
@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cr_codec.h"                  /* CR_NONNULL, CR_MUST_CHECK */
 #include "cr_lmdb.h"
 #include "cr_record.h"
 
@@ -121,15 +122,15 @@ typedef void *(*cr_alloc_pt)(void *ctx, size_t n);
  * each process that uses it.
  */
 int cr_store_open(cr_store_t **st, const char *path, int flags,
-    char *err, size_t errlen);
+    char *err, size_t errlen) CR_NONNULL CR_MUST_CHECK;
 
 void cr_store_close(cr_store_t *st);
 
 /* The last error message of a call that returned CR_STORE_ERROR. */
-const char *cr_store_error(cr_store_t *st);
+const char *cr_store_error(cr_store_t *st) CR_NONNULL;
 
 /* The device and inode the store was opened from (to notice a rename). */
-void cr_store_file_id(cr_store_t *st, uint64_t *dev, uint64_t *ino);
+void cr_store_file_id(cr_store_t *st, uint64_t *dev, uint64_t *ino) CR_NONNULL;
 
 /*
  * Reader: the binding of (kid, serial) at time "now", from one snapshot.
@@ -149,7 +150,7 @@ int cr_store_lookup(cr_store_t *st, unsigned kid, uint64_t serial,
     int64_t now, cr_binding_t *b, cr_alloc_pt alloc, void *ctx);
 
 /* Ends the snapshot held between lookups, if any. */
-void cr_store_release(cr_store_t *st);
+void cr_store_release(cr_store_t *st) CR_NONNULL;
 
 /*
  * A check of a campaign's stored target (cr_target_check), run once per
@@ -161,17 +162,17 @@ void cr_store_set_check(cr_store_t *st,
     const char *(*check)(const cr_campaign_t *c));
 
 /* Generation, counts, sizes; from a fresh read transaction. */
-int cr_store_info(cr_store_t *st, cr_store_info_t *info);
+int cr_store_info(cr_store_t *st, cr_store_info_t *info) CR_NONNULL;
 
 /*
  * Writes a compacted copy of the store (LMDB's MDB_CP_COMPACT: free pages
  * left out, pages renumbered, one snapshot) to fd, a new empty file;
  * does not sync or close it.  Returns 0 or CR_STORE_ERROR.
  */
-int cr_store_copy(cr_store_t *st, int fd);
+int cr_store_copy(cr_store_t *st, int fd) CR_NONNULL;
 
 /* Clears reader slots of dead processes; returns how many (or -1). */
-int cr_store_reader_check(cr_store_t *st);
+int cr_store_reader_check(cr_store_t *st) CR_NONNULL;
 
 /*
  * The store's content digest: BLAKE2b-256 (libsodium's generichash) of
@@ -188,7 +189,7 @@ int cr_store_reader_check(cr_store_t *st);
 #define CR_STORE_DIGEST_HEX  (2 * CR_STORE_DIGEST_LEN)
 
 int cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
-    uint64_t *generation);
+    uint64_t *generation) CR_NONNULL;
 
 /*
  * Writer.  begin() takes LMDB's writer lock (waiting for another writer).
@@ -196,36 +197,38 @@ int cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
  * until the next write or the end of the transaction.  CR_STORE_FULL from
  * any call: abort, grow the map with cr_store_grow(), and redo the work.
  */
-int cr_store_begin(cr_store_t *st);
-int cr_store_commit(cr_store_t *st, int64_t now);
-void cr_store_abort(cr_store_t *st);
-int cr_store_grow(cr_store_t *st, uint64_t min_size);
-uint64_t cr_store_map_size(cr_store_t *st);
+int cr_store_begin(cr_store_t *st) CR_NONNULL;
+int cr_store_commit(cr_store_t *st, int64_t now) CR_NONNULL;
+void cr_store_abort(cr_store_t *st) CR_NONNULL;
+int cr_store_grow(cr_store_t *st, uint64_t min_size) CR_NONNULL;
+uint64_t cr_store_map_size(cr_store_t *st) CR_NONNULL;
 
 int cr_store_get_campaign(cr_store_t *st, const char *id, size_t len,
-    cr_campaign_t *c);
-int cr_store_put_campaign(cr_store_t *st, const cr_campaign_t *c);
-int cr_store_del_campaign(cr_store_t *st, const char *id, size_t len);
+    cr_campaign_t *c) CR_NONNULL;
+int cr_store_put_campaign(cr_store_t *st, const cr_campaign_t *c) CR_NONNULL;
+int cr_store_del_campaign(cr_store_t *st, const char *id, size_t len)
+    CR_NONNULL;
 
 /* On CR_STORE_OVERLAP, *other is the batch in the way. */
 int cr_store_put_batch(cr_store_t *st, const cr_batch_t *b,
-    cr_batch_t *other);
+    cr_batch_t *other) CR_NONNULL;
 /* The check put_batch makes, alone (the loader's for a row it does not
  * put): CR_STORE_OVERLAP with *other if another batch (by id) holds a
  * serial of b's range (b->kid, b->first .. b->last), else 0 or an error. */
 int cr_store_batch_overlap(cr_store_t *st, const cr_batch_t *b,
-    cr_batch_t *other);
-int cr_store_del_batch(cr_store_t *st, const char *id, size_t len);
+    cr_batch_t *other) CR_NONNULL;
+int cr_store_del_batch(cr_store_t *st, const char *id, size_t len) CR_NONNULL;
 
-int cr_store_put_override(cr_store_t *st, const cr_override_t *o);
-int cr_store_del_override(cr_store_t *st, unsigned kid, uint64_t serial);
+int cr_store_put_override(cr_store_t *st, const cr_override_t *o) CR_NONNULL;
+int cr_store_del_override(cr_store_t *st, unsigned kid, uint64_t serial)
+    CR_NONNULL;
 
 /* A campaign's rule: put (a new or changed rule of an existing
  * campaign; the loader checks the campaign), delete one.  Deleting a
  * campaign deletes its rules. */
-int cr_store_put_rule(cr_store_t *st, const cr_rule_t *r);
+int cr_store_put_rule(cr_store_t *st, const cr_rule_t *r) CR_NONNULL;
 int cr_store_del_rule(cr_store_t *st, const char *id, size_t len,
-    unsigned rule);
+    unsigned rule) CR_NONNULL;
 
 /*
  * The target of rule r (one of b->rules) in place of the campaign's, its
@@ -234,6 +237,16 @@ int cr_store_del_rule(cr_store_t *st, const char *id, size_t len,
  */
 int cr_binding_take_rule(cr_binding_t *b, const cr_rule_t *r,
     cr_alloc_pt alloc, void *ctx);
+
+/*
+ * The GS1 links (cr_record.h): key cr_link_key(), record 'L' with the
+ * seven strings.  A store created before links has none until a loader
+ * opens it (then put/each work; a reader opened before sees none until it
+ * is reopened).  put: as the other puts (CR_PUT_ADDED, _CHANGED, _SAME or
+ * an error); del: 0 or CR_STORE_NOTFOUND.
+ */
+int cr_store_put_link(cr_store_t *st, const cr_link_t *l) CR_NONNULL;
+int cr_store_del_link(cr_store_t *st, const cr_link_t *l) CR_NONNULL;
 
 /*
  * Iteration in key order, inside the write transaction or (if none) a
@@ -249,5 +262,17 @@ int cr_store_each_override(cr_store_t *st,
 /* Every rule (id NULL), or the rules of campaign id, in rule order. */
 int cr_store_each_rule(cr_store_t *st, const char *id, size_t len,
     int (*fn)(void *ctx, const cr_rule_t *r), void *ctx);
+int cr_store_each_link(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_link_t *l), void *ctx);
+
+/*
+ * Reader: the GS1 links of one level (gtin, and lot or ""), in key order,
+ * at most max into out[], *n of them; strings copied with alloc() and
+ * NUL-terminated.  Uses (and keeps) the snapshot of cr_store_lookup().
+ * Returns 0 or CR_STORE_ERROR.
+ */
+int cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
+    size_t lot_len, cr_link_t *out, size_t max, size_t *n,
+    cr_alloc_pt alloc, void *ctx);
 
 #endif /* CR_STORE_H */

@@ -11,7 +11,6 @@
 #include "cr_filter.h"
 #include "cr_record_int.h"
 #include "cr_store.h"
-#include "cr_store_test.h"
 
 
 #define CR_META_MAGIC   "CRSTORE\0"
@@ -82,7 +81,7 @@ struct cr_store_s {
     MDB_dbi     batch_dbi;
     MDB_dbi     batch_id_dbi;
     MDB_dbi     code_dbi;
-    MDB_dbi     link_dbi;              /* GS1 links (cr_link.h) */
+    MDB_dbi     link_dbi;              /* GS1 links (cr_record.h) */
     MDB_dbi     rule_dbi;              /* campaigns' rules */
     int         has_links;             /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */

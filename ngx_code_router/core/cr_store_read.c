@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cr_store_int.h"
+#include "cr_store_test.h"
 
 
 static int cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial,

@@ -1,7 +1,9 @@
 /*
  * cr_store_test: the store's knobs for the unit tests alone, so that they
  * can compare a reader's answers with and without its decoded copy.
- * Nothing else includes this.
+ * Only the unit tests and the store files that implement the knobs
+ * (cr_store.c, cr_store_read.c) include this, not cr_store_int.h: the
+ * other store files have no business with them.
  */
 
 #ifndef CR_STORE_TEST_H

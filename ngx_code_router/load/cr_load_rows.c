@@ -14,6 +14,9 @@
 #include "cr_gs1.h"
 #include "cr_link.h"
 #include "cr_load_int.h"
+#include "cr_record.h"
+#include "cr_store.h"
+#include "cr_time.h"
 #include "cr_valid.h"
 
 

@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "cr_rules.h"
+#include "cr_time.h"
 #include "cr_ua.h"
 #include "cr_valid.h"
 #include "ngx_http_code_router.h"

@@ -11,7 +11,7 @@
 #include <ngx_http.h>
 
 #include "cr_json.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 #include "ngx_http_code_router.h"
 
 

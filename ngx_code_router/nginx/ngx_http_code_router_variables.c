@@ -8,7 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "cr_valid.h"
+#include "cr_time.h"
 #include "ngx_http_code_router.h"
 
 

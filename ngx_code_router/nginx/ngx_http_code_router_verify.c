@@ -20,7 +20,7 @@
 #include "cr_json.h"
 #include "cr_ledger.h"
 #include "cr_pin.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 #include "ngx_http_code_router.h"
 
 

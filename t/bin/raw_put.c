@@ -32,7 +32,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cr_link.h"
 #include "cr_store.h"
 
 

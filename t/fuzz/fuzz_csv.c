@@ -14,6 +14,7 @@
 
 #include "cr_load.h"
 #include "cr_rules.h"
+#include "cr_time.h"
 #include "cr_valid.h"
 
 

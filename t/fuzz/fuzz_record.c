@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cr_link.h"
 #include "cr_record.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 
 
 static volatile unsigned  sink;

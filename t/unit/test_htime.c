@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "cr_valid.h"
+#include "cr_time.h"
 #include "tap.h"
 
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cr_link.h"
+#include "cr_record.h"
 #include "tap.h"
 
 

@@ -20,7 +20,7 @@
 #include "cr_store.h"
 #include "cr_store_test.h"
 #include "cr_target.h"
-#include "cr_valid.h"
+#include "cr_time.h"
 #include "tap.h"
 
 
@@ -486,7 +486,11 @@ test_grow(void)
     fclose(f);
 
     snprintf(p2, sizeof(p2), "%s/grow.mdb", dir);
-    cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
+    if (cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err)) != 0) {
+        tap_ok(0, "open %s: %s", p2, err);
+        return;
+    }
+
     tap_ok(cr_store_map_size(st) == CR_STORE_MIN_MAP,
            "a new store starts with a %u MiB map", CR_STORE_MIN_MAP >> 20);
 
@@ -576,7 +580,11 @@ test_snapshot(const char *cli)
     mdb_txn_abort(txn);
     mdb_env_close(env);
 
-    cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
+    if (cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+        tap_ok(0, "open %s: %s", path, err);
+        return;
+    }
+
     tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
            && str_is(r.campaign.s[CR_CAMP_ID], "open"),
            "the next snapshot sees the new binding");
@@ -648,7 +656,11 @@ test_reader_cache(const char *cli)
            "400 lookups over 4 key ids: the copy and the override filter "
            "answer as LMDB does");
 
-    cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err));
+    if (cr_store_open(&st, path, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+        tap_ok(0, "open %s: %s", path, err);
+        return;
+    }
+
     tap_ok(status_of(st, 1, 500, 1500, &r) == CR_ST_OK
            && str_is(r.campaign.s[CR_CAMP_ID], "open"),
            "a reader holds batch A bound to campaign open");
@@ -673,7 +685,11 @@ test_reader_cache(const char *cli)
 
     /* The copy runs the target check once per campaign. */
     snprintf(p2, sizeof(p2), "%s/checked.mdb", dir);
-    cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
+    if (cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err)) != 0) {
+        tap_ok(0, "open %s: %s", p2, err);
+        return;
+    }
+
     cr_store_begin(st);
     campaign(&c, "good", "https://b.example/", CR_TIME_NONE, CR_TIME_NONE);
     cr_store_put_campaign(st, &c);
@@ -686,7 +702,11 @@ test_reader_cache(const char *cli)
     cr_store_commit(st, 1);
     cr_store_close(st);
 
-    cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+    if (cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+        tap_ok(0, "open %s: %s", p2, err);
+        return;
+    }
+
     cr_store_set_check(st, cr_target_check);
     status_of(st, 1, 5, 0, &r);
     cached = r.target_ok;
@@ -695,8 +715,13 @@ test_reader_cache(const char *cli)
            "the copy vouches for an https target, not for an http one");
     cr_store_close(st);
 
-    cr_store_open(&st, p2, CR_STORE_RDONLY | CR_STORE_NOCACHE, err,
-                  sizeof(err));
+    if (cr_store_open(&st, p2, CR_STORE_RDONLY | CR_STORE_NOCACHE, err,
+                      sizeof(err)) != 0)
+    {
+        tap_ok(0, "open %s: %s", p2, err);
+        return;
+    }
+
     cr_store_set_check(st, cr_target_check);
     tap_ok(status_of(st, 1, 5, 0, &r) == CR_ST_OK && r.target_ok == 0,
            "without the copy nothing is vouched for");
@@ -724,15 +749,24 @@ test_reader_cache(const char *cli)
         mdb_txn_commit(txn);
         mdb_env_close(env);
 
-        cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err));
+        if (cr_store_open(&st, p2, CR_STORE_RDONLY, err, sizeof(err)) != 0) {
+            tap_ok(0, "open %s: %s", p2, err);
+            return;
+        }
+
         e1 = cr_store_lookup(st, 1, 25, 0, &r, alloc, NULL) == CR_STORE_ERROR
              && strstr(cr_store_error(st), "bad batch record") != NULL
              && (cr_store_cached(st) & CR_CACHED_COPY);
         e1 = e1 && status_of(st, 1, 5, 0, &r) == CR_ST_OK;
         cr_store_close(st);
 
-        cr_store_open(&st, p2, CR_STORE_RDONLY | CR_STORE_NOCACHE, err,
-                      sizeof(err));
+        if (cr_store_open(&st, p2, CR_STORE_RDONLY | CR_STORE_NOCACHE, err,
+                          sizeof(err)) != 0)
+        {
+            tap_ok(0, "open %s: %s", p2, err);
+            return;
+        }
+
         e2 = cr_store_lookup(st, 1, 25, 0, &r, alloc, NULL) == CR_STORE_ERROR
              && strstr(cr_store_error(st), "bad batch record") != NULL;
         cr_store_close(st);
@@ -743,7 +777,11 @@ test_reader_cache(const char *cli)
 
     /* One record more than the copy takes: lookups read LMDB. */
     snprintf(p2, sizeof(p2), "%s/many-batches.mdb", dir);
-    cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err));
+    if (cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err)) != 0) {
+        tap_ok(0, "open %s: %s", p2, err);
+        return;
+    }
+
     cr_store_begin(st);
     campaign(&c, "open", "https://b.example/", CR_TIME_NONE, CR_TIME_NONE);
     cr_store_put_campaign(st, &c);
