@@ -368,6 +368,7 @@ cr_seal_reader_init(cr_seal_reader_t *r, const uint8_t *pk,
     r->ctx = ctx;
     r->state = CR_SEAL_ST_HEADER;
     r->need = CR_SEAL_HEADER_LEN;
+    r->err[0] = '\0';
     crypto_hash_sha256_init(&r->sha);
 
     if (sodium_init() < 0) {
@@ -498,7 +499,7 @@ cr_seal_read_end(cr_seal_reader_t *r)
 const char *
 cr_seal_reader_error(const cr_seal_reader_t *r)
 {
-    return r->rc == CR_SEAL_OK ? "" : r->err;
+    return r->err;
 }
 
 
