@@ -8,7 +8,8 @@
 # sound for the key (another printer's, a flipped byte anywhere,
 # truncated anywhere, records dropped or swapped, bytes after the end,
 # empty, not a package) exits 1 with the reason and never leaves the
-# whole text on stdout, nor any file at --out.
+# whole text on stdout, nor any file at --out.  t/ref/unseal.py, a reader
+# written from the document alone (PyNaCl), reads every package the same.
 use strict;
 use warnings;
 use FindBin;
@@ -20,6 +21,8 @@ use CodeRouter::Test qw(cli run_cmd tmpdir make_key write_file read_file);
 
 my $d = tmpdir();
 chmod 0700, $d;
+my $ref = "$FindBin::Bin/ref/unseal.py";
+sub ref_unseal { my $in = shift; return run_cmd(['/usr/bin/python3', $ref, @_], $in) }
 sub cr { return run_cmd([cli(), @_]) }
 sub cr_in { my $in = shift; return run_cmd([cli(), @_], $in) }
 sub mode { return (stat $_[0])[2] & 07777 }
@@ -150,6 +153,13 @@ for my $run (@runs) {
                            '--manifest');
     is($rc, 0, '... unseal --manifest');
     ok($out eq $json, '... prints FILE.manifest.json byte for byte');
+
+    # The document's reader agrees: the text, and the manifest's JSON.
+    ($rc, $out, $err) = ref_unseal($sealed, "$d/p.key");
+    ok($rc == 0 && $out eq $plain, '... t/ref/unseal.py reads the same text')
+        or diag $err;
+    ($rc, $out, $err) = ref_unseal($sealed, "$d/p.key", '--manifest');
+    ok($rc == 0 && $out eq $json, '... and the same manifest JSON') or diag $err;
 
     # The size the layout gives: header, manifest record, text records.
     my $recs = int((length($plain) + 65535) / 65536);
@@ -349,6 +359,14 @@ for my $i (@at) {
 }
 is($bad, 0, scalar(@at) . ' flipped bytes (every header byte, each record\'s '
             . 'length, ends and middle, 100 random): each refused, exit 1');
+$bad = 0;
+for my $i (grep { $_ % 7 == 0 } @at) {
+    my $b = $sealed;
+    substr($b, $i, 1) = chr(ord(substr($b, $i, 1)) ^ (1 << ($i % 8)));
+    my ($rc, $out, $err) = ref_unseal($b, "$d/p.key");
+    $bad++, diag "t/ref/unseal.py, byte $i: exit $rc, $err" if $rc != 1 || $out ne '';
+}
+is($bad, 0, '... and by t/ref/unseal.py too (every seventh)');
 
 # The messages by place.
 my %where = (
@@ -386,6 +404,12 @@ for my $c (@cut) {
 }
 is($bad, 0, scalar(@cut) . ' truncations (header, at and inside each record): '
             . 'each refused as truncated, exit 1');
+$bad = 0;
+for my $c (@cut) {
+    my ($rc, $out, $err) = ref_unseal(substr($sealed, 0, $c), "$d/p.key");
+    $bad++, diag "t/ref/unseal.py, cut at $c: exit $rc, $err" if $rc != 1 || $out ne '';
+}
+is($bad, 0, '... and by t/ref/unseal.py too');
 refused('cut inside the header', substr($sealed, 0, 100), $plain,
         qr/truncated: it ends inside the header, after 100 of its 144 bytes/);
 refused('cut after the header', substr($sealed, 0, 144), $plain,
