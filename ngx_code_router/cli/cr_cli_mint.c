@@ -426,9 +426,14 @@ cr_mint_seal(const cr_mint_opts_t *o, const cr_key_t *key, const uint8_t *pk,
         rc = cr_cli_error("mint", CR_EXIT_ENV, "the second pass gave "
                           "another text than the first: nothing sealed");
         goto failed;
+    case CR_SEAL_MANIFEST:
+        /* mint's checks refuse what a manifest cannot hold first. */
+        rc = cr_cli_error("mint", CR_EXIT_ENV, "cannot seal: a manifest "
+                          "cannot describe this run");
+        goto failed;
     default:
-        rc = cr_cli_error("mint", CR_EXIT_ENV, "cannot seal (error %d)",
-                          (int) s.rc);
+        rc = cr_cli_error("mint", CR_EXIT_ENV, "cannot seal: libsodium "
+                          "failed (%d)", (int) s.rc);
         goto failed;
     }
 
