@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -56,14 +58,21 @@ static int cr_inspect_one(const cr_keyring_t *ring, const char *arg,
 static const cr_cmd_t  cr_cmds[] = {
     { "keygen", cr_cmd_keygen,
       "usage: code-router keygen --out FILE\n"
+      "       code-router keygen --printer --out PRINTER\n"
       "\n"
       "Writes a fresh 32-byte master key to FILE with mode 0600.\n"
-      "Refuses to overwrite an existing file.\n" },
+      "Refuses to overwrite an existing file.\n"
+      "--printer writes a printer's key pair for sealed code packages\n"
+      "instead: PRINTER.key, the secret key (mode 0600, kept at the printer\n"
+      "and read with a master key's checks), and PRINTER.pub, the public\n"
+      "key (0644, one line of text, sent to the brand for mint --seal-to);\n"
+      "neither is written if either exists.\n" },
 
     { "mint", cr_cmd_mint,
       "usage: code-router mint --key FILE --kid N --from SERIAL --count N\n"
       "                        [--url-prefix URL [--gtin GTIN [--lot LOT]]]\n"
       "                        [--format codes|csv] [--pin [--pin-digits D]]\n"
+      "                        [--seal-to PRINTER.pub] [--out FILE]\n"
       "\n"
       "Prints the codes of serials SERIAL .. SERIAL+N-1 under key id N\n"
       "(0..255), one a line, streamed.  Serials are 0 .. 1099511627775\n"
@@ -76,7 +85,44 @@ static const cr_cmd_t  cr_cmds[] = {
       "21): URL/01/GTIN-14[/10/LOT]/21/CODE, GTIN-8/12/13 zero-padded,\n"
       "LOT (AI 10: 1..20 of GS1's characters) percent-encoded, scheme and\n"
       "host in upper case (QR alphanumeric mode).\n"
-      "See " CR_DOC("gs1") " (docs/gs1.md in the source).\n" },
+      "See " CR_DOC("gs1") " (docs/gs1.md in the source).\n"
+      "--seal-to writes a sealed code package instead, the default way to\n"
+      "send codes to a printer: the same text encrypted to the printer's\n"
+      "public key (keygen --printer), a fresh key every package, with a\n"
+      "manifest inside (key id, serials, count, format, URL prefix, bytes,\n"
+      "SHA-256 of the text) that only unseal with the printer's secret key\n"
+      "opens.  Two passes over the serials (the SHA-256 first), in constant\n"
+      "memory.  The layout: " CR_DOC("code-format") "\n"
+      "(docs/code-format.md in the source).\n"
+      "--out writes FILE instead of stdout, whole or not at all, never over\n"
+      "an existing file: mode 0600 plain (it is worth as much as the key),\n"
+      "0644 sealed, with FILE.manifest.json beside it, the manifest in plain\n"
+      "JSON for the brand's records.  A sealed package is not written to a\n"
+      "terminal.\n"
+      "Exit status 0, 2 usage, 3 a key or output file error.\n" },
+
+    { "unseal", cr_cmd_unseal,
+      "usage: code-router unseal --key PRINTER.key [--in FILE] [--out FILE]\n"
+      "                          [--manifest]\n"
+      "\n"
+      "Reads a sealed code package (mint --seal-to) from stdin or --in FILE\n"
+      "and writes its plain text, byte for byte what mint printed, to\n"
+      "stdout.  Each record is authenticated before its text is written;\n"
+      "the end of the package (its FINAL record, then nothing) and the\n"
+      "manifest's lines, bytes and SHA-256 are checked before the last\n"
+      "record's text is.  A package damaged anywhere, truncated, followed\n"
+      "by other bytes, sealed to another printer, or not a package at all\n"
+      "is refused with the reason, and the text written before is\n"
+      "incomplete: an exit status other than 0 means discard the output.\n"
+      "The layout: " CR_DOC("code-format") "\n"
+      "(docs/code-format.md in the source).\n"
+      "--out writes FILE instead of stdout, mode 0600, only once the whole\n"
+      "package is verified (never over an existing file).\n"
+      "--manifest prints the verified manifest as JSON, as mint --out\n"
+      "wrote it to FILE.manifest.json, instead of the text (the whole\n"
+      "package is still read and checked).\n"
+      "Exit status 0 verified, 1 not a sound package for this key, 2 usage,\n"
+      "3 a key or file error.\n" },
 
     { "inspect", cr_cmd_inspect,
       "usage: code-router inspect --key FILE [--kid N]... CODE|URL|-...\n"
@@ -334,21 +380,27 @@ cr_cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
 static int
 cr_cmd_keygen(int argc, char **argv)
 {
-    int          ch;
+    int          ch, printer;
     char         err[512];
+    size_t       len;
     const char  *out;
 
     static const struct option  opts[] = {
         { "out", required_argument, NULL, 'o' },
+        { "printer", no_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 }
     };
 
     out = NULL;
+    printer = 0;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'o':
             out = optarg;
+            break;
+        case 'p':
+            printer = 1;
             break;
         default:
             return cr_cli_error("keygen", CR_EXIT_USAGE, "bad option");
@@ -360,11 +412,157 @@ cr_cmd_keygen(int argc, char **argv)
                             "--out FILE is required, and nothing else");
     }
 
-    if (cr_keyfile_create(out, err, sizeof(err)) != 0) {
+    if (!printer) {
+        if (cr_keyfile_create(out, err, sizeof(err)) != 0) {
+            return cr_cli_error("keygen", CR_EXIT_ENV, "%s", err);
+        }
+
+        return CR_EXIT_OK;
+    }
+
+    /* "--out p.key" would make p.key.key and p.key.pub. */
+    len = strlen(out);
+
+    if (len == 0 || out[len - 1] == '/'
+        || (len >= 4 && (strcmp(out + len - 4, ".key") == 0
+                         || strcmp(out + len - 4, ".pub") == 0)))
+    {
+        return cr_cli_error("keygen", CR_EXIT_USAGE,
+                            "--printer --out PRINTER names the pair: it "
+                            "writes PRINTER.key and PRINTER.pub (\"%s\" "
+                            "would not)", out);
+    }
+
+    if (cr_keyfile_printer_create(out, err, sizeof(err)) != 0) {
         return cr_cli_error("keygen", CR_EXIT_ENV, "%s", err);
     }
 
     return CR_EXIT_OK;
+}
+
+
+int
+cr_cli_out_open(const char *cmd, cr_cli_out_t *o, const char *path)
+{
+    int          fd;
+    struct stat  st;
+
+    o->path = path;
+    o->tmp[0] = '\0';
+
+    if (path == NULL) {
+        o->f = stdout;
+        return CR_EXIT_OK;
+    }
+
+    if (lstat(path, &st) == 0) {
+        return cr_cli_error(cmd, CR_EXIT_ENV, "\"%s\" exists: refusing to "
+                            "overwrite it", path);
+    }
+
+    if ((size_t) snprintf(o->tmp, sizeof(o->tmp), "%s.partial-XXXXXX", path)
+        >= sizeof(o->tmp))
+    {
+        o->tmp[0] = '\0';
+        return cr_cli_error(cmd, CR_EXIT_ENV, "\"%s\": the name is too long",
+                            path);
+    }
+
+    /* mkstemp: mode 0600, never an existing file. */
+    fd = mkstemp(o->tmp);
+    if (fd == -1) {
+        cr_cli_error(cmd, CR_EXIT_ENV, "cannot create \"%s\": %s", o->tmp,
+                     strerror(errno));
+        o->tmp[0] = '\0';
+        return CR_EXIT_ENV;
+    }
+
+    o->f = fdopen(fd, "w");
+    if (o->f == NULL) {
+        close(fd);
+        cr_cli_out_discard(o);
+        return cr_cli_error(cmd, CR_EXIT_ENV, "cannot open \"%s\": %s",
+                            path, strerror(errno));
+    }
+
+    return CR_EXIT_OK;
+}
+
+
+int
+cr_cli_out_commit(const char *cmd, cr_cli_out_t *o, unsigned mode)
+{
+    int  fd;
+
+    if (o->path == NULL) {
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            return cr_cli_error(cmd, CR_EXIT_ENV, "cannot write: %s",
+                                strerror(errno));
+        }
+
+        return CR_EXIT_OK;
+    }
+
+    fd = fileno(o->f);
+
+    if (fflush(o->f) != 0 || ferror(o->f) || fchmod(fd, (mode_t) mode) != 0
+        || fsync(fd) != 0)
+    {
+        cr_cli_error(cmd, CR_EXIT_ENV, "cannot write \"%s\": %s", o->path,
+                     strerror(errno));
+        cr_cli_out_discard(o);
+        return CR_EXIT_ENV;
+    }
+
+    if (fclose(o->f) != 0) {
+        o->f = NULL;
+        cr_cli_error(cmd, CR_EXIT_ENV, "cannot write \"%s\": %s", o->path,
+                     strerror(errno));
+        cr_cli_out_discard(o);
+        return CR_EXIT_ENV;
+    }
+
+    o->f = NULL;
+
+    /* link(), unlike rename(), fails on a file that appeared since. */
+    if (link(o->tmp, o->path) != 0) {
+        cr_cli_error(cmd, CR_EXIT_ENV, "cannot create \"%s\": %s%s", o->path,
+                     strerror(errno),
+                     errno == EEXIST ? " (refusing to overwrite it)" : "");
+        cr_cli_out_discard(o);
+        return CR_EXIT_ENV;
+    }
+
+    (void) unlink(o->tmp);
+    o->tmp[0] = '\0';
+
+    return CR_EXIT_OK;
+}
+
+
+void
+cr_cli_out_discard(cr_cli_out_t *o)
+{
+    if (o->path == NULL) {
+        return;
+    }
+
+    if (o->f != NULL) {
+        (void) fclose(o->f);
+        o->f = NULL;
+    }
+
+    if (o->tmp[0] != '\0') {
+        (void) unlink(o->tmp);
+        o->tmp[0] = '\0';
+    }
+}
+
+
+int
+cr_cli_out_write(void *ctx, const uint8_t *p, size_t n)
+{
+    return fwrite(p, 1, n, ctx) == n ? 0 : -1;
 }
 
 

@@ -32,6 +32,31 @@ int cr_cli_error(const char *cmd, int rc, const char *fmt, ...)
 /* code-router mint, in cr_cli_mint.c. */
 int cr_cmd_mint(int argc, char **argv);
 
+/* code-router unseal, in cr_cli_seal.c. */
+int cr_cmd_unseal(int argc, char **argv);
+
+/*
+ * Where a command writes its output: stdout, or with a path a file that
+ * appears whole or not at all.  cr_cli_out_open() refuses a path that
+ * exists and opens a temporary file beside it (PATH.partial-XXXXXX, mode
+ * 0600); cr_cli_out_commit() flushes, syncs, sets "mode" and links it to
+ * the path (never over a file that appeared meanwhile);
+ * cr_cli_out_discard() removes it.  Errors are printed as "code-router
+ * CMD: ..."; both return CR_EXIT_OK or CR_EXIT_ENV.
+ */
+typedef struct {
+    FILE        *f;
+    const char  *path;          /* NULL: stdout */
+    char         tmp[4096];
+} cr_cli_out_t;
+
+int cr_cli_out_open(const char *cmd, cr_cli_out_t *o, const char *path);
+int cr_cli_out_commit(const char *cmd, cr_cli_out_t *o, unsigned mode);
+void cr_cli_out_discard(cr_cli_out_t *o);
+
+/* A cr_seal_out_pt writing to the FILE * ctx. */
+int cr_cli_out_write(void *ctx, const uint8_t *p, size_t n);
+
 /* The store commands, in cr_cli_store.c. */
 int cr_cmd_load(int argc, char **argv);
 int cr_cmd_dump(int argc, char **argv);
