@@ -290,10 +290,11 @@ ngx_int_t ngx_http_code_router_send_body(ngx_http_request_t *r,
 ngx_table_elt_t *ngx_http_code_router_header_in(ngx_http_request_t *r,
     const char *name);
 
-/* Whether a request header named name (any case) holds token (any case),
- * as "Purpose: prefetch" does. */
+/* Whether a request header named any of names (any case; the list ends
+ * in an empty name) holds token (any case), as "Purpose: prefetch" does:
+ * one walk of the headers for all the names. */
 ngx_uint_t ngx_http_code_router_header_holds(ngx_http_request_t *r,
-    const char *name, const char *token);
+    ngx_str_t *names, ngx_str_t *token);
 
 /* Pushes the response header "key: value" (len bytes) alone of its name;
  * key and value must outlive the response's headers (literals, r->pool).

@@ -592,6 +592,11 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_int_t         rc;
     ngx_table_elt_t  *ua;
 
+    static ngx_str_t  purpose[] = {
+        ngx_string("Purpose"), ngx_string("Sec-Purpose"), ngx_null_string
+    };
+    static ngx_str_t  prefetch = ngx_string("prefetch");
+
     ua = r->headers_in.user_agent;
 
     if (ua && crlcf->scans_ignore == NGX_CONF_UNSET_PTR) {
@@ -615,8 +620,7 @@ ngx_http_code_router_is_bot(ngx_http_request_t *r,
     }
 
     /* Purpose (Safari, old Chrome) and Sec-Purpose: prefetch. */
-    return ngx_http_code_router_header_holds(r, "Purpose", "prefetch")
-           || ngx_http_code_router_header_holds(r, "Sec-Purpose", "prefetch");
+    return ngx_http_code_router_header_holds(r, purpose, &prefetch);
 }
 
 

@@ -16,7 +16,7 @@
 
 
 static ngx_table_elt_t *ngx_http_code_router_header_find(
-    ngx_http_request_t *r, const char *name, const char *token);
+    ngx_http_request_t *r, ngx_str_t *names, ngx_str_t *token);
 
 
 ngx_int_t
@@ -96,30 +96,35 @@ ngx_http_code_router_allow(ngx_http_request_t *r, char *methods)
 ngx_table_elt_t *
 ngx_http_code_router_header_in(ngx_http_request_t *r, const char *name)
 {
-    return ngx_http_code_router_header_find(r, name, NULL);
+    ngx_str_t  names[2];
+
+    names[0].data = (u_char *) name;
+    names[0].len = ngx_strlen(name);
+    ngx_str_null(&names[1]);
+
+    return ngx_http_code_router_header_find(r, names, NULL);
 }
 
 
 ngx_uint_t
-ngx_http_code_router_header_holds(ngx_http_request_t *r, const char *name,
-    const char *token)
+ngx_http_code_router_header_holds(ngx_http_request_t *r, ngx_str_t *names,
+    ngx_str_t *token)
 {
-    return ngx_http_code_router_header_find(r, name, token) != NULL;
+    return ngx_http_code_router_header_find(r, names, token) != NULL;
 }
 
 
-/* The one walk of the request's headers. */
+/* The one walk of the request's headers: the first named any of names
+ * (a list ending in an empty name) whose value holds token (or any). */
 static ngx_table_elt_t *
-ngx_http_code_router_header_find(ngx_http_request_t *r, const char *name,
-    const char *token)
+ngx_http_code_router_header_find(ngx_http_request_t *r, ngx_str_t *names,
+    ngx_str_t *token)
 {
-    size_t            len, tlen;
     ngx_uint_t        i;
+    ngx_str_t        *n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(name);
-    tlen = token ? ngx_strlen(token) : 0;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -134,12 +139,19 @@ ngx_http_code_router_header_find(ngx_http_request_t *r, const char *name,
             i = 0;
         }
 
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
+        for (n = names; n->len; n++) {
+            if (h[i].key.len == n->len
+                && ngx_strncasecmp(h[i].key.data, n->data, n->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (n->len
             && (token == NULL
                 || ngx_strlcasestrn(h[i].value.data,
                                     h[i].value.data + h[i].value.len,
-                                    (u_char *) token, tlen - 1)
+                                    token->data, token->len - 1)
                    != NULL))
         {
             return &h[i];
