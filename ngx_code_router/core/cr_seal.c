@@ -46,6 +46,7 @@ static cr_seal_rc_t cr_seal_fail(cr_seal_reader_t *r, cr_seal_rc_t rc,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static cr_seal_rc_t cr_seal_header(cr_seal_reader_t *r);
 static cr_seal_rc_t cr_seal_record(cr_seal_reader_t *r);
+static void cr_seal_next_record(cr_seal_reader_t *r);
 static const char *cr_seal_tag_name(unsigned char tag);
 
 
@@ -559,10 +560,7 @@ cr_seal_header(cr_seal_reader_t *r)
     sodium_memzero(key, sizeof(key));
     memcpy(r->m.printer, r->pk, CR_SEAL_PK_LEN);
 
-    r->state = CR_SEAL_ST_LENGTH;
-    r->at = r->offset;
-    r->have = 0;
-    r->need = 4;
+    cr_seal_next_record(r);
 
     return CR_SEAL_OK;
 }
@@ -686,12 +684,20 @@ cr_seal_record(cr_seal_reader_t *r)
 next:
 
     r->records++;
+    cr_seal_next_record(r);
+
+    return CR_SEAL_OK;
+}
+
+
+/* The reader waits for the next record: its 4-byte length first. */
+static void
+cr_seal_next_record(cr_seal_reader_t *r)
+{
     r->state = CR_SEAL_ST_LENGTH;
     r->at = r->offset;
     r->have = 0;
     r->need = 4;
-
-    return CR_SEAL_OK;
 }
 
 
