@@ -446,7 +446,7 @@ cr_check_refs(cr_load_t *l)
 }
 
 
-/* FNV-1a; open addressing, grown at half full. */
+/* FNV-1a; open addressing over the slots, grown at 70 % full. */
 static uint64_t
 cr_hash_key(const char *k, size_t n)
 {
@@ -463,20 +463,100 @@ cr_hash_key(const char *k, size_t n)
 }
 
 
+/* The slot where k is, or the empty one where it would go. */
+static size_t
+cr_hash_slot(const cr_hash_t *h, const char *k, size_t n)
+{
+    size_t            i;
+    const cr_hent_t  *e;
+
+    for (i = cr_hash_key(k, n) & (h->cap - 1);
+         h->slot[i];
+         i = (i + 1) & (h->cap - 1))
+    {
+        e = &h->e[h->slot[i] - 1];
+        if (e->len == n && memcmp(h->keys + e->off, k, n) == 0) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/* Doubles the slots; 0, or -1 (no memory: h unchanged). */
+static int
+cr_hash_grow(cr_hash_t *h)
+{
+    size_t      i, j, cap;
+    uint32_t   *slot;
+    cr_hent_t  *e;
+
+    cap = h->cap ? h->cap * 2 : 1024;
+    slot = calloc(cap, sizeof(uint32_t));
+    if (slot == NULL) {
+        return -1;
+    }
+
+    for (j = 0; j < h->n; j++) {
+        e = &h->e[j];
+        for (i = cr_hash_key(h->keys + e->off, e->len) & (cap - 1);
+             slot[i];
+             i = (i + 1) & (cap - 1))
+        {
+            /* void */
+        }
+        slot[i] = (uint32_t) (j + 1);
+    }
+
+    free(h->slot);
+    h->slot = slot;
+    h->cap = cap;
+
+    return 0;
+}
+
+
+/* Room for one more item of size in *p (doubled as need be); 0 or -1. */
+static int
+cr_hash_room(void **p, size_t *cap, size_t used, size_t need, size_t size)
+{
+    size_t   c;
+    void    *q;
+
+    if (used + need <= *cap) {
+        return 0;
+    }
+
+    for (c = *cap ? *cap : 1024; c < used + need; c *= 2) {
+        /* void */
+    }
+
+    /* Large blocks grow by mremap: no copy, and no second block held. */
+    q = realloc(*p, c * size);
+    if (q == NULL) {
+        return -1;
+    }
+
+    *p = q;
+    *cap = c;
+
+    return 0;
+}
+
+
 cr_hent_t *
 cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add)
 {
-    size_t      i, j, cap;
-    cr_hent_t  *t, *e;
+    size_t      i;
+    cr_hent_t  *e;
+
+    i = 0;
 
     if (h->cap) {
-        for (i = cr_hash_key(k, n) & (h->cap - 1);
-             h->t[i].key;
-             i = (i + 1) & (h->cap - 1))
-        {
-            if (h->t[i].len == n && memcmp(h->t[i].key, k, n) == 0) {
-                return &h->t[i];
-            }
+        i = cr_hash_slot(h, k, n);
+        if (h->slot[i]) {
+            return &h->e[h->slot[i] - 1];
         }
     }
 
@@ -484,49 +564,32 @@ cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add)
         return NULL;
     }
 
-    if (2 * (h->n + 1) > h->cap) {
-        cap = h->cap ? h->cap * 2 : 1024;
-        t = calloc(cap, sizeof(cr_hent_t));
-        if (t == NULL) {
-            return NULL;
-        }
-
-        for (j = 0; j < h->cap; j++) {
-            if (h->t[j].key == NULL) {
-                continue;
-            }
-            for (i = cr_hash_key(h->t[j].key, h->t[j].len) & (cap - 1);
-                 t[i].key;
-                 i = (i + 1) & (cap - 1))
-            {
-                /* void */
-            }
-            t[i] = h->t[j];
-        }
-
-        free(h->t);
-        h->t = t;
-        h->cap = cap;
-    }
-
-    for (i = cr_hash_key(k, n) & (h->cap - 1);
-         h->t[i].key;
-         i = (i + 1) & (h->cap - 1))
-    {
-        /* void */
-    }
-
-    e = &h->t[i];
-    e->key = malloc(n ? n : 1);
-    if (e->key == NULL) {
+    if (h->n + 1 >= UINT32_MAX || n >= (1u << 23)) {
         return NULL;
     }
 
-    memcpy(e->key, k, n);
+    if (10 * (h->n + 1) > 7 * h->cap) {
+        if (cr_hash_grow(h) != 0) {
+            return NULL;
+        }
+        i = cr_hash_slot(h, k, n);
+    }
+
+    if (cr_hash_room((void **) &h->e, &h->ecap, h->n, 1, sizeof(cr_hent_t))
+        != 0
+        || cr_hash_room((void **) &h->keys, &h->kcap, h->klen, n ? n : 1, 1)
+           != 0)
+    {
+        return NULL;
+    }
+
+    e = &h->e[h->n];
+    memset(e, 0, sizeof(cr_hent_t));
+    e->off = h->klen;
     e->len = n;
-    memset(&e->loc, 0, sizeof(cr_loc_t));
-    e->bad = 0;
-    h->n++;
+    memcpy(h->keys + h->klen, k, n);
+    h->klen += n;
+    h->slot[i] = (uint32_t) ++h->n;
 
     return e;
 }
@@ -535,13 +598,9 @@ cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add)
 static void
 cr_hash_free(cr_hash_t *h)
 {
-    size_t  i;
-
-    for (i = 0; i < h->cap; i++) {
-        free(h->t[i].key);
-    }
-
-    free(h->t);
+    free(h->slot);
+    free(h->e);
+    free(h->keys);
     memset(h, 0, sizeof(cr_hash_t));
 }
 

@@ -68,6 +68,12 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
     s->loc.line = 0;
 
     while (cr_read_line(f, line, CR_LINE_MAX + 4, &len, &over)) {
+        if (s->loc.line == CR_LINE_LAST) {
+            rc = cr_load_fatal(l, "%s: more than %u lines: split it",
+                               s->files[fidx], CR_LINE_LAST);
+            break;
+        }
+
         s->loc.line++;
 
         if (len && line[len - 1] == '\r') {

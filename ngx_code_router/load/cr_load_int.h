@@ -64,25 +64,38 @@ extern const char  *cr_load_link_cols[L_N];
 extern const char  *cr_load_rule_cols[R_N];
 
 
-/* Where a row came from. */
+/* Where a row came from (a file of more lines is refused: 8 bytes a
+ * place keeps the sets below small). */
+#define CR_LINE_LAST     UINT32_MAX
+
 typedef struct {
     uint32_t  file;
-    uint64_t  line;
+    uint32_t  line;
 } cr_loc_t;
 
 
-/* A set of ids seen in this run, with the row that defined each. */
+/*
+ * A set of ids seen in this run, with the row that defined each.  A run
+ * of 10 M batches keeps 10 M of them, so an entry is 16 bytes and its key
+ * lives in one arena (not a malloc of its own): slots index the entries,
+ * which stay in the order they were added.
+ */
 typedef struct {
-    char      *key;
-    size_t     len;
     cr_loc_t   loc;
-    unsigned   bad:1;                  /* that row had errors */
+    uint64_t   off:40;                 /* its key, at keys + off */
+    uint64_t   len:23;
+    uint64_t   bad:1;                  /* that row had errors */
 } cr_hent_t;
 
 typedef struct {
-    cr_hent_t  *t;
-    size_t      cap;
+    uint32_t   *slot;                  /* entry index + 1; 0: empty */
+    size_t      cap;                   /* slots: a power of two */
+    cr_hent_t  *e;
     size_t      n;
+    size_t      ecap;
+    char       *keys;
+    size_t      klen;
+    size_t      kcap;
 } cr_hash_t;
 
 
@@ -159,8 +172,11 @@ int cr_load_store_fail(cr_load_t *l, int rc);
 /* A reference to check when the run ends ('b' batch, 'o' override, 'd' a
  * deleted campaign); 0 or CR_LOAD_FAILED. */
 int cr_load_add_ref(cr_load_t *l, char what, const cr_str_t *id);
-/* The entry of k in h (added if add and absent), or NULL. */
+/* The entry of k in h (added if add and absent), or NULL (absent, or no
+ * memory).  A pointer is good until the next add. */
 cr_hent_t *cr_load_hash_get(cr_hash_t *h, const char *k, size_t n, int add);
+/* The key of e, an entry of h (e->len bytes, not terminated). */
+#define cr_load_hash_key(h, e)  ((h)->keys + (e)->off)
 
 /* cr_load_csv.c: reads file fidx of the run, row by row. */
 int cr_load_file(cr_load_t *l, uint32_t fidx);

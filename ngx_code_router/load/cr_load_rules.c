@@ -441,29 +441,28 @@ cr_load_rules_check(cr_load_t *l)
     size_t            i, j, k;
     cr_hash_t        *h;
     cr_hent_t        *e;
+    const char       *key;
     cr_rule_set_t    *rs;
     static cr_rule_set_t  set;             /* 64 rules: off the stack */
 
     h = &l->state->rule_camps;
     rs = &set;
 
-    for (k = 0; k < h->cap; k++) {
-        e = &h->t[k];
-        if (e->key == NULL) {
-            continue;
-        }
+    for (k = 0; k < h->n; k++) {
+        e = &h->e[k];
+        key = cr_load_hash_key(h, e);
 
         memset(rs, 0, sizeof(cr_rule_set_t));
         rs->l = l;
 
-        rc = cr_store_each_rule(l->st, e->key, e->len, cr_rule_collect, rs);
+        rc = cr_store_each_rule(l->st, key, e->len, cr_rule_collect, rs);
         if (rc != 0) {
             return cr_load_store_fail(l, rc);
         }
 
         if (rs->more) {
             cr_load_err(l, &e->loc, "campaign \"%.*s\" has %zu rules: at "
-                        "most %d", (int) e->len, e->key, rs->n + rs->more,
+                        "most %d", (int) e->len, key, rs->n + rs->more,
                         CR_RULE_MAX);
             continue;
         }
