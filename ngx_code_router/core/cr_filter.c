@@ -7,10 +7,9 @@
 #include "cr_filter.h"
 
 
-#define CR_FILTER_MAGIC  "CRFILT1\0"
+#define CR_FILTER_MAGIC  "CRFILT2\0"
 
 
-static uint64_t cr_filter_hash(uint64_t key);
 static uint64_t cr_filter_bits(uint64_t h);
 static uint64_t cr_filter_get(const uint8_t *p);
 static void cr_filter_put(uint8_t *p, uint64_t v);
@@ -42,7 +41,22 @@ cr_filter_capacity(unsigned lg)
 size_t
 cr_filter_size(unsigned lg)
 {
-    return CR_FILTER_HDR + ((size_t) 8 << lg);
+    return (size_t) 8 << lg;
+}
+
+
+size_t
+cr_filter_nchunks(unsigned lg)
+{
+    return lg > CR_FILTER_CHUNK_LG ? (size_t) 1 << (lg - CR_FILTER_CHUNK_LG)
+                                   : 1;
+}
+
+
+size_t
+cr_filter_chunk_size(unsigned lg)
+{
+    return (size_t) 8 << (lg > CR_FILTER_CHUNK_LG ? CR_FILTER_CHUNK_LG : lg);
 }
 
 
@@ -82,47 +96,61 @@ cr_filter_decode(const uint8_t *p, size_t n, cr_filter_t *f)
     f->nkeys = cr_filter_get(q);
     lg = cr_filter_get(q + 8);
 
-    if (lg < CR_FILTER_MIN_LG || lg > CR_FILTER_MAX_LG
-        || n != cr_filter_size((unsigned) lg))
-    {
+    if (n != CR_FILTER_HDR || lg < CR_FILTER_MIN_LG || lg > CR_FILTER_MAX_LG) {
         return -1;
     }
 
     f->lg = (unsigned) lg;
-    f->words = p + CR_FILTER_HDR;
 
     return 0;
+}
+
+
+size_t
+cr_filter_word(uint64_t h, unsigned lg)
+{
+    return (size_t) (h >> (64 - lg));
+}
+
+
+void
+cr_filter_set(uint8_t *word, uint64_t h)
+{
+    cr_filter_put(word, cr_filter_get(word) | cr_filter_bits(h));
 }
 
 
 void
 cr_filter_add(uint8_t *words, unsigned lg, uint64_t key)
 {
-    uint8_t   *w;
-    uint64_t   h;
+    uint64_t  h;
 
     h = cr_filter_hash(key);
-    w = words + 8 * (h >> (64 - lg));
-
-    cr_filter_put(w, cr_filter_get(w) | cr_filter_bits(h));
+    cr_filter_set(words + 8 * cr_filter_word(h, lg), h);
 }
 
 
 int
-cr_filter_maybe(const uint8_t *words, unsigned lg, uint64_t key)
+cr_filter_maybe(const uint8_t *const *chunks, unsigned lg, uint64_t key)
 {
-    uint64_t  h, bits;
+    size_t          w;
+    uint64_t        h, bits;
+    const uint8_t  *chunk;
 
     h = cr_filter_hash(key);
     bits = cr_filter_bits(h);
+    w = cr_filter_word(h, lg);
+    chunk = chunks[w >> CR_FILTER_CHUNK_LG];
 
-    return (cr_filter_get(words + 8 * (h >> (64 - lg))) & bits) == bits;
+    w &= ((size_t) 1 << CR_FILTER_CHUNK_LG) - 1;
+
+    return (cr_filter_get(chunk + 8 * w) & bits) == bits;
 }
 
 
 /* A 64-bit finalizer (splitmix64's): every key bit moves every hash bit,
  * so nearby serials land in unrelated words. */
-static uint64_t
+uint64_t
 cr_filter_hash(uint64_t key)
 {
     key ^= key >> 30;

@@ -7,6 +7,7 @@
 #define CR_STORE_INT_H
 
 #include <lmdb.h>
+#include <string.h>
 
 #include "cr_filter.h"
 #include "cr_record_int.h"
@@ -23,8 +24,21 @@
 #define CR_CACHE_MAX_RECORDS  65536
 #define CR_CACHE_MAX_BYTES    (32u << 20)
 
-/* The override filter's record, in the meta database (cr_filter.h). */
+/* The override filter's header record, in the meta database
+ * (cr_filter.h), and its chunks': "ofilter." and the chunk's number, 4
+ * bytes big-endian (so a cursor meets them in order). */
 #define CR_FILTER_KEY         "ofilter"
+#define CR_FILTER_CHUNK_KEY   (sizeof(CR_FILTER_KEY) + 4)
+
+static inline void
+cr_filter_chunk_key(uint8_t *k, uint32_t i)
+{
+    memcpy(k, CR_FILTER_KEY ".", sizeof(CR_FILTER_KEY));
+    k[sizeof(CR_FILTER_KEY)] = (uint8_t) (i >> 24);
+    k[sizeof(CR_FILTER_KEY) + 1] = (uint8_t) (i >> 16);
+    k[sizeof(CR_FILTER_KEY) + 2] = (uint8_t) (i >> 8);
+    k[sizeof(CR_FILTER_KEY) + 3] = (uint8_t) i;
+}
 
 
 typedef struct {
@@ -68,9 +82,11 @@ typedef struct {
     size_t        nrule;
     int           no_codes;            /* the snapshot has no override */
     int           filter_checked;      /* filter below looked for */
-    const uint8_t *filter;             /* its override filter's words, in
+    const uint8_t **filter;            /* its override filter's chunks, in
                                         * the map: until the txn ends */
+    size_t        filter_cap;          /* pointers filter has room for */
     unsigned      filter_lg;
+    int           filter_on;           /* filter is the snapshot's */
 } cr_cache_t;
 
 

@@ -173,7 +173,7 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
     /* Most codes have no override: the filter says so without a search
      * of the overrides' B-tree (docs/performance-notes.md has the cost). */
     if (st->cache.no_codes
-        || (st->cache.filter
+        || (st->cache.filter_on
             && !cr_filter_maybe(st->cache.filter, st->cache.filter_lg,
                                 cr_key_value(key))))
     {
@@ -579,20 +579,26 @@ cr_cache_fill(cr_store_t *st, uint8_t **pp)
 
 /*
  * The snapshot's override filter, if it was built for the codes table as
- * the snapshot has it (cr_filter_stamp); or that there are no overrides.
+ * the snapshot has it (cr_filter_stamp) and every chunk is there; or that
+ * there are no overrides.  Once per snapshot: a walk of the chunks (512
+ * for 10 M overrides), pointers kept.
  */
 static void
 cr_cache_filter(cr_store_t *st)
 {
-    MDB_val      k, v;
-    MDB_stat     ms;
-    uint64_t     stamp[CR_FILTER_NSTAMP];
-    cr_filter_t  f;
-    cr_cache_t  *c;
+    size_t        i, n, size;
+    MDB_val       k, v;
+    MDB_stat      ms;
+    uint8_t       ck[CR_FILTER_CHUNK_KEY];
+    uint64_t      stamp[CR_FILTER_NSTAMP];
+    cr_filter_t   f;
+    cr_cache_t   *c;
+    MDB_cursor   *cur;
+    const uint8_t **p;
 
     c = &st->cache;
     c->filter_checked = 1;
-    c->filter = NULL;
+    c->filter_on = 0;
     c->no_codes = 0;
 
     if (mdb_stat(st->rtxn, st->code_dbi, &ms) != 0) {
@@ -615,9 +621,48 @@ cr_cache_filter(cr_store_t *st)
 
     cr_filter_stamp(&ms, stamp);
 
-    if (memcmp(stamp, f.stamp, sizeof(stamp)) == 0) {
-        c->filter = f.words;
+    if (memcmp(stamp, f.stamp, sizeof(stamp)) != 0) {
+        return;
+    }
+
+    n = cr_filter_nchunks(f.lg);
+    size = cr_filter_chunk_size(f.lg);
+
+    if (n > c->filter_cap) {
+        p = realloc(c->filter, n * sizeof(uint8_t *));
+        if (p == NULL) {
+            return;
+        }
+        c->filter = p;
+        c->filter_cap = n;
+    }
+
+    if (mdb_cursor_open(st->rtxn, st->meta_dbi, &cur) != 0) {
+        return;
+    }
+
+    cr_filter_chunk_key(ck, 0);
+    k.mv_data = ck;
+    k.mv_size = sizeof(ck);
+
+    for (i = 0; i < n; i++) {
+        cr_filter_chunk_key(ck, (uint32_t) i);
+
+        if (mdb_cursor_get(cur, &k, &v, i ? MDB_NEXT : MDB_SET_KEY) != 0
+            || k.mv_size != sizeof(ck) || memcmp(k.mv_data, ck, sizeof(ck))
+            || v.mv_size != size)
+        {
+            break;
+        }
+
+        c->filter[i] = v.mv_data;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (i == n) {
         c->filter_lg = f.lg;
+        c->filter_on = 1;
     }
 }
 
@@ -629,6 +674,7 @@ cr_cache_free(cr_cache_t *c)
     free(c->batch);
     free(c->camp);
     free(c->rule);
+    free(c->filter);
     memset(c, 0, sizeof(cr_cache_t));
 }
 
@@ -649,7 +695,7 @@ cr_rtxn_end(cr_store_t *st)
         st->held = 0;
 
         /* It points into the snapshot: found again in the next one. */
-        st->cache.filter = NULL;
+        st->cache.filter_on = 0;
         st->cache.filter_checked = 0;
     }
 }
@@ -668,7 +714,7 @@ int
 cr_store_cached(cr_store_t *st)
 {
     return (st->cache.on ? CR_CACHED_COPY : 0)
-           | (st->cache.filter ? CR_CACHED_FILTER : 0);
+           | (st->cache.filter_on ? CR_CACHED_FILTER : 0);
 }
 
 

@@ -744,10 +744,211 @@ cr_filter_note(cr_store_t *st, const uint8_t *key)
 }
 
 
+static int
+cr_cmp_u64(const void *a, const void *b)
+{
+    uint64_t  x, y;
+
+    x = *(const uint64_t *) a;
+    y = *(const uint64_t *) b;
+
+    return x < y ? -1 : x > y;
+}
+
+
+/* Puts chunk i of f, size bytes at p; an LMDB code. */
+static int
+cr_filter_put_chunk(cr_store_t *st, uint32_t i, const uint8_t *p,
+    size_t size)
+{
+    MDB_val  k, v;
+    uint8_t  ck[CR_FILTER_CHUNK_KEY];
+
+    cr_filter_chunk_key(ck, i);
+    k.mv_data = ck;
+    k.mv_size = sizeof(ck);
+    v.mv_data = (void *) p;
+    v.mv_size = size;
+
+    return mdb_put(st->wtxn, st->meta_dbi, &k, &v, 0);
+}
+
+
+/*
+ * The keys added, set in copies of the chunks they fall in: the others
+ * are not written (a one-row commit rewrites 64 KiB, whatever the
+ * filter's size).  0, -1 (a chunk is missing or wrong: rebuild it), or
+ * an LMDB code.
+ */
+static int
+cr_filter_update(cr_store_t *st, const cr_filter_t *f)
+{
+    int       rc;
+    size_t    i, j, w, size, chunk;
+    uint8_t   ck[CR_FILTER_CHUNK_KEY];
+    uint8_t  *buf;
+    MDB_val   k, v;
+
+    size = cr_filter_chunk_size(f->lg);
+    buf = malloc(size);
+    if (buf == NULL) {
+        return -1;
+    }
+
+    /* Hashes in place of keys: sorted, they come chunk by chunk. */
+    for (i = 0; i < st->nfadd; i++) {
+        st->fadd[i] = cr_filter_hash(st->fadd[i]);
+    }
+
+    qsort(st->fadd, st->nfadd, sizeof(uint64_t), cr_cmp_u64);
+
+    rc = 0;
+
+    for (i = 0; rc == 0 && i < st->nfadd; i = j) {
+        chunk = cr_filter_word(st->fadd[i], f->lg) >> CR_FILTER_CHUNK_LG;
+
+        cr_filter_chunk_key(ck, (uint32_t) chunk);
+        k.mv_data = ck;
+        k.mv_size = sizeof(ck);
+
+        if (mdb_get(st->wtxn, st->meta_dbi, &k, &v) != 0
+            || v.mv_size != size)
+        {
+            rc = -1;
+            break;
+        }
+
+        /* A copy: the put below may reuse the old value's pages. */
+        memcpy(buf, v.mv_data, size);
+
+        for (j = i; j < st->nfadd; j++) {
+            w = cr_filter_word(st->fadd[j], f->lg);
+            if (w >> CR_FILTER_CHUNK_LG != chunk) {
+                break;
+            }
+
+            w &= ((size_t) 1 << CR_FILTER_CHUNK_LG) - 1;
+            cr_filter_set(buf + 8 * w, st->fadd[j]);
+        }
+
+        rc = cr_filter_put_chunk(st, (uint32_t) chunk, buf, size);
+    }
+
+    free(buf);
+
+    return rc;
+}
+
+
+/* The filter built anew from every key, sized for them, in f and its
+ * *nchunks chunks; 0, -1 (a key not of cr_key_make(): no filter) or an
+ * LMDB code (ENOMEM: no memory). */
+static int
+cr_filter_rebuild(cr_store_t *st, const MDB_stat *ms, cr_filter_t *f,
+    size_t *nchunks)
+{
+    int          rc;
+    size_t       i, n, size;
+    uint8_t     *words;
+    MDB_val      ck, cv;
+    MDB_cursor  *cur;
+
+    f->lg = cr_filter_lg(ms->ms_entries);
+    f->nkeys = 0;
+    words = calloc(1, cr_filter_size(f->lg));
+    if (words == NULL) {
+        return ENOMEM;
+    }
+
+    rc = mdb_cursor_open(st->wtxn, st->code_dbi, &cur);
+    if (rc != 0) {
+        free(words);
+        return rc;
+    }
+
+    for (rc = mdb_cursor_get(cur, &ck, &cv, MDB_FIRST);
+         rc == 0;
+         rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT))
+    {
+        if (ck.mv_size != CR_KEY_LEN) {
+            break;
+        }
+
+        cr_filter_add(words, f->lg, cr_key_value(ck.mv_data));
+        f->nkeys++;
+    }
+
+    mdb_cursor_close(cur);
+
+    if (rc != MDB_NOTFOUND) {
+        free(words);
+        return rc == 0 ? -1 : rc;
+    }
+
+    n = cr_filter_nchunks(f->lg);
+    size = cr_filter_chunk_size(f->lg);
+    rc = 0;
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        rc = cr_filter_put_chunk(st, (uint32_t) i, words + i * size, size);
+    }
+
+    free(words);
+    *nchunks = n;
+
+    return rc;
+}
+
+
+/* Deletes the filter's chunk records from number from on, and with
+ * header, its header; an LMDB code. */
+static int
+cr_filter_del(cr_store_t *st, size_t from, int header)
+{
+    int          rc;
+    MDB_val      k, v;
+    uint8_t      ck[CR_FILTER_CHUNK_KEY];
+    MDB_cursor  *cur;
+
+    if (header) {
+        k.mv_data = CR_FILTER_KEY;
+        k.mv_size = sizeof(CR_FILTER_KEY) - 1;
+        rc = mdb_del(st->wtxn, st->meta_dbi, &k, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+    }
+
+    rc = mdb_cursor_open(st->wtxn, st->meta_dbi, &cur);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_filter_chunk_key(ck, (uint32_t) from);
+    k.mv_data = ck;
+    k.mv_size = sizeof(ck);
+
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size == sizeof(ck)
+         && memcmp(k.mv_data, CR_FILTER_KEY ".", sizeof(CR_FILTER_KEY)) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != 0) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cur);
+
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+
 /*
  * Brings the override filter up to date in the write transaction, at every
  * commit (so a store written by an older version gets one): the keys added
- * set in a copy of the old filter, if it matched the table as this
+ * set in the chunks they fall in, if the filter matched the table as this
  * transaction found it and has room; else rebuilt from every key, sized
  * for them.  Deleted keys stay set until a rebuild (a "maybe" costs
  * one search).  A key not of cr_key_make() (written by another tool)
@@ -757,12 +958,11 @@ static int
 cr_filter_write(cr_store_t *st)
 {
     int          rc, valid;
-    size_t       i, size;
-    uint8_t     *rec;
-    MDB_val      k, v, ck, cv;
+    size_t       n;
+    MDB_val      k, v;
     MDB_stat     ms;
+    uint8_t      hdr[CR_FILTER_HDR];
     uint64_t     stamp0[CR_FILTER_NSTAMP];
-    MDB_cursor  *cur;
     cr_filter_t  f;
 
     rc = mdb_stat(st->wtxn, st->code_dbi, &ms);
@@ -772,7 +972,6 @@ cr_filter_write(cr_store_t *st)
 
     k.mv_data = CR_FILTER_KEY;
     k.mv_size = sizeof(CR_FILTER_KEY) - 1;
-    rec = NULL;
 
     cr_filter_stamp(&st->fstat0, stamp0);
 
@@ -785,67 +984,38 @@ cr_filter_write(cr_store_t *st)
         return 0;
     }
 
-    if (valid && f.nkeys + st->nfadd <= cr_filter_capacity(f.lg)) {
-        /* A copy: the put below may reuse the old value's pages. */
-        size = v.mv_size;
-        rec = malloc(size);
-        if (rec == NULL) {
-            return cr_fail(st, "out of memory");
-        }
+    rc = valid && f.nkeys + st->nfadd <= cr_filter_capacity(f.lg)
+         ? cr_filter_update(st, &f) : -1;
 
-        memcpy(rec, v.mv_data, size);
-
-        for (i = 0; i < st->nfadd; i++) {
-            cr_filter_add(rec + CR_FILTER_HDR, f.lg, st->fadd[i]);
-        }
-
+    if (rc == 0) {
         f.nkeys += st->nfadd;
 
-    } else {
-        f.lg = cr_filter_lg(ms.ms_entries);
-        f.nkeys = 0;
-        size = cr_filter_size(f.lg);
-        rec = calloc(1, size);
-        if (rec == NULL) {
+    } else if (rc == -1) {
+        rc = cr_filter_rebuild(st, &ms, &f, &n);
+
+        if (rc == 0) {
+            rc = cr_filter_del(st, n, 0);
+
+        } else if (rc == -1) {
+            rc = cr_filter_del(st, 0, 1);
+            return cr_mdb_rc(st, rc, "cannot delete the filter");
+
+        } else if (rc == ENOMEM) {
             return cr_fail(st, "out of memory");
-        }
-
-        rc = mdb_cursor_open(st->wtxn, st->code_dbi, &cur);
-        if (rc != 0) {
-            free(rec);
-            return cr_mdb_rc(st, rc, "cannot read the overrides");
-        }
-
-        for (rc = mdb_cursor_get(cur, &ck, &cv, MDB_FIRST);
-             rc == 0;
-             rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT))
-        {
-            if (ck.mv_size != CR_KEY_LEN) {
-                break;
-            }
-
-            cr_filter_add(rec + CR_FILTER_HDR, f.lg, cr_key_value(ck.mv_data));
-            f.nkeys++;
-        }
-
-        mdb_cursor_close(cur);
-
-        if (rc != MDB_NOTFOUND) {
-            free(rec);
-            rc = mdb_del(st->wtxn, st->meta_dbi, &k, NULL);
-            return rc == 0 || rc == MDB_NOTFOUND
-                   ? 0 : cr_mdb_rc(st, rc, "cannot delete the filter");
         }
     }
 
-    cr_filter_stamp(&ms, f.stamp);
-    cr_filter_header(rec, &f);
+    if (rc != 0) {
+        return cr_mdb_rc(st, rc, "cannot write the override filter");
+    }
 
-    v.mv_data = rec;
-    v.mv_size = size;
+    cr_filter_stamp(&ms, f.stamp);
+    cr_filter_header(hdr, &f);
+
+    v.mv_data = hdr;
+    v.mv_size = sizeof(hdr);
 
     rc = mdb_put(st->wtxn, st->meta_dbi, &k, &v, 0);
-    free(rec);
 
     return cr_mdb_rc(st, rc, "cannot write the override filter");
 }
