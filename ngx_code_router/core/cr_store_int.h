@@ -20,9 +20,14 @@
 /* Below this, a failed write is put down to a full file system. */
 #define CR_STORE_LOW_SPACE  (1u << 20)
 
-/* A reader copies the batches and campaigns of a store this small. */
+/* A reader copies the campaigns and rules of a store this small, and its
+ * batches too when they are at most CR_CACHE_MAX_BATCHES (LMDB's count
+ * says so without a walk); more batches are searched in the map.  The
+ * copy is made again after every commit, in every worker: 575
+ * instructions a batch. */
 #define CR_CACHE_MAX_RECORDS  65536
 #define CR_CACHE_MAX_BYTES    (32u << 20)
+#define CR_CACHE_MAX_BATCHES  65536
 
 /* The override filter's header record, in the meta database
  * (cr_filter.h), and its chunks': "ofilter." and the chunk's number, 4
@@ -72,7 +77,9 @@ typedef struct {
 
 typedef struct {
     size_t        txnid;               /* of the snapshot; 0: none */
-    int           on;                  /* 0: read LMDB instead */
+    int           on;                  /* campaigns and rules copied (0:
+                                        * read LMDB instead) */
+    int           batches_on;          /* and batches (implies on) */
     uint8_t      *arena;               /* keys and records, copied */
     cr_cbatch_t  *batch;               /* in key order */
     size_t        nbatch;

@@ -17,11 +17,13 @@
 #define CR_STORE_NOCACHE     0x08
 
 /* What lookups of the current snapshot use instead of LMDB searches: the
- * copy of the batches and campaigns (not for a big store), the override
- * filter (cr_filter.h; not if another tool wrote the overrides).  0 for a
- * writer or with CR_STORE_NOCACHE. */
-#define CR_CACHED_COPY    0x01
-#define CR_CACHED_FILTER  0x02
+ * copy of the campaigns and rules (not for a big store), the override
+ * filter (cr_filter.h; not if another tool wrote the overrides), the copy
+ * of the batches (only when they are few).  0 for a writer or with
+ * CR_STORE_NOCACHE. */
+#define CR_CACHED_COPY     0x01
+#define CR_CACHED_FILTER   0x02
+#define CR_CACHED_BATCHES  0x04
 
 int cr_store_cached(cr_store_t *st);
 
