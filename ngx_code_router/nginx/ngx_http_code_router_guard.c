@@ -181,14 +181,21 @@ ngx_http_code_router_guard_check(ngx_http_request_t *r,
     }
 
     if (an == NULL) {
-        an = ngx_http_code_router_guard_make(g, CR_GUARD_ADDR, addr_id, now);
+        /* With a ledger the record is made from its answer (guard_fold):
+         * a check it never answers leaves none. */
+        if (!global) {
+            an = ngx_http_code_router_guard_make(g, CR_GUARD_ADDR, addr_id,
+                                                 now);
+        }
 
         /* Without room for a new address's record, its wrong PIN is
          * still counted by the code's budget; under pressure it would be
          * a fresh budget: never. */
         token = cr_guard_code_next(&ngx_http_code_router_policy,
                                    &cn->u.code);
-        if (an == NULL && token > now) {
+        if ((global ? g->sh->room[CR_GUARD_ADDR] == 0 : an == NULL)
+            && token > now)
+        {
             *retry = token;
             goto full;
         }
