@@ -131,8 +131,11 @@ static const char  cr_ledger_schema_v2[] =
  * "locked" with the time to try again, else the PIN's verdict, which
  * the node worked out but has not said, is recorded -- "wrong" counts
  * for the client (a lock from the free-th on) and spends one of the
- * code's tokens; "right" clears the client's record.  Times are the
- * database's Unix seconds, so that every node reads one clock.
+ * code's tokens; "right" clears the client's record.  A right PIN takes
+ * no lock and, from a client without wrong PINs, writes nothing (no
+ * commit to wait for: it is admitted as of its snapshot, a valid place
+ * for it among the concurrent checks, which it does not change).  Times
+ * are the database's Unix seconds, so that every node reads one clock.
  */
 static const char  cr_ledger_schema_v3[] =
     "CREATE TABLE IF NOT EXISTS code_router_guard_codes ("
@@ -155,11 +158,17 @@ static const char  cr_ledger_schema_v3[] =
     "   RETURN QUERY SELECT 'late'::text, 0, 0::bigint, 0::bigint,"
     "    0::bigint; RETURN;"
     "  END IF;"
-    "  INSERT INTO code_router_guard_codes VALUES (p_fp, p_kid, p_serial, 0)"
-    "   ON CONFLICT DO NOTHING;"
-    "  SELECT g.tat INTO t FROM code_router_guard_codes g"
-    "   WHERE g.fp = p_fp AND g.kid = p_kid AND g.serial = p_serial"
-    "   FOR UPDATE;"
+    "  IF p_right THEN"
+    "   SELECT g.tat INTO t FROM code_router_guard_codes g"
+    "    WHERE g.fp = p_fp AND g.kid = p_kid AND g.serial = p_serial;"
+    "   IF NOT FOUND THEN t := 0; END IF;"
+    "  ELSE"
+    "   INSERT INTO code_router_guard_codes"
+    "    VALUES (p_fp, p_kid, p_serial, 0) ON CONFLICT DO NOTHING;"
+    "   SELECT g.tat INTO t FROM code_router_guard_codes g"
+    "    WHERE g.fp = p_fp AND g.kid = p_kid AND g.serial = p_serial"
+    "    FOR UPDATE;"
+    "  END IF;"
     "  s := floor(extract(epoch FROM clock_timestamp()))::bigint;"
     "  b := greatest(p_burst, 1)::bigint;"
     "  SELECT a.fails, a.until INTO n, u FROM code_router_guard_clients a"
@@ -175,8 +184,11 @@ static const char  cr_ledger_schema_v3[] =
     "   RETURN QUERY SELECT 'locked'::text, n, u, t, at; RETURN;"
     "  END IF;"
     "  IF p_right THEN"
-    "   DELETE FROM code_router_guard_clients a WHERE a.fp = p_fp"
-    "    AND a.kid = p_kid AND a.serial = p_serial AND a.client = p_client;"
+    "   IF n > 0 OR u > 0 THEN"
+    "    DELETE FROM code_router_guard_clients a WHERE a.fp = p_fp"
+    "     AND a.kid = p_kid AND a.serial = p_serial"
+    "     AND a.client = p_client;"
+    "   END IF;"
     "   RETURN QUERY SELECT 'right'::text, 0, 0::bigint, t, 0::bigint;"
     "   RETURN;"
     "  END IF;"
