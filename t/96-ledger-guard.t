@@ -4,6 +4,7 @@
 # by the test.  5 wrong PINs in all lock the client out of the code on
 # every node (the 5th says so, the 6th anywhere is locked, as on one
 # node), its right PIN then too; another buyer's right PIN is genuine.
+# An API buyer (buyer=) is one client across the nodes too.
 # The code's budget is one: 100 wrong PINs from 20 addresses spread over
 # the nodes empty it, and a client past its free PINs whose own lock has
 # ended is told "locked" by a node that never saw it.  Ledger stopped
@@ -15,6 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
+use HTTP::Tiny;
 use CodeRouter::Test qw(mint cli run_cmd);
 use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of
                          ledger_node);
@@ -64,6 +66,26 @@ is($pg->psql('SELECT fails FROM code_router_guard_clients'), "5\n",
 $r = post_pin($nodes[2], "/verify?code=$code", $pin, '198.51.100.1', %json);
 $j = json_of($r);
 is("$r->{status} $j->{verification}", '200 genuine', "another buyer's right PIN: genuine");
+
+# An API buyer (buyer=) is one client on every node: hashed under the
+# brand's key, not each zone's own.
+my $http = HTTP::Tiny->new(max_redirect => 0, keep_alive => 0, timeout => 10);
+sub api_pin {
+    my ($t, $c, $body) = @_;
+    return $http->request('POST', $t->url("/v1/codes/$c/verify"), {
+        headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
+                     'X-Forwarded-For' => '10.0.0.5', %json },
+        content => $body });
+}
+my $cb = mint($key, 1, 34);
+my $pb = pin_of($key, 1, 34);
+my $u1 = 'a3f1' x 16;
+@st = map { api_pin($nodes[$_ % 3], $cb, 'pin=' . wrong_of($pb) . "&buyer=$u1")->{status} } 0 .. 4;
+is_deeply(\@st, [(403) x 5], "one buyer's 5 wrong PINs through the API over A, B, C: 403 each");
+is(api_pin($nodes[2], $cb, "pin=$pb&buyer=$u1")->{status}, 429,
+   '... its right PIN next, on C: locked (one record for the buyer)');
+is(json_of(api_pin($nodes[0], $cb, "pin=$pb&buyer=" . ('77c0' x 16)))->{verification},
+   'genuine', '... another buyer of the same backend: genuine');
 
 # 2. The code's budget is every node's: 20 addresses x 5 wrong PINs.
 my $c2 = mint($key, 1, 32);

@@ -15,6 +15,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <sodium.h>
+
 #include "cr_pin.h"
 #include "ngx_http_code_router.h"
 
@@ -72,6 +74,9 @@ typedef struct {
 /* The slab allocator gives a record a 128-byte slot (docs/verify.md and
  * README say so): 32 to a 4 KB page. */
 #define CR_GUARD_SLOT         128
+
+_Static_assert(CR_GUARD_BUYER_KEY_LEN == CR_SUBKEY_LEN,
+               "a ledger's buyer key is derived from a brand's k_addr");
 
 #if (NGX_PTR_SIZE == 8)
 _Static_assert(sizeof(ngx_http_code_router_guard_node_t) > CR_GUARD_SLOT / 2
@@ -275,6 +280,17 @@ ngx_http_code_router_guard_ask(ngx_http_request_t *r,
 
     ngx_memzero(client, sizeof(client));
     ngx_http_code_router_guard_client(r, crscf->guard->data, buyer, client);
+
+    /* A buyer is one record in the ledger: hashed under the brand's key,
+     * the same on every node, not the zone's own. */
+    if (buyer->len) {
+        u_char  key[CR_GUARD_BUYER_KEY_LEN];
+
+        cr_guard_buyer_key_of(key, crscf->ring->keys[d->kid].k_addr);
+        cr_guard_buyer(&client[1], key, (const char *) buyer->data,
+                       buyer->len);
+        sodium_memzero(key, sizeof(key));
+    }
 
     return ngx_http_code_router_ledger_guard(r, d, client, sizeof(client),
                                              right,
