@@ -14,7 +14,8 @@ use Test::More;
 use HTTP::Tiny;
 use POSIX ();
 use CodeRouter::Test qw(mint cli run_cmd);
-use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of);
+use CodeRouter::Verify qw(verify_setup verify_conf pin_of post_pin json_of
+                         ledger_node);
 use CodeRouter::Pg;
 
 plan skip_all => 'PostgreSQL is not installed (make deps)' unless CodeRouter::Pg::available();
@@ -25,23 +26,14 @@ my $ci = $pg->conninfo;
 # The schema: made, then found current; a node refuses to count without it.
 my ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 0, 'ledger init: exit 0') or diag $err;
-is($out, "schema 2 (was 0)\n", "... schema 2 (was 0)");
+is($out, "schema 3 (was 0)\n", "... schema 3 (was 0)");
 ($rc, $out) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
-is($out, "schema 2 (was 2)\n", 'a second init: schema 2 (was 2)');
+is($out, "schema 3 (was 3)\n", 'a second init: schema 3 (was 3)');
 is($pg->psql("SELECT value FROM code_router_meta WHERE name = 'schema_version'"),
-   "2\n", 'code_router_meta: schema_version 2');
+   "3\n", 'code_router_meta: schema_version 3');
 
 my ($d, $key) = verify_setup();
-my @nodes;
-for my $n (0 .. 2) {
-    mkdir "$d/scans$n";
-    chmod 0777, "$d/scans$n";
-    my $conf = verify_conf(dir => $d, key => $key);
-    $conf =~ s{store=\S+/scans/scans\.mdb;}{store=$d/scans$n/scans.mdb;};
-    $conf = qq{    code_router_ledger "$ci" timeout=1s thread_pool=ledger;\n$conf};
-    push @nodes, CodeRouter::Test::Nginx->new(workers => 2, http => $conf,
-        main => 'thread_pool ledger threads=4;');
-}
+my @nodes = map { ledger_node($d, $key, $ci, $_) } 0 .. 2;
 $_->start for @nodes;
 my ($A, $B, $C) = @nodes;
 my $json = { Accept => 'application/json' };

@@ -120,6 +120,19 @@ cr_guard_buyer_key(uint8_t key[CR_GUARD_BUYER_KEY_LEN])
 
 
 void
+cr_guard_buyer_key_of(uint8_t key[CR_GUARD_BUYER_KEY_LEN],
+    const uint8_t secret[CR_GUARD_BUYER_KEY_LEN])
+{
+    static const char  label[] = "code-router guard buyer, ledger";
+
+    (void) crypto_generichash(key, CR_GUARD_BUYER_KEY_LEN,
+                              (const unsigned char *) label,
+                              sizeof(label) - 1, secret,
+                              CR_GUARD_BUYER_KEY_LEN);
+}
+
+
+void
 cr_guard_buyer(uint8_t out[CR_GUARD_BUYER_LEN],
     const uint8_t key[CR_GUARD_BUYER_KEY_LEN], const char *id, size_t len)
 {

@@ -114,6 +114,13 @@ int cr_guard_code_kept(const cr_guard_code_t *c, int64_t now);
 #define CR_GUARD_BUYER_LEN      8
 
 void cr_guard_buyer_key(uint8_t key[CR_GUARD_BUYER_KEY_LEN]);
+
+/* The key every node of a brand shares for buyer ids kept in a ledger
+ * (one buyer, one record, whichever node hashed it): BLAKE2b of a label
+ * under secret, a key of the brand's (cr_key_t's k_addr); it reveals
+ * nothing of secret. */
+void cr_guard_buyer_key_of(uint8_t key[CR_GUARD_BUYER_KEY_LEN],
+    const uint8_t secret[CR_GUARD_BUYER_KEY_LEN]);
 void cr_guard_buyer(uint8_t out[CR_GUARD_BUYER_LEN],
     const uint8_t key[CR_GUARD_BUYER_KEY_LEN], const char *id, size_t len);
 

@@ -124,12 +124,98 @@ static const char  cr_ledger_schema_v2[] =
     "UPDATE code_router_meta SET value = '2'"
     " WHERE name = 'schema_version';";
 
+/*
+ * Version 3: the guard's wrong-PIN records, global.  code_router_guard
+ * is cr_guard's policy (cr_guard.c) in one statement, under the code's
+ * row lock (concurrent checks of one code, from any node, take turns):
+ * "locked" with the time to try again, else the PIN's verdict, which
+ * the node worked out but has not said, is recorded -- "wrong" counts
+ * for the client (a lock from the free-th on) and spends one of the
+ * code's tokens; "right" clears the client's record.  A right PIN takes
+ * no lock and, from a client without wrong PINs, writes nothing (no
+ * commit to wait for: it is admitted as of its snapshot, a valid place
+ * for it among the concurrent checks, which it does not change).  Times
+ * are the database's Unix seconds, so that every node reads one clock.
+ */
+static const char  cr_ledger_schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS code_router_guard_codes ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " tat bigint NOT NULL, PRIMARY KEY (fp, kid, serial));"
+    "CREATE TABLE IF NOT EXISTS code_router_guard_clients ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " client bytea NOT NULL, fails integer NOT NULL, until bigint NOT NULL,"
+    " PRIMARY KEY (fp, kid, serial, client));"
+    "CREATE OR REPLACE FUNCTION code_router_guard(p_fp bytea,"
+    " p_kid smallint, p_serial bigint, p_client bytea, p_right boolean,"
+    " p_free integer, p_base integer, p_cap integer, p_interval integer,"
+    " p_burst integer, p_deadline double precision)"
+    " RETURNS TABLE (outcome text, wrong_pins integer, locked_until bigint,"
+    " budget_tat bigint, retry_at bigint) LANGUAGE plpgsql AS $$"
+    " DECLARE s bigint; t bigint; n integer; u bigint; at bigint;"
+    "  k bigint; b bigint;"
+    " BEGIN"
+    "  IF extract(epoch FROM clock_timestamp()) > p_deadline THEN"
+    "   RETURN QUERY SELECT 'late'::text, 0, 0::bigint, 0::bigint,"
+    "    0::bigint; RETURN;"
+    "  END IF;"
+    "  IF p_right THEN"
+    "   SELECT g.tat INTO t FROM code_router_guard_codes g"
+    "    WHERE g.fp = p_fp AND g.kid = p_kid AND g.serial = p_serial;"
+    "   IF NOT FOUND THEN t := 0; END IF;"
+    "  ELSE"
+    "   INSERT INTO code_router_guard_codes"
+    "    VALUES (p_fp, p_kid, p_serial, 0) ON CONFLICT DO NOTHING;"
+    "   SELECT g.tat INTO t FROM code_router_guard_codes g"
+    "    WHERE g.fp = p_fp AND g.kid = p_kid AND g.serial = p_serial"
+    "    FOR UPDATE;"
+    "  END IF;"
+    "  s := floor(extract(epoch FROM clock_timestamp()))::bigint;"
+    "  b := greatest(p_burst, 1)::bigint;"
+    "  SELECT a.fails, a.until INTO n, u FROM code_router_guard_clients a"
+    "   WHERE a.fp = p_fp AND a.kid = p_kid AND a.serial = p_serial"
+    "   AND a.client = p_client;"
+    "  IF NOT FOUND THEN n := 0; u := 0; END IF;"
+    "  at := CASE WHEN u > s THEN u ELSE 0 END;"
+    "  IF n >= p_free THEN"
+    "   k := t - (b - 1) * p_interval;"
+    "   IF k > s AND k > at THEN at := k; END IF;"
+    "  END IF;"
+    "  IF at > 0 THEN"
+    "   RETURN QUERY SELECT 'locked'::text, n, u, t, at; RETURN;"
+    "  END IF;"
+    "  IF p_right THEN"
+    "   IF n > 0 OR u > 0 THEN"
+    "    DELETE FROM code_router_guard_clients a WHERE a.fp = p_fp"
+    "     AND a.kid = p_kid AND a.serial = p_serial"
+    "     AND a.client = p_client;"
+    "   END IF;"
+    "   RETURN QUERY SELECT 'right'::text, 0, 0::bigint, t, 0::bigint;"
+    "   RETURN;"
+    "  END IF;"
+    "  n := n + 1; u := 0;"
+    "  IF n >= p_free THEN"
+    "   u := s + CASE WHEN n - p_free >= 31 THEN p_cap::bigint"
+    "    ELSE least(p_base::bigint << (n - p_free), p_cap::bigint) END;"
+    "  END IF;"
+    "  t := least(greatest(t, s) + p_interval, s + b * p_interval);"
+    "  UPDATE code_router_guard_codes g SET tat = t"
+    "   WHERE g.fp = p_fp AND g.kid = p_kid AND g.serial = p_serial;"
+    "  INSERT INTO code_router_guard_clients AS a"
+    "   VALUES (p_fp, p_kid, p_serial, p_client, n, u)"
+    "   ON CONFLICT (fp, kid, serial, client) DO UPDATE"
+    "   SET fails = n, until = u;"
+    "  RETURN QUERY SELECT 'wrong'::text, n, u, t, 0::bigint;"
+    " END $$;"
+    "UPDATE code_router_meta SET value = '3'"
+    " WHERE name = 'schema_version';";
+
 /* Each version's script, from the one before (version 1's from an
  * empty database; its tables are made IF NOT EXISTS). */
 static const char  *cr_ledger_upgrades[CR_LEDGER_SCHEMA + 1] = {
     NULL,
     cr_ledger_schema_v1,
-    cr_ledger_schema_v2
+    cr_ledger_schema_v2,
+    cr_ledger_schema_v3
 };
 
 
@@ -143,6 +229,8 @@ static int cr_ledger_result_failed(cr_ledger_conn_t *c, PGresult *res,
     const char *what);
 static int cr_ledger_u64(const char *s, size_t n, uint64_t max,
     uint64_t *v);
+static int cr_ledger_outcome(const char *s, size_t n,
+    const char *const *names);
 static void cr_ledger_params(const cr_ledger_code_t *code, char *fp,
     char *kid, char *serial);
 static void cr_ledger_fail(cr_ledger_conn_t *c, const char *what,
@@ -152,6 +240,9 @@ static void cr_ledger_deadline(cr_ledger_conn_t *c, int64_t deadline_us,
 static int cr_ledger_call(cr_ledger_conn_t *c, const char *fn,
     const char *sql, const cr_ledger_code_t *code, const char *request,
     const char *extra, int64_t deadline_us, int ncols, PGresult **res);
+static int cr_ledger_run(cr_ledger_conn_t *c, const char *fn,
+    const char *sql, const char *const *params, int n, char *deadline,
+    int64_t deadline_us, int ncols, PGresult **res);
 static int cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
     const char *fn);
 
@@ -256,40 +347,176 @@ int
 cr_ledger_parse_redemption(const char *outcome, size_t outcome_len,
     const char *at, size_t at_len, cr_ledger_redemption_t *a)
 {
-    size_t    i;
+    int       i;
     uint64_t  t;
 
-    static const struct {
-        const char             *name;
-        cr_ledger_redeemed_e    outcome;
-    } names[] = {
-        { "redeemed", CR_LEDGER_REDEEMED },
-        { "replayed", CR_LEDGER_REDEEM_REPLAYED },
-        { "already_redeemed", CR_LEDGER_ALREADY_REDEEMED },
-        { "late", CR_LEDGER_REDEEM_LATE }
+    /* By cr_ledger_redeemed_e. */
+    static const char *const  names[] = {
+        "redeemed", "replayed", "already_redeemed", "late", NULL
     };
 
     if (outcome == NULL || at == NULL) {
         return -1;
     }
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (outcome_len == strlen(names[i].name)
-            && memcmp(outcome, names[i].name, outcome_len) == 0)
-        {
-            break;
-        }
-    }
+    i = cr_ledger_outcome(outcome, outcome_len, names);
 
-    if (i == sizeof(names) / sizeof(names[0])
+    if (i < 0
         || cr_ledger_u64(at, at_len, INT64_MAX, &t) != 0
-        || (names[i].outcome != CR_LEDGER_REDEEM_LATE && t == 0))
+        || (i != CR_LEDGER_REDEEM_LATE && t == 0))
     {
         return -1;
     }
 
-    a->outcome = names[i].outcome;
+    a->outcome = (cr_ledger_redeemed_e) i;
     a->at = (int64_t) t;
+
+    return 0;
+}
+
+
+int
+cr_ledger_guard(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const uint8_t *client, size_t client_len, int right,
+    const cr_guard_policy_t *p, int64_t deadline_us, cr_ledger_guard_t *g)
+{
+    int          i, rc;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    char         cl[2 + 2 * CR_LEDGER_CLIENT_MAX + 1], deadline[32];
+    char         pol[5][12];
+    int64_t      off;
+    size_t       k;
+    PGresult    *res;
+    const char  *params[11];
+
+    static const char  hex[] = "0123456789abcdef";
+
+    if (client_len == 0 || client_len > CR_LEDGER_CLIENT_MAX) {
+        snprintf(c->err, sizeof(c->err), "ledger: a bad client id");
+        return -1;
+    }
+
+    cr_ledger_params(code, fp, kid, serial);
+
+    cl[0] = '\\';
+    cl[1] = 'x';
+
+    for (k = 0; k < client_len; k++) {
+        cl[2 + 2 * k] = hex[client[k] >> 4];
+        cl[3 + 2 * k] = hex[client[k] & 0xf];
+    }
+
+    cl[2 + 2 * client_len] = '\0';
+
+    snprintf(pol[0], sizeof(pol[0]), "%u", p->free);
+    snprintf(pol[1], sizeof(pol[1]), "%u", p->base);
+    snprintf(pol[2], sizeof(pol[2]), "%u", p->cap);
+    snprintf(pol[3], sizeof(pol[3]), "%u", p->interval);
+    snprintf(pol[4], sizeof(pol[4]), "%u", p->burst);
+
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+    params[3] = cl;
+    params[4] = right ? "true" : "false";
+
+    for (i = 0; i < 5; i++) {
+        params[5 + i] = pol[i];
+    }
+
+    params[10] = deadline;
+
+    rc = cr_ledger_run(c, "code_router_guard",
+                       "SELECT outcome, wrong_pins, locked_until, "
+                       "budget_tat, retry_at FROM code_router_guard("
+                       "$1::bytea, $2::smallint, $3::bigint, $4::bytea, "
+                       "$5::boolean, $6::integer, $7::integer, "
+                       "$8::integer, $9::integer, $10::integer, "
+                       "$11::double precision)",
+                       params, 11, deadline, deadline_us, 5, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_ledger_parse_guard(PQgetvalue(res, 0, 0),
+                               (size_t) PQgetlength(res, 0, 0),
+                               PQgetvalue(res, 0, 1),
+                               (size_t) PQgetlength(res, 0, 1),
+                               PQgetvalue(res, 0, 2),
+                               (size_t) PQgetlength(res, 0, 2),
+                               PQgetvalue(res, 0, 3),
+                               (size_t) PQgetlength(res, 0, 3),
+                               PQgetvalue(res, 0, 4),
+                               (size_t) PQgetlength(res, 0, 4), g);
+
+    rc = cr_ledger_parsed(c, res, rc, "code_router_guard");
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* The database's seconds in this host's clock (0 stays "none"). */
+    off = c->offset_us / 1000000;
+
+    if (g->until) {
+        g->until -= off;
+    }
+
+    if (g->tat) {
+        g->tat -= off;
+    }
+
+    if (g->retry) {
+        g->retry -= off;
+    }
+
+    return 0;
+}
+
+
+int
+cr_ledger_parse_guard(const char *outcome, size_t outcome_len,
+    const char *fails, size_t fails_len, const char *until,
+    size_t until_len, const char *tat, size_t tat_len, const char *retry,
+    size_t retry_len, cr_ledger_guard_t *g)
+{
+    int       i;
+    uint64_t  v[4];
+
+    /* By cr_ledger_guarded_e. */
+    static const char *const  names[] = {
+        "right", "wrong", "locked", "late", NULL
+    };
+
+    if (outcome == NULL || fails == NULL || until == NULL || tat == NULL
+        || retry == NULL)
+    {
+        return -1;
+    }
+
+    i = cr_ledger_outcome(outcome, outcome_len, names);
+
+    if (i < 0
+        || cr_ledger_u64(fails, fails_len, UINT32_MAX, &v[0]) != 0
+        || cr_ledger_u64(until, until_len, INT64_MAX, &v[1]) != 0
+        || cr_ledger_u64(tat, tat_len, INT64_MAX, &v[2]) != 0
+        || cr_ledger_u64(retry, retry_len, INT64_MAX, &v[3]) != 0)
+    {
+        return -1;
+    }
+
+    /* A lock says when; a wrong PIN was counted; nothing else says a
+     * time to try again. */
+    if ((i == CR_LEDGER_GUARD_LOCKED) != (v[3] != 0)
+        || (i == CR_LEDGER_GUARD_WRONG && v[0] == 0))
+    {
+        return -1;
+    }
+
+    g->outcome = (cr_ledger_guarded_e) i;
+    g->fails = (uint32_t) v[0];
+    g->until = (int64_t) v[1];
+    g->tat = (int64_t) v[2];
+    g->retry = (int64_t) v[3];
 
     return 0;
 }
@@ -513,31 +740,21 @@ cr_ledger_parse_answer(const char *outcome, size_t outcome_len,
     const char *count, size_t count_len, const char *first,
     size_t first_len, cr_ledger_answer_t *a)
 {
+    int       i;
     uint64_t  n, f;
 
-    static const struct {
-        const char           *name;
-        cr_ledger_outcome_e   outcome;
-    } names[] = {
-        { "counted", CR_LEDGER_COUNTED },
-        { "replayed", CR_LEDGER_REPLAYED },
-        { "late", CR_LEDGER_LATE }
+    /* By cr_ledger_outcome_e. */
+    static const char *const  names[] = {
+        "counted", "replayed", "late", NULL
     };
-    size_t  i;
 
     if (outcome == NULL || count == NULL || first == NULL) {
         return -1;
     }
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (outcome_len == strlen(names[i].name)
-            && memcmp(outcome, names[i].name, outcome_len) == 0)
-        {
-            break;
-        }
-    }
+    i = cr_ledger_outcome(outcome, outcome_len, names);
 
-    if (i == sizeof(names) / sizeof(names[0])) {
+    if (i < 0) {
         return -1;
     }
 
@@ -548,11 +765,11 @@ cr_ledger_parse_answer(const char *outcome, size_t outcome_len,
     }
 
     /* A counted or replayed answer is a verification that happened. */
-    if (names[i].outcome != CR_LEDGER_LATE && (n == 0 || f == 0)) {
+    if (i != CR_LEDGER_LATE && (n == 0 || f == 0)) {
         return -1;
     }
 
-    a->outcome = names[i].outcome;
+    a->outcome = (cr_ledger_outcome_e) i;
     a->count = (uint32_t) n;
     a->first = (int64_t) f;
 
@@ -583,7 +800,6 @@ cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
     const cr_ledger_code_t *code, const char *request, const char *extra,
     int64_t deadline_us, int ncols, PGresult **res)
 {
-    int          rc, reused, tries;
     char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
     char         deadline[32];
     const char  *params[6];
@@ -595,10 +811,37 @@ cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
 
     cr_ledger_params(code, fp, kid, serial);
 
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+    params[3] = request;
+    params[4] = deadline;
+    params[5] = extra;
+
+    return cr_ledger_run(c, fn, sql, params, extra ? 6 : 5, deadline,
+                         deadline_us, ncols, res);
+}
+
+
+/*
+ * Runs sql with n text parameters, one of them (the buffer deadline, of
+ * 32 bytes) the deadline in the database's clock, written once
+ * connected: 0 and *res, one row of ncols (the caller's to PQclear),
+ * or CR_LEDGER_TIMEOUT or -1.
+ */
+static int
+cr_ledger_run(cr_ledger_conn_t *c, const char *fn, const char *sql,
+    const char *const *params, int n, char *deadline, int64_t deadline_us,
+    int ncols, PGresult **res)
+{
+    int  rc, reused, tries;
+
     /* A connection kept from before may have been closed by the server
      * meanwhile (a restart, a failover, an idle timeout): its failure is
-     * tried once more on a new one.  Safe: the call is idempotent per
-     * request id (the first may have run; the retry replays it). */
+     * tried once more on a new one.  Safe: a verification or redemption
+     * is idempotent per request id (the first may have run; the retry
+     * replays it); a guard's wrong PIN may then count twice, never
+     * less. */
     for (tries = 0; /* void */; tries++) {
         reused = (c->pg != NULL);
 
@@ -607,16 +850,9 @@ cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
             return rc;
         }
 
-        cr_ledger_deadline(c, deadline_us, deadline, sizeof(deadline));
+        cr_ledger_deadline(c, deadline_us, deadline, 32);
 
-        params[0] = fp;
-        params[1] = kid;
-        params[2] = serial;
-        params[3] = request;
-        params[4] = deadline;
-        params[5] = extra;
-
-        rc = cr_ledger_exec(c, sql, extra ? 6 : 5, params, deadline_us, res);
+        rc = cr_ledger_exec(c, sql, n, params, deadline_us, res);
 
         if (rc == -1 && reused && tries == 0) {
             continue;
@@ -974,6 +1210,22 @@ cr_ledger_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
     *v = x;
 
     return 0;
+}
+
+
+/* The index of s[0..n) in names (NULL-terminated), or -1. */
+static int
+cr_ledger_outcome(const char *s, size_t n, const char *const *names)
+{
+    int  i;
+
+    for (i = 0; names[i]; i++) {
+        if (n == strlen(names[i]) && memcmp(s, names[i], n) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
 }
 
 

@@ -29,11 +29,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cr_guard.h"
 
-#define CR_LEDGER_SCHEMA       2        /* code_router_meta schema_version:
-                                         * 1 verifications, 2 redemptions */
+
+#define CR_LEDGER_SCHEMA       3        /* code_router_meta schema_version:
+                                         * 1 verifications, 2 redemptions,
+                                         * 3 the guard's records */
 #define CR_LEDGER_FP_LEN       8        /* = CR_KEY_FP_LEN */
 #define CR_LEDGER_REQUEST_MAX  64       /* a request id's bytes, at most */
+#define CR_LEDGER_CLIENT_MAX   16       /* a guard client id's, at most */
 
 /* Results besides 0 and -1. */
 #define CR_LEDGER_TIMEOUT      -2       /* the deadline passed first */
@@ -69,6 +73,23 @@ typedef struct {
     cr_ledger_redeemed_e  outcome;
     int64_t               at;           /* the redemption's time */
 } cr_ledger_redemption_t;
+
+/* What code_router_guard says of one PIN check (times in this host's
+ * clock). */
+typedef enum {
+    CR_LEDGER_GUARD_RIGHT = 0,          /* admitted; the client cleared */
+    CR_LEDGER_GUARD_WRONG,              /* admitted; counted */
+    CR_LEDGER_GUARD_LOCKED,             /* not admitted: retry at */
+    CR_LEDGER_GUARD_LATE
+} cr_ledger_guarded_e;
+
+typedef struct {
+    cr_ledger_guarded_e   outcome;
+    uint32_t              fails;        /* the client's wrong PINs */
+    int64_t               until;        /* the client's lock; 0: none */
+    int64_t               tat;          /* the code's budget (GCRA) */
+    int64_t               retry;        /* locked: try again at */
+} cr_ledger_guard_t;
 
 /* One code's record, for code-router ledger show. */
 typedef struct {
@@ -119,6 +140,22 @@ int cr_ledger_redeem(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     cr_ledger_redemption_t *a)
     __attribute__((nonnull, warn_unused_result));
 
+/*
+ * The guard's policy p (cr_guard), applied in the ledger to one PIN
+ * check of code by client (1 to CR_LEDGER_CLIENT_MAX bytes: the node's
+ * address id), whose PIN the caller found right or wrong but has not
+ * said: code_router_guard, version 3 of the schema.  Admitted, a wrong
+ * PIN counts for the client and spends one of the code's tokens, a right
+ * one clears the client; a client that is locked, or past its free wrong
+ * PINs while the code's tokens are spent, is "locked" and nothing is
+ * recorded.  So every node's checks of a code share one budget.  0 and
+ * *g, CR_LEDGER_TIMEOUT or -1, as cr_ledger_verify.
+ */
+int cr_ledger_guard(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const uint8_t *client, size_t client_len, int right,
+    const cr_guard_policy_t *p, int64_t deadline_us, cr_ledger_guard_t *g)
+    __attribute__((nonnull, warn_unused_result));
+
 /* The record of code (verifications and prize): 0,
  * CR_LEDGER_NOTFOUND (neither), CR_LEDGER_TIMEOUT or -1. */
 int cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
@@ -153,6 +190,16 @@ int cr_ledger_parse_answer(const char *outcome, size_t outcome_len,
  * seconds, not 0 unless late).  0 and *a, or -1.  Fuzzed. */
 int cr_ledger_parse_redemption(const char *outcome, size_t outcome_len,
     const char *at, size_t at_len, cr_ledger_redemption_t *a)
+    __attribute__((warn_unused_result));
+
+/* The answer row of code_router_guard: outcome ("right", "wrong",
+ * "locked", "late"), the client's wrong PINs and lock, the code's tat,
+ * the time to retry (not 0 exactly when locked; a wrong PIN counts at
+ * least 1), all decimal.  0 and *g, or -1.  Fuzzed. */
+int cr_ledger_parse_guard(const char *outcome, size_t outcome_len,
+    const char *fails, size_t fails_len, const char *until,
+    size_t until_len, const char *tat, size_t tat_len, const char *retry,
+    size_t retry_len, cr_ledger_guard_t *g)
     __attribute__((warn_unused_result));
 
 /* Unix microseconds of this host's clock. */

@@ -26,6 +26,7 @@
 
 #include "cr_codec.h"
 #include "cr_guard.h"
+#include "cr_ledger.h"
 #include "cr_keyfile.h"
 #include "cr_scans.h"
 #include "cr_store.h"
@@ -499,6 +500,21 @@ char *ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
 typedef ngx_int_t (*ngx_http_code_router_ledger_done_pt)(
     ngx_http_request_t *r, ngx_int_t rc, cr_scan_t *v);
 
+/* What a PIN check's budget comes back to: rc NGX_OK and the ledger's
+ * answer in *g, or NGX_DECLINED (g NULL: answer "unavailable").
+ * Returns what finalizes the request. */
+typedef ngx_int_t (*ngx_http_code_router_ledger_guarded_pt)(
+    ngx_http_request_t *r, ngx_int_t rc, const cr_ledger_guard_t *g);
+
+/* A PIN check the guard admitted (decision d, the guard's id of the
+ * client, the PIN right or not, not yet said), to the server's
+ * code_router_ledger under the guard's policy p: NGX_DONE (done will be
+ * called), or NGX_DECLINED (answer "unavailable" now). */
+ngx_int_t ngx_http_code_router_ledger_guard(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, const u_char *client,
+    size_t client_len, ngx_uint_t right, const cr_guard_policy_t *p,
+    ngx_http_code_router_ledger_guarded_pt done);
+
 /* Counts the right PIN of decision d durably, in the server's
  * code_router_ledger or else the scan store of zone z, under request id
  * request (empty: a fresh one), in a thread pool: NGX_DONE (done will be
@@ -556,10 +572,25 @@ extern const ngx_http_code_router_verdict_t
  * buyer (the API's buyer=) if not empty, else the client's.  Returns
  * CR_VER_GENUINE for a right PIN (counting it is the caller's), or
  * CR_VER_WRONG_PIN or CR_VER_LOCKED with *retry set (when to try again;
- * 0: now). */
+ * 0: now).  global (a code_router_ledger): the zone only admits, and
+ * records nothing; the verdict, not yet said, goes to guard_ask. */
 ngx_http_code_router_ver_e ngx_http_code_router_guard_check(
     ngx_http_request_t *r, ngx_http_code_router_decision_t *d,
-    ngx_str_t *buyer, const u_char *pin, size_t len, int64_t *retry);
+    ngx_str_t *buyer, const u_char *pin, size_t len, ngx_uint_t global,
+    int64_t *retry);
+
+/* The admitted check (right or not) to the ledger, whose budget is
+ * every node's: NGX_DONE (done gets its answer), or NGX_DECLINED
+ * (answer "unavailable" now). */
+ngx_int_t ngx_http_code_router_guard_ask(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *buyer, ngx_uint_t right,
+    ngx_http_code_router_ledger_guarded_pt done);
+
+/* The ledger's answer lg folded into the zone (the later of each
+ * record), so that its locks are answered here at once. */
+void ngx_http_code_router_guard_fold(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *buyer,
+    const cr_ledger_guard_t *lg);
 
 /* Counts verdict ver in code_router_pin_checks_total. */
 void ngx_http_code_router_guard_count(ngx_http_request_t *r,

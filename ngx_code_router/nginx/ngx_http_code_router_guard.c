@@ -4,19 +4,28 @@
  * the zone, codes' records in LRU order), the policy of cr_guard around
  * each PIN check in one critical section, the verdicts' table and
  * counts, and the zone's metrics.
+ *
+ * With code_router_ledger the budget is the ledger's, global: a check
+ * the zone admits is sent there (cr_ledger_guard) before its verdict is
+ * said, and the ledger's records come back into the zone (guard_fold),
+ * so that a lock learnt from the ledger is answered here at once.
  */
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <sodium.h>
+
 #include "cr_pin.h"
 #include "ngx_http_code_router.h"
 
 
-/* fp | kid | serial BE40 (a code's budget), then an address: its kind
- * and up to 8 bytes (an IPv4 address, an IPv6 /64, a buyer's hash). */
-#define CR_GUARD_ID_LEN       (CR_SCANS_FP_LEN + 1 + 5 + 1 + 8)
+/* fp | kid | serial BE40 (a code's budget), then an address (the
+ * client): its kind and up to 8 bytes (an IPv4 address, an IPv6 /64, a
+ * buyer's hash). */
+#define CR_GUARD_CLIENT_LEN   (1 + 8)
+#define CR_GUARD_ID_LEN       (CR_SCANS_FP_LEN + 1 + 5 + CR_GUARD_CLIENT_LEN)
 
 /* A full zone looks at this many codes' records, least recently spent
  * first, for one whose bucket is full again (it says what no record
@@ -66,6 +75,9 @@ typedef struct {
  * README say so): 32 to a 4 KB page. */
 #define CR_GUARD_SLOT         128
 
+_Static_assert(CR_GUARD_BUYER_KEY_LEN == CR_SUBKEY_LEN,
+               "a ledger's buyer key is derived from a brand's k_addr");
+
 #if (NGX_PTR_SIZE == 8)
 _Static_assert(sizeof(ngx_http_code_router_guard_node_t) > CR_GUARD_SLOT / 2
                && sizeof(ngx_http_code_router_guard_node_t) <= CR_GUARD_SLOT,
@@ -84,6 +96,8 @@ typedef struct {
 static void ngx_http_code_router_guard_id(ngx_http_request_t *r,
     ngx_http_code_router_guard_t *g, ngx_str_t *buyer,
     ngx_http_code_router_decision_t *d, u_char *code_id, u_char *addr_id);
+static void ngx_http_code_router_guard_client(ngx_http_request_t *r,
+    ngx_http_code_router_guard_t *g, ngx_str_t *buyer, u_char *client);
 static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_find(
     ngx_http_code_router_guard_t *g, ngx_uint_t kind, u_char *id);
 static ngx_http_code_router_guard_node_t *ngx_http_code_router_guard_make(
@@ -118,12 +132,13 @@ static const cr_guard_policy_t  ngx_http_code_router_policy =
  * through.  Before the PIN is looked at, the zone must have room for what
  * a wrong one records: a check that could not be counted would be a free
  * guess.  Returns CR_VER_GENUINE for a right PIN (its count is the
- * caller's), CR_VER_WRONG_PIN or CR_VER_LOCKED with *retry set.
+ * caller's), CR_VER_WRONG_PIN or CR_VER_LOCKED with *retry set.  global:
+ * the ledger records the check (guard_ask, guard_fold), not this.
  */
 ngx_http_code_router_ver_e
 ngx_http_code_router_guard_check(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *buyer, const u_char *pin,
-    size_t len, int64_t *retry)
+    size_t len, ngx_uint_t global, int64_t *retry)
 {
     time_t                              now;
     int64_t                             token;
@@ -171,14 +186,21 @@ ngx_http_code_router_guard_check(ngx_http_request_t *r,
     }
 
     if (an == NULL) {
-        an = ngx_http_code_router_guard_make(g, CR_GUARD_ADDR, addr_id, now);
+        /* With a ledger the record is made from its answer (guard_fold):
+         * a check it never answers leaves none. */
+        if (!global) {
+            an = ngx_http_code_router_guard_make(g, CR_GUARD_ADDR, addr_id,
+                                                 now);
+        }
 
         /* Without room for a new address's record, its wrong PIN is
          * still counted by the code's budget; under pressure it would be
          * a fresh budget: never. */
         token = cr_guard_code_next(&ngx_http_code_router_policy,
                                    &cn->u.code);
-        if (an == NULL && token > now) {
+        if ((global ? g->sh->room[CR_GUARD_ADDR] == 0 : an == NULL)
+            && token > now)
+        {
             *retry = token;
             goto full;
         }
@@ -186,6 +208,11 @@ ngx_http_code_router_guard_check(ngx_http_request_t *r,
 
     prc = cr_pin_check(&crscf->ring->keys[d->kid], d->serial,
                        crlcf->verify.digits, (const char *) pin, len);
+
+    if (global) {
+        ver = (prc == CR_PIN_OK) ? CR_VER_GENUINE : CR_VER_WRONG_PIN;
+        goto done;
+    }
 
     if (prc == CR_PIN_OK) {
         /* A cleared record and a full bucket say what none says. */
@@ -236,6 +263,109 @@ done:
     return ver;
 }
 
+/*
+ * With code_router_ledger: the check that guard_check admitted (its PIN
+ * right or not, not said) to the ledger, whose answer goes to done.
+ * NGX_DONE, or NGX_DECLINED (answer "unavailable").
+ */
+ngx_int_t
+ngx_http_code_router_guard_ask(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *buyer, ngx_uint_t right,
+    ngx_http_code_router_ledger_guarded_pt done)
+{
+    u_char                            client[CR_GUARD_CLIENT_LEN];
+    ngx_http_code_router_srv_conf_t  *crscf;
+
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    ngx_memzero(client, sizeof(client));
+    ngx_http_code_router_guard_client(r, crscf->guard->data, buyer, client);
+
+    /* A buyer is one record in the ledger: hashed under the brand's key,
+     * the same on every node, not the zone's own. */
+    if (buyer->len) {
+        u_char  key[CR_GUARD_BUYER_KEY_LEN];
+
+        cr_guard_buyer_key_of(key, crscf->ring->keys[d->kid].k_addr);
+        cr_guard_buyer(&client[1], key, (const char *) buyer->data,
+                       buyer->len);
+        sodium_memzero(key, sizeof(key));
+    }
+
+    return ngx_http_code_router_ledger_guard(r, d, client, sizeof(client),
+                                             right,
+                                             &ngx_http_code_router_policy,
+                                             done);
+}
+
+
+/*
+ * The ledger's records of a check (lg: the client's wrong PINs and lock,
+ * the code's budget) into this zone, the later of each: the next check
+ * that the ledger would refuse is refused here, without the network.  A
+ * right PIN clears the client's record, as it does in the ledger.  A
+ * zone without room keeps what it has: the ledger still decides.
+ */
+void
+ngx_http_code_router_guard_fold(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, ngx_str_t *buyer,
+    const cr_ledger_guard_t *lg)
+{
+    time_t                              now;
+    ngx_http_code_router_guard_t       *g;
+    ngx_http_code_router_srv_conf_t    *crscf;
+    ngx_http_code_router_guard_node_t  *cn, *an;
+
+    u_char                              code_id[CR_GUARD_ID_LEN];
+    u_char                              addr_id[CR_GUARD_ID_LEN];
+
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    g = crscf->guard->data;
+
+    ngx_http_code_router_guard_id(r, g, buyer, d, code_id, addr_id);
+    now = ngx_time();
+
+    ngx_shmtx_lock(&g->shpool->mutex);
+
+    cn = ngx_http_code_router_guard_find(g, CR_GUARD_CODE, code_id);
+
+    if (cn == NULL && lg->tat > now) {
+        cn = ngx_http_code_router_guard_make(g, CR_GUARD_CODE, code_id, now);
+    }
+
+    if (cn && lg->tat > cn->u.code.tat) {
+        cn->u.code.tat = lg->tat;
+        ngx_queue_remove(&cn->lru);
+        ngx_queue_insert_head(&g->sh->lru, &cn->lru);
+    }
+
+    an = ngx_http_code_router_guard_find(g, CR_GUARD_ADDR, addr_id);
+
+    if (lg->outcome == CR_LEDGER_GUARD_RIGHT) {
+        if (an) {
+            ngx_http_code_router_guard_drop(g, CR_GUARD_ADDR, an);
+        }
+
+    } else {
+        if (an == NULL && (lg->fails || lg->until)) {
+            an = ngx_http_code_router_guard_make(g, CR_GUARD_ADDR, addr_id,
+                                                 now);
+        }
+
+        if (an) {
+            an->u.addr.fails = ngx_max(an->u.addr.fails, lg->fails);
+            an->u.addr.until = ngx_max(an->u.addr.until, lg->until);
+        }
+    }
+
+    if (cn && !cr_guard_code_kept(&cn->u.code, now)) {
+        ngx_http_code_router_guard_drop(g, CR_GUARD_CODE, cn);
+    }
+
+    ngx_shmtx_unlock(&g->shpool->mutex);
+}
+
+
 
 /*
  * The records' ids: the code as the scan counts know it (the key's
@@ -252,13 +382,7 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, u_char *code_id, u_char *addr_id)
 {
     ngx_uint_t                        i;
-    struct sockaddr                  *sa;
     ngx_http_code_router_srv_conf_t  *crscf;
-#if (NGX_HAVE_INET6)
-    u_char                           *a6;
-
-    static const u_char  nat64[12] = { 0, 0x64, 0xff, 0x9b };
-#endif
 
     crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
@@ -272,13 +396,29 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
     }
 
     ngx_memcpy(addr_id, code_id, CR_GUARD_ID_LEN);
+    ngx_http_code_router_guard_client(r, g, buyer,
+                                      &addr_id[CR_SCANS_FP_LEN + 6]);
+}
+
+
+/* The client's part of an address id: CR_GUARD_CLIENT_LEN bytes, kind
+ * then address (zero-padded). */
+static void
+ngx_http_code_router_guard_client(ngx_http_request_t *r,
+    ngx_http_code_router_guard_t *g, ngx_str_t *buyer, u_char *client)
+{
+    struct sockaddr  *sa;
+#if (NGX_HAVE_INET6)
+    u_char           *a6;
+
+    static const u_char  nat64[12] = { 0, 0x64, 0xff, 0x9b };
+#endif
 
     sa = r->connection->sockaddr;
-    i = CR_SCANS_FP_LEN + 6;
 
     if (buyer->len) {
-        addr_id[i] = 'b';
-        cr_guard_buyer(&addr_id[i + 1], g->sh->buyer_key,
+        client[0] = 'b';
+        cr_guard_buyer(&client[1], g->sh->buyer_key,
                        (const char *) buyer->data, buyer->len);
         return;
     }
@@ -286,8 +426,8 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
     switch (sa->sa_family) {
 
     case AF_INET:
-        addr_id[i] = 4;
-        ngx_memcpy(&addr_id[i + 1],
+        client[0] = 4;
+        ngx_memcpy(&client[1],
                    &((struct sockaddr_in *) sa)->sin_addr.s_addr, 4);
         break;
 
@@ -298,19 +438,19 @@ ngx_http_code_router_guard_id(ngx_http_request_t *r,
         if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *) a6)
             || ngx_memcmp(a6, nat64, 12) == 0)
         {
-            addr_id[i] = 4;
-            ngx_memcpy(&addr_id[i + 1], &a6[12], 4);
+            client[0] = 4;
+            ngx_memcpy(&client[1], &a6[12], 4);
 
         } else {
-            addr_id[i] = 6;
-            ngx_memcpy(&addr_id[i + 1], a6, 8);
+            client[0] = 6;
+            ngx_memcpy(&client[1], a6, 8);
         }
 
         break;
 #endif
 
     default:                        /* a UNIX socket: one local client */
-        addr_id[i] = 1;
+        client[0] = 1;
         break;
     }
 }

@@ -8,7 +8,10 @@
  *       every node that names it.
  *
  * and, the same way, a prize's redemption (POST .../CODE/redeem): once
- * per code, the same answer to the same request id.
+ * per code, the same answer to the same request id; and, with
+ * code_router_ledger, every PIN check the node's guard admits, before
+ * its verdict is said (cr_ledger_guard: the wrong-PIN budget is the
+ * ledger's, the same for every node).
  *
  * Either way the work runs in a thread pool (the disk's fsync, the
  * network and name resolution never stall the event loop): the request
@@ -62,10 +65,20 @@ typedef enum {
     CR_LEDGER_M_N
 } ngx_http_code_router_ledger_metric_e;
 
+/* What the ledger said of the PIN checks the guard sent it. */
+typedef enum {
+    CR_LEDGER_G_RIGHT = 0,
+    CR_LEDGER_G_WRONG,
+    CR_LEDGER_G_LOCKED,
+    CR_LEDGER_G_UNAVAILABLE,            /* late, timeout, error */
+    CR_LEDGER_G_N
+} ngx_http_code_router_ledger_guard_metric_e;
+
 typedef struct {
     ngx_atomic_t                       n[2][CR_LEDGER_M_N];  /* embedded,
                                                               * postgresql */
     ngx_atomic_t                       unavailable[2];
+    ngx_atomic_t                       guard[CR_LEDGER_G_N];
 } ngx_http_code_router_ledger_sh_t;
 
 
@@ -77,6 +90,7 @@ typedef struct ngx_http_code_router_ledger_job_s
 struct ngx_http_code_router_ledger_job_s {
     ngx_http_request_t                *r;           /* NULL: answered */
     ngx_http_code_router_ledger_done_pt  done;
+    ngx_http_code_router_ledger_guarded_pt  guarded;
     ngx_pool_cleanup_t                *cln;
     ngx_event_t                        timer;
     ngx_log_t                         *log;
@@ -87,7 +101,14 @@ struct ngx_http_code_router_ledger_job_s {
     size_t                             batched;     /* in the chain */
 
     /* What the thread reads. */
-    ngx_uint_t                         redeem;      /* else a right PIN */
+    ngx_uint_t                         redeem;      /* a prize */
+    ngx_uint_t                         guard;       /* a PIN check's
+                                                     * budget; else a
+                                                     * right PIN's count */
+    ngx_uint_t                         right;       /* guard: the PIN */
+    const cr_guard_policy_t           *policy;      /* guard */
+    size_t                             client_len;
+    uint8_t                            client[CR_LEDGER_CLIENT_MAX];
     ngx_http_code_router_ledger_t     *ledger;      /* NULL: embedded */
     cr_scans_t                        *sc;
     ngx_http_code_router_zone_t       *zone;        /* sc's, for its metric */
@@ -104,6 +125,7 @@ struct ngx_http_code_router_ledger_job_s {
     cr_ledger_outcome_e                outcome;
     cr_ledger_redeemed_e               redeemed;
     int64_t                            at;
+    cr_ledger_guard_t                  g;
     char                               err[CR_LEDGER_ERR_LEN];
 };
 
@@ -142,10 +164,22 @@ static void ngx_http_code_router_ledger_timeout(ngx_event_t *ev);
 static void ngx_http_code_router_ledger_cleanup(void *data);
 static void ngx_http_code_router_ledger_answer(
     ngx_http_code_router_ledger_job_t *job, ngx_int_t rc);
+static ngx_http_code_router_ledger_job_t *ngx_http_code_router_ledger_job(
+    ngx_http_request_t *r, ngx_http_code_router_decision_t *d);
 static ngx_int_t ngx_http_code_router_ledger_post(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_str_t *request,
     ngx_http_code_router_zone_t *z, ngx_uint_t redeem,
     ngx_http_code_router_ledger_done_pt done);
+static ngx_int_t ngx_http_code_router_ledger_send(ngx_http_request_t *r,
+    ngx_http_code_router_ledger_job_t *job);
+static void ngx_http_code_router_ledger_guard_work(
+    ngx_http_code_router_ledger_job_t *job, cr_ledger_conn_t *c);
+static void ngx_http_code_router_ledger_guard_count(
+    ngx_http_code_router_ledger_job_t *job);
+static void ngx_http_code_router_ledger_count_guard(
+    ngx_http_code_router_ledger_guard_metric_e m);
+static ngx_http_code_router_ledger_sh_t *ngx_http_code_router_ledger_sh(
+    void);
 static void ngx_http_code_router_ledger_redeem_work(
     ngx_http_code_router_ledger_job_t *job, cr_ledger_conn_t *c);
 static ngx_int_t ngx_http_code_router_redeem_send(ngx_http_request_t *r,
@@ -236,6 +270,42 @@ ngx_http_code_router_ledger_redeem(ngx_http_request_t *r,
 }
 
 
+/*
+ * A PIN check that the guard admitted, of decision d by client (the
+ * guard's address id, client_len bytes), its PIN right or not, to the
+ * server's code_router_ledger under policy p, before anything is said:
+ * done is called with NGX_OK and the ledger's answer, or NGX_DECLINED
+ * (unavailable), and its return value finalizes the request.  NGX_DONE,
+ * or NGX_DECLINED when it cannot be sent.
+ */
+ngx_int_t
+ngx_http_code_router_ledger_guard(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d, const u_char *client,
+    size_t client_len, ngx_uint_t right, const cr_guard_policy_t *p,
+    ngx_http_code_router_ledger_guarded_pt done)
+{
+    ngx_http_code_router_ledger_job_t  *job;
+
+    if (client_len > CR_LEDGER_CLIENT_MAX) {
+        return NGX_DECLINED;
+    }
+
+    job = ngx_http_code_router_ledger_job(r, d);
+    if (job == NULL) {
+        return NGX_DECLINED;
+    }
+
+    job->guard = 1;
+    job->right = right;
+    job->policy = p;
+    job->guarded = done;
+    job->client_len = client_len;
+    ngx_memcpy(job->client, client, client_len);
+
+    return ngx_http_code_router_ledger_send(r, job);
+}
+
+
 /* A task for the ledger's thread pool (see ledger_verify). */
 static ngx_int_t
 ngx_http_code_router_ledger_post(ngx_http_request_t *r,
@@ -243,37 +313,16 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, ngx_uint_t redeem,
     ngx_http_code_router_ledger_done_pt done)
 {
-    u_char                              *p;
-    ngx_thread_task_t                   *task;
-    ngx_pool_cleanup_t                  *cln;
-    ngx_http_code_router_ledger_t       *l;
-    ngx_http_code_router_srv_conf_t     *crscf;
-    ngx_http_code_router_ledger_job_t   *job;
+    u_char                             *p;
+    ngx_http_code_router_ledger_job_t  *job;
 
-    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
-    l = crscf->ledger;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    job = ngx_http_code_router_ledger_job(r, d);
+    if (job == NULL) {
         return NGX_DECLINED;
     }
 
-    task = ngx_calloc(sizeof(ngx_thread_task_t)
-                      + sizeof(ngx_http_code_router_ledger_job_t),
-                      r->connection->log);
-    if (task == NULL) {
-        return NGX_DECLINED;
-    }
-
-    job = (ngx_http_code_router_ledger_job_t *) (task + 1);
-    job->task = task;
-    job->r = r;
     job->done = done;
-    job->cln = cln;
-    job->log = ngx_cycle->log;
-    job->ledger = l;
     job->redeem = redeem;
-    ngx_memcpy(job->code_text, d->code, CR_CODE_LEN);
 
     /* The prize's campaign, recorded with its redemption. */
     if (d->bound && d->b.has_campaign
@@ -282,12 +331,6 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
         ngx_memcpy(job->campaign, d->b.campaign.s[CR_CAMP_ID].data,
                    d->b.campaign.s[CR_CAMP_ID].len);
     }
-
-    ngx_memcpy(job->code.fp, crscf->ring->keys[d->kid].fp,
-               CR_LEDGER_FP_LEN);
-    job->code.kid = d->kid;
-    job->code.serial = d->serial;
-    job->now = ngx_time();
 
     /* The posted request id, else a fresh one: never two buyers' PINs
      * under one id. */
@@ -303,24 +346,81 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
 
     *p = '\0';
 
-    if (l == NULL) {
+    if (job->ledger == NULL) {
         job->sc = ngx_http_code_router_scans_store(z);
         job->zone = z;
 
         if (job->sc == NULL) {
-            ngx_free(task);
+            job->cln->handler = NULL;
+            ngx_free(job->task);
             ngx_http_code_router_ledger_count(0, CR_LEDGER_M_ERROR);
             return NGX_DECLINED;
         }
     }
+
+    return ngx_http_code_router_ledger_send(r, job);
+}
+
+
+/* A job of decision d for the request's ledger, not yet sent; NULL: no
+ * memory. */
+static ngx_http_code_router_ledger_job_t *
+ngx_http_code_router_ledger_job(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d)
+{
+    ngx_thread_task_t                   *task;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_code_router_srv_conf_t     *crscf;
+    ngx_http_code_router_ledger_job_t   *job;
+
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_code_router_ledger_job_t),
+                      r->connection->log);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    job = (ngx_http_code_router_ledger_job_t *) (task + 1);
+    job->task = task;
+    job->r = r;
+    job->cln = cln;
+    job->log = ngx_cycle->log;
+    job->ledger = crscf->ledger;
+    ngx_memcpy(job->code_text, d->code, CR_CODE_LEN);
+
+    ngx_memcpy(job->code.fp, crscf->ring->keys[d->kid].fp,
+               CR_LEDGER_FP_LEN);
+    job->code.kid = d->kid;
+    job->code.serial = d->serial;
+    job->now = ngx_time();
+
+    return job;
+}
+
+
+/* The job to its thread pool, with its timer and the request held:
+ * NGX_DONE, or NGX_DECLINED (the job freed). */
+static ngx_int_t
+ngx_http_code_router_ledger_send(ngx_http_request_t *r,
+    ngx_http_code_router_ledger_job_t *job)
+{
+    ngx_thread_task_t              *task = job->task;
+    ngx_http_code_router_ledger_t  *l = job->ledger;
 
     task->ctx = job;
     task->event.data = task;
     task->event.handler = ngx_http_code_router_ledger_event;
     task->event.log = job->log;
 
-    cln->handler = ngx_http_code_router_ledger_cleanup;
-    cln->data = job;
+    job->cln->handler = ngx_http_code_router_ledger_cleanup;
+    job->cln->data = job;
 
     if (l) {
         job->deadline_us = cr_ledger_now_us() + (int64_t) l->timeout * 1000;
@@ -337,7 +437,7 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
         task->handler = ngx_http_code_router_ledger_thread;
         tp = ngx_http_code_router_ledger_pool(l);
 
-        if (tp && l == NULL && !redeem) {
+        if (tp && l == NULL && !job->redeem) {
             if (ngx_http_code_router_ledger_batch(job, tp) == NGX_OK) {
                 r->main->count++;
                 return NGX_DONE;
@@ -348,7 +448,7 @@ ngx_http_code_router_ledger_post(ngx_http_request_t *r,
 
         if (tp == NULL || ngx_thread_task_post(tp, task) != NGX_OK) {
             /* The pool's queue is full: answered now, unavailable. */
-            cln->handler = NULL;
+            job->cln->handler = NULL;
 
             if (job->timer.timer_set) {
                 ngx_del_timer(&job->timer);
@@ -437,6 +537,11 @@ ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
         return;
     }
 
+    if (job->guard) {
+        ngx_http_code_router_ledger_guard_work(job, *cp);
+        return;
+    }
+
     rc = cr_ledger_verify(*cp, &job->code, job->request, job->deadline_us,
                           &a);
 
@@ -451,6 +556,29 @@ ngx_http_code_router_ledger_work(ngx_http_code_router_ledger_job_t *job)
     job->v.count = a.count;
     job->v.first = a.first;
     job->rc = (a.outcome == CR_LEDGER_LATE) ? CR_LEDGER_TIMEOUT : 0;
+}
+
+
+/* In a pool thread: the PIN check's budget, in the ledger. */
+static void
+ngx_http_code_router_ledger_guard_work(ngx_http_code_router_ledger_job_t *job,
+    cr_ledger_conn_t *c)
+{
+    int  rc;
+
+    rc = cr_ledger_guard(c, &job->code, job->client, job->client_len,
+                         (int) job->right, job->policy, job->deadline_us,
+                         &job->g);
+
+    if (rc != 0) {
+        ngx_cpystrn((u_char *) job->err, (u_char *) cr_ledger_error(c),
+                    CR_LEDGER_ERR_LEN);
+        job->rc = rc;
+        return;
+    }
+
+    job->rc = (job->g.outcome == CR_LEDGER_GUARD_LATE) ? CR_LEDGER_TIMEOUT
+                                                       : 0;
 }
 
 
@@ -750,7 +878,10 @@ ngx_http_code_router_ledger_done(ngx_http_code_router_ledger_job_t *job)
 
     pg = (job->ledger != NULL);
 
-    if (job->rc == 0) {
+    if (job->guard) {
+        ngx_http_code_router_ledger_guard_count(job);
+
+    } else if (job->rc == 0) {
         ngx_http_code_router_ledger_count(pg,
             (job->outcome == CR_LEDGER_REPLAYED
              || (job->redeem && job->redeemed != CR_LEDGER_REDEEMED))
@@ -775,8 +906,9 @@ ngx_http_code_router_ledger_done(ngx_http_code_router_ledger_job_t *job)
     {
         ngx_log_error(NGX_LOG_ERR, job->r ? job->r->connection->log
                                           : job->log, 0,
-                      "code router: %s; the right PIN is answered "
-                      "\"unavailable\"", job->err);
+                      "code router: %s; the %s is answered "
+                      "\"unavailable\"", job->err,
+                      job->guard ? "PIN check" : "right PIN");
     }
 
     if (job->r == NULL) {
@@ -801,8 +933,9 @@ ngx_http_code_router_ledger_timeout(ngx_event_t *ev)
     ngx_http_code_router_ledger_job_t  *job = ev->data;
 
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                  "code router: ledger: no answer within %Mms; the right "
-                  "PIN is answered \"unavailable\"", job->ledger->timeout);
+                  "code router: ledger: no answer within %Mms; the %s is "
+                  "answered \"unavailable\"", job->ledger->timeout,
+                  job->guard ? "PIN check" : "right PIN");
 
     ngx_http_code_router_ledger_answer(job, NGX_DECLINED);
 }
@@ -840,12 +973,22 @@ ngx_http_code_router_ledger_answer(ngx_http_code_router_ledger_job_t *job,
         ngx_del_timer(&job->timer);
     }
 
-    if (rc != NGX_OK) {
+    /* A right PIN the guard's check could not send on is unavailable
+     * as one the count could not record. */
+    if (rc != NGX_OK && (!job->guard || job->right)) {
         ngx_http_code_router_ledger_count(job->ledger != NULL,
                                           CR_LEDGER_M_N);
     }
 
-    if (job->redeem) {
+    if (job->guard) {
+        if (rc != NGX_OK) {
+            ngx_http_code_router_ledger_count_guard(CR_LEDGER_G_UNAVAILABLE);
+        }
+
+        ngx_http_finalize_request(r, job->guarded(r, rc, rc == NGX_OK
+                                                         ? &job->g : NULL));
+
+    } else if (job->redeem) {
         ngx_http_finalize_request(r,
                                   ngx_http_code_router_redeem_send(r, job, rc));
 
@@ -935,17 +1078,52 @@ ngx_http_code_router_redeem_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* A guard job's answer, when it came (a timeout is counted when the
+ * request is answered). */
+static void
+ngx_http_code_router_ledger_guard_count(ngx_http_code_router_ledger_job_t *job)
+{
+    if (job->rc != 0) {
+        return;
+    }
+
+    ngx_http_code_router_ledger_count_guard(
+        job->g.outcome == CR_LEDGER_GUARD_RIGHT ? CR_LEDGER_G_RIGHT
+        : job->g.outcome == CR_LEDGER_GUARD_WRONG ? CR_LEDGER_G_WRONG
+                                                  : CR_LEDGER_G_LOCKED);
+}
+
+
+static void
+ngx_http_code_router_ledger_count_guard(
+    ngx_http_code_router_ledger_guard_metric_e m)
+{
+    (void) ngx_atomic_fetch_add(&ngx_http_code_router_ledger_sh()->guard[m],
+                                1);
+}
+
+
+/* The ledgers' metrics of this cycle. */
+static ngx_http_code_router_ledger_sh_t *
+ngx_http_code_router_ledger_sh(void)
+{
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_code_router_module);
+
+    return crmcf->ledger_zone->data;
+}
+
+
 /* One answer of a ledger; CR_LEDGER_M_N: one right PIN unavailable. */
 static void
 ngx_http_code_router_ledger_count(ngx_uint_t pg,
     ngx_http_code_router_ledger_metric_e m)
 {
     ngx_http_code_router_ledger_sh_t  *sh;
-    ngx_http_code_router_main_conf_t  *crmcf;
 
-    crmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_code_router_module);
-    sh = crmcf->ledger_zone->data;
+    sh = ngx_http_code_router_ledger_sh();
 
     (void) ngx_atomic_fetch_add(m == CR_LEDGER_M_N ? &sh->unavailable[pg]
                                                    : &sh->n[pg][m], 1);
@@ -1031,7 +1209,14 @@ static const char  ngx_http_code_router_ledger_unavailable[] =
     "\"unavailable\" (503): the ledger could not count them.\n"
     "# TYPE code_router_ledger_unavailable_total counter\n"
     "code_router_ledger_unavailable_total{ledger=\"embedded\"} %uA\n"
-    "code_router_ledger_unavailable_total{ledger=\"postgresql\"} %uA\n";
+    "code_router_ledger_unavailable_total{ledger=\"postgresql\"} %uA\n"
+    "# HELP code_router_ledger_guard_total PIN checks the guard sent to "
+    "the ledger (its budget is global), by what came back.\n"
+    "# TYPE code_router_ledger_guard_total counter\n"
+    "code_router_ledger_guard_total{outcome=\"right\"} %uA\n"
+    "code_router_ledger_guard_total{outcome=\"wrong\"} %uA\n"
+    "code_router_ledger_guard_total{outcome=\"locked\"} %uA\n"
+    "code_router_ledger_guard_total{outcome=\"unavailable\"} %uA\n";
 
 
 size_t
@@ -1051,7 +1236,7 @@ ngx_http_code_router_ledger_status_len(ngx_http_request_t *r)
                        "\"postgresql\",outcome=\"replayed\"} \n")
                 + NGX_ATOMIC_T_LEN)
            + sizeof(ngx_http_code_router_ledger_unavailable)
-           + 2 * NGX_ATOMIC_T_LEN;
+           + (2 + CR_LEDGER_G_N) * NGX_ATOMIC_T_LEN;
 }
 
 
@@ -1083,7 +1268,11 @@ ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
     }
 
     return ngx_slprintf(p, last, ngx_http_code_router_ledger_unavailable,
-                        sh->unavailable[0], sh->unavailable[1]);
+                        sh->unavailable[0], sh->unavailable[1],
+                        sh->guard[CR_LEDGER_G_RIGHT],
+                        sh->guard[CR_LEDGER_G_WRONG],
+                        sh->guard[CR_LEDGER_G_LOCKED],
+                        sh->guard[CR_LEDGER_G_UNAVAILABLE]);
 }
 
 

@@ -58,6 +58,10 @@ static ngx_uint_t ngx_http_code_router_verify_cross_site(
 static void ngx_http_code_router_verify_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_verify_pin(ngx_http_request_t *r,
     ngx_http_code_router_verify_ctx_t *ctx, u_char *pin, size_t len);
+static ngx_int_t ngx_http_code_router_verify_guarded(ngx_http_request_t *r,
+    ngx_int_t rc, const cr_ledger_guard_t *g);
+static ngx_int_t ngx_http_code_router_verify_right(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx);
 static ngx_int_t ngx_http_code_router_verify_counted(ngx_http_request_t *r,
     ngx_int_t rc, cr_scan_t *v);
 static ngx_int_t ngx_http_code_router_verify_finish(ngx_http_request_t *r,
@@ -470,7 +474,9 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
 {
     int64_t                            retry;
     cr_scan_t                          v;
+    ngx_uint_t                         global;
     ngx_http_code_router_ver_e         ver;
+    ngx_http_code_router_srv_conf_t   *crscf;
     ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_decision_t   *d;
 
@@ -508,31 +514,32 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         goto answer;
     }
 
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+    global = (crscf->ledger != NULL);
+
     ver = ngx_http_code_router_guard_check(r, d, &ctx->buyer, pin, len,
-                                          &retry);
+                                          global, &retry);
+    ctx->d = d;
 
-    if (ver == CR_VER_GENUINE) {
-        /* Said only once the ledger holds it (durable, and the same on
-         * every node): the answer comes back to verify_counted(). */
-        ctx->d = d;
-
-        if (ctx->api == CR_API_REDEEM) {
-            return ngx_http_code_router_ledger_redeem(r, d, &ctx->request,
-                                                      crlcf->scans);
-        }
-
-        if (ngx_http_code_router_ledger_verify(r, d, &ctx->request,
-                crlcf->scans, ngx_http_code_router_verify_counted)
+    if (global && ver != CR_VER_LOCKED) {
+        /* The budget is every node's: the ledger admits and records the
+         * check before its verdict is said (verify_guarded()); without
+         * the ledger, neither a right nor a wrong PIN is told. */
+        if (ngx_http_code_router_guard_ask(r, d, &ctx->buyer,
+                                           ver == CR_VER_GENUINE,
+                                           ngx_http_code_router_verify_guarded)
             == NGX_DONE)
         {
             return NGX_DONE;
         }
 
-        /* A right PIN that cannot be counted is not an answer: "genuine"
-         * twice for one code would hide a copy. */
         d->out = CR_OUT_UNAVAILABLE;
         ver = CR_VER_NONE;
         goto answer;
+    }
+
+    if (ver == CR_VER_GENUINE) {
+        return ngx_http_code_router_verify_right(r, ctx);
     }
 
 answer:
@@ -540,6 +547,80 @@ answer:
     ctx->d = d;
 
     return ngx_http_code_router_verify_finish(r, ctx, ver, &v, retry);
+}
+
+
+/* The ledger's answer to a PIN check the guard admitted: locked (by
+ * another node's records, say), wrong, or right (then counted), or
+ * unavailable; its records are the zone's from now on. */
+static ngx_int_t
+ngx_http_code_router_verify_guarded(ngx_http_request_t *r, ngx_int_t rc,
+    const cr_ledger_guard_t *g)
+{
+    cr_scan_t                           none;
+    ngx_http_code_router_verify_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
+    ngx_memzero(&none, sizeof(cr_scan_t));
+
+    if (rc != NGX_OK) {
+        ctx->d->out = CR_OUT_UNAVAILABLE;
+
+        return ngx_http_code_router_verify_finish(r, ctx, CR_VER_NONE,
+                                                  &none, 0);
+    }
+
+    ngx_http_code_router_guard_fold(r, ctx->d, &ctx->buyer, g);
+
+    switch (g->outcome) {
+
+    case CR_LEDGER_GUARD_RIGHT:
+        return ngx_http_code_router_verify_right(r, ctx);
+
+    case CR_LEDGER_GUARD_WRONG:
+        return ngx_http_code_router_verify_finish(r, ctx, CR_VER_WRONG_PIN,
+                                                  &none, g->until);
+
+    default:                            /* locked */
+        return ngx_http_code_router_verify_finish(r, ctx, CR_VER_LOCKED,
+                                                  &none, g->retry);
+    }
+}
+
+
+/*
+ * A right PIN, said only once the ledger holds it (durable, and the same
+ * on every node): the answer comes back to verify_counted(), or the
+ * redemption's to the ledger.
+ */
+static ngx_int_t
+ngx_http_code_router_verify_right(ngx_http_request_t *r,
+    ngx_http_code_router_verify_ctx_t *ctx)
+{
+    cr_scan_t                         none;
+    ngx_http_code_router_decision_t  *d = ctx->d;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    if (ctx->api == CR_API_REDEEM) {
+        return ngx_http_code_router_ledger_redeem(r, d, &ctx->request,
+                                                  crlcf->scans);
+    }
+
+    if (ngx_http_code_router_ledger_verify(r, d, &ctx->request,
+            crlcf->scans, ngx_http_code_router_verify_counted)
+        == NGX_DONE)
+    {
+        return NGX_DONE;
+    }
+
+    /* A right PIN that cannot be counted is not an answer: "genuine"
+     * twice for one code would hide a copy. */
+    d->out = CR_OUT_UNAVAILABLE;
+    ngx_memzero(&none, sizeof(cr_scan_t));
+
+    return ngx_http_code_router_verify_finish(r, ctx, CR_VER_NONE, &none, 0);
 }
 
 

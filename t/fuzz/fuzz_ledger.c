@@ -4,9 +4,12 @@
  * fields (the input split at its first two NUL bytes; libpq's values may
  * hold anything a wrong schema or a hostile server sends), and
  * cr_ledger_request_valid() on the whole input; and
- * cr_ledger_parse_redemption() on the first two fields.  Oracle: a plain reader
- * (strtoull on a copy, bounds checked after) must agree on acceptance
- * and values; a counted or replayed answer always has count >= 1.
+ * cr_ledger_parse_redemption() on the first two fields; and
+ * cr_ledger_parse_guard() on five (the input split at its first four NUL
+ * bytes).  Oracle: a plain reader (strtoull on a copy, bounds checked
+ * after) must agree on acceptance and values; a counted or replayed
+ * answer always has count >= 1; a guard's retry time is there exactly
+ * when it says "locked", and a wrong PIN counts at least one.
  */
 
 #include <errno.h>
@@ -40,6 +43,66 @@ plain_u64(const uint8_t *s, size_t n, uint64_t max, uint64_t *v)
 }
 
 
+/* code_router_guard's row: five fields, split at NUL bytes. */
+static void
+fuzz_guard(const uint8_t *data, size_t size)
+{
+    int                 rc, want, i;
+    size_t              at, len[5];
+    uint64_t            v[4];
+    cr_ledger_guard_t   g;
+    const uint8_t      *f[5];
+
+    static const char  *names[] = { "right", "wrong", "locked", "late" };
+
+    at = 0;
+    for (i = 0; i < 5; i++) {
+        f[i] = data + at;
+        for (len[i] = 0; at + len[i] < size && data[at + len[i]] != 0;
+             len[i]++)
+        { }
+        if (i < 4 && at + len[i] == size) return;
+        at += len[i] + 1;
+    }
+
+    rc = cr_ledger_parse_guard((const char *) f[0], len[0],
+                               (const char *) f[1], len[1],
+                               (const char *) f[2], len[2],
+                               (const char *) f[3], len[3],
+                               (const char *) f[4], len[4], &g);
+
+    want = -1;
+    for (i = 0; i < 4; i++) {
+        if (len[0] == strlen(names[i])
+            && memcmp(f[0], names[i], len[0]) == 0)
+        {
+            want = i;
+        }
+    }
+    if (want != -1
+        && (plain_u64(f[1], len[1], UINT32_MAX, &v[0]) != 0
+            || plain_u64(f[2], len[2], INT64_MAX, &v[1]) != 0
+            || plain_u64(f[3], len[3], INT64_MAX, &v[2]) != 0
+            || plain_u64(f[4], len[4], INT64_MAX, &v[3]) != 0
+            || (want == CR_LEDGER_GUARD_LOCKED) != (v[3] != 0)
+            || (want == CR_LEDGER_GUARD_WRONG && v[0] == 0)))
+    {
+        want = -1;
+    }
+
+    if ((rc == 0) != (want != -1)) {
+        abort();
+    }
+
+    if (rc == 0 && ((int) g.outcome != want || g.fails != v[0]
+                    || g.until != (int64_t) v[1] || g.tat != (int64_t) v[2]
+                    || g.retry != (int64_t) v[3]))
+    {
+        abort();
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,6 +123,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cr_ledger_request_valid((const char *) data, size) != ok) {
         abort();
     }
+
+    fuzz_guard(data, size);
 
     /* Three fields. */
     for (a = 0; a < size && data[a] != 0; a++) { }

@@ -194,6 +194,30 @@ main(void)
            == t + 7 * 86400 + 900,
            "past its free PINs, under pressure it waits for the token");
 
+    /* A ledger's buyer key: the same from the same brand key (every
+     * node), another from another, and not the brand key itself. */
+    {
+        uint8_t  s1[CR_GUARD_BUYER_KEY_LEN], s2[CR_GUARD_BUYER_KEY_LEN];
+        uint8_t  k1[CR_GUARD_BUYER_KEY_LEN], k1b[CR_GUARD_BUYER_KEY_LEN];
+        uint8_t  k2[CR_GUARD_BUYER_KEY_LEN];
+        uint8_t  h1[CR_GUARD_BUYER_LEN], h2[CR_GUARD_BUYER_LEN];
+
+        memset(s1, 0x11, sizeof(s1));
+        memset(s2, 0x12, sizeof(s2));
+        cr_guard_buyer_key_of(k1, s1);
+        cr_guard_buyer_key_of(k1b, s1);
+        cr_guard_buyer_key_of(k2, s2);
+        tap_ok(memcmp(k1, k1b, sizeof(k1)) == 0,
+               "buyer key of a brand key: the same on every node");
+        tap_ok(memcmp(k1, k2, sizeof(k1)) != 0
+               && memcmp(k1, s1, sizeof(k1)) != 0,
+               "... another for another brand key, not the key itself");
+        cr_guard_buyer(h1, k1, "openid-1", 8);
+        cr_guard_buyer(h2, k1b, "openid-1", 8);
+        tap_ok(memcmp(h1, h2, sizeof(h1)) == 0,
+               "... one buyer, one id under it");
+    }
+
     /* The numbers docs/verify.md quotes. */
     n = attack(1);
     tap_ok(n == 379, "one address, one year: %ld PINs checked (doc: 379)", n);

@@ -185,6 +185,41 @@ test_answers(void)
                "an unknown outcome");
     }
 
+    {
+        cr_ledger_guard_t  g;
+
+#define GRD(o, n, u, t, r)                                                   \
+    cr_ledger_parse_guard(o, strlen(o), n, strlen(n), u, strlen(u), t,       \
+                          strlen(t), r, strlen(r), &g)
+
+        tap_ok(GRD("wrong", "5", "1796226282", "1796227122", "0") == 0
+               && g.outcome == CR_LEDGER_GUARD_WRONG && g.fails == 5
+               && g.until == 1796226282 && g.tat == 1796227122
+               && g.retry == 0, "guard: wrong, the fifth, locked until");
+        tap_ok(GRD("locked", "5", "1796226282", "0", "1796226282") == 0
+               && g.outcome == CR_LEDGER_GUARD_LOCKED
+               && g.retry == 1796226282, "guard: locked, retry at");
+        tap_ok(GRD("right", "0", "0", "0", "0") == 0
+               && g.outcome == CR_LEDGER_GUARD_RIGHT, "guard: right");
+        tap_ok(GRD("late", "0", "0", "0", "0") == 0
+               && g.outcome == CR_LEDGER_GUARD_LATE, "guard: late");
+        tap_ok(GRD("locked", "5", "0", "0", "0") == -1,
+               "guard: locked without a time to retry");
+        tap_ok(GRD("wrong", "1", "0", "0", "7") == -1,
+               "guard: a retry time that is no lock");
+        tap_ok(GRD("wrong", "0", "0", "0", "0") == -1,
+               "guard: a wrong PIN that counted none");
+        tap_ok(GRD("wrong", "4294967296", "0", "0", "0") == -1,
+               "guard: wrong PINs over u32");
+        tap_ok(GRD("Wrong", "1", "0", "0", "0") == -1,
+               "guard: another outcome's case");
+        tap_ok(GRD("right", "0", "-1", "0", "0") == -1,
+               "guard: a negative time");
+        tap_ok(cr_ledger_parse_guard("right", 5, NULL, 0, "0", 1, "0", 1,
+                                     "0", 1, &g) == -1, "guard: a NULL field");
+#undef GRD
+    }
+
     tap_ok(cr_ledger_request_valid("Req_1-x", 7), "request id Req_1-x");
     tap_ok(!cr_ledger_request_valid("", 0), "an empty request id");
     tap_ok(!cr_ledger_request_valid("a b", 3), "a blank in a request id");

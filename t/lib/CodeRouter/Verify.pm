@@ -9,7 +9,8 @@ use HTTP::Tiny;
 use JSON::PP ();
 use CodeRouter::Test qw(run_cmd cli load_store tmpdir make_key);
 
-our @EXPORT_OK = qw(verify_setup verify_conf pin_of post_pin json_of);
+our @EXPORT_OK = qw(verify_setup verify_conf pin_of post_pin json_of
+                    ledger_node);
 
 # A directory with a key (1.key), the store below (brand.mdb) and a scans/
 # directory the workers can write: returns (dir, key path).
@@ -74,6 +75,20 @@ sub verify_conf {
     }
 $extra
 CONF
+}
+
+# Node $n of a cluster on the ledger $ci (t/93, t/96): its own scan
+# store (scans$n/) and guard zone, 2 workers, a "ledger" pool of 4
+# threads.  Not started.
+sub ledger_node {
+    my ($d, $key, $ci, $n) = @_;
+    mkdir "$d/scans$n";
+    chmod 0777, "$d/scans$n";
+    my $conf = verify_conf(dir => $d, key => $key);
+    $conf =~ s{store=\S+/scans/scans\.mdb;}{store=$d/scans$n/scans.mdb;};
+    $conf = qq{    code_router_ledger "$ci" timeout=1s thread_pool=ledger;\n$conf};
+    return CodeRouter::Test::Nginx->new(workers => 2, http => $conf,
+        main => 'thread_pool ledger threads=4;');
 }
 
 # The PIN of (kid, serial) as code-router mint --pin prints it.
