@@ -14,14 +14,9 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use CodeRouter::Test qw(root run_cmd read_file tmpdir make_key load_store);
+use CodeRouter::Test qw(root gs1_oracle run_cmd read_file tmpdir make_key load_store);
 
-my $oracle = root() . '/t/oracle';
-my $parse = root() . '/build/t/gs1-parse';
-plan skip_all => "$parse not built (make unit)" unless -x $parse;
-ok(-d "$oracle/node_modules/digital-link.js",
-   'digital-link.js is installed (make unit runs npm ci in t/oracle)')
-    or BAIL_OUT('no oracle: run make unit');
+my ($oracle, $parse) = gs1_oracle();
 
 # Each difference: a name, which URIs it covers, and who says valid.
 my @differences = (

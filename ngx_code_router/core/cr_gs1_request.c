@@ -48,7 +48,7 @@ typedef struct {
 
 
 typedef struct {
-    char        v[CR_GS1_SSCC_LEN + 1];   /* the longest value: 18 digits */
+    char        v[CR_GS1_VALUE_MAX + 1];  /* 20 characters, or 18 digits */
     size_t      n;
     int         set;
 } cr_z_value_t;
