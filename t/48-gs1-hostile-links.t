@@ -5,7 +5,9 @@
 # protocol-relative and http:// targets, a bad title, language and media
 # type.  Each one answers 503 unavailable, no Location and nothing of its
 # bytes in the head or the linkset, and is logged; sound links beside it
-# still answer.  And the resolver's root (item 14): the linkset's anchor
+# still answer; so does an SSCC's link, and a compressed URI that expands
+# to a bad link, and a compressed key=value pair of CR, LF and a header
+# never becomes a header.  And the resolver's root (item 14): the linkset's anchor
 # and the description's resolverRoot come from code_router_gs1's root=,
 # else the server's name, never the request's Host.
 use strict;
@@ -55,6 +57,10 @@ for my $i (0 .. $#cases) {
     my (undef, @fields) = @{ $cases[$i] };
     push @put, 'link', 'gtin=' . gtin($i), 'type=gs1:defaultLink', @fields;
 }
+# An SSCC's (a pallet's) link, as bad.
+my $S = '369012345000000012';
+push @put, 'link', "gtin=$S", 'type=gs1:defaultLink',
+           'href=https://c.example/x\x0d\x0aSet-Cookie: owned=1';
 # A GTIN whose default link is sound and whose pip link is not.
 push @put, 'link', 'gtin=' . gtin(50), 'type=gs1:defaultLink',
            'href=https://c.example/good',
@@ -71,6 +77,8 @@ my $conf = <<"EOF";
         server_name c.brand.cn;
         add_header X-CR-Status \$code_router_status always;
         location /01/ { code_router_gs1; }
+        location /00/ { code_router_gs1; }
+        location /z/ { code_router_gs1; }
         location = /.well-known/gs1resolver { code_router_gs1; }
     }
     server {
@@ -129,6 +137,47 @@ for my $i (0 .. $#cases) {
            "$what, $how->[1]: 503 unavailable, no Location, nothing injected")
             or diag "got $status $bad\n" . printable($head);
     }
+}
+
+# The same through an SSCC, and through compressed URIs (the GS1
+# compression's bits written here: AI 01, 47 bits of GTIN; a key=value
+# pair, F, 7 bits of key length, 6 a character, ASCII encoding 4, 7 bits
+# of length, 7 a character).
+my $b64 = join '', 'A' .. 'Z', 'a' .. 'z', '0' .. '9', '-', '_';
+sub z {
+    my ($bits) = @_;
+    $bits .= '0' x ((6 - length($bits) % 6) % 6);
+    return join '', map { substr($b64, oct("0b$_"), 1) } $bits =~ /(.{6})/g;
+}
+sub z_gtin { '00000001' . sprintf('%047b', $_[0]) }
+sub z_pair {
+    my ($k, $v) = @_;
+    return '1111' . sprintf('%07b', length $k)
+         . join('', map { sprintf '%06b', index($b64, $_) } split //, $k)
+         . '100' . sprintf('%07b', length $v)
+         . join('', map { sprintf '%07b', ord } split //, $v);
+}
+for my $c (["/00/$S", 'an SSCC\'s link with CRLF'],
+           ['/z/' . z(z_gtin(gtin(0))), 'a compressed link to the CRLF href'],
+           ['/z/' . z(z_gtin(gtin(2))) . '/', 'a compressed link to javascript:, a trailing /']) {
+    my ($status, $h, $head, $body) = get($c->[0], 'c.brand.cn');
+    ok($status == 503 && ($h->{'x-cr-status'}[0] // '') eq 'unavailable'
+       && !$h->{location} && $head !~ /owned|javascript/i && $body !~ /owned|javascript/i,
+       "$c->[1]: 503 unavailable, nothing injected")
+        or diag "got $status\n" . printable($head);
+}
+like($t->error_log, qr/the link of SSCC $S, lot "", type "gs1%3AdefaultLink" has an unusable href: /,
+     'the SSCC\'s bad link logged, naming the SSCC');
+# A compressed pair of CR, LF and a header: percent-encoded in the
+# owl:sameAs Link and the Location, never a header of its own.
+for my $v ("\x0d\x0aX-Injected: 1", "\x0aSet-Cookie: owned=1", "a>; rel=\"x\"\x00") {
+    my $p = '/z/' . z(z_gtin(gtin(50)) . z_pair('utm', $v));
+    my ($status, $h, $head) = get($p, 'c.brand.cn');
+    ok($status == 302 && !$h->{'x-injected'} && !$h->{'set-cookie'}
+       && !grep({ /[\x00-\x1f]|>; rel="x"/ } split /\r\n/, $head)
+       && join(' ', @{ $h->{link} // [] }) =~ m{<http://c\.brand\.cn/z/01/${\ gtin(50)}\?utm=[^>]*>; rel="owl:sameAs"},
+       'a compressed pair ' . printable($v) . ': 302, percent-encoded, owl:sameAs intact')
+        or diag "got $status\n" . printable($head);
 }
 
 my @logged = grep { /has an unusable/ } split /\n/, $t->error_log;

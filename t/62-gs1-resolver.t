@@ -68,7 +68,7 @@ my $c7 = code(7);
 # bad_uri: 400 through error_page, never 200.
 for my $bad ("/01/6901234567892/21/$c7", "/01/06901234567893/21/$c7",
              "/01/$G/21/$c7/10/L2612", "/01/$G/10/A/10/B",
-             "/01/$G/21/$c7/", "/01/$G/10/A%41", "/01/$G/10/123456789012345678901",
+             "/01/$G/21/$c7//", "/01/$G/10/A%41", "/01/$G/10/123456789012345678901",
              "/01/$G/17/261231", "/01/$G?", "/01/$G//21/$c7") {
     my $r = $t->get($bad);
     is($r->{status}, 400, "$bad: 400");
@@ -176,7 +176,7 @@ is($r->{status}, 200, '/.well-known/gs1resolver: 200');
 like($r->{headers}{'content-type'}, qr{^application/json}, '... JSON');
 my $j = eval { JSON::PP->new->utf8->decode($r->{content}) };
 like($j->{resolverRoot} // '', qr{^http://127\.0\.0\.1:\d+$}, '... its resolverRoot');
-is_deeply($j->{supportedPrimaryKeys}, ['01'], '... the GTIN key');
+is_deeply($j->{supportedPrimaryKeys}, ['01', '00'], '... the GTIN and SSCC keys');
 my $raw = $t->raw("GET /.well-known/gs1resolver HTTP/1.0\r\n\r\n");
 my $port = $t->port;
 like($raw, qr{^HTTP/1\.1 200 .*"resolverRoot":"http://127\.0\.0\.1:$port"}s,

@@ -787,7 +787,8 @@ cr_inspect_one(const cr_keyring_t *ring, const char *arg, const char *pin,
 
     if (code == NULL) {
         cr_print_escaped(arg);
-        printf("\tno_serial\tgtin=%s\n", dl.gtin);
+        printf("\tno_serial\t%s=%s\n", dl.ai[1] == '0' ? "sscc" : "gtin",
+               dl.key);
         return 1;
     }
 

@@ -25,6 +25,9 @@ static cr_gs1_rc_t cr_gs1_value(char *out, size_t *out_len, const char *s,
     size_t len);
 static cr_gs1_rc_t cr_gs1_query(const char *s, size_t len,
     cr_gs1_link_t *dl);
+static cr_gs1_rc_t cr_gs1_sscc(const cr_gs1_seg_t *seg, cr_gs1_link_t *dl);
+static cr_gs1_rc_t cr_gs1_query_of(const char *uri, size_t len, size_t plen,
+    cr_gs1_link_t *dl);
 static int cr_gs1_hexval(int c);
 static int cr_gs1_is(const cr_gs1_seg_t *seg, const char *lit);
 
@@ -77,11 +80,11 @@ cr_gs1_parse(const char *uri, size_t len, cr_gs1_link_t *dl)
     }
 
     /*
-     * The key: the rightmost "01" with whole AI/value pairs after it.
-     * A value may itself be "01"; the pairs after the key decide.
+     * The key: the rightmost "01" or "00" with whole AI/value pairs after
+     * it.  A value may itself be "01"; the pairs after the key decide.
      */
     for (k = n; k >= 2; k -= 2) {
-        if (cr_gs1_is(&seg[k - 2], "01")) {
+        if (cr_gs1_is(&seg[k - 2], "01") || cr_gs1_is(&seg[k - 2], "00")) {
             break;
         }
     }
@@ -101,6 +104,16 @@ cr_gs1_parse(const char *uri, size_t len, cr_gs1_link_t *dl)
     dl->stem = uri;
     dl->stem_len = k ? (size_t) (seg[k].p - 1 - uri) : 0;
 
+    if (seg[k].p[1] == '0') {
+        rc = cr_gs1_sscc(&seg[k + 1], dl);
+
+        if (rc == CR_GS1_OK && k + 2 < n) {
+            rc = CR_GS1_SSCC_QUALIFIER;     /* an SSCC has none */
+        }
+
+        return rc == CR_GS1_OK ? cr_gs1_query_of(uri, len, plen, dl) : rc;
+    }
+
     if (seg[k + 1].len != CR_GS1_GTIN_LEN) {
         return CR_GS1_GTIN_DIGITS;
     }
@@ -116,6 +129,8 @@ cr_gs1_parse(const char *uri, size_t len, cr_gs1_link_t *dl)
     }
 
     memcpy(dl->gtin, seg[k + 1].p, CR_GS1_GTIN_LEN);
+    memcpy(dl->key, dl->gtin, CR_GS1_GTIN_LEN + 1);
+    dl->ai = "01";
 
     /* 22 < 10 < 21 in the standard's order: each later than the last. */
     order = 0;
@@ -153,11 +168,47 @@ cr_gs1_parse(const char *uri, size_t len, cr_gs1_link_t *dl)
         }
     }
 
-    if (q == NULL) {
+    return cr_gs1_query_of(uri, len, plen, dl);
+}
+
+
+/* An SSCC: 18 digits, the last the check digit. */
+static cr_gs1_rc_t
+cr_gs1_sscc(const cr_gs1_seg_t *seg, cr_gs1_link_t *dl)
+{
+    size_t  i;
+
+    if (seg->len != CR_GS1_SSCC_LEN) {
+        return CR_GS1_SSCC_DIGITS;
+    }
+
+    for (i = 0; i < CR_GS1_SSCC_LEN; i++) {
+        if (seg->p[i] < '0' || seg->p[i] > '9') {
+            return CR_GS1_SSCC_DIGITS;
+        }
+    }
+
+    if (cr_valid_check_digit(seg->p, CR_GS1_SSCC_LEN) != NULL) {
+        return CR_GS1_SSCC_CHECK;
+    }
+
+    memcpy(dl->key, seg->p, CR_GS1_SSCC_LEN);
+    dl->key[CR_GS1_SSCC_LEN] = '\0';
+    dl->ai = "00";
+
+    return CR_GS1_OK;
+}
+
+
+/* The query after the path's plen bytes, if there is one. */
+static cr_gs1_rc_t
+cr_gs1_query_of(const char *uri, size_t len, size_t plen, cr_gs1_link_t *dl)
+{
+    if (plen == len) {
         return CR_GS1_OK;
     }
 
-    dl->query = q + 1;
+    dl->query = uri + plen + 1;
     dl->query_len = len - plen - 1;
 
     return cr_gs1_query(dl->query, dl->query_len, dl);
@@ -577,7 +628,8 @@ cr_gs1_rc_name(cr_gs1_rc_t rc)
     static const char  *names[] = {
         "ok", "bad_url", "bad_path", "no_gtin", "gtin_digits", "gtin_check",
         "bad_qualifier", "qualifier_order", "value_char", "value_length",
-        "bad_query"
+        "bad_query", "sscc_digits", "sscc_check", "sscc_qualifier",
+        "bad_compressed"
     };
 
     return (unsigned) rc < sizeof(names) / sizeof(names[0])
@@ -594,7 +646,7 @@ cr_gs1_rc_text(cr_gs1_rc_t rc)
         "the path has an empty segment (\"//\" or a trailing '/'), a "
         "character or an escape RFC 3986 does not allow, or over 64 "
         "segments",
-        "no /01/GTIN key followed by whole /AI/value pairs",
+        "no /01/GTIN or /00/SSCC key followed by whole /AI/value pairs",
         "the GTIN is not 14 digits (write GTIN-8, -12 and -13 with leading "
         "zeros)",
         "the GTIN's check digit is wrong",
@@ -605,7 +657,14 @@ cr_gs1_rc_text(cr_gs1_rc_t rc)
         "percent-encoded as the standard requires",
         "a value is empty or over 20 characters",
         "the query has a character or an escape RFC 3986 does not allow, "
-        "or no NAME=VALUE first"
+        "or no NAME=VALUE first",
+        "the SSCC is not 18 digits",
+        "the SSCC's check digit is wrong",
+        "an SSCC takes no key qualifiers: nothing may follow /00/SSCC in "
+        "the path",
+        "the last segment is not a compressed GS1 Digital Link this "
+        "resolver reads (AIs 00, 01, 22, 10, 21 and key=value pairs, in "
+        "GS1's binary encoding, zero padding bits)"
     };
 
     return (unsigned) rc < sizeof(texts) / sizeof(texts[0])

@@ -348,9 +348,14 @@ cr_put_target(cr_buf_t *b, const cr_link_t *l)
     cr_puts(b, "{\"href\":");
     cr_put_json(b, l->s[CR_LINK_HREF].data, l->s[CR_LINK_HREF].len);
 
+    /* Every link has a title (the resolver standard's SHALL): a link
+     * loaded without one is titled with its link type. */
+    cr_puts(b, ",\"title\":");
+
     if (l->s[CR_LINK_TITLE].len) {
-        cr_puts(b, ",\"title\":");
         cr_put_json(b, l->s[CR_LINK_TITLE].data, l->s[CR_LINK_TITLE].len);
+    } else {
+        cr_put_json(b, l->s[CR_LINK_TYPE].data, l->s[CR_LINK_TYPE].len);
     }
 
     if (l->s[CR_LINK_LANG].len) {
@@ -453,7 +458,7 @@ cr_gs1_description_json(char *out, size_t size, const char *root,
 
     cr_puts(&b, "{\"name\":\"code-router\",\"resolverRoot\":");
     cr_put_json(&b, root, root_len);
-    cr_puts(&b, ",\"supportedPrimaryKeys\":[\"01\"],"
+    cr_puts(&b, ",\"supportedPrimaryKeys\":[\"01\",\"00\"],"
                 "\"supportedLinkType\":[{\"namespace\":\"" CR_GS1_VOC "\","
                 "\"prefix\":\"gs1:\","
                 "\"profile\":\"" CR_GS1_VOC "?show=linktypes\"}],"

@@ -215,12 +215,12 @@ cr_key_part(uint8_t *p, const char *s, size_t n)
 
 
 size_t
-cr_link_level_key(uint8_t *k, const char *gtin, const char *lot,
-    size_t lot_len)
+cr_link_level_key(uint8_t *k, const char *gtin, size_t gtin_len,
+    const char *lot, size_t lot_len)
 {
     uint8_t  *p;
 
-    p = cr_key_part(k, gtin, CR_GS1_GTIN_LEN);
+    p = cr_key_part(k, gtin, gtin_len);
     p = cr_key_part(p, lot, lot_len);
 
     return (size_t) (p - k);
@@ -233,8 +233,8 @@ cr_link_key(uint8_t *k, const cr_link_t *l)
     size_t    n;
     uint8_t  *p;
 
-    n = cr_link_level_key(k, l->s[CR_LINK_GTIN].data, l->s[CR_LINK_LOT].data,
-                          l->s[CR_LINK_LOT].len);
+    n = cr_link_level_key(k, l->s[CR_LINK_GTIN].data, l->s[CR_LINK_GTIN].len,
+                          l->s[CR_LINK_LOT].data, l->s[CR_LINK_LOT].len);
     p = cr_key_part(k + n, l->s[CR_LINK_TYPE].data, l->s[CR_LINK_TYPE].len);
 
     /* The last part needs no terminator: nothing follows it. */

@@ -108,7 +108,7 @@ typedef struct {
  * what a resolver does with it, are cr_link.h's; docs/gs1.md.
  */
 enum {
-    CR_LINK_GTIN = 0,                  /* GTIN-14 once stored */
+    CR_LINK_GTIN = 0,                  /* GTIN-14 (or SSCC-18) stored */
     CR_LINK_LOT,                       /* "" for the GTIN's own links */
     CR_LINK_TYPE,                      /* gs1:NAME or an https:// URI */
     CR_LINK_HREF,                      /* the target, https:// */
@@ -128,7 +128,7 @@ typedef struct {
 #define CR_LINK_MEDIA_MAX   64
 
 /* gtin(14) NUL lot NUL type NUL lang */
-#define CR_LINK_KEY_MAX  (CR_GS1_GTIN_LEN + CR_GS1_VALUE_MAX + 3 \
+#define CR_LINK_KEY_MAX  (CR_GS1_KEY_MAX + CR_GS1_VALUE_MAX + 3 \
                           + CR_LINK_TYPE_MAX + CR_LINK_LANG_MAX)
 
 
@@ -208,14 +208,15 @@ int cr_rule_decode(const uint8_t *p, size_t n, cr_rule_t *r);
 int cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l);
 
 /*
- * The store key of a link: gtin NUL lot NUL type NUL lang, so that the
+ * The store key of a link: gtin NUL lot NUL type NUL lang (the "gtin" a
+ * GTIN-14, or the SSCC-18 of a case's or pallet's links), so that the
  * links of one level (cr_link_level_key: gtin NUL lot NUL) are neighbours,
  * and one (type, lang) has one link a level.  k holds CR_LINK_KEY_MAX
  * bytes; the fields must have passed the checks.  Returns the length.
  */
 size_t cr_link_key(uint8_t *k, const cr_link_t *l);
-size_t cr_link_level_key(uint8_t *k, const char *gtin, const char *lot,
-    size_t lot_len);
+size_t cr_link_level_key(uint8_t *k, const char *gtin, size_t gtin_len,
+    const char *lot, size_t lot_len);
 
 /* The key of a rule: campaign id, a NUL (ids have none, so a campaign's
  * rules sort together and in the campaigns' order), rule number (BE16).

@@ -266,7 +266,8 @@ int cr_store_each_link(cr_store_t *st,
     int (*fn)(void *ctx, const cr_link_t *l), void *ctx);
 
 /*
- * Reader: the GS1 links of one level (gtin, and lot or ""), in key order,
+ * Reader: the GS1 links of one level (gtin: a GTIN-14 or an SSCC-18,
+ * NUL-terminated; and lot or ""), in key order,
  * at most max into out[], *n of them; strings copied with alloc() and
  * NUL-terminated.  Uses (and keeps) the snapshot of cr_store_lookup().
  * Returns 0 or CR_STORE_ERROR.

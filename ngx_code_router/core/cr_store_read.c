@@ -759,7 +759,7 @@ cr_store_links(cr_store_t *st, const char *gtin, const char *lot,
         return cr_fail(st, "cannot open a cursor: %s", mdb_strerror(rc));
     }
 
-    plen = cr_link_level_key(prefix, gtin, lot, lot_len);
+    plen = cr_link_level_key(prefix, gtin, strlen(gtin), lot, lot_len);
     k.mv_data = prefix;
     k.mv_size = plen;
 

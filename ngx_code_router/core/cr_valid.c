@@ -402,9 +402,6 @@ cr_excel_exponent(const char *s, size_t n)
 const char *
 cr_valid_gtin(const char *s, size_t n)
 {
-    size_t    i;
-    unsigned  sum, w;
-
     if (cr_excel_exponent(s, n)) {
         return "is a number in Excel's scientific notation, its last "
                "digits lost: format the column as text in Excel (Format "
@@ -413,6 +410,20 @@ cr_valid_gtin(const char *s, size_t n)
 
     if (n != 8 && n != 12 && n != 13 && n != 14) {
         return "must be 8, 12, 13 or 14 digits";
+    }
+
+    return cr_valid_check_digit(s, n);
+}
+
+
+const char *
+cr_valid_check_digit(const char *s, size_t n)
+{
+    size_t    i;
+    unsigned  sum, w;
+
+    if (n == 0) {
+        return "must be digits only";
     }
 
     sum = 0;

@@ -64,6 +64,10 @@ size_t cr_url_encode(char *out, const char *s, size_t n);
  * keep its digits. */
 const char *cr_valid_gtin(const char *s, size_t n);
 
+/* n digits whose last is the GS1 mod-10 check digit of the others (the
+ * GTINs' and the SSCC's: weights 3, 1, 3, ... from the right). */
+const char *cr_valid_check_digit(const char *s, size_t n);
+
 /*
  * The scripts a product name uses (docs/loading.md, "Characters"): the
  * first code point of s[0..n) outside them into *cp, or returns 0 if

@@ -685,17 +685,19 @@ cr_load_row_code(cr_load_t *l, cr_row_t *row)
 
 
 /*
- * A GS1 link (docs/gs1.md): GTIN-8/12/13/14 stored as GTIN-14, a lot of
- * AI 82 or none, the link type, an https:// href, and optional title,
- * language and media type.  One row per (gtin, lot, link_type, lang) and
- * run; delete=yes removes the link of that key.
+ * A GS1 link (docs/gs1.md): GTIN-8/12/13/14 stored as GTIN-14 (or an
+ * SSCC-18, a case's or pallet's, without a lot), a lot of AI 82 or none,
+ * the link type, an https:// href, and optional title, language and media
+ * type.  One row per (gtin, lot, link_type, lang) and run; delete=yes
+ * removes the link of that key.
  */
 int
 cr_load_row_link(cr_load_t *l, cr_row_t *row)
 {
     int         del, bad, rc;
-    char        gtin[CR_GS1_GTIN_LEN + 1], enc[CR_GS1_VALUE_ENC_MAX + 1];
+    char        gtin[CR_GS1_KEY_MAX + 1], enc[CR_GS1_VALUE_ENC_MAX + 1];
     size_t      i;
+    const char *why;
     uint8_t     key[CR_LINK_KEY_MAX];
     cr_str_t    v;
     cr_link_t   k;
@@ -704,15 +706,28 @@ cr_load_row_link(cr_load_t *l, cr_row_t *row)
     bad = 0;
 
     v = cr_col(l, row, L_GTIN);
+    k.s[CR_LINK_GTIN].data = gtin;
+    k.s[CR_LINK_GTIN].len = CR_GS1_GTIN_LEN;
+    k.s[CR_LINK_LOT] = cr_col(l, row, L_LOT);
 
-    if (cr_gs1_gtin14(gtin, v.data, v.len) != 0) {
+    if (v.len == CR_GS1_SSCC_LEN) {
+        /* An SSCC: /00/SSCC has no lot. */
+        why = cr_valid_check_digit(v.data, v.len);
+
+        if (why == NULL && k.s[CR_LINK_LOT].len) {
+            why = "is an SSCC (18 digits): a case's or pallet's links have "
+                  "no lot";
+        }
+
+        bad |= cr_check(l, "gtin", v, why);
+        memcpy(gtin, v.data, v.len);
+        gtin[v.len] = '\0';
+        k.s[CR_LINK_GTIN].len = CR_GS1_SSCC_LEN;
+
+    } else if (cr_gs1_gtin14(gtin, v.data, v.len) != 0) {
         bad |= cr_check(l, "gtin", v, cr_valid_gtin(v.data, v.len));
     }
 
-    k.s[CR_LINK_GTIN].data = gtin;
-    k.s[CR_LINK_GTIN].len = CR_GS1_GTIN_LEN;
-
-    k.s[CR_LINK_LOT] = cr_col(l, row, L_LOT);
     v = k.s[CR_LINK_LOT];
 
     if (v.len && cr_gs1_encode_value(enc, v.data, v.len) < 0) {

@@ -1,7 +1,8 @@
 /*
  * code_router_gs1: a GS1 Digital Link resolver (docs/gs1.md), in the order
  * a request meets it: methods and CORS, the resolver description, the
- * parse (400 bad_uri), then a serialised link through the router's own
+ * parse (a trailing '/' tolerated, a compressed link expanded; 400
+ * bad_uri), then a serialised link through the router's own
  * decision (plus the GTIN and lot check: mismatch) or a product or lot
  * link from the store; every answer leaves through the router's one exit
  * (ngx_http_code_router_send), which counts and sets the variables.
@@ -46,8 +47,11 @@ static ngx_uint_t ngx_http_code_router_gs1_sound(ngx_http_request_t *r,
 static ngx_int_t ngx_http_code_router_gs1_target(ngx_http_request_t *r,
     cr_gs1_link_t *dl, const cr_link_t *l, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_gs1_linkset(ngx_http_request_t *r,
-    ngx_http_code_router_gs1_links_t *ls);
-static ngx_int_t ngx_http_code_router_gs1_link_header(ngx_http_request_t *r);
+    ngx_str_t *uri, ngx_http_code_router_gs1_links_t *ls);
+static ngx_int_t ngx_http_code_router_gs1_link_header(ngx_http_request_t *r,
+    ngx_str_t *uri);
+static ngx_int_t ngx_http_code_router_gs1_same_as(ngx_http_request_t *r,
+    ngx_str_t *uri);
 static ngx_int_t ngx_http_code_router_gs1_root(ngx_http_request_t *r,
     ngx_str_t *root, size_t extra);
 static ngx_int_t ngx_http_code_router_gs1_body(ngx_http_request_t *r,
@@ -64,11 +68,11 @@ static ngx_http_code_router_limit_t  ngx_http_code_router_bad_link;
 ngx_int_t
 ngx_http_code_router_gs1_handler(ngx_http_request_t *r)
 {
-    int                               n;
+    int                               n, compressed;
     size_t                            plen;
     u_char                           *q;
     ngx_int_t                         rc, wechat;
-    ngx_str_t                         type;
+    ngx_str_t                         type, uri;
     ngx_uint_t                        linkset;
     cr_gs1_rc_t                       grc;
     cr_gs1_link_t                    *dl;
@@ -119,15 +123,18 @@ ngx_http_code_router_gs1_handler(ngx_http_request_t *r)
     d = ngx_pcalloc(r->pool, sizeof(ngx_http_code_router_decision_t));
     dl = ngx_palloc(r->pool, sizeof(cr_gs1_link_t));
     ls = ngx_palloc(r->pool, sizeof(ngx_http_code_router_gs1_links_t));
-    if (d == NULL || dl == NULL || ls == NULL) {
+    uri.data = ngx_pnalloc(r->pool, CR_GS1_CANON_MAX(r->unparsed_uri.len));
+    if (d == NULL || dl == NULL || ls == NULL || uri.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     d->ans = CR_ANS_FALLBACK;
     ls->n = 0;
 
-    grc = cr_gs1_parse((char *) r->unparsed_uri.data, r->unparsed_uri.len,
-                       dl);
+    /* The URI answered for: without a trailing '/', uncompressed. */
+    grc = cr_gs1_parse_request((char *) r->unparsed_uri.data,
+                               r->unparsed_uri.len, (char *) uri.data,
+                               &uri.len, &compressed, dl);
 
     if (grc != CR_GS1_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -184,8 +191,13 @@ ngx_http_code_router_gs1_handler(ngx_http_request_t *r)
 
     /* A redirect tells where the item's linkset is. */
     if (d->ans != CR_ANS_FALLBACK && d->ans != CR_ANS_LINKSET
-        && ngx_http_code_router_gs1_link_header(r) != NGX_OK)
+        && ngx_http_code_router_gs1_link_header(r, &uri) != NGX_OK)
     {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* A compressed link says which one it stands for (a SHALL). */
+    if (compressed && ngx_http_code_router_gs1_same_as(r, &uri) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -195,7 +207,7 @@ ngx_http_code_router_gs1_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    return ngx_http_code_router_gs1_linkset(r, ls);
+    return ngx_http_code_router_gs1_linkset(r, &uri, ls);
 }
 
 
@@ -380,7 +392,7 @@ ngx_http_code_router_gs1_links(ngx_http_request_t *r, cr_gs1_link_t *dl,
             continue;
         }
 
-        if (cr_store_links(st, dl->gtin, i ? "" : lot, i ? 0 : lot_len,
+        if (cr_store_links(st, dl->key, i ? "" : lot, i ? 0 : lot_len,
                            &ls->link[ls->n], CR_GS1_LEVEL_MAX, &n,
                            ngx_http_code_router_alloc, r->pool)
             != 0)
@@ -473,7 +485,7 @@ ngx_http_code_router_gs1_sound(ngx_http_request_t *r, cr_gs1_link_t *dl,
 
         key = ngx_crc32_short((u_char *) s[CR_LINK_TYPE].data,
                               s[CR_LINK_TYPE].len)
-              ^ ngx_crc32_short((u_char *) dl->gtin, CR_GS1_GTIN_LEN);
+              ^ ngx_crc32_short((u_char *) dl->key, ngx_strlen(dl->key));
 
         if (!ngx_http_code_router_log_ok(&ngx_http_code_router_bad_link,
                                          key))
@@ -500,8 +512,9 @@ ngx_http_code_router_gs1_sound(ngx_http_request_t *r, cr_gs1_link_t *dl,
                              s[CR_LINK_TYPE].len);
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "code router: the link of GTIN %s, lot \"%V\", type "
-                      "\"%V\" has an unusable %s: %s", dl->gtin, &lot,
+                      "code router: the link of %s %s, lot \"%V\", type "
+                      "\"%V\" has an unusable %s: %s",
+                      dl->ai[1] == '0' ? "SSCC" : "GTIN", dl->key, &lot,
                       &type, field, why);
         return 0;
     }
@@ -561,25 +574,27 @@ ngx_http_code_router_gs1_target(ngx_http_request_t *r, cr_gs1_link_t *dl,
 }
 
 
-/* 200 application/linkset+json: anchored at the URI without its query. */
+/*
+ * 200 application/linkset+json: anchored at the URI answered for (the
+ * uncompressed one), without its query.
+ */
 static ngx_int_t
-ngx_http_code_router_gs1_linkset(ngx_http_request_t *r,
+ngx_http_code_router_gs1_linkset(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_http_code_router_gs1_links_t *ls)
 {
     size_t     len, plen;
     u_char    *p, *q;
     ngx_str_t  anchor;
 
-    q = ngx_strlchr(r->unparsed_uri.data,
-                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
-    plen = q ? (size_t) (q - r->unparsed_uri.data) : r->unparsed_uri.len;
+    q = ngx_strlchr(uri->data, uri->data + uri->len, '?');
+    plen = q ? (size_t) (q - uri->data) : uri->len;
 
     if (ngx_http_code_router_gs1_root(r, &anchor, plen) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    anchor.len = ngx_cpymem(anchor.data + anchor.len, r->unparsed_uri.data,
-                            plen) - anchor.data;
+    anchor.len = ngx_cpymem(anchor.data + anchor.len, uri->data, plen)
+                 - anchor.data;
 
     len = cr_linkset_json(NULL, 0, (char *) anchor.data, anchor.len,
                           ls->link, ls->level, ls->n);
@@ -599,7 +614,7 @@ ngx_http_code_router_gs1_linkset(ngx_http_request_t *r,
 
 /* Link: <PATH?linkType=linkset>; rel="linkset"; type=... (RFC 9264) */
 static ngx_int_t
-ngx_http_code_router_gs1_link_header(ngx_http_request_t *r)
+ngx_http_code_router_gs1_link_header(ngx_http_request_t *r, ngx_str_t *uri)
 {
     size_t      plen;
     u_char     *p, *q;
@@ -609,9 +624,8 @@ ngx_http_code_router_gs1_link_header(ngx_http_request_t *r)
         "?linkType=linkset>; rel=\"linkset\"; "
         "type=\"application/linkset+json\"";
 
-    q = ngx_strlchr(r->unparsed_uri.data,
-                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
-    plen = q ? (size_t) (q - r->unparsed_uri.data) : r->unparsed_uri.len;
+    q = ngx_strlchr(uri->data, uri->data + uri->len, '?');
+    plen = q ? (size_t) (q - uri->data) : uri->len;
 
     v.data = ngx_pnalloc(r->pool, 1 + plen + sizeof(tail));
     if (v.data == NULL) {
@@ -620,7 +634,36 @@ ngx_http_code_router_gs1_link_header(ngx_http_request_t *r)
 
     p = v.data;
     *p++ = '<';
-    p = ngx_cpymem(p, r->unparsed_uri.data, plen);
+    p = ngx_cpymem(p, uri->data, plen);
+    p = ngx_cpymem(p, tail, sizeof(tail) - 1);
+
+    return ngx_http_code_router_header(r, "Link", v.data, p - v.data)
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * Link: <ROOT/01/...>; rel="owl:sameAs": the uncompressed link a
+ * compressed one stands for, query and all (its characters are RFC 3986
+ * query characters: no '>' can end the reference early).
+ */
+static ngx_int_t
+ngx_http_code_router_gs1_same_as(ngx_http_request_t *r, ngx_str_t *uri)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    static const char  tail[] = ">; rel=\"owl:sameAs\"";
+
+    if (ngx_http_code_router_gs1_root(r, &v, 1 + uri->len + sizeof(tail))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memmove(v.data + 1, v.data, v.len);
+    v.data[0] = '<';
+    p = ngx_cpymem(v.data + 1 + v.len, uri->data, uri->len);
     p = ngx_cpymem(p, tail, sizeof(tail) - 1);
 
     return ngx_http_code_router_header(r, "Link", v.data, p - v.data)

@@ -2,8 +2,9 @@
  * libFuzzer target: the GS1 Digital Link parser (cr_gs1) fed arbitrary
  * request URIs and URLs.  Whatever the input, the parser reads only its
  * len bytes, and a link it accepts obeys cr_gs1.h: a GTIN of 14 digits
- * with a correct check digit, values of 1..20 AI 82 characters that encode
- * and parse back to themselves, pointers inside the input.
+ * with a correct check digit (or an SSCC of 18, alone), values of 1..20
+ * AI 82 characters that encode and parse back to themselves, pointers
+ * inside the input.
  *
  * Input: a flags byte (bit 0: parse as a URL), then the URI.  The URI is
  * copied into a buffer of exactly its length so ASan sees any overread.
@@ -15,6 +16,7 @@
 
 #include "cr_gs1.h"
 #include "cr_valid.h"
+#include "fuzz_inside.h"
 
 
 static void
@@ -48,15 +50,6 @@ check_value(const char *v, size_t len, unsigned has, unsigned bit)
 }
 
 
-static void
-check_inside(const char *p, size_t len, const char *buf, size_t size)
-{
-    if (p != NULL && (p < buf || p + len > buf + size)) {
-        abort();
-    }
-}
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -84,9 +77,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();            /* an outcome without a name */
     }
 
-    if (rc == CR_GS1_OK) {
+    if (rc == CR_GS1_OK && strcmp(dl.ai, "00") == 0) {
+        /* An SSCC: 18 digits with their check digit, nothing else. */
+        if (strlen(dl.key) != CR_GS1_SSCC_LEN || dl.gtin[0] != '\0'
+            || cr_valid_check_digit(dl.key, CR_GS1_SSCC_LEN) != NULL
+            || dl.has != 0)
+        {
+            abort();
+        }
+
+    } else if (rc == CR_GS1_OK) {
         if (strlen(dl.gtin) != CR_GS1_GTIN_LEN
-            || cr_valid_gtin(dl.gtin, CR_GS1_GTIN_LEN) != NULL)
+            || cr_valid_gtin(dl.gtin, CR_GS1_GTIN_LEN) != NULL
+            || strcmp(dl.key, dl.gtin) != 0)
         {
             abort();
         }

@@ -175,14 +175,14 @@ test_text(void)
 {
     int  rc;
 
-    for (rc = CR_GS1_OK; rc <= CR_GS1_BAD_QUERY; rc++) {
+    for (rc = CR_GS1_OK; rc <= CR_GS1_BAD_COMPRESSED; rc++) {
         tap_ok(strcmp(cr_gs1_rc_name(rc), "unknown") != 0
                && strcmp(cr_gs1_rc_text(rc), "unknown") != 0,
                "outcome %d has a name (%s) and a text", rc,
                cr_gs1_rc_name(rc));
     }
 
-    tap_ok(strcmp(cr_gs1_rc_name(CR_GS1_BAD_QUERY + 1), "unknown") == 0,
+    tap_ok(strcmp(cr_gs1_rc_name(CR_GS1_BAD_COMPRESSED + 1), "unknown") == 0,
            "an outcome past the last is unknown");
 }
 

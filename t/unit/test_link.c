@@ -99,10 +99,10 @@ test_key(void)
     tap_ok(n == 14 + 1 + 2 + 1 + 7 + 1 + 2
            && memcmp(k, "09506000134352\0L1\0gs1:pip\0en", n) == 0,
            "key: gtin NUL lot NUL type NUL lang");
-    m = cr_link_level_key(lk, "09506000134352", "L1", 2);
+    m = cr_link_level_key(lk, "09506000134352", 14, "L1", 2);
     tap_ok(m == 18 && memcmp(k, lk, m) == 0,
            "the level key is the prefix of its links' keys");
-    m = cr_link_level_key(lk, "09506000134352", "", 0);
+    m = cr_link_level_key(lk, "09506000134352", 14, "", 0);
     n = cr_link_key(k, &links[2]);
     tap_ok(m == 16 && memcmp(k, lk, m) == 0,
            "the GTIN level: an empty lot");
@@ -143,12 +143,14 @@ test_linkset(void)
         "{\"linkset\":[{\"anchor\":\"https://c.brand.cn/01/09506000134352"
         "/10/L1\","
         "\"https://gs1.org/voc/certificationInfo\":["
-        "{\"href\":\"https://c.brand.cn/cert/L1\"}],"
+        "{\"href\":\"https://c.brand.cn/cert/L1\","
+        "\"title\":\"gs1:certificationInfo\"}],"
         "\"https://gs1.org/voc/pip\":["
         "{\"href\":\"https://c.brand.cn/l1/en\",\"title\":\"Lot \\\"1\\\"\","
         "\"hreflang\":[\"en\"],\"type\":\"text/html\"}],"
         "\"https://gs1.org/voc/defaultLink\":["
-        "{\"href\":\"https://c.brand.cn/p\"}]}]}\n";
+        "{\"href\":\"https://c.brand.cn/p\","
+        "\"title\":\"gs1:defaultLink\"}]}]}\n";
     static const char  anchor[] = "https://c.brand.cn/01/09506000134352/10/L1";
 
     n = cr_linkset_json(NULL, 0, anchor, sizeof(anchor) - 1, links, levels,
@@ -157,7 +159,8 @@ test_linkset(void)
     m = cr_linkset_json(buf, sizeof(buf), anchor, sizeof(anchor) - 1, links,
                         levels, NLINKS);
     tap_ok(m == n && memcmp(buf, want, n) == 0,
-           "one relation per type, the lot's pip replacing the GTIN's");
+           "one relation per type, the lot's pip replacing the GTIN's, a "
+           "title on every link (the type if none was loaded)");
     if (m != n || memcmp(buf, want, n) != 0) {
         tap_diag("got %.*s", (int) m, buf);
     }
@@ -170,7 +173,8 @@ test_linkset(void)
                         links + 2, levels + 2, NLINKS - 2);
     buf[n] = '\0';
     tap_ok(strstr(buf, "\"https://gs1.org/voc/pip\":[{\"href\":"
-                       "\"https://c.brand.cn/p/en\",\"hreflang\":[\"en\"]},"
+                       "\"https://c.brand.cn/p/en\",\"title\":\"gs1:pip\","
+                       "\"hreflang\":[\"en\"]},"
                        "{\"href\":\"https://c.brand.cn/p/zh\",\"title\":"
                        "\"\xe4\xba\xa7\xe5\x93\x81\",\"hreflang\":"
                        "[\"zh-CN\"]}]") != NULL,

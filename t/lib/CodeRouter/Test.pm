@@ -33,7 +33,7 @@ use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT_OK = qw(root cli run_cmd tmpdir write_file read_file
+our @EXPORT_OK = qw(root cli gs1_oracle run_cmd tmpdir write_file read_file
                     free_port make_key load_store mint
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
@@ -48,6 +48,20 @@ delete $ENV{NGINX};
 
 sub root { $ROOT }
 sub cli { $ENV{CR_CLI} // "$ROOT/build/code-router" }
+
+# The GS1 oracle's directory (t/oracle, digital-link.js installed by make
+# unit) and build/t/gs1-parse, for t/25 and t/35: skips the test if
+# gs1-parse is not built, bails out if the oracle is not installed.
+sub gs1_oracle {
+    require Test::More;
+    my $oracle = "$ROOT/t/oracle";
+    my $parse = "$ROOT/build/t/gs1-parse";
+    Test::More::plan(skip_all => "$parse not built (make unit)") unless -x $parse;
+    Test::More::ok(-d "$oracle/node_modules/digital-link.js",
+                   'digital-link.js is installed (make unit runs npm ci in t/oracle)')
+        or Test::More::BAIL_OUT('no oracle: run make unit');
+    return ($oracle, $parse);
+}
 # CR_MODULE: another build of the module (e.g. with sanitizers), or
 # "static" for an nginx (CR_NGINX) with the module compiled in: no
 # load_module then.  CR_NGINX_PRELOAD: libraries to preload into nginx
