@@ -47,6 +47,8 @@ static ngx_regex_t *ngx_http_code_router_regex(ngx_conf_t *cf,
     ngx_str_t *pattern);
 static char *ngx_http_code_router_interstitial(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_code_router_fallback_page(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -142,6 +144,13 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       ngx_http_code_router_interstitial,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_code_router_loc_conf_t, interstitial),
+      NULL },
+
+    { ngx_string("code_router_fallback_page"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_fallback_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("code_router"),
@@ -358,6 +367,7 @@ ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    conf->page = NGX_CONF_UNSET_PTR;
     conf->scans = NGX_CONF_UNSET_PTR;
     conf->scans_ignore = NGX_CONF_UNSET_PTR;
     conf->scans_exclude = NGX_CONF_UNSET_PTR;
@@ -381,6 +391,7 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_code_router_srv_conf_t  *crscf;
 
     ngx_conf_merge_str_value(conf->interstitial, prev->interstitial, "");
+    ngx_conf_merge_ptr_value(conf->page, prev->page, NULL);
     ngx_conf_merge_ptr_value(conf->scans, prev->scans, NULL);
     ngx_conf_merge_ptr_value(conf->max_scans, prev->max_scans, NULL);
     ngx_conf_merge_ptr_value(conf->scans_exclude, prev->scans_exclude, NULL);
@@ -718,6 +729,50 @@ ngx_http_code_router_interstitial(ngx_conf_t *cf, ngx_command_t *cmd,
                            &crlcf->interstitial);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_fallback_page FILE | off: rendered for every outcome now,
+ * so that nginx -t names a bad template. */
+static char *
+ngx_http_code_router_fallback_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_code_router_page_t  *page;
+
+    if (crlcf->page != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        crlcf->page = NULL;
+        return NGX_CONF_OK;
+    }
+
+    page = ngx_http_code_router_page_read(cf, &value[1]);
+    if (page == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < CR_OUT_N; i++) {
+        if (ngx_http_code_router_page_render(cf, page, i,
+                &ngx_http_code_router_outcomes[i].name,
+                &ngx_http_code_router_outcomes[i].message)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    crlcf->page = page;
 
     return NGX_CONF_OK;
 }
