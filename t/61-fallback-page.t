@@ -49,8 +49,10 @@ EOF
 my $own = "$d/own.html";
 write_file($own, "A{{status}}B{{scans}}C{{status}}D{{first_scan_en}}E\n");
 sub conf_with {
-    my ($fallback, $more) = @_;
+    my ($fallback, $more, $busy) = @_;
     return <<"EOF";
+    limit_req_zone \$binary_remote_addr zone=one:1m rate=1r/m;
+    limit_req_status 429;
     code_router_db $db;
     code_router_key 1 $key;
     code_router_key 2 $key2 retired;
@@ -68,6 +70,11 @@ sub conf_with {
         location /01/ {
             code_router_gs1;
         }
+        location /busy/ {
+            limit_req zone=one;
+            code_router \$uri;
+            error_page 429 $busy;
+        }
         $more
         location /.cr/ {
             internal;
@@ -78,7 +85,13 @@ sub conf_with {
     }
 EOF
 }
-my $t = CodeRouter::Test::Nginx->new(http => conf_with("code_router_fallback_page $page;", <<"EOF"));
+my $t = CodeRouter::Test::Nginx->new(http => conf_with("code_router_fallback_page $page;", <<"EOF", '@busy'));
+        location \@busy {
+            code_router_fallback;
+        }
+        location = /.busy {
+            code_router_fallback;
+        }
         location /t/ {
             code_router \$uri;
             code_router_fallback_page $own;
@@ -88,7 +101,8 @@ my $t = CodeRouter::Test::Nginx->new(http => conf_with("code_router_fallback_pag
             code_router \$uri;
         }
 EOF
-my $s = CodeRouter::Test::Nginx->new(http => conf_with('error_page 400 403 404 410 503 /.cr/fallback.html;', ''));
+my $s = CodeRouter::Test::Nginx->new(http => conf_with('error_page 400 403 404 410 503 /.cr/fallback.html;', '',
+                                                      '/.cr/fallback.html'));
 for ($t, $s) {
     my ($rc, $log) = $_->test_conf;
     is($rc, 0, 'nginx -t passes') or diag $log;
@@ -147,6 +161,25 @@ is($head->{status}, 404, 'HEAD: 404');
 is($head->{content}, '', '... no body');
 is($head->{headers}{'content-length'}, length $r->{content}, '... the GET\'s Content-Length');
 is($head->{headers}{'cache-control'}, 'no-store', '... no-store');
+
+# limit_req's 429 never reaches the router: code_router_fallback answers
+# it with the same page, "busy" (what the SSI page says of $status 429).
+my @busy = map { $_->get('/busy/' . code(9)); $_->get('/busy/' . code(9)) } $t, $s;
+is($busy[0]{status}, 429, 'code_router_fallback: limit_req\'s 429');
+is($busy[1]{status}, 429, '... through error_page and SSI too');
+like(Encode::decode('UTF-8', $busy[0]{content}), qr{<h1>系统繁忙，请稍后再试</h1>\s*<p class="en">Busy right now\. Please try again in a moment\.</p>},
+     '... "busy, please try again"');
+sub messages { (said($_[0]) =~ /^[^|]*\| (.*?) ?\|[^|]*$/)[0] }
+is(messages($busy[0]), messages($busy[1]), '... the SSI page\'s messages: ' . messages($busy[0]));
+is($busy[0]{headers}{'cache-control'}, 'no-store', '... no-store');
+is($busy[0]{headers}{'x-content-type-options'}, 'nosniff', '... nosniff');
+$head = $t->_request_raw('HEAD', '/busy/' . code(9), {});
+is($head->{status}, 429, '... HEAD: 429');
+is($head->{content}, '', '... no body');
+is($head->{headers}{'content-length'}, length $busy[0]{content}, '... the GET\'s length');
+$r = $t->get('/.busy');
+is($r->{status}, 404, 'code_router_fallback reached without an error status: 404');
+like(Encode::decode('UTF-8', $r->{content}), qr{<h1>页面不存在</h1>\s*<p class="en">Page not found\.</p>}, '... page not found');
 
 # Without a page the status is error_page's (nginx's own 404 page here).
 $r = $t->get("/none/$forged");
@@ -231,6 +264,17 @@ EOF
     my ($brc, $blog) = $b->test_conf;
     isnt($brc, 0, 'nginx -t fails: the directive twice');
     like($blog, qr/"code_router_fallback_page" directive is duplicate/, '... is duplicate');
+}
+{
+    my $b = CodeRouter::Test::Nginx->new(http => <<"EOF");
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location \@busy { code_router_fallback; }
+    }
+EOF
+    my ($brc, $blog) = $b->test_conf;
+    isnt($brc, 0, 'nginx -t fails: code_router_fallback without a page');
+    like($blog, qr/"code_router_fallback" needs "code_router_fallback_page"/, '... needs code_router_fallback_page');
 }
 # One brace, or braces in CSS, are text.
 write_file("$d/css.html", "<style>p { color: red; }</style>{ {status}} {{status}}");

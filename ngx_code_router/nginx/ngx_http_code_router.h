@@ -215,6 +215,7 @@ typedef struct {
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
     ngx_uint_t                     gs1;         /* code_router_gs1 */
+    ngx_uint_t                     fallback;    /* code_router_fallback */
     ngx_str_t                      gs1_root;    /* its root=, or empty */
     ngx_uint_t                     status_server;   /* code_router_status
                                                      * scope=server */
@@ -598,12 +599,19 @@ typedef struct {
     const char                    *en;
 } ngx_http_code_router_message_t;
 
+/* The pages of a template: one per outcome, then those of nginx's own
+ * statuses (code_router_fallback): limit_req's 429, and any other. */
+#define CR_PAGE_BUSY         CR_OUT_N
+#define CR_PAGE_OTHER        (CR_OUT_N + 1)
+#define CR_PAGE_N            (CR_OUT_N + 2)
+
 /* Reads the template at path (relative: to the configuration's prefix),
  * at most 64 KB, no NUL byte; NULL (logged) if it cannot be. */
 ngx_http_code_router_page_t *ngx_http_code_router_page_read(ngx_conf_t *cf,
     ngx_str_t *path);
 
-/* Renders page for outcome out, named name, saying msg: its placeholders
+/* Renders page for outcome out (or CR_PAGE_BUSY, _OTHER), named name
+ * (empty for those two), saying msg: its placeholders
  * {{status}}, {{message_zh}}, {{message_en}} filled in now, the others
  * cut out for the request.  NGX_ERROR (logged) for an unknown or
  * unclosed placeholder, or memory. */
@@ -613,11 +621,16 @@ ngx_int_t ngx_http_code_router_page_render(ngx_conf_t *cf,
 
 /* Answers decision d with outcome out's page and status: text/html, no
  * caching, nosniff; d's count and first scan (in the location's
- * code_router_time_zone) HTML-escaped into it.  What the handler
- * returns. */
+ * code_router_time_zone) HTML-escaped into it (d NULL: none).  What the
+ * handler returns. */
 ngx_int_t ngx_http_code_router_page_send(ngx_http_request_t *r,
     ngx_http_code_router_page_t *page, ngx_uint_t out, ngx_uint_t status,
     ngx_http_code_router_decision_t *d);
+
+/* The content handler of a code_router_fallback location: the page of
+ * the status error_page redirected for (429: busy; any other: not
+ * found), or 404's. */
+ngx_int_t ngx_http_code_router_fallback_handler(ngx_http_request_t *r);
 
 
 /* ngx_http_code_router_decide.c */
@@ -637,6 +650,11 @@ typedef struct {
 
 extern const ngx_http_code_router_outcome_t
     ngx_http_code_router_outcomes[CR_OUT_N];
+
+/* The page's messages for nginx's own statuses (code_router_fallback):
+ * limit_req's 429, and any other; by CR_PAGE_BUSY - CR_OUT_N. */
+extern const ngx_http_code_router_message_t
+    ngx_http_code_router_status_messages[CR_PAGE_N - CR_OUT_N];
 
 /* The answers' names (the metrics' label), by ngx_http_code_router_ans_e. */
 extern const char  *ngx_http_code_router_answers[CR_ANS_N];

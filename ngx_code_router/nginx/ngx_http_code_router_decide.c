@@ -137,6 +137,16 @@ const ngx_http_code_router_outcome_t
         "unavailable. Please try again in a moment.")
 };
 
+/* What the SSI page says where no outcome is known: "$status = 429",
+ * else page not found. */
+const ngx_http_code_router_message_t
+    ngx_http_code_router_status_messages[CR_PAGE_N - CR_OUT_N] =
+{
+    { "系统繁忙，请稍后再试",
+      "Busy right now. Please try again in a moment." },
+    { "页面不存在", "Page not found." }
+};
+
 const char  *ngx_http_code_router_answers[CR_ANS_N] = {
     "redirect", "url_link", "interstitial", "window", "fallback", "linkset"
 };

@@ -49,6 +49,8 @@ static char *ngx_http_code_router_interstitial(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_code_router_fallback_page(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_code_router_fallback(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -57,6 +59,10 @@ static char *ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* {{status}} of a page for nginx's own statuses: no outcome. */
+static ngx_str_t  ngx_http_code_router_no_outcome = ngx_string("");
 
 
 static ngx_conf_enum_t  ngx_http_code_router_diverted_actions[] = {
@@ -149,6 +155,13 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
     { ngx_string("code_router_fallback_page"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_fallback_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_fallback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_code_router_fallback,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -406,6 +419,14 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
                              NGX_CONF_UNSET_PTR);
 
     if (ngx_http_code_router_verify_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->fallback && conf->page == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"code_router_fallback\" needs "
+                      "\"code_router_fallback_page\" in its location, "
+                      "server or at the http level");
         return NGX_CONF_ERROR;
     }
 
@@ -762,10 +783,12 @@ ngx_http_code_router_fallback_page(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < CR_OUT_N; i++) {
+    for (i = 0; i < CR_PAGE_N; i++) {
         if (ngx_http_code_router_page_render(cf, page, i,
-                &ngx_http_code_router_outcomes[i].name,
-                &ngx_http_code_router_outcomes[i].message)
+                i < CR_OUT_N ? &ngx_http_code_router_outcomes[i].name
+                             : &ngx_http_code_router_no_outcome,
+                i < CR_OUT_N ? &ngx_http_code_router_outcomes[i].message
+                    : &ngx_http_code_router_status_messages[i - CR_OUT_N])
             != NGX_OK)
         {
             return NGX_CONF_ERROR;
@@ -773,6 +796,28 @@ ngx_http_code_router_fallback_page(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     crlcf->page = page;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_fallback: the content handler of an error_page's location,
+ * for nginx's own statuses (its page: checked at merge). */
+static char *
+ngx_http_code_router_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (crlcf->fallback) {
+        return "is duplicate";
+    }
+
+    crlcf->fallback = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_fallback_handler;
 
     return NGX_CONF_OK;
 }

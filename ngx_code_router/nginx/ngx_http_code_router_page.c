@@ -5,7 +5,8 @@
  * change (the overscanned count and first times), HTML-escaped, between
  * pieces cut at configuration.  The SSI page through error_page costs
  * the SSI filter's parse of the whole page on every answer: a flood of
- * forged codes must cost no more than a valid scan.
+ * forged codes must cost no more than a valid scan.  code_router_fallback
+ * answers nginx's own statuses (limit_req's 429) with the same page.
  */
 
 #include <ngx_config.h>
@@ -41,7 +42,7 @@ typedef struct {
 struct ngx_http_code_router_page_s {
     ngx_str_t                         file;     /* full name */
     ngx_str_t                         text;     /* the template */
-    ngx_http_code_router_page_out_t   out[CR_OUT_N];
+    ngx_http_code_router_page_out_t   out[CR_PAGE_N];
 };
 
 
@@ -419,7 +420,7 @@ ngx_http_code_router_page_send(ngx_http_request_t *r,
      * default=""): nothing where none is known. */
     v[0].len = 0;
     v[CR_SLOT_SCANS].data = scans;
-    v[CR_SLOT_SCANS].len = d->has_scans
+    v[CR_SLOT_SCANS].len = d && d->has_scans
                            ? (size_t) (ngx_sprintf(scans, "%uD",
                                                    d->scans.count) - scans)
                            : 0;
@@ -428,7 +429,7 @@ ngx_http_code_router_page_send(ngx_http_request_t *r,
     v[CR_SLOT_FIRST_ZH].len = 0;
     v[CR_SLOT_FIRST_EN].len = 0;
 
-    if (d->has_scans && d->scans.first) {
+    if (d && d->has_scans && d->scans.first) {
         crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
         cr_format_human_time((char *) zh, CR_HUMAN_TIME_LEN, d->scans.first,
@@ -465,4 +466,30 @@ ngx_http_code_router_page_send(ngx_http_request_t *r,
 
     return ngx_http_code_router_send_body(r, CR_PAGE_TYPE, status, body,
                                           len);
+}
+
+
+ngx_int_t
+ngx_http_code_router_fallback_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    ngx_uint_t                        status;
+    ngx_http_code_router_loc_conf_t  *crlcf;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
+    /* error_page keeps the status it redirects for; a request sent here
+     * by anything else finds nothing. */
+    status = r->err_status >= NGX_HTTP_BAD_REQUEST ? r->err_status
+                                                   : NGX_HTTP_NOT_FOUND;
+
+    return ngx_http_code_router_page_send(r, crlcf->page,
+                                          status == NGX_HTTP_TOO_MANY_REQUESTS
+                                          ? CR_PAGE_BUSY : CR_PAGE_OTHER,
+                                          status, NULL);
 }
