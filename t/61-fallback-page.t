@@ -5,8 +5,9 @@
 # back to, with the status and the messages the SSI page (fallback.html
 # through error_page, still there for brands' own pages) gives the same
 # code, side by side; the headers; HEAD; the overscanned count and first
-# times spliced in; a template's placeholders anywhere, twice; off; and
-# nginx -t on every bad template.
+# times spliced in; a template's placeholders anywhere, twice; off;
+# code_router_fallback for limit_req's 429; and nginx -t on every bad
+# template.
 use strict;
 use warnings;
 use utf8;
