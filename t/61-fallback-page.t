@@ -93,6 +93,10 @@ my $t = CodeRouter::Test::Nginx->new(http => conf_with("code_router_fallback_pag
         location = /.busy {
             code_router_fallback;
         }
+        location /both/ {
+            code_router \$uri;
+            error_page 404 /.cr/fallback.html;
+        }
         location /t/ {
             code_router \$uri;
             code_router_fallback_page $own;
@@ -181,6 +185,11 @@ is($head->{headers}{'content-length'}, length $busy[0]{content}, '... the GET\'s
 $r = $t->get('/.busy');
 is($r->{status}, 404, 'code_router_fallback reached without an error status: 404');
 like(Encode::decode('UTF-8', $r->{content}), qr{<h1>页面不存在</h1>\s*<p class="en">Page not found\.</p>}, '... page not found');
+
+# The module's answer is final: error_page is not consulted.
+$r = $t->get("/both/$forged");
+is($r->{status}, 404, 'a page and error_page 404 in one location: 404');
+like($r->{content}, qr/The fallback page of code_router_fallback_page/, '... the module\'s page, not error_page\'s');
 
 # Without a page the status is error_page's (nginx's own 404 page here).
 $r = $t->get("/none/$forged");
@@ -276,6 +285,23 @@ EOF
     my ($brc, $blog) = $b->test_conf;
     isnt($brc, 0, 'nginx -t fails: code_router_fallback without a page');
     like($blog, qr/"code_router_fallback" needs "code_router_fallback_page"/, '... needs code_router_fallback_page');
+}
+# A relative name is read from the configuration's directory.
+{
+    my $b = CodeRouter::Test::Nginx->new(http => <<"EOF");
+    code_router_db $db;
+    code_router_key 1 $key;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { code_router \$uri; code_router_fallback_page rel.html; }
+    }
+EOF
+    write_file($b->prefix . '/rel.html', "relative {{status}}");
+    my ($brc, $blog) = $b->test_conf;
+    is($brc, 0, 'a relative name: nginx -t passes') or diag $blog;
+    $b->start;
+    is($b->get("/$forged")->{content}, 'relative forged', '... read from the configuration\'s directory');
+    $b->stop;
 }
 # One brace, or braces in CSS, are text.
 write_file("$d/css.html", "<style>p { color: red; }</style>{ {status}} {{status}}");
