@@ -278,10 +278,10 @@ extern ngx_module_t  ngx_http_code_router_module;
 /*
  * The module's files, bottom up: each calls only files declared before
  * it here (t/11 checks it).  util; the state a request reads or adds to
- * (metrics, address, scanlog, db, scans, ledger, guard); the decision every
- * front end shares; the front ends (handler, gs1, verify, api, status);
- * on top the module's tables (module.c, variables) and the worker's
- * lifecycle.
+ * (metrics, address, scanlog, db, scans, ledger, guard); the fallback page
+ * the decision's exit sends (page); the decision every front end shares;
+ * the front ends (handler, gs1, verify, api, status); on top the module's
+ * tables (module.c, variables) and the worker's lifecycle.
  */
 
 
