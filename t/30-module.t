@@ -162,7 +162,7 @@ EOF2
         $n += ($http =~ s/\Q$from\E/$path{$from}/g);
     }
     $n += ($http =~ s/listen +80;/listen 127.0.0.1:%%PORT%%;/);
-    is($n, 5, '... its paths and port are those this test replaces');
+    is($n, 6, '... its paths and port are those this test replaces');
     my $st = CodeRouter::Test::Nginx->new(http => $http);
     my ($src, $sout) = $st->test_conf;
     is($src, 0, '... nginx -t takes it') or diag $sout;
@@ -175,6 +175,9 @@ EOF2
     $r = post_pin($st, "/verify?code=$c", pin_of($key, 1, 7), '192.0.2.1');
     is(json_of($r)->{verification} // '', 'genuine',
        '... its right PIN: genuine') or diag $r->{content};
+    $r = $st->get('/' . mint($key, 1, 500));
+    is($r->{status}, 404, '... a genuine code bound to nothing: 404');
+    like($r->{content}, qr/data-status="unbound"/, '... the fallback page');
     $r = $st->get("/v1/codes/$c");
     is(json_of($r)->{status} // '', 'ok', '... the API: ok');
     $r = $st->get('/.code-router/status');

@@ -162,7 +162,7 @@ is(readlink($LINK), $AVAIL, "dh_nginx's postinst enabled it: $LINK");
 ok(-x '/usr/bin/code-router' && -x '/usr/bin/code-router-load',
    'code-router and code-router-load are in /usr/bin');
 ok(-f "/usr/share/code-router/$_", "/usr/share/code-router/$_")
-    for qw(nginx.conf api.conf html/fallback.html html/open.html
+    for qw(nginx.conf api.conf html/fallback.html html/fallback-page.html html/open.html
            html/verify.html examples/campaigns.csv examples/batches.csv examples/revoked.csv);
 ok(-f "/usr/share/doc/code-router/$_", "/usr/share/doc/code-router/$_")
     for qw(README.md.gz loading.md.gz code-format.md.gz verify.md.gz copyright);

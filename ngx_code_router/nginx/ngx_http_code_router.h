@@ -11,6 +11,7 @@
  * ngx_http_code_router_ledger.c   right PINs counted durably (the scan
  *                                 store, or PostgreSQL: cr_ledger)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
+ * ngx_http_code_router_page.c     the fallback page (code_router_fallback_page)
  * ngx_http_code_router_status.c   metrics and the code_router_status page
  * ngx_http_code_router_module.c   directives, configuration, module tables
  * ngx_http_code_router_scanlog.c  $code_router_scan, the scan record
@@ -132,6 +133,9 @@ typedef enum {
 
 typedef struct ngx_http_code_router_zone_s  ngx_http_code_router_zone_t;
 typedef struct ngx_http_code_router_ledger_s  ngx_http_code_router_ledger_t;
+/* A fallback page of code_router_fallback_page: its template, rendered
+ * for every outcome at configuration time (_page.c). */
+typedef struct ngx_http_code_router_page_s  ngx_http_code_router_page_t;
 
 
 typedef struct {
@@ -199,6 +203,9 @@ typedef struct {
     ngx_http_complex_value_t      *code;
     ngx_http_complex_value_t      *api;
     ngx_str_t                      interstitial;
+    ngx_http_code_router_page_t   *page;        /* code_router_fallback_page,
+                                                 * NULL: error_page's;
+                                                 * NGX_CONF_UNSET_PTR */
     ngx_http_code_router_zone_t   *scans;       /* or NULL: not counted */
     ngx_regex_t                   *scans_ignore;  /* NGX_CONF_UNSET_PTR:
                                                    * the built-in list */
@@ -209,6 +216,7 @@ typedef struct {
     ngx_http_complex_value_t      *region;
     ngx_uint_t                     diverted_fallback;
     ngx_uint_t                     gs1;         /* code_router_gs1 */
+    ngx_uint_t                     fallback;    /* code_router_fallback */
     ngx_str_t                      gs1_root;    /* its root=, or empty */
     ngx_uint_t                     status_server;   /* code_router_status
                                                      * scope=server */
@@ -271,10 +279,10 @@ extern ngx_module_t  ngx_http_code_router_module;
 /*
  * The module's files, bottom up: each calls only files declared before
  * it here (t/11 checks it).  util; the state a request reads or adds to
- * (metrics, address, scanlog, db, scans, ledger, guard); the decision every
- * front end shares; the front ends (handler, gs1, verify, api, status);
- * on top the module's tables (module.c, variables) and the worker's
- * lifecycle.
+ * (metrics, address, scanlog, db, scans, ledger, guard); the fallback page
+ * the decision's exit sends (page); the decision every front end shares;
+ * the front ends (handler, gs1, verify, api, status); on top the module's
+ * tables (module.c, variables) and the worker's lifecycle.
  */
 
 
@@ -612,21 +620,72 @@ u_char *ngx_http_code_router_guard_status(ngx_http_request_t *r, u_char *p,
     u_char *last);
 
 
+/* ngx_http_code_router_page.c */
+
+/* An outcome's message for people, in Chinese and English: HTML as it
+ * stands (literals of ours), with {{scans}}, {{first_scan_zh}} or
+ * {{first_scan_en}} where a request's values go. */
+typedef struct {
+    const char                    *zh;
+    const char                    *en;
+} ngx_http_code_router_message_t;
+
+/* The pages of a template: one per outcome, then those of nginx's own
+ * statuses (code_router_fallback): limit_req's 429, and any other. */
+#define CR_PAGE_BUSY         CR_OUT_N
+#define CR_PAGE_OTHER        (CR_OUT_N + 1)
+#define CR_PAGE_N            (CR_OUT_N + 2)
+
+/* Reads the template at path (relative: to the configuration's prefix),
+ * at most 64 KB, no NUL byte; NULL (logged) if it cannot be. */
+ngx_http_code_router_page_t *ngx_http_code_router_page_read(ngx_conf_t *cf,
+    ngx_str_t *path);
+
+/* Renders page for outcome out (or CR_PAGE_BUSY, _OTHER), named name
+ * (empty for those two), saying msg: its placeholders
+ * {{status}}, {{message_zh}}, {{message_en}} filled in now, the others
+ * cut out for the request.  NGX_ERROR (logged) for an unknown or
+ * unclosed placeholder, or memory. */
+ngx_int_t ngx_http_code_router_page_render(ngx_conf_t *cf,
+    ngx_http_code_router_page_t *page, ngx_uint_t out, const ngx_str_t *name,
+    const ngx_http_code_router_message_t *msg);
+
+/* Answers decision d with outcome out's page and status: text/html, no
+ * caching, nosniff; d's count and first scan (in the location's
+ * code_router_time_zone) HTML-escaped into it (d NULL: none).  What the
+ * handler returns. */
+ngx_int_t ngx_http_code_router_page_send(ngx_http_request_t *r,
+    ngx_http_code_router_page_t *page, ngx_uint_t out, ngx_uint_t status,
+    ngx_http_code_router_decision_t *d);
+
+/* The content handler of a code_router_fallback location: the page of
+ * the status error_page redirected for (429: busy; any other: not
+ * found), or 404's. */
+ngx_int_t ngx_http_code_router_fallback_handler(ngx_http_request_t *r);
+
+
 /* ngx_http_code_router_decide.c */
 
 /* What the module knows of an outcome: one row each, indexed by
  * ngx_http_code_router_out_e.  name: $code_router_status and the JSON's
  * "status"; fallback: the status of a fallback to error_page; api: the
- * status of the API's JSON; error: the JSON's "error", or NULL. */
+ * status of the API's JSON; error: the JSON's "error", or NULL;
+ * message: what code_router_fallback_page says. */
 typedef struct {
     ngx_str_t                      name;
     ngx_uint_t                     fallback;
     ngx_uint_t                     api;
     const char                    *error;
+    ngx_http_code_router_message_t message;     /* the fallback page's */
 } ngx_http_code_router_outcome_t;
 
 extern const ngx_http_code_router_outcome_t
     ngx_http_code_router_outcomes[CR_OUT_N];
+
+/* The page's messages for nginx's own statuses (code_router_fallback):
+ * limit_req's 429, and any other; by CR_PAGE_BUSY - CR_OUT_N. */
+extern const ngx_http_code_router_message_t
+    ngx_http_code_router_status_messages[CR_PAGE_N - CR_OUT_N];
 
 /* The answers' names (the metrics' label), by ngx_http_code_router_ans_e. */
 extern const char  *ngx_http_code_router_answers[CR_ANS_N];

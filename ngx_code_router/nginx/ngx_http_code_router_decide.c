@@ -56,51 +56,95 @@ static ngx_uint_t ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t);
  * fallback: the status when the outcome falls back to error_page.  api:
  * the status of the API's JSON (and the verify page's, where the code
  * itself fails): a fact about a genuine code is a 200.  error: the JSON's
- * "error" member.
+ * "error" member.  zh, en: the fallback page's message (conf/html/
+ * fallback.html says the same with SSI).
  */
-#define CR_OUTCOME(n, f, a, e)  { ngx_string(n), f, a, e }
+#define CR_OUTCOME(n, f, a, e, zh, en)  { ngx_string(n), f, a, e, { zh, en } }
 
 const ngx_http_code_router_outcome_t
     ngx_http_code_router_outcomes[CR_OUT_N] =
 {
-    /* ok, but a fallback: its target is unusable */
+    /* ok, but a fallback: never (an unusable target is unavailable) */
     [CR_OUT_OK] = CR_OUTCOME("ok", NGX_HTTP_SERVICE_UNAVAILABLE,
-                             NGX_HTTP_OK, NULL),
+        NGX_HTTP_OK, NULL,
+        "页面不存在", "Page not found."),
     [CR_OUT_UNBOUND] = CR_OUTCOME("unbound", NGX_HTTP_NOT_FOUND,
-                                  NGX_HTTP_OK, NULL),
-    [CR_OUT_REVOKED] = CR_OUTCOME("revoked", CR_HTTP_GONE, NGX_HTTP_OK, NULL),
+        NGX_HTTP_OK, NULL,
+        "此码尚未激活", "This code is genuine but not activated yet."),
+    [CR_OUT_REVOKED] = CR_OUTCOME("revoked", CR_HTTP_GONE, NGX_HTTP_OK, NULL,
+        "此码已作废", "This code has been revoked."),
     /* not_started: will exist; ended: gone for good */
     [CR_OUT_NOT_STARTED] = CR_OUTCOME("not_started", NGX_HTTP_NOT_FOUND,
-                                      NGX_HTTP_OK, NULL),
-    [CR_OUT_ENDED] = CR_OUTCOME("ended", CR_HTTP_GONE, NGX_HTTP_OK, NULL),
+        NGX_HTTP_OK, NULL,
+        "活动尚未开始",
+        "The campaign has not started yet. Please come back later."),
+    [CR_OUT_ENDED] = CR_OUTCOME("ended", CR_HTTP_GONE, NGX_HTTP_OK, NULL,
+        "活动已结束，感谢您的参与",
+        "The campaign has ended. Thank you for taking part."),
     [CR_OUT_MALFORMED] = CR_OUTCOME("malformed", NGX_HTTP_NOT_FOUND,
-        NGX_HTTP_BAD_REQUEST, "not a code: wrong length or characters"),
+        NGX_HTTP_BAD_REQUEST, "not a code: wrong length or characters",
+        "无法识别此码",
+        "This code cannot be read. Please scan it again."),
     [CR_OUT_FORGED] = CR_OUTCOME("forged", NGX_HTTP_NOT_FOUND,
         NGX_HTTP_NOT_FOUND,
-        "not a genuine code: the signature does not match"),
+        "not a genuine code: the signature does not match",
+        "此码未能通过验证，商品可能不是正品",
+        "This code could not be verified: the item may not be genuine."),
     [CR_OUT_UNAVAILABLE] = CR_OUTCOME("unavailable",
         NGX_HTTP_SERVICE_UNAVAILABLE, NGX_HTTP_SERVICE_UNAVAILABLE,
-        "the code cannot be looked up or counted now; retry"),
+        "the code cannot be looked up or counted now; retry",
+        "服务暂时不可用，请稍后再试",
+        "Temporarily unavailable. Please try again in a moment."),
     /* overscanned: used up */
     [CR_OUT_OVERSCANNED] = CR_OUTCOME("overscanned", CR_HTTP_GONE,
-                                      NGX_HTTP_OK, NULL),
+        NGX_HTTP_OK, NULL,
+        "此码已被查询 {{scans}} 次，"
+        "首次查询时间 {{first_scan_zh}}，商品可能是仿冒品",
+        "This code has been checked {{scans}} times\n"
+        "  since {{first_scan_en}}: the item may be a copy."),
     [CR_OUT_DIVERTED] = CR_OUTCOME("diverted", NGX_HTTP_FORBIDDEN,
-                                   NGX_HTTP_OK, NULL),
+        NGX_HTTP_OK, NULL,
+        "此商品不在本地区销售",
+        "This item is not sold in this region."),
     /* retired: genuine, out of use; a fact, not an error */
     [CR_OUT_RETIRED] = CR_OUTCOME("retired", CR_HTTP_GONE, NGX_HTTP_OK,
-                                  NULL),
+        NULL,
+        "此码为正品码，但所属批次的印刷码已停用",
+        "This code is genuine, but it comes from a retired print run and "
+        "is no longer in service."),
     /* code_router_gs1's, never the API's; bad_uri is never a 200 */
     [CR_OUT_BAD_URI] = CR_OUTCOME("bad_uri", NGX_HTTP_BAD_REQUEST,
-                                  NGX_HTTP_BAD_REQUEST, NULL),
+        NGX_HTTP_BAD_REQUEST, NULL,
+        "无法识别此二维码的商品链接",
+        "This product link cannot be read. Please scan the code again."),
     [CR_OUT_MISMATCH] = CR_OUTCOME("mismatch", NGX_HTTP_NOT_FOUND,
-                                   NGX_HTTP_NOT_FOUND, NULL),
+        NGX_HTTP_NOT_FOUND, NULL,
+        "此码与商品不符，商品可能是仿冒品",
+        "This code does not belong to this product: the item may be a "
+        "copy."),
     [CR_OUT_NO_LINK] = CR_OUTCOME("no_link", NGX_HTTP_NOT_FOUND,
-                                  NGX_HTTP_NOT_FOUND, NULL),
+        NGX_HTTP_NOT_FOUND, NULL,
+        "暂无此商品的相关信息",
+        "There is no such information for this product."),
     /* issued: the details will be back; retry */
     [CR_OUT_ISSUED] = CR_OUTCOME("issued", NGX_HTTP_SERVICE_UNAVAILABLE,
         NGX_HTTP_SERVICE_UNAVAILABLE,
         "this code was issued by the brand; details are temporarily "
-        "unavailable; retry")
+        "unavailable; retry",
+        "此码为品牌方发放的正品码，"
+        "详细信息暂时无法查询，请稍后再试",
+        "This code was issued by the brand; details are temporarily "
+        "unavailable. Please try again in a moment.")
+};
+
+/* What the SSI page says where no outcome is known: "$status = 429",
+ * else page not found. */
+const ngx_http_code_router_message_t
+    ngx_http_code_router_status_messages[CR_PAGE_N - CR_OUT_N] =
+{
+    { "系统繁忙，请稍后再试",
+      "Busy right now. Please try again in a moment." },
+    { "页面不存在", "Page not found." }
 };
 
 const char  *ngx_http_code_router_answers[CR_ANS_N] = {
@@ -569,6 +613,7 @@ ngx_int_t
 ngx_http_code_router_send(ngx_http_request_t *r,
     ngx_http_code_router_decision_t *d, ngx_uint_t wechat)
 {
+    ngx_uint_t                         status;
     ngx_http_code_router_loc_conf_t   *crlcf;
     ngx_http_code_router_main_conf_t  *crmcf;
 
@@ -586,8 +631,18 @@ ngx_http_code_router_send(ngx_http_request_t *r,
     cr_set_var(r, crmcf->var_index[CR_VAR_CLIENT],
                wechat ? "wechat" : "other", wechat ? 6 : 5);
 
+    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
+
     if (d->ans == CR_ANS_FALLBACK) {
-        return ngx_http_code_router_outcomes[d->out].fallback;
+        status = ngx_http_code_router_outcomes[d->out].fallback;
+
+        /* The module's own page, or the status for error_page. */
+        if (crlcf->page) {
+            return ngx_http_code_router_page_send(r, crlcf->page, d->out,
+                                                  status, d);
+        }
+
+        return status;
     }
 
     if (d->ans == CR_ANS_LINKSET) {
@@ -600,8 +655,6 @@ ngx_http_code_router_send(ngx_http_request_t *r,
     if (d->ans != CR_ANS_INTERSTITIAL) {
         return ngx_http_code_router_redirect(r, &d->target, d->ans);
     }
-
-    crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
     if (crlcf->interstitial.data[0] == '@') {
         return ngx_http_named_location(r, &crlcf->interstitial);

@@ -47,6 +47,10 @@ static ngx_regex_t *ngx_http_code_router_regex(ngx_conf_t *cf,
     ngx_str_t *pattern);
 static char *ngx_http_code_router_interstitial(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_code_router_fallback_page(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_code_router_fallback(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_code_router(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -55,6 +59,10 @@ static char *ngx_http_code_router_gs1(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_code_router_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* {{status}} of a page for nginx's own statuses: no outcome. */
+static ngx_str_t  ngx_http_code_router_no_outcome = ngx_string("");
 
 
 static ngx_conf_enum_t  ngx_http_code_router_diverted_actions[] = {
@@ -142,6 +150,20 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       ngx_http_code_router_interstitial,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_code_router_loc_conf_t, interstitial),
+      NULL },
+
+    { ngx_string("code_router_fallback_page"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_code_router_fallback_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("code_router_fallback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_code_router_fallback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("code_router"),
@@ -358,6 +380,7 @@ ngx_http_code_router_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    conf->page = NGX_CONF_UNSET_PTR;
     conf->scans = NGX_CONF_UNSET_PTR;
     conf->scans_ignore = NGX_CONF_UNSET_PTR;
     conf->scans_exclude = NGX_CONF_UNSET_PTR;
@@ -381,6 +404,7 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_code_router_srv_conf_t  *crscf;
 
     ngx_conf_merge_str_value(conf->interstitial, prev->interstitial, "");
+    ngx_conf_merge_ptr_value(conf->page, prev->page, NULL);
     ngx_conf_merge_ptr_value(conf->scans, prev->scans, NULL);
     ngx_conf_merge_ptr_value(conf->max_scans, prev->max_scans, NULL);
     ngx_conf_merge_ptr_value(conf->scans_exclude, prev->scans_exclude, NULL);
@@ -395,6 +419,14 @@ ngx_http_code_router_merge_loc_conf(ngx_conf_t *cf, void *parent,
                              NGX_CONF_UNSET_PTR);
 
     if (ngx_http_code_router_verify_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->fallback && conf->page == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"code_router_fallback\" needs "
+                      "\"code_router_fallback_page\" in its location, "
+                      "server or at the http level");
         return NGX_CONF_ERROR;
     }
 
@@ -718,6 +750,74 @@ ngx_http_code_router_interstitial(ngx_conf_t *cf, ngx_command_t *cmd,
                            &crlcf->interstitial);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_fallback_page FILE | off: rendered for every outcome now,
+ * so that nginx -t names a bad template. */
+static char *
+ngx_http_code_router_fallback_page(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_code_router_page_t  *page;
+
+    if (crlcf->page != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        crlcf->page = NULL;
+        return NGX_CONF_OK;
+    }
+
+    page = ngx_http_code_router_page_read(cf, &value[1]);
+    if (page == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < CR_PAGE_N; i++) {
+        if (ngx_http_code_router_page_render(cf, page, i,
+                i < CR_OUT_N ? &ngx_http_code_router_outcomes[i].name
+                             : &ngx_http_code_router_no_outcome,
+                i < CR_OUT_N ? &ngx_http_code_router_outcomes[i].message
+                    : &ngx_http_code_router_status_messages[i - CR_OUT_N])
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    crlcf->page = page;
+
+    return NGX_CONF_OK;
+}
+
+
+/* code_router_fallback: the content handler of an error_page's location,
+ * for nginx's own statuses (its page: checked at merge). */
+static char *
+ngx_http_code_router_fallback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_code_router_loc_conf_t *crlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (crlcf->fallback) {
+        return "is duplicate";
+    }
+
+    crlcf->fallback = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_code_router_fallback_handler;
 
     return NGX_CONF_OK;
 }
