@@ -381,6 +381,30 @@ void ngx_http_code_router_readers_cleared(ngx_log_t *log, int dead,
 
 #define CR_SCENES            5          /* 0: no batch, then cr_scene_e */
 
+/*
+ * Overruns: scans of genuine codes outside every bound batch (a printer
+ * that printed past its range, or a leaked code package), counted by
+ * store, key id and block of 2^CR_OVERRUN_BLOCK_LG serials.  An open-
+ * addressed table of keys crc32(store path)(32) | kid + 1 (9) | block
+ * (20); kid + 1 = 0 is a store's own entry: the slots it holds (at most
+ * CR_OVERRUN_PER_DB, so that no tenant's leaks crowd out another's) and
+ * its scans that found none left.  The store's path, not its index, so
+ * that the counts survive a reload that adds a store.
+ */
+#define CR_OVERRUN_SLOTS     1024
+#define CR_OVERRUN_PER_DB    16
+#define CR_OVERRUN_BLOCK_LG  20
+
+typedef struct {
+    ngx_atomic_t                   key;             /* 0: free */
+    ngx_atomic_t                   count;
+    ngx_atomic_t                   slots;           /* a store's entry */
+} ngx_http_code_router_overrun_t;
+
+#define CR_OVERRUN_KEY(crc, kid, block)                                    \
+    ((uint64_t) (crc) << 32 | (uint64_t) (kid) << CR_OVERRUN_BLOCK_LG     \
+     | (uint64_t) (block))
+
 /* The counters in the metrics' zone, shared by every worker. */
 typedef struct {
     ngx_atomic_t                   outcome[CR_OUT_N];
@@ -389,6 +413,8 @@ typedef struct {
     ngx_atomic_t                   answer[CR_ANS_N];
     ngx_atomic_t                   reopened;
     ngx_atomic_t                   unusable;        /* targets, in scans */
+    ngx_atomic_t                   overrun_lost;    /* no slot left */
+    ngx_http_code_router_overrun_t overrun[CR_OVERRUN_SLOTS];
 } ngx_http_code_router_metrics_t;
 
 /* Counts one answer in the metrics shared by all workers. */
@@ -401,6 +427,15 @@ void ngx_http_code_router_count_reopen(void);
 
 /* A scan answered 503 for its campaign's unusable target. */
 void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
+
+/* A scan of genuine code kid, serial that no batch of the server's store
+ * holds (an overrun or a leak: not a forgery). */
+void ngx_http_code_router_count_overrun(ngx_http_request_t *r,
+    unsigned kid, uint64_t serial);
+
+/* The entry of key in m's overrun table, or NULL. */
+ngx_http_code_router_overrun_t *ngx_http_code_router_overrun_find(
+    ngx_http_code_router_metrics_t *m, uint64_t key);
 
 /* A zone's init of ngx_atomic_t counters: size bytes of zeros in a new
  * zone, the old cycle's kept on reload.  (shm_zone->init calls it.) */

@@ -622,6 +622,10 @@ ngx_http_code_router_send(ngx_http_request_t *r,
                                                           : 0,
                                wechat, d->ans);
 
+    if (d->out == CR_OUT_UNBOUND && d->verified) {
+        ngx_http_code_router_count_overrun(r, d->kid, d->serial);
+    }
+
     if (ngx_http_code_router_set_vars(r, d) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -13,10 +13,12 @@
 
 static ngx_int_t ngx_http_code_router_init_shm(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_http_code_router_overrun_t *ngx_http_code_router_overrun_slot(
+    ngx_http_code_router_metrics_t *m, uint64_t key);
 
 
 static ngx_str_t  ngx_http_code_router_shm_name =
-    ngx_string("code_router_metrics_5");    /* a new layout, a new name */
+    ngx_string("code_router_metrics_6");    /* a new layout, a new name */
 
 
 void
@@ -75,6 +77,99 @@ ngx_http_code_router_count_unusable(ngx_http_request_t *r)
 }
 
 
+void
+ngx_http_code_router_count_overrun(ngx_http_request_t *r, unsigned kid,
+    uint64_t serial)
+{
+    uint32_t                           crc;
+    uint64_t                           key;
+    ngx_str_t                         *path;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_code_router_overrun_t    *e, *own;
+    ngx_http_code_router_metrics_t    *m;
+    ngx_http_code_router_srv_conf_t   *crscf;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    if (crmcf->shm == NULL || crmcf->shm->data == NULL
+        || crscf->db_index == 0)
+    {
+        return;
+    }
+
+    m = crmcf->shm->data;
+    path = ngx_http_code_router_db_path(crmcf, crscf->db_index - 1);
+    crc = ngx_crc32_short(path->data, path->len);
+    key = CR_OVERRUN_KEY(crc, kid + 1, serial >> CR_OVERRUN_BLOCK_LG);
+
+    e = ngx_http_code_router_overrun_find(m, key);
+
+    if (e == NULL) {
+        /* A block not seen before: its slot is taken under the lock, so
+         * that two workers do not take two, nor a store more than its. */
+        shpool = (ngx_slab_pool_t *) crmcf->shm->shm.addr;
+        ngx_shmtx_lock(&shpool->mutex);
+
+        own = ngx_http_code_router_overrun_slot(m, CR_OVERRUN_KEY(crc, 0, 0));
+        if (own && own->key == 0) {
+            own->key = CR_OVERRUN_KEY(crc, 0, 0);
+        }
+
+        e = ngx_http_code_router_overrun_slot(m, key);
+
+        if (e == NULL || e->key == 0) {
+            if (e && own && own->slots < CR_OVERRUN_PER_DB) {
+                own->slots++;
+                e->key = key;
+
+            } else {
+                e = own;                /* counted as the store's other */
+            }
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+    }
+
+    (void) ngx_atomic_fetch_add(e ? &e->count : &m->overrun_lost, 1);
+}
+
+
+ngx_http_code_router_overrun_t *
+ngx_http_code_router_overrun_find(ngx_http_code_router_metrics_t *m,
+    uint64_t key)
+{
+    ngx_http_code_router_overrun_t  *e;
+
+    e = ngx_http_code_router_overrun_slot(m, key);
+
+    return (e && e->key == key) ? e : NULL;
+}
+
+
+/* The entry of key, else the free slot where it would go, else NULL (the
+ * table is full).  A slot is taken only under the zone's lock. */
+static ngx_http_code_router_overrun_t *
+ngx_http_code_router_overrun_slot(ngx_http_code_router_metrics_t *m,
+    uint64_t key)
+{
+    ngx_uint_t  i, n;
+
+    i = (ngx_uint_t) (key ^ key >> 29) & (CR_OVERRUN_SLOTS - 1);
+
+    for (n = 0; n < CR_OVERRUN_SLOTS; n++) {
+        if (m->overrun[i].key == key || m->overrun[i].key == 0) {
+            return &m->overrun[i];
+        }
+
+        i = (i + 1) & (CR_OVERRUN_SLOTS - 1);
+    }
+
+    return NULL;
+}
+
+
 ngx_int_t
 ngx_http_code_router_add_shm(ngx_conf_t *cf)
 {
@@ -87,7 +182,7 @@ ngx_http_code_router_add_shm(ngx_conf_t *cf)
     }
 
     crmcf->shm = ngx_shared_memory_add(cf, &ngx_http_code_router_shm_name,
-                                       8 * ngx_pagesize,
+                                       16 * ngx_pagesize,
                                        &ngx_http_code_router_module);
     if (crmcf->shm == NULL) {
         return NGX_ERROR;

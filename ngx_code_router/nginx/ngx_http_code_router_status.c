@@ -18,6 +18,9 @@ static u_char *ngx_http_code_router_counters(u_char *p, u_char *last,
 static const char *ngx_http_code_router_outcome_name(ngx_uint_t i);
 static const char *ngx_http_code_router_scene_name(ngx_uint_t i);
 static const char *ngx_http_code_router_answer_name(ngx_uint_t i);
+static u_char *ngx_http_code_router_overrun_status(u_char *p, u_char *last,
+    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t server,
+    ngx_uint_t mine);
 
 
 /*
@@ -93,7 +96,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
           + ngx_http_code_router_ledger_status_len(r);
 
     for (i = 0; i < ndb; i++) {
-        len += 5 * (96 + ngx_http_code_router_db_path(crmcf, i)->len);
+        len += (5 + CR_OVERRUN_PER_DB + 1)
+               * (96 + ngx_http_code_router_db_path(crmcf, i)->len);
     }
 
     buf = ngx_create_temp_buf(r->pool, len);
@@ -214,6 +218,9 @@ stores:
         }
     }
 
+    p = ngx_http_code_router_overrun_status(p, last, crmcf,
+                                            crlcf->status_server, mine);
+
     p = ngx_http_code_router_scans_status(r, p, last, zone);
 
     if (!crlcf->status_server) {
@@ -296,3 +303,86 @@ ngx_http_code_router_answer_name(ngx_uint_t i)
     return ngx_http_code_router_answers[i];
 }
 
+
+/*
+ * The overrun counters of each store the page shows (a server's page:
+ * store mine - 1 alone, none if 0): a sample per key id and block of
+ * serials seen, and each store's scans that found no slot left; the
+ * table's own losses on the operator's page.
+ */
+static u_char *
+ngx_http_code_router_overrun_status(u_char *p, u_char *last,
+    ngx_http_code_router_main_conf_t *crmcf, ngx_uint_t server,
+    ngx_uint_t mine)
+{
+    uint32_t                          crc;
+    uint64_t                          key, block, kid;
+    ngx_str_t                        *path;
+    ngx_uint_t                        i, j, pass;
+    ngx_http_code_router_overrun_t   *e;
+    ngx_http_code_router_metrics_t   *m;
+
+    static const char  *help[2][2] = {
+        { "code_router_overrun_scans_total",
+          "Scans of genuine codes that no bound batch holds (a printer "
+          "overrun or a leaked code package), by store, key id and block "
+          "of 1048576 serials." },
+        { "code_router_overrun_other_scans_total",
+          "Overrun scans of a store's further blocks (past the 16 counted "
+          "a store)." }
+    };
+
+    m = crmcf->shm->data;
+
+    for (pass = 0; pass < 2; pass++) {
+        p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s counter\n",
+                         help[pass][0], help[pass][1], help[pass][0]);
+
+        for (i = 0; i < crmcf->dbs.nelts; i++) {
+            if (server && i + 1 != mine) {
+                continue;
+            }
+
+            path = ngx_http_code_router_db_path(crmcf, i);
+            crc = ngx_crc32_short(path->data, path->len);
+
+            if (pass == 1) {
+                e = ngx_http_code_router_overrun_find(m,
+                                                 CR_OVERRUN_KEY(crc, 0, 0));
+                p = ngx_slprintf(p, last, "%s{db=\"%V\"} %uA\n",
+                                 help[1][0], path, e ? e->count : 0);
+                continue;
+            }
+
+            for (j = 0; j < CR_OVERRUN_SLOTS; j++) {
+                key = m->overrun[j].key;
+                kid = (key >> CR_OVERRUN_BLOCK_LG) & 0x1ff;
+
+                if (key >> 32 != crc || kid == 0) {
+                    continue;
+                }
+
+                block = key & ((1 << CR_OVERRUN_BLOCK_LG) - 1);
+
+                p = ngx_slprintf(p, last, "%s{db=\"%V\",kid=\"%uL\","
+                                 "serials=\"%uL-%uL\"} %uA\n", help[0][0],
+                                 path, kid - 1,
+                                 block << CR_OVERRUN_BLOCK_LG,
+                                 ((block + 1) << CR_OVERRUN_BLOCK_LG) - 1,
+                                 m->overrun[j].count);
+            }
+        }
+    }
+
+    if (!server) {
+        p = ngx_slprintf(p, last,
+                         "# HELP code_router_overrun_lost_total Overrun "
+                         "scans not counted by store: the table of blocks "
+                         "was full.\n"
+                         "# TYPE code_router_overrun_lost_total counter\n"
+                         "code_router_overrun_lost_total %uA\n",
+                         m->overrun_lost);
+    }
+
+    return p;
+}
