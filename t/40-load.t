@@ -106,6 +106,27 @@ like(dump_db($db, '--kind', 'batches'),
      qr/^roll-2026-A,1,1000000,1499999,marketing,new-one,,,,,$/m,
      '... replaced whole');
 
+# Dealers: an optional column; the dump has it only when a batch has one,
+# and round-trips with it.
+unlike(dump_db($db, '--kind', 'batches'), qr/dealer/,
+       'no dealer in the store: the dump has no dealer column');
+write_file("$d/dealer.csv", <<'EOF');
+batch,kid,serial_from,serial_to,scene,campaign,dealer
+roll-2026-A,1,1000000,1499999,marketing,new-one,浙江经销商-07
+EOF
+($rc, $out, $err) = load('--db', $db, "$d/dealer.csv");
+like($out, qr/^batches\s+0 added, 1 changed/m, 'a dealer given to a batch')
+    or diag $err;
+my $dealers = dump_db($db, '--kind', 'batches');
+like($dealers, qr/^batch,.*,region,dealer\n/, '... the dump has the column');
+like($dealers, qr/^roll-2026-A,1,1000000,1499999,marketing,new-one,,,,,,浙江经销商-07$/m,
+     '... and the dealer');
+write_file("$d/dealers.csv", dump_db($db, '--kind', 'campaigns') . "\n" . $dealers);
+($rc, $out, $err) = load('--db', "$d/dealers.mdb", "$d/dealers.csv");
+is($rc, 0, '... which loads into a new store') or diag $err;
+is(dump_db("$d/dealers.mdb", '--kind', 'batches'), $dealers,
+   '... and dumps back the same');
+
 # Dry run: counts, but nothing committed.
 my $gen = generation();
 my $before = dump_db();

@@ -68,19 +68,20 @@ is(scalar of_line($err, $camp, 5), 0, '... the good row has no error');
 is(generation(), $g0, '... nothing committed, not even the good row');
 unlike(dump_db(), qr/^c3,/m, '... c3 is not in the store');
 
-my $bat = file('bat.csv', "batch,kid,serial_from,serial_to,scene,campaign,gtin,production_date,region\n"
-    . "b1,1,150,250,verify,nowhere,6901234567891,2026/2/30,\"a b\"\n"
-    . "b2,x,5,1,nope,base,12345,2026-11-20,CN\n"
-    . "b3,1,10,1,trace,base,,,\n");
+my $bat = file('bat.csv', "batch,kid,serial_from,serial_to,scene,campaign,gtin,production_date,region,dealer\n"
+    . "b1,1,150,250,verify,nowhere,6901234567891,2026/2/30,\"a b\",\"d 1\"\n"
+    . "b2,x,5,1,nope,base,12345,2026-11-20,CN,\n"
+    . "b3,1,10,1,trace,base,,,,\n");
 ($rc, $out, $err) = load($bat);
 is($rc, 1, 'a batch file with many errors: exit 1');
 my @b2 = of_line($err, $bat, 2);
 for my $w ('gtin: "6901234567891" has a wrong check digit', 'production_date: "2026/2/30" is not a real date',
-           'region: "a b" may not hold spaces', 'batch "b1" \(key id 1, serials 150 to 250\) overlaps batch "held"',
+           'region: "a b" may not hold spaces', 'dealer: "d 1" may not hold spaces',
+           'batch "b1" \(key id 1, serials 150 to 250\) overlaps batch "held"',
            'campaign: unknown campaign "nowhere"') {
     ok((grep { /: $w/ } @b2), "line 2 reports $w") or diag $err;
 }
-is(scalar @b2, 5, '... five errors on line 2, one run') or diag $err;
+is(scalar @b2, 6, '... six errors on line 2, one run') or diag $err;
 my @b3 = of_line($err, $bat, 3);
 for my $w ('kid: "x" must be a whole number', 'scene: "nope" must be', 'gtin: "12345" must be 8, 12, 13 or 14 digits') {
     ok((grep { /: $w/ } @b3), "line 3 reports $w") or diag $err;

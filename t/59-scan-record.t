@@ -28,8 +28,8 @@ load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV'], ['o.csv', <<'CSV']);
 campaign,type,url
 h5,h5,https://shop.example/p?x=1
 CSV
-batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,region
-zj,1,1,100,verify,h5,SKU-1,06901234567892,L1,CN-ZJ
+batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,region,dealer
+zj,1,1,100,verify,h5,SKU-1,06901234567892,L1,CN-ZJ,杭州经销商-01
 CSV
 kid,serial,state,campaign
 1,50,revoked,
@@ -45,6 +45,7 @@ my $old = <<'FMT';
 '"scene":"$code_router_scene","campaign":"$code_router_campaign",'
 '"sku":"$code_router_sku","gtin":"$code_router_gtin",'
 '"lot":"$code_router_lot","region":"$code_router_region",'
+'"dealer":"$code_router_dealer",'
 '"target":"$code_router_target","client":"$code_router_client",'
 '"scans":"$code_router_scans","first_scan":"$code_router_first_scan",'
 '"counted":"$code_router_scan_counted",'
@@ -136,7 +137,7 @@ is(scalar @old, scalar @req, 'one line of the variables a request');
 
 # The record's members in order, and which are numbers.
 my @members = qw(time node request_id status http_status code kid serial
-                 batch scene campaign sku gtin lot region target client
+                 batch scene campaign sku gtin lot region dealer target client
                  scans first_scan counted uncounted diverted rule seen_in
                  generation ip ua referer request_time);
 my %number = map { $_ => 1 } qw(kid serial scans generation);
@@ -185,6 +186,8 @@ is($rec->{seen_in}, '', 'seen_in');
 my $div = $j->decode($new[5]);
 is($div->{seen_in}, 'CN-GD', 'seen_in from code_router_region');
 is($div->{diverted}, JSON::PP::true, 'a diverted scan: true');
+is($div->{dealer}, '杭州经销商-01',
+   '... naming the dealer whose goods were found elsewhere');
 is($rec->{diverted}, JSON::PP::false, '... another not: false');
 my $gone = $j->decode($new[6]);
 is_deeply([@$gone{qw(status http_status)}], ['revoked', 410], 'the fallback: the final status');

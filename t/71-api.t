@@ -29,9 +29,9 @@ campaign,name,type,url,appid,path,query,url_link,starts_at,ends_at
 h5,"$csv_name",h5,https://shop.example/p?x=1,,,,,2020-01-01T00:00+08:00,
 mp,小程序,miniprogram,,wx0123456789abcdef,pages/a/index,k=v,https://wxaurl.cn/mp1,,
 CSV
-batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,production_date,region
-b-h5,1,1,100,verify,h5,SKU-1,06901234567892,L1,2026-11-02,CN-ZJ
-b-mp,1,101,200,marketing,mp,,,,,
+batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,production_date,region,dealer
+b-h5,1,1,100,verify,h5,SKU-1,06901234567892,L1,2026-11-02,CN-ZJ,D-HZ-01
+b-mp,1,101,200,marketing,mp,,,,,,
 CSV
 kid,serial,state,campaign
 1,50,revoked,
@@ -87,7 +87,8 @@ is($j->{serial}, 7, 'serial');
 cmp_ok($j->{generation}, '>=', 1, 'generation');
 is_deeply($j->{batch}, { id => 'b-h5', scene => 'verify', sku => 'SKU-1',
                          gtin => '06901234567892', lot => 'L1',
-                         production_date => '2026-11-02', region => 'CN-ZJ' },
+                         production_date => '2026-11-02', region => 'CN-ZJ',
+                         dealer => 'D-HZ-01' },
           'batch');
 is($j->{campaign}{id}, 'h5', 'campaign id');
 is($j->{campaign}{name}, Encode::decode('UTF-8', $name),

@@ -34,6 +34,8 @@ static double cr_now_f(void);
 static void cr_csv_field(FILE *f, const cr_str_t *s, int last);
 static int cr_dump_campaign(void *ctx, const cr_campaign_t *c);
 static int cr_dump_batch(void *ctx, const cr_batch_t *b);
+static int cr_dump_batch_dealer(void *ctx, const cr_batch_t *b);
+static int cr_any_dealer(void *ctx, const cr_batch_t *b);
 static int cr_dump_override(void *ctx, const cr_override_t *o);
 static int cr_dump_link(void *ctx, const cr_link_t *l);
 static int cr_dump_rule(void *ctx, const cr_rule_t *r);
@@ -326,7 +328,7 @@ cr_cli_open_reader(const char *cmd, const char *db, int optind_, int argc,
 int
 cr_cmd_dump(int argc, char **argv)
 {
-    int          ch, rc, kinds;
+    int          ch, rc, kinds, dealer;
     cr_store_t  *st;
     const char  *db;
     static char  obuf[1 << 20];
@@ -384,9 +386,19 @@ cr_cmd_dump(int argc, char **argv)
 
     if (rc == 0 && (kinds & 2)) {
         fputs(kinds == 2 ? "" : "\n", stdout);
+        /* The dealer column only if a batch has one: a store without
+         * dealers dumps as it always has. */
+        rc = cr_store_each_batch(st, cr_any_dealer, NULL);
+        dealer = rc == 1;
+        rc = rc == 1 ? 0 : rc;
+
         fputs("batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,"
-              "production_date,region\n", stdout);
-        rc = cr_store_each_batch(st, cr_dump_batch, stdout);
+              "production_date,region", stdout);
+        fputs(dealer ? ",dealer\n" : "\n", stdout);
+        if (rc == 0) {
+            rc = cr_store_each_batch(st, dealer ? cr_dump_batch_dealer
+                                                : cr_dump_batch, stdout);
+        }
     }
 
     if (rc == 0 && (kinds & 4)) {
@@ -511,21 +523,44 @@ cr_dump_campaign(void *ctx, const cr_campaign_t *c)
 }
 
 
+/* A batch's row: its strings up to n (the dealer's column or not). */
 static int
-cr_dump_batch(void *ctx, const cr_batch_t *b)
+cr_dump_batch_row(FILE *f, const cr_batch_t *b, int n)
 {
-    int    i;
-    FILE  *f = ctx;
+    int  i;
 
     cr_csv_field(f, &b->s[CR_BATCH_ID], 0);
     fprintf(f, "%u,%llu,%llu,%s,", b->kid, (unsigned long long) b->first,
             (unsigned long long) b->last, cr_scene_name(b->scene));
 
-    for (i = CR_BATCH_CAMPAIGN; i < CR_BATCH_NSTR; i++) {
-        cr_csv_field(f, &b->s[i], i == CR_BATCH_NSTR - 1);
+    for (i = CR_BATCH_CAMPAIGN; i < n; i++) {
+        cr_csv_field(f, &b->s[i], i == n - 1);
     }
 
     return 0;
+}
+
+
+static int
+cr_dump_batch(void *ctx, const cr_batch_t *b)
+{
+    return cr_dump_batch_row(ctx, b, CR_BATCH_DEALER);
+}
+
+
+static int
+cr_dump_batch_dealer(void *ctx, const cr_batch_t *b)
+{
+    return cr_dump_batch_row(ctx, b, CR_BATCH_NSTR);
+}
+
+
+static int
+cr_any_dealer(void *ctx, const cr_batch_t *b)
+{
+    (void) ctx;
+
+    return b->s[CR_BATCH_DEALER].len != 0;
 }
 
 

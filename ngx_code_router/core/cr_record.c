@@ -96,8 +96,13 @@ cr_batch_encode(const cr_batch_t *b, uint8_t *buf)
     cr_put_u64(f + 2, b->first);
     cr_put_u64(f + 10, b->last);
 
-    return cr_rec_encode(buf, CR_REC_BATCH, f, sizeof(f), b->s,
-                         CR_BATCH_NSTR);
+    /* Without a dealer, the record of the versions before dealers: their
+     * readers still read the store (docs/loading.md, "Dealers"). */
+    return b->s[CR_BATCH_DEALER].len
+           ? cr_rec_encode(buf, CR_REC_BATCH_D, f, sizeof(f), b->s,
+                           CR_BATCH_NSTR)
+           : cr_rec_encode(buf, CR_REC_BATCH, f, sizeof(f), b->s,
+                           CR_BATCH_NSTR - 1);
 }
 
 
@@ -310,11 +315,21 @@ cr_campaign_time_ok(int64_t t, int tz)
 int
 cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b)
 {
-    if (cr_rec_decode(p, n, CR_REC_BATCH, CR_BATCH_FIXED, b->s,
-                      CR_BATCH_NSTR)
+    unsigned  ns;
+
+    ns = (n && p[0] == CR_REC_BATCH_D) ? CR_BATCH_NSTR : CR_BATCH_NSTR - 1;
+
+    if (cr_rec_decode(p, n, ns == CR_BATCH_NSTR ? CR_REC_BATCH_D
+                                                : CR_REC_BATCH,
+                      CR_BATCH_FIXED, b->s, ns)
         != 0)
     {
         return -1;
+    }
+
+    if (ns < CR_BATCH_NSTR) {
+        b->s[CR_BATCH_DEALER].data = "";
+        b->s[CR_BATCH_DEALER].len = 0;
     }
 
     p++;

@@ -82,6 +82,7 @@ enum {
     CR_BATCH_LOT,
     CR_BATCH_PRODUCED,                 /* production date, YYYY-MM-DD */
     CR_BATCH_REGION,
+    CR_BATCH_DEALER,                   /* who the batch was sold to */
     CR_BATCH_NSTR
 };
 

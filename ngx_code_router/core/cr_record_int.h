@@ -13,7 +13,8 @@
 
 
 #define CR_REC_CAMPAIGN 'C'
-#define CR_REC_BATCH    'B'
+#define CR_REC_BATCH    'B'              /* CR_BATCH_NSTR - 1 strings */
+#define CR_REC_BATCH_D  'D'              /* a batch with a dealer: all */
 #define CR_REC_OVERRIDE 'O'
 #define CR_REC_LINK     'L'              /* GS1 links */
 #define CR_REC_RULE     'R'

@@ -38,7 +38,7 @@ enum {
 
 enum {
     B_BATCH = 0, B_KID, B_FROM, B_TO, B_SCENE, B_CAMPAIGN, B_SKU, B_GTIN,
-    B_LOT, B_PRODUCED, B_REGION, B_DELETE, B_N
+    B_LOT, B_PRODUCED, B_REGION, B_DEALER, B_DELETE, B_N
 };
 
 enum {

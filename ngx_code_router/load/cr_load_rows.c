@@ -37,7 +37,7 @@ const char  *cr_load_campaign_cols[C_CN] = {
 
 const char  *cr_load_batch_cols[B_N] = {
     "batch", "kid", "serial_from", "serial_to", "scene", "campaign", "sku",
-    "gtin", "lot", "production_date", "region", "delete"
+    "gtin", "lot", "production_date", "region", "dealer", "delete"
 };
 
 const char  *cr_load_code_cols[O_N] = {
@@ -434,7 +434,8 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
     cr_batch_t  b, other;
 
     static const int  str_col[CR_BATCH_NSTR] = {
-        B_BATCH, B_CAMPAIGN, B_SKU, B_GTIN, B_LOT, B_PRODUCED, B_REGION
+        B_BATCH, B_CAMPAIGN, B_SKU, B_GTIN, B_LOT, B_PRODUCED, B_REGION,
+        B_DEALER
     };
 
     memset(&b, 0, sizeof(cr_batch_t));

@@ -51,6 +51,7 @@ typedef enum {
     CR_VAR_LOT,
     CR_VAR_PRODUCED,
     CR_VAR_REGION,
+    CR_VAR_DEALER,
     CR_VAR_TARGET,
     CR_VAR_CLIENT,
     CR_VAR_GENERATION,

@@ -228,6 +228,9 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
         p = ngx_http_code_router_json_str(p, "region",
                                           bt->s[CR_BATCH_REGION].data,
                                           bt->s[CR_BATCH_REGION].len);
+        p = ngx_http_code_router_json_str(p, "dealer",
+                                          bt->s[CR_BATCH_DEALER].data,
+                                          bt->s[CR_BATCH_DEALER].len);
         *p++ = '}';
 
     } else {

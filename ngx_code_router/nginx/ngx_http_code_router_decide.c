@@ -781,6 +781,7 @@ ngx_http_code_router_set_binding(ngx_http_request_t *r, ngx_int_t *index,
         { CR_VAR_LOT, 1, CR_BATCH_LOT },
         { CR_VAR_PRODUCED, 1, CR_BATCH_PRODUCED },
         { CR_VAR_REGION, 1, CR_BATCH_REGION },
+        { CR_VAR_DEALER, 1, CR_BATCH_DEALER },
         { CR_VAR_CAMPAIGN, 0, CR_CAMP_ID },
         { CR_VAR_CAMPAIGN_NAME, 0, CR_CAMP_NAME },
     };

@@ -50,6 +50,7 @@ static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     CR_MEMBER("gtin", CR_VAR_GTIN),
     CR_MEMBER("lot", CR_VAR_LOT),
     CR_MEMBER("region", CR_VAR_REGION),
+    CR_MEMBER("dealer", CR_VAR_DEALER),
     CR_MEMBER("target", CR_VAR_TARGET),
     CR_MEMBER("client", CR_VAR_CLIENT),
     CR_NUMBER("scans", CR_VAR_SCANS),

@@ -38,6 +38,7 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_lot"), CR_VAR_LOT, NULL },
     { ngx_string("code_router_production_date"), CR_VAR_PRODUCED, NULL },
     { ngx_string("code_router_region"), CR_VAR_REGION, NULL },
+    { ngx_string("code_router_dealer"), CR_VAR_DEALER, NULL },
     { ngx_string("code_router_target"), CR_VAR_TARGET, NULL },
     { ngx_string("code_router_client"), CR_VAR_CLIENT, NULL },
     { ngx_string("code_router_generation"), CR_VAR_GENERATION, NULL },

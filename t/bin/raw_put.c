@@ -41,7 +41,7 @@ static const char  *camp_fields[CR_CAMP_NSTR] = {
 };
 
 static const char  *batch_fields[CR_BATCH_NSTR] = {
-    "id", "campaign", "sku", "gtin", "lot", "produced", "region"
+    "id", "campaign", "sku", "gtin", "lot", "produced", "region", "dealer"
 };
 
 static const char  *link_fields[CR_LINK_NSTR] = {

@@ -253,6 +253,10 @@ test_lookup(void)
 }
 
 
+static size_t batch_record(uint8_t *p, int kind, unsigned ns,
+    const char *dealer);
+
+
 static void
 test_decoders(void)
 {
@@ -286,6 +290,50 @@ test_decoders(void)
     tap_ok(cr_override_decode(buf, 15, &o) == 0 && o.campaign.len == 0,
            "a minimal revoked override decodes");
     tap_ok(cr_override_decode(buf, 14, &o) == -1, "one byte short: refused");
+
+    /* Batches: "B", the layout before dealers (7 strings), still reads,
+     * with no dealer; "D" has the dealer's 8th; a "D" cut after 7 string
+     * entries is refused. */
+    tap_ok(batch_record(buf, 'B', 7, "D-01") > 0
+           && cr_batch_decode(buf, batch_record(buf, 'B', 7, "D-01"), &b) == 0
+           && b.s[CR_BATCH_ID].len == 2 && b.first == 1 && b.last == 9
+           && b.s[CR_BATCH_DEALER].len == 0,
+           "a batch record of the layout before dealers: no dealer");
+    tap_ok(cr_batch_decode(buf, batch_record(buf, 'D', 8, "D-01"), &b) == 0
+           && b.s[CR_BATCH_DEALER].len == 4
+           && memcmp(b.s[CR_BATCH_DEALER].data, "D-01", 4) == 0,
+           "a batch record with a dealer");
+    tap_ok(cr_batch_decode(buf, batch_record(buf, 'D', 7, "D-01"), &b) != 0,
+           "... its 8th string missing: refused");
+}
+
+
+/* A batch record by hand (kind, ns string entries): id "b1", serials 1
+ * to 9 of key id 1, scene verify, the 8th string dealer if ns is 8. */
+static size_t
+batch_record(uint8_t *p, int kind, unsigned ns, const char *dealer)
+{
+    size_t    off, len;
+    unsigned  i;
+
+    memset(p, 0, 256);
+    p[0] = (uint8_t) kind;
+    p[1] = CR_SCENE_VERIFY;
+    p[2] = 1;
+    p[3] = 1;                           /* first: 1, little-endian */
+    p[11] = 9;                          /* last: 9 */
+    off = 19 + 4 * ns;
+
+    for (i = 0; i < ns; i++) {
+        len = i == 0 ? 2 : i == 7 ? strlen(dealer) : 0;
+        p[19 + 4 * i] = (uint8_t) off;
+        p[20 + 4 * i] = (uint8_t) (off >> 8);
+        p[21 + 4 * i] = (uint8_t) len;
+        memcpy(p + off, i == 0 ? "b1" : dealer, len);
+        off += len;
+    }
+
+    return off;
 }
 
 
