@@ -429,10 +429,10 @@ void ngx_http_code_router_count_reopen(void);
 /* A scan answered 503 for its campaign's unusable target. */
 void ngx_http_code_router_count_unusable(ngx_http_request_t *r);
 
-/* A scan of genuine code kid, serial that no batch of the server's store
+/* A scan of genuine code kid, serial that no batch of store db (its path)
  * holds (an overrun or a leak: not a forgery). */
 void ngx_http_code_router_count_overrun(ngx_http_request_t *r,
-    unsigned kid, uint64_t serial);
+    ngx_str_t *db, unsigned kid, uint64_t serial);
 
 /* The entry of key in m's overrun table, or NULL. */
 ngx_http_code_router_overrun_t *ngx_http_code_router_overrun_find(

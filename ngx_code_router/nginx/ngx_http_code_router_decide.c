@@ -41,6 +41,8 @@ static ngx_int_t ngx_http_code_router_window(ngx_http_request_t *r,
     cr_binding_t *b, ngx_uint_t field, ngx_str_t *url);
 static ngx_int_t ngx_http_code_router_stored_url(ngx_http_request_t *r,
     cr_binding_t *b, cr_str_t *s, ngx_str_t *url);
+static void ngx_http_code_router_overrun(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d);
 static void ngx_http_code_router_unusable(ngx_http_request_t *r,
     cr_binding_t *b, const char *why);
 static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
@@ -608,6 +610,25 @@ ngx_http_code_router_unusable(ngx_http_request_t *r, cr_binding_t *b,
 }
 
 
+/* A genuine code no batch of the server's store holds: counted by store. */
+static void
+ngx_http_code_router_overrun(ngx_http_request_t *r,
+    ngx_http_code_router_decision_t *d)
+{
+    ngx_http_code_router_srv_conf_t   *crscf;
+    ngx_http_code_router_main_conf_t  *crmcf;
+
+    crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
+    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
+
+    if (crscf->db_index) {
+        ngx_http_code_router_count_overrun(r,
+            ngx_http_code_router_db_path(crmcf, crscf->db_index - 1),
+            d->kid, d->serial);
+    }
+}
+
+
 /* The one exit: counts the answer, sets the variables, sends it. */
 ngx_int_t
 ngx_http_code_router_send(ngx_http_request_t *r,
@@ -623,7 +644,7 @@ ngx_http_code_router_send(ngx_http_request_t *r,
                                wechat, d->ans);
 
     if (d->out == CR_OUT_UNBOUND && d->verified) {
-        ngx_http_code_router_count_overrun(r, d->kid, d->serial);
+        ngx_http_code_router_overrun(r, d);
     }
 
     if (ngx_http_code_router_set_vars(r, d) != NGX_OK) {

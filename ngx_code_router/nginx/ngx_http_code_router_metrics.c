@@ -78,30 +78,24 @@ ngx_http_code_router_count_unusable(ngx_http_request_t *r)
 
 
 void
-ngx_http_code_router_count_overrun(ngx_http_request_t *r, unsigned kid,
-    uint64_t serial)
+ngx_http_code_router_count_overrun(ngx_http_request_t *r, ngx_str_t *db,
+    unsigned kid, uint64_t serial)
 {
     uint32_t                           crc;
     uint64_t                           key;
-    ngx_str_t                         *path;
     ngx_slab_pool_t                   *shpool;
     ngx_http_code_router_overrun_t    *e, *own;
     ngx_http_code_router_metrics_t    *m;
-    ngx_http_code_router_srv_conf_t   *crscf;
     ngx_http_code_router_main_conf_t  *crmcf;
 
     crmcf = ngx_http_get_module_main_conf(r, ngx_http_code_router_module);
-    crscf = ngx_http_get_module_srv_conf(r, ngx_http_code_router_module);
 
-    if (crmcf->shm == NULL || crmcf->shm->data == NULL
-        || crscf->db_index == 0)
-    {
+    if (crmcf->shm == NULL || crmcf->shm->data == NULL) {
         return;
     }
 
     m = crmcf->shm->data;
-    path = ngx_http_code_router_db_path(crmcf, crscf->db_index - 1);
-    crc = ngx_crc32_short(path->data, path->len);
+    crc = ngx_crc32_short(db->data, db->len);
     key = CR_OVERRUN_KEY(crc, kid + 1, serial >> CR_OVERRUN_BLOCK_LG);
 
     e = ngx_http_code_router_overrun_find(m, key);
