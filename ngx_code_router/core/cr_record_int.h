@@ -127,7 +127,9 @@ cr_batch_key(const uint8_t *p, size_t n)
 {
     uint64_t  last;
 
-    if (n < 1 + CR_BATCH_FIXED || p[0] != CR_REC_BATCH) {
+    if (n < 1 + CR_BATCH_FIXED
+        || (p[0] != CR_REC_BATCH && p[0] != CR_REC_BATCH_D))
+    {
         return UINT64_MAX;
     }
 

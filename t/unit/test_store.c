@@ -1176,6 +1176,8 @@ pack_digest(const char *db, int flags, uint64_t max, uint64_t step,
                         r.batch.s[CR_BATCH_ID].len);
                 h = mix(h, r.batch.s[CR_BATCH_REGION].data,
                         r.batch.s[CR_BATCH_REGION].len);
+                h = mix(h, r.batch.s[CR_BATCH_DEALER].data,
+                        r.batch.s[CR_BATCH_DEALER].len);
             }
 
             free_allocs();
@@ -1209,8 +1211,9 @@ pack_agrees(const char *db, uint64_t max, uint64_t step, int want_pack)
 }
 
 
-/* A store of n batches "b<i>" of key id 1, serials 10 i .. 10 i + 4, one
- * of key id 2 (serials 0..4) and their campaign; 0 or -1. */
+/* A store of n batches "b<i>" of key id 1, serials 10 i .. 10 i + 4
+ * (every third with a dealer: both record kinds), one of key id 2
+ * (serials 0..4) and their campaign; 0 or -1. */
 static int
 pack_store(const char *db, size_t n)
 {
@@ -1233,6 +1236,9 @@ pack_store(const char *db, size_t n)
     for (i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "b%zu", i);
         batch(&bt, id, 1, i * 10, i * 10 + 4, "open");
+        if (i % 3 == 0) {
+            bt.s[CR_BATCH_DEALER] = S("dealer-7");   /* the other kind */
+        }
         if (cr_store_put_batch(st, &bt, &other) != CR_PUT_ADDED) {
             break;
         }
