@@ -128,6 +128,8 @@ struct cr_store_s {
     int         held;                  /* rtxn is live */
     int         nocache;
     cr_cache_t  cache;
+    uint64_t    pack_missed;           /* lookups the pack could not
+                                        * answer (cr_store_test.h) */
     const char *(*check)(const cr_campaign_t *c);
     uint64_t   *fadd;                  /* writer: override keys added */
     size_t      nfadd;

@@ -270,6 +270,8 @@ cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
 
     /* No pack, or it cannot say: LMDB's seek, with its answer. */
     if (bad != 0) {
+        st->pack_missed += st->cache.pack_on;
+
         k.mv_data = (void *) key;
         k.mv_size = CR_KEY_LEN;
 
@@ -807,6 +809,13 @@ cr_store_cached(cr_store_t *st)
     return (st->cache.on ? CR_CACHED_COPY : 0)
            | (st->cache.pack_on ? CR_CACHED_BATCHES : 0)
            | (st->cache.filter_on ? CR_CACHED_FILTER : 0);
+}
+
+
+uint64_t
+cr_store_pack_missed(cr_store_t *st)
+{
+    return st->pack_missed;
 }
 
 

@@ -27,4 +27,8 @@
 
 int cr_store_cached(cr_store_t *st);
 
+/* Lookups since the open that the batch pack was on for but could not
+ * answer (an unsound chunk): searched in LMDB instead. */
+uint64_t cr_store_pack_missed(cr_store_t *st);
+
 #endif /* CR_STORE_TEST_H */
