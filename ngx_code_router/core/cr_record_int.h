@@ -119,4 +119,28 @@ cr_get_u64(const uint8_t *p)
 }
 
 
+/* The key a batch record of n bytes is stored under, as cr_key_value()
+ * (kid | last serial), from its fixed part; UINT64_MAX if it is not one.
+ * Inline: the batch pack checks two a lookup. */
+static inline uint64_t
+cr_batch_key(const uint8_t *p, size_t n)
+{
+    uint64_t  last;
+
+    if (n < 1 + CR_BATCH_FIXED
+        || (p[0] != CR_REC_BATCH && p[0] != CR_REC_BATCH_D))
+    {
+        return UINT64_MAX;
+    }
+
+    memcpy(&last, p + 11, 8);          /* one load, not cr_get_u64's 8 */
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    last = __builtin_bswap64(last);
+#endif
+
+    return ((uint64_t) p[2] << 40) | (last & (((uint64_t) 1 << 40) - 1));
+}
+
+
 #endif /* CR_RECORD_INT_H */

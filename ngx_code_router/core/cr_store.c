@@ -185,6 +185,7 @@ cr_store_close(cr_store_t *st)
 
     cr_cache_free(&st->cache);
     free(st->fadd);
+    free(st->padd);
 
     if (st->wtxn) {
         mdb_txn_abort(st->wtxn);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cr_filter.h"
+#include "cr_pack.h"
 #include "cr_record_int.h"
 #include "cr_store.h"
 
@@ -20,14 +21,11 @@
 /* Below this, a failed write is put down to a full file system. */
 #define CR_STORE_LOW_SPACE  (1u << 20)
 
-/* A reader copies the campaigns and rules of a store this small, and its
- * batches too when they are at most CR_CACHE_MAX_BATCHES (LMDB's count
- * says so without a walk); more batches are searched in the map.  The
- * copy is made again after every commit, in every worker: 575
- * instructions a batch. */
+/* A reader copies the campaigns and rules of a store this small, again
+ * after every commit; the batches it finds in the batch pack (cr_pack.h),
+ * in the map: no copy. */
 #define CR_CACHE_MAX_RECORDS  65536
 #define CR_CACHE_MAX_BYTES    (32u << 20)
-#define CR_CACHE_MAX_BATCHES  65536
 
 /* The override filter's header record, in the meta database
  * (cr_filter.h), and its chunks': "ofilter." and the chunk's number, 4
@@ -35,14 +33,32 @@
 #define CR_FILTER_KEY         "ofilter"
 #define CR_FILTER_CHUNK_KEY   (sizeof(CR_FILTER_KEY) + 4)
 
+/* The batch pack's directory record and its chunks', likewise. */
+#define CR_PACK_KEY           "bpack"
+#define CR_PACK_CHUNK_KEY     (sizeof(CR_PACK_KEY) + 4)
+
+/* prefix "name." (plen: sizeof("name")) and i, big-endian. */
+static inline void
+cr_chunk_key(uint8_t *k, const char *prefix, size_t plen, uint32_t i)
+{
+    memcpy(k, prefix, plen - 1);
+    k[plen - 1] = '.';
+    k[plen] = (uint8_t) (i >> 24);
+    k[plen + 1] = (uint8_t) (i >> 16);
+    k[plen + 2] = (uint8_t) (i >> 8);
+    k[plen + 3] = (uint8_t) i;
+}
+
 static inline void
 cr_filter_chunk_key(uint8_t *k, uint32_t i)
 {
-    memcpy(k, CR_FILTER_KEY ".", sizeof(CR_FILTER_KEY));
-    k[sizeof(CR_FILTER_KEY)] = (uint8_t) (i >> 24);
-    k[sizeof(CR_FILTER_KEY) + 1] = (uint8_t) (i >> 16);
-    k[sizeof(CR_FILTER_KEY) + 2] = (uint8_t) (i >> 8);
-    k[sizeof(CR_FILTER_KEY) + 3] = (uint8_t) i;
+    cr_chunk_key(k, CR_FILTER_KEY, sizeof(CR_FILTER_KEY), i);
+}
+
+static inline void
+cr_pack_chunk_key(uint8_t *k, uint32_t i)
+{
+    cr_chunk_key(k, CR_PACK_KEY, sizeof(CR_PACK_KEY), i);
 }
 
 
@@ -56,16 +72,11 @@ typedef struct {
 
 
 /*
- * A reader's copy of the batches and campaigns of one snapshot, decoded
- * once: the per-code overrides stay in LMDB (there may be billions), the
- * ranges and campaigns a scan needs are a binary search away.
+ * A reader's copy of the campaigns of one snapshot, decoded once, and its
+ * batch pack and override filter, pointers into the map: the per-code
+ * overrides stay in LMDB (there may be billions), the ranges and
+ * campaigns a scan needs are a binary search away.
  */
-typedef struct {
-    uint64_t     key;                  /* kid(8) | last serial(40) */
-    int          bad;                  /* the record does not decode */
-    cr_batch_t   b;
-} cr_cbatch_t;
-
 typedef struct {
     cr_str_t       id;                 /* the key */
     int            bad;                /* it or one of its rules */
@@ -79,10 +90,7 @@ typedef struct {
     size_t        txnid;               /* of the snapshot; 0: none */
     int           on;                  /* campaigns and rules copied (0:
                                         * read LMDB instead) */
-    int           batches_on;          /* and batches (implies on) */
     uint8_t      *arena;               /* keys and records, copied */
-    cr_cbatch_t  *batch;               /* in key order */
-    size_t        nbatch;
     cr_ccamp_t   *camp;                /* in key order */
     size_t        ncamp;
     cr_rule_t    *rule;                /* in key order: by campaign */
@@ -94,6 +102,14 @@ typedef struct {
     size_t        filter_cap;          /* pointers filter has room for */
     unsigned      filter_lg;
     int           filter_on;           /* filter is the snapshot's */
+    int           pack_checked;        /* pack below looked for */
+    int           pack_on;             /* pack is the snapshot's */
+    cr_pack_dir_t pack;                /* its directory, in the map */
+    const uint8_t **pack_chunk;        /* each chunk, found on its first
+                                        * use; cr_pack_bad: not sane */
+    size_t       *pack_size;           /* and its size */
+    size_t        pack_cap;            /* pointers pack_chunk has room
+                                        * for */
 } cr_cache_t;
 
 
@@ -112,6 +128,8 @@ struct cr_store_s {
     int         held;                  /* rtxn is live */
     int         nocache;
     cr_cache_t  cache;
+    uint64_t    pack_missed;           /* lookups the pack could not
+                                        * answer (cr_store_test.h) */
     const char *(*check)(const cr_campaign_t *c);
     uint64_t   *fadd;                  /* writer: override keys added */
     size_t      nfadd;
@@ -121,6 +139,12 @@ struct cr_store_s {
     uint64_t    froom;                 /* writer: keys the filter takes
                                         * before it must be rebuilt */
     MDB_stat    fstat0;                /* writer: codes at begin */
+    uint64_t   *padd;                  /* writer: batch keys put or
+                                        * deleted */
+    size_t      npadd;
+    size_t      cappadd;
+    int         pstale;                /* writer: padd is incomplete */
+    MDB_stat    pstat0;                /* writer: batches at begin */
     MDB_txn    *wtxn;
     cr_meta_t   meta;                  /* of the write transaction */
     size_t      gen_txnid;             /* reader: generation cached by */
@@ -154,6 +178,17 @@ int cr_meta_write(cr_store_t *st);
 int cr_rec_value(cr_store_t *st, size_t n, MDB_val *v);
 int cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key, MDB_val *val,
     uint64_t *count);
+/* Deletes the meta records "prefix.<n>" (cr_chunk_key) of n >= from,
+ * and with header the record "prefix"; an LMDB code.  The order of two
+ * u64 (for qsort). */
+int cr_chunks_del(cr_store_t *st, const char *prefix, size_t plen,
+    size_t from, int header);
+int cr_cmp_u64(const void *a, const void *b);
+
+/* cr_pack_write.c: a batch key put or deleted, noted for the commit's
+ * pack update; the update (0 or an error). */
+void cr_pack_note(cr_store_t *st, const uint8_t *key);
+int cr_pack_write(cr_store_t *st);
 
 /* cr_store_read.c: the reader's snapshot (st->rtxn, st->rcur), begun or
  * kept; and its end.  The copy's memory. */
@@ -171,7 +206,8 @@ int cr_rules_del_campaign(cr_store_t *st, const char *id, size_t len);
 
 
 /*
- * What an override filter is built for: the shape of the codes table.  A
+ * What an override filter (or batch pack) is built for: the shape of the
+ * codes (batches) table.  A
  * write to it by anything but cr_store changes the shape (and readers then
  * search the B-tree for every code), unless it adds and deletes keys to the
  * same counts: docs/loading.md says to write with the loader only.

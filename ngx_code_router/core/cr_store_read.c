@@ -1,7 +1,7 @@
 /*
  * cr_store_read: a reader's side of cr_store.h.  The snapshot held from
  * one lookup to the next, the lookup itself, the decoded copy of the
- * snapshot's batches and campaigns and its override filter, and the copy
+ * snapshot's campaigns, its batch pack and override filter, and the copy
  * of a binding out of the map.
  */
 
@@ -12,14 +12,22 @@
 #include "cr_store_test.h"
 
 
+/* A chunk of the pack that is not sane: lookups in it search LMDB. */
+static const uint8_t  cr_pack_bad[1];
+
+
 static int cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial,
     int64_t now, cr_binding_t *b);
 static int cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
     uint64_t serial, cr_binding_t *b);
 static int cr_find_campaign(cr_store_t *st, cr_str_t id, unsigned kid,
     uint64_t serial, cr_binding_t *b);
+static int cr_pack_batch(cr_store_t *st, uint64_t want, unsigned kid,
+    cr_batch_t *batch);
+static const uint8_t *cr_pack_chunk(cr_store_t *st, size_t i);
 static void cr_cache_build(cr_store_t *st);
 static void cr_cache_filter(cr_store_t *st);
+static void cr_cache_pack(cr_store_t *st);
 static int cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n,
     size_t *bytes);
 static int cr_cache_fill(cr_store_t *st, uint8_t **pp);
@@ -162,6 +170,10 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
         if (!st->cache.filter_checked) {
             cr_cache_filter(st);
         }
+
+        if (!st->cache.pack_checked) {
+            cr_cache_pack(st);
+        }
     }
 
     b->generation = st->gen;
@@ -246,41 +258,20 @@ static int
 cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
     uint64_t serial, cr_binding_t *b)
 {
-    int                 rc, bad;
-    size_t              lo, hi, mid;
-    uint64_t            want;
-    MDB_val             k, v;
-    const cr_cbatch_t  *e;
+    int      rc, bad;
+    MDB_val  k, v;
 
-    if (st->cache.batches_on) {
-        want = cr_key_value(key);
-        lo = 0;
-        hi = st->cache.nbatch;
+    bad = st->cache.pack_on
+          ? cr_pack_batch(st, cr_key_value(key), kid, &b->batch) : -1;
 
-        while (lo < hi) {
-            mid = lo + (hi - lo) / 2;
+    if (bad == 1) {
+        return 0;
+    }
 
-            if (st->cache.batch[mid].key < want) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
+    /* No pack, or it cannot say: LMDB's seek, with its answer. */
+    if (bad != 0) {
+        st->pack_missed += st->cache.pack_on;
 
-        if (lo == st->cache.nbatch) {
-            return 0;
-        }
-
-        e = &st->cache.batch[lo];
-
-        if ((e->key >> 40) != kid) {
-            return 0;
-        }
-
-        bad = e->bad;
-        b->batch = e->b;
-
-    } else {
         k.mv_data = (void *) key;
         k.mv_size = CR_KEY_LEN;
 
@@ -314,6 +305,78 @@ cr_find_batch(cr_store_t *st, const uint8_t *key, unsigned kid,
     }
 
     return 0;
+}
+
+
+/*
+ * In the batch pack: the first batch at or after want into batch.  0; 1
+ * if none can hold it (none at or after, or of another key id); -1 if the
+ * pack cannot say (a chunk or its record does not decode).
+ */
+static int
+cr_pack_batch(cr_store_t *st, uint64_t want, unsigned kid,
+    cr_batch_t *batch)
+{
+    int             got;
+    size_t          i, len;
+    const uint8_t  *p, *rec;
+
+    i = cr_pack_dir_find(&st->cache.pack, want);
+
+    if (i == st->cache.pack.n) {
+        return 1;
+    }
+
+    p = st->cache.pack_chunk[i];
+
+    if (p == NULL) {
+        p = cr_pack_chunk(st, i);
+    }
+
+    if (p == cr_pack_bad) {
+        return -1;
+    }
+
+    got = cr_pack_chunk_find(p, st->cache.pack_size[i], want, &rec, &len);
+
+    if (got < 0) {
+        return -1;
+    }
+
+    if ((unsigned) got != kid) {
+        return 1;
+    }
+
+    return cr_batch_decode(rec, len, batch) == 0 ? 0 : -1;
+}
+
+
+/* Chunk i of the pack, found on its first use in the snapshot and kept;
+ * cr_pack_bad if it is missing or not the directory's. */
+static const uint8_t *
+cr_pack_chunk(cr_store_t *st, size_t i)
+{
+    uint8_t         ck[CR_PACK_CHUNK_KEY];
+    MDB_val         k, v;
+    cr_pack_dir_t  *d;
+
+    d = &st->cache.pack;
+    cr_pack_chunk_key(ck, cr_pack_dir_num(d, i));
+    k.mv_data = ck;
+    k.mv_size = sizeof(ck);
+
+    if (mdb_get(st->rtxn, st->meta_dbi, &k, &v) != 0
+        || cr_pack_chunk_check(v.mv_data, v.mv_size, i > 0,
+                               i ? cr_pack_dir_last(d, i - 1) : 0,
+                               cr_pack_dir_last(d, i)) != 0)
+    {
+        st->cache.pack_chunk[i] = cr_pack_bad;
+    } else {
+        st->cache.pack_chunk[i] = v.mv_data;
+        st->cache.pack_size[i] = v.mv_size;
+    }
+
+    return st->cache.pack_chunk[i];
 }
 
 
@@ -423,19 +486,16 @@ cr_copy_out(cr_binding_t *b, cr_alloc_pt alloc, void *ctx)
 
 
 /*
- * Replaces the cache with the reader's snapshot.  A store over the limits,
- * a key not in the layout of cr_key_make() (written behind the loader's
- * back) or no memory leaves it off: lookups then read LMDB, with the same
- * answers.  Batches are copied only when they are few (the count is
- * LMDB's, so a store of a million costs nothing here); 1,000 take about
- * 0.2 ms, once per commit.
+ * Replaces the cache with the reader's snapshot.  A store over the limits
+ * or no memory leaves the copy off: lookups then read LMDB, with the same
+ * answers.  The batches are not copied: the pack (cr_cache_pack) serves
+ * them from the map.
  */
 static void
 cr_cache_build(cr_store_t *st)
 {
-    size_t       nb, nc, nr, bytes;
+    size_t       nc, nr, bytes;
     uint8_t     *p;
-    MDB_stat     ms;
     cr_cache_t  *c;
 
     c = &st->cache;
@@ -443,34 +503,22 @@ cr_cache_build(cr_store_t *st)
     c->txnid = mdb_txn_id(st->rtxn);
 
     bytes = 0;
-    nb = 0;
 
-    if (mdb_stat(st->rtxn, st->batch_dbi, &ms) != 0) {
-        return;
-    }
-
-    c->batches_on = ms.ms_entries <= CR_CACHE_MAX_BATCHES;
-
-    if ((c->batches_on
-         && cr_cache_measure(st, st->batch_dbi, &nb, &bytes) != 0)
-        || cr_cache_measure(st, st->camp_dbi, &nc, &bytes) != 0
+    if (cr_cache_measure(st, st->camp_dbi, &nc, &bytes) != 0
         || cr_cache_measure(st, st->rule_dbi, &nr, &bytes) != 0
-        || nb + nc + nr > CR_CACHE_MAX_RECORDS || bytes > CR_CACHE_MAX_BYTES)
+        || nc + nr > CR_CACHE_MAX_RECORDS || bytes > CR_CACHE_MAX_BYTES)
     {
-        c->batches_on = 0;
         return;
     }
 
     c->arena = malloc(bytes + 1);
-    c->batch = malloc((nb + 1) * sizeof(cr_cbatch_t));
     c->camp = malloc((nc + 1) * sizeof(cr_ccamp_t));
     c->rule = malloc((nr + 1) * sizeof(cr_rule_t));
-    c->nbatch = nb;
     c->ncamp = nc;
     c->nrule = nr;
     p = c->arena;
 
-    if (c->arena == NULL || c->batch == NULL || c->camp == NULL
+    if (c->arena == NULL || c->camp == NULL
         || c->rule == NULL || cr_cache_fill(st, &p) != 0
         || cr_cache_rules(st, p) != 0)
     {
@@ -483,8 +531,7 @@ cr_cache_build(cr_store_t *st)
 }
 
 
-/* Counts the records of dbi and adds their bytes; -1 if a batches key is
- * not a code key. */
+/* Counts the records of dbi and adds their bytes. */
 static int
 cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n, size_t *bytes)
 {
@@ -502,10 +549,6 @@ cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n, size_t *bytes)
          rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     {
-        if (dbi == st->batch_dbi && k.mv_size != CR_KEY_LEN) {
-            break;
-        }
-
         (*n)++;
         *bytes += k.mv_size + v.mv_size;
 
@@ -520,8 +563,8 @@ cr_cache_measure(cr_store_t *st, MDB_dbi dbi, size_t *n, size_t *bytes)
 }
 
 
-/* Copies and decodes every batch and campaign (same snapshot, so the
- * counts of cr_cache_measure() hold). */
+/* Copies and decodes every campaign (same snapshot, so the counts of
+ * cr_cache_measure() hold). */
 static int
 cr_cache_fill(cr_store_t *st, uint8_t **pp)
 {
@@ -535,29 +578,7 @@ cr_cache_fill(cr_store_t *st, uint8_t **pp)
     c = &st->cache;
     p = *pp;
 
-    if (mdb_cursor_open(st->rtxn, st->batch_dbi, &cur) != 0) {
-        return -1;
-    }
-
-    i = 0;
-
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-         rc == 0 && i < c->nbatch;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++)
-    {
-        memcpy(p, v.mv_data, v.mv_size);
-        c->batch[i].key = cr_key_value(k.mv_data);
-
-        c->batch[i].bad = cr_batch_decode(p, v.mv_size, &c->batch[i].b)
-                          != 0;
-        p += v.mv_size;
-    }
-
-    mdb_cursor_close(cur);
-
-    if (i != c->nbatch
-        || mdb_cursor_open(st->rtxn, st->camp_dbi, &cur) != 0)
-    {
+    if (mdb_cursor_open(st->rtxn, st->camp_dbi, &cur) != 0) {
         return -1;
     }
 
@@ -679,11 +700,69 @@ cr_cache_filter(cr_store_t *st)
 }
 
 
+/*
+ * The snapshot's batch pack, if it was built for the batches table as the
+ * snapshot has it (cr_filter_stamp): one get of its directory (about 1,100
+ * chunks, 13 KB, for 1 M batches), its chunks found as lookups need them.
+ */
+static void
+cr_cache_pack(cr_store_t *st)
+{
+    MDB_val         k, v;
+    MDB_stat        ms;
+    uint64_t        stamp[CR_PACK_NSTAMP];
+    cr_cache_t     *c;
+    size_t         *sz;
+    cr_pack_dir_t   d;
+    const uint8_t **p;
+
+    c = &st->cache;
+    c->pack_checked = 1;
+    c->pack_on = 0;
+
+    k.mv_data = CR_PACK_KEY;
+    k.mv_size = sizeof(CR_PACK_KEY) - 1;
+
+    if (mdb_stat(st->rtxn, st->batch_dbi, &ms) != 0
+        || mdb_get(st->rtxn, st->meta_dbi, &k, &v) != 0
+        || cr_pack_dir_decode(v.mv_data, v.mv_size, &d) != 0)
+    {
+        return;
+    }
+
+    cr_filter_stamp(&ms, stamp);
+
+    if (memcmp(stamp, d.stamp, sizeof(stamp)) != 0) {
+        return;
+    }
+
+    if (d.n >= c->pack_cap) {
+        p = realloc(c->pack_chunk, (d.n + 1) * sizeof(uint8_t *));
+        if (p == NULL) {
+            return;
+        }
+        c->pack_chunk = p;
+
+        sz = realloc(c->pack_size, (d.n + 1) * sizeof(size_t));
+        if (sz == NULL) {
+            return;
+        }
+        c->pack_size = sz;
+        c->pack_cap = d.n + 1;
+    }
+
+    memset(c->pack_chunk, 0, d.n * sizeof(uint8_t *));
+    c->pack = d;
+    c->pack_on = 1;
+}
+
+
 void
 cr_cache_free(cr_cache_t *c)
 {
     free(c->arena);
-    free(c->batch);
+    free(c->pack_chunk);
+    free(c->pack_size);
     free(c->camp);
     free(c->rule);
     free(c->filter);
@@ -709,6 +788,8 @@ cr_rtxn_end(cr_store_t *st)
         /* It points into the snapshot: found again in the next one. */
         st->cache.filter_on = 0;
         st->cache.filter_checked = 0;
+        st->cache.pack_on = 0;
+        st->cache.pack_checked = 0;
     }
 }
 
@@ -726,8 +807,15 @@ int
 cr_store_cached(cr_store_t *st)
 {
     return (st->cache.on ? CR_CACHED_COPY : 0)
-           | (st->cache.batches_on ? CR_CACHED_BATCHES : 0)
+           | (st->cache.pack_on ? CR_CACHED_BATCHES : 0)
            | (st->cache.filter_on ? CR_CACHED_FILTER : 0);
+}
+
+
+uint64_t
+cr_store_pack_missed(cr_store_t *st)
+{
+    return st->pack_missed;
 }
 
 

@@ -12,19 +12,23 @@
 #include "cr_store.h"
 
 
-/* cr_store_open() flag for a reader: no copy of the batches and
- * campaigns, no override filter (every lookup searches LMDB). */
+/* cr_store_open() flag for a reader: no copy of the campaigns, no batch
+ * pack, no override filter (every lookup searches LMDB). */
 #define CR_STORE_NOCACHE     0x08
 
 /* What lookups of the current snapshot use instead of LMDB searches: the
  * copy of the campaigns and rules (not for a big store), the override
- * filter (cr_filter.h; not if another tool wrote the overrides), the copy
- * of the batches (only when they are few).  0 for a writer or with
- * CR_STORE_NOCACHE. */
+ * filter (cr_filter.h; not if another tool wrote the overrides), the
+ * batch pack (cr_pack.h; likewise for the batches).  0 for a writer or
+ * with CR_STORE_NOCACHE. */
 #define CR_CACHED_COPY     0x01
 #define CR_CACHED_FILTER   0x02
 #define CR_CACHED_BATCHES  0x04
 
 int cr_store_cached(cr_store_t *st);
+
+/* Lookups since the open that the batch pack was on for but could not
+ * answer (an unsound chunk): searched in LMDB instead. */
+uint64_t cr_store_pack_missed(cr_store_t *st);
 
 #endif /* CR_STORE_TEST_H */

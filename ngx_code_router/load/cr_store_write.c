@@ -60,6 +60,9 @@ cr_store_begin(cr_store_t *st)
         st->fstale = 1;
     }
 
+    st->npadd = 0;
+    st->pstale = mdb_stat(st->wtxn, st->batch_dbi, &st->pstat0) != 0;
+
     k.mv_data = CR_FILTER_KEY;
     k.mv_size = sizeof(CR_FILTER_KEY) - 1;
 
@@ -83,6 +86,10 @@ cr_store_commit(cr_store_t *st, int64_t now)
     st->meta.last_commit = now;
 
     rc = cr_filter_write(st);
+
+    if (rc == 0) {
+        rc = cr_pack_write(st);
+    }
 
     if (rc == 0) {
         rc = cr_meta_write(st);
@@ -386,6 +393,11 @@ cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
     if (rc == 0) {
         if (old.mv_size != CR_KEY_LEN || memcmp(old.mv_data, key, CR_KEY_LEN))
         {
+            if (old.mv_size == CR_KEY_LEN) {
+                cr_pack_note(st, old.mv_data);
+            } else {
+                st->pstale = 1;
+            }
             rc = mdb_del(st->wtxn, st->batch_dbi, &old, NULL);
             if (rc != 0 && rc != MDB_NOTFOUND) {
                 return cr_mdb_rc(st, rc, "cannot move a batch");
@@ -403,6 +415,10 @@ cr_store_put_batch(cr_store_t *st, const cr_batch_t *b, cr_batch_t *other)
     rc = cr_put_record(st, st->batch_dbi, &k, &v, &st->meta.batches);
     if (rc < 0) {
         return rc;
+    }
+
+    if (rc != CR_PUT_SAME) {
+        cr_pack_note(st, key);
     }
 
     if (moved) {
@@ -436,6 +452,12 @@ cr_store_del_batch(cr_store_t *st, const char *id, size_t len)
     rc = mdb_get(st->wtxn, st->batch_id_dbi, &k, &v);
     if (rc != 0) {
         return cr_mdb_rc(st, rc, "cannot read batch ids");
+    }
+
+    if (v.mv_size == CR_KEY_LEN) {
+        cr_pack_note(st, v.mv_data);
+    } else {
+        st->pstale = 1;
     }
 
     rc = mdb_del(st->wtxn, st->batch_dbi, &v, NULL);
@@ -744,7 +766,7 @@ cr_filter_note(cr_store_t *st, const uint8_t *key)
 }
 
 
-static int
+int
 cr_cmp_u64(const void *a, const void *b)
 {
     uint64_t  x, y;
@@ -900,19 +922,18 @@ cr_filter_rebuild(cr_store_t *st, const MDB_stat *ms, cr_filter_t *f,
 }
 
 
-/* Deletes the filter's chunk records from number from on, and with
- * header, its header; an LMDB code. */
-static int
-cr_filter_del(cr_store_t *st, size_t from, int header)
+int
+cr_chunks_del(cr_store_t *st, const char *prefix, size_t plen, size_t from,
+    int header)
 {
     int          rc;
     MDB_val      k, v;
-    uint8_t      ck[CR_FILTER_CHUNK_KEY];
+    uint8_t      ck[64];
     MDB_cursor  *cur;
 
     if (header) {
-        k.mv_data = CR_FILTER_KEY;
-        k.mv_size = sizeof(CR_FILTER_KEY) - 1;
+        k.mv_data = (void *) prefix;
+        k.mv_size = plen - 1;
         rc = mdb_del(st->wtxn, st->meta_dbi, &k, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             return rc;
@@ -924,13 +945,12 @@ cr_filter_del(cr_store_t *st, size_t from, int header)
         return rc;
     }
 
-    cr_filter_chunk_key(ck, (uint32_t) from);
+    cr_chunk_key(ck, prefix, plen, (uint32_t) from);
     k.mv_data = ck;
-    k.mv_size = sizeof(ck);
+    k.mv_size = plen + 4;
 
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && k.mv_size == sizeof(ck)
-         && memcmp(k.mv_data, CR_FILTER_KEY ".", sizeof(CR_FILTER_KEY)) == 0;
+         rc == 0 && k.mv_size == plen + 4 && memcmp(k.mv_data, ck, plen) == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     {
         rc = mdb_cursor_del(cur, 0);
@@ -994,10 +1014,10 @@ cr_filter_write(cr_store_t *st)
         rc = cr_filter_rebuild(st, &ms, &f, &n);
 
         if (rc == 0) {
-            rc = cr_filter_del(st, n, 0);
+            rc = cr_chunks_del(st, CR_FILTER_KEY, sizeof(CR_FILTER_KEY), n, 0);
 
         } else if (rc == -1) {
-            rc = cr_filter_del(st, 0, 1);
+            rc = cr_chunks_del(st, CR_FILTER_KEY, sizeof(CR_FILTER_KEY), 0, 1);
             return cr_mdb_rc(st, rc, "cannot delete the filter");
 
         } else if (rc == ENOMEM) {

@@ -18,6 +18,7 @@
 
 #include "cr_load.h"
 #include "cr_store.h"
+#include "cr_pack.h"
 #include "cr_store_test.h"
 #include "cr_target.h"
 #include "cr_time.h"
@@ -830,8 +831,8 @@ test_reader_cache(const char *cli)
                "from the copy as from LMDB, other batches still served");
     }
 
-    /* One batch more than the copy takes (CR_CACHE_MAX_BATCHES): batches
-     * are searched in the map, the campaign still copied. */
+    /* One batch more than the old copy took: batches from the pack, the
+     * campaign copied. */
     snprintf(p2, sizeof(p2), "%s/many-batches.mdb", dir);
     if (cr_store_open(&st, p2, CR_STORE_CREATE, err, sizeof(err)) != 0) {
         tap_ok(0, "open %s: %s", p2, err);
@@ -858,10 +859,10 @@ test_reader_cache(const char *cli)
 
     answers(p2, 0, a, sizeof(a), &cached);
     answers(p2, CR_STORE_NOCACHE, b, sizeof(b), &plain);
-    tap_ok((cached & CR_CACHED_COPY) && !(cached & CR_CACHED_BATCHES)
+    tap_ok((cached & CR_CACHED_COPY) && (cached & CR_CACHED_BATCHES)
            && strstr(a, "1 70 0 1 b7 ") != NULL && strcmp(a, b) == 0,
-           "over the limit: batches read from the map, the campaigns "
-           "copied, the same answers");
+           "over the old copy's limit: batches from the pack, the "
+           "campaigns copied, the same answers");
 }
 
 
@@ -1116,6 +1117,485 @@ test_override_filter(const char *cli)
 }
 
 
+/* FNV-1a over n bytes, into h. */
+static uint64_t
+mix(uint64_t h, const void *p, size_t n)
+{
+    size_t          i;
+    const uint8_t  *b;
+
+    b = p;
+    for (i = 0; i < n; i++) {
+        h = (h ^ b[i]) * 1099511628211ull;
+    }
+
+    return h;
+}
+
+
+/*
+ * Every answer (status, batch, or the error) of a reader of db for key
+ * ids 0..2 and serials 0, step, 2 step... up to max, folded into one
+ * number: two readers that answer alike give the same.
+ */
+static uint64_t
+pack_digest(const char *db, int flags, uint64_t max, uint64_t step,
+    int *cached, uint64_t *missed)
+{
+    int           rc;
+    char          err[512];
+    unsigned      kid;
+    uint64_t      h, s;
+    cr_store_t   *st;
+    cr_binding_t  r;
+
+    h = 14695981039346656037ull;
+    *cached = -1;
+
+    if (cr_store_open(&st, db, CR_STORE_RDONLY | flags, err, sizeof(err))
+        != 0)
+    {
+        tap_diag("%s", err);
+        return 0;
+    }
+
+    for (kid = 0; kid < 3; kid++) {
+        for (s = 0; s <= max; s += step) {
+            rc = cr_store_lookup(st, kid, s, 0, &r, alloc, NULL);
+            h = mix(h, &rc, sizeof(rc));
+
+            if (rc != 0) {
+                h = mix(h, cr_store_error(st), strlen(cr_store_error(st)));
+            } else {
+                h = mix(h, &r.status, sizeof(r.status));
+                rc = r.has_batch;
+                h = mix(h, &rc, sizeof(rc));
+                h = mix(h, &r.batch.first, sizeof(r.batch.first));
+                h = mix(h, &r.batch.last, sizeof(r.batch.last));
+                h = mix(h, r.batch.s[CR_BATCH_ID].data,
+                        r.batch.s[CR_BATCH_ID].len);
+                h = mix(h, r.batch.s[CR_BATCH_REGION].data,
+                        r.batch.s[CR_BATCH_REGION].len);
+                h = mix(h, r.batch.s[CR_BATCH_DEALER].data,
+                        r.batch.s[CR_BATCH_DEALER].len);
+            }
+
+            free_allocs();
+        }
+    }
+
+    *cached = cr_store_cached(st);
+    *missed = cr_store_pack_missed(st);
+    cr_store_close(st);
+
+    return h;
+}
+
+
+/* The pack answers as LMDB does over db's serials, and is used
+ * (want_pack: for every lookup; 2: not for some, an unsound chunk). */
+static int
+pack_agrees(const char *db, uint64_t max, uint64_t step, int want_pack)
+{
+    int       c1, c2;
+    uint64_t  h1, h2, m1, m2;
+
+    h1 = pack_digest(db, 0, max, step, &c1, &m1);
+    h2 = pack_digest(db, CR_STORE_NOCACHE, max, step, &c2, &m2);
+
+    if (h1 != h2 || c2 != 0 || !!(c1 & CR_CACHED_BATCHES) != !!want_pack
+        || (want_pack == 2) != (m1 > 0))
+    {
+        tap_diag("%s: digests %llx %llx, cached %d, %llu lookups missed",
+                 db, (unsigned long long) h1, (unsigned long long) h2, c1,
+                 (unsigned long long) m1);
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* A store of n batches "b<i>" of key id 1, serials 10 i .. 10 i + 4
+ * (every third with a dealer: both record kinds), one of key id 2
+ * (serials 0..4) and their campaign; 0 or -1. */
+static int
+pack_store(const char *db, size_t n)
+{
+    char           id[32];
+    size_t         i;
+    cr_store_t    *st;
+    cr_batch_t     bt, other;
+    cr_campaign_t  c;
+
+    unlink(db);
+
+    if (cr_store_open(&st, db, CR_STORE_CREATE, id, sizeof(id)) != 0) {
+        return -1;
+    }
+
+    cr_store_begin(st);
+    campaign(&c, "open", "https://b.example/", CR_TIME_NONE, CR_TIME_NONE);
+    cr_store_put_campaign(st, &c);
+
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "b%zu", i);
+        batch(&bt, id, 1, i * 10, i * 10 + 4, "open");
+        if (i % 3 == 0) {
+            bt.s[CR_BATCH_DEALER] = S("dealer-7");   /* the other kind */
+        }
+        if (cr_store_put_batch(st, &bt, &other) != CR_PUT_ADDED) {
+            break;
+        }
+    }
+
+    if (n) {
+        batch(&bt, "k2", 2, 0, 4, "open");
+        cr_store_put_batch(st, &bt, &other);
+    }
+
+    if (i != n || cr_store_commit(st, 1) != 0) {
+        cr_store_close(st);
+        return -1;
+    }
+
+    cr_store_close(st);
+
+    return 0;
+}
+
+
+/*
+ * db's pack: its chunks' last keys and where their records lie in the map
+ * (up to max; a chunk a commit did not write keeps its pages), and where
+ * the directory lies.  How many chunks; -1 if there is no directory.
+ */
+static long
+pack_chunks(const char *db, uint64_t *last, size_t *off, size_t max,
+    size_t *dir_off)
+{
+    long           n;
+    size_t         i;
+    uint8_t        ck[10];
+    MDB_env       *env;
+    MDB_txn       *txn;
+    MDB_dbi        dbi;
+    MDB_val        k, v;
+    MDB_envinfo    ei;
+    cr_pack_dir_t  d;
+
+    n = -1;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+
+    if (mdb_env_open(env, db, MDB_NOSUBDIR | MDB_RDONLY, 0644) != 0) {
+        mdb_env_close(env);
+        return -1;
+    }
+
+    mdb_env_info(env, &ei);
+    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    mdb_dbi_open(txn, "meta", 0, &dbi);
+    k.mv_data = "bpack";
+    k.mv_size = 5;
+
+    if (mdb_get(txn, dbi, &k, &v) == 0
+        && cr_pack_dir_decode(v.mv_data, v.mv_size, &d) == 0)
+    {
+        *dir_off = (size_t) ((char *) v.mv_data - (char *) ei.me_mapaddr);
+        n = d.n;
+
+        for (i = 0; i < d.n && i < max; i++) {
+            last[i] = cr_pack_dir_last(&d, i);
+            memcpy(ck, "bpack.", 6);
+            ck[6] = (uint8_t) (cr_pack_dir_num(&d, i) >> 24);
+            ck[7] = (uint8_t) (cr_pack_dir_num(&d, i) >> 16);
+            ck[8] = (uint8_t) (cr_pack_dir_num(&d, i) >> 8);
+            ck[9] = (uint8_t) cr_pack_dir_num(&d, i);
+            k.mv_data = ck;
+            k.mv_size = 10;
+            off[i] = mdb_get(txn, dbi, &k, &v) == 0
+                     ? (size_t) ((char *) v.mv_data - (char *) ei.me_mapaddr)
+                     : 0;
+        }
+    }
+
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+
+    return n;
+}
+
+
+/* Commits puts of batches pfx<i> for each i of put (serials 10 i + shift
+ * .. + 4, region CN-SH) and deletes of batches b<i> for each i of del. */
+static int
+pack_edit(const char *db, const char *pfx, const size_t *put, size_t nput,
+    uint64_t shift, const size_t *del, size_t ndel)
+{
+    int           rc;
+    char          id[32];
+    size_t        i;
+    cr_store_t   *st;
+    cr_batch_t    bt, other;
+
+    if (cr_store_open(&st, db, 0, id, sizeof(id)) != 0) {
+        return -1;
+    }
+
+    cr_store_begin(st);
+    rc = 0;
+
+    for (i = 0; rc >= 0 && i < nput; i++) {
+        snprintf(id, sizeof(id), "%s%zu", pfx, put[i]);
+        batch(&bt, id, 1, put[i] * 10 + shift, put[i] * 10 + shift + 4,
+              "open");
+        bt.s[CR_BATCH_REGION] = S("CN-SH");
+        rc = cr_store_put_batch(st, &bt, &other);
+    }
+
+    for (i = 0; rc >= 0 && i < ndel; i++) {
+        snprintf(id, sizeof(id), "b%zu", del[i]);
+        rc = cr_store_del_batch(st, id, strlen(id));
+    }
+
+    if (rc < 0) {
+        tap_diag("%s", cr_store_error(st));
+        cr_store_abort(st);
+        cr_store_close(st);
+        return -1;
+    }
+
+    rc = cr_store_commit(st, 2);
+    cr_store_close(st);
+
+    return rc;
+}
+
+
+/* A load of one row: batch b30000 in region. */
+static int
+pack_csv(const char *csv, const char *region)
+{
+    FILE  *f;
+
+    f = fopen(csv, "w");
+    if (f == NULL) {
+        return -1;
+    }
+
+    fprintf(f, "batch,kid,serial_from,serial_to,scene,campaign,region\n"
+            "b30000,1,300000,300004,marketing,open,%s\n", region);
+
+    return fclose(f);
+}
+
+
+/*
+ * How many of n chunks (off) and the directory (d) a commit wrote: those
+ * that moved other than the rest did (a map opened again may lie
+ * elsewhere: the offsets are addresses).
+ */
+static size_t
+pack_moved(const size_t *off0, const size_t *off1, size_t n, size_t d0,
+    size_t d1)
+{
+    size_t  i, k, m, best, shift;
+
+    best = (size_t) -1;
+
+    for (k = 0; k < 2 && k < n; k++) {
+        shift = off1[k] - off0[k];
+        m = d1 - d0 != shift;
+
+        for (i = 0; i < n; i++) {
+            m += off1[i] - off0[i] != shift;
+        }
+
+        best = m < best ? m : best;
+    }
+
+    return best;
+}
+
+
+/*
+ * The batch pack: answers exactly as LMDB's search, for stores of every
+ * size and after loads that add, change, move and delete batches at the
+ * edges and in the middle of chunks; a chunk or a table it was not built
+ * for makes readers search LMDB, with the same answers.
+ */
+static void
+test_batch_pack(const char *cli)
+{
+    int           ok, rc;
+    char          p2[300], csv[300];
+    long          n0, n1;
+    size_t        i, n, c0, c1, changed, d0, d1, put[1300], del[1300];
+    size_t       *off0, *off1;
+    uint64_t     *last;
+    uint8_t       ck[10], *copy;
+    MDB_env      *env;
+    MDB_txn      *txn;
+    MDB_dbi       dbi;
+    MDB_val       k, v;
+    static const size_t  sizes[] = { 0, 1, 5, 4097, 65537 };
+
+    off0 = calloc(4096, sizeof(size_t));
+    off1 = calloc(4096, sizeof(size_t));
+    last = calloc(4096, sizeof(uint64_t));
+    snprintf(p2, sizeof(p2), "%s/pack.mdb", dir);
+
+    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        n = sizes[i];
+        ok = pack_store(p2, n) == 0;
+        tap_ok(ok && pack_agrees(p2, n * 10 + 20, n > 5000 ? 31 : 1, 1),
+               "%zu batches: the pack answers as LMDB does", n);
+    }
+
+    /* 4,097 batches: where its chunks end (batch c0 is chunk 0's last,
+     * c1 chunk 1's). */
+    pack_store(p2, 4097);
+    n0 = pack_chunks(p2, last, off0, 4096, &d0);
+    c0 = (size_t) (last[0] & 0xffffffffff) / 10;
+    c1 = (size_t) (last[1] & 0xffffffffff) / 10;
+    tap_ok(n0 >= 3 && c0 > 10 && c1 < 2 * c0 + 10 && c1 - c0 < 1200,
+           "4,097 batches in %ld chunks, %zu in the first", n0, c0 + 1);
+
+    /* Changed at the first and last batch of chunks and in the middle;
+     * deleted likewise; one moved from chunk 0 to past the end. */
+    put[0] = 0;
+    put[1] = c0;
+    put[2] = c0 + 1;
+    put[3] = (c0 + c1) / 2;
+    ok = pack_edit(p2, "b", put, 4, 0, NULL, 0) == 0;
+    del[0] = c1;
+    del[1] = c1 + 1;
+    del[2] = c0 / 2;
+    ok = ok && pack_edit(p2, "b", NULL, 0, 0, del, 3) == 0;
+    put[0] = 1;
+    ok = ok && pack_edit(p2, "b", put, 1, 50000, NULL, 0) == 0;
+    tap_ok(ok && pack_agrees(p2, 4097 * 10 + 50020, 1, 1)
+           && pack_chunks(p2, last, off1, 4096, &d1) == n0,
+           "batches changed, deleted and moved at the edges and in the "
+           "middle of chunks: the same answers, the same chunks");
+
+    /* New batches between those of chunk 1: it splits. */
+    for (i = 0; c0 + 1 + i < c1; i++) {
+        put[i] = c0 + 1 + i;
+    }
+    ok = pack_edit(p2, "n", put, i, 5, NULL, 0) == 0;
+    n1 = pack_chunks(p2, last, off1, 4096, &d1);
+    tap_ok(ok && n1 > n0 && pack_agrees(p2, 4097 * 10 + 50020, 1, 1),
+           "%zu batches added in chunk 1: %ld chunks, not %ld, the same "
+           "answers", i, n1, n0);
+
+    /* Every batch of chunk 0 deleted: the chunk goes. */
+    for (i = 0, n = 0; i <= c0; i++) {
+        if (i != c0 / 2) {
+            del[n++] = i;
+        }
+    }
+    ok = pack_edit(p2, "b", NULL, 0, 0, del, n) == 0;
+    tap_ok(ok && pack_chunks(p2, last, off1, 4096, &d1) == n1 - 1
+           && pack_agrees(p2, 4097 * 10 + 50020, 1, 1),
+           "the batches of chunk 0 deleted: one chunk less, the same "
+           "answers");
+
+    /* 65,537 batches: a one-row load through the loader rewrites one
+     * chunk and the directory. */
+    pack_store(p2, 65537);
+    n0 = pack_chunks(p2, last, off0, 4096, &d0);
+    snprintf(csv, sizeof(csv), "%s/pack.csv", dir);
+    ok = pack_csv(csv, "CN-SH") == 0 && load(cli, p2, csv) == 0;
+    n1 = pack_chunks(p2, last, off1, 4096, &d1);
+
+    changed = pack_moved(off0, off1, n1 == n0 ? (size_t) n0 : 0, d0, d1);
+
+    tap_ok(ok && n0 > 40 && n1 == n0 && changed == 2
+           && pack_agrees(p2, 655390, 31, 1),
+           "a one-row load into %ld chunks: %zu records written (a chunk "
+           "and the directory), the same answers", n0, changed);
+
+    /* A batch deleted behind the loader's back: not trusted. */
+    raw_begin(p2, "batches", &env, &txn, &dbi);
+    ck[0] = 1;
+    ck[1] = 0;
+    ck[2] = 0;
+    ck[3] = (uint8_t) (100004 >> 16);
+    ck[4] = (uint8_t) (100004 >> 8);
+    ck[5] = (uint8_t) 100004;
+    k.mv_data = ck;
+    k.mv_size = 6;
+    rc = mdb_del(txn, dbi, &k, NULL);
+    tap_ok(rc == 0 && mdb_txn_commit(txn) == 0, "another tool deletes a "
+           "batch");
+    mdb_env_close(env);
+
+    tap_ok(pack_agrees(p2, 655390, 31, 0)
+           && pack_agrees(p2, 100010, 1, 0),
+           "a pack stamped for another table: not trusted, LMDB's answers");
+
+    ok = pack_csv(csv, "CN-BJ") == 0 && load(cli, p2, csv) == 0;
+    tap_ok(ok && pack_agrees(p2, 655390, 31, 1),
+           "the next load builds it again");
+
+    /* A chunk that is not sane, and a record in one that does not decode:
+     * those lookups search LMDB. */
+    pack_chunks(p2, last, off0, 4096, &d0);
+    raw_begin(p2, "meta", &env, &txn, &dbi);
+    memcpy(ck, "bpack.", 6);
+    memset(ck + 6, 0, 4);
+    k.mv_data = ck;
+    k.mv_size = 10;
+    rc = mdb_get(txn, dbi, &k, &v);
+
+    if (rc == 0) {
+        copy = malloc(v.mv_size);
+        memcpy(copy, v.mv_data, v.mv_size);
+        copy[16 + 8 * 3 + 1] ^= 0x40;       /* a key out of order */
+        v.mv_data = copy;
+        rc = mdb_put(txn, dbi, &k, &v, 0);
+
+        ck[9] = 1;
+        if (rc == 0 && mdb_get(txn, dbi, &k, &v) == 0) {
+            /* The first byte, its type, of its last record. */
+            memcpy(copy, v.mv_data, v.mv_size);
+            n = copy[8] | (size_t) copy[9] << 8;
+            i = 16 + 8 * n + 4 * (n - 1);
+            copy[copy[i] | (size_t) copy[i + 1] << 8
+                 | (size_t) copy[i + 2] << 16] = 0xee;
+            v.mv_data = copy;
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+        }
+        free(copy);
+    }
+
+    tap_ok(rc == 0 && mdb_txn_commit(txn) == 0, "two chunks spoiled");
+    mdb_env_close(env);
+
+    tap_ok(pack_agrees(p2, (last[1] & 0xffffffffff) + 20, 1, 2),
+           "lookups in them: LMDB's answers, the other chunks used");
+
+    /* A store written before the pack. */
+    raw_begin(p2, "meta", &env, &txn, &dbi);
+    k.mv_data = "bpack";
+    k.mv_size = 5;
+    rc = mdb_del(txn, dbi, &k, NULL);
+    tap_ok(rc == 0 && mdb_txn_commit(txn) == 0, "a store without a pack");
+    mdb_env_close(env);
+
+    ok = pack_agrees(p2, 655390, 31, 0);
+    tap_ok(ok && pack_csv(csv, "CN-GZ") == 0 && load(cli, p2, csv) == 0
+           && pack_agrees(p2, 655390, 31, 1),
+           "searched in LMDB, and packed by the next load");
+
+    free(off0);
+    free(off1);
+    free(last);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1138,6 +1618,7 @@ main(int argc, char **argv)
         test_snapshot(argv[1]);
         test_reader_cache(argv[1]);
         test_override_filter(argv[1]);
+        test_batch_pack(argv[1]);
     }
 
     free_allocs();
