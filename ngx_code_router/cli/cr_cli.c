@@ -172,7 +172,7 @@ static const cr_cmd_t  cr_cmds[] = {
 
     { "dump", cr_cmd_dump,
       "usage: code-router dump --db PATH\n"
-      "                        [--kind campaigns|batches|codes|links|rules]\n"
+      "                        [--kind campaigns|batches|codes|links|rules|parents]\n"
       "\n"
       "Writes the store as CSV that code-router load reads back unchanged:\n"
       "one kind, or all as sections separated by a blank line (links and\n"

@@ -199,6 +199,11 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
         return rc;
     }
 
+    rc = cr_parents_read(st, kid, serial, b);
+    if (rc != 0) {
+        return rc;
+    }
+
     if (b->overridden && o.state == CR_OVERRIDE_REVOKED) {
         b->status = CR_ST_REVOKED;
         return 0;
@@ -612,6 +617,9 @@ cr_cache_filter(cr_store_t *st)
     c->filter_checked = 1;
     c->filter_on = 0;
     c->no_codes = 0;
+    c->no_parents = !st->has_parents
+                    || (mdb_stat(st->rtxn, st->parent_dbi, &ms) == 0
+                        && ms.ms_entries == 0);
 
     if (mdb_stat(st->rtxn, st->code_dbi, &ms) != 0) {
         return;
