@@ -179,6 +179,10 @@ cr_store_close(cr_store_t *st)
         mdb_cursor_close(st->rcur);
     }
 
+    if (st->pcur) {
+        mdb_cursor_close(st->pcur);
+    }
+
     if (st->rtxn) {
         mdb_txn_abort(st->rtxn);
     }

@@ -67,6 +67,12 @@ typedef struct {
 } cr_cbatch_t;
 
 typedef struct {
+    uint64_t     key;                  /* kid(8) | last serial(40) */
+    int          bad;                  /* the record does not decode */
+    cr_parent_t  p;
+} cr_cparent_t;
+
+typedef struct {
     cr_str_t       id;                 /* the key */
     int            bad;                /* it or one of its rules */
     int            target_ok;          /* passed st->check */
@@ -89,6 +95,9 @@ typedef struct {
     size_t        nrule;
     int           no_codes;            /* the snapshot has no override */
     int           no_parents;          /* nor a parent (cr_cache_filter) */
+    cr_cparent_t *parent;              /* the parents, in key order, when */
+    size_t        nparent;             /* at most CR_CACHE_MAX_BATCHES */
+    int           parents_on;
     int           filter_checked;      /* filter below looked for */
     const uint8_t **filter;            /* its override filter's chunks, in
                                         * the map: until the txn ends */
@@ -113,6 +122,7 @@ struct cr_store_s {
     int         has_parents;           /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
     MDB_cursor *rcur;
+    MDB_cursor *pcur;                  /* reader: on parents, kept as rcur */
     int         held;                  /* rtxn is live */
     int         nocache;
     cr_cache_t  cache;
@@ -172,6 +182,8 @@ int cr_parents_read(cr_store_t *st, unsigned kid, uint64_t serial,
     cr_binding_t *b);
 int cr_parent_find(cr_store_t *st, MDB_txn *txn, unsigned kid,
     uint64_t serial, cr_parent_t *p);
+/* The copy's parents (cr_cache_build), when they are few. */
+void cr_cache_parents(cr_store_t *st);
 
 /* cr_store_rules.c: the copy's rules (after its campaigns), and the
  * rules of b's campaign from LMDB, copied with alloc (no copy). */

@@ -93,6 +93,11 @@ cr_rtxn_begin(cr_store_t *st)
                 st->rcur = NULL;
             }
 
+            if (st->pcur) {
+                mdb_cursor_close(st->pcur);
+                st->pcur = NULL;
+            }
+
             rc = mdb_env_set_mapsize(st->env, 0);
         }
     } else {
@@ -112,6 +117,10 @@ cr_rtxn_begin(cr_store_t *st)
         rc = mdb_cursor_renew(st->rtxn, st->rcur);
     } else {
         rc = mdb_cursor_open(st->rtxn, st->batch_dbi, &st->rcur);
+    }
+
+    if (rc == 0 && st->pcur) {
+        rc = mdb_cursor_renew(st->rtxn, st->pcur);
     }
 
     if (rc != 0) {
@@ -446,6 +455,7 @@ cr_cache_build(cr_store_t *st)
     c = &st->cache;
     cr_cache_free(c);
     c->txnid = mdb_txn_id(st->rtxn);
+    cr_cache_parents(st);
 
     bytes = 0;
     nb = 0;
@@ -481,6 +491,7 @@ cr_cache_build(cr_store_t *st)
     {
         cr_cache_free(c);
         c->txnid = mdb_txn_id(st->rtxn);
+        cr_cache_parents(st);
         return;
     }
 
@@ -695,6 +706,7 @@ cr_cache_free(cr_cache_t *c)
     free(c->camp);
     free(c->rule);
     free(c->filter);
+    free(c->parent);
     memset(c, 0, sizeof(cr_cache_t));
 }
 
