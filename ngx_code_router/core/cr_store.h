@@ -283,8 +283,9 @@ int cr_store_each_link(cr_store_t *st,
  * one parent).  del: the range of exactly those serials, 0 or
  * CR_STORE_NOTFOUND.  get: the record of the range holding (kid, serial),
  * or CR_STORE_NOTFOUND.  each_child: the ranges whose parent is one of
- * the serials first .. last of kid, in the parents' order.  Inside the
- * write transaction or a read transaction of their own.
+ * the serials first .. last of kid, in the parents' order.  get and
+ * each_parent: inside the write transaction or a read transaction of
+ * their own; put, del and each_child: the writer's only.
  */
 int cr_store_put_parent(cr_store_t *st, const cr_parent_t *p,
     cr_parent_t *other) CR_NONNULL;
