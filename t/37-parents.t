@@ -8,7 +8,8 @@
 # given two parents in the store and in the run, a child or parent in no
 # batch, a batch later in the run, a parent inside its own range, cycles,
 # a fourth level, delete rows), and a bad run commits nothing; the API and
-# $code_router_parents show the chain through a real nginx.
+# $code_router_parents show the chain through a real nginx; a store made
+# before parents reads as having none until a load adds them.
 use strict;
 use warnings;
 use FindBin;
@@ -243,4 +244,54 @@ is_deeply($j->{parents}, [{ kid => 1, serial => 8000009 }],
           '... seen at the next request');
 
 $t->stop;
+
+# 5. A store made before parents (no parents tables: the example's store
+# copied without them by lmdb-utils): nginx answers with no chain; a load
+# adds the tables, and nginx sees the chain once it opens the store again.
+SKIP: {
+    skip 'lmdb-utils (mdb_dump, mdb_load) not installed', 7
+        unless -x '/usr/bin/mdb_dump' && -x '/usr/bin/mdb_load';
+    my $new = "$d/new.mdb";
+    ($rc, undef, $err) = load('--db', $new, "$ex/campaigns.csv",
+                              "$ex/batches.csv");
+    is($rc, 0, 'a store without parents') or diag $err;
+    my (undef, $all) = run_cmd(['mdb_dump', '-n', '-a', $new]);
+    my @dbs = grep { !/^database=(?:parents|children)$/m }
+              split /(?=^VERSION=)/m, $all;
+    write_file("$d/old.dump", join '', @dbs);
+    my $old = "$d/old.mdb";
+    ($rc, undef, $err) = run_cmd(['mdb_load', '-n', '-f', "$d/old.dump",
+                                  $old]);
+    is($rc, 0, 'copied without the parents tables') or diag $err;
+    my (undef, $stat) = run_cmd(['mdb_stat', '-n', '-a', $old]);
+    unlike($stat, qr/Status of (?:parents|children)/, '... none there')
+        or diag $stat;
+    chmod 0666, "$old-lock";
+    chmod 0644, $old;
+    my $o = CodeRouter::Test::Nginx->new(http => <<"CONF");
+    code_router_db $old;
+    code_router_key 1 $key;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location /v1/codes/ {
+            code_router_api;
+        }
+    }
+CONF
+    $o->start;
+    $r = $o->get("/v1/codes/$item");
+    $j = eval { JSON::PP::decode_json($r->{content}) } // {};
+    is_deeply([$r->{status}, $j->{status}, $j->{parents}], [200, 'ok', []],
+              'nginx reads the old store: ok, no chain');
+    ($rc, undef, $err) = load('--db', $old, "$ex/packaging.csv");
+    is($rc, 0, 'the loader adds the tables and the parents') or diag $err;
+    $o->reload;
+    $j = JSON::PP::decode_json($o->get("/v1/codes/$item")->{content});
+    is_deeply($j->{parents}, [{ kid => 1, serial => 8000002 },
+                              { kid => 1, serial => 8100001 }],
+              '... seen after a reload');
+    is(dump_db($old, '--kind', 'parents'), $want, '... and dumped');
+    $o->stop;
+}
+
 done_testing();
