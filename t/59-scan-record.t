@@ -8,7 +8,8 @@
 # malformed and lower-case codes, a HEAD, a bot, a diverted scan, a
 # request the router never saw, hostile User-Agent and Referer bytes
 # (quotes, backslashes, control bytes, UTF-8 and invalid bytes).  node is
-# $hostname and request_id nginx's $request_id.
+# $hostname and request_id nginx's $request_id; parents the code's case
+# and pallet.
 use strict;
 use warnings;
 use FindBin;
@@ -24,7 +25,7 @@ my $db = "$d/brand.mdb";
 my $sdir = scan_dir($d);
 my $html = root() . '/conf/html';
 
-load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV'], ['o.csv', <<'CSV']);
+load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV'], ['o.csv', <<'CSV'], ['p.csv', <<'CSV']);
 campaign,type,url
 h5,h5,https://shop.example/p?x=1
 CSV
@@ -33,6 +34,10 @@ zj,1,1,100,verify,h5,SKU-1,06901234567892,L1,CN-ZJ,杭州经销商-01
 CSV
 kid,serial,state,campaign
 1,50,revoked,
+CSV
+kid,serial_from,serial_to,parent_kid,parent_serial
+1,1,12,1,90
+1,90,91,1,95
 CSV
 
 # The members as variables (the numbers quoted: a log_format cannot say
@@ -51,6 +56,7 @@ my $old = <<'FMT';
 '"counted":"$code_router_scan_counted",'
 '"uncounted":"$code_router_uncounted",'
 '"diverted":"$code_router_diverted","rule":"$code_router_rule",'
+'"parents":"$code_router_parents",'
 '"seen_in":"$scan_region",'
 '"generation":"$code_router_generation","ip":"$remote_addr",'
 '"ua":"$http_user_agent","referer":"$http_referer",'
@@ -138,7 +144,8 @@ is(scalar @old, scalar @req, 'one line of the variables a request');
 # The record's members in order, and which are numbers.
 my @members = qw(time node request_id status http_status code kid serial
                  batch scene campaign sku gtin lot region dealer target client
-                 scans first_scan counted uncounted diverted rule seen_in
+                 scans first_scan counted uncounted diverted rule parents
+                 seen_in
                  generation ip ua referer request_time);
 my %number = map { $_ => 1 } qw(kid serial scans generation);
 my %flag = map { $_ => 1 } qw(counted diverted);
@@ -183,6 +190,7 @@ like($rec->{request_id}, qr/^[0-9a-f]{32}$/, "request_id: nginx's \$request_id")
 chomp(my $host = `hostname`);
 is($rec->{node}, lc $host, 'node: the hostname');
 is($rec->{seen_in}, '', 'seen_in');
+is($rec->{parents}, '1:90 1:95', 'parents: its case, then the pallet');
 my $div = $j->decode($new[5]);
 is($div->{seen_in}, 'CN-GD', 'seen_in from code_router_region');
 is($div->{diverted}, JSON::PP::true, 'a diverted scan: true');
@@ -191,6 +199,7 @@ is($div->{dealer}, '杭州经销商-01',
 is($rec->{diverted}, JSON::PP::false, '... another not: false');
 my $gone = $j->decode($new[6]);
 is_deeply([@$gone{qw(status http_status)}], ['revoked', 410], 'the fallback: the final status');
+is($gone->{parents}, '', 'a code in no case: parents ""');
 my $other = $j->decode($new[9]);
 is_deeply([@$other{qw(status code http_status kid serial scans)}],
           ['', '', 404, undef, undef, undef],

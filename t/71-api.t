@@ -105,6 +105,7 @@ is($j->{campaign}{target},
 is($j->{scans}, 0, 'scans: 0 (a GET does not count)');
 is($j->{first_scan}, undef, 'first_scan: null');
 is($j->{diverted}, JSON::PP::false, 'diverted: false');
+is_deeply($j->{parents}, [], 'parents: [] (in no case; t/37 has chains)');
 
 # POST .../scans counts.
 for my $n (1 .. 3) {

@@ -171,12 +171,12 @@ static const cr_cmd_t  cr_cmds[] = {
       "error.\n" },
 
     { "dump", cr_cmd_dump,
-      "usage: code-router dump --db PATH\n"
-      "                        [--kind campaigns|batches|codes|links|rules]\n"
+      "usage: code-router dump --db PATH [--kind KIND]\n"
+      "  KIND: campaigns, batches, codes, links, rules or parents\n"
       "\n"
       "Writes the store as CSV that code-router load reads back unchanged:\n"
-      "one kind, or all as sections separated by a blank line (links and\n"
-      "rules only if the store has any).\n" },
+      "one kind, or all as sections separated by a blank line (links,\n"
+      "rules and parents only if the store has any).\n" },
 
     { "stat", cr_cmd_stat,
       "usage: code-router stat --db PATH [--digest]\n"

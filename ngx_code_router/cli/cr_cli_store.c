@@ -41,6 +41,8 @@ static int cr_dump_link(void *ctx, const cr_link_t *l);
 static int cr_dump_rule(void *ctx, const cr_rule_t *r);
 static int cr_any_rule(void *ctx, const cr_rule_t *r);
 static int cr_any_link(void *ctx, const cr_link_t *l);
+static int cr_dump_parent(void *ctx, const cr_parent_t *p);
+static int cr_any_parent(void *ctx, const cr_parent_t *p);
 static int cr_cli_open_reader(const char *cmd, const char *db, int optind_,
     int argc, cr_store_t **st);
 
@@ -250,6 +252,7 @@ cr_load_run(cr_store_t *st, const cr_keyring_t *ring,
     cr_print_counts("codes", &l.codes);
     cr_print_counts("links", &l.links);
     cr_print_counts("rules", &l.rules);
+    cr_print_counts("parents", &l.parents);
 
     if (grown) {
         printf("the map grew %u time%s, to %llu bytes\n", grown,
@@ -358,10 +361,12 @@ cr_cmd_dump(int argc, char **argv)
                 kinds = 8;
             } else if (strcmp(optarg, "rules") == 0) {
                 kinds = 16;
+            } else if (strcmp(optarg, "parents") == 0) {
+                kinds = 32;
             } else {
                 return cr_cli_error("dump", CR_EXIT_USAGE, "--kind \"%s\": "
-                                    "campaigns, batches, codes, links or "
-                                    "rules", optarg);
+                                    "campaigns, batches, codes, links, "
+                                    "rules or parents", optarg);
             }
             break;
         default:
@@ -433,6 +438,19 @@ cr_cmd_dump(int argc, char **argv)
         fputs("campaign,rule,device,lang,region,split,min_scans,max_scans,"
               "type,url,appid,path,query,url_link\n", stdout);
         rc = cr_store_each_rule(st, NULL, 0, cr_dump_rule, stdout);
+    }
+
+    /* Parents last, after the batches they need; only if there are any. */
+    if (rc == 0 && (kinds & 7) == 7) {
+        rc = cr_store_each_parent(st, cr_any_parent, NULL);
+        kinds |= rc == 1 ? 32 : 0;
+        rc = rc == 1 ? 0 : rc;
+    }
+
+    if (rc == 0 && (kinds & 32)) {
+        fputs(kinds == 32 ? "" : "\n", stdout);
+        fputs("kid,serial_from,serial_to,parent_kid,parent_serial\n", stdout);
+        rc = cr_store_each_parent(st, cr_dump_parent, stdout);
     }
 
     if (rc != 0) {
@@ -645,6 +663,27 @@ cr_any_link(void *ctx, const cr_link_t *l)
 {
     (void) ctx;
     (void) l;
+
+    return 1;
+}
+
+
+static int
+cr_dump_parent(void *ctx, const cr_parent_t *p)
+{
+    fprintf(ctx, "%u,%llu,%llu,%u,%llu\n", p->kid,
+            (unsigned long long) p->first, (unsigned long long) p->last,
+            p->parent_kid, (unsigned long long) p->parent);
+
+    return 0;
+}
+
+
+static int
+cr_any_parent(void *ctx, const cr_parent_t *p)
+{
+    (void) ctx;
+    (void) p;
 
     return 1;
 }

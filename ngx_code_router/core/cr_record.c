@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cr_codec.h"
 #include "cr_record.h"
 #include "cr_record_int.h"
 #include "cr_time.h"
@@ -126,6 +127,22 @@ cr_link_encode(const cr_link_t *l, uint8_t *buf)
 {
     return cr_rec_encode(buf, CR_REC_LINK, (const uint8_t *) "", 0, l->s,
                          CR_LINK_NSTR);
+}
+
+
+/* A range's parent: fixed fields only, no strings. */
+size_t
+cr_parent_encode(const cr_parent_t *r, uint8_t *buf)
+{
+    uint8_t  f[CR_PARENT_FIXED];
+
+    f[0] = r->kid;
+    cr_put_u64(f + 1, r->first);
+    cr_put_u64(f + 9, r->last);
+    f[17] = r->parent_kid;
+    cr_put_u64(f + 18, r->parent);
+
+    return cr_rec_encode(buf, CR_REC_PARENT, f, sizeof(f), NULL, 0);
 }
 
 
@@ -361,6 +378,34 @@ cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o)
     }
 
     return o->state == CR_OVERRIDE_CAMPAIGN && o->campaign.len ? 0 : -1;
+}
+
+
+int
+cr_parent_decode(const uint8_t *p, size_t n, cr_parent_t *r)
+{
+    if (n != 1 + CR_PARENT_FIXED
+        || cr_rec_decode(p, n, CR_REC_PARENT, CR_PARENT_FIXED, NULL, 0) != 0)
+    {
+        return -1;
+    }
+
+    p++;
+    r->kid = p[0];
+    r->first = cr_get_u64(p + 1);
+    r->last = cr_get_u64(p + 9);
+    r->parent_kid = p[17];
+    r->parent = cr_get_u64(p + 18);
+
+    if (r->first > r->last || r->last > CR_SERIAL_MAX
+        || r->parent > CR_SERIAL_MAX)
+    {
+        return -1;
+    }
+
+    /* A range holding its own parent would be a cycle of one. */
+    return r->parent_kid == r->kid && r->parent >= r->first
+           && r->parent <= r->last ? -1 : 0;
 }
 
 

@@ -192,6 +192,32 @@ typedef struct {
 } cr_rule_t;
 
 
+/*
+ * A range of codes packed into one parent (the loader's "parents" files):
+ * items into a case, cases into a pallet.  Key: kid | last (as a batch's),
+ * so one seek finds the range that may hold a serial; first <= last, and
+ * the parent is not in the range.  A chain has at most CR_PARENT_LEVELS
+ * levels (item, case, pallet): a code has at most CR_PARENTS_MAX parents
+ * above it.
+ */
+#define CR_PARENT_LEVELS     3
+#define CR_PARENTS_MAX       (CR_PARENT_LEVELS - 1)
+
+typedef struct {
+    uint8_t    kid;
+    uint8_t    parent_kid;
+    uint64_t   first;                  /* the children, inclusive */
+    uint64_t   last;
+    uint64_t   parent;                 /* the parent's serial */
+} cr_parent_t;
+
+/* One link of a code's chain: the parent's key id and serial. */
+typedef struct {
+    uint8_t    kid;
+    uint64_t   serial;
+} cr_parent_ref_t;
+
+
 /* The key of a code (batches, codes; and the scan store's): CR_KEY_LEN
  * bytes, so that byte order is (kid, serial) order. */
 void cr_key_make(uint8_t *k, unsigned kid, uint64_t serial);
@@ -205,6 +231,7 @@ int cr_campaign_decode(const uint8_t *p, size_t n, cr_campaign_t *c);
 int cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b);
 int cr_override_decode(const uint8_t *p, size_t n, cr_override_t *o);
 int cr_rule_decode(const uint8_t *p, size_t n, cr_rule_t *r);
+int cr_parent_decode(const uint8_t *p, size_t n, cr_parent_t *r);
 /* A link's fields are not checked here: cr_link_check() does. */
 int cr_link_decode(const uint8_t *p, size_t n, cr_link_t *l);
 

@@ -18,11 +18,14 @@
 #define CR_REC_OVERRIDE 'O'
 #define CR_REC_LINK     'L'              /* GS1 links */
 #define CR_REC_RULE     'R'
+#define CR_REC_PARENT   'P'              /* a range's parent */
 
 /* Fixed parts of the records, after the kind byte. */
 #define CR_CAMP_FIXED   21             /* type, starts, ends, 2 zones */
 #define CR_BATCH_FIXED  18             /* scene, kid, first, last */
 #define CR_OVR_FIXED    10             /* state, kid, serial */
+#define CR_PARENT_FIXED 26             /* kid, first, last, parent kid,
+                                        * parent serial */
 #define CR_RULE_FIXED   23             /* rule, device, type, set, split
                                         * lo, hi, min, max scans */
 
@@ -41,6 +44,7 @@ size_t cr_batch_encode(const cr_batch_t *b, uint8_t *buf);
 size_t cr_override_encode(const cr_override_t *o, uint8_t *buf);
 size_t cr_link_encode(const cr_link_t *l, uint8_t *buf);
 size_t cr_rule_encode(const cr_rule_t *r, uint8_t *buf);
+size_t cr_parent_encode(const cr_parent_t *r, uint8_t *buf);
 
 
 /* LMDB's default order: bytes, then the shorter first. */

@@ -85,7 +85,7 @@ cr_store_open(cr_store_t **stp, const char *path, int flags, char *err,
 
     rc = mdb_env_create(&st->env);
     if (rc == 0) {
-        rc = mdb_env_set_maxdbs(st->env, 8);
+        rc = mdb_env_set_maxdbs(st->env, 10);
     }
     if (rc == 0) {
         rc = mdb_env_set_maxreaders(st->env, CR_STORE_MAXREADERS);
@@ -177,6 +177,10 @@ cr_store_close(cr_store_t *st)
 
     if (st->rcur) {
         mdb_cursor_close(st->rcur);
+    }
+
+    if (st->pcur) {
+        mdb_cursor_close(st->pcur);
     }
 
     if (st->rtxn) {
@@ -498,6 +502,19 @@ cr_store_init(cr_store_t *st, int create)
         }
     }
 
+    /* Parents came later still, alike: both tables or neither. */
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "parents", dflags, &st->parent_dbi);
+        if (rc == 0) {
+            rc = mdb_dbi_open(txn, "children", dflags, &st->child_dbi);
+        }
+        st->has_parents = (rc == 0);
+
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+        }
+    }
+
     if (rc != 0) {
         mdb_txn_abort(txn);
         return cr_fail(st, "not a complete code-router store: %s",
@@ -687,7 +704,8 @@ cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
     } dbs[] = {
         { "meta", st->meta_dbi }, { "campaigns", st->camp_dbi },
         { "batches", st->batch_dbi }, { "batch_ids", st->batch_id_dbi },
-        { "codes", st->code_dbi }, { "links", st->link_dbi }
+        { "codes", st->code_dbi }, { "links", st->link_dbi },
+        { "parents", st->parent_dbi }, { "children", st->child_dbi }
     };
 
     rc = cr_rtxn_begin(st);
@@ -706,8 +724,8 @@ cr_store_digest(cr_store_t *st, uint8_t digest[CR_STORE_DIGEST_LEN],
     (void) crypto_generichash_blake2b_init(&h, NULL, 0, CR_STORE_DIGEST_LEN);
 
     for (i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-        if (i == 5 && !st->has_links) {
-            break;
+        if ((i == 5 && !st->has_links) || (i >= 6 && !st->has_parents)) {
+            continue;
         }
 
         (void) crypto_generichash_blake2b_update(&h,

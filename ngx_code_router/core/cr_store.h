@@ -18,10 +18,15 @@
  *   codes      kid(1) | serial(5)        -> per-code override record
  *   links      cr_link_key()             -> GS1 link record (cr_record.h)
  *   rules      cr_rule_key(): campaign id | NUL | rule(2) -> rule record
+ *   parents    kid(1) | last serial(5)   -> parent record (cr_parent_t)
+ *   children   parent kid(1) | serial(5) | kid(1) | last serial(5)
+ *                                        -> the same parent record
  *
  * A batch is found by one cursor seek: the first batches key >= (kid,
  * serial) is the only range that can hold the serial; it does if its first
  * serial <= serial.  Ranges of one key id never overlap (put refuses).
+ * A code's parent is found alike in parents; children is its reverse, so
+ * that the loader finds the ranges packed into a code with one seek.
  */
 
 #ifndef CR_STORE_H
@@ -86,6 +91,9 @@ typedef struct {
     size_t         nrules;
     unsigned       rule;              /* the rule cr_binding_take_rule()
                                        * put in campaign; 0: none */
+    unsigned       nparents;          /* the code's chain: its case, then
+                                       * the case's pallet (cr_record.h) */
+    cr_parent_ref_t  parents[CR_PARENTS_MAX];
 } cr_binding_t;
 
 
@@ -135,7 +143,8 @@ void cr_store_file_id(cr_store_t *st, uint64_t *dev, uint64_t *ino) CR_NONNULL;
 /*
  * Reader: the binding of (kid, serial) at time "now", from one snapshot.
  * Every string is copied with alloc(), so nothing points into the map or
- * the cache afterwards.  Adopts a map grown by a writer (MDB_MAP_RESIZED).
+ * the cache afterwards.  b->parents is the code's chain (nearest first),
+ * read whatever the status.  Adopts a map grown by a writer (MDB_MAP_RESIZED).
  * Returns 0 or CR_STORE_ERROR.
  *
  * A read-only store keeps its snapshot from one lookup to the next while
@@ -177,7 +186,8 @@ int cr_store_reader_check(cr_store_t *st) CR_NONNULL;
 /*
  * The store's content digest: BLAKE2b-256 (libsodium's generichash) of
  * every record of one snapshot, sub-database by sub-database in a fixed
- * order (meta, campaigns, batches, batch_ids, codes, links), each as its
+ * order (meta, campaigns, batches, batch_ids, codes, links, parents,
+ * children: those a store has), each as its
  * name and NUL, then per record in key order the key's length (u32 LE),
  * the key, the value's length (u32 LE), the value, then 0xffffffff.  What
  * the records hold, not how the pages lay them out: a compacted copy has
@@ -264,6 +274,29 @@ int cr_store_each_rule(cr_store_t *st, const char *id, size_t len,
     int (*fn)(void *ctx, const cr_rule_t *r), void *ctx);
 int cr_store_each_link(cr_store_t *st,
     int (*fn)(void *ctx, const cr_link_t *l), void *ctx);
+
+/*
+ * Parents (cr_parent_t, docs/loading.md "Cases and pallets"), as the GS1
+ * links: a store made before them has none until a loader opens it.
+ * put: an upsert of the range (p->kid, p->first .. p->last);
+ * CR_STORE_OVERLAP with *other if another range overlaps it (a code has
+ * one parent).  del: the range of exactly those serials, 0 or
+ * CR_STORE_NOTFOUND.  get: the record of the range holding (kid, serial),
+ * or CR_STORE_NOTFOUND.  each_child: the ranges whose parent is one of
+ * the serials first .. last of kid, in the parents' order.  get and
+ * each_parent: inside the write transaction or a read transaction of
+ * their own; put, del and each_child: the writer's only.
+ */
+int cr_store_put_parent(cr_store_t *st, const cr_parent_t *p,
+    cr_parent_t *other) CR_NONNULL;
+int cr_store_del_parent(cr_store_t *st, unsigned kid, uint64_t first,
+    uint64_t last) CR_NONNULL;
+int cr_store_get_parent(cr_store_t *st, unsigned kid, uint64_t serial,
+    cr_parent_t *p) CR_NONNULL;
+int cr_store_each_parent(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_parent_t *p), void *ctx);
+int cr_store_each_child(cr_store_t *st, unsigned kid, uint64_t first,
+    uint64_t last, int (*fn)(void *ctx, const cr_parent_t *p), void *ctx);
 
 /*
  * Reader: the GS1 links of one level (gtin: a GTIN-14 or an SSCC-18,

@@ -78,6 +78,12 @@ typedef struct {
  * campaigns a scan needs are a binary search away.
  */
 typedef struct {
+    uint64_t     key;                  /* kid(8) | last serial(40) */
+    int          bad;                  /* the record does not decode */
+    cr_parent_t  p;
+} cr_cparent_t;
+
+typedef struct {
     cr_str_t       id;                 /* the key */
     int            bad;                /* it or one of its rules */
     int            target_ok;          /* passed st->check */
@@ -96,6 +102,10 @@ typedef struct {
     cr_rule_t    *rule;                /* in key order: by campaign */
     size_t        nrule;
     int           no_codes;            /* the snapshot has no override */
+    int           no_parents;          /* nor a parent (cr_cache_filter) */
+    cr_cparent_t *parent;              /* the parents, in key order, when */
+    size_t        nparent;             /* at most CR_CACHE_MAX_BATCHES */
+    int           parents_on;
     int           filter_checked;      /* filter below looked for */
     const uint8_t **filter;            /* its override filter's chunks, in
                                         * the map: until the txn ends */
@@ -122,9 +132,13 @@ struct cr_store_s {
     MDB_dbi     code_dbi;
     MDB_dbi     link_dbi;              /* GS1 links (cr_record.h) */
     MDB_dbi     rule_dbi;              /* campaigns' rules */
+    MDB_dbi     parent_dbi;            /* ranges' parents (cr_parent_t) */
+    MDB_dbi     child_dbi;             /* their index by parent */
     int         has_links;             /* 0: a store older than them */
+    int         has_parents;           /* 0: a store older than them */
     MDB_txn    *rtxn;                  /* reader: see cr_rtxn_begin() */
     MDB_cursor *rcur;
+    MDB_cursor *pcur;                  /* reader: on parents, kept as rcur */
     int         held;                  /* rtxn is live */
     int         nocache;
     cr_cache_t  cache;
@@ -195,6 +209,16 @@ int cr_pack_write(cr_store_t *st);
 int cr_rtxn_begin(cr_store_t *st);
 void cr_rtxn_end(cr_store_t *st);
 void cr_cache_free(cr_cache_t *c);
+
+/* cr_store_parents.c: the chain of (kid, serial) into b (the reader's
+ * snapshot); the parents record of the range holding (kid, serial) in
+ * txn: 0, CR_STORE_NOTFOUND or CR_STORE_ERROR. */
+int cr_parents_read(cr_store_t *st, unsigned kid, uint64_t serial,
+    cr_binding_t *b);
+int cr_parent_find(cr_store_t *st, MDB_txn *txn, unsigned kid,
+    uint64_t serial, cr_parent_t *p);
+/* The copy's parents (cr_cache_build), when they are few. */
+void cr_cache_parents(cr_store_t *st);
 
 /* cr_store_rules.c: the copy's rules (after its campaigns), and the
  * rules of b's campaign from LMDB, copied with alloc (no copy). */

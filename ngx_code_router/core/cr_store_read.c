@@ -101,6 +101,11 @@ cr_rtxn_begin(cr_store_t *st)
                 st->rcur = NULL;
             }
 
+            if (st->pcur) {
+                mdb_cursor_close(st->pcur);
+                st->pcur = NULL;
+            }
+
             rc = mdb_env_set_mapsize(st->env, 0);
         }
     } else {
@@ -120,6 +125,10 @@ cr_rtxn_begin(cr_store_t *st)
         rc = mdb_cursor_renew(st->rtxn, st->rcur);
     } else {
         rc = mdb_cursor_open(st->rtxn, st->batch_dbi, &st->rcur);
+    }
+
+    if (rc == 0 && st->pcur) {
+        rc = mdb_cursor_renew(st->rtxn, st->pcur);
     }
 
     if (rc != 0) {
@@ -207,6 +216,11 @@ cr_lookup_txn(cr_store_t *st, unsigned kid, uint64_t serial, int64_t now,
     }
 
     rc = cr_find_batch(st, key, kid, serial, b);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_parents_read(st, kid, serial, b);
     if (rc != 0) {
         return rc;
     }
@@ -501,6 +515,7 @@ cr_cache_build(cr_store_t *st)
     c = &st->cache;
     cr_cache_free(c);
     c->txnid = mdb_txn_id(st->rtxn);
+    cr_cache_parents(st);
 
     bytes = 0;
 
@@ -524,6 +539,7 @@ cr_cache_build(cr_store_t *st)
     {
         cr_cache_free(c);
         c->txnid = mdb_txn_id(st->rtxn);
+        cr_cache_parents(st);
         return;
     }
 
@@ -633,6 +649,9 @@ cr_cache_filter(cr_store_t *st)
     c->filter_checked = 1;
     c->filter_on = 0;
     c->no_codes = 0;
+    c->no_parents = !st->has_parents
+                    || (mdb_stat(st->rtxn, st->parent_dbi, &ms) == 0
+                        && ms.ms_entries == 0);
 
     if (mdb_stat(st->rtxn, st->code_dbi, &ms) != 0) {
         return;
@@ -766,6 +785,7 @@ cr_cache_free(cr_cache_t *c)
     free(c->camp);
     free(c->rule);
     free(c->filter);
+    free(c->parent);
     memset(c, 0, sizeof(cr_cache_t));
 }
 

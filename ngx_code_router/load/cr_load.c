@@ -96,6 +96,8 @@ cr_load_free(cr_load_t *l)
     cr_hash_free(&s->links);
     cr_hash_free(&s->rules);
     cr_hash_free(&s->rule_camps);
+    cr_hash_free(&s->parents);
+    free(s->pend);
     free(s);
     l->state = NULL;
 }
@@ -158,13 +160,13 @@ cr_load_transact(cr_load_t *l, cr_store_t *st, const cr_keyring_t *ring,
 uint64_t
 cr_load_changes(const cr_load_t *l)
 {
-    const cr_load_count_t  *c[5] = { &l->campaigns, &l->batches, &l->codes,
-                                     &l->links, &l->rules };
+    const cr_load_count_t  *c[6] = { &l->campaigns, &l->batches, &l->codes,
+                                     &l->links, &l->rules, &l->parents };
     uint64_t                n;
     int                     i;
 
     n = 0;
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 6; i++) {
         n += c[i]->added + c[i]->changed + c[i]->removed;
     }
 
@@ -286,6 +288,11 @@ cr_load_files(cr_load_t *l, char *const *files, int n)
     }
 
     rc = cr_load_rules_check(l);
+    if (rc != CR_LOAD_OK) {
+        return rc;
+    }
+
+    rc = cr_load_parents_check(l);
     if (rc != CR_LOAD_OK) {
         return rc;
     }

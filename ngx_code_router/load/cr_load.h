@@ -54,6 +54,7 @@ typedef struct {
     cr_load_count_t      codes;
     cr_load_count_t      links;        /* GS1 links (cr_link.h) */
     cr_load_count_t      rules;        /* campaigns' rules */
+    cr_load_count_t      parents;      /* ranges into cases, pallets */
     uint64_t             rows;
     char                 fatal[1024];  /* with CR_LOAD_FAILED / FULL */
 
@@ -73,8 +74,9 @@ int cr_load_encoding_ok(const char *name);
  * Reads the files in order and applies their rows to the store's open
  * write transaction, then checks references across the whole run
  * (batches and overrides name existing campaigns; a deleted campaign is
- * used by nothing).  Returns CR_LOAD_OK, CR_LOAD_INVALID, CR_LOAD_FULL or
- * CR_LOAD_FAILED.
+ * used by nothing; parents and children are bound, without cycles, at
+ * most CR_PARENT_LEVELS deep).  Returns CR_LOAD_OK, CR_LOAD_INVALID,
+ * CR_LOAD_FULL or CR_LOAD_FAILED.
  */
 int cr_load_files(cr_load_t *l, char *const *files, int n);
 

@@ -155,6 +155,9 @@ cr_load_file(cr_load_t *l, uint32_t fidx)
         case CR_KIND_RULE:
             rc = cr_load_row_rule(l, &row);
             break;
+        case CR_KIND_PARENT:
+            rc = cr_load_row_parent(l, &row);
+            break;
         default:
             rc = cr_load_row_code(l, &row);
             break;
@@ -368,6 +371,10 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
         kind = CR_KIND_BATCH;
         cols = cr_load_batch_cols;
         ncols = B_N;
+    } else if (CR_IS(0, "kid") && cr_load_parents_header(row, n)) {
+        kind = CR_KIND_PARENT;
+        cols = cr_load_parent_cols;
+        ncols = P_N;
     } else if (CR_IS(0, "code") || CR_IS(0, "kid")) {
         kind = CR_KIND_CODE;
         cols = cr_load_code_cols;
@@ -452,6 +459,13 @@ cr_header(cr_load_t *l, cr_row_t *row, int n)
     case CR_KIND_RULE:
         CR_NEED(R_CAMPAIGN);
         CR_NEED(R_RULE);
+        break;
+
+    case CR_KIND_PARENT:
+        CR_NEED(P_KID);
+        CR_NEED(P_FROM);
+        CR_NEED(P_PARENT_KID);
+        CR_NEED(P_PARENT_SERIAL);
         break;
 
     case CR_KIND_LINK:

@@ -25,7 +25,8 @@ typedef enum {
     CR_KIND_BATCH,
     CR_KIND_CODE,
     CR_KIND_LINK,                      /* GS1 links: cr_link.h */
-    CR_KIND_RULE                       /* campaigns' rules */
+    CR_KIND_RULE,                      /* campaigns' rules */
+    CR_KIND_PARENT                     /* ranges into cases, pallets */
 } cr_kind_e;
 
 
@@ -56,12 +57,18 @@ enum {
     R_URL_LINK, R_DELETE, R_N
 };
 
-/* Column names, per kind, in the order above (cr_load_rows.c). */
+enum {
+    P_KID = 0, P_FROM, P_TO, P_PARENT_KID, P_PARENT_SERIAL, P_DELETE, P_N
+};
+
+/* Column names, per kind, in the order above (cr_load_rows.c;
+ * cr_load_rules.c, cr_load_parents.c for theirs). */
 extern const char  *cr_load_campaign_cols[C_CN];
 extern const char  *cr_load_batch_cols[B_N];
 extern const char  *cr_load_code_cols[O_N];
 extern const char  *cr_load_link_cols[L_N];
 extern const char  *cr_load_rule_cols[R_N];
+extern const char  *cr_load_parent_cols[P_N];
 
 
 /* Where a row came from (a file of more lines is refused: 8 bytes a
@@ -107,6 +114,13 @@ typedef struct {
 } cr_ref_t;
 
 
+/* A parents row put, to check when the run ends. */
+typedef struct {
+    cr_loc_t     loc;
+    cr_parent_t  p;
+} cr_pend_t;
+
+
 /* A kept message, sorted by place before printing. */
 typedef struct {
     cr_loc_t   loc;
@@ -128,6 +142,10 @@ struct cr_load_state_s {
     cr_loc_t      rule_prev;           /* the last rule row: its place, */
     unsigned      rule_prev_num;       /* rule and campaign */
     char          rule_prev_id[CR_ID_MAX + 1];
+    cr_hash_t     parents;             /* ranges given parents: kid|last */
+    cr_pend_t    *pend;                /* and their rows, to check */
+    size_t        npend;
+    size_t        cappend;
     cr_ref_t     *refs;                /* unresolved, and deletions */
     size_t        nrefs;
     size_t        caprefs;
@@ -205,6 +223,13 @@ int cr_load_target(cr_load_t *l, unsigned type, const cr_str_t *s);
 int cr_load_rules_header(const cr_row_t *row, int n);
 int cr_load_row_rule(cr_load_t *l, cr_row_t *row);
 int cr_load_rules_check(cr_load_t *l);
+
+/* cr_load_parents.c: whether a header row starting with "kid" is a
+ * parents file's (it has a "parent_kid" column); a parents row; the rows
+ * put, checked against the whole run at its end (bound, no cycle, depth). */
+int cr_load_parents_header(const cr_row_t *row, int n);
+int cr_load_row_parent(cr_load_t *l, cr_row_t *row);
+int cr_load_parents_check(cr_load_t *l);
 
 /* cr_load_rows.c, for cr_load_rules.c: a column of the row ("" if the
  * header lacks it); the delete column (0, 1, or -1: reported); a failed

@@ -678,6 +678,42 @@ cr_store_each_link(cr_store_t *st, int (*fn)(void *ctx, const cr_link_t *l),
 }
 
 
+typedef struct {
+    int   (*fn)(void *ctx, const cr_parent_t *p);
+    void   *ctx;
+} cr_each_parent_ctx_t;
+
+
+static int
+cr_each_parent_decode(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cr_parent_t            p;
+    cr_each_parent_ctx_t  *e = ctx;
+
+    (void) k;
+
+    if (cr_parent_decode(v->mv_data, v->mv_size, &p) != 0) {
+        return CR_STORE_ERROR;
+    }
+
+    return e->fn(e->ctx, &p);
+}
+
+
+int
+cr_store_each_parent(cr_store_t *st,
+    int (*fn)(void *ctx, const cr_parent_t *p), void *ctx)
+{
+    cr_each_parent_ctx_t  e = { fn, ctx };
+
+    if (!st->has_parents) {
+        return 0;
+    }
+
+    return cr_each(st, st->parent_dbi, cr_each_parent_decode, &e);
+}
+
+
 static int
 cr_each(cr_store_t *st, MDB_dbi dbi,
     int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx)

@@ -76,6 +76,7 @@ typedef enum {
     CR_VAR_VERIFY_ACTION,               /* where the page's form posts */
     CR_VAR_RULE,                        /* the campaign rule taken */
     CR_VAR_UNCOUNTED,                   /* why a scan was not counted */
+    CR_VAR_PARENTS,                     /* the code's case and pallet */
     CR_VAR_N
 } ngx_http_code_router_var_e;
 

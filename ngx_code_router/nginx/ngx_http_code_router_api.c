@@ -167,7 +167,8 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     c = &d->b.campaign;
     bt = &d->b.batch;
 
-    size = 1024 + CR_JSON_ESCAPE_MAX * target->len;
+    size = 1024 + CR_JSON_ESCAPE_MAX * target->len
+           + CR_PARENTS_MAX * (32 + NGX_INT64_LEN);
 
     if (d->bound) {
         for (i = 0; i < CR_BATCH_NSTR; i++) {
@@ -206,6 +207,19 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     }
 
     p = ngx_sprintf(p, ",\"generation\":%uL", d->b.generation);
+
+    /* The chain as numbers, not codes: a stranger holding one item must
+     * not learn the codes of its case and pallet. */
+    p = ngx_cpymem(p, ",\"parents\":[", 12);
+
+    for (i = 0; i < d->b.nparents; i++) {
+        p = ngx_sprintf(p, i ? ",{\"kid\":%ui,\"serial\":%uL}"
+                             : "{\"kid\":%ui,\"serial\":%uL}",
+                        (ngx_uint_t) d->b.parents[i].kid,
+                        d->b.parents[i].serial);
+    }
+
+    *p++ = ']';
 
     if (d->b.has_batch) {
         scene = cr_scene_name(bt->scene);

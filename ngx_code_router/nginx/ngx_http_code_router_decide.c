@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_code_router_redirect(ngx_http_request_t *r,
     ngx_str_t *url, ngx_http_code_router_ans_e ans);
 static ngx_int_t ngx_http_code_router_set_binding(ngx_http_request_t *r,
     ngx_int_t *index, cr_binding_t *b);
+static ngx_int_t ngx_http_code_router_set_parents(ngx_http_request_t *r,
+    ngx_int_t index, cr_binding_t *b);
 static ngx_int_t ngx_http_code_router_set_scans(ngx_http_request_t *r,
     ngx_int_t *index, ngx_http_code_router_decision_t *d);
 static ngx_uint_t ngx_http_code_router_find(ngx_str_t *s, ngx_str_t *t);
@@ -780,8 +782,16 @@ ngx_http_code_router_set_vars(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (d->b.nparents
+        && ngx_http_code_router_set_parents(r, index[CR_VAR_PARENTS], &d->b)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
+
 
 
 static ngx_int_t
@@ -863,6 +873,33 @@ ngx_http_code_router_set_scans(ngx_http_request_t *r, ngx_int_t *index,
         cr_set_var(r, index[CR_VAR_UNCOUNTED], d->uncounted,
                    ngx_strlen(d->uncounted));
     }
+
+    return NGX_OK;
+}
+
+
+/* "KID:SERIAL", nearest first, space-separated: "1:5000 1:9000". */
+static ngx_int_t
+ngx_http_code_router_set_parents(ngx_http_request_t *r, ngx_int_t index,
+    cr_binding_t *b)
+{
+    u_char      *p, *start;
+    ngx_uint_t   i;
+
+    start = ngx_pnalloc(r->pool, b->nparents * (NGX_INT64_LEN + 5));
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = start;
+
+    for (i = 0; i < b->nparents; i++) {
+        p = ngx_sprintf(p, i ? " %ui:%uL" : "%ui:%uL",
+                        (ngx_uint_t) b->parents[i].kid,
+                        b->parents[i].serial);
+    }
+
+    cr_set_var(r, index, start, p - start);
 
     return NGX_OK;
 }

@@ -58,7 +58,8 @@ static ngx_http_code_router_member_t  ngx_http_code_router_members[] = {
     CR_BOOL("counted", CR_VAR_COUNTED),
     CR_MEMBER("uncounted", CR_VAR_UNCOUNTED),
     CR_BOOL("diverted", CR_VAR_DIVERTED),
-    CR_MEMBER("rule", CR_VAR_RULE)
+    CR_MEMBER("rule", CR_VAR_RULE),
+    CR_MEMBER("parents", CR_VAR_PARENTS)
 };
 
 #define CR_MEMBERS  \

@@ -71,6 +71,7 @@ static ngx_http_code_router_var_t  ngx_http_code_router_vars[] = {
     { ngx_string("code_router_verify_action"), CR_VAR_VERIFY_ACTION, NULL },
     { ngx_string("code_router_rule"), CR_VAR_RULE, NULL },
     { ngx_string("code_router_uncounted"), CR_VAR_UNCOUNTED, NULL },
+    { ngx_string("code_router_parents"), CR_VAR_PARENTS, NULL },
     { ngx_null_string, CR_VAR_N, NULL }
 };
 

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: the store's record decoders (campaign, batch,
- * override, GS1 link, campaign rule) fed arbitrary bytes as a record.
+ * override, GS1 link, campaign rule, parent) fed arbitrary bytes as a
+ * record.
  * Every string a decoder returns is read in full, so a slice outside the record is an
  * AddressSanitizer report.  A campaign's times
  * are formatted as the API formats them (UBSan reports an overflow), and a
@@ -59,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cr_override_t   o;
     cr_link_t       l;
     cr_rule_t       r;
+    cr_parent_t     p;
 
     /* An exact-size heap copy: ASan sees one byte past the end. */
     copy = malloc(size ? size : 1);
@@ -99,6 +101,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {
             abort();
         }
+    }
+
+    /* A parent the chain walk takes: a range, not holding its parent. */
+    if (cr_parent_decode(copy, size, &p) == 0
+        && (p.first > p.last
+            || (p.parent_kid == p.kid && p.parent >= p.first
+                && p.parent <= p.last)))
+    {
+        abort();
     }
 
     free(copy);
