@@ -27,6 +27,10 @@
 #define CR_CACHE_MAX_RECORDS  65536
 #define CR_CACHE_MAX_BYTES    (32u << 20)
 
+/* A reader copies the parents' ranges of a store of at most this many
+ * (once per commit, in every worker; more are searched in LMDB). */
+#define CR_CACHE_MAX_PARENTS  65536
+
 /* The override filter's header record, in the meta database
  * (cr_filter.h), and its chunks': "ofilter." and the chunk's number, 4
  * bytes big-endian (so a cursor meets them in order). */
@@ -104,7 +108,7 @@ typedef struct {
     int           no_codes;            /* the snapshot has no override */
     int           no_parents;          /* nor a parent (cr_cache_filter) */
     cr_cparent_t *parent;              /* the parents, in key order, when */
-    size_t        nparent;             /* at most CR_CACHE_MAX_BATCHES */
+    size_t        nparent;             /* at most CR_CACHE_MAX_PARENTS */
     int           parents_on;
     int           filter_checked;      /* filter below looked for */
     const uint8_t **filter;            /* its override filter's chunks, in

@@ -185,7 +185,7 @@ cr_cache_parents(cr_store_t *st)
 
     if (!st->has_parents
         || mdb_stat(st->rtxn, st->parent_dbi, &ms) != 0
-        || ms.ms_entries > CR_CACHE_MAX_BATCHES)
+        || ms.ms_entries > CR_CACHE_MAX_PARENTS)
     {
         return;
     }
