@@ -39,6 +39,9 @@
                                          * time is its start) */
 
 
+typedef struct ngx_http_code_router_scan_node_s
+    ngx_http_code_router_scan_node_t;
+
 /* The scan counters of one zone, in its shared memory. */
 typedef struct {
     ngx_rbtree_t               rbtree;          /* by CR_SCAN_KEY(),
@@ -46,7 +49,12 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;             /* most recent first */
     ngx_queue_t                dirty;           /* not yet in the store */
-    ngx_queue_t                unsent;          /* not yet in the ledger */
+    /* Not yet in the ledger: a FIFO, singly linked (a node's link is 8
+     * bytes, so that a node still fits a 128-byte slab slot).  Nodes are
+     * appended by scans and taken from the head only by the flusher,
+     * whose batch is thus the queue's first nodes until it marks them. */
+    ngx_http_code_router_scan_node_t  *unsent_head;
+    ngx_http_code_router_scan_node_t **unsent_tail;
     time_t                     last_flush;
     time_t                     flushing;        /* since; 0: nobody */
     ngx_atomic_t               codes;
@@ -81,11 +89,11 @@ typedef struct {
  * (ngx_http_code_router_ledger.c, cr_scans_verify_n). */
 #define CR_SCAN_KEY(kid, serial)  ((uint64_t) (kid) << 40 | (serial))
 
-typedef struct {
+struct ngx_http_code_router_scan_node_s {
     ngx_rbtree_node_t          node;
     ngx_queue_t                lru;
     ngx_queue_t                dirty;
-    ngx_queue_t                unsent;
+    ngx_http_code_router_scan_node_t  *unsent;  /* the next */
     uint64_t                   key;             /* CR_SCAN_KEY() */
     uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
     uint32_t                   count;           /* this node's */
@@ -94,10 +102,11 @@ typedef struct {
     uint32_t                   others;          /* the other nodes', as
                                                  * of the last flush */
     int64_t                    first;
-    time_t                     touched;         /* last LRU move */
+    uint32_t                   touched;         /* last LRU move, Unix
+                                                 * seconds mod 2^32 */
     unsigned                   in_dirty:1;
     unsigned                   in_unsent:1;
-} ngx_http_code_router_scan_node_t;
+};
 
 
 /* A write of the scan store in a thread pool. */
@@ -196,6 +205,9 @@ static void ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
+static void ngx_http_code_router_scans_queue(
+    ngx_http_code_router_scans_sh_t *sh,
+    ngx_http_code_router_scan_node_t *node);
 static uint32_t ngx_http_code_router_scans_total(
     ngx_http_code_router_scan_node_t *node);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
@@ -449,7 +461,7 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
 
         ngx_rbtree_insert(&z->sh->rbtree, &node->node);
         ngx_queue_insert_head(&z->sh->lru, &node->lru);
-        node->touched = now;
+        node->touched = (uint32_t) now;
 
         (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
 
@@ -620,11 +632,11 @@ static void
 ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now)
 {
-    if (node->touched == now) {
+    if (node->touched == (uint32_t) now) {
         return;
     }
 
-    node->touched = now;
+    node->touched = (uint32_t) now;
     ngx_queue_remove(&node->lru);
     ngx_queue_insert_head(&z->sh->lru, &node->lru);
 }
@@ -649,12 +661,23 @@ ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     }
 
     if (z->ledger.len && !node->in_unsent) {
-        ngx_queue_insert_tail(&z->sh->unsent, &node->unsent);
+        ngx_http_code_router_scans_queue(z->sh, node);
         node->in_unsent = 1;
         (void) ngx_atomic_fetch_add(&z->sh->ledger_unsent, 1);
     }
 
     (void) ngx_atomic_fetch_add(&z->sh->counted, 1);
+}
+
+
+/* To the unsent queue's tail. */
+static void
+ngx_http_code_router_scans_queue(ngx_http_code_router_scans_sh_t *sh,
+    ngx_http_code_router_scan_node_t *node)
+{
+    node->unsent = NULL;
+    *sh->unsent_tail = node;
+    sh->unsent_tail = &node->unsent;
 }
 
 
@@ -1109,7 +1132,6 @@ ngx_http_code_router_scans_unsent(ngx_http_code_router_zone_t *z,
     ngx_log_t *log)
 {
     ngx_uint_t                         n;
-    ngx_queue_t                       *q;
     cr_ledger_scan_t                  *b;
     ngx_http_code_router_scan_node_t  *node;
 
@@ -1121,11 +1143,10 @@ ngx_http_code_router_scans_unsent(ngx_http_code_router_zone_t *z,
 
     n = 0;
 
-    for (q = ngx_queue_head(&z->sh->unsent);
-         q != ngx_queue_sentinel(&z->sh->unsent) && n < CR_LEDGER_SCANS_MAX;
-         q = ngx_queue_next(q))
+    for (node = z->sh->unsent_head;
+         node && n < CR_LEDGER_SCANS_MAX;
+         node = node->unsent)
     {
-        node = ngx_queue_data(q, ngx_http_code_router_scan_node_t, unsent);
         b = &z->ledger_buf[n];
 
         ngx_memcpy(b->code.fp, node->fp, CR_SCANS_FP_LEN);
@@ -1411,18 +1432,27 @@ ngx_http_code_router_scans_sent(ngx_http_code_router_zone_t *z,
     sh = z->sh;
     done = 0;
 
+    /* After a takeover the queue's head is the other flusher's: its
+     * codes are sent again (by maximum: no harm). */
+    if (!mine) {
+        return 0;
+    }
+
     for (i = 0; i < ln; i++) {
         b = &z->ledger_buf[i];
 
-        /* Queued codes are never evicted, and only the one flusher
-         * takes them off the queue; after a takeover, the tree. */
-        node = mine ? z->ledger_nodes[i]
-                    : ngx_http_code_router_scans_find(sh,
-                          CR_SCAN_KEY(b->code.kid, b->code.serial),
-                          b->code.fp);
+        /* The batch is the queue's head (queued codes are never
+         * evicted, and only this flusher takes any off). */
+        node = sh->unsent_head;
 
-        if (node == NULL || !node->in_unsent) {
-            continue;
+        if (node != z->ledger_nodes[i]) {
+            break;
+        }
+
+        sh->unsent_head = node->unsent;
+
+        if (sh->unsent_head == NULL) {
+            sh->unsent_tail = &sh->unsent_head;
         }
 
         if (b->node > node->count) {
@@ -1440,14 +1470,12 @@ ngx_http_code_router_scans_sent(ngx_http_code_router_zone_t *z,
 
         node->others = b->total - b->node;
 
-        ngx_queue_remove(&node->unsent);
-
         if (node->sent >= node->count) {
             node->in_unsent = 0;
             done++;
 
         } else {
-            ngx_queue_insert_tail(&sh->unsent, &node->unsent);
+            ngx_http_code_router_scans_queue(sh, node);
         }
     }
 
@@ -2249,7 +2277,7 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_code_router_scans_insert);
     ngx_queue_init(&sh->lru);
     ngx_queue_init(&sh->dirty);
-    ngx_queue_init(&sh->unsent);
+    sh->unsent_tail = &sh->unsent_head;
 
     len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
 
