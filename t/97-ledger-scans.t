@@ -7,7 +7,8 @@
 # again continues from the total, never from zero.  PostgreSQL stopped
 # (SIGSTOP): scans are answered without a stall and counted locally; on
 # SIGCONT the totals catch up exactly, nothing counted twice.  The
-# metrics count the ledger's batches and failures; nginx -t refuses
+# metrics count the ledger's batches and failures; a reload without
+# ledger= lets its queue go; nginx -t refuses
 # ledger= without store= or thread_pool=, node= without ledger=, and a
 # bad node name.
 use strict;
@@ -172,9 +173,28 @@ like($m, qr/^code_router_scans_ledger_unsent\{zone="scans"\} 0$/m,
 like($A->error_log, qr/ledger of zone "scans" is open again/,
      'the end of the outage is logged');
 
+# 5. A reload that takes ledger= away (PostgreSQL stopped, codes
+# queued): the queue is let go, its codes evictable again, and the counts
+# go on on the node.
+my $w = mint($key, 1, 14);
+ok($pg->signal('STOP') >= 2, 'PostgreSQL stopped again');
+scans_of($A, $w) for 1 .. 2;
+sleep 1.5;
+like($A->get('/status')->{content} // '',
+     qr/^code_router_scans_ledger_unsent\{zone="scans"\} [1-9]/m, '2 scans of a new code: queued');
+$A->{http} = conf(0, "zone=scans:1m store=$d/scans0/scans.mdb thread_pool=scans");
+$A->write_conf;
+$A->reload;
+sleep 4;       # the old workers' last flush: the statement in flight
+like($A->get('/status')->{content} // '',
+     qr/^code_router_scans_ledger_unsent\{zone="scans"\} 0$/m,
+     'reloaded without ledger=: nothing queued any more');
+is(scans_of($A, $w), 3, '... and the code counts on (3)');
+$pg->signal('CONT');
+
 $_->stop for @nodes;
 
-# 5. nginx -t on bad ledger= and node=.
+# 6. nginx -t on bad ledger= and node=.
 my %bad = (
     "zone=a:1m store=$d/scans0/a.mdb \"ledger=$ci\""
         => qr/"ledger=" needs "store=" and "thread_pool="/,

@@ -81,6 +81,9 @@ typedef struct {
     ngx_atomic_t               ledger_errors;
     ngx_atomic_t               ledger_unsent;   /* codes in unsent */
     int64_t                    polled_us;       /* the last poll's start */
+    /* The ledger's outage, the workers': whichever flushes next knows
+     * it, logs its end, and waits for its retry. */
+    ngx_http_code_router_outage_t  ledger_outage;
 } ngx_http_code_router_scans_sh_t;
 
 
@@ -156,7 +159,6 @@ struct ngx_http_code_router_zone_s {
     cr_ledger_others_t                *poll_buf;    /* a poll's answer */
     size_t                             poll_n;
     size_t                             poll_cap;
-    ngx_http_code_router_outage_t      ledger_outage;
 #if (NGX_THREADS)
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
@@ -976,9 +978,9 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     f.rc = f.n ? ngx_http_code_router_scans_write(z, f.n) : 0;
 
     /* The network never in the event loop but at exit (a worker that
-     * no longer serves): else the codes wait for the next flush.  No
-     * poll (f.poll is set only for a thread). */
-    if (f.ln && force) {
+     * no longer serves), and not then in an outage: else the codes wait
+     * for the next flush.  No poll (f.poll is set only for a thread). */
+    if (f.ln && force && z->sh->ledger_outage.failures == 0) {
         f.lrc = ngx_http_code_router_scans_send(z, f.ln);
     }
 
@@ -1070,7 +1072,7 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
      * flush, in a thread; from where the last poll began, overlapped. */
 #if (NGX_THREADS)
     if (z->ledger.len && z->tp && !force && !more && sh->codes
-        && ngx_http_code_router_retry_due(&z->ledger_outage))
+        && ngx_http_code_router_retry_due(&z->sh->ledger_outage))
     {
         f->poll = 1;
         f->start_us = cr_ledger_now_us();
@@ -1135,9 +1137,22 @@ ngx_http_code_router_scans_unsent(ngx_http_code_router_zone_t *z,
     cr_ledger_scan_t                  *b;
     ngx_http_code_router_scan_node_t  *node;
 
-    if (z->ledger.len == 0
-        || !ngx_http_code_router_retry_due(&z->ledger_outage))
-    {
+    if (z->ledger.len == 0) {
+        /* A reload took ledger= away: the queue would hold its codes in
+         * the zone for ever. */
+        while (z->sh->unsent_head) {
+            node = z->sh->unsent_head;
+            z->sh->unsent_head = node->unsent;
+            node->in_unsent = 0;
+        }
+
+        z->sh->unsent_tail = &z->sh->unsent_head;
+        z->sh->ledger_unsent = 0;
+
+        return 0;
+    }
+
+    if (!ngx_http_code_router_retry_due(&z->sh->ledger_outage)) {
         return 0;
     }
 
@@ -1502,7 +1517,7 @@ ngx_http_code_router_scans_ledger_said(ngx_http_code_router_zone_t *z,
         || (f->prc != 0 && f->prc != 1))
     {
         (void) ngx_atomic_fetch_add(&sh->ledger_errors, 1);
-        ngx_http_code_router_down(log, &z->ledger_outage, z->ledger_err,
+        ngx_http_code_router_down(log, &z->sh->ledger_outage, z->ledger_err,
                                   "scans are counted on this node and sent "
                                   "when the ledger answers");
         return;
@@ -1515,7 +1530,7 @@ ngx_http_code_router_scans_ledger_said(ngx_http_code_router_zone_t *z,
         (void) ngx_atomic_fetch_add(&sh->ledger_flushes, 1);
     }
 
-    ngx_http_code_router_up(log, &z->ledger_outage, "ledger of zone",
+    ngx_http_code_router_up(log, &z->sh->ledger_outage, "ledger of zone",
                             &z->name);
 }
 
