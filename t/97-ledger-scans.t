@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # Scan counts across nodes through the PostgreSQL ledger: two nginx nodes
-# (code_router_scans ... ledger= node=) and one PostgreSQL.  After a
+# (code_router_scans ... ledger= node=) and one PostgreSQL, its schema
+# upgraded from version 3.  After a
 # flush each node's count ($code_router_scans, the API) is the sum over
 # the nodes, and code_router_max_scans holds across them; ledger show
 # prints the total and each node's count.  A node SIGKILLed and started
@@ -28,6 +29,13 @@ my $ci = $pg->conninfo;
 my ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 0, 'ledger init') or diag $err;
 is($out, "schema 4 (was 0)\n", '... schema 4');
+# A ledger of version 3 (before scan counts) is upgraded in place.
+$pg->psql('DROP FUNCTION code_router_scans_since(text, double precision); '
+          . 'DROP FUNCTION code_router_scans(text, text[], smallint[], bigint[], bigint[]); '
+          . 'DROP TABLE code_router_scan_counts; '
+          . "UPDATE code_router_meta SET value = '3' WHERE name = 'schema_version'");
+($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
+is($out, "schema 4 (was 3)\n", 'ledger init upgrades version 3: schema 4 (was 3)') or diag $err;
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
