@@ -19,6 +19,7 @@
 #include "cr_time.h"
 
 
+static void cr_ledger_cli_scans(const cr_ledger_scans_record_t *sr);
 static int cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,
     const char *arg, int64_t timeout_us);
 
@@ -134,6 +135,7 @@ cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,
     cr_keyring_t         ring;
     cr_ledger_code_t     lc;
     cr_ledger_record_t   rec;
+    cr_ledger_scans_record_t  sr;
 
     memset(kids, 0, sizeof(kids));
 
@@ -159,8 +161,16 @@ cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,
 
     rc = cr_ledger_show(c, &lc, cr_ledger_now_us() + timeout_us, &rec);
 
+    if (rc == 0 || rc == CR_LEDGER_NOTFOUND) {
+        rc = cr_ledger_show_scans(c, &lc, cr_ledger_now_us() + timeout_us,
+                                  &sr) == 0
+             ? (rc == CR_LEDGER_NOTFOUND ? CR_LEDGER_NOTFOUND : 0) : -1;
+    }
+
     if (rc == CR_LEDGER_NOTFOUND) {
-        printf("%s\tnever_verified\n", code);
+        printf("%s\tnever_verified", code);
+        cr_ledger_cli_scans(&sr);
+        putchar('\n');
         return CR_EXIT_OK;
     }
 
@@ -185,7 +195,33 @@ cr_ledger_cli_show(cr_ledger_conn_t *c, const char *keyfile,
         printf("\tredeemed=%s", first);
     }
 
+    cr_ledger_cli_scans(&sr);
     putchar('\n');
 
     return CR_EXIT_OK;
+}
+
+
+/* "\tscans=TOTAL\tnodes=NAME:COUNT,..." (the first
+ * CR_LEDGER_NODES_SHOWN, then ",..." if there are more); nothing for a
+ * code no node counted in the ledger (code_router_scans ... ledger=). */
+static void
+cr_ledger_cli_scans(const cr_ledger_scans_record_t *sr)
+{
+    size_t  i;
+
+    if (sr->nodes == 0) {
+        return;
+    }
+
+    printf("\tscans=%llu\tnodes=", (unsigned long long) sr->total);
+
+    for (i = 0; i < sr->nodes && i < CR_LEDGER_NODES_SHOWN; i++) {
+        printf("%s%s:%llu", i ? "," : "", sr->name[i],
+               (unsigned long long) sr->count[i]);
+    }
+
+    if (sr->nodes > CR_LEDGER_NODES_SHOWN) {
+        printf(",...");
+    }
 }

@@ -209,13 +209,70 @@ static const char  cr_ledger_schema_v3[] =
     "UPDATE code_router_meta SET value = '3'"
     " WHERE name = 'schema_version';";
 
+/*
+ * Version 4: scan counts across nodes.  Each node adds its cumulative
+ * count of a code (one row per code and node), keeping the greater of
+ * the row's and the one sent: sending a count again (a replay, a retry
+ * after an outage, a statement that ran late) changes nothing, and a
+ * node that lost its last second of scans in a crash is not moved back.
+ * The total is the sum over the nodes.  One statement per batch (arrays,
+ * unnest), rows written in key order (two nodes' batches lock the rows
+ * they share in the same order: no deadlock).  The other nodes' rows are
+ * read from the statement's snapshot (a CTE's writes are not visible to
+ * the rest of the statement): this node's row is the upsert's own.
+ * code_router_scans_since: the codes other nodes counted since a time
+ * (their rows' at, indexed), with those nodes' sum: each node's poll,
+ * so that it learns of scans of codes it has not scanned since.
+ */
+static const char  cr_ledger_schema_v4[] =
+    "CREATE TABLE IF NOT EXISTS code_router_scan_counts ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " node text NOT NULL, count bigint NOT NULL,"
+    " at timestamptz NOT NULL, PRIMARY KEY (fp, kid, serial, node));"
+    "CREATE OR REPLACE FUNCTION code_router_scans(p_node text,"
+    " p_fp text[], p_kid smallint[], p_serial bigint[], p_count bigint[])"
+    " RETURNS TABLE (ord bigint, node_scans bigint, total_scans bigint)"
+    " LANGUAGE sql AS $$"
+    " WITH i AS (SELECT decode(x.fp, 'hex') AS fp, x.kid, x.serial,"
+    "   x.count, x.ord FROM unnest(p_fp, p_kid, p_serial, p_count)"
+    "   WITH ORDINALITY AS x(fp, kid, serial, count, ord)),"
+    "  u AS (INSERT INTO code_router_scan_counts AS s"
+    "   SELECT i.fp, i.kid, i.serial, p_node, i.count, now() FROM i"
+    "   ORDER BY i.fp, i.kid, i.serial"
+    "   ON CONFLICT (fp, kid, serial, node) DO UPDATE"
+    "   SET count = greatest(s.count, excluded.count), at = now()"
+    "   RETURNING s.fp, s.kid, s.serial, s.count)"
+    " SELECT i.ord, u.count, u.count + coalesce((SELECT sum(o.count)"
+    "   FROM code_router_scan_counts o WHERE o.fp = u.fp"
+    "   AND o.kid = u.kid AND o.serial = u.serial"
+    "   AND o.node <> p_node), 0)::bigint"
+    "  FROM u JOIN i ON i.fp = u.fp AND i.kid = u.kid"
+    "   AND i.serial = u.serial"
+    " $$;"
+    "CREATE INDEX IF NOT EXISTS code_router_scan_counts_at"
+    " ON code_router_scan_counts (at);"
+    "CREATE OR REPLACE FUNCTION code_router_scans_since(p_node text,"
+    " p_since double precision)"
+    " RETURNS TABLE (fp text, kid smallint, serial bigint, others bigint)"
+    " LANGUAGE sql STABLE AS $$"
+    " SELECT encode(c.fp, 'hex'), c.kid, c.serial, sum(c.count)::bigint"
+    "  FROM code_router_scan_counts c"
+    "  WHERE c.node <> p_node AND (c.fp, c.kid, c.serial) IN"
+    "   (SELECT n.fp, n.kid, n.serial FROM code_router_scan_counts n"
+    "    WHERE n.at > to_timestamp(p_since) AND n.node <> p_node)"
+    "  GROUP BY c.fp, c.kid, c.serial"
+    " $$;"
+    "UPDATE code_router_meta SET value = '4'"
+    " WHERE name = 'schema_version';";
+
 /* Each version's script, from the one before (version 1's from an
  * empty database; its tables are made IF NOT EXISTS). */
 static const char  *cr_ledger_upgrades[CR_LEDGER_SCHEMA + 1] = {
     NULL,
     cr_ledger_schema_v1,
     cr_ledger_schema_v2,
-    cr_ledger_schema_v3
+    cr_ledger_schema_v3,
+    cr_ledger_schema_v4
 };
 
 
@@ -242,7 +299,15 @@ static int cr_ledger_call(cr_ledger_conn_t *c, const char *fn,
     const char *extra, int64_t deadline_us, int ncols, PGresult **res);
 static int cr_ledger_run(cr_ledger_conn_t *c, const char *fn,
     const char *sql, const char *const *params, int n, char *deadline,
-    int64_t deadline_us, int ncols, PGresult **res);
+    int64_t deadline_us, int rows, int ncols, PGresult **res);
+static int cr_ledger_name_valid(const char *s, size_t n, size_t max,
+    const char *more);
+static int cr_ledger_hex(char c);
+static int cr_ledger_code_query(cr_ledger_conn_t *c,
+    const cr_ledger_code_t *code, const char *sql, int64_t deadline_us,
+    PGresult **res);
+static char *cr_ledger_scans_arrays(const cr_ledger_scan_t *s, size_t n,
+    char **arr);
 static int cr_ledger_parsed(cr_ledger_conn_t *c, PGresult *res, int rc,
     const char *fn);
 
@@ -433,7 +498,7 @@ cr_ledger_guard(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
                        "$5::boolean, $6::integer, $7::integer, "
                        "$8::integer, $9::integer, $10::integer, "
                        "$11::double precision)",
-                       params, 11, deadline, deadline_us, 5, &res);
+                       params, 11, deadline, deadline_us, 1, 5, &res);
     if (rc != 0) {
         return rc;
     }
@@ -527,23 +592,11 @@ cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     int64_t deadline_us, cr_ledger_record_t *rec)
 {
     int          rc, i;
-    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
     uint64_t     v[5];
     PGresult    *res;
-    const char  *params[3];
-
-    rc = cr_ledger_connect(c, deadline_us);
-    if (rc != 0) {
-        return rc;
-    }
-
-    cr_ledger_params(code, fp, kid, serial);
-    params[0] = fp;
-    params[1] = kid;
-    params[2] = serial;
 
     /* One row whatever there is: NULLs where nothing is. */
-    rc = cr_ledger_exec(c, "SELECT v.count, "
+    rc = cr_ledger_code_query(c, code, "SELECT v.count, "
                         "floor(extract(epoch FROM v.first_at))::bigint, "
                         "floor(extract(epoch FROM v.last_at))::bigint, "
                         "(SELECT count(*) FROM code_router_verify_requests q "
@@ -557,7 +610,7 @@ cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
                         "code_router_verifications v "
                         "ON v.fp = $1::bytea AND v.kid = $2::smallint "
                         "AND v.serial = $3::bigint",
-                        3, params, deadline_us, &res);
+                        deadline_us, &res);
     if (rc != 0) {
         return rc;
     }
@@ -596,6 +649,357 @@ cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     rec->redeemed = (int64_t) v[4];
 
     return (rec->count == 0 && rec->redeemed == 0) ? CR_LEDGER_NOTFOUND : 0;
+}
+
+
+int
+cr_ledger_scans(cr_ledger_conn_t *c, const char *node, cr_ledger_scan_t *s,
+    size_t n, int64_t deadline_us)
+{
+    int          rc;
+    char        *buf, *arr[4];
+    size_t       i, place;
+    uint32_t     nc, tc;
+    uint8_t     *seen;
+    PGresult    *res;
+    const char  *params[5];
+
+    if (!cr_ledger_node_valid(node, strlen(node))) {
+        snprintf(c->err, sizeof(c->err), "ledger: a bad node name");
+        return -1;
+    }
+
+    if (n == 0 || n > CR_LEDGER_SCANS_MAX) {
+        snprintf(c->err, sizeof(c->err), "ledger: %zu codes in one batch",
+                 n);
+        return -1;
+    }
+
+    buf = cr_ledger_scans_arrays(s, n, arr);
+    if (buf == NULL) {
+        snprintf(c->err, sizeof(c->err), "ledger: out of memory");
+        return -1;
+    }
+
+    params[0] = node;
+    params[1] = arr[0];
+    params[2] = arr[1];
+    params[3] = arr[2];
+    params[4] = arr[3];
+
+    rc = cr_ledger_run(c, "code_router_scans",
+                       "SELECT ord, node_scans, total_scans "
+                       "FROM code_router_scans($1::text, $2::text[], "
+                       "$3::smallint[], $4::bigint[], $5::bigint[])",
+                       params, 5, NULL, deadline_us, (int) n, 3, &res);
+    free(buf);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* Each code answered once: a row this code-router cannot read, or a
+     * code answered twice, is the whole batch's error. */
+    seen = calloc(n, 1);
+    if (seen == NULL) {
+        PQclear(res);
+        snprintf(c->err, sizeof(c->err), "ledger: out of memory");
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = cr_ledger_parse_scans(PQgetvalue(res, (int) i, 0),
+                                   (size_t) PQgetlength(res, (int) i, 0),
+                                   PQgetvalue(res, (int) i, 1),
+                                   (size_t) PQgetlength(res, (int) i, 1),
+                                   PQgetvalue(res, (int) i, 2),
+                                   (size_t) PQgetlength(res, (int) i, 2),
+                                   n, &place, &nc, &tc);
+
+        if (rc == 0 && seen[place]++) {
+            rc = -1;
+        }
+
+        if (rc == 0) {
+            s[place].node = nc;
+            s[place].total = tc;
+        }
+    }
+
+    free(seen);
+
+    return cr_ledger_parsed(c, res, rc, "code_router_scans");
+}
+
+
+/*
+ * The batch as four PostgreSQL array literals (fingerprints in hex, kid,
+ * serial, count), in one allocation (returned, the caller's to free):
+ * arr[0..3] point into it.  Nothing in them needs quoting.
+ */
+static char *
+cr_ledger_scans_arrays(const cr_ledger_scan_t *s, size_t n, char **arr)
+{
+    int     k;
+    char   *buf, *p;
+    size_t  i, j, each[4];
+
+    static const char  hex[] = "0123456789abcdef";
+
+    /* Per code: its digits and a separator; and the braces. */
+    each[0] = 2 * CR_LEDGER_FP_LEN + 1;
+    each[1] = 4;
+    each[2] = 21;
+    each[3] = 11;
+
+    buf = malloc(n * (each[0] + each[1] + each[2] + each[3]) + 4 * 3);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    p = buf;
+
+    for (k = 0; k < 4; k++) {
+        arr[k] = p;
+        *p++ = '{';
+
+        for (i = 0; i < n; i++) {
+            if (i) {
+                *p++ = ',';
+            }
+
+            switch (k) {
+            case 0:
+                for (j = 0; j < CR_LEDGER_FP_LEN; j++) {
+                    *p++ = hex[s[i].code.fp[j] >> 4];
+                    *p++ = hex[s[i].code.fp[j] & 0xf];
+                }
+                break;
+            case 1:
+                p += sprintf(p, "%u", s[i].code.kid & 0xff);
+                break;
+            case 2:
+                p += sprintf(p, "%" PRIu64, s[i].code.serial);
+                break;
+            default:
+                p += sprintf(p, "%" PRIu32, s[i].count);
+            }
+        }
+
+        *p++ = '}';
+        *p++ = '\0';
+    }
+
+    return buf;
+}
+
+
+int
+cr_ledger_parse_scans(const char *ord, size_t ord_len, const char *node,
+    size_t node_len, const char *total, size_t total_len, size_t n,
+    size_t *place, uint32_t *node_count, uint32_t *total_count)
+{
+    uint64_t  o, c, t;
+
+    if (ord == NULL || node == NULL || total == NULL) {
+        return -1;
+    }
+
+    if (cr_ledger_u64(ord, ord_len, n, &o) != 0 || o == 0
+        || cr_ledger_u64(node, node_len, UINT32_MAX, &c) != 0
+        || cr_ledger_u64(total, total_len, INT64_MAX, &t) != 0
+        || t < c)
+    {
+        return -1;
+    }
+
+    *place = (size_t) (o - 1);
+    *node_count = (uint32_t) c;
+    *total_count = t > UINT32_MAX ? UINT32_MAX : (uint32_t) t;
+
+    return 0;
+}
+
+
+int
+cr_ledger_scans_since(cr_ledger_conn_t *c, const char *node,
+    int64_t since_us, int64_t deadline_us,
+    int (*fn)(void *ctx, const cr_ledger_others_t *one), void *ctx)
+{
+    int                  rc, i, rows;
+    char                 since[32];
+    PGresult            *res;
+    const char          *params[2];
+    cr_ledger_others_t   one;
+
+    if (!cr_ledger_node_valid(node, strlen(node))) {
+        snprintf(c->err, sizeof(c->err), "ledger: a bad node name");
+        return -1;
+    }
+
+    rc = cr_ledger_connect(c, deadline_us);
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* In the database's clock, as a deadline is. */
+    cr_ledger_deadline(c, since_us, since, sizeof(since));
+    params[0] = node;
+    params[1] = since;
+
+    rc = cr_ledger_exec(c, "SELECT fp, kid, serial, others FROM "
+                        "code_router_scans_since($1::text, "
+                        "$2::double precision)", 2, params, deadline_us,
+                        &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 4) {
+        return cr_ledger_result_failed(c, res, "code_router_scans_since");
+    }
+
+    rows = PQntuples(res);
+    rc = 0;
+
+    for (i = 0; i < rows && rc == 0; i++) {
+        if (cr_ledger_parse_others(PQgetvalue(res, i, 0),
+                                   (size_t) PQgetlength(res, i, 0),
+                                   PQgetvalue(res, i, 1),
+                                   (size_t) PQgetlength(res, i, 1),
+                                   PQgetvalue(res, i, 2),
+                                   (size_t) PQgetlength(res, i, 2),
+                                   PQgetvalue(res, i, 3),
+                                   (size_t) PQgetlength(res, i, 3), &one)
+            != 0)
+        {
+            return cr_ledger_parsed(c, res, -1, "code_router_scans_since");
+        }
+
+        rc = fn(ctx, &one);
+    }
+
+    PQclear(res);
+
+    return rc;
+}
+
+
+int
+cr_ledger_parse_others(const char *fp, size_t fp_len, const char *kid,
+    size_t kid_len, const char *serial, size_t serial_len,
+    const char *others, size_t others_len, cr_ledger_others_t *one)
+{
+    int       hi, lo;
+    size_t    i;
+    uint64_t  k, s, o;
+
+    if (fp == NULL || kid == NULL || serial == NULL || others == NULL
+        || fp_len != 2 * CR_LEDGER_FP_LEN
+        || cr_ledger_u64(kid, kid_len, 255, &k) != 0
+        || cr_ledger_u64(serial, serial_len, (1ULL << 40) - 1, &s) != 0
+        || cr_ledger_u64(others, others_len, INT64_MAX, &o) != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < CR_LEDGER_FP_LEN; i++) {
+        hi = cr_ledger_hex(fp[2 * i]);
+        lo = cr_ledger_hex(fp[2 * i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        one->code.fp[i] = (uint8_t) (hi << 4 | lo);
+    }
+
+    one->code.kid = (unsigned) k;
+    one->code.serial = s;
+    one->others = o > UINT32_MAX ? UINT32_MAX : (uint32_t) o;
+
+    return 0;
+}
+
+
+/* A lower-case hex digit's value (encode() writes lower case), or -1. */
+static int
+cr_ledger_hex(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+int
+cr_ledger_show_scans(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    int64_t deadline_us, cr_ledger_scans_record_t *rec)
+{
+    int          rc, i, rows;
+    size_t       len;
+    uint64_t     v;
+    PGresult    *res;
+
+    memset(rec, 0, sizeof(cr_ledger_scans_record_t));
+
+    rc = cr_ledger_code_query(c, code, "SELECT node, count "
+                              "FROM code_router_scan_counts "
+                              "WHERE fp = $1::bytea AND kid = $2::smallint "
+                              "AND serial = $3::bigint ORDER BY node",
+                              deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 2) {
+        return cr_ledger_result_failed(c, res, "show");
+    }
+
+    rows = PQntuples(res);
+
+    for (i = 0; i < rows; i++) {
+        len = (size_t) PQgetlength(res, i, 0);
+
+        if (!cr_ledger_node_valid(PQgetvalue(res, i, 0), len)
+            || cr_ledger_u64(PQgetvalue(res, i, 1),
+                             (size_t) PQgetlength(res, i, 1), UINT32_MAX, &v)
+               != 0)
+        {
+            PQclear(res);
+            snprintf(c->err, sizeof(c->err), "ledger: show: a scan count "
+                     "this code-router cannot read");
+            return -1;
+        }
+
+        rec->total += v;
+
+        if (i < CR_LEDGER_NODES_SHOWN) {
+            memcpy(rec->name[i], PQgetvalue(res, i, 0), len);
+            rec->name[i][len] = '\0';
+            rec->count[i] = v;
+        }
+    }
+
+    rec->nodes = (size_t) rows;
+    PQclear(res);
+
+    return 0;
+}
+
+
+int
+cr_ledger_node_valid(const char *s, size_t n)
+{
+    return cr_ledger_name_valid(s, n, CR_LEDGER_NODE_MAX, ".");
 }
 
 
@@ -716,16 +1120,24 @@ cr_ledger_init(cr_ledger_conn_t *c, int64_t deadline_us, int *from)
 int
 cr_ledger_request_valid(const char *s, size_t n)
 {
+    return cr_ledger_name_valid(s, n, CR_LEDGER_REQUEST_MAX, "");
+}
+
+
+/* 1 to max bytes of [0-9A-Za-z_-] and the bytes of more. */
+static int
+cr_ledger_name_valid(const char *s, size_t n, size_t max, const char *more)
+{
     size_t  i;
 
-    if (n == 0 || n > CR_LEDGER_REQUEST_MAX) {
+    if (n == 0 || n > max) {
         return 0;
     }
 
     for (i = 0; i < n; i++) {
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')
               || (s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'
-              || s[i] == '-'))
+              || s[i] == '-' || (s[i] != '\0' && strchr(more, s[i]))))
         {
             return 0;
         }
@@ -788,6 +1200,30 @@ cr_ledger_now_us(void)
 }
 
 
+/* sql about code ($1 fp, $2 kid, $3 serial), connected if need be:
+ * 0 and *res (the caller's to PQclear), CR_LEDGER_TIMEOUT or -1. */
+static int
+cr_ledger_code_query(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *sql, int64_t deadline_us, PGresult **res)
+{
+    int          rc;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    const char  *params[3];
+
+    rc = cr_ledger_connect(c, deadline_us);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_ledger_params(code, fp, kid, serial);
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+
+    return cr_ledger_exec(c, sql, 3, params, deadline_us, res);
+}
+
+
 /*
  * One call of a schema function fn about code under request id:
  * parameters $1 fp, $2 kid, $3 serial, $4 request, $5 the deadline (in
@@ -819,20 +1255,20 @@ cr_ledger_call(cr_ledger_conn_t *c, const char *fn, const char *sql,
     params[5] = extra;
 
     return cr_ledger_run(c, fn, sql, params, extra ? 6 : 5, deadline,
-                         deadline_us, ncols, res);
+                         deadline_us, 1, ncols, res);
 }
 
 
 /*
  * Runs sql with n text parameters, one of them (the buffer deadline, of
- * 32 bytes) the deadline in the database's clock, written once
- * connected: 0 and *res, one row of ncols (the caller's to PQclear),
- * or CR_LEDGER_TIMEOUT or -1.
+ * 32 bytes; or NULL: none) the deadline in the database's clock, written
+ * once connected: 0 and *res, rows rows of ncols (the caller's to
+ * PQclear), or CR_LEDGER_TIMEOUT or -1.
  */
 static int
 cr_ledger_run(cr_ledger_conn_t *c, const char *fn, const char *sql,
     const char *const *params, int n, char *deadline, int64_t deadline_us,
-    int ncols, PGresult **res)
+    int rows, int ncols, PGresult **res)
 {
     int  rc, reused, tries;
 
@@ -840,8 +1276,8 @@ cr_ledger_run(cr_ledger_conn_t *c, const char *fn, const char *sql,
      * meanwhile (a restart, a failover, an idle timeout): its failure is
      * tried once more on a new one.  Safe: a verification or redemption
      * is idempotent per request id (the first may have run; the retry
-     * replays it); a guard's wrong PIN may then count twice, never
-     * less. */
+     * replays it), scan counts are kept by maximum; a guard's wrong PIN
+     * may then count twice, never less. */
     for (tries = 0; /* void */; tries++) {
         reused = (c->pg != NULL);
 
@@ -850,7 +1286,9 @@ cr_ledger_run(cr_ledger_conn_t *c, const char *fn, const char *sql,
             return rc;
         }
 
-        cr_ledger_deadline(c, deadline_us, deadline, 32);
+        if (deadline) {
+            cr_ledger_deadline(c, deadline_us, deadline, 32);
+        }
 
         rc = cr_ledger_exec(c, sql, n, params, deadline_us, res);
 
@@ -865,7 +1303,7 @@ cr_ledger_run(cr_ledger_conn_t *c, const char *fn, const char *sql,
         break;
     }
 
-    if (PQresultStatus(*res) != PGRES_TUPLES_OK || PQntuples(*res) != 1
+    if (PQresultStatus(*res) != PGRES_TUPLES_OK || PQntuples(*res) != rows
         || PQnfields(*res) != ncols)
     {
         return cr_ledger_result_failed(c, *res, fn);
@@ -1200,7 +1638,10 @@ cr_ledger_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
             return -1;
         }
 
-        if (x > (max - (uint64_t) (s[i] - '0')) / 10) {
+        /* x * 10 + digit <= max, for any max (a batch's size too). */
+        if (x > max / 10
+            || (x == max / 10 && (uint64_t) (s[i] - '0') > max % 10))
+        {
             return -1;
         }
 

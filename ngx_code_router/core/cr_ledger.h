@@ -32,12 +32,16 @@
 #include "cr_guard.h"
 
 
-#define CR_LEDGER_SCHEMA       3        /* code_router_meta schema_version:
+#define CR_LEDGER_SCHEMA       4        /* code_router_meta schema_version:
                                          * 1 verifications, 2 redemptions,
-                                         * 3 the guard's records */
+                                         * 3 the guard's records, 4 the
+                                         * nodes' scan counts */
 #define CR_LEDGER_FP_LEN       8        /* = CR_KEY_FP_LEN */
 #define CR_LEDGER_REQUEST_MAX  64       /* a request id's bytes, at most */
 #define CR_LEDGER_CLIENT_MAX   16       /* a guard client id's, at most */
+#define CR_LEDGER_NODE_MAX     64       /* a node name's bytes, at most */
+#define CR_LEDGER_SCANS_MAX    1024     /* codes per cr_ledger_scans */
+#define CR_LEDGER_NODES_SHOWN  16       /* nodes show lists, at most */
 
 /* Results besides 0 and -1. */
 #define CR_LEDGER_TIMEOUT      -2       /* the deadline passed first */
@@ -100,6 +104,25 @@ typedef struct {
     int64_t               redeemed;     /* its prize's time; 0: not */
 } cr_ledger_record_t;
 
+/* One code's scans on this node, sent by cr_ledger_scans: count in;
+ * its count in the ledger (this node's, never below count unless the
+ * ledger kept more) and the total over every node, out. */
+typedef struct {
+    cr_ledger_code_t      code;
+    uint32_t              count;        /* this node's, cumulative */
+    uint32_t              node;         /* out: the ledger's, this node */
+    uint32_t              total;        /* out: every node's sum */
+} cr_ledger_scan_t;
+
+/* A code's scans in the ledger, for code-router ledger show. */
+typedef struct {
+    uint64_t              total;
+    size_t                nodes;        /* in the ledger (may be more
+                                         * than shown) */
+    char                  name[CR_LEDGER_NODES_SHOWN][CR_LEDGER_NODE_MAX + 1];
+    uint64_t              count[CR_LEDGER_NODES_SHOWN];
+} cr_ledger_scans_record_t;
+
 typedef struct cr_ledger_conn_s  cr_ledger_conn_t;
 
 
@@ -161,6 +184,68 @@ int cr_ledger_guard(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
 int cr_ledger_show(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
     int64_t deadline_us, cr_ledger_record_t *rec)
     __attribute__((nonnull, warn_unused_result));
+
+/*
+ * Adds this node's (node: 1 to CR_LEDGER_NODE_MAX bytes of
+ * cr_ledger_node_valid) cumulative scan counts of n codes (1 to
+ * CR_LEDGER_SCANS_MAX, each code once) to the ledger in one statement,
+ * code_router_scans (version 4): each code's row of this node keeps the
+ * greater of its count and the one sent, so a replay, a late statement
+ * or a count sent again after an outage changes nothing, and the total
+ * is the sum over the nodes.  s[i].node and s[i].total filled.  0,
+ * CR_LEDGER_TIMEOUT or -1, as cr_ledger_verify (all or nothing).
+ */
+int cr_ledger_scans(cr_ledger_conn_t *c, const char *node,
+    cr_ledger_scan_t *s, size_t n, int64_t deadline_us)
+    __attribute__((nonnull, warn_unused_result));
+
+/* One code the other nodes scanned: their sum (cr_ledger_scans_since). */
+typedef struct {
+    cr_ledger_code_t      code;
+    uint32_t              others;
+} cr_ledger_others_t;
+
+/*
+ * The codes other nodes than node counted since since_us (this host's
+ * clock; rows are stamped with the database's transaction time, so the
+ * caller overlaps its polls by more than a statement may take), with the
+ * other nodes' sum of each: fn(ctx, one) for each, 0 to go on.  0 (fn's
+ * non-zero stops it and is returned), CR_LEDGER_TIMEOUT or -1.
+ */
+int cr_ledger_scans_since(cr_ledger_conn_t *c, const char *node,
+    int64_t since_us, int64_t deadline_us,
+    int (*fn)(void *ctx, const cr_ledger_others_t *one), void *ctx)
+    __attribute__((warn_unused_result));
+
+/* One row of code_router_scans_since: fp (16 hex digits), kid (decimal,
+ * at most 255), serial (decimal, at most 2^40 - 1), others (decimal, held
+ * at UINT32_MAX).  0 and *one, or -1.  Fuzzed. */
+int cr_ledger_parse_others(const char *fp, size_t fp_len, const char *kid,
+    size_t kid_len, const char *serial, size_t serial_len,
+    const char *others, size_t others_len, cr_ledger_others_t *one)
+    __attribute__((warn_unused_result));
+
+/* code's scans in the ledger: 0 (rec->nodes 0: never counted), or
+ * CR_LEDGER_TIMEOUT or -1. */
+int cr_ledger_show_scans(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    int64_t deadline_us, cr_ledger_scans_record_t *rec)
+    __attribute__((nonnull, warn_unused_result));
+
+/* Whether s[0..n) is a node name: 1 to CR_LEDGER_NODE_MAX bytes of
+ * [0-9A-Za-z._-]. */
+int cr_ledger_node_valid(const char *s, size_t n);
+
+/*
+ * One answer row of code_router_scans (text): the code's place in the
+ * batch ord (decimal, 1 to n), this node's count (at most UINT32_MAX, as
+ * sent) and the total (decimal, at least node; a total past UINT32_MAX,
+ * the zone's counts' width, is held at it).  0 with *place (0-based), *node and
+ * *total, or -1.  Fuzzed.
+ */
+int cr_ledger_parse_scans(const char *ord, size_t ord_len, const char *node,
+    size_t node_len, const char *total, size_t total_len, size_t n,
+    size_t *place, uint32_t *node_count, uint32_t *total_count)
+    __attribute__((warn_unused_result));
 
 /*
  * Creates the schema, or upgrades an older one, in one transaction (under

@@ -9,6 +9,14 @@
  * scan); codes whose latest scans are not yet stored are never dropped.
  * If none can be dropped, the scan is answered but not counted.  Without
  * a store, evicted codes start again from zero.
+ *
+ * With ledger= the flush also sends each scanned code's count on this
+ * node (cumulative) to PostgreSQL (cr_ledger_scans), from the same
+ * thread-pool task, and takes back the total over the nodes: a code's
+ * count here is then its own plus the others' as of its last flush.  A
+ * code is not dropped while the ledger lacks its latest count either;
+ * an outage leaves the codes queued, and the counts sent when it ends
+ * are cumulative, kept by maximum: nothing is lost or counted twice.
  */
 
 #include <ngx_config.h>
@@ -25,7 +33,14 @@
                                          * write is in a thread pool */
 #define CR_FLUSH_STALE_S      30        /* a flusher that died holding it */
 #define CR_EVICT_TRIES        32
+#define CR_LEDGER_FLUSH_MS    2000      /* a ledger statement's timeout */
+#define CR_LEDGER_OVERLAP_US  3000000   /* polls overlap by more than a
+                                         * statement may take (its rows'
+                                         * time is its start) */
 
+
+typedef struct ngx_http_code_router_scan_node_s
+    ngx_http_code_router_scan_node_t;
 
 /* The scan counters of one zone, in its shared memory. */
 typedef struct {
@@ -34,6 +49,12 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;             /* most recent first */
     ngx_queue_t                dirty;           /* not yet in the store */
+    /* Not yet in the ledger: a FIFO, singly linked (a node's link is 8
+     * bytes, so that a node still fits a 128-byte slab slot).  Nodes are
+     * appended by scans and taken from the head only by the flusher,
+     * whose batch is thus the queue's first nodes until it marks them. */
+    ngx_http_code_router_scan_node_t  *unsent_head;
+    ngx_http_code_router_scan_node_t **unsent_tail;
     time_t                     last_flush;
     time_t                     flushing;        /* since; 0: nobody */
     ngx_atomic_t               codes;
@@ -55,6 +76,14 @@ typedef struct {
     ngx_atomic_t               store_limit;
     ngx_atomic_t               store_alert;     /* past the alert share */
     ngx_atomic_t               store_refusing;  /* scans past their share */
+    /* The ledger's (ledger=). */
+    ngx_atomic_t               ledger_flushes;
+    ngx_atomic_t               ledger_errors;
+    ngx_atomic_t               ledger_unsent;   /* codes in unsent */
+    int64_t                    polled_us;       /* the last poll's start */
+    /* The ledger's outage, the workers': whichever flushes next knows
+     * it, logs its end, and waits for its retry. */
+    ngx_http_code_router_outage_t  ledger_outage;
 } ngx_http_code_router_scans_sh_t;
 
 
@@ -63,18 +92,24 @@ typedef struct {
  * (ngx_http_code_router_ledger.c, cr_scans_verify_n). */
 #define CR_SCAN_KEY(kid, serial)  ((uint64_t) (kid) << 40 | (serial))
 
-typedef struct {
+struct ngx_http_code_router_scan_node_s {
     ngx_rbtree_node_t          node;
     ngx_queue_t                lru;
     ngx_queue_t                dirty;
+    ngx_http_code_router_scan_node_t  *unsent;  /* the next */
     uint64_t                   key;             /* CR_SCAN_KEY() */
     uint8_t                    fp[CR_SCANS_FP_LEN]; /* of the key */
-    uint32_t                   count;
+    uint32_t                   count;           /* this node's */
     uint32_t                   stored;          /* as the store has it */
+    uint32_t                   sent;            /* as the ledger has it */
+    uint32_t                   others;          /* the other nodes', as
+                                                 * of the last flush */
     int64_t                    first;
-    time_t                     touched;         /* last LRU move */
+    uint32_t                   touched;         /* last LRU move, Unix
+                                                 * seconds mod 2^32 */
     unsigned                   in_dirty:1;
-} ngx_http_code_router_scan_node_t;
+    unsigned                   in_unsent:1;
+};
 
 
 /* A write of the scan store in a thread pool. */
@@ -82,6 +117,13 @@ typedef struct {
     ngx_http_code_router_zone_t       *zone;
     ngx_uint_t                         n;
     int                                rc;      /* cr_scans_put's */
+    ngx_uint_t                         ln;      /* codes for the ledger */
+    int                                lrc;     /* cr_ledger_scans'; 1:
+                                                 * not sent */
+    ngx_uint_t                         poll;    /* the others' counts */
+    int                                prc;     /* 1: not polled */
+    int64_t                            since_us;
+    int64_t                            start_us;
 } ngx_http_code_router_flush_t;
 
 
@@ -105,6 +147,18 @@ struct ngx_http_code_router_zone_s {
     cr_scan_t                         *flush_buf;
     ngx_http_code_router_scan_node_t **flush_nodes;
     uint32_t                          *flush_counts;
+    /* The ledger (ledger=): its conninfo and this node's name
+     * (NUL-terminated), this worker's connection (used by one flush at
+     * a time), and a flush's codes for it with their nodes. */
+    ngx_str_t                          ledger;
+    ngx_str_t                          node_name;
+    cr_ledger_conn_t                  *lconn;
+    cr_ledger_scan_t                  *ledger_buf;
+    ngx_http_code_router_scan_node_t **ledger_nodes;
+    char                               ledger_err[256];
+    cr_ledger_others_t                *poll_buf;    /* a poll's answer */
+    size_t                             poll_n;
+    size_t                             poll_cap;
 #if (NGX_THREADS)
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
@@ -119,6 +173,8 @@ typedef struct {
     ngx_str_t                          name;
     ngx_str_t                          store;       /* full path, or "" */
     ngx_str_t                          pool;        /* thread_pool= */
+    ngx_str_t                          ledger;      /* ledger= */
+    ngx_str_t                          node;        /* node= */
     ssize_t                            size;        /* 0: a reference */
     off_t                              store_size;
     off_t                              store_max;
@@ -130,6 +186,8 @@ static char *ngx_http_code_router_scans_args(ngx_conf_t *cf,
     ngx_http_code_router_scans_args_t *a);
 static char *ngx_http_code_router_scans_define(ngx_conf_t *cf,
     ngx_http_code_router_scans_args_t *a, ngx_http_code_router_zone_t **zone);
+static char *ngx_http_code_router_scans_ledger_args(ngx_conf_t *cf,
+    ngx_http_code_router_scans_args_t *a);
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
@@ -149,17 +207,38 @@ static void ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
 static void ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now);
+static void ngx_http_code_router_scans_queue(
+    ngx_http_code_router_scans_sh_t *sh,
+    ngx_http_code_router_scan_node_t *node);
+static uint32_t ngx_http_code_router_scans_total(
+    ngx_http_code_router_scan_node_t *node);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
 static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force, ngx_uint_t more);
 static ngx_uint_t ngx_http_code_router_scans_flush_begin(
     ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
-    ngx_uint_t more);
+    ngx_uint_t more, ngx_http_code_router_flush_t *f);
+static int ngx_http_code_router_scans_poll(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_flush_t *f);
+static int ngx_http_code_router_scans_polled(void *ctx,
+    const cr_ledger_others_t *one);
+static void ngx_http_code_router_scans_learn(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_flush_t *f);
+static ngx_uint_t ngx_http_code_router_scans_unsent(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log);
 static int ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
     ngx_uint_t n);
+static int ngx_http_code_router_scans_send(ngx_http_code_router_zone_t *z,
+    ngx_uint_t ln);
 static void ngx_http_code_router_scans_flush_end(
-    ngx_http_code_router_zone_t *z, ngx_uint_t n, int rc, ngx_log_t *log);
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_flush_t *f,
+    ngx_log_t *log);
+static ngx_uint_t ngx_http_code_router_scans_sent(
+    ngx_http_code_router_zone_t *z, ngx_uint_t ln, ngx_uint_t mine);
+static void ngx_http_code_router_scans_ledger_said(
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_flush_t *f,
+    ngx_uint_t done, ngx_log_t *log);
 static void ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
     int rc, ngx_log_t *log);
 #if (NGX_THREADS)
@@ -299,7 +378,7 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
 
         ngx_http_code_router_scans_touch(z, node, now);
 
-        v->count = node->count;
+        v->count = ngx_http_code_router_scans_total(node);
         v->first = node->first;
         *counted = count;
 
@@ -376,12 +455,15 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
         node->node.key = (ngx_rbtree_key_t) key;
         node->count = stored.count;
         node->stored = stored.count;
+        node->sent = 0;
+        node->others = 0;
         node->first = stored.first;
         node->in_dirty = 0;
+        node->in_unsent = 0;
 
         ngx_rbtree_insert(&z->sh->rbtree, &node->node);
         ngx_queue_insert_head(&z->sh->lru, &node->lru);
-        node->touched = now;
+        node->touched = (uint32_t) now;
 
         (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
 
@@ -395,7 +477,7 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
 
     ngx_http_code_router_scans_bump(z, node, now);
 
-    v->count = node->count;
+    v->count = ngx_http_code_router_scans_total(node);
     v->first = node->first;
     *counted = 1;
 
@@ -523,7 +605,7 @@ ngx_http_code_router_scans_evict(ngx_http_code_router_zone_t *z,
         prev = ngx_queue_prev(q);
         old = ngx_queue_data(q, ngx_http_code_router_scan_node_t, lru);
 
-        if (!old->in_dirty) {
+        if (!old->in_dirty && !old->in_unsent) {
             ngx_queue_remove(&old->lru);
             ngx_rbtree_delete(&z->sh->rbtree, &old->node);
             ngx_slab_free_locked(z->shpool, old);
@@ -552,11 +634,11 @@ static void
 ngx_http_code_router_scans_touch(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_scan_node_t *node, time_t now)
 {
-    if (node->touched == now) {
+    if (node->touched == (uint32_t) now) {
         return;
     }
 
-    node->touched = now;
+    node->touched = (uint32_t) now;
     ngx_queue_remove(&node->lru);
     ngx_queue_insert_head(&z->sh->lru, &node->lru);
 }
@@ -580,7 +662,34 @@ ngx_http_code_router_scans_bump(ngx_http_code_router_zone_t *z,
         node->in_dirty = 1;
     }
 
+    if (z->ledger.len && !node->in_unsent) {
+        ngx_http_code_router_scans_queue(z->sh, node);
+        node->in_unsent = 1;
+        (void) ngx_atomic_fetch_add(&z->sh->ledger_unsent, 1);
+    }
+
     (void) ngx_atomic_fetch_add(&z->sh->counted, 1);
+}
+
+
+/* To the unsent queue's tail. */
+static void
+ngx_http_code_router_scans_queue(ngx_http_code_router_scans_sh_t *sh,
+    ngx_http_code_router_scan_node_t *node)
+{
+    node->unsent = NULL;
+    *sh->unsent_tail = node;
+    sh->unsent_tail = &node->unsent;
+}
+
+
+/* A code's count as this node knows it: its own scans and, with ledger=,
+ * the other nodes' as of its last flush. */
+static uint32_t
+ngx_http_code_router_scans_total(ngx_http_code_router_scan_node_t *node)
+{
+    return (node->others > NGX_MAX_UINT32_VALUE - node->count)
+           ? NGX_MAX_UINT32_VALUE : node->count + node->others;
 }
 
 
@@ -799,6 +908,18 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
             ngx_free(zp[i]->flush_counts);
             zp[i]->flush_buf = NULL;
         }
+
+        if (zp[i]->ledger_buf) {
+            ngx_free(zp[i]->ledger_buf);
+            ngx_free(zp[i]->ledger_nodes);
+            zp[i]->ledger_buf = NULL;
+        }
+
+        cr_ledger_conn_free(zp[i]->lconn);
+        zp[i]->lconn = NULL;
+        free(zp[i]->poll_buf);
+        zp[i]->poll_buf = NULL;
+        zp[i]->poll_cap = 0;
     }
 
 }
@@ -818,8 +939,7 @@ static void
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
 {
-    int         rc;
-    ngx_uint_t  n;
+    ngx_http_code_router_flush_t   f;
 
 #if (NGX_THREADS)
     ngx_http_code_router_flush_t  *ctx;
@@ -832,23 +952,21 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
         /* At exit nginx's thread pools have been drained and joined
          * (their module exits first): the write is done, only its
          * completion event never ran. */
-        ctx = z->task->ctx;
-        ngx_http_code_router_scans_flush_end(z, ctx->n, ctx->rc, log);
+        ngx_http_code_router_scans_flush_end(z, z->task->ctx, log);
         z->busy = 0;
     }
 #endif
 
-    n = ngx_http_code_router_scans_flush_begin(z, log, force, more);
-    if (n == 0) {
+    if (ngx_http_code_router_scans_flush_begin(z, log, force, more, &f)
+        == 0)
+    {
         return;
     }
 
 #if (NGX_THREADS)
     if (z->tp && !force) {
         ctx = z->task->ctx;
-        ctx->zone = z;
-        ctx->n = n;
-        ctx->rc = -1;
+        *ctx = f;
 
         if (ngx_thread_task_post(z->tp, z->task) == NGX_OK) {
             z->busy = 1;
@@ -857,8 +975,16 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 #endif
 
-    rc = ngx_http_code_router_scans_write(z, n);
-    ngx_http_code_router_scans_flush_end(z, n, rc, log);
+    f.rc = f.n ? ngx_http_code_router_scans_write(z, f.n) : 0;
+
+    /* The network never in the event loop but at exit (a worker that
+     * no longer serves), and not then in an outage: else the codes wait
+     * for the next flush.  No poll (f.poll is set only for a thread). */
+    if (f.ln && force && z->sh->ledger_outage.failures == 0) {
+        f.lrc = ngx_http_code_router_scans_send(z, f.ln);
+    }
+
+    ngx_http_code_router_scans_flush_end(z, &f, log);
 }
 
 
@@ -866,7 +992,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
  * if it is not time, or if another worker is writing. */
 static ngx_uint_t
 ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more,
+    ngx_http_code_router_flush_t *f)
 {
     time_t                             now;
     ngx_uint_t                         n, max, tries;
@@ -896,6 +1023,26 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     buf = z->flush_buf;
     sh = z->sh;
 
+    ngx_memzero(f, sizeof(ngx_http_code_router_flush_t));
+    f->zone = z;
+    f->rc = -1;
+    f->lrc = 1;
+    f->prc = 1;
+
+    if (z->ledger.len && z->ledger_buf == NULL) {
+        z->ledger_buf = ngx_alloc(CR_LEDGER_SCANS_MAX
+                                  * sizeof(cr_ledger_scan_t), log);
+        z->ledger_nodes = ngx_alloc(CR_LEDGER_SCANS_MAX * sizeof(void *),
+                                    log);
+
+        if (z->ledger_buf == NULL || z->ledger_nodes == NULL) {
+            ngx_free(z->ledger_buf);
+            ngx_free(z->ledger_nodes);
+            z->ledger_buf = NULL;
+            return 0;
+        }
+    }
+
     for (tries = 0; /* void */; tries++) {
         now = ngx_time();
 
@@ -916,12 +1063,23 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         break;
     }
 
-    if ((!force && !more && now - sh->last_flush < z->flush)
-        || ngx_queue_empty(&sh->dirty))
-    {
+    if (!force && !more && now - sh->last_flush < z->flush) {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return 0;
     }
+
+    /* The other nodes' counts of the codes in the zone, at each regular
+     * flush, in a thread; from where the last poll began, overlapped. */
+#if (NGX_THREADS)
+    if (z->ledger.len && z->tp && !force && !more && sh->codes
+        && ngx_http_code_router_retry_due(&z->sh->ledger_outage))
+    {
+        f->poll = 1;
+        f->start_us = cr_ledger_now_us();
+        f->since_us = (sh->polled_us ? sh->polled_us : f->start_us)
+                      - CR_LEDGER_OVERLAP_US;
+    }
+#endif
 
 #if (NGX_THREADS)
     max = (z->tp && !force) ? CR_FLUSH_CHUNK : CR_FLUSH_MAX;
@@ -948,11 +1106,71 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         n++;
     }
 
+    f->n = n;
+    f->ln = ngx_http_code_router_scans_unsent(z, log);
+
+    if (n == 0 && f->ln == 0 && !f->poll) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return 0;
+    }
+
     sh->flushing = now;
     sh->last_flush = now;
     z->flush_stamp = now;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return n + f->ln + f->poll;
+}
+
+
+/*
+ * Under the zone's lock: the codes the ledger lacks the latest count of
+ * into its buffer, unless an outage waits for its next try (a second
+ * after the last failure).
+ */
+static ngx_uint_t
+ngx_http_code_router_scans_unsent(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log)
+{
+    ngx_uint_t                         n;
+    cr_ledger_scan_t                  *b;
+    ngx_http_code_router_scan_node_t  *node;
+
+    if (z->ledger.len == 0) {
+        /* A reload took ledger= away: the queue would hold its codes in
+         * the zone for ever. */
+        while (z->sh->unsent_head) {
+            node = z->sh->unsent_head;
+            z->sh->unsent_head = node->unsent;
+            node->in_unsent = 0;
+        }
+
+        z->sh->unsent_tail = &z->sh->unsent_head;
+        z->sh->ledger_unsent = 0;
+
+        return 0;
+    }
+
+    if (!ngx_http_code_router_retry_due(&z->sh->ledger_outage)) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (node = z->sh->unsent_head;
+         node && n < CR_LEDGER_SCANS_MAX;
+         node = node->unsent)
+    {
+        b = &z->ledger_buf[n];
+
+        ngx_memcpy(b->code.fp, node->fp, CR_SCANS_FP_LEN);
+        b->code.kid = (unsigned) (node->key >> 40);
+        b->code.serial = node->key & 0xffffffffffULL;
+        b->count = node->count;
+        z->ledger_nodes[n] = node;
+        n++;
+    }
 
     return n;
 }
@@ -975,6 +1193,129 @@ ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
 
 
 /*
+ * The ledger's statement, like the write: the zone's buffer and this
+ * worker's connection only (one flush of the zone at a time uses it).
+ * Its error into the zone's, for the event loop to log.
+ */
+static int
+ngx_http_code_router_scans_send(ngx_http_code_router_zone_t *z,
+    ngx_uint_t ln)
+{
+    int  rc;
+
+    if (z->lconn == NULL) {
+        z->lconn = cr_ledger_conn_new((char *) z->ledger.data,
+                                      CR_LEDGER_FLUSH_MS);
+        if (z->lconn == NULL) {
+            ngx_cpystrn((u_char *) z->ledger_err, (u_char *) "out of memory",
+                        sizeof(z->ledger_err));
+            return -1;
+        }
+    }
+
+    if (ln == 0) {
+        return 0;
+    }
+
+    rc = cr_ledger_scans(z->lconn, (char *) z->node_name.data, z->ledger_buf,
+                         ln, cr_ledger_now_us() + CR_LEDGER_FLUSH_MS * 1000);
+    if (rc != 0) {
+        ngx_cpystrn((u_char *) z->ledger_err,
+                    (u_char *) cr_ledger_error(z->lconn),
+                    sizeof(z->ledger_err));
+    }
+
+    return rc;
+}
+
+
+/* In the thread too: the codes the other nodes counted since the last
+ * poll, into the zone's poll buffer (grown as need be). */
+static int
+ngx_http_code_router_scans_poll(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_flush_t *f)
+{
+    int  rc;
+
+    z->poll_n = 0;
+
+    rc = ngx_http_code_router_scans_send(z, 0);
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = cr_ledger_scans_since(z->lconn, (char *) z->node_name.data,
+                               f->since_us,
+                               cr_ledger_now_us() + CR_LEDGER_FLUSH_MS * 1000,
+                               ngx_http_code_router_scans_polled, z);
+    if (rc != 0) {
+        ngx_cpystrn((u_char *) z->ledger_err,
+                    (u_char *) (rc == 1 ? "out of memory"
+                                        : cr_ledger_error(z->lconn)),
+                    sizeof(z->ledger_err));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_code_router_scans_polled(void *ctx, const cr_ledger_others_t *one)
+{
+    ngx_http_code_router_zone_t *z = ctx;
+
+    size_t               cap;
+    cr_ledger_others_t  *b;
+
+    if (z->poll_n == z->poll_cap) {
+        cap = z->poll_cap ? 2 * z->poll_cap : 1024;
+        b = realloc(z->poll_buf, cap * sizeof(cr_ledger_others_t));
+        if (b == NULL) {
+            return 1;
+        }
+
+        z->poll_buf = b;
+        z->poll_cap = cap;
+    }
+
+    z->poll_buf[z->poll_n++] = *one;
+
+    return 0;
+}
+
+
+/* Under the zone's lock: the other nodes' counts of the codes in the
+ * zone (never lowered: each node's count in the ledger only grows). */
+static void
+ngx_http_code_router_scans_learn(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_flush_t *f)
+{
+    size_t                             i;
+    cr_ledger_others_t                *o;
+    ngx_http_code_router_scan_node_t  *node;
+
+    if (f->prc != 0) {
+        return;
+    }
+
+    for (i = 0; i < z->poll_n; i++) {
+        o = &z->poll_buf[i];
+        node = ngx_http_code_router_scans_find(z->sh,
+                   CR_SCAN_KEY(o->code.kid, o->code.serial), o->code.fp);
+
+        if (node && node->others < o->others) {
+            node->others = o->others;
+        }
+    }
+
+    if (z->sh->polled_us < f->start_us) {
+        z->sh->polled_us = f->start_us;
+    }
+}
+
+
+/*
  * Under the zone's lock: marks what the store now holds.  Scans of new
  * codes the store refused (past their share, or the map at its limit)
  * are no longer held for it: counted in code_router_scans_unstored_total,
@@ -983,11 +1324,11 @@ ngx_http_code_router_scans_write(ngx_http_code_router_zone_t *z,
  */
 static void
 ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
-    ngx_uint_t n, int rc, ngx_log_t *log)
+    ngx_http_code_router_flush_t *f, ngx_log_t *log)
 {
-    int                                rck;
+    int                                rc, rck;
     uint32_t                           count;
-    ngx_uint_t                         i, mine, dropped;
+    ngx_uint_t                         i, n, mine, dropped, done;
     cr_scan_t                         *buf;
     ngx_http_code_router_scans_sh_t   *sh;
     ngx_http_code_router_scan_node_t  *node;
@@ -995,6 +1336,8 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     buf = z->flush_buf;
     sh = z->sh;
     dropped = 0;
+    n = f->n;
+    rc = f->rc;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -1052,7 +1395,18 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
         }
     }
 
+    done = (f->lrc == 0) ? ngx_http_code_router_scans_sent(z, f->ln, mine)
+                         : 0;
+
+    ngx_http_code_router_scans_learn(z, f);
+
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    ngx_http_code_router_scans_ledger_said(z, f, done, log);
+
+    if (n == 0) {
+        return;
+    }
 
     (void) ngx_atomic_fetch_add(&sh->unstored, dropped);
 
@@ -1070,6 +1424,114 @@ ngx_http_code_router_scans_flush_end(ngx_http_code_router_zone_t *z,
     ngx_log_error(NGX_LOG_ERR, log, 0,
                   "code router: zone \"%V\": %s; the scans stay in memory "
                   "and are retried", &z->name, cr_scans_error(z->sc));
+}
+
+
+/*
+ * Under the zone's lock: what the ledger now holds of the codes sent,
+ * each code's count there for this node and the other nodes' sum.  A
+ * count of this node the ledger holds above the zone's is scans this
+ * node counted and then lost (a crash before its store had them): the
+ * zone takes it back.  A code scanned meanwhile stays queued.  Returns
+ * how many codes left the queue.
+ */
+static ngx_uint_t
+ngx_http_code_router_scans_sent(ngx_http_code_router_zone_t *z,
+    ngx_uint_t ln, ngx_uint_t mine)
+{
+    ngx_uint_t                         i, done;
+    cr_ledger_scan_t                  *b;
+    ngx_http_code_router_scans_sh_t   *sh;
+    ngx_http_code_router_scan_node_t  *node;
+
+    sh = z->sh;
+    done = 0;
+
+    /* After a takeover the queue's head is the other flusher's: its
+     * codes are sent again (by maximum: no harm). */
+    if (!mine) {
+        return 0;
+    }
+
+    for (i = 0; i < ln; i++) {
+        b = &z->ledger_buf[i];
+
+        /* The batch is the queue's head (queued codes are never
+         * evicted, and only this flusher takes any off). */
+        node = sh->unsent_head;
+
+        if (node != z->ledger_nodes[i]) {
+            break;
+        }
+
+        sh->unsent_head = node->unsent;
+
+        if (sh->unsent_head == NULL) {
+            sh->unsent_tail = &sh->unsent_head;
+        }
+
+        if (b->node > node->count) {
+            node->count = b->node;
+
+            if (z->store.len && !node->in_dirty) {
+                ngx_queue_insert_tail(&sh->dirty, &node->dirty);
+                node->in_dirty = 1;
+            }
+        }
+
+        if (node->sent < b->node) {
+            node->sent = b->node;
+        }
+
+        node->others = b->total - b->node;
+
+        if (node->sent >= node->count) {
+            node->in_unsent = 0;
+            done++;
+
+        } else {
+            ngx_http_code_router_scans_queue(sh, node);
+        }
+    }
+
+    return done;
+}
+
+
+/* The ledger's answer to a flush, in the metrics and the log: a failure
+ * is logged once per outage and the ledger tried again a second later;
+ * lrc 1: nothing was sent. */
+static void
+ngx_http_code_router_scans_ledger_said(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_flush_t *f, ngx_uint_t done, ngx_log_t *log)
+{
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    sh = z->sh;
+
+    if ((f->ln == 0 || f->lrc == 1) && f->prc == 1) {
+        return;
+    }
+
+    if ((f->ln && f->lrc != 0 && f->lrc != 1)
+        || (f->prc != 0 && f->prc != 1))
+    {
+        (void) ngx_atomic_fetch_add(&sh->ledger_errors, 1);
+        ngx_http_code_router_down(log, &z->sh->ledger_outage, z->ledger_err,
+                                  "scans are counted on this node and sent "
+                                  "when the ledger answers");
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->ledger_unsent,
+                                -(ngx_atomic_int_t) done);
+
+    if (f->lrc == 0) {
+        (void) ngx_atomic_fetch_add(&sh->ledger_flushes, 1);
+    }
+
+    ngx_http_code_router_up(log, &z->sh->ledger_outage, "ledger of zone",
+                            &z->name);
 }
 
 
@@ -1153,7 +1615,16 @@ ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
     (void) pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 #endif
 
-    ctx->rc = ngx_http_code_router_scans_write(ctx->zone, ctx->n);
+    ctx->rc = ctx->n ? ngx_http_code_router_scans_write(ctx->zone, ctx->n)
+                     : 0;
+
+    if (ctx->ln) {
+        ctx->lrc = ngx_http_code_router_scans_send(ctx->zone, ctx->ln);
+    }
+
+    if (ctx->poll && ctx->lrc != -1 && ctx->lrc != CR_LEDGER_TIMEOUT) {
+        ctx->prc = ngx_http_code_router_scans_poll(ctx->zone, ctx);
+    }
 }
 
 
@@ -1167,12 +1638,12 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     task = ev->data;
     ctx = task->ctx;
 
-    ngx_http_code_router_scans_flush_end(ctx->zone, ctx->n, ctx->rc,
-                                         ev->log);
+    ngx_http_code_router_scans_flush_end(ctx->zone, ctx, ev->log);
     ctx->zone->busy = 0;
 
     /* A full chunk: there may be more of this second's codes. */
-    if (ctx->rc != -1 && ctx->n == CR_FLUSH_CHUNK
+    if (((ctx->rc != -1 && ctx->n == CR_FLUSH_CHUNK)
+         || (ctx->lrc == 0 && ctx->ln == CR_LEDGER_SCANS_MAX))
         && !ngx_exiting
         && !ngx_terminate && !ngx_quit)
     {
@@ -1237,7 +1708,14 @@ static const ngx_http_code_router_scans_metric_t
                     "The scan store's store_max=."),
     cr_scans_metric("store_alert", store_alert, "gauge",
                     "1 when the scan store is past 5/8 of store_max= "
-                    "(scans stop being stored at 6/8).")
+                    "(scans stop being stored at 6/8)."),
+    cr_scans_metric("ledger_flushes_total", ledger_flushes, "counter",
+                    "Batches of scan counts the ledger took (ledger=)."),
+    cr_scans_metric("ledger_errors_total", ledger_errors, "counter",
+                    "Batches of scan counts the ledger did not take "
+                    "(down, timeout, no schema): sent again later."),
+    cr_scans_metric("ledger_unsent", ledger_unsent, "gauge",
+                    "Codes whose latest count the ledger does not have yet.")
 };
 
 #define CR_SCANS_METRICS                                                     \
@@ -1321,6 +1799,7 @@ ngx_http_code_router_scans_status(ngx_http_request_t *r, u_char *p,
 /*
  * code_router_scans zone=NAME:SIZE [store=PATH] [flush=TIME]
  *                   [store_size=SIZE] [store_max=SIZE] [thread_pool=NAME]
+ *                   [ledger=CONNINFO [node=NAME]]
  *                   | zone=NAME | off
  */
 char *
@@ -1375,11 +1854,11 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (a.store.len || a.flush != NGX_CONF_UNSET || a.store_size
-            || a.store_max || a.pool.len)
+            || a.store_max || a.pool.len || a.ledger.len || a.node.len)
         {
-            return "sets store=, flush=, store_size=, store_max= and "
-                   "thread_pool= only where the zone is defined (with its "
-                   "size)";
+            return "sets store=, flush=, store_size=, store_max=, "
+                   "thread_pool=, ledger= and node= only where the zone is "
+                   "defined (with its size)";
         }
 
         crlcf->scans = z;
@@ -1494,6 +1973,33 @@ ngx_http_code_router_scans_args(ngx_conf_t *cf,
 #endif
         }
 
+        if (ngx_strncmp(value[i].data, "ledger=", 7) == 0) {
+            a->ledger.data = value[i].data + 7;
+            a->ledger.len = value[i].len - 7;
+
+            if (a->ledger.len == 0) {
+                return "needs a PostgreSQL connection string: "
+                       "\"ledger=postgresql://HOST/DB\"";
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "node=", 5) == 0) {
+            a->node.data = value[i].data + 5;
+            a->node.len = value[i].len - 5;
+
+            if (!cr_ledger_node_valid((char *) a->node.data, a->node.len)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": 1 to %d of "
+                                   "[0-9A-Za-z._-]", &value[i],
+                                   CR_LEDGER_NODE_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         /* ngx_parse_offset: k, m and g (ngx_parse_size knows no g). */
         if (ngx_strncmp(value[i].data, "store_size=", 11) == 0
             || ngx_strncmp(value[i].data, "store_max=", 10) == 0)
@@ -1538,7 +2044,7 @@ static char *
 ngx_http_code_router_scans_define(ngx_conf_t *cf,
     ngx_http_code_router_scans_args_t *a, ngx_http_code_router_zone_t **zone)
 {
-    char                               err[1024];
+    char                               err[1024], *rv;
     ngx_uint_t                         i;
     ngx_http_code_router_zone_t       *z, **zp;
     ngx_http_code_router_main_conf_t  *crmcf;
@@ -1558,6 +2064,11 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
 
     if ((a->store_size || a->store_max) && a->store.len == 0) {
         return "sets store_size= and store_max= only with store=";
+    }
+
+    rv = ngx_http_code_router_scans_ledger_args(cf, a);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     for (i = 0; i < crmcf->zones.nelts; i++) {
@@ -1594,6 +2105,8 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
                                 : CR_SCANS_DEFAULT_MAX;
     z->thread_pool = a->pool;
     z->flush = (a->flush == NGX_CONF_UNSET) ? 1 : a->flush;
+    z->ledger = a->ledger;
+    z->node_name = a->node;
 
     z->shm_zone = ngx_shared_memory_add(cf, &a->name, a->size,
                                         &ngx_http_code_router_module);
@@ -1618,6 +2131,63 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
 
     *zp = z;
     *zone = z;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * ledger= needs the store (the zone's own counts survive there; the
+ * ledger keeps what it has been sent) and a thread pool (the flush's
+ * statement never runs in the event loop); node= defaults to the host
+ * name, which must then make a node name.  Both NUL-terminated.
+ */
+static char *
+ngx_http_code_router_scans_ledger_args(ngx_conf_t *cf,
+    ngx_http_code_router_scans_args_t *a)
+{
+    u_char     *p;
+    ngx_str_t  *h;
+
+    if (a->ledger.len == 0) {
+        if (a->node.len) {
+            return "sets node= only with ledger=";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (a->store.len == 0 || a->pool.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ledger=\" needs \"store=\" and "
+                           "\"thread_pool=\": the zone's counts are kept "
+                           "in its store, and sent from the pool");
+        return NGX_CONF_ERROR;
+    }
+
+    if (a->node.len == 0) {
+        h = &cf->cycle->hostname;
+
+        if (!cr_ledger_node_valid((char *) h->data, h->len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the host name \"%V\" is not a node name: "
+                               "set \"node=\" (1 to %d of [0-9A-Za-z._-])",
+                               h, CR_LEDGER_NODE_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        a->node = *h;
+    }
+
+    /* ledger= ends its argument (NUL-terminated by nginx's parser); the
+     * host name is not terminated: node= is copied. */
+    p = ngx_pnalloc(cf->pool, a->node.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ngx_cpymem(p, a->node.data, a->node.len) = '\0';
+    a->node.data = p;
 
     return NGX_CONF_OK;
 }
@@ -1722,6 +2292,7 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_code_router_scans_insert);
     ngx_queue_init(&sh->lru);
     ngx_queue_init(&sh->dirty);
+    sh->unsent_tail = &sh->unsent_head;
 
     len = sizeof(" in code_router_scans zone \"\"") + shm_zone->shm.name.len;
 

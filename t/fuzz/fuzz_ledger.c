@@ -6,10 +6,15 @@
  * cr_ledger_request_valid() on the whole input; and
  * cr_ledger_parse_redemption() on the first two fields; and
  * cr_ledger_parse_guard() on five (the input split at its first four NUL
- * bytes).  Oracle: a plain reader (strtoull on a copy, bounds checked
- * after) must agree on acceptance and values; a counted or replayed
- * answer always has count >= 1; a guard's retry time is there exactly
- * when it says "locked", and a wrong PIN counts at least one.
+ * bytes); cr_ledger_parse_scans() on three fields (the batch's size
+ * from the input's length) and cr_ledger_parse_others() on four, the
+ * rows of code_router_scans and code_router_scans_since; and
+ * cr_ledger_node_valid() on the whole input.  Oracle: a plain reader
+ * (strtoull on a copy, bounds checked after) must agree on acceptance
+ * and values; a counted or replayed answer always has count >= 1; a
+ * guard's retry time is there exactly when it says "locked", and a wrong
+ * PIN counts at least one; a scan row's place is within the batch and
+ * its node's count never above the total.
  */
 
 #include <errno.h>
@@ -43,27 +48,124 @@ plain_u64(const uint8_t *s, size_t n, uint64_t max, uint64_t *v)
 }
 
 
+/* The input as k fields split at NUL bytes (the last runs to the end):
+ * 0, or -1 if it has fewer. */
+static int
+split(const uint8_t *data, size_t size, int k, const uint8_t **f,
+    size_t *len)
+{
+    int     i;
+    size_t  at;
+
+    at = 0;
+    for (i = 0; i < k; i++) {
+        f[i] = data + at;
+        for (len[i] = 0; at + len[i] < size && data[at + len[i]] != 0;
+             len[i]++)
+        { }
+        if (i < k - 1 && at + len[i] == size) return -1;
+        if (i == k - 1) len[i] = size - at;
+        at += len[i] + 1;
+    }
+    return 0;
+}
+
+
+/* code_router_scans' row: place, node, total; the batch of size % 1025
+ * codes. */
+static void
+fuzz_scans(const uint8_t *data, size_t size)
+{
+    int            rc, want;
+    size_t         len[3], n, place;
+    uint32_t       nc, tc;
+    uint64_t       v[3];
+    const uint8_t *f[3];
+
+    if (split(data, size, 3, f, len) != 0) return;
+    n = size % (CR_LEDGER_SCANS_MAX + 1);
+
+    rc = cr_ledger_parse_scans((const char *) f[0], len[0],
+                               (const char *) f[1], len[1],
+                               (const char *) f[2], len[2], n, &place, &nc,
+                               &tc);
+    want = plain_u64(f[0], len[0], n, &v[0]) == 0 && v[0] >= 1
+           && plain_u64(f[1], len[1], UINT32_MAX, &v[1]) == 0
+           && plain_u64(f[2], len[2], INT64_MAX, &v[2]) == 0
+           && v[2] >= v[1];
+
+    if ((rc == 0) != want) abort();
+    if (rc == 0 && (place != v[0] - 1 || place >= n || nc != v[1]
+                    || tc != (v[2] > UINT32_MAX ? UINT32_MAX : v[2])
+                    || nc > tc))
+    {
+        abort();
+    }
+}
+
+
+static int
+plain_hex(uint8_t c)
+{
+    return (c >= '0' && c <= '9') ? c - '0'
+           : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+
+/* code_router_scans_since's row: fp (hex), kid, serial, others. */
+static void
+fuzz_others(const uint8_t *data, size_t size)
+{
+    int                  rc, want, i;
+    size_t               len[4];
+    uint64_t             v[3];
+    cr_ledger_others_t   one;
+    const uint8_t       *f[4];
+
+    if (split(data, size, 4, f, len) != 0) return;
+
+    rc = cr_ledger_parse_others((const char *) f[0], len[0],
+                                (const char *) f[1], len[1],
+                                (const char *) f[2], len[2],
+                                (const char *) f[3], len[3], &one);
+    want = len[0] == 16
+           && plain_u64(f[1], len[1], 255, &v[0]) == 0
+           && plain_u64(f[2], len[2], (1ULL << 40) - 1, &v[1]) == 0
+           && plain_u64(f[3], len[3], INT64_MAX, &v[2]) == 0;
+    for (i = 0; want && i < 16; i++) {
+        want = plain_hex(f[0][i]) >= 0;
+    }
+
+    if ((rc == 0) != want) abort();
+    if (rc != 0) return;
+    for (i = 0; i < 8; i++) {
+        if (one.code.fp[i] != (plain_hex(f[0][2 * i]) << 4
+                               | plain_hex(f[0][2 * i + 1])))
+        {
+            abort();
+        }
+    }
+    if (one.code.kid != v[0] || one.code.serial != v[1]
+        || one.others != (v[2] > UINT32_MAX ? UINT32_MAX : v[2]))
+    {
+        abort();
+    }
+}
+
+
 /* code_router_guard's row: five fields, split at NUL bytes. */
 static void
 fuzz_guard(const uint8_t *data, size_t size)
 {
     int                 rc, want, i;
-    size_t              at, len[5];
+    size_t              len[5];
     uint64_t            v[4];
     cr_ledger_guard_t   g;
     const uint8_t      *f[5];
 
     static const char  *names[] = { "right", "wrong", "locked", "late" };
 
-    at = 0;
-    for (i = 0; i < 5; i++) {
-        f[i] = data + at;
-        for (len[i] = 0; at + len[i] < size && data[at + len[i]] != 0;
-             len[i]++)
-        { }
-        if (i < 4 && at + len[i] == size) return;
-        at += len[i] + 1;
-    }
+    if (split(data, size, 5, f, len) != 0) return;
 
     rc = cr_ledger_parse_guard((const char *) f[0], len[0],
                                (const char *) f[1], len[1],
@@ -124,7 +226,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
+    /* Node names: the same and '.'. */
+    ok = (size >= 1 && size <= CR_LEDGER_NODE_MAX);
+    for (i = 0; ok && i < size; i++) {
+        uint8_t  ch = data[i];
+        ok = (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z')
+             || (ch >= 'a' && ch <= 'z') || ch == '_' || ch == '-'
+             || ch == '.';
+    }
+    if (cr_ledger_node_valid((const char *) data, size) != ok) {
+        abort();
+    }
+
     fuzz_guard(data, size);
+    fuzz_scans(data, size);
+    fuzz_others(data, size);
 
     /* Three fields. */
     for (a = 0; a < size && data[a] != 0; a++) { }

@@ -220,6 +220,60 @@ test_answers(void)
 #undef GRD
     }
 
+    {
+        size_t    place;
+        uint32_t  nc, tc;
+
+#define SCN(o, c, t, n)                                                      \
+    cr_ledger_parse_scans(o, strlen(o), c, strlen(c), t, strlen(t), n,       \
+                          &place, &nc, &tc)
+
+        tap_ok(SCN("3", "4", "7", 3) == 0 && place == 2 && nc == 4
+               && tc == 7, "scans: the third code, 4 here, 7 in all");
+        tap_ok(SCN("0", "1", "1", 3) == -1, "scans: place 0");
+        tap_ok(SCN("4", "1", "1", 3) == -1, "scans: a place past the batch");
+        tap_ok(SCN("1", "5", "4", 3) == -1, "scans: a node above the total");
+        tap_ok(SCN("1", "4294967296", "4294967296", 1) == -1,
+               "scans: a node's count over u32");
+        tap_ok(SCN("1", "1", "9223372036854775807", 1) == 0
+               && tc == UINT32_MAX, "scans: a total past u32 is held at it");
+        tap_ok(SCN("1", "-1", "1", 1) == -1, "scans: a negative count");
+        tap_ok(cr_ledger_parse_scans("1", 1, NULL, 0, "1", 1, 1, &place,
+                                     &nc, &tc) == -1, "scans: a NULL field");
+#undef SCN
+    }
+
+    {
+        cr_ledger_others_t  one;
+
+#define OTH(f, k, s, o)                                                      \
+    cr_ledger_parse_others(f, strlen(f), k, strlen(k), s, strlen(s), o,      \
+                           strlen(o), &one)
+
+        tap_ok(OTH("0102a304050607ff", "1", "1099511627775", "42") == 0
+               && one.code.fp[0] == 1 && one.code.fp[2] == 0xa3
+               && one.code.fp[7] == 0xff && one.code.kid == 1
+               && one.code.serial == 1099511627775ULL && one.others == 42,
+               "others: fp, kid, the largest serial, the sum");
+        tap_ok(OTH("0102A30405060708", "1", "1", "1") == -1,
+               "others: upper-case hex (encode() writes lower)");
+        tap_ok(OTH("01020304050607", "1", "1", "1") == -1,
+               "others: a short fingerprint");
+        tap_ok(OTH("0102030405060708", "256", "1", "1") == -1,
+               "others: a kid over 255");
+        tap_ok(OTH("0102030405060708", "1", "1099511627776", "1") == -1,
+               "others: a serial over 40 bits");
+        tap_ok(OTH("0102030405060708", "1", "1", "99999999999") == 0
+               && one.others == UINT32_MAX, "others: held at u32");
+#undef OTH
+    }
+
+    tap_ok(cr_ledger_node_valid("node-1.example", 14), "node node-1.example");
+    tap_ok(!cr_ledger_node_valid("a/b", 3), "a slash in a node name");
+    tap_ok(!cr_ledger_node_valid("a\0b", 3), "a NUL in a node name");
+    tap_ok(!cr_ledger_node_valid("", 0), "an empty node name");
+    tap_ok(!cr_ledger_request_valid("a.b", 3), "a dot in a request id");
+
     tap_ok(cr_ledger_request_valid("Req_1-x", 7), "request id Req_1-x");
     tap_ok(!cr_ledger_request_valid("", 0), "an empty request id");
     tap_ok(!cr_ledger_request_valid("a b", 3), "a blank in a request id");
