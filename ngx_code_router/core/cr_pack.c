@@ -14,10 +14,6 @@
 
 static inline uint64_t cr_pack_entry(const uint8_t *p, size_t size,
     size_t i, const uint8_t **rec, size_t *len);
-static inline uint64_t cr_pack_u64(const uint8_t *p);
-static inline uint32_t cr_pack_u32(const uint8_t *p);
-static void cr_pack_put64(uint8_t *p, uint64_t v);
-static void cr_pack_put32(uint8_t *p, uint32_t v);
 
 
 int
@@ -30,12 +26,12 @@ cr_pack_dir_decode(const uint8_t *p, size_t size, cr_pack_dir_t *d)
     }
 
     for (i = 0; i < CR_PACK_NSTAMP; i++) {
-        d->stamp[i] = cr_pack_u64(p + 8 + 8 * i);
+        d->stamp[i] = cr_get_u64(p + 8 + 8 * i);
     }
 
     p += 8 + 8 * CR_PACK_NSTAMP;
-    d->n = cr_pack_u32(p);
-    d->next = cr_pack_u32(p + 4);
+    d->n = cr_get_u32(p);
+    d->next = cr_get_u32(p + 4);
 
     if ((size - CR_PACK_DIR_HDR) / CR_PACK_DIR_ENTRY != d->n
         || (size - CR_PACK_DIR_HDR) % CR_PACK_DIR_ENTRY != 0)
@@ -59,14 +55,14 @@ cr_pack_dir_decode(const uint8_t *p, size_t size, cr_pack_dir_t *d)
 uint64_t
 cr_pack_dir_last(const cr_pack_dir_t *d, size_t i)
 {
-    return cr_pack_u64(d->last + 8 * i);
+    return cr_get_u64(d->last + 8 * i);
 }
 
 
 uint32_t
 cr_pack_dir_num(const cr_pack_dir_t *d, size_t i)
 {
-    return cr_pack_u32(d->num + 4 * i);
+    return cr_get_u32(d->num + 4 * i);
 }
 
 
@@ -81,7 +77,7 @@ cr_pack_dir_find(const cr_pack_dir_t *d, uint64_t key)
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
 
-        if (cr_pack_u64(d->last + 8 * mid) < key) {
+        if (cr_get_u64(d->last + 8 * mid) < key) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -101,22 +97,22 @@ cr_pack_dir_encode(uint8_t *p, const cr_pack_dir_t *d,
     memcpy(p, CR_PACK_DIR_MAGIC, 8);
 
     for (i = 0; i < CR_PACK_NSTAMP; i++) {
-        cr_pack_put64(p + 8 + 8 * i, d->stamp[i]);
+        cr_put_u64(p + 8 + 8 * i, d->stamp[i]);
     }
 
     p += 8 + 8 * CR_PACK_NSTAMP;
-    cr_pack_put32(p, d->n);
-    cr_pack_put32(p + 4, d->next);
+    cr_put_u32(p, d->n);
+    cr_put_u32(p + 4, d->next);
     p += 8;
 
     for (i = 0; i < d->n; i++) {
-        cr_pack_put64(p + 8 * i, last[i]);
+        cr_put_u64(p + 8 * i, last[i]);
     }
 
     p += 8 * (size_t) d->n;
 
     for (i = 0; i < d->n; i++) {
-        cr_pack_put32(p + 4 * i, num[i]);
+        cr_put_u32(p + 4 * i, num[i]);
     }
 }
 
@@ -134,12 +130,12 @@ cr_pack_chunk_check(const uint8_t *p, size_t size, int has_lo, uint64_t lo,
         return -1;
     }
 
-    n = cr_pack_u32(p + 8);
+    n = cr_get_u32(p + 8);
 
     if (n == 0 || n > (size - CR_PACK_CHUNK_HDR) / CR_PACK_ENTRY
-        || cr_pack_u32(p + CR_PACK_CHUNK_HDR + 12 * n) != size
-        || (has_lo && cr_pack_u64(p + CR_PACK_CHUNK_HDR) <= lo)
-        || cr_pack_u64(p + CR_PACK_CHUNK_HDR + 8 * (n - 1)) != hi)
+        || cr_get_u32(p + CR_PACK_CHUNK_HDR + 12 * n) != size
+        || (has_lo && cr_get_u64(p + CR_PACK_CHUNK_HDR) <= lo)
+        || cr_get_u64(p + CR_PACK_CHUNK_HDR + 8 * (n - 1)) != hi)
     {
         return -1;
     }
@@ -158,12 +154,12 @@ cr_pack_chunk_find(const uint8_t *p, size_t size, uint64_t key,
 
     keys = p + CR_PACK_CHUNK_HDR;
     lo = 0;
-    hi = cr_pack_u32(p + 8) - 1;
+    hi = cr_get_u32(p + 8) - 1;
 
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
 
-        if (cr_pack_u64(keys + 8 * mid) < key) {
+        if (cr_get_u64(keys + 8 * mid) < key) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -204,16 +200,16 @@ cr_pack_entry(const uint8_t *p, size_t size, size_t i, const uint8_t **rec,
     uint64_t        k;
     const uint8_t  *offs;
 
-    n = cr_pack_u32(p + 8);
+    n = cr_get_u32(p + 8);
     offs = p + CR_PACK_CHUNK_HDR + 8 * n;
-    off = cr_pack_u32(offs + 4 * i);
-    end = cr_pack_u32(offs + 4 * i + 4);
+    off = cr_get_u32(offs + 4 * i);
+    end = cr_get_u32(offs + 4 * i + 4);
 
     if (off < cr_pack_chunk_size(n, 0) || off > end || end > size) {
         return UINT64_MAX;
     }
 
-    k = cr_pack_u64(p + CR_PACK_CHUNK_HDR + 8 * i);
+    k = cr_get_u64(p + CR_PACK_CHUNK_HDR + 8 * i);
 
     if (cr_batch_key(p + off, end - off) != k) {
         return UINT64_MAX;
@@ -234,20 +230,20 @@ cr_pack_chunk_encode(uint8_t *p, size_t n, const uint64_t *keys,
     uint8_t  *offs;
 
     memcpy(p, CR_PACK_CHUNK_MAGIC, 8);
-    cr_pack_put32(p + 8, (uint32_t) n);
-    cr_pack_put32(p + 12, 0);
+    cr_put_u32(p + 8, (uint32_t) n);
+    cr_put_u32(p + 12, 0);
 
     offs = p + CR_PACK_CHUNK_HDR + 8 * n;
     off = cr_pack_chunk_size(n, 0);
     rbytes = 0;
 
     for (i = 0; i < n; i++) {
-        cr_pack_put64(p + CR_PACK_CHUNK_HDR + 8 * i, keys[i]);
-        cr_pack_put32(offs + 4 * i, (uint32_t) (off + rbytes));
+        cr_put_u64(p + CR_PACK_CHUNK_HDR + 8 * i, keys[i]);
+        cr_put_u32(offs + 4 * i, (uint32_t) (off + rbytes));
         rbytes += len[i];
     }
 
-    cr_pack_put32(offs + 4 * n, (uint32_t) (off + rbytes));
+    cr_put_u32(offs + 4 * n, (uint32_t) (off + rbytes));
     memcpy(p + off, recs, rbytes);
 
     return off + rbytes;
@@ -258,53 +254,4 @@ size_t
 cr_pack_chunk_size(size_t n, size_t rbytes)
 {
     return CR_PACK_CHUNK_HDR + CR_PACK_ENTRY * n + 4 + rbytes;
-}
-
-
-/* Little-endian loads that compile to one load on such a machine. */
-static inline uint64_t
-cr_pack_u64(const uint8_t *p)
-{
-    uint64_t  v;
-
-    memcpy(&v, p, 8);
-
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-
-    return v;
-}
-
-
-static inline uint32_t
-cr_pack_u32(const uint8_t *p)
-{
-    uint32_t  v;
-
-    memcpy(&v, p, 4);
-
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-
-    return v;
-}
-
-
-static void
-cr_pack_put64(uint8_t *p, uint64_t v)
-{
-    cr_pack_put32(p, (uint32_t) v);
-    cr_pack_put32(p + 4, (uint32_t) (v >> 32));
-}
-
-
-static void
-cr_pack_put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) v;
-    p[1] = (uint8_t) (v >> 8);
-    p[2] = (uint8_t) (v >> 16);
-    p[3] = (uint8_t) (v >> 24);
 }

@@ -91,13 +91,20 @@ cr_put_u16(uint8_t *p, unsigned v)
 
 
 static inline void
+cr_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+    p[2] = (uint8_t) (v >> 16);
+    p[3] = (uint8_t) (v >> 24);
+}
+
+
+static inline void
 cr_put_u64(uint8_t *p, uint64_t v)
 {
-    int  i;
-
-    for (i = 0; i < 8; i++) {
-        p[i] = (uint8_t) (v >> (8 * i));
-    }
+    cr_put_u32(p, (uint32_t) v);
+    cr_put_u32(p + 4, (uint32_t) (v >> 32));
 }
 
 
@@ -108,16 +115,33 @@ cr_get_u16(const uint8_t *p)
 }
 
 
+/* Little-endian loads that compile to one load on such a machine: the
+ * batch pack reads several a lookup. */
+static inline uint32_t
+cr_get_u32(const uint8_t *p)
+{
+    uint32_t  v;
+
+    memcpy(&v, p, 4);
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+
+    return v;
+}
+
+
 static inline uint64_t
 cr_get_u64(const uint8_t *p)
 {
-    int       i;
     uint64_t  v;
 
-    v = 0;
-    for (i = 7; i >= 0; i--) {
-        v = (v << 8) | p[i];
-    }
+    memcpy(&v, p, 8);
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
 
     return v;
 }
@@ -137,11 +161,7 @@ cr_batch_key(const uint8_t *p, size_t n)
         return UINT64_MAX;
     }
 
-    memcpy(&last, p + 11, 8);          /* one load, not cr_get_u64's 8 */
-
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    last = __builtin_bswap64(last);
-#endif
+    last = cr_get_u64(p + 11);
 
     return ((uint64_t) p[2] << 40) | (last & (((uint64_t) 1 << 40) - 1));
 }
