@@ -202,6 +202,9 @@ int cr_put_record(cr_store_t *st, MDB_dbi dbi, MDB_val *key, MDB_val *val,
 int cr_chunks_del(cr_store_t *st, const char *prefix, size_t plen,
     size_t from, int header);
 int cr_cmp_u64(const void *a, const void *b);
+/* Appends v to the list *a of *n (room for *cap, doubled as need be): 0,
+ * or -1 for no memory (the list unchanged). */
+int cr_keys_add(uint64_t **a, size_t *n, size_t *cap, uint64_t v);
 
 /* cr_pack_write.c: a batch key put or deleted, noted for the commit's
  * pack update; the update (0 or an error). */

@@ -49,27 +49,15 @@ static int cr_pw_update(cr_pw_t *pw, const cr_pack_dir_t *d);
 void
 cr_pack_note(cr_store_t *st, const uint8_t *key)
 {
-    size_t     cap;
-    uint64_t  *p;
-
     if (st->pstale) {
         return;                        /* the commit rebuilds it anyway */
     }
 
-    if (st->npadd == st->cappadd) {
-        cap = st->cappadd ? 2 * st->cappadd : 256;
-        p = realloc(st->padd, cap * sizeof(uint64_t));
-
-        if (p == NULL) {
-            st->pstale = 1;
-            return;
-        }
-
-        st->padd = p;
-        st->cappadd = cap;
+    if (cr_keys_add(&st->padd, &st->npadd, &st->cappadd, cr_key_value(key))
+        != 0)
+    {
+        st->pstale = 1;
     }
-
-    st->padd[st->npadd++] = cr_key_value(key);
 }
 
 

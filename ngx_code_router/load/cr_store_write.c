@@ -774,9 +774,6 @@ cr_each(cr_store_t *st, MDB_dbi dbi,
 static void
 cr_filter_note(cr_store_t *st, const uint8_t *key)
 {
-    size_t     cap;
-    uint64_t  *p;
-
     st->fdirty = 1;
 
     /* More than the filter takes: the commit rebuilds it anyway. */
@@ -785,20 +782,35 @@ cr_filter_note(cr_store_t *st, const uint8_t *key)
         return;
     }
 
-    if (st->nfadd == st->capfadd) {
-        cap = st->capfadd ? 2 * st->capfadd : 1024;
-        p = realloc(st->fadd, cap * sizeof(uint64_t));
+    if (cr_keys_add(&st->fadd, &st->nfadd, &st->capfadd, cr_key_value(key))
+        != 0)
+    {
+        st->fstale = 1;            /* the commit rebuilds it instead */
+    }
+}
+
+
+int
+cr_keys_add(uint64_t **a, size_t *n, size_t *cap, uint64_t v)
+{
+    size_t     c;
+    uint64_t  *p;
+
+    if (*n == *cap) {
+        c = *cap ? 2 * *cap : 1024;
+        p = realloc(*a, c * sizeof(uint64_t));
 
         if (p == NULL) {
-            st->fstale = 1;        /* the commit rebuilds it instead */
-            return;
+            return -1;
         }
 
-        st->fadd = p;
-        st->capfadd = cap;
+        *a = p;
+        *cap = c;
     }
 
-    st->fadd[st->nfadd++] = cr_key_value(key);
+    (*a)[(*n)++] = v;
+
+    return 0;
 }
 
 
