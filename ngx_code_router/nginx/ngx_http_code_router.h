@@ -156,6 +156,8 @@ typedef struct {
     ngx_array_t                guards;          /* ngx_shm_zone_t *: every
                                                  * code_router_pin_guard
                                                  * zone, for /status */
+    ngx_flag_t                 fast_request_id; /* code_router_fast_... */
+    ngx_flag_t                 fast_user_agent;
 } ngx_http_code_router_main_conf_t;
 
 
@@ -831,6 +833,13 @@ ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
 
 /* Registers the $code_router_* variables (preconfiguration). */
 ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
+
+/* code_router_fast_request_id (_request_id.c) and
+ * code_router_fast_user_agent (_user_agent.c): nginx's own handlers
+ * swapped for this cycle at postconfiguration, when the directive is on. */
+ngx_int_t ngx_http_code_router_request_id_install(ngx_conf_t *cf);
+ngx_int_t ngx_http_code_router_user_agent_install(ngx_conf_t *cf);
+ngx_int_t ngx_http_code_router_user_agent_add_variables(ngx_conf_t *cf);
 
 /* $code_router_first_scan_zh, _en: $code_router_first_scan for people,
  * in the location's code_router_time_zone, made when a page reads it. */

@@ -23,6 +23,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_code_router_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_code_router_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_code_router_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_code_router_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_code_router_merge_srv_conf(ngx_conf_t *cf, void *parent,
@@ -243,13 +244,27 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       offsetof(ngx_http_code_router_loc_conf_t, diverted_fallback),
       &ngx_http_code_router_diverted_actions },
 
+    { ngx_string("code_router_fast_request_id"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_code_router_main_conf_t, fast_request_id),
+      NULL },
+
+    { ngx_string("code_router_fast_user_agent"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_code_router_main_conf_t, fast_user_agent),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_code_router_module_ctx = {
     ngx_http_code_router_preconfiguration,  /* preconfiguration */
-    NULL,                                   /* postconfiguration */
+    ngx_http_code_router_postconfiguration, /* postconfiguration */
 
     ngx_http_code_router_create_main_conf,  /* create main configuration */
     NULL,                                   /* init main configuration */
@@ -285,11 +300,24 @@ static ngx_str_t  ngx_http_code_router_default_ua =
 static ngx_int_t
 ngx_http_code_router_preconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_code_router_ledger_add_variables(cf) != NGX_OK) {
+    if (ngx_http_code_router_ledger_add_variables(cf) != NGX_OK
+        || ngx_http_code_router_user_agent_add_variables(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     return ngx_http_code_router_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_code_router_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_code_router_request_id_install(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_code_router_user_agent_install(cf);
 }
 
 
@@ -302,6 +330,9 @@ ngx_http_code_router_create_main_conf(ngx_conf_t *cf)
     if (crmcf == NULL) {
         return NULL;
     }
+
+    crmcf->fast_request_id = NGX_CONF_UNSET;
+    crmcf->fast_user_agent = NGX_CONF_UNSET;
 
     /* dbs: set up by the first code_router_db (_db.c knows its type). */
     if (ngx_array_init(&crmcf->zones, cf->pool, 2,
