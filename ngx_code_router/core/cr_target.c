@@ -101,6 +101,11 @@ cr_target_url(const cr_binding_t *b, const char *code, char *out,
 
     static const char  *names[4] = { "code", "batch", "scene", "campaign" };
 
+    /* The canonical code (Crockford base32: digits and capitals) and a
+     * scene's name (lower-case letters) are unreserved: copied as they
+     * are.  The batch and campaign ids come from the store: encoded. */
+    static const unsigned char  plain[4] = { 1, 0, 1, 0 };
+
     url = &b->campaign.s[CR_CAMP_URL];
 
     if (!b->target_ok || b->campaign.type == CR_TARGET_MINIPROGRAM) {
@@ -140,7 +145,8 @@ cr_target_url(const cr_binding_t *b, const char *code, char *out,
         n++;
         p = cr_cpy(p, names[i], strlen(names[i]));
         *p++ = '=';
-        p += cr_url_encode(p, v[i].data, v[i].len);
+        p = plain[i] ? cr_cpy(p, v[i].data, v[i].len)
+                     : p + cr_url_encode(p, v[i].data, v[i].len);
     }
 
     p = cr_cpy(p, url->data + base, url->len - base);

@@ -34,7 +34,8 @@ size_t cr_target_size(const cr_binding_t *b);
 /*
  * An H5 or official-account URL: the campaign URL with code, batch, scene
  * and campaign appended as query parameters, the existing query kept,
- * before any fragment.
+ * before any fragment.  code is CR_CODE_LEN bytes of the canonical
+ * spelling (cr_code_canonical), copied as it is.
  */
 const char *cr_target_url(const cr_binding_t *b, const char *code,
     char *out, size_t *len);

@@ -285,7 +285,8 @@ extern ngx_module_t  ngx_http_code_router_module;
  * it here (t/11 checks it).  util; the state a request reads or adds to
  * (metrics, address, scanlog, db, scans, ledger, guard); the fallback page
  * the decision's exit sends (page); the decision every front end shares;
- * the front ends (handler, gs1, verify, api, status); on top the module's
+ * the front ends (handler, gs1, verify, api, status); nginx's own handlers
+ * the module may swap (request_id, user_agent); on top the module's
  * tables (module.c, variables) and the worker's lifecycle.
  */
 
@@ -829,17 +830,28 @@ ngx_int_t ngx_http_code_router_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_code_router_status_handler(ngx_http_request_t *r);
 
 
+/* ngx_http_code_router_request_id.c */
+
+/* code_router_fast_request_id on: $request_id's handler swapped for this
+ * cycle's (postconfiguration); nothing when off. */
+ngx_int_t ngx_http_code_router_request_id_install(ngx_conf_t *cf);
+
+
+/* ngx_http_code_router_user_agent.c */
+
+/* code_router_fast_user_agent on: the User-Agent header's handler swapped
+ * in this cycle's header hash (postconfiguration); nothing when off. */
+ngx_int_t ngx_http_code_router_user_agent_install(ngx_conf_t *cf);
+
+/* Registers $code_router_user_agent_flags (preconfiguration). */
+ngx_int_t ngx_http_code_router_user_agent_add_variables(ngx_conf_t *cf);
+
+
 /* ngx_http_code_router_variables.c */
 
 /* Registers the $code_router_* variables (preconfiguration). */
 ngx_int_t ngx_http_code_router_add_variables(ngx_conf_t *cf);
 
-/* code_router_fast_request_id (_request_id.c) and
- * code_router_fast_user_agent (_user_agent.c): nginx's own handlers
- * swapped for this cycle at postconfiguration, when the directive is on. */
-ngx_int_t ngx_http_code_router_request_id_install(ngx_conf_t *cf);
-ngx_int_t ngx_http_code_router_user_agent_install(ngx_conf_t *cf);
-ngx_int_t ngx_http_code_router_user_agent_add_variables(ngx_conf_t *cf);
 
 /* $code_router_first_scan_zh, _en: $code_router_first_scan for people,
  * in the location's code_router_time_zone, made when a page reads it. */

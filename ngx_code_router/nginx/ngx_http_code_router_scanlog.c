@@ -19,8 +19,14 @@
 #include "ngx_http_code_router.h"
 
 
+/* A member's key, padded: copied as CR_KEY_PAD bytes at once (one move,
+ * not a memcpy call a member), its len counted.  A longer key does not
+ * compile (its initializer would not fit). */
+#define CR_KEY_PAD  16
+
 typedef struct {
-    ngx_str_t                   key;        /* ,"name":" or ,"name": */
+    u_char                      key[CR_KEY_PAD];  /* ,"name":" or ,"name": */
+    size_t                      len;
     ngx_http_code_router_var_e  slot;
     ngx_uint_t                  type;       /* CR_JSON_... */
 } ngx_http_code_router_member_t;
@@ -31,12 +37,13 @@ typedef struct {
 #define CR_JSON_NUMBER  1
 #define CR_JSON_BOOL    2                   /* "1" true, "0" false */
 
+#define CR_KEY(k)  k, sizeof(k) - 1
 #define CR_MEMBER(name, slot)                                                \
-    { ngx_string(",\"" name "\":\""), slot, CR_JSON_STRING }
+    { CR_KEY(",\"" name "\":\""), slot, CR_JSON_STRING }
 #define CR_NUMBER(name, slot)                                                \
-    { ngx_string(",\"" name "\":"), slot, CR_JSON_NUMBER }
+    { CR_KEY(",\"" name "\":"), slot, CR_JSON_NUMBER }
 #define CR_BOOL(name, slot)                                                  \
-    { ngx_string(",\"" name "\":"), slot, CR_JSON_BOOL }
+    { CR_KEY(",\"" name "\":"), slot, CR_JSON_BOOL }
 
 /* After "time", "node", "request_id", "status", "http_status" and
  * "code"; then "seen_in". */
@@ -205,7 +212,7 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     numbers = (ngx_uint_t) 1 << CR_REC_GENERATION;
 
     for (i = 0; i < CR_MEMBERS; i++) {
-        len += ngx_http_code_router_members[i].key.len;
+        len += ngx_http_code_router_members[i].len;
 
         if (ngx_http_code_router_members[i].type == CR_JSON_STRING) {
             len++;
@@ -231,7 +238,8 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
         }
     }
 
-    p = ngx_pnalloc(r->pool, len);
+    /* A key's padding may be written past the record's end. */
+    p = ngx_pnalloc(r->pool, len + CR_KEY_PAD);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -257,8 +265,8 @@ ngx_http_code_router_scan_variable(ngx_http_request_t *r,
     *p++ = '"';
 
     for (i = 0; i < CR_MEMBERS; i++) {
-        p = ngx_cpymem(p, ngx_http_code_router_members[i].key.data,
-                       ngx_http_code_router_members[i].key.len);
+        ngx_memcpy(p, ngx_http_code_router_members[i].key, CR_KEY_PAD);
+        p += ngx_http_code_router_members[i].len;
         switch (ngx_http_code_router_members[i].type) {
         case CR_JSON_NUMBER:
             p = ngx_http_code_router_number(p, &val[CR_REC_MEMBERS + i]);

@@ -128,7 +128,7 @@ ngx_http_code_router_user_agent(ngx_http_request_t *r, ngx_table_elt_t *h,
 }
 
 
-/* The first word in [p, end), or NULL. */
+/* The first word (of len >= 2 bytes) in [p, end), or NULL. */
 static u_char *
 ngx_http_code_router_find(u_char *p, u_char *end, const char *word,
     size_t len)
@@ -148,7 +148,10 @@ ngx_http_code_router_find(u_char *p, u_char *end, const char *word,
             return NULL;
         }
 
-        if (ngx_memcmp(p + 1, word + 1, len - 1) == 0) {
+        /* The second byte first: most first-letter matches end there. */
+        if (p[1] == (u_char) word[1]
+            && ngx_memcmp(p + 2, word + 2, len - 2) == 0)
+        {
             return p;
         }
 
