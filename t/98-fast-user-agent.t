@@ -6,9 +6,8 @@
 # bots, and values made to catch a different search), one header and
 # two; nginx's own behaviours that read the flags (msie_refresh,
 # msie_padding, keepalive_disable msie6 and safari) answer the same; and
-# both agree with the rules written out here.  A reload without the
-# directive gives nginx's handler back; the directive's arguments and
-# context are checked.  Runs against 1.22 and (make test NGINX=1.26) 1.26,
+# both agree with the rules written out here.  Reloads off, on and off;
+# the arguments and context of both code_router_fast_* directives.  Runs against 1.22 and (make test NGINX=1.26) 1.26,
 # whose handling of a second User-Agent header differs.
 use strict;
 use warnings;
@@ -216,17 +215,22 @@ for my $on (0, 1, 0) {
                      . ' the directive: the same flags for 300 values');
 }
 
-# 4. The directive's arguments and context.
-for my $c (['code_router_fast_user_agent maybe;', qr/invalid value "maybe"/],
-           ['code_router_fast_user_agent;', qr/invalid number of arguments/],
-           ['code_router_fast_user_agent on; code_router_fast_user_agent off;',
-            qr/is duplicate/],
-           ["server { listen 127.0.0.1:%%PORT%%; code_router_fast_user_agent on; }",
-            qr/"code_router_fast_user_agent" directive is not allowed here/]) {
-    my $t = CodeRouter::Test::Nginx->new(http => "    $c->[0]\n");
-    my ($rc, $out) = $t->test_conf;
-    ok($rc != 0 && $out =~ $c->[1], "nginx -t refuses: $c->[0]")
-        or diag($out);
+# 4. The arguments and context of both code_router_fast_* flags (this one
+# and code_router_fast_request_id, t/99).
+for my $d (qw(code_router_fast_user_agent code_router_fast_request_id)) {
+    for my $c (["$d maybe;", qr/invalid value "maybe"/],
+               ["$d;", qr/invalid number of arguments/],
+               ["$d on off;", qr/invalid number of arguments/],
+               ["$d on; $d off;", qr/is duplicate/],
+               ["server { listen 127.0.0.1:%%PORT%%; $d on; }",
+                qr/"$d" directive is not allowed here/],
+               ["server { listen 127.0.0.1:%%PORT%%; location / { $d on; } }",
+                qr/"$d" directive is not allowed here/]) {
+        my $t = CodeRouter::Test::Nginx->new(http => "    $c->[0]\n");
+        my ($rc, $out) = $t->test_conf;
+        ok($rc != 0 && $out =~ $c->[1], "nginx -t refuses: $c->[0]")
+            or diag($out);
+    }
 }
 
 done_testing();

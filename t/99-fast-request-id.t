@@ -4,8 +4,8 @@
 # value everywhere in a request (the response's header and body, the scan
 # record), 32 lower-case hexadecimal digits, none repeated over thousands
 # of requests to two workers, the digits evenly spread; the same after a
-# reload without the directive (nginx's generator again) and with it; the
-# directive's arguments and context are checked.
+# reload without the directive (nginx's generator again) and with it.
+# Its arguments and context: t/98, with code_router_fast_user_agent's.
 use strict;
 use warnings;
 use FindBin;
@@ -99,16 +99,5 @@ $t->{http} = "    code_router_fast_request_id on;\n$server";
 $t->reload;
 check('after a reload with it', 500);
 $t->stop;
-
-for my $c (['code_router_fast_request_id yes;', qr/invalid value "yes"/],
-           ['code_router_fast_request_id on off;', qr/invalid number of arguments/],
-           ['code_router_fast_request_id on; code_router_fast_request_id on;',
-            qr/is duplicate/],
-           ["server { listen 127.0.0.1:%%PORT%%; location / { code_router_fast_request_id on; } }",
-            qr/"code_router_fast_request_id" directive is not allowed here/]) {
-    my $c2 = CodeRouter::Test::Nginx->new(http => "    $c->[0]\n");
-    my ($rc, $out) = $c2->test_conf;
-    ok($rc != 0 && $out =~ $c->[1], "nginx -t refuses: $c->[0]") or diag($out);
-}
 
 done_testing();
