@@ -29,8 +29,8 @@ typedef struct {
  * names the calling process (its pid, never 0): a state made for another
  * process (the parent before a fork, or never used) draws a new key
  * first, so two processes never share a stream.  Each byte is handed out
- * once.  Not for threads sharing one state.  -1 if len is too long or libsodium cannot
- * start, else 0.
+ * once.  Not for threads sharing one state.  -1 if len is too long or
+ * libsodium cannot start, else 0.
  */
 int cr_rand_bytes(cr_rand_t *st, long owner, uint8_t *out, size_t len);
 

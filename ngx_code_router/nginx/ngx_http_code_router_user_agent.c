@@ -30,7 +30,7 @@
 static ngx_int_t ngx_http_code_router_user_agent(ngx_http_request_t *r,
     ngx_table_elt_t *h, ngx_uint_t offset);
 static u_char *ngx_http_code_router_find(u_char *p, u_char *end,
-    const char *word, size_t len);
+    const char *word, size_t len, size_t at);
 static ngx_hash_elt_t *ngx_http_code_router_header_elt(ngx_hash_t *hash,
     u_char *lowcase, size_t len);
 static ngx_int_t ngx_http_code_router_ua_flags(ngx_http_request_t *r,
@@ -41,8 +41,8 @@ static ngx_str_t  ngx_http_code_router_ua_flags_name =
     ngx_string("code_router_user_agent_flags");
 
 
-#define cr_find(p, end, word)                                                \
-    ngx_http_code_router_find(p, end, word, sizeof(word) - 1)
+#define cr_find(p, end, word, at)                                            \
+    ngx_http_code_router_find(p, end, word, sizeof(word) - 1, at)
 
 
 static ngx_int_t
@@ -78,7 +78,7 @@ ngx_http_code_router_user_agent(ngx_http_request_t *r, ngx_table_elt_t *h,
     ua = h->value.data;
     end = ua + h->value.len;
 
-    msie = cr_find(ua, end, "MSIE ");
+    msie = cr_find(ua, end, "MSIE ", 2);
 
     if (msie && msie + 7 < end) {
 
@@ -92,7 +92,7 @@ ngx_http_code_router_user_agent(ngx_http_request_t *r, ngx_table_elt_t *h,
                 r->headers_in.msie6 = 1;
                 break;
             case '6':
-                if (cr_find(msie + 8, end, "SV1") == NULL) {
+                if (cr_find(msie + 8, end, "SV1", 1) == NULL) {
                     r->headers_in.msie6 = 1;
                 }
                 break;
@@ -100,7 +100,7 @@ ngx_http_code_router_user_agent(ngx_http_request_t *r, ngx_table_elt_t *h,
         }
     }
 
-    if (cr_find(ua, end, "Opera")) {
+    if (cr_find(ua, end, "Opera", 0)) {
         r->headers_in.opera = 1;
         r->headers_in.msie = 0;
         r->headers_in.msie6 = 0;
@@ -108,18 +108,18 @@ ngx_http_code_router_user_agent(ngx_http_request_t *r, ngx_table_elt_t *h,
 
     if (!r->headers_in.msie && !r->headers_in.opera) {
 
-        if (cr_find(ua, end, "Gecko/")) {
+        if (cr_find(ua, end, "Gecko/", 0)) {
             r->headers_in.gecko = 1;
 
-        } else if (cr_find(ua, end, "Chrome/")) {
+        } else if (cr_find(ua, end, "Chrome/", 0)) {
             r->headers_in.chrome = 1;
 
-        } else if (cr_find(ua, end, "Safari/")
-                   && cr_find(ua, end, "Mac OS X"))
+        } else if (cr_find(ua, end, "Safari/", 0)
+                   && cr_find(ua, end, "Mac OS X", 7))
         {
             r->headers_in.safari = 1;
 
-        } else if (cr_find(ua, end, "Konqueror")) {
+        } else if (cr_find(ua, end, "Konqueror", 3)) {
             r->headers_in.konqueror = 1;
         }
     }
@@ -128,34 +128,34 @@ ngx_http_code_router_user_agent(ngx_http_request_t *r, ngx_table_elt_t *h,
 }
 
 
-/* The first word (of len >= 2 bytes) in [p, end), or NULL. */
+/*
+ * The first word in [p, end), or NULL.  memchr looks for the word's byte
+ * at "at", the one rarest in browsers' strings (an "X" for "Mac OS X", a
+ * capital "I" for "MSIE "): the first place it fits the word is the
+ * first place the word starts.
+ */
 static u_char *
 ngx_http_code_router_find(u_char *p, u_char *end, const char *word,
-    size_t len)
+    size_t len, size_t at)
 {
-    u_char  *last;
+    u_char  *a, *last;
 
     if ((size_t) (end - p) < len) {
         return NULL;
     }
 
-    last = end - len;                   /* the last place it can start */
+    last = end - len + at;              /* the last place "at" can be */
 
-    while (p <= last) {
-        p = memchr(p, word[0], last - p + 1);
+    for (a = p + at; a <= last; a++) {
+        a = memchr(a, word[at], last - a + 1);
 
-        if (p == NULL) {
+        if (a == NULL) {
             return NULL;
         }
 
-        /* The second byte first: most first-letter matches end there. */
-        if (p[1] == (u_char) word[1]
-            && ngx_memcmp(p + 2, word + 2, len - 2) == 0)
-        {
-            return p;
+        if (ngx_memcmp(a - at, word, len) == 0) {
+            return a - at;
         }
-
-        p++;
     }
 
     return NULL;
