@@ -3,8 +3,8 @@
 # ChaCha20 stream (cr_rand) instead of OpenSSL's RAND_bytes.  The same
 # value everywhere in a request (the response's header and body, the scan
 # record), 32 lower-case hexadecimal digits, none repeated over thousands
-# of requests to two workers, the digits evenly spread; the same after a
-# reload without the directive (nginx's generator again) and with it.
+# of requests to two workers, the digits evenly spread; after a reload
+# without the directive (nginx's generator again) and with it.
 # Its arguments and context: t/98, with code_router_fast_user_agent's.
 use strict;
 use warnings;
@@ -63,8 +63,11 @@ sub ids {
     return ($bad // 0, @ids);
 }
 
+# $even: the digits evenly spread, for ours; not for nginx's own, which
+# without OpenSSL (the static test build) prints four 31-bit random()s:
+# every eighth digit below 8.
 sub check {
-    my ($what, $n) = @_;
+    my ($what, $n, $even) = @_;
     my ($bad, @ids) = ids($n);
     is($bad, 0, "$what: $n ids of 32 lower-case hexadecimal digits, the header's the same");
     my %seen;
@@ -73,10 +76,10 @@ sub check {
     $digit{$_}++ for map { split // } @ids;
     my $each = 32 * $n / 16;
     my @off = grep { abs(($digit{$_} // 0) - $each) > 0.1 * $each } 0 .. 9, 'a' .. 'f';
-    is("@off", '', "$what: each digit $each times within 10 %");
+    is("@off", '', "$what: each digit $each times within 10 %") if $even;
 }
 
-check('with the directive', 2000);
+check('with the directive', 2000, 1);
 
 # The scan record carries the same id as the response.
 my $http = HTTP::Tiny->new(max_redirect => 0);
@@ -94,10 +97,10 @@ is(scalar(grep { $_ == 302 } values %sent), 20, '... and the scans were answered
 # Reloads: without the directive (nginx's RAND_bytes), with it again.
 $t->{http} = $server;
 $t->reload;
-check('after a reload without it', 500);
+check('after a reload without it', 500, 0);
 $t->{http} = "    code_router_fast_request_id on;\n$server";
 $t->reload;
-check('after a reload with it', 500);
+check('after a reload with it', 500, 1);
 $t->stop;
 
 done_testing();
