@@ -28,6 +28,7 @@
 #include "cr_codec.h"
 #include "cr_guard.h"
 #include "cr_ledger.h"
+#include "cr_receipt.h"
 #include "cr_keyfile.h"
 #include "cr_scans.h"
 #include "cr_store.h"
@@ -104,6 +105,9 @@ typedef enum {
     CR_OUT_ISSUED,                      /* genuine (it verifies under its
                                          * key), but the binding store
                                          * cannot be read now */
+    CR_OUT_INACTIVE,                    /* genuine, of an activate=
+                                         * on_receipt batch whose case
+                                         * no store has received */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 
@@ -516,6 +520,10 @@ void ngx_http_code_router_scans_verified(ngx_http_code_router_zone_t *z);
 ngx_str_t *ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z);
 ngx_uint_t ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z);
 
+/* The zone's slot for its receipts table (ngx_http_code_router_receipt.c
+ * owns what it points to; NULL: the zone keeps no receipts). */
+void **ngx_http_code_router_zone_receipts(ngx_http_code_router_zone_t *z);
+
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */
 void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
@@ -596,6 +604,52 @@ char *ngx_http_code_router_ledger(ngx_conf_t *cf, ngx_command_t *cmd,
 size_t ngx_http_code_router_ledger_status_len(ngx_http_request_t *r);
 u_char *ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
     u_char *last);
+
+
+/* ngx_http_code_router_receipt.c */
+
+/* The scan-time check of decision d, an item of an activate=on_receipt
+ * batch signed by the key of fingerprint fp: its case or pallet received,
+ * in zone z's table.  CR_OUT_OK, CR_OUT_INACTIVE (also where z keeps no
+ * receipts: logged), or CR_OUT_UNAVAILABLE (the table not loaded yet).
+ * Shared memory only, no lock, no store, no network. */
+ngx_http_code_router_out_e ngx_http_code_router_receipt_active(
+    ngx_http_request_t *r, ngx_http_code_router_zone_t *z, const uint8_t *fp,
+    ngx_http_code_router_decision_t *d);
+
+/* Whether zone z keeps receipts: NGX_OK (loaded), NGX_AGAIN (not yet
+ * loaded from its scan store), NGX_DECLINED (no code_router_receipts). */
+ngx_int_t ngx_http_code_router_receipts_ready(ngx_http_code_router_zone_t *z);
+
+/* The first receipt of r's code, or of one of its n parents (a pallet
+ * received covers its cases), into *first: NGX_OK, or NGX_DECLINED. */
+ngx_int_t ngx_http_code_router_receipt_find(ngx_http_code_router_zone_t *z,
+    const cr_receipt_t *r, const cr_parent_ref_t *parents, ngx_uint_t n,
+    cr_receipt_t *first);
+
+/* A receipt the scan store committed (r; asked: the one the API asked
+ * for) into z's table; *r becomes the first receipt.  NGX_OK, or
+ * NGX_BUSY: no room (logged, counted). */
+ngx_int_t ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
+    cr_receipt_t *r, const cr_receipt_t *asked, ngx_log_t *log);
+
+/* Counts the answer r to the receipt asked: received, repeated (the same
+ * store) or diverted (another store). */
+void ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
+    const cr_receipt_t *r, const cr_receipt_t *asked);
+
+/* Worker start and every second: tables not yet loaded, from their scan
+ * stores. */
+void ngx_http_code_router_receipts_load(ngx_log_t *log);
+
+/* The receipts' metrics for code_router_status, as the zones'. */
+size_t ngx_http_code_router_receipts_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_receipts_status(ngx_http_request_t *r,
+    u_char *p, u_char *last);
+
+/* The directive code_router_receipts. */
+char *ngx_http_code_router_receipts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* ngx_http_code_router_guard.c */
@@ -813,6 +867,14 @@ void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
 char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *prev,
     ngx_http_code_router_loc_conf_t *conf);
+
+
+/* ngx_http_code_router_receive.c */
+
+/* POST .../CODE/receive (the API): a case or pallet received by store=,
+ * dealer= (docs/loading.md, "Activation on receipt"). */
+ngx_int_t ngx_http_code_router_receive_start(ngx_http_request_t *r,
+    ngx_str_t *code);
 
 
 /* ngx_http_code_router_api.c */

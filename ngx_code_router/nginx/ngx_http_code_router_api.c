@@ -6,6 +6,8 @@
  *   GET  .../CODE          the decision; the scan count is only read
  *   POST .../CODE/scans    a scan: counted, then decided (thresholds)
  *   POST .../CODE/verify   the PIN check (ngx_http_code_router_verify.c)
+ *   POST .../CODE/receive  a store's receipt of a case or pallet
+ *                          (ngx_http_code_router_receive.c)
  *
  * Access control is nginx's own (allow/deny, auth_request, a map on an
  * API key header): see conf/api.conf.
@@ -62,6 +64,20 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         ngx_http_code_router_last_segment(&code);
 
         return ngx_http_code_router_verify_start(r, &code, scan);
+    }
+
+    /* .../CODE/receive: a store's receipt, its form read there. */
+    code = v;
+    ngx_http_code_router_last_segment(&code);
+
+    if (code.len == 7 && ngx_strncmp(code.data, "receive", 7) == 0
+        && code.data > v.data)
+    {
+        code.len = code.data - 1 - v.data;
+        code.data = v.data;
+        ngx_http_code_router_last_segment(&code);
+
+        return ngx_http_code_router_receive_start(r, &code);
     }
 
     /* First, before any other answer: a body left unread would be parsed

@@ -505,7 +505,11 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         d->out = CR_OUT_UNAVAILABLE;
     }
 
-    if (!d->verified || d->out == CR_OUT_UNAVAILABLE) {
+    /* No prize before retail: an item not yet received by a store
+     * (inactive) gets no verdict and spends no guard budget. */
+    if (!d->verified || d->out == CR_OUT_UNAVAILABLE
+        || d->out == CR_OUT_INACTIVE)
+    {
         goto answer;
     }
 

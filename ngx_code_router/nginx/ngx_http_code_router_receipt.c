@@ -1,0 +1,677 @@
+/*
+ * Receipts (收货): which cases and pallets a store has received, in a
+ * table in shared memory beside a code_router_scans zone, so that a scan
+ * of an item of an activate=on_receipt batch asks it, without the
+ * network, whether its case or its pallet has reached a store
+ * (docs/loading.md, "Activation on receipt").
+ *
+ * The table: open addressing over a power-of-two number of slots, at
+ * most three quarters of them used (max= receipts), never an entry
+ * removed, so a scan reads it without a lock: a writer (under the slab
+ * pool's mutex) fills a slot, then publishes its key behind a barrier.
+ * Full is said, never an older receipt dropped: the API answers 503 and
+ * the error log and code_router_receipts_full_total say why.  Each key
+ * fingerprint (a brand's key id) may hold at most max / (key files
+ * configured) receipts, so that one brand cannot fill the table at
+ * another's cost.
+ *
+ * Durable first: a receipt is committed to the zone's scan store
+ * (cr_receipt.h) before the table holds it and before the API answers;
+ * a worker that opens the store loads every receipt into a table not yet
+ * loaded (a new zone: a start, or a reload that made the table anew).
+ * Until the table is loaded an on-receipt item is "unavailable", never
+ * told inactive (or active) by a guess.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "cr_receipt.h"
+#include "ngx_http_code_router.h"
+
+
+#define CR_RECEIPT_DEFAULT_MAX  65536
+#define CR_RECEIPT_KEYS         64      /* fingerprints with a share */
+
+
+typedef struct {
+    volatile uint64_t              key;         /* kid | serial, plus 1;
+                                                 * 0: free */
+    cr_receipt_t                   r;           /* its fp: the code's */
+} ngx_http_code_router_receipt_slot_t;
+
+
+typedef struct {
+    ngx_uint_t                     loaded;      /* from the scan store */
+    ngx_uint_t                     mask;        /* slots - 1 */
+    ngx_uint_t                     max;
+    ngx_uint_t                     share;       /* per fingerprint */
+    ngx_atomic_t                   used;
+    ngx_atomic_t                   received;    /* new receipts */
+    ngx_atomic_t                   repeated;    /* the same store again */
+    ngx_atomic_t                   diverted;    /* another store's */
+    ngx_atomic_t                   full;        /* refused: no room */
+    ngx_uint_t                     nkeys;
+    struct {
+        uint8_t                    fp[CR_SCANS_FP_LEN];
+        ngx_uint_t                 n;
+    }                              keys[CR_RECEIPT_KEYS];
+    ngx_http_code_router_receipt_slot_t  slot[1];
+} ngx_http_code_router_receipts_sh_t;
+
+
+/* A zone's receipts (what its slot, zone_receipts(), points to). */
+typedef struct {
+    ngx_http_code_router_zone_t         *zone;
+    ngx_shm_zone_t                      *shm;
+    ngx_slab_pool_t                     *shpool;
+    ngx_http_code_router_receipts_sh_t  *sh;
+    ngx_uint_t                           max;
+    ngx_uint_t                           slots;
+    ngx_http_code_router_main_conf_t    *crmcf;     /* its key files */
+} ngx_http_code_router_receipts_t;
+
+
+static ngx_int_t ngx_http_code_router_receipts_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static int ngx_http_code_router_receipts_load_one(void *ctx,
+    const cr_receipt_t *r);
+static ngx_http_code_router_receipt_slot_t *
+    ngx_http_code_router_receipt_slot(ngx_http_code_router_receipts_sh_t *sh,
+    const uint8_t *fp, unsigned kid, uint64_t serial, ngx_uint_t *free);
+
+
+static ngx_http_code_router_limit_t  ngx_http_code_router_no_receipts;
+
+
+/* Every zone's receipts, for the workers' load and the status page. */
+static ngx_array_t  *ngx_http_code_router_receipts_all;
+
+
+static ngx_http_code_router_receipts_t *
+ngx_http_code_router_receipts_of(ngx_http_code_router_zone_t *z)
+{
+    return z ? *ngx_http_code_router_zone_receipts(z) : NULL;
+}
+
+
+/*
+ * The scan-time check of an item of an on-receipt batch: its case or
+ * its pallet received (the chain the lookup read), in the table of the
+ * location's zone.  CR_OUT_OK, CR_OUT_INACTIVE, or CR_OUT_UNAVAILABLE
+ * while the table is not loaded.  No table at all: inactive, logged
+ * (an on-receipt batch must never route as active where nobody can
+ * receive it).
+ */
+ngx_http_code_router_out_e
+ngx_http_code_router_receipt_active(ngx_http_request_t *r,
+    ngx_http_code_router_zone_t *z, const uint8_t *fp,
+    ngx_http_code_router_decision_t *d)
+{
+    ngx_uint_t                        i;
+    ngx_http_code_router_receipts_t  *rc;
+
+    rc = ngx_http_code_router_receipts_of(z);
+
+    if (rc == NULL) {
+        if (ngx_http_code_router_log_ok(&ngx_http_code_router_no_receipts,
+                                        ngx_crc32_short((u_char *)
+                                            d->b.batch.s[CR_BATCH_ID].data,
+                                            d->b.batch.s[CR_BATCH_ID].len)))
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "code router: batch \"%*s\" activates on "
+                          "receipt, but this location's code_router_scans "
+                          "zone has no code_router_receipts: its items "
+                          "answer \"inactive\"",
+                          d->b.batch.s[CR_BATCH_ID].len,
+                          d->b.batch.s[CR_BATCH_ID].data);
+        }
+
+        return CR_OUT_INACTIVE;
+    }
+
+    if (!rc->sh->loaded) {
+        return CR_OUT_UNAVAILABLE;
+    }
+
+    for (i = 0; i < d->b.nparents; i++) {
+        if (ngx_http_code_router_receipt_slot(rc->sh, fp, d->b.parents[i].kid,
+                                              d->b.parents[i].serial, NULL))
+        {
+            return CR_OUT_OK;
+        }
+    }
+
+    return CR_OUT_INACTIVE;
+}
+
+
+/*
+ * The slot of (fp, kid, serial), or NULL; with free, the first free slot
+ * on its probe in *free (the slot's index), for an insert.  A reader
+ * that meets a key not yet published misses it: the receipt is not yet
+ * answered either.
+ */
+static ngx_http_code_router_receipt_slot_t *
+ngx_http_code_router_receipt_slot(ngx_http_code_router_receipts_sh_t *sh,
+    const uint8_t *fp, unsigned kid, uint64_t serial, ngx_uint_t *free)
+{
+    uint64_t                              key, f, h;
+    ngx_uint_t                            i, n;
+    ngx_http_code_router_receipt_slot_t  *s;
+
+    key = ((uint64_t) kid << 40 | serial) + 1;
+    ngx_memcpy(&f, fp, sizeof(f));
+
+    /* Fibonacci hashing of key and fingerprint: only a store that holds
+     * the API's key makes receipts, so no stranger picks the slots. */
+    h = (key ^ f) * 0x9e3779b97f4a7c15ULL;
+    i = (ngx_uint_t) (h >> 32) & sh->mask;
+
+    for (n = 0; n <= sh->mask; n++, i = (i + 1) & sh->mask) {
+        s = &sh->slot[i];
+
+        if (s->key == 0) {
+            if (free) {
+                *free = i;
+            }
+            return NULL;
+        }
+
+        ngx_memory_barrier();
+
+        if (s->key == key && ngx_memcmp(s->r.fp, fp, CR_SCANS_FP_LEN) == 0) {
+            return s;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The first receipt of the case or pallet r names, or of its chain
+ * (parents, n of them: a pallet received covers its cases), into *first:
+ * NGX_OK, or NGX_DECLINED if none.
+ */
+ngx_int_t
+ngx_http_code_router_receipt_find(ngx_http_code_router_zone_t *z,
+    const cr_receipt_t *r, const cr_parent_ref_t *parents, ngx_uint_t n,
+    cr_receipt_t *first)
+{
+    ngx_uint_t                            i;
+    ngx_http_code_router_receipts_t      *rc;
+    ngx_http_code_router_receipt_slot_t  *s;
+
+    rc = ngx_http_code_router_receipts_of(z);
+
+    s = ngx_http_code_router_receipt_slot(rc->sh, r->fp, r->kid, r->serial,
+                                          NULL);
+
+    for (i = 0; s == NULL && i < n; i++) {
+        s = ngx_http_code_router_receipt_slot(rc->sh, r->fp, parents[i].kid,
+                                              parents[i].serial, NULL);
+    }
+
+    if (s == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *first = s->r;
+
+    return NGX_OK;
+}
+
+
+/* Whether zone z keeps receipts, and they are loaded: NGX_OK, NGX_AGAIN
+ * (not loaded yet), NGX_DECLINED (no table). */
+ngx_int_t
+ngx_http_code_router_receipts_ready(ngx_http_code_router_zone_t *z)
+{
+    ngx_http_code_router_receipts_t  *rc;
+
+    rc = ngx_http_code_router_receipts_of(z);
+
+    if (rc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return rc->sh->loaded ? NGX_OK : NGX_AGAIN;
+}
+
+
+/*
+ * Puts receipt r (durable already) in the table, unless the code has one
+ * there (then *first is it: NGX_DECLINED).  NGX_OK, or NGX_BUSY: no room
+ * (the table, or the key's share), logged and counted.
+ */
+static ngx_int_t
+ngx_http_code_router_receipt_put(ngx_http_code_router_receipts_t *rc,
+    const cr_receipt_t *r, cr_receipt_t *first, ngx_log_t *log)
+{
+    ngx_uint_t                            i, k, free;
+    ngx_http_code_router_receipts_sh_t   *sh;
+    ngx_http_code_router_receipt_slot_t  *s;
+
+    sh = rc->sh;
+    free = 0;
+
+    s = ngx_http_code_router_receipt_slot(sh, r->fp, r->kid, r->serial,
+                                          &free);
+    if (s) {
+        if (first) {
+            *first = s->r;
+        }
+        return NGX_DECLINED;
+    }
+
+    for (k = 0; k < sh->nkeys; k++) {
+        if (ngx_memcmp(sh->keys[k].fp, r->fp, CR_SCANS_FP_LEN) == 0) {
+            break;
+        }
+    }
+
+    if (sh->used >= sh->max
+        || (k < sh->nkeys && sh->keys[k].n >= sh->share)
+        || (k == sh->nkeys && k == CR_RECEIPT_KEYS))
+    {
+        (void) ngx_atomic_fetch_add(&sh->full, 1);
+
+        if (log) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "code router: zone \"%V\": no room for a receipt "
+                          "(%uA of %ui used, %ui a key): raise "
+                          "code_router_receipts max=",
+                          ngx_http_code_router_zone_name(rc->zone),
+                          sh->used, sh->max, sh->share);
+        }
+
+        return NGX_BUSY;
+    }
+
+    if (k == sh->nkeys) {
+        ngx_memcpy(sh->keys[k].fp, r->fp, CR_SCANS_FP_LEN);
+        sh->keys[k].n = 0;
+        sh->nkeys++;
+    }
+
+    sh->keys[k].n++;
+
+    i = free;
+    sh->slot[i].r = *r;
+    ngx_memory_barrier();
+    sh->slot[i].key = ((uint64_t) r->kid << 40 | r->serial) + 1;
+    (void) ngx_atomic_fetch_add(&sh->used, 1);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A receipt the scan store has committed (rc: CR_RECEIPT_NEW, or
+ * CR_RECEIPT_BEFORE with *r the stored one), into the table; *r becomes
+ * the receipt to answer (the first).  NGX_OK, or NGX_BUSY (no room).
+ * Counted: new, repeated (the same store), or diverted (another).
+ */
+ngx_int_t
+ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
+    cr_receipt_t *r, const cr_receipt_t *asked, ngx_log_t *log)
+{
+    ngx_int_t                         rc;
+    cr_receipt_t                      first;
+    ngx_http_code_router_receipts_t  *t;
+
+    t = ngx_http_code_router_receipts_of(z);
+
+    ngx_shmtx_lock(&t->shpool->mutex);
+    rc = ngx_http_code_router_receipt_put(t, r, &first, log);
+    ngx_shmtx_unlock(&t->shpool->mutex);
+
+    if (rc == NGX_BUSY) {
+        return NGX_BUSY;
+    }
+
+    if (rc == NGX_DECLINED) {
+        *r = first;
+    }
+
+    ngx_http_code_router_receipt_counted(z, r, asked);
+
+    return NGX_OK;
+}
+
+
+/* Counts the answer r to the receipt asked: new (r is asked's own, the
+ * same time), repeated (the same store) or diverted. */
+void
+ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
+    const cr_receipt_t *r, const cr_receipt_t *asked)
+{
+    ngx_http_code_router_receipts_t  *t;
+
+    t = ngx_http_code_router_receipts_of(z);
+
+    if (r->store_len != asked->store_len
+        || ngx_memcmp(r->store, asked->store, r->store_len) != 0)
+    {
+        (void) ngx_atomic_fetch_add(&t->sh->diverted, 1);
+
+    } else if (r->at == asked->at && r->kid == asked->kid
+               && r->serial == asked->serial)
+    {
+        (void) ngx_atomic_fetch_add(&t->sh->received, 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&t->sh->repeated, 1);
+    }
+}
+
+
+/* Each worker, once its scan stores are open (and every second until it
+ * is done): the receipts of a table not yet loaded. */
+void
+ngx_http_code_router_receipts_load(ngx_log_t *log)
+{
+    int                               rc;
+    ngx_uint_t                        i;
+    cr_scans_t                       *sc;
+    ngx_http_code_router_receipts_t **all;
+
+    if (ngx_http_code_router_receipts_all == NULL) {
+        return;
+    }
+
+    all = ngx_http_code_router_receipts_all->elts;
+
+    for (i = 0; i < ngx_http_code_router_receipts_all->nelts; i++) {
+        if (all[i]->sh->loaded) {
+            continue;
+        }
+
+        sc = ngx_http_code_router_scans_store(all[i]->zone);
+        if (sc == NULL) {
+            continue;                   /* not open: the next second */
+        }
+
+        ngx_shmtx_lock(&all[i]->shpool->mutex);
+
+        rc = 0;
+
+        if (!all[i]->sh->loaded) {
+            rc = cr_scans_each_receipt(sc,
+                                   ngx_http_code_router_receipts_load_one,
+                                   all[i]);
+            if (rc == 0) {
+                all[i]->sh->loaded = 1;
+            }
+        }
+
+        ngx_shmtx_unlock(&all[i]->shpool->mutex);
+
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "code router: zone \"%V\": receipts cannot be "
+                          "loaded: %s",
+                          ngx_http_code_router_zone_name(all[i]->zone),
+                          rc == -1 ? cr_scans_error(sc)
+                                   : "the table is full (code_router_"
+                                     "receipts max=)");
+        }
+    }
+}
+
+
+static int
+ngx_http_code_router_receipts_load_one(void *ctx, const cr_receipt_t *r)
+{
+    ngx_http_code_router_receipts_t  *t = ctx;
+
+    return ngx_http_code_router_receipt_put(t, r, NULL, NULL) == NGX_BUSY;
+}
+
+
+/* The zones' receipts metrics for code_router_status. */
+size_t
+ngx_http_code_router_receipts_status_len(ngx_http_request_t *r)
+{
+    (void) r;
+
+    if (ngx_http_code_router_receipts_all == NULL) {
+        return 0;
+    }
+
+    return 1024 + ngx_http_code_router_receipts_all->nelts
+                  * (512 + 8 * (NGX_INT64_LEN + NGX_ATOMIC_T_LEN + 64));
+}
+
+
+u_char *
+ngx_http_code_router_receipts_status(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    ngx_str_t                         *name;
+    ngx_uint_t                         i;
+    ngx_http_code_router_receipts_t  **all;
+    ngx_http_code_router_receipts_sh_t *sh;
+
+    (void) r;
+
+    if (ngx_http_code_router_receipts_all == NULL) {
+        return p;
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP code_router_receipts_total Receipts of cases and "
+            "pallets by result: received (new), repeated (the same store "
+            "again), diverted (another store than the first: goods "
+            "found elsewhere), full (refused: no room).\n"
+            "# TYPE code_router_receipts_total counter\n");
+
+    all = ngx_http_code_router_receipts_all->elts;
+
+    for (i = 0; i < ngx_http_code_router_receipts_all->nelts; i++) {
+        sh = all[i]->sh;
+        name = ngx_http_code_router_zone_name(all[i]->zone);
+
+        p = ngx_slprintf(p, last,
+                "code_router_receipts_total{zone=\"%V\",result=\"received\"}"
+                " %uA\n"
+                "code_router_receipts_total{zone=\"%V\",result=\"repeated\"}"
+                " %uA\n"
+                "code_router_receipts_total{zone=\"%V\",result=\"diverted\"}"
+                " %uA\n"
+                "code_router_receipts_total{zone=\"%V\",result=\"full\"}"
+                " %uA\n",
+                name, sh->received, name, sh->repeated, name, sh->diverted,
+                name, sh->full);
+    }
+
+    p = ngx_slprintf(p, last,
+            "# HELP code_router_receipts Receipts held in shared memory, "
+            "and the most the table holds (code_router_receipts max=).\n"
+            "# TYPE code_router_receipts gauge\n");
+
+    for (i = 0; i < ngx_http_code_router_receipts_all->nelts; i++) {
+        sh = all[i]->sh;
+        name = ngx_http_code_router_zone_name(all[i]->zone);
+
+        p = ngx_slprintf(p, last,
+                "code_router_receipts{zone=\"%V\",of=\"used\"} %uA\n"
+                "code_router_receipts{zone=\"%V\",of=\"max\"} %ui\n",
+                name, sh->used, name, sh->max);
+    }
+
+    return p;
+}
+
+
+/*
+ * code_router_receipts ZONE [max=N]: the receipts of the cases and
+ * pallets whose items are scanned through code_router_scans zone ZONE
+ * (defined before, with a scan store), at most N of them.
+ */
+char *
+ngx_http_code_router_receipts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                         *value, name;
+    ngx_int_t                          max;
+    ngx_uint_t                         i, slots;
+    ngx_http_code_router_zone_t      **zp, *z;
+    ngx_http_code_router_receipts_t   *t, **tp;
+    ngx_http_code_router_main_conf_t  *crmcf = conf;
+
+    (void) cmd;
+
+    value = cf->args->elts;
+    max = CR_RECEIPT_DEFAULT_MAX;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (value[i].len > 4 && ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            max = ngx_atoi(value[i].data + 4, value[i].len - 4);
+
+            if (max < 1 || max > 1 << 24) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": max= must be a number of "
+                                   "receipts from 1 to 16777216", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    z = NULL;
+    zp = crmcf->zones.elts;
+
+    for (i = 0; i < crmcf->zones.nelts; i++) {
+        if (ngx_http_code_router_zone_name(zp[i])->len == value[1].len
+            && ngx_strncmp(ngx_http_code_router_zone_name(zp[i])->data,
+                           value[1].data, value[1].len) == 0)
+        {
+            z = zp[i];
+            break;
+        }
+    }
+
+    if (z == NULL || !ngx_http_code_router_zone_stored(z)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "code_router_receipts \"%V\": no code_router_scans "
+                           "zone of that name with a store= defined before "
+                           "it (receipts are kept in the scan store)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (*ngx_http_code_router_zone_receipts(z)) {
+        return "is duplicate";
+    }
+
+    t = ngx_pcalloc(cf->pool, sizeof(ngx_http_code_router_receipts_t));
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* At most three quarters of the slots in use: short probes. */
+    for (slots = 4; slots / 4 * 3 < (ngx_uint_t) max; slots *= 2) {
+        /* void */
+    }
+
+    t->zone = z;
+    t->crmcf = crmcf;
+    t->max = max;
+    t->slots = slots;
+
+    name.len = sizeof("code_router_receipts:") - 1 + value[1].len;
+    name.data = ngx_pnalloc(cf->pool, name.len);
+    if (name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(name.data, "code_router_receipts:%V", &value[1]);
+
+    t->shm = ngx_shared_memory_add(cf, &name,
+                 sizeof(ngx_http_code_router_receipts_sh_t)
+                 + slots * sizeof(ngx_http_code_router_receipt_slot_t)
+                 + 64 * ngx_pagesize, &ngx_http_code_router_module);
+    if (t->shm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    t->shm->init = ngx_http_code_router_receipts_init_zone;
+    t->shm->data = t;
+
+    *ngx_http_code_router_zone_receipts(z) = t;
+
+    if (ngx_http_code_router_receipts_all == NULL
+        || ngx_http_code_router_receipts_all->pool != cf->pool)
+    {
+        ngx_http_code_router_receipts_all = ngx_array_create(cf->pool, 2,
+                                                       sizeof(void *));
+        if (ngx_http_code_router_receipts_all == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tp = ngx_array_push(ngx_http_code_router_receipts_all);
+    if (tp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *tp = t;
+
+    /* The receipt API answers when the scan store has the receipt: it
+     * writes in nginx's default thread pool, as the embedded ledger. */
+    if (ngx_http_code_router_ledger_embedded(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A new table, or on reload the old one kept if it was made for as many
+ * slots (its receipts stay loaded); the key's share from the key files
+ * configured now.
+ */
+static ngx_int_t
+ngx_http_code_router_receipts_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_uint_t                          keys;
+    ngx_http_code_router_receipts_t    *t, *old = data;
+
+    t = shm_zone->data;
+    t->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    /* Zones are made after the whole configuration is read: every key
+     * file is known. */
+    keys = t->crmcf->keys.nelts ? t->crmcf->keys.nelts : 1;
+
+    if (old && old->slots == t->slots) {
+        t->sh = old->sh;
+        t->sh->max = t->max;
+        t->sh->share = t->max / keys ? t->max / keys : 1;
+        return NGX_OK;
+    }
+
+    t->sh = ngx_slab_calloc(t->shpool,
+                            sizeof(ngx_http_code_router_receipts_sh_t)
+                            + t->slots
+                              * sizeof(ngx_http_code_router_receipt_slot_t));
+    if (t->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->sh->mask = t->slots - 1;
+    t->sh->max = t->max;
+    t->sh->share = t->max / keys ? t->max / keys : 1;
+    t->shpool->data = t->sh;
+
+    return NGX_OK;
+}
