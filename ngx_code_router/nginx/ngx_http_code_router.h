@@ -628,15 +628,16 @@ ngx_int_t ngx_http_code_router_receipt_find(ngx_http_code_router_zone_t *z,
     cr_receipt_t *first);
 
 /* A receipt the scan store committed (r; asked: the one the API asked
- * for) into z's table; *r becomes the first receipt.  NGX_OK, or
- * NGX_BUSY: no room (logged, counted). */
+ * for; fresh: this request wrote it) into z's table; *r becomes the
+ * first receipt.  NGX_OK, or NGX_BUSY: no room (logged, counted). */
 ngx_int_t ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
-    cr_receipt_t *r, const cr_receipt_t *asked, ngx_log_t *log);
+    cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh,
+    ngx_log_t *log);
 
-/* Counts the answer r to the receipt asked: received, repeated (the same
- * store) or diverted (another store). */
+/* Counts the answer r to the receipt asked: received (fresh), else
+ * repeated (the same store) or diverted (another store). */
 void ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
-    const cr_receipt_t *r, const cr_receipt_t *asked);
+    const cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh);
 
 /* Worker start and every second: tables not yet loaded, from their scan
  * stores. */

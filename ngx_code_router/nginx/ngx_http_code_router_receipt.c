@@ -310,14 +310,15 @@ ngx_http_code_router_receipt_put(ngx_http_code_router_receipts_t *rc,
 
 
 /*
- * A receipt the scan store has committed (rc: CR_RECEIPT_NEW, or
- * CR_RECEIPT_BEFORE with *r the stored one), into the table; *r becomes
- * the receipt to answer (the first).  NGX_OK, or NGX_BUSY (no room).
+ * A receipt the scan store has committed (fresh: CR_RECEIPT_NEW, by this
+ * request; else CR_RECEIPT_BEFORE with *r the stored one), into the
+ * table; *r becomes the receipt to answer (the first).  NGX_OK, or NGX_BUSY (no room).
  * Counted: new, repeated (the same store), or diverted (another).
  */
 ngx_int_t
 ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
-    cr_receipt_t *r, const cr_receipt_t *asked, ngx_log_t *log)
+    cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh,
+    ngx_log_t *log)
 {
     ngx_int_t                         rc;
     cr_receipt_t                      first;
@@ -335,19 +336,20 @@ ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
 
     if (rc == NGX_DECLINED) {
         *r = first;
+        fresh = 0;
     }
 
-    ngx_http_code_router_receipt_counted(z, r, asked);
+    ngx_http_code_router_receipt_counted(z, r, asked, fresh);
 
     return NGX_OK;
 }
 
 
-/* Counts the answer r to the receipt asked: new (r is asked's own, the
- * same time), repeated (the same store) or diverted. */
+/* Counts the answer r to the receipt asked: received (fresh: recorded
+ * by this request), else repeated (the same store) or diverted. */
 void
 ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
-    const cr_receipt_t *r, const cr_receipt_t *asked)
+    const cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh)
 {
     ngx_http_code_router_receipts_t  *t;
 
@@ -358,9 +360,7 @@ ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
     {
         (void) ngx_atomic_fetch_add(&t->sh->diverted, 1);
 
-    } else if (r->at == asked->at && r->kid == asked->kid
-               && r->serial == asked->serial)
-    {
+    } else if (fresh) {
         (void) ngx_atomic_fetch_add(&t->sh->received, 1);
 
     } else {

@@ -275,7 +275,7 @@ ngx_http_code_router_receive_decide(ngx_http_request_t *r,
         == NGX_OK)
     {
         ngx_http_code_router_receipt_counted(job->zone, &job->r,
-                                             &job->asked);
+                                             &job->asked, 0);
         return ngx_http_code_router_receive_answer(r, job);
     }
 
@@ -369,7 +369,9 @@ ngx_http_code_router_receive_done(ngx_event_t *ev)
                  "receipts cannot be recorded now; retry");
 
     } else if (ngx_http_code_router_receipt_add(job->zone, &job->r,
-                                                &job->asked, c->log)
+                                                &job->asked,
+                                                job->rc == CR_RECEIPT_NEW,
+                                                c->log)
                != NGX_OK)
     {
         rc = ngx_http_code_router_receive_error(r,
