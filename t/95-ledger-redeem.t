@@ -63,7 +63,7 @@ is($st, 503, 'schema 1: a redemption is unavailable');
 like($nodes[0]->error_log, qr/the schema is version "1", this code-router needs 4/,
      '... the log says the schema is too old');
 ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
-is($out, "schema 4 (was 1)\n", 'ledger init upgrades it: schema 4 (was 1)');
+is($out, "schema 5 (was 1)\n", 'ledger init upgrades it: schema 5 (was 1)');
 
 # 2. Once across nodes; the same request the same answer everywhere.
 ($st, $j) = redeem($nodes[0], $code, "pin=$pin&request=prize-1");

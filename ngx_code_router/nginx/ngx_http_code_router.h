@@ -524,6 +524,9 @@ ngx_uint_t ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z);
  * owns what it points to; NULL: the zone keeps no receipts). */
 void **ngx_http_code_router_zone_receipts(ngx_http_code_router_zone_t *z);
 
+/* The zone's ledger= conninfo (NUL-terminated), or "". */
+ngx_str_t *ngx_http_code_router_zone_ledger(ngx_http_code_router_zone_t *z);
+
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */
 void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
@@ -640,8 +643,19 @@ void ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
     const cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh);
 
 /* Worker start and every second: tables not yet loaded, from their scan
- * stores. */
+ * stores; with ledger=, a poll of the receipts made since the last.
+ * open(): the worker's poll tasks, then a first load.  NGX_ERROR: memory. */
 void ngx_http_code_router_receipts_load(ngx_log_t *log);
+ngx_int_t ngx_http_code_router_receipts_open(ngx_cycle_t *cycle);
+
+/* The zone's ledger= conninfo (NUL-terminated), or NULL (the scan store
+ * keeps its receipts). */
+ngx_str_t *ngx_http_code_router_receipts_ledger(
+    ngx_http_code_router_zone_t *z);
+
+/* A receipt the ledger answered, as the table keeps it. */
+void ngx_http_code_router_receipt_from_ledger(cr_receipt_t *r,
+    const cr_ledger_receipt_t *one);
 
 /* The receipts' metrics for code_router_status, as the zones'. */
 size_t ngx_http_code_router_receipts_status_len(ngx_http_request_t *r);

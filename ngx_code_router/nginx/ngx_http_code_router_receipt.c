@@ -21,6 +21,16 @@
  * loaded (a new zone: a start, or a reload that made the table anew).
  * Until the table is loaded an on-receipt item is "unavailable", never
  * told inactive (or active) by a guess.
+ *
+ * With the zone's ledger= (PostgreSQL), the ledger is where a receipt is
+ * durable and decided (the first wins, on whichever node), and the
+ * table is filled by polls: every second one worker of each node pulls
+ * the receipts made since its last poll (overlapping by
+ * CR_RECEIPT_OVERLAP_US, as the scans' polls do), in nginx's default
+ * thread pool, so every node sees another's receipt within about a
+ * second and a scan never waits on the network.  The first poll pulls
+ * all (the table's "loaded").  A poll of its own, not the scans' flush:
+ * a receipt is rare, and its pull should not wait behind a flush.
  */
 
 #include <ngx_config.h>
@@ -33,6 +43,10 @@
 
 #define CR_RECEIPT_DEFAULT_MAX  65536
 #define CR_RECEIPT_KEYS         64      /* fingerprints with a share */
+#define CR_RECEIPT_POLL_MS      2000    /* a poll's timeout */
+#define CR_RECEIPT_OVERLAP_US   3000000 /* polls overlap by more than a
+                                         * statement may take */
+#define CR_RECEIPT_STALE_S      30      /* a poller that died */
 
 
 typedef struct {
@@ -52,6 +66,11 @@ typedef struct {
     ngx_atomic_t                   repeated;    /* the same store again */
     ngx_atomic_t                   diverted;    /* another store's */
     ngx_atomic_t                   full;        /* refused: no room */
+    ngx_atomic_t                   polls;       /* ledger polls done */
+    ngx_atomic_t                   poll_errors;
+    int64_t                        polled_us;   /* the next poll's since */
+    time_t                         polling;     /* since; 0: nobody */
+    ngx_http_code_router_outage_t  outage;      /* of the ledger */
     ngx_uint_t                     nkeys;
     struct {
         uint8_t                    fp[CR_SCANS_FP_LEN];
@@ -70,6 +89,18 @@ typedef struct {
     ngx_uint_t                           max;
     ngx_uint_t                           slots;
     ngx_http_code_router_main_conf_t    *crmcf;     /* its key files */
+    /* ledger=: the zone's conninfo, this worker's poll (its connection,
+     * used by one poll at a time, and the rows it brought). */
+    ngx_str_t                            ledger;
+    cr_ledger_conn_t                    *conn;
+    ngx_thread_task_t                   *task;
+    cr_ledger_receipt_t                 *rows;
+    size_t                               nrows;
+    size_t                               cap;
+    int64_t                              since_us;
+    int64_t                              start_us;
+    int                                  rc;
+    char                                 err[256];
 } ngx_http_code_router_receipts_t;
 
 
@@ -77,6 +108,15 @@ static ngx_int_t ngx_http_code_router_receipts_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static int ngx_http_code_router_receipts_load_one(void *ctx,
     const cr_receipt_t *r);
+static void ngx_http_code_router_receipts_poll(
+    ngx_http_code_router_receipts_t *t, ngx_log_t *log);
+#if (NGX_THREADS)
+static void ngx_http_code_router_receipts_poll_thread(void *data,
+    ngx_log_t *log);
+static int ngx_http_code_router_receipts_row(void *ctx,
+    const cr_ledger_receipt_t *one);
+#endif
+static void ngx_http_code_router_receipts_polled(ngx_event_t *ev);
 static ngx_http_code_router_receipt_slot_t *
     ngx_http_code_router_receipt_slot(ngx_http_code_router_receipts_sh_t *sh,
     const uint8_t *fp, unsigned kid, uint64_t serial, ngx_uint_t *free);
@@ -386,6 +426,11 @@ ngx_http_code_router_receipts_load(ngx_log_t *log)
     all = ngx_http_code_router_receipts_all->elts;
 
     for (i = 0; i < ngx_http_code_router_receipts_all->nelts; i++) {
+        if (all[i]->ledger.len) {
+            ngx_http_code_router_receipts_poll(all[i], log);
+            continue;
+        }
+
         if (all[i]->sh->loaded) {
             continue;
         }
@@ -429,6 +474,247 @@ ngx_http_code_router_receipts_load_one(void *ctx, const cr_receipt_t *r)
     ngx_http_code_router_receipts_t  *t = ctx;
 
     return ngx_http_code_router_receipt_put(t, r, NULL, NULL) == NGX_BUSY;
+}
+
+
+/* A receipt of the ledger as the table keeps it. */
+void
+ngx_http_code_router_receipt_from_ledger(cr_receipt_t *r,
+    const cr_ledger_receipt_t *one)
+{
+    ngx_memcpy(r->fp, one->code.fp, CR_SCANS_FP_LEN);
+    r->kid = (uint8_t) one->code.kid;
+    r->serial = one->code.serial;
+    r->at = one->at;
+    r->store_len = (uint8_t) ngx_strlen(one->store);
+    ngx_memcpy(r->store, one->store, r->store_len);
+    r->dealer_len = (uint8_t) ngx_strlen(one->dealer);
+    ngx_memcpy(r->dealer, one->dealer, r->dealer_len);
+}
+
+
+/* Every second: this worker polls the ledger if no worker of this node
+ * is polling it (or one died doing so). */
+static void
+ngx_http_code_router_receipts_poll(ngx_http_code_router_receipts_t *t,
+    ngx_log_t *log)
+{
+    time_t                               now;
+    ngx_http_code_router_receipts_sh_t  *sh;
+
+    sh = t->sh;
+    now = ngx_time();
+
+    if (t->task == NULL || t->task->event.active
+        || !ngx_http_code_router_retry_due(&sh->outage))
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&t->shpool->mutex);
+
+    if (sh->polling && now - sh->polling < CR_RECEIPT_STALE_S) {
+        ngx_shmtx_unlock(&t->shpool->mutex);
+        return;
+    }
+
+    sh->polling = now;
+    t->since_us = sh->polled_us;
+    ngx_shmtx_unlock(&t->shpool->mutex);
+
+    t->nrows = 0;
+    t->start_us = cr_ledger_now_us();
+
+#if (NGX_THREADS)
+    {
+        ngx_str_t           name = ngx_string("default");
+        ngx_thread_pool_t  *tp;
+
+        tp = ngx_thread_pool_get((ngx_cycle_t *) ngx_cycle, &name);
+
+        if (tp && ngx_thread_task_post(tp, t->task) == NGX_OK) {
+            t->task->event.active = 1;
+            return;
+        }
+    }
+#endif
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "code router: zone \"%V\": the "
+                  "receipts' poll cannot be posted to the thread pool",
+                  ngx_http_code_router_zone_name(t->zone));
+
+    ngx_shmtx_lock(&t->shpool->mutex);
+    sh->polling = 0;
+    ngx_shmtx_unlock(&t->shpool->mutex);
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_code_router_receipts_poll_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_code_router_receipts_t  *t = data;
+
+    (void) log;
+
+    if (t->conn == NULL) {
+        t->conn = cr_ledger_conn_new((char *) t->ledger.data,
+                                     CR_RECEIPT_POLL_MS);
+        if (t->conn == NULL) {
+            t->rc = -1;
+            ngx_cpystrn((u_char *) t->err, (u_char *) "out of memory",
+                        sizeof(t->err));
+            return;
+        }
+    }
+
+    t->rc = cr_ledger_receipts_since(t->conn, t->since_us,
+                                     t->start_us
+                                     + CR_RECEIPT_POLL_MS * 1000,
+                                     ngx_http_code_router_receipts_row, t);
+
+    if (t->rc != 0) {
+        ngx_cpystrn((u_char *) t->err,
+                    (u_char *) (t->rc == 1 ? "out of memory"
+                                           : cr_ledger_error(t->conn)),
+                    sizeof(t->err));
+    }
+}
+
+
+/* A row of the poll, kept for the event loop (which puts it in shared
+ * memory): 1 stops the poll for memory. */
+static int
+ngx_http_code_router_receipts_row(void *ctx, const cr_ledger_receipt_t *one)
+{
+    size_t                            cap;
+    cr_ledger_receipt_t              *rows;
+    ngx_http_code_router_receipts_t  *t = ctx;
+
+    if (t->nrows == t->cap) {
+        cap = t->cap ? 2 * t->cap : 64;
+        rows = realloc(t->rows, cap * sizeof(cr_ledger_receipt_t));
+        if (rows == NULL) {
+            return 1;
+        }
+
+        t->rows = rows;
+        t->cap = cap;
+    }
+
+    t->rows[t->nrows++] = *one;
+
+    return 0;
+}
+
+#endif
+
+
+/* The poll's rows into the table; its end said to the other workers. */
+static void
+ngx_http_code_router_receipts_polled(ngx_event_t *ev)
+{
+    size_t                               i, full;
+    cr_receipt_t                         r;
+    ngx_http_code_router_receipts_t     *t;
+    ngx_http_code_router_receipts_sh_t  *sh;
+
+    t = ev->data;
+    sh = t->sh;
+    ev->active = 0;
+
+    if (t->rc != 0) {
+        (void) ngx_atomic_fetch_add(&sh->poll_errors, 1);
+        ngx_http_code_router_down(ev->log, &sh->outage, t->err,
+                                  "receipts made on other nodes are not "
+                                  "seen here until it is back");
+
+        ngx_shmtx_lock(&t->shpool->mutex);
+        sh->polling = 0;
+        ngx_shmtx_unlock(&t->shpool->mutex);
+        return;
+    }
+
+    full = 0;
+
+    ngx_shmtx_lock(&t->shpool->mutex);
+
+    for (i = 0; i < t->nrows; i++) {
+        ngx_http_code_router_receipt_from_ledger(&r, &t->rows[i]);
+        full += ngx_http_code_router_receipt_put(t, &r, NULL, NULL)
+                == NGX_BUSY;
+    }
+
+    if (t->start_us - CR_RECEIPT_OVERLAP_US > sh->polled_us) {
+        sh->polled_us = t->start_us - CR_RECEIPT_OVERLAP_US;
+    }
+
+    sh->loaded = 1;
+    sh->polling = 0;
+    ngx_shmtx_unlock(&t->shpool->mutex);
+
+    (void) ngx_atomic_fetch_add(&sh->polls, 1);
+    ngx_http_code_router_up(ev->log, &sh->outage, "receipts' ledger",
+                            ngx_http_code_router_zone_name(t->zone));
+
+    if (full) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "code router: zone \"%V\": "
+                      "%uz receipts of the ledger have no room "
+                      "(code_router_receipts max=)",
+                      ngx_http_code_router_zone_name(t->zone), full);
+    }
+}
+
+
+/* Each worker's poll task (ledger=), made at its start. */
+ngx_int_t
+ngx_http_code_router_receipts_open(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i;
+    ngx_http_code_router_receipts_t  **all;
+
+    if (ngx_http_code_router_receipts_all == NULL) {
+        return NGX_OK;
+    }
+
+    all = ngx_http_code_router_receipts_all->elts;
+
+    for (i = 0; i < ngx_http_code_router_receipts_all->nelts; i++) {
+        if (all[i]->ledger.len == 0) {
+            continue;
+        }
+
+        all[i]->task = ngx_thread_task_alloc(cycle->pool, 0);
+        if (all[i]->task == NULL) {
+            return NGX_ERROR;
+        }
+
+        all[i]->task->ctx = all[i];
+#if (NGX_THREADS)
+        all[i]->task->handler = ngx_http_code_router_receipts_poll_thread;
+#endif
+        all[i]->task->event.data = all[i];
+        all[i]->task->event.log = cycle->log;
+        all[i]->task->event.handler = ngx_http_code_router_receipts_polled;
+    }
+
+    ngx_http_code_router_receipts_load(cycle->log);
+
+    return NGX_OK;
+}
+
+
+/* The zone's ledger= conninfo (NUL-terminated), or NULL: the scan
+ * store keeps its receipts. */
+ngx_str_t *
+ngx_http_code_router_receipts_ledger(ngx_http_code_router_zone_t *z)
+{
+    ngx_http_code_router_receipts_t  *t;
+
+    t = ngx_http_code_router_receipts_of(z);
+
+    return (t && t->ledger.len) ? &t->ledger : NULL;
 }
 
 
@@ -559,12 +845,14 @@ ngx_http_code_router_receipts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (z == NULL || !ngx_http_code_router_zone_stored(z)) {
+    if (z == NULL || (!ngx_http_code_router_zone_stored(z)
+                      && ngx_http_code_router_zone_ledger(z)->len == 0))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "code_router_receipts \"%V\": no code_router_scans "
-                           "zone of that name with a store= defined before "
-                           "it (receipts are kept in the scan store)",
-                           &value[1]);
+                           "zone of that name with a store= or a ledger= "
+                           "defined before it (receipts are kept in the "
+                           "ledger, else in the scan store)", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -584,6 +872,19 @@ ngx_http_code_router_receipts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     t->zone = z;
     t->crmcf = crmcf;
+
+    name = *ngx_http_code_router_zone_ledger(z);
+
+    if (name.len) {
+        t->ledger.data = ngx_pnalloc(cf->pool, name.len + 1);
+        if (t->ledger.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(t->ledger.data, name.data, name.len);
+        t->ledger.data[name.len] = '\0';
+        t->ledger.len = name.len;
+    }
     t->max = max;
     t->slots = slots;
 

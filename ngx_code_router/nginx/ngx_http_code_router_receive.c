@@ -17,10 +17,14 @@
 #include "ngx_http_code_router.h"
 
 
+#define CR_RECEIVE_MS  2000                 /* the ledger's statement */
+
+
 typedef struct {
     ngx_str_t                          code;
     ngx_http_code_router_zone_t       *zone;
     cr_scans_t                        *sc;
+    ngx_str_t                         *ledger;  /* conninfo, or NULL */
     cr_receipt_t                       asked;
     cr_receipt_t                       r;       /* the answer: the first */
     int                                rc;      /* cr_scans_receive's */
@@ -32,6 +36,8 @@ static void ngx_http_code_router_receive_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_code_router_receive_decide(ngx_http_request_t *r,
     ngx_http_code_router_receive_t *job, u_char *body, size_t len);
 #if (NGX_THREADS)
+static void ngx_http_code_router_receive_ledger(
+    ngx_http_code_router_receive_t *job);
 static void ngx_http_code_router_receive_thread(void *data, ngx_log_t *log);
 #endif
 static void ngx_http_code_router_receive_done(ngx_event_t *ev);
@@ -279,8 +285,12 @@ ngx_http_code_router_receive_decide(ngx_http_request_t *r,
         return ngx_http_code_router_receive_answer(r, job);
     }
 
-    job->sc = ngx_http_code_router_scans_store(job->zone);
-    if (job->sc == NULL) {
+    /* The ledger decides, when the zone has one; else the scan store. */
+    job->ledger = ngx_http_code_router_receipts_ledger(job->zone);
+    job->sc = job->ledger ? NULL
+                          : ngx_http_code_router_scans_store(job->zone);
+
+    if (job->ledger == NULL && job->sc == NULL) {
         return ngx_http_code_router_receive_error(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE,
                    "the scan store is not open; retry");
@@ -325,13 +335,63 @@ ngx_http_code_router_receive_decide(ngx_http_request_t *r,
 
 #if (NGX_THREADS)
 
-/* In the pool: the durable write (an fsync). */
+static void
+ngx_http_code_router_receive_ledger(ngx_http_code_router_receive_t *job)
+{
+    char                 store[CR_RECEIPT_ID_MAX + 1];
+    char                 dealer[CR_RECEIPT_ID_MAX + 1];
+    cr_ledger_conn_t    *c;
+    cr_ledger_code_t     code;
+    cr_ledger_receipt_t  one;
+
+    c = cr_ledger_conn_new((char *) job->ledger->data, CR_RECEIVE_MS);
+    if (c == NULL) {
+        job->rc = -1;
+        ngx_cpystrn((u_char *) job->err, (u_char *) "out of memory",
+                    sizeof(job->err));
+        return;
+    }
+
+    ngx_memcpy(code.fp, job->asked.fp, CR_SCANS_FP_LEN);
+    code.kid = job->asked.kid;
+    code.serial = job->asked.serial;
+    ngx_cpystrn((u_char *) store, (u_char *) job->asked.store,
+                (size_t) job->asked.store_len + 1);
+    ngx_cpystrn((u_char *) dealer, (u_char *) job->asked.dealer,
+                (size_t) job->asked.dealer_len + 1);
+
+    job->rc = cr_ledger_receive(c, &code, store, dealer,
+                                cr_ledger_now_us() + CR_RECEIVE_MS * 1000,
+                                &one);
+
+    if (job->rc == 0) {
+        ngx_http_code_router_receipt_from_ledger(&job->r, &one);
+        job->rc = one.fresh ? CR_RECEIPT_NEW : CR_RECEIPT_BEFORE;
+
+    } else {
+        ngx_cpystrn((u_char *) job->err, (u_char *) cr_ledger_error(c),
+                    sizeof(job->err));
+        job->rc = -1;
+    }
+
+    cr_ledger_conn_free(c);
+}
+
+
+/* In the pool: the durable write (an fsync), or the ledger's statement
+ * on a connection of its own (receipts are rare: a connection a receipt
+ * costs a few milliseconds, and no connection is shared by threads). */
 static void
 ngx_http_code_router_receive_thread(void *data, ngx_log_t *log)
 {
     ngx_http_code_router_receive_t  *job = data;
 
     (void) log;
+
+    if (job->ledger) {
+        ngx_http_code_router_receive_ledger(job);
+        return;
+    }
 
     job->rc = cr_scans_receive(job->sc, &job->r);
 

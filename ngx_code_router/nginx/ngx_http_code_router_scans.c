@@ -348,6 +348,13 @@ ngx_http_code_router_zone_receipts(ngx_http_code_router_zone_t *z)
 }
 
 
+ngx_str_t *
+ngx_http_code_router_zone_ledger(ngx_http_code_router_zone_t *z)
+{
+    return &z->ledger;
+}
+
+
 /*
  * The scans of (kid, serial): bumped if count is set, and read into *v;
  * *counted says whether it was bumped (a full zone does not count).
