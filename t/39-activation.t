@@ -7,7 +7,8 @@
 # "diverted", logged and counted; the receipts survive a restart (the
 # scan store); hostile receipts: an unknown or forged code, an item, bad
 # store/dealer ids, no API key, wrong method, an oversized or wrong-typed
-# body; the dump round-trips the activate column.
+# body; no PIN verdict for an inactive item; the dump round-trips the
+# activate column.
 use strict;
 use warnings;
 use FindBin;
@@ -17,6 +18,7 @@ use JSON::PP ();
 use HTTP::Tiny;
 use CodeRouter::Test qw(cli root run_cmd tmpdir write_file make_key mint
                         load_store);
+use CodeRouter::Verify qw(verify_conf pin_of post_pin json_of);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -77,6 +79,7 @@ my $conf = <<"CONF";
         }
         location /p/ {
             code_router \$uri;
+            add_header X-Dealer \$code_router_dealer always;
         }
         location = /status {
             code_router_status;
@@ -154,8 +157,16 @@ is_deeply([@$j{qw(status store dealer kid serial)}],
           ['received', 'S-01', 'D-7', 1, 8000001], '... its receipt')
     or diag $r->{content};
 like($j->{received_at}, qr/^\d{4}-\d\d-\d\dT/, '... and its time');
-is($t->get("/p/$item")->{status}, 302, 'its item now routes');
-is(api($item)->{status}, 'ok', '... the API: ok');
+$r = $t->get("/p/$item");
+is($r->{status}, 302, 'its item now routes');
+is($r->{headers}{'x-dealer'}, 'D-7',
+   "\$code_router_dealer: the receipt's dealer");
+my $a = api($item);
+is($a->{status}, 'ok', '... the API: ok');
+is_deeply([@{ $a->{receipt} // {} }{qw(kid serial store dealer)}],
+          [1, 8000001, 'S-01', 'D-7'], "... the API's receipt")
+    or diag explain $a;
+is($a->{batch}{dealer}, 'D-7', "... and the batch's dealer is the receipt's");
 is(api($item2)->{status}, 'inactive', "the other case's item: inactive");
 
 # Idempotent; another store is the diversion signal.
@@ -199,6 +210,31 @@ is(api($item)->{status}, 'ok', 'after a restart: still received');
 is(api($item2)->{status}, 'ok', '... the pallet too');
 is(api(mint($key, 1, 2000100))->{status}, 'inactive',
    '... and an item of no received case still inactive');
+$t->stop;
+
+# 7. No prize before retail: a PIN check of an inactive item says no
+# verdict, counts none, and spends no guard budget (a locked client would
+# show it); a received item's right PIN is genuine.
+$t = CodeRouter::Test::Nginx->new(http => verify_conf(dir => $d, key => $key,
+    extra => '    code_router_receipts scans;'));
+$t->start;
+my $pin = pin_of($key, 1, 2000050);
+for my $i (1 .. 12) {
+    $r = post_pin($t, "/v1/codes/$loose/verify", $i == 12 ? $pin : '000000',
+                  '192.0.2.7');
+}
+$j = json_of($r);
+is($j->{status}, 'inactive', 'a right PIN of an inactive item: inactive')
+    or diag $r->{content};
+ok(!defined $j->{verification}, '... and no verdict');
+$m = $t->get('/status')->{content};
+unlike($m, qr/^code_router_pin_checks_total\{[^}]*\} [1-9]/m,
+       '... no PIN check counted (no guard budget spent)') or diag $m;
+$r = post_pin($t, "/v1/codes/$item/verify", pin_of($key, 1, 2000002),
+              '192.0.2.7');
+is(json_of($r)->{verification}, 'genuine',
+   "a received item's right PIN, from the same client: genuine")
+    or diag $r->{content};
 $t->stop;
 
 done_testing();

@@ -251,6 +251,9 @@ typedef struct {
     u_char                         code[CR_CODE_LEN];
     cr_binding_t                   b;
     cr_scan_t                      scans;
+    cr_receipt_t                  *receipt;     /* an on-receipt item's
+                                                 * case's or pallet's
+                                                 * (r->pool), or NULL */
 } ngx_http_code_router_decision_t;
 
 

@@ -184,7 +184,8 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     bt = &d->b.batch;
 
     size = 1024 + CR_JSON_ESCAPE_MAX * target->len
-           + CR_PARENTS_MAX * (32 + NGX_INT64_LEN);
+           + CR_PARENTS_MAX * (32 + NGX_INT64_LEN)
+           + 256 + 2 * CR_RECEIPT_ID_MAX;             /* the receipt */
 
     if (d->bound) {
         for (i = 0; i < CR_BATCH_NSTR; i++) {
@@ -315,6 +316,19 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     }
 
     p = ngx_sprintf(p, ",\"diverted\":%s", d->diverted ? "true" : "false");
+
+    /* An on-receipt item's receipt (ids of [A-Za-z0-9._-]: no escapes). */
+    if (d->receipt) {
+        p = ngx_sprintf(p, ",\"receipt\":{\"kid\":%ui,\"serial\":%uL,"
+                        "\"store\":\"%*s\"", (ngx_uint_t) d->receipt->kid,
+                        d->receipt->serial, (size_t) d->receipt->store_len,
+                        d->receipt->store);
+        p = ngx_http_code_router_json_str(p, "dealer", d->receipt->dealer,
+                                          d->receipt->dealer_len);
+        p = ngx_http_code_router_json_time(p, "received_at", d->receipt->at,
+                                           0);
+        *p++ = '}';
+    }
 
 done:
 

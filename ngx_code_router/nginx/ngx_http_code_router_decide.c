@@ -194,6 +194,7 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     d->wechat = NGX_DECLINED;
     d->regional = 0;
     d->diverted = 0;
+    d->receipt = NULL;
     d->kid = 0;
     d->serial = 0;
     d->scanned = *code;

@@ -149,8 +149,9 @@ ngx_http_code_router_receipt_active(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, const uint8_t *fp,
     ngx_http_code_router_decision_t *d)
 {
-    ngx_uint_t                        i;
-    ngx_http_code_router_receipts_t  *rc;
+    ngx_uint_t                            i;
+    ngx_http_code_router_receipts_t      *rc;
+    ngx_http_code_router_receipt_slot_t  *s;
 
     rc = ngx_http_code_router_receipts_of(z);
 
@@ -177,11 +178,29 @@ ngx_http_code_router_receipt_active(ngx_http_request_t *r,
     }
 
     for (i = 0; i < d->b.nparents; i++) {
-        if (ngx_http_code_router_receipt_slot(rc->sh, fp, d->b.parents[i].kid,
-                                              d->b.parents[i].serial, NULL))
-        {
-            return CR_OUT_OK;
+        s = ngx_http_code_router_receipt_slot(rc->sh, fp, d->b.parents[i].kid,
+                                              d->b.parents[i].serial, NULL);
+        if (s == NULL) {
+            continue;
         }
+
+        /* The receipt goes with the answer (the API's "receipt"); its
+         * dealer, the one the case was shipped to, is the item's
+         * ($code_router_dealer, the scan record): a scan the region
+         * calls diverted names whose goods they were. */
+        d->receipt = ngx_palloc(r->pool, sizeof(cr_receipt_t));
+        if (d->receipt == NULL) {
+            return CR_OUT_UNAVAILABLE;
+        }
+
+        *d->receipt = s->r;
+
+        if (d->receipt->dealer_len) {
+            d->b.batch.s[CR_BATCH_DEALER].data = d->receipt->dealer;
+            d->b.batch.s[CR_BATCH_DEALER].len = d->receipt->dealer_len;
+        }
+
+        return CR_OUT_OK;
     }
 
     return CR_OUT_INACTIVE;
