@@ -351,6 +351,13 @@ void ngx_http_code_router_last_segment(ngx_str_t *v);
 char *ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_complex_value_t **cv, ngx_http_handler_pt handler);
 
+/* A form body (verify, receive): whether Content-Type is
+ * application/x-www-form-urlencoded (with parameters or not); and the
+ * body read, in one NUL-terminated copy (r->pool), *len its bytes.  NULL
+ * with *len 0 if it is over CR_FORM_MAX (413), with *len 1 for memory. */
+ngx_uint_t ngx_http_code_router_form_type(ngx_http_request_t *r);
+u_char *ngx_http_code_router_form_read(ngx_http_request_t *r, size_t *len);
+
 /* Adds "Allow: methods" for a 405; NGX_ERROR for memory. */
 ngx_int_t ngx_http_code_router_allow(ngx_http_request_t *r, char *methods);
 

@@ -51,13 +51,10 @@ ngx_int_t
 ngx_http_code_router_receive_start(ngx_http_request_t *r, ngx_str_t *code)
 {
     ngx_int_t                          rc;
-    ngx_str_t                         *ct;
     ngx_uint_t                         status;
     const char                        *err;
     ngx_http_code_router_receive_t    *job;
     ngx_http_code_router_loc_conf_t   *crlcf;
-
-    static ngx_str_t  form = ngx_string("application/x-www-form-urlencoded");
 
     crlcf = ngx_http_get_module_loc_conf(r, ngx_http_code_router_module);
 
@@ -82,19 +79,10 @@ ngx_http_code_router_receive_start(ngx_http_request_t *r, ngx_str_t *code)
         status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         err = "the body is over 1024 bytes";
 
-    } else {
-        ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                        : NULL;
-
-        if (ct == NULL || ct->len < form.len
-            || ngx_strncasecmp(ct->data, form.data, form.len) != 0
-            || (ct->len > form.len && ct->data[form.len] != ';'
-                && ct->data[form.len] != ' '))
-        {
-            status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
-            err = "the body must be application/x-www-form-urlencoded "
-                  "with a store field";
-        }
+    } else if (!ngx_http_code_router_form_type(r)) {
+        status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+        err = "the body must be application/x-www-form-urlencoded "
+              "with a store field";
     }
 
     if (status) {
@@ -132,49 +120,21 @@ ngx_http_code_router_receive_start(ngx_http_request_t *r, ngx_str_t *code)
 static void
 ngx_http_code_router_receive_body(ngx_http_request_t *r)
 {
-    u_char                          *body, *p;
+    u_char                          *body;
     size_t                           len;
     ngx_int_t                        rc;
-    ngx_chain_t                     *cl;
     ngx_http_code_router_receive_t  *job;
 
     job = ngx_http_get_module_ctx(r, ngx_http_code_router_module);
 
-    len = 0;
+    body = ngx_http_code_router_form_read(r, &len);
 
-    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
-         cl = cl->next)
-    {
-        if (cl->buf->in_file) {
-            len = CR_FORM_MAX + 1;      /* only a big body goes to a file */
-            break;
-        }
-
-        len += cl->buf->last - cl->buf->pos;
-    }
-
-    if (len > CR_FORM_MAX) {
-        ngx_http_finalize_request(r,
-            ngx_http_code_router_receive_error(r,
-                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                "the body is over 1024 bytes"));
-        return;
-    }
-
-    body = ngx_pnalloc(r->pool, len + 1);
     if (body == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, len ? NGX_HTTP_INTERNAL_SERVER_ERROR
+            : ngx_http_code_router_receive_error(r,
+                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                  "the body is over 1024 bytes"));
         return;
-    }
-
-    p = body;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
-         cl = cl->next)
-    {
-        if (cl->buf->last > cl->buf->pos) {
-            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-        }
     }
 
     rc = ngx_http_code_router_receive_decide(r, job, body, len);
