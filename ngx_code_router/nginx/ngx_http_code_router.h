@@ -10,6 +10,10 @@
  * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
  * ngx_http_code_router_ledger.c   right PINs counted durably (the scan
  *                                 store, or PostgreSQL: cr_ledger)
+ * ngx_http_code_router_receipt.c  receipts of cases and pallets in shared
+ *                                 memory (code_router_receipts), the
+ *                                 scan-time check of an on-receipt item
+ * ngx_http_code_router_receive.c  POST .../CODE/receive (the API)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
  * ngx_http_code_router_page.c     the fallback page (code_router_fallback_page)
  * ngx_http_code_router_status.c   metrics and the code_router_status page
