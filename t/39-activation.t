@@ -7,8 +7,9 @@
 # "diverted", logged and counted; the receipts survive a restart (the
 # scan store); hostile receipts: an unknown or forged code, an item, bad
 # store/dealer ids, no API key, wrong method, an oversized or wrong-typed
-# body; no PIN verdict for an inactive item; the dump round-trips the
-# activate column.
+# body; no PIN verdict for an inactive item; a full table (max=) holds
+# what fits, refuses a new receipt with 503 before it is stored, logged
+# and counted; the dump round-trips the activate column.
 use strict;
 use warnings;
 use FindBin;
@@ -235,6 +236,39 @@ $r = post_pin($t, "/v1/codes/$item/verify", pin_of($key, 1, 2000002),
 is(json_of($r)->{verification}, 'genuine',
    "a received item's right PIN, from the same client: genuine")
     or diag $r->{content};
+$t->stop;
+
+# 8. Bounded: a table of max=1 holds the first stored receipt (case 1),
+# says the other has no room, and refuses a new receipt with 503, logged
+# and counted; nothing is dropped from the store.
+write_file("$d/p3.csv", "kid,serial_from,serial_to,parent_kid,parent_serial\n"
+           . "1,2000020,2000025,1,8000003\n");
+($rc, undef, $err) = run_cmd([root() . '/scripts/code-router-load', '--db',
+                              $db, "$d/p3.csv"]);
+is($rc, 0, 'a third case packed') or diag $err;
+(my $small = $conf) =~ s/code_router_receipts scans max=100;/code_router_receipts scans max=1;/;
+$t = CodeRouter::Test::Nginx->new(http => $small);
+$t->start;
+$t->allow_log(qr/no room/);
+is(api($item)->{status}, 'ok', 'max=1: the first stored receipt is held');
+is(api($item2)->{status}, 'inactive', "... the pallet's has no room");
+like($t->error_log, qr/1 stored receipts have no room \(code_router_receipts max=\)/,
+     '... and the log says so');
+$r = receive(mint($key, 1, 8000003), 'store=S-04');
+is($r->{status}, 503, 'a new receipt into a full table: 503');
+like(j($r)->{error}, qr/full/, '... saying the table is full');
+like($t->get('/status')->{content},
+     qr/^code_router_receipts_total\{zone="scans",result="full"\} 2$/m,
+     '... counted (with the one the start found no room for)');
+like($t->error_log, qr/no room for a receipt of key id 1 serial 8000003/,
+     '... logged');
+$t->stop;
+$t = CodeRouter::Test::Nginx->new(http => $conf);
+$t->start;
+is(api(mint($key, 1, 2000021))->{status}, 'inactive',
+   '... refused before it was stored: after a restart with room, its '
+   . 'case is still not received');
+is(api($item2)->{status}, 'ok', "... and the pallet's receipt is back");
 $t->stop;
 
 done_testing();

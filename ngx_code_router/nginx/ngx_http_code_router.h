@@ -644,6 +644,11 @@ ngx_int_t ngx_http_code_router_receipt_find(ngx_http_code_router_zone_t *z,
     const cr_receipt_t *r, const cr_parent_ref_t *parents, ngx_uint_t n,
     cr_receipt_t *first);
 
+/* Whether z's table has room for a receipt of key fingerprint fp (else
+ * counted full): asked before the receipt is made durable. */
+ngx_uint_t ngx_http_code_router_receipt_room(ngx_http_code_router_zone_t *z,
+    const uint8_t *fp);
+
 /* A receipt the scan store committed (r; asked: the one the API asked
  * for; fresh: this request wrote it) into z's table; *r becomes the
  * first receipt.  NGX_OK, or NGX_BUSY: no room (logged, counted). */

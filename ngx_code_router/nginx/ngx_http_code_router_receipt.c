@@ -100,6 +100,8 @@ typedef struct {
     int64_t                              since_us;
     int64_t                              start_us;
     int                                  rc;
+    unsigned                             truncated:1;
+    unsigned                             said_full:1;
     char                                 err[256];
 } ngx_http_code_router_receipts_t;
 
@@ -301,6 +303,56 @@ ngx_http_code_router_receipts_ready(ngx_http_code_router_zone_t *z)
 }
 
 
+/* Whether the table has room for one more receipt of key entry k
+ * (nkeys: a key not seen yet). */
+static ngx_uint_t
+ngx_http_code_router_receipt_fits(ngx_http_code_router_receipts_sh_t *sh,
+    ngx_uint_t k)
+{
+    return sh->used < sh->max
+           && (k < sh->nkeys ? sh->keys[k].n < sh->share
+                             : k < CR_RECEIPT_KEYS);
+}
+
+
+/*
+ * Whether zone z's table has room for a receipt of key fingerprint fp:
+ * asked before a receipt is written, so that a full table refuses it
+ * (503) before it is made durable.  (Two receipts at once may still
+ * both pass; the second is then durable and refused by the table: its
+ * retry is answered once there is room, and a restart loads it.)
+ */
+ngx_uint_t
+ngx_http_code_router_receipt_room(ngx_http_code_router_zone_t *z,
+    const uint8_t *fp)
+{
+    ngx_uint_t                           k, ok;
+    ngx_http_code_router_receipts_sh_t  *sh;
+    ngx_http_code_router_receipts_t     *t;
+
+    t = ngx_http_code_router_receipts_of(z);
+    sh = t->sh;
+
+    ngx_shmtx_lock(&t->shpool->mutex);
+
+    for (k = 0; k < sh->nkeys; k++) {
+        if (ngx_memcmp(sh->keys[k].fp, fp, CR_SCANS_FP_LEN) == 0) {
+            break;
+        }
+    }
+
+    ok = ngx_http_code_router_receipt_fits(sh, k);
+
+    ngx_shmtx_unlock(&t->shpool->mutex);
+
+    if (!ok) {
+        (void) ngx_atomic_fetch_add(&sh->full, 1);
+    }
+
+    return ok;
+}
+
+
 /*
  * Puts receipt r (durable already) in the table, unless the code has one
  * there (then *first is it: NGX_DECLINED).  NGX_OK, or NGX_BUSY: no room
@@ -332,10 +384,7 @@ ngx_http_code_router_receipt_put(ngx_http_code_router_receipts_t *rc,
         }
     }
 
-    if (sh->used >= sh->max
-        || (k < sh->nkeys && sh->keys[k].n >= sh->share)
-        || (k == sh->nkeys && k == CR_RECEIPT_KEYS))
-    {
+    if (!ngx_http_code_router_receipt_fits(sh, k)) {
         (void) ngx_atomic_fetch_add(&sh->full, 1);
 
         if (log) {
@@ -462,6 +511,7 @@ ngx_http_code_router_receipts_load(ngx_log_t *log)
         ngx_shmtx_lock(&all[i]->shpool->mutex);
 
         rc = 0;
+        all[i]->nrows = 0;              /* here: those without room */
 
         if (!all[i]->sh->loaded) {
             rc = cr_scans_each_receipt(sc,
@@ -479,20 +529,31 @@ ngx_http_code_router_receipts_load(ngx_log_t *log)
                           "code router: zone \"%V\": receipts cannot be "
                           "loaded: %s",
                           ngx_http_code_router_zone_name(all[i]->zone),
-                          rc == -1 ? cr_scans_error(sc)
-                                   : "the table is full (code_router_"
-                                     "receipts max=)");
+                          cr_scans_error(sc));
+
+        } else if (all[i]->nrows) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "code router: zone \"%V\": %uz stored receipts "
+                          "have no room (code_router_receipts max=): the "
+                          "items of their cases answer \"inactive\"",
+                          ngx_http_code_router_zone_name(all[i]->zone),
+                          all[i]->nrows);
         }
     }
 }
 
 
+/* One stored receipt into the table; one without room is counted (full)
+ * and the load goes on: what fits is answered, the rest is said. */
 static int
 ngx_http_code_router_receipts_load_one(void *ctx, const cr_receipt_t *r)
 {
     ngx_http_code_router_receipts_t  *t = ctx;
 
-    return ngx_http_code_router_receipt_put(t, r, NULL, NULL) == NGX_BUSY;
+    t->nrows += ngx_http_code_router_receipt_put(t, r, NULL, NULL)
+                == NGX_BUSY;
+
+    return 0;
 }
 
 
@@ -593,6 +654,10 @@ ngx_http_code_router_receipts_poll_thread(void *data, ngx_log_t *log)
                                      + CR_RECEIPT_POLL_MS * 1000,
                                      ngx_http_code_router_receipts_row, t);
 
+    /* 2: cut at max= rows (the table is full; said by the put). */
+    t->truncated = (t->rc == 2);
+    t->rc = t->truncated ? 0 : t->rc;
+
     if (t->rc != 0) {
         ngx_cpystrn((u_char *) t->err,
                     (u_char *) (t->rc == 1 ? "out of memory"
@@ -611,8 +676,15 @@ ngx_http_code_router_receipts_row(void *ctx, const cr_ledger_receipt_t *one)
     cr_ledger_receipt_t              *rows;
     ngx_http_code_router_receipts_t  *t = ctx;
 
+    /* No more than the table holds: the rest would find no room (and a
+     * ledger of millions must not fill a worker's memory). */
+    if (t->nrows == t->max) {
+        return 2;
+    }
+
     if (t->nrows == t->cap) {
         cap = t->cap ? 2 * t->cap : 64;
+        cap = cap < t->max ? cap : t->max;
         rows = realloc(t->rows, cap * sizeof(cr_ledger_receipt_t));
         if (rows == NULL) {
             return 1;
@@ -665,7 +737,11 @@ ngx_http_code_router_receipts_polled(ngx_event_t *ev)
                 == NGX_BUSY;
     }
 
-    if (t->start_us - CR_RECEIPT_OVERLAP_US > sh->polled_us) {
+    /* A poll cut short begins again where it began (it found no room
+     * anyway); else the next overlaps this one. */
+    if (!t->truncated
+        && t->start_us - CR_RECEIPT_OVERLAP_US > sh->polled_us)
+    {
         sh->polled_us = t->start_us - CR_RECEIPT_OVERLAP_US;
     }
 
@@ -677,12 +753,16 @@ ngx_http_code_router_receipts_polled(ngx_event_t *ev)
     ngx_http_code_router_up(ev->log, &sh->outage, "receipts' ledger",
                             ngx_http_code_router_zone_name(t->zone));
 
-    if (full) {
+    /* Said once while it lasts: the poll runs every second. */
+    if ((full || t->truncated) && !t->said_full) {
         ngx_log_error(NGX_LOG_ERR, ev->log, 0, "code router: zone \"%V\": "
-                      "%uz receipts of the ledger have no room "
+                      "%uz%s receipts of the ledger have no room "
                       "(code_router_receipts max=)",
-                      ngx_http_code_router_zone_name(t->zone), full);
+                      ngx_http_code_router_zone_name(t->zone), full,
+                      t->truncated ? " or more" : "");
     }
+
+    t->said_full = (full || t->truncated);
 }
 
 

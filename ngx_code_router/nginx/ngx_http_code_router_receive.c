@@ -245,6 +245,17 @@ ngx_http_code_router_receive_decide(ngx_http_request_t *r,
         return ngx_http_code_router_receive_answer(r, job);
     }
 
+    /* No room: refused before it is made durable, never dropped after. */
+    if (!ngx_http_code_router_receipt_room(job->zone, job->asked.fp)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "code router: no room for a receipt of key id %ui "
+                      "serial %uL: raise code_router_receipts max=",
+                      (ngx_uint_t) job->asked.kid, job->asked.serial);
+        return ngx_http_code_router_receive_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the receipts table is full; retry later");
+    }
+
     /* The ledger decides, when the zone has one; else the scan store. */
     job->ledger = ngx_http_code_router_receipts_ledger(job->zone);
     job->sc = job->ledger ? NULL
