@@ -9,8 +9,10 @@
  * most three quarters of them used (max= receipts), never an entry
  * removed, so a scan reads it without a lock: a writer (under the slab
  * pool's mutex) fills a slot, then publishes its key behind a barrier.
- * Full is said, never an older receipt dropped: the API answers 503 and
- * the error log and code_router_receipts_full_total say why.  Each key
+ * Full is said, never an older receipt dropped: the API answers 503
+ * (asked before the receipt is written), and the error log and
+ * code_router_receipts_total{result="full"} say why; a start or a poll
+ * that finds more receipts than max holds what fits and says the rest.  Each key
  * fingerprint (a brand's key id) may hold at most max / (key files
  * configured) receipts, so that one brand cannot fill the table at
  * another's cost.
@@ -20,7 +22,9 @@
  * a worker that opens the store loads every receipt into a table not yet
  * loaded (a new zone: a start, or a reload that made the table anew).
  * Until the table is loaded an on-receipt item is "unavailable", never
- * told inactive (or active) by a guess.
+ * told inactive (or active) by a guess.  Without a ledger each node's
+ * receipts are its own (its scan store): receipts shared by nodes need
+ * the ledger.
  *
  * With the zone's ledger= (PostgreSQL), the ledger is where a receipt is
  * durable and decided (the first wins, on whichever node), and the
@@ -420,8 +424,9 @@ ngx_http_code_router_receipt_put(ngx_http_code_router_receipts_t *rc,
 /*
  * A receipt the scan store has committed (fresh: CR_RECEIPT_NEW, by this
  * request; else CR_RECEIPT_BEFORE with *r the stored one), into the
- * table; *r becomes the receipt to answer (the first).  NGX_OK, or NGX_BUSY (no room).
- * Counted: new, repeated (the same store), or diverted (another).
+ * table; *r becomes the receipt to answer (the first).  NGX_OK, or
+ * NGX_BUSY (no room).  Counted: new, repeated (the same store), or
+ * diverted (another).
  */
 ngx_int_t
 ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
