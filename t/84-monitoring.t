@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # Monitoring: /status (code_router_status) passes
-# `promtool check metrics` with two stores and two scan zones, and every
+# `promtool check metrics` with two stores and two scan zones (one with
+# code_router_receipts), and every
 # metric the alerting rules use is in it; conf/prometheus/code-router.rules.yml
 # passes `promtool check rules` and its unit tests (`promtool test rules`),
 # and the unit tests catch a rule that is broken on purpose.
@@ -32,10 +33,12 @@ chmod 0777, "$d/scans";
 my $t = CodeRouter::Test::Nginx->new(http => <<"EOF");
     code_router_key 1 $key;
     code_router_pin_guard zone=pins:1m;
+    code_router_scans zone=one:1m store=$d/scans/one.mdb;
+    code_router_receipts one max=10;
     server {
         listen 127.0.0.1:%%PORT%%;
         code_router_db $d/one.mdb;
-        code_router_scans zone=one:1m store=$d/scans/one.mdb;
+        code_router_scans zone=one;
         location /status { code_router_status; }
         location / { code_router \$uri; }
     }
@@ -120,13 +123,13 @@ for my $m (sort keys %used) {
 ($rc, $out, $err) = run_cmd([$promtool, 'check', 'rules',
                              "$dir/code-router.rules.yml"]);
 is($rc, 0, 'promtool check rules accepts the rules') or diag $out . $err;
-like($out, qr/SUCCESS: 12 rules found/, '... twelve alerts');
+like($out, qr/SUCCESS: 14 rules found/, '... fourteen alerts');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool check "
                              . 'config prometheus.yml']);
 is($rc, 0, 'promtool check config accepts the scrape example, with the '
            . 'rules') or diag $out . $err;
-like($out, qr/SUCCESS: 12 rules found/, '... which it loads');
+like($out, qr/SUCCESS: 14 rules found/, '... which it loads');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool test "
                              . 'rules code-router.rules.test.yml']);
@@ -164,6 +167,15 @@ my %broken = (
             'increase(code_router_overrun_scans_total[10m]) > 5'],
     'the scans\' ledger failing without its "for"'
         => [qr/(ledger_errors_total\[5m\]\) > 0\n)        for: 5m\n/, '$1'],
+    'a diverted receipt only past 5'
+        => [qr/increase\(code_router_receipts_total\{result="diverted"\}\[10m\]\) > 0/,
+            'increase(code_router_receipts_total{result="diverted"}[10m]) > 5'],
+    'a diverted receipt first seen not alerting'
+        => [qr/\n +or \(code_router_receipts_total\{result="diverted"\} > 0\n +unless [^\n]*\n/,
+            "\n"],
+    'a full receipts table only past 10 refused'
+        => [qr/increase\(code_router_receipts_total\{result="full"\}\[5m\]\) > 0/,
+            'increase(code_router_receipts_total{result="full"}[5m]) > 10'],
     'the ledger only past 10 unavailable right PINs'
         => [qr/increase\(code_router_ledger_unavailable_total\[5m\]\) > 0/,
             'increase(code_router_ledger_unavailable_total[5m]) > 10'],

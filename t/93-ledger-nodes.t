@@ -26,11 +26,11 @@ my $ci = $pg->conninfo;
 # The schema: made, then found current; a node refuses to count without it.
 my ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 0, 'ledger init: exit 0') or diag $err;
-is($out, "schema 4 (was 0)\n", "... schema 4 (was 0)");
+is($out, "schema 5 (was 0)\n", "... schema 5 (was 0)");
 ($rc, $out) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
-is($out, "schema 4 (was 4)\n", 'a second init: schema 4 (was 4)');
+is($out, "schema 5 (was 5)\n", 'a second init: schema 5 (was 5)');
 is($pg->psql("SELECT value FROM code_router_meta WHERE name = 'schema_version'"),
-   "4\n", 'code_router_meta: schema_version 4');
+   "5\n", 'code_router_meta: schema_version 5');
 
 my ($d, $key) = verify_setup();
 my @nodes = map { ledger_node($d, $key, $ci, $_) } 0 .. 2;

@@ -60,10 +60,10 @@ my $pin = pin_of($key, 1, 21);
 # 1. A node on the old schema refuses, saying why.
 my ($st, $j) = redeem($nodes[0], $code, "pin=$pin&request=prize-1");
 is($st, 503, 'schema 1: a redemption is unavailable');
-like($nodes[0]->error_log, qr/the schema is version "1", this code-router needs 4/,
+like($nodes[0]->error_log, qr/the schema is version "1", this code-router needs 5/,
      '... the log says the schema is too old');
 ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
-is($out, "schema 4 (was 1)\n", 'ledger init upgrades it: schema 4 (was 1)');
+is($out, "schema 5 (was 1)\n", 'ledger init upgrades it: schema 5 (was 1)');
 
 # 2. Once across nodes; the same request the same answer everywhere.
 ($st, $j) = redeem($nodes[0], $code, "pin=$pin&request=prize-1");
@@ -130,10 +130,10 @@ is(scalar(keys %{{ map { (split / /)[2] => 1 } @lines }}), 1, '... all with one 
 $_->stop for @nodes;
 
 # 5. A newer schema than this code-router knows: refused.
-$pg->psql("UPDATE code_router_meta SET value = '5' WHERE name = 'schema_version'");
+$pg->psql("UPDATE code_router_meta SET value = '6' WHERE name = 'schema_version'");
 ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 3, 'ledger init on a newer schema: exit 3');
-like($err, qr/the schema has version 5, this code-router knows 4 at most/, '... saying so');
+like($err, qr/the schema has version 6, this code-router knows 5 at most/, '... saying so');
 $pg->stop;
 
 # 6. Without a ledger: the scan store, durable.

@@ -28,7 +28,7 @@ my $pg = CodeRouter::Pg->new;
 my $ci = $pg->conninfo;
 my ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 0, 'ledger init') or diag $err;
-is($out, "schema 4 (was 0)\n", '... schema 4');
+is($out, "schema 5 (was 0)\n", '... schema 5');
 
 my ($d, $key) = verify_setup();
 my @nodes = map { ledger_node($d, $key, $ci, $_) } 0 .. 2;

@@ -28,14 +28,14 @@ my $pg = CodeRouter::Pg->new;
 my $ci = $pg->conninfo;
 my ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
 is($rc, 0, 'ledger init') or diag $err;
-is($out, "schema 4 (was 0)\n", '... schema 4');
+is($out, "schema 5 (was 0)\n", '... schema 5');
 # A ledger of version 3 (before scan counts) is upgraded in place.
 $pg->psql('DROP FUNCTION code_router_scans_since(text, double precision); '
           . 'DROP FUNCTION code_router_scans(text, text[], smallint[], bigint[], bigint[]); '
           . 'DROP TABLE code_router_scan_counts; '
           . "UPDATE code_router_meta SET value = '3' WHERE name = 'schema_version'");
 ($rc, $out, $err) = run_cmd([cli(), 'ledger', 'init', '--pg', $ci]);
-is($out, "schema 4 (was 3)\n", 'ledger init upgrades version 3: schema 4 (was 3)') or diag $err;
+is($out, "schema 5 (was 3)\n", 'ledger init upgrades version 3: schema 5 (was 3)') or diag $err;
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");

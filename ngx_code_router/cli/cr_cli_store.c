@@ -35,6 +35,7 @@ static void cr_csv_field(FILE *f, const cr_str_t *s, int last);
 static int cr_dump_campaign(void *ctx, const cr_campaign_t *c);
 static int cr_dump_batch(void *ctx, const cr_batch_t *b);
 static int cr_dump_batch_dealer(void *ctx, const cr_batch_t *b);
+static int cr_dump_batch_activate(void *ctx, const cr_batch_t *b);
 static int cr_any_dealer(void *ctx, const cr_batch_t *b);
 static int cr_dump_override(void *ctx, const cr_override_t *o);
 static int cr_dump_link(void *ctx, const cr_link_t *l);
@@ -391,18 +392,20 @@ cr_cmd_dump(int argc, char **argv)
 
     if (rc == 0 && (kinds & 2)) {
         fputs(kinds == 2 ? "" : "\n", stdout);
-        /* The dealer column only if a batch has one: a store without
-         * dealers dumps as it always has. */
-        rc = cr_store_each_batch(st, cr_any_dealer, NULL);
-        dealer = rc == 1;
-        rc = rc == 1 ? 0 : rc;
+        /* The dealer and activate columns only if a batch needs them
+         * (cr_any_dealer: 1 a dealer, 2 activation on receipt): a store
+         * without dealers dumps as it always has. */
+        dealer = 0;
+        rc = cr_store_each_batch(st, cr_any_dealer, &dealer);
 
         fputs("batch,kid,serial_from,serial_to,scene,campaign,sku,gtin,lot,"
               "production_date,region", stdout);
-        fputs(dealer ? ",dealer\n" : "\n", stdout);
+        fputs(dealer & 2 ? ",dealer,activate\n"
+              : dealer ? ",dealer\n" : "\n", stdout);
         if (rc == 0) {
-            rc = cr_store_each_batch(st, dealer ? cr_dump_batch_dealer
-                                                : cr_dump_batch, stdout);
+            rc = cr_store_each_batch(st, dealer & 2 ? cr_dump_batch_activate
+                                         : dealer ? cr_dump_batch_dealer
+                                                  : cr_dump_batch, stdout);
         }
     }
 
@@ -541,9 +544,10 @@ cr_dump_campaign(void *ctx, const cr_campaign_t *c)
 }
 
 
-/* A batch's row: its strings up to n (the dealer's column or not). */
+/* A batch's row: its strings up to n (the dealer's column or not), and
+ * with act its activate column. */
 static int
-cr_dump_batch_row(FILE *f, const cr_batch_t *b, int n)
+cr_dump_batch_row(FILE *f, const cr_batch_t *b, int n, int act)
 {
     int  i;
 
@@ -552,7 +556,11 @@ cr_dump_batch_row(FILE *f, const cr_batch_t *b, int n)
             (unsigned long long) b->last, cr_scene_name(b->scene));
 
     for (i = CR_BATCH_CAMPAIGN; i < n; i++) {
-        cr_csv_field(f, &b->s[i], i == n - 1);
+        cr_csv_field(f, &b->s[i], i == n - 1 && !act);
+    }
+
+    if (act) {
+        fprintf(f, "%s\n", cr_activate_name(b->activate));
     }
 
     return 0;
@@ -562,23 +570,36 @@ cr_dump_batch_row(FILE *f, const cr_batch_t *b, int n)
 static int
 cr_dump_batch(void *ctx, const cr_batch_t *b)
 {
-    return cr_dump_batch_row(ctx, b, CR_BATCH_DEALER);
+    return cr_dump_batch_row(ctx, b, CR_BATCH_DEALER, 0);
 }
 
 
 static int
 cr_dump_batch_dealer(void *ctx, const cr_batch_t *b)
 {
-    return cr_dump_batch_row(ctx, b, CR_BATCH_NSTR);
+    return cr_dump_batch_row(ctx, b, CR_BATCH_NSTR, 0);
 }
 
 
+/* With the activate column after the dealer's. */
+static int
+cr_dump_batch_activate(void *ctx, const cr_batch_t *b)
+{
+    return cr_dump_batch_row(ctx, b, CR_BATCH_NSTR, 1);
+}
+
+
+/* What the batches need of the dump's columns, or-ed into *ctx: 1 a
+ * dealer, 2 activation on receipt; never stops the walk. */
 static int
 cr_any_dealer(void *ctx, const cr_batch_t *b)
 {
-    (void) ctx;
+    int  *need = ctx;
 
-    return b->s[CR_BATCH_DEALER].len != 0;
+    *need |= (b->s[CR_BATCH_DEALER].len != 0)
+             | (b->activate == CR_ACTIVATE_ON_RECEIPT) << 1;
+
+    return 0;
 }
 
 

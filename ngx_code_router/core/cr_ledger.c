@@ -265,6 +265,49 @@ static const char  cr_ledger_schema_v4[] =
     "UPDATE code_router_meta SET value = '4'"
     " WHERE name = 'schema_version';";
 
+/*
+ * Version 5: receipts of cases and pallets (POST .../CODE/receive with a
+ * ledger).  The first receipt of a code wins (ON CONFLICT DO NOTHING);
+ * code_router_receive answers the first, fresh if this call made it.  A
+ * concurrent first insert not yet in this statement's snapshot gives no
+ * row: the caller asks again.  Every node pulls receipts newer than its
+ * last poll (code_router_receipts_since, by the database's time).
+ */
+static const char  cr_ledger_schema_v5[] =
+    "CREATE TABLE IF NOT EXISTS code_router_receipts ("
+    " fp bytea NOT NULL, kid smallint NOT NULL, serial bigint NOT NULL,"
+    " store text NOT NULL, dealer text NOT NULL,"
+    " at timestamptz NOT NULL, PRIMARY KEY (fp, kid, serial));"
+    "CREATE INDEX IF NOT EXISTS code_router_receipts_at"
+    " ON code_router_receipts (at);"
+    "CREATE OR REPLACE FUNCTION code_router_receive(p_fp bytea,"
+    " p_kid smallint, p_serial bigint, p_store text, p_dealer text)"
+    " RETURNS TABLE (fresh boolean, store text, dealer text, at bigint)"
+    " LANGUAGE sql AS $$"
+    " WITH i AS (INSERT INTO code_router_receipts AS r"
+    "   VALUES (p_fp, p_kid, p_serial, p_store, p_dealer, now())"
+    "   ON CONFLICT DO NOTHING RETURNING r.store, r.dealer, r.at)"
+    " SELECT true, i.store, i.dealer,"
+    "  floor(extract(epoch FROM i.at))::bigint FROM i"
+    " UNION ALL"
+    " SELECT false, r.store, r.dealer,"
+    "  floor(extract(epoch FROM r.at))::bigint"
+    "  FROM code_router_receipts r WHERE r.fp = p_fp AND r.kid = p_kid"
+    "  AND r.serial = p_serial AND NOT EXISTS (SELECT 1 FROM i)"
+    " $$;"
+    "CREATE OR REPLACE FUNCTION code_router_receipts_since("
+    " p_since double precision)"
+    " RETURNS TABLE (fp text, kid smallint, serial bigint, store text,"
+    " dealer text, at bigint)"
+    " LANGUAGE sql STABLE AS $$"
+    " SELECT encode(r.fp, 'hex'), r.kid, r.serial, r.store, r.dealer,"
+    "  floor(extract(epoch FROM r.at))::bigint"
+    "  FROM code_router_receipts r WHERE r.at > to_timestamp(p_since)"
+    "  ORDER BY r.at"
+    " $$;"
+    "UPDATE code_router_meta SET value = '5'"
+    " WHERE name = 'schema_version';";
+
 /* Each version's script, from the one before (version 1's from an
  * empty database; its tables are made IF NOT EXISTS). */
 static const char  *cr_ledger_upgrades[CR_LEDGER_SCHEMA + 1] = {
@@ -272,7 +315,8 @@ static const char  *cr_ledger_upgrades[CR_LEDGER_SCHEMA + 1] = {
     cr_ledger_schema_v1,
     cr_ledger_schema_v2,
     cr_ledger_schema_v3,
-    cr_ledger_schema_v4
+    cr_ledger_schema_v4,
+    cr_ledger_schema_v5
 };
 
 
@@ -888,6 +932,164 @@ cr_ledger_scans_since(cr_ledger_conn_t *c, const char *node,
 
 
 int
+cr_ledger_receive(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *store, const char *dealer, int64_t deadline_us,
+    cr_ledger_receipt_t *out)
+{
+    int          rc, tries;
+    char         fp[2 + 2 * CR_LEDGER_FP_LEN + 1], kid[8], serial[24];
+    PGresult    *res;
+    const char  *params[5];
+
+    cr_ledger_params(code, fp, kid, serial);
+    params[0] = fp;
+    params[1] = kid;
+    params[2] = serial;
+    params[3] = store;
+    params[4] = dealer;
+
+    /* No row: another node's first receipt, committed after this
+     * statement's snapshot; the next statement sees it. */
+    res = NULL;
+
+    for (tries = 0; tries < 2; tries++) {
+        rc = cr_ledger_run(c, "code_router_receive", "SELECT fresh, store, "
+                           "dealer, at FROM code_router_receive($1::bytea, "
+                           "$2::smallint, $3::bigint, $4::text, $5::text)",
+                           params, 5, NULL, deadline_us, -1, 4, &res);
+        if (rc != 0) {
+            return rc;
+        }
+
+        if (PQntuples(res) == 1) {
+            break;
+        }
+
+        PQclear(res);
+        res = NULL;
+    }
+
+    if (res == NULL) {
+        snprintf(c->err, sizeof(c->err), "ledger: code_router_receive "
+                 "gave no receipt twice");
+        return -1;
+    }
+
+    if (cr_ledger_parse_receipt(PQgetvalue(res, 0, 1),
+                                (size_t) PQgetlength(res, 0, 1),
+                                PQgetvalue(res, 0, 2),
+                                (size_t) PQgetlength(res, 0, 2),
+                                PQgetvalue(res, 0, 3),
+                                (size_t) PQgetlength(res, 0, 3), out)
+        != 0)
+    {
+        return cr_ledger_parsed(c, res, -1, "code_router_receive");
+    }
+
+    out->fresh = PQgetvalue(res, 0, 0)[0] == 't';
+    out->code = *code;
+    PQclear(res);
+
+    return 0;
+}
+
+
+int
+cr_ledger_receipts_since(cr_ledger_conn_t *c, int64_t since_us,
+    int64_t deadline_us,
+    int (*fn)(void *ctx, const cr_ledger_receipt_t *one), void *ctx)
+{
+    int                   rc, i, rows;
+    char                  since[32];
+    PGresult             *res;
+    const char           *params[1];
+    cr_ledger_others_t    o;
+    cr_ledger_receipt_t   one;
+
+    rc = cr_ledger_connect(c, deadline_us);
+    if (rc != 0) {
+        return rc;
+    }
+
+    cr_ledger_deadline(c, since_us, since, sizeof(since));
+    params[0] = since;
+
+    rc = cr_ledger_exec(c, "SELECT fp, kid, serial, store, dealer, at FROM "
+                        "code_router_receipts_since($1::double precision)",
+                        1, params, deadline_us, &res);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 6) {
+        return cr_ledger_result_failed(c, res, "code_router_receipts_since");
+    }
+
+    rows = PQntuples(res);
+    rc = 0;
+
+    for (i = 0; i < rows && rc == 0; i++) {
+        /* fp, kid, serial as the scans' rows (a count of 0). */
+        if (cr_ledger_parse_others(PQgetvalue(res, i, 0),
+                                   (size_t) PQgetlength(res, i, 0),
+                                   PQgetvalue(res, i, 1),
+                                   (size_t) PQgetlength(res, i, 1),
+                                   PQgetvalue(res, i, 2),
+                                   (size_t) PQgetlength(res, i, 2), "0", 1,
+                                   &o) != 0
+            || cr_ledger_parse_receipt(PQgetvalue(res, i, 3),
+                                       (size_t) PQgetlength(res, i, 3),
+                                       PQgetvalue(res, i, 4),
+                                       (size_t) PQgetlength(res, i, 4),
+                                       PQgetvalue(res, i, 5),
+                                       (size_t) PQgetlength(res, i, 5), &one)
+               != 0)
+        {
+            return cr_ledger_parsed(c, res, -1,
+                                    "code_router_receipts_since");
+        }
+
+        one.code = o.code;
+        one.fresh = 0;
+        rc = fn(ctx, &one);
+    }
+
+    PQclear(res);
+
+    return rc;
+}
+
+
+int
+cr_ledger_parse_receipt(const char *store, size_t store_len,
+    const char *dealer, size_t dealer_len, const char *at, size_t at_len,
+    cr_ledger_receipt_t *one)
+{
+    uint64_t  t;
+
+    if (store == NULL || dealer == NULL || at == NULL
+        || store_len == 0 || store_len > CR_LEDGER_ID_MAX
+        || dealer_len > CR_LEDGER_ID_MAX
+        || !cr_ledger_name_valid(store, store_len, CR_LEDGER_ID_MAX, "._-")
+        || (dealer_len
+            && !cr_ledger_name_valid(dealer, dealer_len, CR_LEDGER_ID_MAX,
+                                     "._-"))
+        || cr_ledger_u64(at, at_len, INT64_MAX, &t) != 0)
+    {
+        return -1;
+    }
+
+    memcpy(one->store, store, store_len);
+    one->store[store_len] = '\0';
+    memcpy(one->dealer, dealer, dealer_len);
+    one->dealer[dealer_len] = '\0';
+    one->at = (int64_t) t;
+
+    return 0;
+}
+
+
+int
 cr_ledger_parse_others(const char *fp, size_t fp_len, const char *kid,
     size_t kid_len, const char *serial, size_t serial_len,
     const char *others, size_t others_len, cr_ledger_others_t *one)
@@ -1303,7 +1505,9 @@ cr_ledger_run(cr_ledger_conn_t *c, const char *fn, const char *sql,
         break;
     }
 
-    if (PQresultStatus(*res) != PGRES_TUPLES_OK || PQntuples(*res) != rows
+    /* rows -1: any number (code_router_receive's 0 is asked again). */
+    if (PQresultStatus(*res) != PGRES_TUPLES_OK
+        || (rows >= 0 && PQntuples(*res) != rows)
         || PQnfields(*res) != ncols)
     {
         return cr_ledger_result_failed(c, *res, fn);

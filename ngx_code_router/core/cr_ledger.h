@@ -32,10 +32,12 @@
 #include "cr_guard.h"
 
 
-#define CR_LEDGER_SCHEMA       4        /* code_router_meta schema_version:
+#define CR_LEDGER_SCHEMA       5        /* code_router_meta schema_version:
                                          * 1 verifications, 2 redemptions,
                                          * 3 the guard's records, 4 the
-                                         * nodes' scan counts */
+                                         * nodes' scan counts, 5 receipts
+                                         * of cases and pallets */
+#define CR_LEDGER_ID_MAX       64       /* a receipt's store, dealer */
 #define CR_LEDGER_FP_LEN       8        /* = CR_KEY_FP_LEN */
 #define CR_LEDGER_REQUEST_MAX  64       /* a request id's bytes, at most */
 #define CR_LEDGER_CLIENT_MAX   16       /* a guard client id's, at most */
@@ -223,6 +225,44 @@ int cr_ledger_scans_since(cr_ledger_conn_t *c, const char *node,
 int cr_ledger_parse_others(const char *fp, size_t fp_len, const char *kid,
     size_t kid_len, const char *serial, size_t serial_len,
     const char *others, size_t others_len, cr_ledger_others_t *one)
+    __attribute__((warn_unused_result));
+
+/* A receipt of a case or pallet (code): its store, its dealer ("":
+ * none), its time; fresh: made by this call. */
+typedef struct {
+    cr_ledger_code_t      code;
+    int                   fresh;
+    int64_t               at;
+    char                  store[CR_LEDGER_ID_MAX + 1];
+    char                  dealer[CR_LEDGER_ID_MAX + 1];
+} cr_ledger_receipt_t;
+
+/*
+ * The receipt of code by store (and dealer, or ""; both ids of
+ * [0-9A-Za-z._-], 1 (dealer 0) to CR_LEDGER_ID_MAX bytes, checked by the
+ * caller) unless it was received before (version 5): *out the first
+ * receipt, out->fresh if it is this one.  Committed before it returns.
+ * 0, CR_LEDGER_TIMEOUT or -1, as cr_ledger_verify.
+ */
+int cr_ledger_receive(cr_ledger_conn_t *c, const cr_ledger_code_t *code,
+    const char *store, const char *dealer, int64_t deadline_us,
+    cr_ledger_receipt_t *out)
+    __attribute__((nonnull, warn_unused_result));
+
+/* Every receipt made since since_us (this host's clock; overlap the
+ * polls, as for scans): fn(ctx, one) for each in time order, 0 to go
+ * on.  0 (fn's non-zero stops it and is returned), CR_LEDGER_TIMEOUT or
+ * -1. */
+int cr_ledger_receipts_since(cr_ledger_conn_t *c, int64_t since_us,
+    int64_t deadline_us,
+    int (*fn)(void *ctx, const cr_ledger_receipt_t *one), void *ctx)
+    __attribute__((warn_unused_result));
+
+/* One row's store, dealer and at (decimal Unix seconds) of a receipt:
+ * 0 and *one's, or -1.  Fuzzed. */
+int cr_ledger_parse_receipt(const char *store, size_t store_len,
+    const char *dealer, size_t dealer_len, const char *at, size_t at_len,
+    cr_ledger_receipt_t *one)
     __attribute__((warn_unused_result));
 
 /* code's scans in the ledger: 0 (rec->nodes 0: never counted), or

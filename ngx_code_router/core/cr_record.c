@@ -29,6 +29,10 @@ static const char  *cr_override_names[] = {
     NULL, "revoked", "campaign"
 };
 
+static const char  *cr_activate_names[] = {
+    "now", "on_receipt"
+};
+
 static const char  *cr_device_names[] = {
     NULL, "ios", "android", "wechat", "alipay", "other"
 };
@@ -97,8 +101,15 @@ cr_batch_encode(const cr_batch_t *b, uint8_t *buf)
     cr_put_u64(f + 2, b->first);
     cr_put_u64(f + 10, b->last);
 
-    /* Without a dealer, the record of the versions before dealers: their
+    /* Activation on receipt: a kind of its own, which older readers
+     * refuse as a bad record (never read as active).  Without it and
+     * without a dealer, the record of the versions before dealers: their
      * readers still read the store (docs/loading.md, "Dealers"). */
+    if (b->activate == CR_ACTIVATE_ON_RECEIPT) {
+        return cr_rec_encode(buf, CR_REC_BATCH_A, f, sizeof(f), b->s,
+                             CR_BATCH_NSTR);
+    }
+
     return b->s[CR_BATCH_DEALER].len
            ? cr_rec_encode(buf, CR_REC_BATCH_D, f, sizeof(f), b->s,
                            CR_BATCH_NSTR)
@@ -332,17 +343,20 @@ cr_campaign_time_ok(int64_t t, int tz)
 int
 cr_batch_decode(const uint8_t *p, size_t n, cr_batch_t *b)
 {
+    uint8_t   kind;
     unsigned  ns;
 
-    ns = (n && p[0] == CR_REC_BATCH_D) ? CR_BATCH_NSTR : CR_BATCH_NSTR - 1;
+    kind = n ? p[0] : CR_REC_BATCH;
+    kind = (kind == CR_REC_BATCH_D || kind == CR_REC_BATCH_A) ? kind
+                                                              : CR_REC_BATCH;
+    ns = (kind == CR_REC_BATCH) ? CR_BATCH_NSTR - 1 : CR_BATCH_NSTR;
 
-    if (cr_rec_decode(p, n, ns == CR_BATCH_NSTR ? CR_REC_BATCH_D
-                                                : CR_REC_BATCH,
-                      CR_BATCH_FIXED, b->s, ns)
-        != 0)
-    {
+    if (cr_rec_decode(p, n, kind, CR_BATCH_FIXED, b->s, ns) != 0) {
         return -1;
     }
+
+    b->activate = (kind == CR_REC_BATCH_A) ? CR_ACTIVATE_ON_RECEIPT
+                                           : CR_ACTIVATE_NOW;
 
     if (ns < CR_BATCH_NSTR) {
         b->s[CR_BATCH_DEALER].data = "";
@@ -525,4 +539,28 @@ unsigned
 cr_device_parse(const char *s, size_t n)
 {
     return cr_parse_name(cr_device_names, 6, s, n);
+}
+
+
+const char *
+cr_activate_name(unsigned a)
+{
+    return a < 2 ? cr_activate_names[a] : NULL;
+}
+
+
+int
+cr_activate_parse(const char *s, size_t n)
+{
+    unsigned  i;
+
+    for (i = 0; i < 2; i++) {
+        if (strlen(cr_activate_names[i]) == n
+            && memcmp(cr_activate_names[i], s, n) == 0)
+        {
+            return (int) i;
+        }
+    }
+
+    return -1;
 }

@@ -86,9 +86,23 @@ enum {
     CR_BATCH_NSTR
 };
 
+/*
+ * When a batch's items answer as bound (the loader's "activate" column):
+ * now (at once), or on_receipt: "inactive" until a store has received
+ * their case or pallet (POST .../CODE/receive; docs/loading.md,
+ * "Activation on receipt").  Stored as the record's kind: 'A' is a batch
+ * of all the strings that activates on receipt, so that a store without
+ * one keeps the kinds older readers know ('B', 'D').
+ */
+typedef enum {
+    CR_ACTIVATE_NOW = 0,
+    CR_ACTIVATE_ON_RECEIPT
+} cr_activate_e;
+
 typedef struct {
     uint8_t    kid;
     uint8_t    scene;                  /* cr_scene_e */
+    uint8_t    activate;               /* cr_activate_e */
     uint64_t   first;                  /* serial range, inclusive */
     uint64_t   last;
     cr_str_t   s[CR_BATCH_NSTR];
@@ -265,5 +279,9 @@ unsigned cr_target_parse(const char *s, size_t n);
 unsigned cr_scene_parse(const char *s, size_t n);
 unsigned cr_override_parse(const char *s, size_t n);
 unsigned cr_device_parse(const char *s, size_t n);
+
+/* "now", "on_receipt"; parse: the cr_activate_e, or -1 if neither. */
+const char *cr_activate_name(unsigned a);
+int cr_activate_parse(const char *s, size_t n);
 
 #endif /* CR_RECORD_H */

@@ -15,6 +15,7 @@
 #define CR_REC_CAMPAIGN 'C'
 #define CR_REC_BATCH    'B'              /* CR_BATCH_NSTR - 1 strings */
 #define CR_REC_BATCH_D  'D'              /* a batch with a dealer: all */
+#define CR_REC_BATCH_A  'A'              /* activate=on_receipt: all */
 #define CR_REC_OVERRIDE 'O'
 #define CR_REC_LINK     'L'              /* GS1 links */
 #define CR_REC_RULE     'R'
@@ -156,7 +157,8 @@ cr_batch_key(const uint8_t *p, size_t n)
     uint64_t  last;
 
     if (n < 1 + CR_BATCH_FIXED
-        || (p[0] != CR_REC_BATCH && p[0] != CR_REC_BATCH_D))
+        || (p[0] != CR_REC_BATCH && p[0] != CR_REC_BATCH_D
+            && p[0] != CR_REC_BATCH_A))
     {
         return UINT64_MAX;
     }

@@ -17,6 +17,7 @@
 
 #include "cr_lmdb.h"
 #include "cr_scans.h"
+#include "cr_scans_int.h"
 
 
 #define CR_SCANS_KEY   (CR_SCANS_FP_LEN + 7)   /* at most */
@@ -25,49 +26,15 @@
 #define CR_SCANS_REQUEST     3                  /* the 'q' key */
 
 
-struct cr_scans_s {
-    MDB_env    *env;
-    MDB_dbi     dbi;
-    MDB_dbi     meta;
-    MDB_txn    *rtxn;                   /* reset between reads */
-
-    /* LMDB lets mdb_env_set_mapsize() run only while no transaction of
-     * this process is active, and nginx reads in the event loop while a
-     * thread-pool thread writes: every transaction is counted in "live",
-     * and the map is adopted, under "lock", only when none is. */
-    pthread_mutex_t   lock;
-    unsigned          live;
-
-    uint64_t          max;              /* the map's limit */
-
-    char        err[512];
-};
-
-/* Tries, 100 us apart, to adopt a grown map while another txn is live:
- * that one is a begin about to adopt it (a write txn, once begun, holds
- * LMDB's write lock, so no other process can grow the map meanwhile). */
-#define CR_SCANS_READ_TRIES     10      /* the event loop: 1 ms at most */
-#define CR_SCANS_WRITE_TRIES    1000    /* a pool thread: 100 ms */
-
-
 static int cr_scans_check_dir(const char *path, char *err, size_t errlen);
 static int cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create,
     const char *path, char *err, size_t errlen);
-static int cr_scans_fail(cr_scans_t *sc, int rc, const char *what);
-static int cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn,
-    int tries);
-static void cr_scans_end(cr_scans_t *sc);
 static int cr_scans_grow(cr_scans_t *sc);
 static int cr_scans_write(cr_scans_t *sc, MDB_txn *txn, const cr_scan_t *v,
     size_t n, int stored_only);
 static uint64_t cr_scans_used(cr_scans_t *sc, MDB_txn *txn);
-static size_t cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid,
-    uint64_t serial, unsigned kind);
 static void cr_scans_decode(const MDB_val *v, cr_scan_t *s);
 static void cr_scans_encode(uint8_t *d, const cr_scan_t *s);
-static int cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
-    const char *what);
-static int cr_scans_grown(cr_scans_t *sc, int *rc);
 static int cr_scans_verify_txn(cr_scans_t *sc, cr_scan_t *v,
     const char *const *req, int *replayed, size_t n, int64_t now);
 static int cr_scans_redeem_txn(cr_scans_t *sc,
@@ -922,7 +889,7 @@ cr_scans_schema(cr_scans_t *sc, MDB_txn *txn, int create, const char *path,
 
 /* fp | kid | serial, big-endian: one brand's codes sort together; a
  * code's right PINs ('v') next to its scans.  Returns the key's length. */
-static size_t
+size_t
 cr_scans_key(uint8_t *k, const uint8_t *fp, unsigned kid, uint64_t serial,
     unsigned kind)
 {
@@ -977,7 +944,7 @@ cr_scans_check_dir(const char *path, char *err, size_t errlen)
 }
 
 
-static int
+int
 cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
 {
     snprintf(sc->err, sizeof(sc->err), "scan store: %s: %s", what,
@@ -992,7 +959,7 @@ cr_scans_fail(cr_scans_t *sc, int rc, const char *what)
  * reload with a larger store_size=) is adopted here, and only when no
  * other txn of this process is live; else retried, up to "tries" times.
  */
-static int
+int
 cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn, int tries)
 {
     int  rc, i;
@@ -1049,7 +1016,7 @@ cr_scans_begin(cr_scans_t *sc, unsigned flags, MDB_txn **txn, int tries)
 }
 
 
-static void
+void
 cr_scans_end(cr_scans_t *sc)
 {
     (void) pthread_mutex_lock(&sc->lock);
@@ -1208,7 +1175,7 @@ cr_scans_decode(const MDB_val *v, cr_scan_t *s)
 
 /* A write txn that failed with rc (txn NULL: its commit, which freed
  * it): aborted and ended; CR_SCANS_FULL for a full map, else -1. */
-static int
+int
 cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
     const char *what)
 {
@@ -1229,7 +1196,7 @@ cr_scans_write_failed(cr_scans_t *sc, MDB_txn *txn, int rc,
 
 /* After a try that found the map full: grown (1: try again), or not
  * (0, *rc the answer: CR_SCANS_FULL at the limit, else -1). */
-static int
+int
 cr_scans_grown(cr_scans_t *sc, int *rc)
 {
     int  g;

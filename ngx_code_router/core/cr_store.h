@@ -299,6 +299,14 @@ int cr_store_each_child(cr_store_t *st, unsigned kid, uint64_t first,
     uint64_t last, int (*fn)(void *ctx, const cr_parent_t *p), void *ctx);
 
 /*
+ * Reader: 1 if a range of codes is packed into (kid, serial) (a case or a
+ * pallet), 0 if none is (an item, or a code of no parents file), or
+ * CR_STORE_ERROR.  Uses (and keeps) the snapshot of cr_store_lookup().
+ */
+int cr_store_has_children(cr_store_t *st, unsigned kid, uint64_t serial)
+    CR_NONNULL;
+
+/*
  * Reader: the GS1 links of one level (gtin: a GTIN-14 or an SSCC-18,
  * NUL-terminated; and lot or ""), in key order,
  * at most max into out[], *n of them; strings copied with alloc() and

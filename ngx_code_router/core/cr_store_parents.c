@@ -218,3 +218,49 @@ cr_cache_parents(cr_store_t *st)
     c->nparent = i;
     c->parents_on = (rc == 0 || rc == MDB_NOTFOUND) && i == ms.ms_entries;
 }
+
+
+/*
+ * Whether any range is packed into (kid, serial): the children index's
+ * first key at or after parent kid | serial starts with them.  Only the
+ * receipt API asks (one seek a receipt), so no copy is kept.
+ */
+int
+cr_store_has_children(cr_store_t *st, unsigned kid, uint64_t serial)
+{
+    int          rc;
+    uint8_t      key[CR_KEY_LEN];
+    MDB_val      k, v;
+    MDB_cursor  *c;
+
+    rc = cr_rtxn_begin(st);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (!st->has_parents) {
+        return 0;
+    }
+
+    rc = mdb_cursor_open(st->rtxn, st->child_dbi, &c);
+    if (rc != 0) {
+        return cr_fail(st, "cannot open a cursor: %s", mdb_strerror(rc));
+    }
+
+    cr_key_make(key, kid, serial);
+    k.mv_data = key;
+    k.mv_size = CR_KEY_LEN;
+
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    mdb_cursor_close(c);
+
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+
+    if (rc != 0) {
+        return cr_fail(st, "cannot read children: %s", mdb_strerror(rc));
+    }
+
+    return k.mv_size > CR_KEY_LEN && memcmp(k.mv_data, key, CR_KEY_LEN) == 0;
+}

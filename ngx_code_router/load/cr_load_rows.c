@@ -37,7 +37,8 @@ const char  *cr_load_campaign_cols[C_CN] = {
 
 const char  *cr_load_batch_cols[B_N] = {
     "batch", "kid", "serial_from", "serial_to", "scene", "campaign", "sku",
-    "gtin", "lot", "production_date", "region", "dealer", "delete"
+    "gtin", "lot", "production_date", "region", "dealer", "activate",
+    "delete"
 };
 
 const char  *cr_load_code_cols[O_N] = {
@@ -426,7 +427,7 @@ cr_need_campaign(cr_load_t *l, char what, cr_str_t id)
 int
 cr_load_row_batch(cr_load_t *l, cr_row_t *row)
 {
-    int         del, bad, rc, i, camp_ok;
+    int         del, bad, rc, i, camp_ok, act;
     char        where[512], date[11];
     cr_str_t    v;
     uint64_t    n;
@@ -493,6 +494,15 @@ cr_load_row_batch(cr_load_t *l, cr_row_t *row)
     if (b.scene == 0) {
         cr_check(l, "scene", v, "must be verify, marketing, trace or "
                  "channel");
+    }
+
+    /* activate: now (also an empty cell or no column) or on_receipt. */
+    v = cr_col(l, row, B_ACTIVATE);
+    act = v.len ? cr_activate_parse(v.data, v.len) : CR_ACTIVATE_NOW;
+    if (act < 0) {
+        bad |= cr_check(l, "activate", v, "must be now or on_receipt");
+    } else {
+        b.activate = (uint8_t) act;
     }
 
     v = b.s[CR_BATCH_CAMPAIGN];

@@ -10,6 +10,10 @@
  * ngx_http_code_router_scans.c    scan counting (shared memory, scan store)
  * ngx_http_code_router_ledger.c   right PINs counted durably (the scan
  *                                 store, or PostgreSQL: cr_ledger)
+ * ngx_http_code_router_receipt.c  receipts of cases and pallets in shared
+ *                                 memory (code_router_receipts), the
+ *                                 scan-time check of an on-receipt item
+ * ngx_http_code_router_receive.c  POST .../CODE/receive (the API)
  * ngx_http_code_router_db.c       binding stores in workers, the timer
  * ngx_http_code_router_page.c     the fallback page (code_router_fallback_page)
  * ngx_http_code_router_status.c   metrics and the code_router_status page
@@ -28,6 +32,7 @@
 #include "cr_codec.h"
 #include "cr_guard.h"
 #include "cr_ledger.h"
+#include "cr_receipt.h"
 #include "cr_keyfile.h"
 #include "cr_scans.h"
 #include "cr_store.h"
@@ -104,6 +109,9 @@ typedef enum {
     CR_OUT_ISSUED,                      /* genuine (it verifies under its
                                          * key), but the binding store
                                          * cannot be read now */
+    CR_OUT_INACTIVE,                    /* genuine, of an activate=
+                                         * on_receipt batch whose case
+                                         * no store has received */
     CR_OUT_N
 } ngx_http_code_router_out_e;
 
@@ -249,6 +257,9 @@ typedef struct {
     u_char                         code[CR_CODE_LEN];
     cr_binding_t                   b;
     cr_scan_t                      scans;
+    cr_receipt_t                  *receipt;     /* an on-receipt item's
+                                                 * case's or pallet's
+                                                 * (r->pool), or NULL */
 } ngx_http_code_router_decision_t;
 
 
@@ -346,6 +357,13 @@ void ngx_http_code_router_last_segment(ngx_str_t *v);
  * handler the location's content handler.  NGX_CONF_OK or an error. */
 char *ngx_http_code_router_content(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_complex_value_t **cv, ngx_http_handler_pt handler);
+
+/* A form body (verify, receive): whether Content-Type is
+ * application/x-www-form-urlencoded (with parameters or not); and the
+ * body read, in one NUL-terminated copy (r->pool), *len its bytes.  NULL
+ * with *len 0 if it is over CR_FORM_MAX (413), with *len 1 for memory. */
+ngx_uint_t ngx_http_code_router_form_type(ngx_http_request_t *r);
+u_char *ngx_http_code_router_form_read(ngx_http_request_t *r, size_t *len);
 
 /* Adds "Allow: methods" for a 405; NGX_ERROR for memory. */
 ngx_int_t ngx_http_code_router_allow(ngx_http_request_t *r, char *methods);
@@ -519,6 +537,13 @@ void ngx_http_code_router_scans_verified(ngx_http_code_router_zone_t *z);
 ngx_str_t *ngx_http_code_router_zone_name(ngx_http_code_router_zone_t *z);
 ngx_uint_t ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z);
 
+/* The zone's slot for its receipts table (ngx_http_code_router_receipt.c
+ * owns what it points to; NULL: the zone keeps no receipts). */
+void **ngx_http_code_router_zone_receipts(ngx_http_code_router_zone_t *z);
+
+/* The zone's ledger= conninfo (NUL-terminated), or "". */
+ngx_str_t *ngx_http_code_router_zone_ledger(ngx_http_code_router_zone_t *z);
+
 /* Worker start, every second, worker exit: open, flush, flush and close
  * the scan stores. */
 void ngx_http_code_router_scans_open(ngx_cycle_t *cycle);
@@ -599,6 +624,69 @@ char *ngx_http_code_router_ledger(ngx_conf_t *cf, ngx_command_t *cmd,
 size_t ngx_http_code_router_ledger_status_len(ngx_http_request_t *r);
 u_char *ngx_http_code_router_ledger_status(ngx_http_request_t *r, u_char *p,
     u_char *last);
+
+
+/* ngx_http_code_router_receipt.c */
+
+/* The scan-time check of decision d, an item of an activate=on_receipt
+ * batch signed by the key of fingerprint fp: its case or pallet received,
+ * in zone z's table.  CR_OUT_OK, CR_OUT_INACTIVE (also where z keeps no
+ * receipts: logged), or CR_OUT_UNAVAILABLE (the table not loaded yet).
+ * Shared memory only, no lock, no store, no network. */
+ngx_http_code_router_out_e ngx_http_code_router_receipt_active(
+    ngx_http_request_t *r, ngx_http_code_router_zone_t *z, const uint8_t *fp,
+    ngx_http_code_router_decision_t *d);
+
+/* Whether zone z keeps receipts: NGX_OK (loaded), NGX_AGAIN (not yet
+ * loaded from its scan store), NGX_DECLINED (no code_router_receipts). */
+ngx_int_t ngx_http_code_router_receipts_ready(ngx_http_code_router_zone_t *z);
+
+/* The first receipt of r's code, or of one of its n parents (a pallet
+ * received covers its cases), into *first: NGX_OK, or NGX_DECLINED. */
+ngx_int_t ngx_http_code_router_receipt_find(ngx_http_code_router_zone_t *z,
+    const cr_receipt_t *r, const cr_parent_ref_t *parents, ngx_uint_t n,
+    cr_receipt_t *first);
+
+/* Whether z's table has room for a receipt of key fingerprint fp (else
+ * counted full): asked before the receipt is made durable. */
+ngx_uint_t ngx_http_code_router_receipt_room(ngx_http_code_router_zone_t *z,
+    const uint8_t *fp);
+
+/* A receipt the scan store committed (r; asked: the one the API asked
+ * for; fresh: this request wrote it) into z's table; *r becomes the
+ * first receipt.  NGX_OK, or NGX_BUSY: no room (logged, counted). */
+ngx_int_t ngx_http_code_router_receipt_add(ngx_http_code_router_zone_t *z,
+    cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh,
+    ngx_log_t *log);
+
+/* Counts the answer r to the receipt asked: received (fresh), else
+ * repeated (the same store) or diverted (another store). */
+void ngx_http_code_router_receipt_counted(ngx_http_code_router_zone_t *z,
+    const cr_receipt_t *r, const cr_receipt_t *asked, ngx_uint_t fresh);
+
+/* Worker start and every second: tables not yet loaded, from their scan
+ * stores; with ledger=, a poll of the receipts made since the last.
+ * open(): the worker's poll tasks, then a first load.  NGX_ERROR: memory. */
+void ngx_http_code_router_receipts_load(ngx_log_t *log);
+ngx_int_t ngx_http_code_router_receipts_open(ngx_cycle_t *cycle);
+
+/* The zone's ledger= conninfo (NUL-terminated), or NULL (the scan store
+ * keeps its receipts). */
+ngx_str_t *ngx_http_code_router_receipts_ledger(
+    ngx_http_code_router_zone_t *z);
+
+/* A receipt the ledger answered, as the table keeps it. */
+void ngx_http_code_router_receipt_from_ledger(cr_receipt_t *r,
+    const cr_ledger_receipt_t *one);
+
+/* The receipts' metrics for code_router_status, as the zones'. */
+size_t ngx_http_code_router_receipts_status_len(ngx_http_request_t *r);
+u_char *ngx_http_code_router_receipts_status(ngx_http_request_t *r,
+    u_char *p, u_char *last);
+
+/* The directive code_router_receipts. */
+char *ngx_http_code_router_receipts(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* ngx_http_code_router_guard.c */
@@ -816,6 +904,14 @@ void ngx_http_code_router_verify_create(ngx_http_code_router_verify_conf_t
 char *ngx_http_code_router_verify_merge(ngx_conf_t *cf,
     ngx_http_code_router_loc_conf_t *prev,
     ngx_http_code_router_loc_conf_t *conf);
+
+
+/* ngx_http_code_router_receive.c */
+
+/* POST .../CODE/receive (the API): a case or pallet received by store=,
+ * dealer= (docs/loading.md, "Activation on receipt"). */
+ngx_int_t ngx_http_code_router_receive_start(ngx_http_request_t *r,
+    ngx_str_t *code);
 
 
 /* ngx_http_code_router_api.c */

@@ -6,6 +6,8 @@
  *   GET  .../CODE          the decision; the scan count is only read
  *   POST .../CODE/scans    a scan: counted, then decided (thresholds)
  *   POST .../CODE/verify   the PIN check (ngx_http_code_router_verify.c)
+ *   POST .../CODE/receive  a store's receipt of a case or pallet
+ *                          (ngx_http_code_router_receive.c)
  *
  * Access control is nginx's own (allow/deny, auth_request, a map on an
  * API key header): see conf/api.conf.
@@ -62,6 +64,20 @@ ngx_http_code_router_api_handler(ngx_http_request_t *r)
         ngx_http_code_router_last_segment(&code);
 
         return ngx_http_code_router_verify_start(r, &code, scan);
+    }
+
+    /* .../CODE/receive: a store's receipt, its form read there. */
+    code = v;
+    ngx_http_code_router_last_segment(&code);
+
+    if (code.len == 7 && ngx_strncmp(code.data, "receive", 7) == 0
+        && code.data > v.data)
+    {
+        code.len = code.data - 1 - v.data;
+        code.data = v.data;
+        ngx_http_code_router_last_segment(&code);
+
+        return ngx_http_code_router_receive_start(r, &code);
     }
 
     /* First, before any other answer: a body left unread would be parsed
@@ -168,7 +184,8 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     bt = &d->b.batch;
 
     size = 1024 + CR_JSON_ESCAPE_MAX * target->len
-           + CR_PARENTS_MAX * (32 + NGX_INT64_LEN);
+           + CR_PARENTS_MAX * (32 + NGX_INT64_LEN)
+           + 256 + 2 * CR_RECEIPT_ID_MAX;             /* the receipt */
 
     if (d->bound) {
         for (i = 0; i < CR_BATCH_NSTR; i++) {
@@ -299,6 +316,19 @@ ngx_http_code_router_api_decision(ngx_http_request_t *r,
     }
 
     p = ngx_sprintf(p, ",\"diverted\":%s", d->diverted ? "true" : "false");
+
+    /* An on-receipt item's receipt (ids of [A-Za-z0-9._-]: no escapes). */
+    if (d->receipt) {
+        p = ngx_sprintf(p, ",\"receipt\":{\"kid\":%ui,\"serial\":%uL,"
+                        "\"store\":\"%*s\"", (ngx_uint_t) d->receipt->kid,
+                        d->receipt->serial, (size_t) d->receipt->store_len,
+                        d->receipt->store);
+        p = ngx_http_code_router_json_str(p, "dealer", d->receipt->dealer,
+                                          d->receipt->dealer_len);
+        p = ngx_http_code_router_json_time(p, "received_at", d->receipt->at,
+                                           0);
+        *p++ = '}';
+    }
 
 done:
 

@@ -138,7 +138,14 @@ const ngx_http_code_router_outcome_t
         "此码为品牌方发放的正品码，"
         "详细信息暂时无法查询，请稍后再试",
         "This code was issued by the brand; details are temporarily "
-        "unavailable. Please try again in a moment.")
+        "unavailable. Please try again in a moment."),
+    /* inactive: genuine, not on sale yet; like not_started it will be
+     * (404 for a fallback: nothing to cache as gone), a fact for the API
+     * (200).  Not 403: the buyer did nothing wrong. */
+    [CR_OUT_INACTIVE] = CR_OUTCOME("inactive", NGX_HTTP_NOT_FOUND,
+        NGX_HTTP_OK, NULL,
+        "此商品尚未上架",
+        "This item has not reached a store yet.")
 };
 
 /* What the SSI page says where no outcome is known: "$status = 429",
@@ -187,6 +194,7 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
     d->wechat = NGX_DECLINED;
     d->regional = 0;
     d->diverted = 0;
+    d->receipt = NULL;
     d->kid = 0;
     d->serial = 0;
     d->scanned = *code;
@@ -250,6 +258,15 @@ ngx_http_code_router_decide(ngx_http_request_t *r, ngx_str_t *code,
 
     d->bound = 1;
     d->out = (ngx_http_code_router_out_e) d->b.status;
+
+    /* An item of an on-receipt batch is bound once a store has its case
+     * or pallet: a look in shared memory (_receipt.c). */
+    if (d->out == CR_OUT_OK && d->b.has_batch
+        && d->b.batch.activate == CR_ACTIVATE_ON_RECEIPT)
+    {
+        d->out = ngx_http_code_router_receipt_active(r, crlcf->scans,
+                                         crscf->ring->keys[d->kid].fp, d);
+    }
 
     /* 4. the scan facts: every scan of a genuine code counts, whatever
      * its binding says (a copy scanned after the campaign is evidence). */

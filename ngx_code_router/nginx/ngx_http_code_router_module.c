@@ -139,6 +139,13 @@ static ngx_command_t  ngx_http_code_router_commands[] = {
       0,
       NULL },
 
+    { ngx_string("code_router_receipts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_code_router_receipts,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("code_router_pin_guard"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_code_router_pin_guard,

@@ -165,6 +165,9 @@ struct ngx_http_code_router_zone_s {
     unsigned                           busy:1;  /* a write in the pool */
 #endif
     ngx_http_code_router_outage_t      outage;  /* of the scan store */
+    void                              *receipts;    /* code_router_receipts'
+                                                     * (_receipt.c), or
+                                                     * NULL */
 };
 
 
@@ -335,6 +338,20 @@ ngx_uint_t
 ngx_http_code_router_zone_stored(ngx_http_code_router_zone_t *z)
 {
     return z->store.len != 0;
+}
+
+
+void **
+ngx_http_code_router_zone_receipts(ngx_http_code_router_zone_t *z)
+{
+    return &z->receipts;
+}
+
+
+ngx_str_t *
+ngx_http_code_router_zone_ledger(ngx_http_code_router_zone_t *z)
+{
+    return &z->ledger;
 }
 
 

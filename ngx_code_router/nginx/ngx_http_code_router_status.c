@@ -93,7 +93,8 @@ ngx_http_code_router_status_handler(ngx_http_request_t *r)
      * counted exactly. */
     len = 4096 + ngx_http_code_router_scans_status_len(r, NULL)
           + ngx_http_code_router_guard_status_len(r)
-          + ngx_http_code_router_ledger_status_len(r);
+          + ngx_http_code_router_ledger_status_len(r)
+          + ngx_http_code_router_receipts_status_len(r);
 
     for (i = 0; i < ndb; i++) {
         len += (5 + CR_OVERRUN_PER_DB + 1)
@@ -226,6 +227,7 @@ stores:
     if (!crlcf->status_server) {
         p = ngx_http_code_router_guard_status(r, p, last);
         p = ngx_http_code_router_ledger_status(r, p, last);
+        p = ngx_http_code_router_receipts_status(r, p, last);
     }
 
     if (p == last) {

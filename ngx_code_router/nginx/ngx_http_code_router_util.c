@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "cr_form.h"
 #include "cr_json.h"
 #include "cr_time.h"
 #include "ngx_http_code_router.h"
@@ -371,4 +372,73 @@ void *
 ngx_http_code_router_alloc(void *ctx, size_t n)
 {
     return ngx_pnalloc(ctx, n);
+}
+
+
+ngx_uint_t
+ngx_http_code_router_form_type(ngx_http_request_t *r)
+{
+    ngx_str_t        *ct;
+
+    static ngx_str_t  form = ngx_string("application/x-www-form-urlencoded");
+
+    ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                    : NULL;
+
+    /* The type, then nothing or parameters (e.g. "; charset=UTF-8"). */
+    return ct && ct->len >= form.len
+           && ngx_strncasecmp(ct->data, form.data, form.len) == 0
+           && (ct->len == form.len || ct->data[form.len] == ';'
+               || ct->data[form.len] == ' ' || ct->data[form.len] == '\t');
+}
+
+
+u_char *
+ngx_http_code_router_form_read(ngx_http_request_t *r, size_t *len)
+{
+    u_char       *body, *p;
+    size_t        n;
+    ngx_chain_t  *cl;
+
+    n = 0;
+
+    /* Chunked bodies announce no size: count what came. */
+    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
+         cl = cl->next)
+    {
+        if (cl->buf->in_file) {
+            n = CR_FORM_MAX + 1;        /* only a big body goes to a file */
+            break;
+        }
+
+        n += cl->buf->last - cl->buf->pos;
+    }
+
+    if (n > CR_FORM_MAX) {
+        *len = 0;
+        return NULL;
+    }
+
+    body = ngx_pnalloc(r->pool, n + 1);
+    if (body == NULL) {
+        *len = 1;
+        return NULL;
+    }
+
+    p = body;
+
+    /* An empty buffer (no body, a chunked body's end) may have no
+     * memory at all: memcpy() must not see its NULL. */
+    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
+         cl = cl->next)
+    {
+        if (cl->buf->last > cl->buf->pos) {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    *p = '\0';
+    *len = n;
+
+    return body;
 }

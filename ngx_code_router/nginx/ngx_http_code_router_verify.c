@@ -225,10 +225,7 @@ static ngx_uint_t
 ngx_http_code_router_verify_body_check(ngx_http_request_t *r,
     const char **err)
 {
-    ngx_str_t        *ct;
     ngx_uint_t        status;
-
-    static ngx_str_t  form = ngx_string("application/x-www-form-urlencoded");
 
     status = 0;
     *err = NULL;
@@ -237,20 +234,10 @@ ngx_http_code_router_verify_body_check(ngx_http_request_t *r,
         status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         *err = "the body is over 1024 bytes";
 
-    } else {
-        ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                        : NULL;
-
-        /* The type, then nothing or parameters (e.g. "; charset=UTF-8"). */
-        if (ct == NULL || ct->len < form.len
-            || ngx_strncasecmp(ct->data, form.data, form.len) != 0
-            || (ct->len > form.len && ct->data[form.len] != ';'
-                && ct->data[form.len] != ' ' && ct->data[form.len] != '\t'))
-        {
-            status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
-            *err = "the body must be application/x-www-form-urlencoded "
-                   "with a pin field";
-        }
+    } else if (!ngx_http_code_router_form_type(r)) {
+        status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+        *err = "the body must be application/x-www-form-urlencoded "
+               "with a pin field";
     }
 
     return status;
@@ -323,10 +310,8 @@ ngx_http_code_router_verify_cross_site(ngx_http_request_t *r)
 static void
 ngx_http_code_router_verify_body(ngx_http_request_t *r)
 {
-    u_char                             *body, *p;
-    size_t                              len;
-    ngx_buf_t                          *b;
-    ngx_chain_t                        *cl;
+    u_char                             *body;
+    size_t                              len, blen;
     const char                         *err;
     cr_form_rc_t                        frc;
     ngx_http_code_router_verify_ctx_t  *ctx;
@@ -361,54 +346,18 @@ ngx_http_code_router_verify_body(ngx_http_request_t *r)
         return;
     }
 
-    len = 0;
+    body = ngx_http_code_router_form_read(r, &blen);
 
-    if (r->request_body == NULL) {
-        goto read;
-    }
-
-    /* Chunked bodies announce no size: count what came. */
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            len += CR_FORM_MAX + 1;     /* only a big body goes to a file */
-            break;
-        }
-
-        len += b->last - b->pos;
-    }
-
-read:
-
-    if (len > CR_FORM_MAX) {
-        ngx_http_finalize_request(r,
-            ngx_http_code_router_verify_error(r,
-                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                "the body is over 1024 bytes"));
-        return;
-    }
-
-    body = ngx_pnalloc(r->pool, len + 1);
     if (body == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, blen ? NGX_HTTP_INTERNAL_SERVER_ERROR
+            : ngx_http_code_router_verify_error(r,
+                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                  "the body is over 1024 bytes"));
         return;
-    }
-
-    p = body;
-
-    /* An empty buffer (no body, a chunked body's end) may have no
-     * memory at all: memcpy() must not see its NULL. */
-    for (cl = r->request_body ? r->request_body->bufs : NULL; cl;
-         cl = cl->next)
-    {
-        if (cl->buf->last > cl->buf->pos) {
-            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-        }
     }
 
     if (ctx->api) {
-        err = ngx_http_code_router_verify_buyer(r, ctx, body, len);
+        err = ngx_http_code_router_verify_buyer(r, ctx, body, blen);
         if (err) {
             ngx_http_finalize_request(r,
                 ngx_http_code_router_verify_error(r, NGX_HTTP_BAD_REQUEST,
@@ -417,7 +366,7 @@ read:
         }
     }
 
-    frc = cr_form_field((char *) body, len, "pin", 3, (char *) pin,
+    frc = cr_form_field((char *) body, blen, "pin", 3, (char *) pin,
                         sizeof(pin), &len);
 
     if (frc == CR_FORM_TOO_LONG) {
@@ -440,7 +389,7 @@ read:
 
     /* The request id (the page's nonce, the API caller's): a retry of
      * one request counts once in the ledger. */
-    frc = cr_form_field((char *) body, p - body, "request", 7, (char *) rid,
+    frc = cr_form_field((char *) body, blen, "request", 7, (char *) rid,
                         sizeof(rid), &rlen);
 
     if (frc == CR_FORM_OK && cr_ledger_request_valid((char *) rid, rlen)) {
@@ -505,7 +454,11 @@ ngx_http_code_router_verify_pin(ngx_http_request_t *r,
         d->out = CR_OUT_UNAVAILABLE;
     }
 
-    if (!d->verified || d->out == CR_OUT_UNAVAILABLE) {
+    /* No prize before retail: an item not yet received by a store
+     * (inactive) gets no verdict and spends no guard budget. */
+    if (!d->verified || d->out == CR_OUT_UNAVAILABLE
+        || d->out == CR_OUT_INACTIVE)
+    {
         goto answer;
     }
 

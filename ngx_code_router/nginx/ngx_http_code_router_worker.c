@@ -38,6 +38,10 @@ ngx_http_code_router_init_process(ngx_cycle_t *cycle)
 
     ngx_http_code_router_db_open_all(cycle);
     ngx_http_code_router_scans_open(cycle);
+    if (ngx_http_code_router_receipts_open(cycle) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0, "code router: no memory "
+                      "for the receipts' polls");
+    }
 
     ngx_memzero(&ngx_http_code_router_timer_conn, sizeof(ngx_connection_t));
     ngx_http_code_router_timer_conn.fd = (ngx_socket_t) -1;
@@ -63,6 +67,7 @@ ngx_http_code_router_timer(ngx_event_t *ev)
 
     ngx_http_code_router_db_tick(ev->log);
     ngx_http_code_router_scans_timer(ev->log);
+    ngx_http_code_router_receipts_load(ev->log);
 
     ngx_add_timer(ev, CR_TIMER_MS);
 }

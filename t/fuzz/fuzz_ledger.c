@@ -8,7 +8,9 @@
  * cr_ledger_parse_guard() on five (the input split at its first four NUL
  * bytes); cr_ledger_parse_scans() on three fields (the batch's size
  * from the input's length) and cr_ledger_parse_others() on four, the
- * rows of code_router_scans and code_router_scans_since; and
+ * rows of code_router_scans and code_router_scans_since;
+ * cr_ledger_parse_receipt() on three (a receipt's store, dealer, time:
+ * ids of [0-9A-Za-z._-], the store not empty); and
  * cr_ledger_node_valid() on the whole input.  Oracle: a plain reader
  * (strtoull on a copy, bounds checked after) must agree on acceptance
  * and values; a counted or replayed answer always has count >= 1; a
@@ -153,6 +155,54 @@ fuzz_others(const uint8_t *data, size_t size)
 }
 
 
+static int
+plain_id(const uint8_t *s, size_t n, size_t min)
+{
+    size_t  i;
+
+    if (n < min || n > CR_LEDGER_ID_MAX) return 0;
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'
+              || s[i] == '-' || s[i] == '.'))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* A receipt's row: store, dealer, at. */
+static void
+fuzz_receipt(const uint8_t *data, size_t size)
+{
+    int                   rc, want;
+    size_t                len[3];
+    uint64_t              at;
+    cr_ledger_receipt_t   one;
+    const uint8_t        *f[3];
+
+    if (split(data, size, 3, f, len) != 0) return;
+
+    rc = cr_ledger_parse_receipt((const char *) f[0], len[0],
+                                 (const char *) f[1], len[1],
+                                 (const char *) f[2], len[2], &one);
+    want = plain_id(f[0], len[0], 1) && plain_id(f[1], len[1], 0)
+           && plain_u64(f[2], len[2], INT64_MAX, &at) == 0;
+
+    if ((rc == 0) != want) abort();
+    if (rc != 0) return;
+    if (strlen(one.store) != len[0] || memcmp(one.store, f[0], len[0]) != 0
+        || strlen(one.dealer) != len[1]
+        || memcmp(one.dealer, f[1], len[1]) != 0
+        || (uint64_t) one.at != at)
+    {
+        abort();
+    }
+}
+
+
 /* code_router_guard's row: five fields, split at NUL bytes. */
 static void
 fuzz_guard(const uint8_t *data, size_t size)
@@ -241,6 +291,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_guard(data, size);
     fuzz_scans(data, size);
     fuzz_others(data, size);
+    fuzz_receipt(data, size);
 
     /* Three fields. */
     for (a = 0; a < size && data[a] != 0; a++) { }

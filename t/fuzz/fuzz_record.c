@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: the store's record decoders (campaign, batch,
- * override, GS1 link, campaign rule, parent) fed arbitrary bytes as a
+ * override, GS1 link, campaign rule, parent; and the scan store's receipt
+ * value, which must encode back byte for byte) fed arbitrary bytes as a
  * record.
  * Every string a decoder returns is read in full, so a slice outside the record is an
  * AddressSanitizer report.  A campaign's times
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cr_receipt.h"
 #include "cr_record.h"
 #include "cr_time.h"
 
@@ -61,6 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cr_link_t       l;
     cr_rule_t       r;
     cr_parent_t     p;
+    cr_receipt_t    rc;
 
     /* An exact-size heap copy: ASan sees one byte past the end. */
     copy = malloc(size ? size : 1);
@@ -78,7 +81,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (cr_batch_decode(copy, size, &b) == 0) {
         touch(b.s, CR_BATCH_NSTR);
-        if (b.first > b.last || cr_scene_name(b.scene) == NULL) {
+        if (b.first > b.last || cr_scene_name(b.scene) == NULL
+            || b.activate > CR_ACTIVATE_ON_RECEIPT)
+        {
+            abort();
+        }
+    }
+
+    /* The scan store's receipt value: lengths inside, ids of ours, and
+     * encoded back byte for byte. */
+    if (cr_receipt_decode(copy, size, &rc) == 0) {
+        uint8_t  back[CR_RECEIPT_VAL_MAX];
+
+        if (rc.store_len == 0 || rc.store_len > CR_RECEIPT_ID_MAX
+            || rc.dealer_len > CR_RECEIPT_ID_MAX
+            || cr_receipt_encode(back, &rc) != size
+            || memcmp(back, copy, size) != 0)
+        {
             abort();
         }
     }

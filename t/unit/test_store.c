@@ -19,6 +19,7 @@
 #include "cr_load.h"
 #include "cr_store.h"
 #include "cr_pack.h"
+#include "cr_record_int.h"
 #include "cr_store_test.h"
 #include "cr_target.h"
 #include "cr_time.h"
@@ -262,8 +263,12 @@ static void
 test_decoders(void)
 {
     int            i, bad;
+    size_t         n;
     uint8_t        buf[256];
     cr_campaign_t  c;
+
+    static uint8_t  enc[CR_REC_MAX];
+
     cr_batch_t     b;
     cr_override_t  o;
 
@@ -306,6 +311,32 @@ test_decoders(void)
            "a batch record with a dealer");
     tap_ok(cr_batch_decode(buf, batch_record(buf, 'D', 7, "D-01"), &b) != 0,
            "... its 8th string missing: refused");
+
+    /* "A": activation on receipt, all 8 strings; "B" and "D" activate
+     * now; the encoder picks the kind from activate and the dealer. */
+    tap_ok(cr_batch_decode(buf, batch_record(buf, 'A', 8, "D-01"), &b) == 0
+           && b.activate == CR_ACTIVATE_ON_RECEIPT
+           && b.s[CR_BATCH_DEALER].len == 4,
+           "a batch record that activates on receipt");
+    tap_ok(cr_batch_decode(buf, batch_record(buf, 'A', 7, "D-01"), &b) != 0,
+           "... its 8th string missing: refused");
+    tap_ok(cr_batch_decode(buf, batch_record(buf, 'D', 8, "D-01"), &b) == 0
+           && b.activate == CR_ACTIVATE_NOW, "a 'D' record activates now");
+    tap_ok(cr_batch_decode(buf, batch_record(buf, 'B', 7, ""), &b) == 0
+           && b.activate == CR_ACTIVATE_NOW
+           && cr_batch_encode(&b, enc) == batch_record(buf, 'B', 7, "")
+           && memcmp(enc, buf, batch_record(buf, 'B', 7, "")) == 0,
+           "activate=now without a dealer encodes as 'B', byte for byte");
+    b.activate = CR_ACTIVATE_ON_RECEIPT;
+    n = cr_batch_encode(&b, enc);
+    tap_ok(n == batch_record(buf, 'A', 8, "")
+           && memcmp(enc, buf, n) == 0,
+           "on_receipt encodes as 'A' with all 8 strings, byte for byte");
+    tap_ok(cr_activate_parse("on_receipt", 10) == CR_ACTIVATE_ON_RECEIPT
+           && cr_activate_parse("now", 3) == CR_ACTIVATE_NOW
+           && cr_activate_parse("later", 5) == -1
+           && strcmp(cr_activate_name(CR_ACTIVATE_ON_RECEIPT), "on_receipt")
+              == 0, "activate's names");
 }
 
 
