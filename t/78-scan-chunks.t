@@ -13,26 +13,11 @@ use JSON::PP ();
 use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 use POSIX ();
-use CodeRouter::Test qw(scan_dir tmpdir make_key load_store run_cmd cli);
+use CodeRouter::Test qw(tmpdir counting_store);
 
 my $N = 9000;
-my $d = tmpdir();
-my $key = make_key("$d/1.key");
-my $db = "$d/brand.mdb";
-my $sdir = scan_dir($d);
-
-load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV']);
-campaign,type,url
-h5,h5,https://shop.example/
-CSV
-batch,kid,serial_from,serial_to,scene,campaign
-trace,1,1,100000,trace,h5
-CSV
-
-my ($rc, $out, $err) = run_cmd([cli(), 'mint', '--key', $key, '--kid', 1,
-                                '--from', 1, '--count', $N]);
-die "mint: $err" if $rc;
-my @codes = split /\n/, $out;
+my ($key, $db, $sdir, $codes) = counting_store(tmpdir(), $N);
+my @codes = @$codes;
 is(scalar @codes, $N, "$N codes");
 
 my $t = CodeRouter::Test::Nginx->new(

@@ -33,6 +33,15 @@
                                          * write is in a thread pool */
 #define CR_FLUSH_STALE_S      30        /* a flusher that died holding it */
 #define CR_EVICT_TRIES        32
+#define CR_WAIT_DEFAULT_MS    200       /* wait=: how long a scan may
+                                         * wait for room */
+#define CR_WAIT_MAX_MS        10000
+
+/* ngx_http_code_router_scans_flush()'s "how" */
+#define CR_FLUSH_TIMER        0         /* the interval's flush */
+#define CR_FLUSH_MORE         1         /* the next chunk, at once */
+#define CR_FLUSH_ROOM         2         /* a chunk now, in the event loop
+                                         * (a scan waits for room) */
 #define CR_LEDGER_FLUSH_MS    2000      /* a ledger statement's timeout */
 #define CR_LEDGER_OVERLAP_US  3000000   /* polls overlap by more than a
                                          * statement may take (its rows'
@@ -66,6 +75,8 @@ typedef struct {
     ngx_atomic_t               loaded;          /* read from the store */
     ngx_atomic_t               evicted;
     ngx_atomic_t               full;            /* scans not counted */
+    ngx_atomic_t               waits;           /* scans that waited for
+                                                 * room (back-pressure) */
     ngx_atomic_t               flushes;
     ngx_atomic_t               flush_errors;
     ngx_atomic_t               unavailable;     /* not counted: no store */
@@ -124,6 +135,9 @@ typedef struct {
     int                                prc;     /* 1: not polled */
     int64_t                            since_us;
     int64_t                            start_us;
+    ngx_atomic_t                       done;    /* the thread's part */
+    ngx_uint_t                         ended;   /* its marking, done by a
+                                                 * scan that waited */
 } ngx_http_code_router_flush_t;
 
 
@@ -137,6 +151,7 @@ struct ngx_http_code_router_zone_s {
     uint64_t                           store_size;
     uint64_t                           store_max;
     time_t                             flush;   /* seconds */
+    ngx_msec_t                         wait;    /* wait=: for room */
     cr_scans_t                        *sc;      /* this worker's */
     ngx_str_t                          thread_pool;
     time_t                             flush_stamp; /* of our flush */
@@ -163,7 +178,12 @@ struct ngx_http_code_router_zone_s {
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
     unsigned                           busy:1;  /* a write in the pool */
+    unsigned                           posted:1; /* the task not back yet
+                                                  * in the event loop */
 #endif
+    time_t                             room_off; /* waiting for room
+                                                  * failed: not this
+                                                  * second again */
     ngx_http_code_router_outage_t      outage;  /* of the scan store */
 };
 
@@ -179,6 +199,7 @@ typedef struct {
     off_t                              store_size;
     off_t                              store_max;
     ngx_int_t                          flush;
+    ngx_int_t                          wait;        /* ms */
 } ngx_http_code_router_scans_args_t;
 
 
@@ -193,6 +214,14 @@ static ngx_int_t ngx_http_code_router_scans_init_zone(
 static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
+static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_place(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log, uint64_t key,
+    const uint8_t *fp, time_t now, const cr_scan_t *stored);
+static void ngx_http_code_router_scans_init_node(
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_scan_node_t *node,
+    uint64_t key, const uint8_t *fp, time_t now, const cr_scan_t *stored);
+static ngx_int_t ngx_http_code_router_scans_room(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_code_router_scans_cmp(
@@ -214,11 +243,12 @@ static uint32_t ngx_http_code_router_scans_total(
     ngx_http_code_router_scan_node_t *node);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
-static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more);
+static ngx_int_t ngx_http_code_router_scans_flush(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
+    ngx_uint_t how);
 static ngx_uint_t ngx_http_code_router_scans_flush_begin(
     ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
-    ngx_uint_t more, ngx_http_code_router_flush_t *f);
+    ngx_uint_t how, ngx_http_code_router_flush_t *f);
 static int ngx_http_code_router_scans_poll(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_flush_t *f);
 static int ngx_http_code_router_scans_polled(void *ctx,
@@ -422,57 +452,25 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-
     /* Another worker may have added it meanwhile. */
-    node = ngx_http_code_router_scans_find(z->sh, key, fp);
-
+    node = ngx_http_code_router_scans_place(z, r->connection->log, key, fp,
+                                            now, &stored);
     if (node == NULL) {
-        node = ngx_http_code_router_scans_alloc(z);
+        (void) ngx_atomic_fetch_add(&z->sh->full, 1);
 
-        if (node == NULL) {
-            ngx_shmtx_unlock(&z->shpool->mutex);
-
-            (void) ngx_atomic_fetch_add(&z->sh->full, 1);
-
-            /* Counted every time in uncounted_total; logged within a
-             * limit, the zone its subject. */
-            if (ngx_http_code_router_log_ok(&ngx_http_code_router_full_zone,
-                                            ngx_crc32_short(z->name.data,
-                                                            z->name.len)))
-            {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "code router: zone \"%V\" is full of scans "
-                              "not yet stored; this scan is not counted",
-                              &z->name);
-            }
-
-            return NGX_OK;
+        /* Counted every time in uncounted_total; logged within a limit,
+         * the zone its subject. */
+        if (ngx_http_code_router_log_ok(&ngx_http_code_router_full_zone,
+                                        ngx_crc32_short(z->name.data,
+                                                        z->name.len)))
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "code router: zone \"%V\" is full of scans not "
+                          "yet stored and none could be written in time; "
+                          "this scan is not counted", &z->name);
         }
 
-        node->key = key;
-        ngx_memcpy(node->fp, fp, CR_SCANS_FP_LEN);
-        node->node.key = (ngx_rbtree_key_t) key;
-        node->count = stored.count;
-        node->stored = stored.count;
-        node->sent = 0;
-        node->others = 0;
-        node->first = stored.first;
-        node->in_dirty = 0;
-        node->in_unsent = 0;
-
-        ngx_rbtree_insert(&z->sh->rbtree, &node->node);
-        ngx_queue_insert_head(&z->sh->lru, &node->lru);
-        node->touched = (uint32_t) now;
-
-        (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
-
-        if (stored.count) {
-            (void) ngx_atomic_fetch_add(&z->sh->loaded, 1);
-        }
-
-    } else {
-        ngx_http_code_router_scans_touch(z, node, now);
+        return NGX_OK;
     }
 
     ngx_http_code_router_scans_bump(z, node, now);
@@ -482,6 +480,175 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     *counted = 1;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Under the zone's lock, returned locked: the node of (key, fp), found or
+ * made (a new one from the store's record *stored).  NULL, unlocked, if
+ * the zone has no room: when every code in it waits for the store, the
+ * scan waits for room (ngx_http_code_router_scans_room), up to wait=,
+ * each such scan counted in waits_total.
+ */
+static ngx_http_code_router_scan_node_t *
+ngx_http_code_router_scans_place(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, uint64_t key, const uint8_t *fp, time_t now,
+    const cr_scan_t *stored)
+{
+    ngx_uint_t                         tries;
+    ngx_msec_t                         start;
+    ngx_http_code_router_scan_node_t  *node;
+
+    start = ngx_current_msec;
+
+    for (tries = 0; /* void */; tries++) {
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        node = ngx_http_code_router_scans_find(z->sh, key, fp);
+
+        if (node) {
+            ngx_http_code_router_scans_touch(z, node, now);
+            break;
+        }
+
+        node = ngx_http_code_router_scans_alloc(z);
+
+        if (node) {
+            ngx_http_code_router_scans_init_node(z, node, key, fp, now,
+                                                 stored);
+            break;
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        if (z->wait == 0) {
+            break;
+        }
+
+        if (tries == 0) {
+            ngx_time_update();
+            start = ngx_current_msec;
+            (void) ngx_atomic_fetch_add(&z->sh->waits, 1);
+
+        } else {
+            ngx_time_update();
+        }
+
+        if (ngx_current_msec - start >= z->wait
+            || ngx_http_code_router_scans_room(z, log) != NGX_OK)
+        {
+            /* Not this second again: a scan waits only where it helps. */
+            z->room_off = ngx_time();
+            break;
+        }
+    }
+
+    return node;
+}
+
+
+/* A new node of (key, fp) from the store's record, into the tree. */
+static void
+ngx_http_code_router_scans_init_node(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_scan_node_t *node, uint64_t key, const uint8_t *fp,
+    time_t now, const cr_scan_t *stored)
+{
+    node->key = key;
+    ngx_memcpy(node->fp, fp, CR_SCANS_FP_LEN);
+    node->node.key = (ngx_rbtree_key_t) key;
+    node->count = stored->count;
+    node->stored = stored->count;
+    node->sent = 0;
+    node->others = 0;
+    node->first = stored->first;
+    node->in_dirty = 0;
+    node->in_unsent = 0;
+
+    ngx_rbtree_insert(&z->sh->rbtree, &node->node);
+    ngx_queue_insert_head(&z->sh->lru, &node->lru);
+    node->touched = (uint32_t) now;
+
+    (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
+
+    if (stored->count) {
+        (void) ngx_atomic_fetch_add(&z->sh->loaded, 1);
+    }
+}
+
+
+/*
+ * Back-pressure.  The zone has no room for a new code: every code in it
+ * waits for the store (or the ledger), and making room would lose a
+ * count.  So the scan waits, and its worker with it, while some of them
+ * are written: a redirect a few milliseconds late is better than a scan
+ * never counted (or a 503).  One step: the pool's finished write marked
+ * here (its completion event would wait for the worker's next turn), or
+ * the next chunk's write started, then a millisecond's sleep, which gives
+ * the pool's idle-priority thread the core (on a core the worker
+ * saturates, it gets none: that is how the zone filled).  Without a pool,
+ * or while the pool's task is not back in the event loop, the chunk is
+ * written here.  NGX_DECLINED: no wait helps (no store; a write failed;
+ * the ledger is down; this second's waits already ran out).
+ */
+static ngx_int_t
+ngx_http_code_router_scans_room(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     how;
+#if (NGX_THREADS)
+    ngx_http_code_router_flush_t  *ctx;
+#endif
+
+    /* The ledger down: its codes stay in the zone until it answers. */
+    if (z->store.len == 0 || z->sc == NULL || z->room_off == ngx_time()
+        || z->sh->ledger_outage.failures)
+    {
+        return NGX_DECLINED;
+    }
+
+    how = CR_FLUSH_MORE;
+
+#if (NGX_THREADS)
+    if (z->busy) {
+        ctx = z->task->ctx;
+
+        if (!ctx->done) {
+            ngx_msleep(1);
+            return NGX_OK;
+        }
+
+        ngx_memory_barrier();
+
+        ngx_http_code_router_scans_flush_end(z, ctx, log);
+        ctx->ended = 1;
+        z->busy = 0;
+
+        return NGX_OK;
+    }
+
+    if (z->posted) {
+        how = CR_FLUSH_ROOM;
+    }
+#endif
+
+    rc = ngx_http_code_router_scans_flush(z, log, 0, how);
+
+    if (rc == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+#if (NGX_THREADS)
+    if (z->busy) {
+        ngx_msleep(1);
+    }
+#endif
+
+    if (rc == NGX_DECLINED) {
+        ngx_msleep(1);                  /* another worker writes */
+    }
 
     return NGX_OK;
 }
@@ -874,7 +1041,7 @@ ngx_http_code_router_scans_timer(ngx_log_t *log)
                                                  &z->store);
         }
 
-        ngx_http_code_router_scans_flush(z, log, 0, 0);
+        (void) ngx_http_code_router_scans_flush(z, log, 0, CR_FLUSH_TIMER);
     }
 }
 
@@ -897,7 +1064,8 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 
     for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->sc) {
-            ngx_http_code_router_scans_flush(zp[i], cycle->log, 1, 0);
+            (void) ngx_http_code_router_scans_flush(zp[i], cycle->log, 1,
+                                                    CR_FLUSH_TIMER);
             cr_scans_close(zp[i]->sc);
             zp[i]->sc = NULL;
         }
@@ -934,20 +1102,26 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
  * a full chunk's completion starts the next one at once ("more"): a
  * second's tens of thousands of codes never hold the event loop (or the
  * other workers, waiting for the lock) for more than a chunk's turn.
+ * CR_FLUSH_ROOM writes a chunk in the event loop, pool or not (a scan
+ * waits for room).  NGX_OK (written, or in the pool), NGX_DECLINED
+ * (nothing to write now) or NGX_ERROR (the write failed).
  */
-static void
+static ngx_int_t
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t how)
 {
     ngx_http_code_router_flush_t   f;
 
 #if (NGX_THREADS)
     ngx_http_code_router_flush_t  *ctx;
 
+    /* A write whose marking a waiting scan did (room) is not back in
+     * the event loop yet: its task cannot be posted again before. */
+    if (!force && (z->busy || (z->posted && how != CR_FLUSH_ROOM))) {
+        return NGX_DECLINED;
+    }
+
     if (z->busy) {
-        if (!force) {
-            return;
-        }
 
         /* At exit nginx's thread pools have been drained and joined
          * (their module exits first): the write is done, only its
@@ -957,20 +1131,21 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 #endif
 
-    if (ngx_http_code_router_scans_flush_begin(z, log, force, more, &f)
+    if (ngx_http_code_router_scans_flush_begin(z, log, force, how, &f)
         == 0)
     {
-        return;
+        return NGX_DECLINED;
     }
 
 #if (NGX_THREADS)
-    if (z->tp && !force) {
+    if (z->tp && !force && how != CR_FLUSH_ROOM) {
         ctx = z->task->ctx;
         *ctx = f;
 
         if (ngx_thread_task_post(z->tp, z->task) == NGX_OK) {
             z->busy = 1;
-            return;
+            z->posted = 1;
+            return NGX_OK;
         }
     }
 #endif
@@ -985,6 +1160,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 
     ngx_http_code_router_scans_flush_end(z, &f, log);
+
+    return (f.rc == -1) ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -992,7 +1169,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
  * if it is not time, or if another worker is writing. */
 static ngx_uint_t
 ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more,
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t how,
     ngx_http_code_router_flush_t *f)
 {
     time_t                             now;
@@ -1063,7 +1240,9 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         break;
     }
 
-    if (!force && !more && now - sh->last_flush < z->flush) {
+    if (!force && how == CR_FLUSH_TIMER
+        && now - sh->last_flush < z->flush)
+    {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return 0;
     }
@@ -1071,7 +1250,8 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     /* The other nodes' counts of the codes in the zone, at each regular
      * flush, in a thread; from where the last poll began, overlapped. */
 #if (NGX_THREADS)
-    if (z->ledger.len && z->tp && !force && !more && sh->codes
+    if (z->ledger.len && z->tp && !force && how == CR_FLUSH_TIMER
+        && sh->codes
         && ngx_http_code_router_retry_due(&z->sh->ledger_outage))
     {
         f->poll = 1;
@@ -1625,6 +1805,10 @@ ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
     if (ctx->poll && ctx->lrc != -1 && ctx->lrc != CR_LEDGER_TIMEOUT) {
         ctx->prc = ngx_http_code_router_scans_poll(ctx->zone, ctx);
     }
+
+    /* For a scan waiting for room (ngx_http_code_router_scans_room). */
+    ngx_memory_barrier();
+    ctx->done = 1;
 }
 
 
@@ -1638,8 +1822,13 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     task = ev->data;
     ctx = task->ctx;
 
-    ngx_http_code_router_scans_flush_end(ctx->zone, ctx, ev->log);
+    /* Unless a scan waiting for room marked it already. */
+    if (!ctx->ended) {
+        ngx_http_code_router_scans_flush_end(ctx->zone, ctx, ev->log);
+    }
+
     ctx->zone->busy = 0;
+    ctx->zone->posted = 0;
 
     /* A full chunk: there may be more of this second's codes. */
     if (((ctx->rc != -1 && ctx->n == CR_FLUSH_CHUNK)
@@ -1647,7 +1836,8 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
         && !ngx_exiting
         && !ngx_terminate && !ngx_quit)
     {
-        ngx_http_code_router_scans_flush(ctx->zone, ev->log, 0, 1);
+        (void) ngx_http_code_router_scans_flush(ctx->zone, ev->log, 0,
+                                                CR_FLUSH_MORE);
     }
 }
 
@@ -1684,7 +1874,10 @@ static const ngx_http_code_router_scans_metric_t
                     "API reads)."),
     cr_scans_metric("uncounted_total", full, "counter",
                     "Scans not counted: the zone was full of unstored "
-                    "scans."),
+                    "scans and none could be written in time."),
+    cr_scans_metric("waits_total", waits, "counter",
+                    "Scans that waited for room in a zone full of unstored "
+                    "scans while some were written (back-pressure)."),
     cr_scans_metric("codes", codes, "gauge", "Codes in the zone."),
     cr_scans_metric("evicted_total", evicted, "counter",
                     "Codes dropped from the zone (already stored)."),
@@ -1854,9 +2047,10 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (a.store.len || a.flush != NGX_CONF_UNSET || a.store_size
-            || a.store_max || a.pool.len || a.ledger.len || a.node.len)
+            || a.store_max || a.pool.len || a.ledger.len || a.node.len
+            || a.wait != NGX_CONF_UNSET)
         {
-            return "sets store=, flush=, store_size=, store_max=, "
+            return "sets store=, flush=, wait=, store_size=, store_max=, "
                    "thread_pool=, ledger= and node= only where the zone is "
                    "defined (with its size)";
         }
@@ -1888,6 +2082,7 @@ ngx_http_code_router_scans_args(ngx_conf_t *cf,
     value = cf->args->elts;
     ngx_memzero(a, sizeof(ngx_http_code_router_scans_args_t));
     a->flush = NGX_CONF_UNSET;
+    a->wait = NGX_CONF_UNSET;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -1946,6 +2141,21 @@ ngx_http_code_router_scans_args(ngx_conf_t *cf,
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": from 1s to 60s",
                                    &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            a->wait = ngx_parse_time(&s, 0);
+            if (a->wait == NGX_ERROR || a->wait > CR_WAIT_MAX_MS) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 0 to %ds",
+                                   &value[i], CR_WAIT_MAX_MS / 1000);
                 return NGX_CONF_ERROR;
             }
 
@@ -2062,8 +2272,10 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
         a->store_size = a->store_max;
     }
 
-    if ((a->store_size || a->store_max) && a->store.len == 0) {
-        return "sets store_size= and store_max= only with store=";
+    if ((a->store_size || a->store_max || a->wait != NGX_CONF_UNSET)
+        && a->store.len == 0)
+    {
+        return "sets store_size=, store_max= and wait= only with store=";
     }
 
     rv = ngx_http_code_router_scans_ledger_args(cf, a);
@@ -2105,6 +2317,8 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
                                 : CR_SCANS_DEFAULT_MAX;
     z->thread_pool = a->pool;
     z->flush = (a->flush == NGX_CONF_UNSET) ? 1 : a->flush;
+    z->wait = (a->wait == NGX_CONF_UNSET) ? CR_WAIT_DEFAULT_MS
+                                          : (ngx_msec_t) a->wait;
     z->ledger = a->ledger;
     z->node_name = a->node;
 
