@@ -13,7 +13,7 @@ use JSON::PP ();
 use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 use POSIX ();
-use CodeRouter::Test qw(tmpdir counting_store);
+use CodeRouter::Test qw(tmpdir counting_store counting_http);
 
 my $N = 9000;
 my ($key, $db, $sdir, $codes) = counting_store(tmpdir(), $N);
@@ -21,18 +21,9 @@ my @codes = @$codes;
 is(scalar @codes, $N, "$N codes");
 
 my $t = CodeRouter::Test::Nginx->new(
-    main => 'thread_pool tp threads=1;', http => <<"CONF");
-    code_router_db $db;
-    code_router_key 1 $key;
-    code_router_scans zone=big:16m store=$sdir/scans.mdb flush=20s
-                      thread_pool=tp;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { code_router \$uri; }
-        location /v1/codes/ { code_router_api; }
-        location = /status { code_router_status; }
-    }
-CONF
+    main => 'thread_pool tp threads=1;',
+    http => counting_http($db, $key, "zone=big:16m store=$sdir/scans.mdb "
+                                     . 'flush=20s thread_pool=tp'));
 $t->start;
 
 my $http = HTTP::Tiny->new(max_redirect => 0, keep_alive => 1);

@@ -36,6 +36,14 @@
 #define CR_WAIT_DEFAULT_MS    200       /* wait=: how long a scan may
                                          * wait for room */
 #define CR_WAIT_MAX_MS        10000
+#define CR_FILL_SLICE         65536     /* store records a fill task reads
+                                         * into the filter */
+#define CR_FILTER_SHARE       16        /* the filter: 1/16 of the zone */
+
+/* ngx_http_code_router_scans_sh_t.filter_state */
+#define CR_FILTER_EMPTY       0         /* to fill from the store's first */
+#define CR_FILTER_FILLING     1         /* a worker's pool fills it */
+#define CR_FILTER_READY       2
 
 /* ngx_http_code_router_scans_flush()'s "how" */
 #define CR_FLUSH_TIMER        0         /* the interval's flush */
@@ -81,6 +89,22 @@ typedef struct {
     ngx_atomic_t               flush_errors;
     ngx_atomic_t               unavailable;     /* not counted: no store */
     ngx_atomic_t               unstored;        /* scans the store refused */
+    /* The codes the scan store may hold: a Bloom filter (blocked: the
+     * bits of a code in one 64-byte block), so that a code's first scan
+     * need not search the store for a record it never had.  Every code a
+     * flush takes is added before it is written; the store's own codes
+     * once, when the zone is made, by a worker's pool thread, a slice at
+     * a time (ngx_http_code_router_scans_fill).  Used once filled; bits
+     * only ever go from 0 to 1 (atomically: the thread adds without the
+     * zone's lock).  NULL: no room for it, never used. */
+    uint64_t                  *filter;
+    ngx_uint_t                 filter_blocks;
+    ngx_atomic_t               filter_state;    /* CR_FILTER_* */
+    ngx_atomic_t               filter_ready;    /* the metric: 0 or 1 */
+    time_t                     filter_since;    /* the filler's last slice */
+    ngx_uint_t                 filter_resume;   /* filter_next is set */
+    cr_scan_t                  filter_next;     /* the last record read */
+    ngx_atomic_t               skipped;         /* reads the filter saved */
     /* The scan store, as its last write left it (cr_scans_usage). */
     ngx_atomic_t               store_used;
     ngx_atomic_t               store_map;
@@ -141,6 +165,17 @@ typedef struct {
 } ngx_http_code_router_flush_t;
 
 
+/* A slice of the filter's fill, in a thread pool. */
+typedef struct {
+    ngx_http_code_router_zone_t       *zone;
+    cr_scan_t                          from;
+    ngx_uint_t                         resume;  /* from is set */
+    cr_scan_t                          last;
+    size_t                             n;
+    int                                rc;
+} ngx_http_code_router_fill_t;
+
+
 /* A code_router_scans zone and its scan store. */
 struct ngx_http_code_router_zone_s {
     ngx_str_t                          name;
@@ -180,6 +215,8 @@ struct ngx_http_code_router_zone_s {
     unsigned                           busy:1;  /* a write in the pool */
     unsigned                           posted:1; /* the task not back yet
                                                   * in the event loop */
+    ngx_thread_task_t                 *fill_task;
+    unsigned                           filling:1;
 #endif
     time_t                             room_off; /* waiting for room
                                                   * failed: not this
@@ -211,6 +248,8 @@ static char *ngx_http_code_router_scans_ledger_args(ngx_conf_t *cf,
     ngx_http_code_router_scans_args_t *a);
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_code_router_scans_refill(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_zone_t *oz);
 static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
@@ -222,6 +261,12 @@ static void ngx_http_code_router_scans_init_node(
     uint64_t key, const uint8_t *fp, time_t now, const cr_scan_t *stored);
 static ngx_int_t ngx_http_code_router_scans_room(
     ngx_http_code_router_zone_t *z, ngx_log_t *log);
+static uint64_t ngx_http_code_router_scans_hash(uint64_t key,
+    const uint8_t *fp);
+static void ngx_http_code_router_scans_filter_add(
+    ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
+static ngx_uint_t ngx_http_code_router_scans_never_stored(
+    ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_code_router_scans_cmp(
@@ -274,6 +319,15 @@ static void ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
 #if (NGX_THREADS)
 static void ngx_http_code_router_scans_thread(void *data, ngx_log_t *log);
 static void ngx_http_code_router_scans_written(ngx_event_t *ev);
+static ngx_thread_task_t *ngx_http_code_router_scans_new_task(
+    ngx_cycle_t *cycle, size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done);
+static void ngx_http_code_router_scans_fill(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t next);
+static void ngx_http_code_router_scans_fill_thread(void *data,
+    ngx_log_t *log);
+static int ngx_http_code_router_scans_filled(void *ctx, const cr_scan_t *v);
+static void ngx_http_code_router_scans_fill_done(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_code_router_scans_task(
     ngx_http_code_router_zone_t *z, ngx_cycle_t *cycle);
@@ -423,8 +477,18 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     ngx_memzero(&stored, sizeof(cr_scan_t));
 
     if (z->store.len) {
-        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
-                                                 CR_SCANS_SCANS, &stored);
+        /* A code the store never held: its first scan, the usual case,
+         * needs no search of the store (its filter says so). */
+        if (z->sc && ngx_http_code_router_scans_never_stored(z->sh, key, fp))
+        {
+            rc = CR_SCANS_NOTFOUND;
+            (void) ngx_atomic_fetch_add(&z->sh->skipped, 1);
+
+        } else {
+            rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
+                                                     CR_SCANS_SCANS, &stored);
+        }
+
         if (rc == -1) {
             /* Counting from zero would under-count: do not count. */
             if (count) {
@@ -651,6 +715,78 @@ ngx_http_code_router_scans_room(ngx_http_code_router_zone_t *z,
     }
 
     return NGX_OK;
+}
+
+
+/* A code's 64 bits for the filter: (kid, serial) and its key's fp. */
+static uint64_t
+ngx_http_code_router_scans_hash(uint64_t key, const uint8_t *fp)
+{
+    uint64_t  h;
+
+    ngx_memcpy(&h, fp, sizeof(uint64_t));
+
+    h ^= key * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 31;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+
+    return h;
+}
+
+
+/* The code's block (the hash's high half) and three of its 512 bits. */
+#define cr_filter_block(sh, h)                                               \
+    ((sh)->filter + 8 * (((h) >> 32) * (sh)->filter_blocks >> 32))
+#define cr_filter_bit(h, i)   (((h) >> (9 * (i))) & 511)
+
+
+static void
+ngx_http_code_router_scans_filter_add(ngx_http_code_router_scans_sh_t *sh,
+    uint64_t key, const uint8_t *fp)
+{
+    uint64_t    h, *b;
+    ngx_uint_t  i, bit;
+
+    if (sh->filter == NULL) {
+        return;
+    }
+
+    h = ngx_http_code_router_scans_hash(key, fp);
+    b = cr_filter_block(sh, h);
+
+    for (i = 0; i < 3; i++) {
+        bit = cr_filter_bit(h, i);
+        (void) __atomic_fetch_or(&b[bit >> 6], (uint64_t) 1 << (bit & 63),
+                                 __ATOMIC_RELAXED);
+    }
+}
+
+
+/* 1 if the store has certainly never held a record of the code. */
+static ngx_uint_t
+ngx_http_code_router_scans_never_stored(ngx_http_code_router_scans_sh_t *sh,
+    uint64_t key, const uint8_t *fp)
+{
+    uint64_t    h, *b;
+    ngx_uint_t  i, bit;
+
+    if (sh->filter_state != CR_FILTER_READY) {
+        return 0;
+    }
+
+    h = ngx_http_code_router_scans_hash(key, fp);
+    b = cr_filter_block(sh, h);
+
+    for (i = 0; i < 3; i++) {
+        bit = cr_filter_bit(h, i);
+
+        if (!(b[bit >> 6] & ((uint64_t) 1 << (bit & 63)))) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -992,21 +1128,50 @@ ngx_http_code_router_scans_task(ngx_http_code_router_zone_t *z,
         return NGX_ERROR;
     }
 
-    z->task = ngx_thread_task_alloc(cycle->pool,
-                                    sizeof(ngx_http_code_router_flush_t));
-    if (z->task == NULL) {
+    z->task = ngx_http_code_router_scans_new_task(cycle,
+                  sizeof(ngx_http_code_router_flush_t),
+                  ngx_http_code_router_scans_thread,
+                  ngx_http_code_router_scans_written);
+    z->fill_task = ngx_http_code_router_scans_new_task(cycle,
+                       sizeof(ngx_http_code_router_fill_t),
+                       ngx_http_code_router_scans_fill_thread,
+                       ngx_http_code_router_scans_fill_done);
+    z->busy = 0;
+    z->filling = 0;
+
+    if (z->task == NULL || z->fill_task == NULL) {
         return NGX_ERROR;
     }
-
-    z->task->handler = ngx_http_code_router_scans_thread;
-    z->task->event.handler = ngx_http_code_router_scans_written;
-    z->task->event.data = z->task;
-    z->task->event.log = cycle->log;
-    z->busy = 0;
 #endif
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+/* A task whose context is size bytes: handler in the pool's thread, done
+ * back in the event loop. */
+static ngx_thread_task_t *
+ngx_http_code_router_scans_new_task(ngx_cycle_t *cycle, size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_thread_task_alloc(cycle->pool, size);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    task->handler = handler;
+    task->event.handler = done;
+    task->event.data = task;
+    task->event.log = cycle->log;
+
+    return task;
+}
+
+#endif
 
 
 /* Every second, in every worker: one of them writes what is new. */
@@ -1042,6 +1207,10 @@ ngx_http_code_router_scans_timer(ngx_log_t *log)
         }
 
         (void) ngx_http_code_router_scans_flush(z, log, 0, CR_FLUSH_TIMER);
+
+#if (NGX_THREADS)
+        ngx_http_code_router_scans_fill(z, log, 0);
+#endif
     }
 }
 
@@ -1284,6 +1453,10 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         z->flush_nodes[n] = node;
         z->flush_counts[n] = node->count;
         n++;
+
+        /* Before it is written: the filter never says "never" of a code
+         * the store holds. */
+        ngx_http_code_router_scans_filter_add(sh, node->key, node->fp);
     }
 
     f->n = n;
@@ -1841,6 +2014,143 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     }
 }
 
+
+
+/*
+ * The filter's fill, from the timer: the next slice of the store's
+ * records, unless another worker fills it (a filler gone quiet for
+ * CR_FLUSH_STALE_S, say an old worker at a reload, is taken over where
+ * it stopped); "next": this worker's next slice.  Only with a thread
+ * pool: without one the filter stays unused, every first scan searching
+ * the store as before.
+ */
+static void
+ngx_http_code_router_scans_fill(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t next)
+{
+    time_t                            now;
+    ngx_http_code_router_fill_t      *ctx;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    sh = z->sh;
+
+    if (z->tp == NULL || z->filling || sh->filter == NULL
+        || sh->filter_state == CR_FILTER_READY)
+    {
+        return;
+    }
+
+    now = ngx_time();
+    ctx = z->fill_task->ctx;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (sh->filter_state == CR_FILTER_READY
+        || (sh->filter_state == CR_FILTER_FILLING && !next
+            && now - sh->filter_since < CR_FLUSH_STALE_S))
+    {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return;
+    }
+
+    sh->filter_state = CR_FILTER_FILLING;
+    sh->filter_since = now;
+
+    ctx->zone = z;
+    ctx->from = sh->filter_next;
+    ctx->resume = sh->filter_resume;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (ngx_thread_task_post(z->tp, z->fill_task) == NGX_OK) {
+        z->filling = 1;
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0, "code router: zone \"%V\": no "
+                  "thread pool task for its filter; retried", &z->name);
+}
+
+
+/* In the pool's thread: a slice of the store's records into the filter. */
+static void
+ngx_http_code_router_scans_fill_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_code_router_fill_t  *ctx = data;
+
+    ctx->rc = cr_scans_each_from(ctx->zone->sc,
+                                 ctx->resume ? &ctx->from : NULL,
+                                 CR_FILL_SLICE,
+                                 ngx_http_code_router_scans_filled,
+                                 ctx->zone->sh, &ctx->last, &ctx->n);
+}
+
+
+static int
+ngx_http_code_router_scans_filled(void *ctx, const cr_scan_t *v)
+{
+    if (v->kind == CR_SCANS_SCANS) {
+        ngx_http_code_router_scans_filter_add(ctx,
+                                              CR_SCAN_KEY(v->kid, v->serial),
+                                              v->fp);
+    }
+
+    return 0;
+}
+
+
+/* Back in the event loop: the next slice at once, or the filter ready. */
+static void
+ngx_http_code_router_scans_fill_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t                *task;
+    ngx_http_code_router_zone_t      *z;
+    ngx_http_code_router_fill_t      *ctx;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    task = ev->data;
+    ctx = task->ctx;
+    z = ctx->zone;
+    sh = z->sh;
+
+    z->filling = 0;
+
+    if (ctx->rc != 0) {
+        /* The next timer tries the slice again (after the stale time). */
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "code router: zone \"%V\": "
+                      "filling its filter: %s", &z->name,
+                      cr_scans_error(z->sc));
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (ctx->n) {
+        sh->filter_next = ctx->last;
+        sh->filter_resume = 1;
+    }
+
+    if (ctx->n < CR_FILL_SLICE) {
+        sh->filter_state = CR_FILTER_READY;
+        sh->filter_ready = 1;
+    }
+
+    sh->filter_since = ngx_time();
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (sh->filter_state == CR_FILTER_READY) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0, "code router: zone "
+                      "\"%V\": the filter of its scan store's codes is "
+                      "filled: a code's first scan no longer searches the "
+                      "store", &z->name);
+        return;
+    }
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_http_code_router_scans_fill(z, ev->log, 1);
+    }
+}
 #endif
 
 
@@ -1890,6 +2200,12 @@ static const ngx_http_code_router_scans_metric_t
     cr_scans_metric("unavailable_total", unavailable, "counter",
                     "Scans not counted nor held to the limits: the scan "
                     "store could not be read."),
+    cr_scans_metric("store_skipped_total", skipped, "counter",
+                    "First scans of codes the scan store was not searched "
+                    "for: its filter says it never held them."),
+    cr_scans_metric("filter_ready", filter_ready, "gauge",
+                    "1 once the filter of the scan store's codes is filled "
+                    "(after a start, from the store)."),
     cr_scans_metric("unstored_total", unstored, "counter",
                     "Codes whose scans the scan store refused (past the "
                     "scans' share of store_max=, or the map at it)."),
@@ -2470,6 +2786,37 @@ ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * At a reload whose zone names another store= (or none before): the
+ * filter said what the old one held, so it is emptied and filled again.
+ */
+static void
+ngx_http_code_router_scans_refill(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_zone_t *oz)
+{
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    sh = z->sh;
+
+    if (sh->filter == NULL
+        || (z->store.len == oz->store.len
+            && ngx_strncmp(z->store.data, oz->store.data, z->store.len) == 0))
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ngx_memzero(sh->filter, sh->filter_blocks * 64);
+    sh->filter_state = CR_FILTER_EMPTY;
+    sh->filter_ready = 0;
+    sh->filter_resume = 0;
+    sh->filter_since = 0;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
 /* The counters survive a reload: a zone of the old cycle is adopted. */
 static ngx_int_t
 ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
@@ -2484,6 +2831,7 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (oz) {
         z->shpool = oz->shpool;
         z->sh = oz->sh;
+        ngx_http_code_router_scans_refill(z, oz);
         return NGX_OK;
     }
 
@@ -2501,6 +2849,10 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     z->sh = sh;
     z->shpool->data = sh;
+
+    /* The filter (a share of the zone, whole 64-byte blocks), empty. */
+    sh->filter_blocks = shm_zone->shm.size / CR_FILTER_SHARE / 64;
+    sh->filter = ngx_slab_calloc(z->shpool, sh->filter_blocks * 64);
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
                     ngx_http_code_router_scans_insert);

@@ -35,6 +35,7 @@ use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root cli gs1_oracle run_cmd tmpdir write_file read_file
                     free_port make_key load_store mint counting_store
+                    counting_http
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
                     self_signed_cert ops_conf run_nginx exec_nginx
@@ -224,6 +225,23 @@ sub counting_store {
                                     '--from', 1, '--count', $n]);
     die "mint: $err" if $rc;
     return ($key, $db, scan_dir($d), [split /\n/, $out]);
+}
+
+# An http block counting scans of counting_store()'s codes: the zone's
+# parameters, a router at /, the API and /status.
+sub counting_http {
+    my ($db, $key, $scans) = @_;
+    return <<"CONF";
+    code_router_db $db;
+    code_router_key 1 $key;
+    code_router_scans $scans;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { code_router \$uri; }
+        location /v1/codes/ { code_router_api; }
+        location = /status { code_router_status; }
+    }
+CONF
 }
 
 # conf/api.conf as shipped, listening on 127.0.0.1:$port and logging into
