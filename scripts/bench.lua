@@ -28,27 +28,8 @@ function init(args)
     math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 end
 
--- CR_WALK=1: each request the next path, in order, round and round (make
--- bench ONLY=saturation: every scan a code the zone has not seen), and
--- wrk stops once it has had as many responses as there are paths.
-local walk, i, got = os.getenv("CR_WALK") == "1", 0, 0
-
 function request()
-    if walk then
-        i = i % #reqs + 1
-        return reqs[i]
-    end
     return reqs[math.random(#reqs)]
-end
-
--- Only then: a response() makes wrk hand every response to Lua.
-if walk then
-    function response(status, headers, body)
-        got = got + 1
-        if got >= #reqs then
-            wrk.thread:stop()
-        end
-    end
 end
 
 function done(summary, latency, requests)
