@@ -4,9 +4,11 @@
  * request's start time and latency, so that make bench can see *when* the
  * slow requests happen (a flush, a timer), not only how many there are.
  *
- *   bench-latency PORT PATHS USER_AGENT CONNECTIONS SECONDS OUT
+ *   bench-latency PORT PATHS USER_AGENT CONNECTIONS SECONDS OUT [walk]
  *
- * PATHS: one request path a line, drawn at random.  OUT: one line a
+ * PATHS: one request path a line, drawn at random; with "walk", each
+ * request the next one, in order, until the last is answered (SECONDS at
+ * most: make bench ONLY=saturation's distinct codes).  OUT: one line a
  * request, "start_us latency_us status", start_us from the first request.
  * Only what make bench needs: 127.0.0.1, answers with Content-Length.
  */
@@ -47,6 +49,8 @@ static char      **bl_reqs;
 static size_t     *bl_lens;
 static size_t      bl_nreqs;
 static uint64_t    bl_rand = 88172645463325252ULL;
+static int         bl_walk;             /* in order, each path once */
+static size_t      bl_next;             /* the next path to walk */
 static int                 bl_ep;
 static struct sockaddr_in  bl_sin;
 
@@ -115,16 +119,26 @@ bl_load(const char *paths, const char *ua)
 }
 
 
-static void
+/* The next request on c: 1, or 0 if a walk has none left. */
+static int
 bl_send(bl_conn_t *c)
 {
     size_t   i;
     ssize_t  n;
 
-    bl_rand ^= bl_rand << 13;
-    bl_rand ^= bl_rand >> 7;
-    bl_rand ^= bl_rand << 17;
-    i = bl_rand % bl_nreqs;
+    if (bl_walk) {
+        if (bl_next == bl_nreqs) {
+            return 0;
+        }
+
+        i = bl_next++;
+
+    } else {
+        bl_rand ^= bl_rand << 13;
+        bl_rand ^= bl_rand >> 7;
+        bl_rand ^= bl_rand << 17;
+        i = bl_rand % bl_nreqs;
+    }
 
     c->have = 0;
     c->start = bl_now_ns();
@@ -147,6 +161,8 @@ bl_send(bl_conn_t *c)
         perror("bench-latency: write");
         exit(1);
     }
+
+    return 1;
 }
 
 
@@ -213,7 +229,7 @@ bl_complete(bl_conn_t *c)
 int
 main(int argc, char **argv)
 {
-    int                  i, n, status, conns;
+    int                  i, n, status, conns, inflight;
     FILE                *out;
     ssize_t              got;
     uint64_t             t0, until, now;
@@ -222,11 +238,13 @@ main(int argc, char **argv)
     size_t               nrecs, cap;
     struct epoll_event   evs[BL_MAX_CONNS];
 
-    if (argc != 7) {
+    if (argc != 7 && (argc != 8 || strcmp(argv[7], "walk") != 0)) {
         fprintf(stderr, "usage: bench-latency PORT PATHS USER_AGENT "
-                        "CONNECTIONS SECONDS OUT\n");
+                        "CONNECTIONS SECONDS OUT [walk]\n");
         return 2;
     }
+
+    bl_walk = (argc == 8);
 
     bl_load(argv[2], argv[3]);
     conns = atoi(argv[4]);
@@ -259,11 +277,13 @@ main(int argc, char **argv)
     until = t0 + (uint64_t) (atof(argv[5]) * 1e9);
     nrecs = 0;
 
+    inflight = 0;
+
     for (i = 0; i < conns; i++) {
-        bl_send(&conn[i]);
+        inflight += bl_send(&conn[i]);
     }
 
-    for ( ;; ) {
+    while (inflight) {
         n = epoll_wait(bl_ep, evs, BL_MAX_CONNS, 100);
         if (n == -1 && errno != EINTR) {
             perror("bench-latency: epoll_wait");
@@ -287,7 +307,7 @@ main(int argc, char **argv)
                     return 1;
                 }
 
-                bl_send(c);
+                inflight += bl_send(c) - 1;
                 continue;
             }
 
@@ -316,7 +336,7 @@ main(int argc, char **argv)
             recs[nrecs].status = (uint16_t) status;
             nrecs++;
 
-            bl_send(c);
+            inflight += bl_send(c) - 1;
         }
     }
 

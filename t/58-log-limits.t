@@ -36,7 +36,7 @@ my $WORKERS = 2;
 my $t = CodeRouter::Test::Nginx->new(workers => $WORKERS, http => <<"CONF");
     code_router_db $db;
     code_router_key 1 $key;
-    code_router_scans zone=tiny:32k store=$sdir/tiny.mdb flush=60s;
+    code_router_scans zone=tiny:32k store=$sdir/tiny.mdb flush=60s wait=0;
     server {
         listen 127.0.0.1:%%PORT%%;
         location / {
@@ -89,7 +89,8 @@ cmp_ok(lines(qr/campaign "mp2" has an unusable target/, $from), '>=', 1,
        '... and the second');
 $t->stop;
 
-# 3. A zone full of unstored scans (32k, flush=60s: nothing can go).
+# 3. A zone full of unstored scans (32k, flush=60s: nothing can go;
+# wait=0: a scan never waits for room).
 load_store($db, ['h.csv', "campaign,type,url\nh5,h5,https://shop.example/\n"],
            ['hb.csv', "batch,kid,serial_from,serial_to,scene,campaign\n"
                       . "b3,1,10001,20000,verify,h5\n"]);

@@ -12,7 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(sleep);
-use CodeRouter::Test qw(root tmpdir make_key read_file load_store mint);
+use CodeRouter::Test qw(root tmpdir make_key read_file load_store mint run_cmd);
 
 my $d = tmpdir();
 my $key = make_key("$d/1.key");
@@ -185,9 +185,11 @@ is(api($c)->{scans}, 50,
 
 $t->stop;
 
-# 7. A full zone: with flush=60s nothing is stored, so nothing can go.
+# 7. A full zone: with flush=60s nothing is stored before it fills, so
+# nothing can go; with wait=0 a scan never waits for room (uncounted).
 my $full = CodeRouter::Test::Nginx->new(
-    http => conf(zone => "zone=tiny:32k store=$sdir/tiny.mdb flush=60s"));
+    http => conf(zone => "zone=tiny:32k store=$sdir/tiny.mdb flush=60s "
+                         . 'wait=0'));
 $full->start;
 my $http = HTTP::Tiny->new(max_redirect => 0);
 my %st;
@@ -205,6 +207,30 @@ is(($unc // 0) + ($codes // 0), 600, 'counted + uncounted = 600');
 like($full->error_log, qr/zone "tiny" is full of scans not yet stored/,
      'logged');
 $full->stop;
+
+# ... by default a scan that finds no room waits while some are written
+# (back-pressure): every one counted, none lost.
+my $wait = CodeRouter::Test::Nginx->new(
+    http => conf(zone => "zone=wait:32k store=$sdir/wait.mdb flush=60s"));
+$wait->start;
+%st = ();
+for my $i (3001 .. 3600) {
+    $st{ $http->get($wait->url('/' . mint($key, 1, $i)))->{status} }++;
+}
+is_deeply(\%st, { 302 => 600 }, '600 codes in a 32k zone that waits: answered');
+$m = $wait->get('/status')->{content};
+($unc) = $m =~ /^code_router_scans_uncounted_total\{zone="wait"\} (\d+)/m;
+($codes) = $m =~ /^code_router_scans_total\{zone="wait"\} (\d+)/m;
+my ($waits) = $m =~ /^code_router_scans_waits_total\{zone="wait"\} (\d+)/m;
+is($unc, 0, 'none uncounted');
+is($codes, 600, '600 counted');
+cmp_ok($waits // 0, '>', 0, 'scans waited for room: ' . ($waits // 0));
+unlike($wait->error_log, qr/is full of scans/, 'nothing logged as lost');
+$wait->stop;
+my ($src, $sout) = run_cmd([CodeRouter::Test::cli(), 'scans', '--store',
+                            "$sdir/wait.mdb"]);
+is(scalar(grep { /^[0-9a-f]+,1,3\d\d\d,1,/ } split /\n/, $sout), 600,
+   'the store holds the 600 codes, one scan each') or diag $sout;
 
 # ... once stored, old codes make room (evicted, read back later).
 my $ev = CodeRouter::Test::Nginx->new(
@@ -252,6 +278,9 @@ my %bad = (
     'zone=:1m'                 => qr/needs a zone name/,
     'store=/x'                 => qr/needs "zone=NAME:SIZE"/,
     'zone=a:1m flush=0s'       => qr/invalid "flush=0s": from 1s to 60s/,
+    "zone=a:1m store=$d/w.mdb wait=11s" => qr/invalid "wait=11s": from 0 to 10s/,
+    "zone=a:1m store=$d/w.mdb wait=x"   => qr/invalid "wait=x"/,
+    'zone=a:1m wait=1s'        => qr/wait= only with store=/,
     'zone=a:1m store_size=1k'  => qr/invalid "store_size=1k"/,
     'zone=a:1m bogus=1'        => qr/invalid parameter "bogus=1"/,
     'zone=nosuch'              => qr/unknown zone "nosuch"/,

@@ -13,41 +13,17 @@ use JSON::PP ();
 use HTTP::Tiny;
 use Time::HiRes qw(sleep time);
 use POSIX ();
-use CodeRouter::Test qw(scan_dir tmpdir make_key load_store run_cmd cli);
+use CodeRouter::Test qw(tmpdir counting_store counting_http);
 
 my $N = 9000;
-my $d = tmpdir();
-my $key = make_key("$d/1.key");
-my $db = "$d/brand.mdb";
-my $sdir = scan_dir($d);
-
-load_store($db, ['c.csv', <<'CSV'], ['b.csv', <<'CSV']);
-campaign,type,url
-h5,h5,https://shop.example/
-CSV
-batch,kid,serial_from,serial_to,scene,campaign
-trace,1,1,100000,trace,h5
-CSV
-
-my ($rc, $out, $err) = run_cmd([cli(), 'mint', '--key', $key, '--kid', 1,
-                                '--from', 1, '--count', $N]);
-die "mint: $err" if $rc;
-my @codes = split /\n/, $out;
+my ($key, $db, $sdir, $codes) = counting_store(tmpdir(), $N);
+my @codes = @$codes;
 is(scalar @codes, $N, "$N codes");
 
 my $t = CodeRouter::Test::Nginx->new(
-    main => 'thread_pool tp threads=1;', http => <<"CONF");
-    code_router_db $db;
-    code_router_key 1 $key;
-    code_router_scans zone=big:16m store=$sdir/scans.mdb flush=20s
-                      thread_pool=tp;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { code_router \$uri; }
-        location /v1/codes/ { code_router_api; }
-        location = /status { code_router_status; }
-    }
-CONF
+    main => 'thread_pool tp threads=1;',
+    http => counting_http($db, $key, "zone=big:16m store=$sdir/scans.mdb "
+                                     . 'flush=20s thread_pool=tp'));
 $t->start;
 
 my $http = HTTP::Tiny->new(max_redirect => 0, keep_alive => 1);

@@ -123,13 +123,13 @@ for my $m (sort keys %used) {
 ($rc, $out, $err) = run_cmd([$promtool, 'check', 'rules',
                              "$dir/code-router.rules.yml"]);
 is($rc, 0, 'promtool check rules accepts the rules') or diag $out . $err;
-like($out, qr/SUCCESS: 14 rules found/, '... fourteen alerts');
+like($out, qr/SUCCESS: 15 rules found/, '... fifteen alerts');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool check "
                              . 'config prometheus.yml']);
 is($rc, 0, 'promtool check config accepts the scrape example, with the '
            . 'rules') or diag $out . $err;
-like($out, qr/SUCCESS: 14 rules found/, '... which it loads');
+like($out, qr/SUCCESS: 15 rules found/, '... which it loads');
 
 ($rc, $out, $err) = run_cmd(['sh', '-c', "cd '$dir' && exec $promtool test "
                              . 'rules code-router.rules.test.yml']);
@@ -152,6 +152,8 @@ my %broken = (
     'an unavailable scan store only past 10 lost scans'
         => [qr/increase\(code_router_scans_unavailable_total\[5m\]\) > 0/,
             'increase(code_router_scans_unavailable_total[5m]) > 10'],
+    'back-pressure alerting at its first wait'
+        => [qr/(waits_total\[5m\]\) > 0\n)        for: 10m\n/, '$1'],
     'flush errors without their "for"'
         => [qr/(flush_errors_total\[5m\]\) > 0\n)        for: 10m\n/, '$1'],
     'unusable targets only past 5 scans'

@@ -671,13 +671,27 @@ int
 cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
     void *ctx)
 {
+    size_t  n;
+
+    return cr_scans_each_from(sc, NULL, SIZE_MAX, fn, ctx, NULL, &n);
+}
+
+
+int
+cr_scans_each_from(cr_scans_t *sc, const cr_scan_t *from, size_t max,
+    int (*fn)(void *ctx, const cr_scan_t *v), void *ctx, cr_scan_t *last,
+    size_t *n)
+{
     int          rc, r;
     size_t       i;
+    uint8_t      fk[CR_SCANS_KEY];
     MDB_txn     *txn;
     MDB_val      key, val;
     cr_scan_t    s;
     MDB_cursor  *cur;
     const uint8_t  *k;
+
+    *n = 0;
 
     txn = NULL;
     rc = cr_scans_begin(sc, MDB_RDONLY, &txn, CR_SCANS_WRITE_TRIES);
@@ -694,8 +708,28 @@ cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
 
     r = 0;
 
-    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-         rc == 0;
+    if (from) {
+        /* The first key at or after from's, and past it if it is from's
+         * own (its longer keys, 'v' and the rest, sort after it). */
+        key.mv_data = fk;
+        key.mv_size = cr_scans_key(fk, from->fp, from->kid, from->serial,
+                                   from->kind);
+
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+
+        if (rc == 0 && key.mv_size == cr_scans_key(fk, from->fp, from->kid,
+                                                   from->serial, from->kind)
+            && memcmp(key.mv_data, fk, key.mv_size) == 0)
+        {
+            rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+        }
+
+    } else {
+        rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    }
+
+    for ( /* void */ ;
+         rc == 0 && *n < max;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
     {
         k = key.mv_data;
@@ -733,6 +767,12 @@ cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
                                                     : CR_SCANS_VERIFIED;
         cr_scans_decode(&val, &s);
 
+        (*n)++;
+
+        if (last) {
+            *last = s;
+        }
+
         r = fn(ctx, &s);
         if (r != 0) {
             break;
@@ -747,7 +787,7 @@ cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
         return r;
     }
 
-    return rc == MDB_NOTFOUND ? 0 : cr_scans_fail(sc, rc, "read");
+    return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : cr_scans_fail(sc, rc, "read");
 }
 
 

@@ -171,6 +171,18 @@ int cr_scans_redeem(cr_scans_t *sc, const uint8_t fp[CR_SCANS_FP_LEN],
 int cr_scans_each(cr_scans_t *sc, int (*fn)(void *ctx, const cr_scan_t *v),
     void *ctx);
 
+/*
+ * The same, one slice at a time, each in a read snapshot of its own: the
+ * records whose keys sort after *from's (from the first, if from is
+ * NULL), at most max of them.  *n gets how many were visited (below max:
+ * the last slice) and *last the last one (to pass as from next time).
+ * Returns as cr_scans_each.  A record written between two slices is
+ * visited if its key sorts after *last.
+ */
+int cr_scans_each_from(cr_scans_t *sc, const cr_scan_t *from, size_t max,
+    int (*fn)(void *ctx, const cr_scan_t *v), void *ctx, cr_scan_t *last,
+    size_t *n);
+
 /* What "code-router stat" says of a scan store. */
 typedef struct {
     uint32_t   version;

@@ -33,6 +33,23 @@
                                          * write is in a thread pool */
 #define CR_FLUSH_STALE_S      30        /* a flusher that died holding it */
 #define CR_EVICT_TRIES        32
+#define CR_WAIT_DEFAULT_MS    200       /* wait=: how long a scan may
+                                         * wait for room */
+#define CR_WAIT_MAX_MS        10000
+#define CR_FILL_SLICE         65536     /* store records a fill task reads
+                                         * into the filter */
+#define CR_FILTER_SHARE       16        /* the filter: 1/16 of the zone */
+
+/* ngx_http_code_router_scans_sh_t.filter_state */
+#define CR_FILTER_EMPTY       0         /* to fill from the store's first */
+#define CR_FILTER_FILLING     1         /* a worker's pool fills it */
+#define CR_FILTER_READY       2
+
+/* ngx_http_code_router_scans_flush()'s "how" */
+#define CR_FLUSH_TIMER        0         /* the interval's flush */
+#define CR_FLUSH_MORE         1         /* the next chunk, at once */
+#define CR_FLUSH_ROOM         2         /* a chunk now, in the event loop
+                                         * (a scan waits for room) */
 #define CR_LEDGER_FLUSH_MS    2000      /* a ledger statement's timeout */
 #define CR_LEDGER_OVERLAP_US  3000000   /* polls overlap by more than a
                                          * statement may take (its rows'
@@ -66,10 +83,28 @@ typedef struct {
     ngx_atomic_t               loaded;          /* read from the store */
     ngx_atomic_t               evicted;
     ngx_atomic_t               full;            /* scans not counted */
+    ngx_atomic_t               waits;           /* scans that waited for
+                                                 * room (back-pressure) */
     ngx_atomic_t               flushes;
     ngx_atomic_t               flush_errors;
     ngx_atomic_t               unavailable;     /* not counted: no store */
     ngx_atomic_t               unstored;        /* scans the store refused */
+    /* The codes the scan store may hold: a Bloom filter (blocked: the
+     * bits of a code in one 64-byte block), so that a code's first scan
+     * need not search the store for a record it never had.  Every code a
+     * flush takes is added before it is written; the store's own codes
+     * once, when the zone is made, by a worker's pool thread, a slice at
+     * a time (ngx_http_code_router_scans_fill).  Used once filled; bits
+     * only ever go from 0 to 1 (atomically: the thread adds without the
+     * zone's lock).  NULL: no room for it, never used. */
+    uint64_t                  *filter;
+    ngx_uint_t                 filter_blocks;
+    ngx_atomic_t               filter_state;    /* CR_FILTER_* */
+    ngx_atomic_t               filter_ready;    /* the metric: 0 or 1 */
+    time_t                     filter_since;    /* the filler's last slice */
+    ngx_uint_t                 filter_resume;   /* filter_next is set */
+    cr_scan_t                  filter_next;     /* the last record read */
+    ngx_atomic_t               skipped;         /* reads the filter saved */
     /* The scan store, as its last write left it (cr_scans_usage). */
     ngx_atomic_t               store_used;
     ngx_atomic_t               store_map;
@@ -124,7 +159,21 @@ typedef struct {
     int                                prc;     /* 1: not polled */
     int64_t                            since_us;
     int64_t                            start_us;
+    ngx_atomic_t                       done;    /* the thread's part */
+    ngx_uint_t                         ended;   /* its marking, done by a
+                                                 * scan that waited */
 } ngx_http_code_router_flush_t;
+
+
+/* A slice of the filter's fill, in a thread pool. */
+typedef struct {
+    ngx_http_code_router_zone_t       *zone;
+    cr_scan_t                          from;
+    ngx_uint_t                         resume;  /* from is set */
+    cr_scan_t                          last;
+    size_t                             n;
+    int                                rc;
+} ngx_http_code_router_fill_t;
 
 
 /* A code_router_scans zone and its scan store. */
@@ -137,6 +186,7 @@ struct ngx_http_code_router_zone_s {
     uint64_t                           store_size;
     uint64_t                           store_max;
     time_t                             flush;   /* seconds */
+    ngx_msec_t                         wait;    /* wait=: for room */
     cr_scans_t                        *sc;      /* this worker's */
     ngx_str_t                          thread_pool;
     time_t                             flush_stamp; /* of our flush */
@@ -163,7 +213,14 @@ struct ngx_http_code_router_zone_s {
     ngx_thread_pool_t                 *tp;
     ngx_thread_task_t                 *task;
     unsigned                           busy:1;  /* a write in the pool */
+    unsigned                           posted:1; /* the task not back yet
+                                                  * in the event loop */
+    ngx_thread_task_t                 *fill_task;
+    unsigned                           filling:1;
 #endif
+    time_t                             room_off; /* waiting for room
+                                                  * failed: not this
+                                                  * second again */
     ngx_http_code_router_outage_t      outage;  /* of the scan store */
     void                              *receipts;    /* code_router_receipts'
                                                      * (_receipt.c), or
@@ -182,6 +239,7 @@ typedef struct {
     off_t                              store_size;
     off_t                              store_max;
     ngx_int_t                          flush;
+    ngx_int_t                          wait;        /* ms */
 } ngx_http_code_router_scans_args_t;
 
 
@@ -193,9 +251,25 @@ static char *ngx_http_code_router_scans_ledger_args(ngx_conf_t *cf,
     ngx_http_code_router_scans_args_t *a);
 static ngx_int_t ngx_http_code_router_scans_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_code_router_scans_refill(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_zone_t *oz);
 static ngx_int_t ngx_http_code_router_scans_add(ngx_http_request_t *r,
     ngx_http_code_router_zone_t *z, unsigned kid, uint64_t serial,
     ngx_uint_t count, cr_scan_t *v, ngx_uint_t *counted);
+static ngx_http_code_router_scan_node_t *ngx_http_code_router_scans_place(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log, uint64_t key,
+    const uint8_t *fp, time_t now, const cr_scan_t *stored);
+static void ngx_http_code_router_scans_init_node(
+    ngx_http_code_router_zone_t *z, ngx_http_code_router_scan_node_t *node,
+    uint64_t key, const uint8_t *fp, time_t now, const cr_scan_t *stored);
+static ngx_int_t ngx_http_code_router_scans_room(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log);
+static uint64_t ngx_http_code_router_scans_hash(uint64_t key,
+    const uint8_t *fp);
+static void ngx_http_code_router_scans_filter_add(
+    ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
+static ngx_uint_t ngx_http_code_router_scans_never_stored(
+    ngx_http_code_router_scans_sh_t *sh, uint64_t key, const uint8_t *fp);
 static void ngx_http_code_router_scans_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_int_t ngx_http_code_router_scans_cmp(
@@ -217,11 +291,12 @@ static uint32_t ngx_http_code_router_scans_total(
     ngx_http_code_router_scan_node_t *node);
 static ngx_uint_t ngx_http_code_router_is_bot(ngx_http_request_t *r,
     ngx_http_code_router_loc_conf_t *crlcf);
-static void ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more);
+static ngx_int_t ngx_http_code_router_scans_flush(
+    ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
+    ngx_uint_t how);
 static ngx_uint_t ngx_http_code_router_scans_flush_begin(
     ngx_http_code_router_zone_t *z, ngx_log_t *log, ngx_uint_t force,
-    ngx_uint_t more, ngx_http_code_router_flush_t *f);
+    ngx_uint_t how, ngx_http_code_router_flush_t *f);
 static int ngx_http_code_router_scans_poll(ngx_http_code_router_zone_t *z,
     ngx_http_code_router_flush_t *f);
 static int ngx_http_code_router_scans_polled(void *ctx,
@@ -247,6 +322,15 @@ static void ngx_http_code_router_scans_usage(ngx_http_code_router_zone_t *z,
 #if (NGX_THREADS)
 static void ngx_http_code_router_scans_thread(void *data, ngx_log_t *log);
 static void ngx_http_code_router_scans_written(ngx_event_t *ev);
+static ngx_thread_task_t *ngx_http_code_router_scans_new_task(
+    ngx_cycle_t *cycle, size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done);
+static void ngx_http_code_router_scans_fill(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t next);
+static void ngx_http_code_router_scans_fill_thread(void *data,
+    ngx_log_t *log);
+static int ngx_http_code_router_scans_filled(void *ctx, const cr_scan_t *v);
+static void ngx_http_code_router_scans_fill_done(ngx_event_t *ev);
 #endif
 static ngx_int_t ngx_http_code_router_scans_task(
     ngx_http_code_router_zone_t *z, ngx_cycle_t *cycle);
@@ -410,8 +494,18 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     ngx_memzero(&stored, sizeof(cr_scan_t));
 
     if (z->store.len) {
-        rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
-                                                 CR_SCANS_SCANS, &stored);
+        /* A code the store never held: its first scan, the usual case,
+         * needs no search of the store (its filter says so). */
+        if (z->sc && ngx_http_code_router_scans_never_stored(z->sh, key, fp))
+        {
+            rc = CR_SCANS_NOTFOUND;
+            (void) ngx_atomic_fetch_add(&z->sh->skipped, 1);
+
+        } else {
+            rc = (z->sc == NULL) ? -1 : cr_scans_get(z->sc, fp, kid, serial,
+                                                     CR_SCANS_SCANS, &stored);
+        }
+
         if (rc == -1) {
             /* Counting from zero would under-count: do not count. */
             if (count) {
@@ -439,57 +533,25 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-
     /* Another worker may have added it meanwhile. */
-    node = ngx_http_code_router_scans_find(z->sh, key, fp);
-
+    node = ngx_http_code_router_scans_place(z, r->connection->log, key, fp,
+                                            now, &stored);
     if (node == NULL) {
-        node = ngx_http_code_router_scans_alloc(z);
+        (void) ngx_atomic_fetch_add(&z->sh->full, 1);
 
-        if (node == NULL) {
-            ngx_shmtx_unlock(&z->shpool->mutex);
-
-            (void) ngx_atomic_fetch_add(&z->sh->full, 1);
-
-            /* Counted every time in uncounted_total; logged within a
-             * limit, the zone its subject. */
-            if (ngx_http_code_router_log_ok(&ngx_http_code_router_full_zone,
-                                            ngx_crc32_short(z->name.data,
-                                                            z->name.len)))
-            {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "code router: zone \"%V\" is full of scans "
-                              "not yet stored; this scan is not counted",
-                              &z->name);
-            }
-
-            return NGX_OK;
+        /* Counted every time in uncounted_total; logged within a limit,
+         * the zone its subject. */
+        if (ngx_http_code_router_log_ok(&ngx_http_code_router_full_zone,
+                                        ngx_crc32_short(z->name.data,
+                                                        z->name.len)))
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "code router: zone \"%V\" is full of scans not "
+                          "yet stored and none could be written in time; "
+                          "this scan is not counted", &z->name);
         }
 
-        node->key = key;
-        ngx_memcpy(node->fp, fp, CR_SCANS_FP_LEN);
-        node->node.key = (ngx_rbtree_key_t) key;
-        node->count = stored.count;
-        node->stored = stored.count;
-        node->sent = 0;
-        node->others = 0;
-        node->first = stored.first;
-        node->in_dirty = 0;
-        node->in_unsent = 0;
-
-        ngx_rbtree_insert(&z->sh->rbtree, &node->node);
-        ngx_queue_insert_head(&z->sh->lru, &node->lru);
-        node->touched = (uint32_t) now;
-
-        (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
-
-        if (stored.count) {
-            (void) ngx_atomic_fetch_add(&z->sh->loaded, 1);
-        }
-
-    } else {
-        ngx_http_code_router_scans_touch(z, node, now);
+        return NGX_OK;
     }
 
     ngx_http_code_router_scans_bump(z, node, now);
@@ -501,6 +563,247 @@ ngx_http_code_router_scans_add(ngx_http_request_t *r,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * Under the zone's lock, returned locked: the node of (key, fp), found or
+ * made (a new one from the store's record *stored).  NULL, unlocked, if
+ * the zone has no room: when every code in it waits for the store, the
+ * scan waits for room (ngx_http_code_router_scans_room), up to wait=,
+ * each such scan counted in waits_total.
+ */
+static ngx_http_code_router_scan_node_t *
+ngx_http_code_router_scans_place(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, uint64_t key, const uint8_t *fp, time_t now,
+    const cr_scan_t *stored)
+{
+    ngx_uint_t                         tries;
+    ngx_msec_t                         start;
+    ngx_http_code_router_scan_node_t  *node;
+
+    start = ngx_current_msec;
+
+    for (tries = 0; /* void */; tries++) {
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        node = ngx_http_code_router_scans_find(z->sh, key, fp);
+
+        if (node) {
+            ngx_http_code_router_scans_touch(z, node, now);
+            break;
+        }
+
+        node = ngx_http_code_router_scans_alloc(z);
+
+        if (node) {
+            ngx_http_code_router_scans_init_node(z, node, key, fp, now,
+                                                 stored);
+            break;
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        if (z->wait == 0) {
+            break;
+        }
+
+        if (tries == 0) {
+            ngx_time_update();
+            start = ngx_current_msec;
+            (void) ngx_atomic_fetch_add(&z->sh->waits, 1);
+
+        } else {
+            ngx_time_update();
+        }
+
+        if (ngx_current_msec - start >= z->wait
+            || ngx_http_code_router_scans_room(z, log) != NGX_OK)
+        {
+            /* Not this second again: a scan waits only where it helps. */
+            z->room_off = ngx_time();
+            break;
+        }
+    }
+
+    return node;
+}
+
+
+/* A new node of (key, fp) from the store's record, into the tree. */
+static void
+ngx_http_code_router_scans_init_node(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_scan_node_t *node, uint64_t key, const uint8_t *fp,
+    time_t now, const cr_scan_t *stored)
+{
+    node->key = key;
+    ngx_memcpy(node->fp, fp, CR_SCANS_FP_LEN);
+    node->node.key = (ngx_rbtree_key_t) key;
+    node->count = stored->count;
+    node->stored = stored->count;
+    node->sent = 0;
+    node->others = 0;
+    node->first = stored->first;
+    node->in_dirty = 0;
+    node->in_unsent = 0;
+
+    ngx_rbtree_insert(&z->sh->rbtree, &node->node);
+    ngx_queue_insert_head(&z->sh->lru, &node->lru);
+    node->touched = (uint32_t) now;
+
+    (void) ngx_atomic_fetch_add(&z->sh->codes, 1);
+
+    if (stored->count) {
+        (void) ngx_atomic_fetch_add(&z->sh->loaded, 1);
+    }
+}
+
+
+/*
+ * Back-pressure.  The zone has no room for a new code: every code in it
+ * waits for the store (or the ledger), and making room would lose a
+ * count.  So the scan waits, and its worker with it, while some of them
+ * are written: a redirect a few milliseconds late is better than a scan
+ * never counted (or a 503).  One step: the pool's finished write marked
+ * here (its completion event would wait for the worker's next turn), or
+ * the next chunk's write started, then a millisecond's sleep, which gives
+ * the pool's idle-priority thread the core (on a core the worker
+ * saturates, it gets none: that is how the zone filled).  Without a pool,
+ * or while the pool's task is not back in the event loop, the chunk is
+ * written here.  NGX_DECLINED: no wait helps (no store; a write failed;
+ * the ledger is down; this second's waits already ran out).
+ */
+static ngx_int_t
+ngx_http_code_router_scans_room(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     how;
+#if (NGX_THREADS)
+    ngx_http_code_router_flush_t  *ctx;
+#endif
+
+    /* The ledger down: its codes stay in the zone until it answers. */
+    if (z->store.len == 0 || z->sc == NULL || z->room_off == ngx_time()
+        || z->sh->ledger_outage.failures)
+    {
+        return NGX_DECLINED;
+    }
+
+    how = CR_FLUSH_MORE;
+
+#if (NGX_THREADS)
+    if (z->busy) {
+        ctx = z->task->ctx;
+
+        if (!ctx->done) {
+            ngx_msleep(1);
+            return NGX_OK;
+        }
+
+        ngx_memory_barrier();
+
+        ngx_http_code_router_scans_flush_end(z, ctx, log);
+        ctx->ended = 1;
+        z->busy = 0;
+
+        return NGX_OK;
+    }
+
+    if (z->posted) {
+        how = CR_FLUSH_ROOM;
+    }
+#endif
+
+    rc = ngx_http_code_router_scans_flush(z, log, 0, how);
+
+    if (rc == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+#if (NGX_THREADS)
+    if (z->busy) {
+        ngx_msleep(1);
+    }
+#endif
+
+    if (rc == NGX_DECLINED) {
+        ngx_msleep(1);                  /* another worker writes */
+    }
+
+    return NGX_OK;
+}
+
+
+/* A code's 64 bits for the filter: (kid, serial) and its key's fp. */
+static uint64_t
+ngx_http_code_router_scans_hash(uint64_t key, const uint8_t *fp)
+{
+    uint64_t  h;
+
+    ngx_memcpy(&h, fp, sizeof(uint64_t));
+
+    h ^= key * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 31;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+
+    return h;
+}
+
+
+/* The code's block (the hash's high half) and three of its 512 bits. */
+#define cr_filter_block(sh, h)                                               \
+    ((sh)->filter + 8 * (((h) >> 32) * (sh)->filter_blocks >> 32))
+#define cr_filter_bit(h, i)   (((h) >> (9 * (i))) & 511)
+
+
+static void
+ngx_http_code_router_scans_filter_add(ngx_http_code_router_scans_sh_t *sh,
+    uint64_t key, const uint8_t *fp)
+{
+    uint64_t    h, *b;
+    ngx_uint_t  i, bit;
+
+    if (sh->filter == NULL) {
+        return;
+    }
+
+    h = ngx_http_code_router_scans_hash(key, fp);
+    b = cr_filter_block(sh, h);
+
+    for (i = 0; i < 3; i++) {
+        bit = cr_filter_bit(h, i);
+        (void) __atomic_fetch_or(&b[bit >> 6], (uint64_t) 1 << (bit & 63),
+                                 __ATOMIC_RELAXED);
+    }
+}
+
+
+/* 1 if the store has certainly never held a record of the code. */
+static ngx_uint_t
+ngx_http_code_router_scans_never_stored(ngx_http_code_router_scans_sh_t *sh,
+    uint64_t key, const uint8_t *fp)
+{
+    uint64_t    h, *b;
+    ngx_uint_t  i, bit;
+
+    if (sh->filter_state != CR_FILTER_READY) {
+        return 0;
+    }
+
+    h = ngx_http_code_router_scans_hash(key, fp);
+    b = cr_filter_block(sh, h);
+
+    for (i = 0; i < 3; i++) {
+        bit = cr_filter_bit(h, i);
+
+        if (!(b[bit >> 6] & ((uint64_t) 1 << (bit & 63)))) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -842,21 +1145,50 @@ ngx_http_code_router_scans_task(ngx_http_code_router_zone_t *z,
         return NGX_ERROR;
     }
 
-    z->task = ngx_thread_task_alloc(cycle->pool,
-                                    sizeof(ngx_http_code_router_flush_t));
-    if (z->task == NULL) {
+    z->task = ngx_http_code_router_scans_new_task(cycle,
+                  sizeof(ngx_http_code_router_flush_t),
+                  ngx_http_code_router_scans_thread,
+                  ngx_http_code_router_scans_written);
+    z->fill_task = ngx_http_code_router_scans_new_task(cycle,
+                       sizeof(ngx_http_code_router_fill_t),
+                       ngx_http_code_router_scans_fill_thread,
+                       ngx_http_code_router_scans_fill_done);
+    z->busy = 0;
+    z->filling = 0;
+
+    if (z->task == NULL || z->fill_task == NULL) {
         return NGX_ERROR;
     }
-
-    z->task->handler = ngx_http_code_router_scans_thread;
-    z->task->event.handler = ngx_http_code_router_scans_written;
-    z->task->event.data = z->task;
-    z->task->event.log = cycle->log;
-    z->busy = 0;
 #endif
 
     return NGX_OK;
 }
+
+
+#if (NGX_THREADS)
+
+/* A task whose context is size bytes: handler in the pool's thread, done
+ * back in the event loop. */
+static ngx_thread_task_t *
+ngx_http_code_router_scans_new_task(ngx_cycle_t *cycle, size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_thread_task_alloc(cycle->pool, size);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    task->handler = handler;
+    task->event.handler = done;
+    task->event.data = task;
+    task->event.log = cycle->log;
+
+    return task;
+}
+
+#endif
 
 
 /* Every second, in every worker: one of them writes what is new. */
@@ -891,7 +1223,11 @@ ngx_http_code_router_scans_timer(ngx_log_t *log)
                                                  &z->store);
         }
 
-        ngx_http_code_router_scans_flush(z, log, 0, 0);
+        (void) ngx_http_code_router_scans_flush(z, log, 0, CR_FLUSH_TIMER);
+
+#if (NGX_THREADS)
+        ngx_http_code_router_scans_fill(z, log, 0);
+#endif
     }
 }
 
@@ -914,7 +1250,8 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
 
     for (i = 0; i < crmcf->zones.nelts; i++) {
         if (zp[i]->sc) {
-            ngx_http_code_router_scans_flush(zp[i], cycle->log, 1, 0);
+            (void) ngx_http_code_router_scans_flush(zp[i], cycle->log, 1,
+                                                    CR_FLUSH_TIMER);
             cr_scans_close(zp[i]->sc);
             zp[i]->sc = NULL;
         }
@@ -951,20 +1288,26 @@ ngx_http_code_router_scans_close(ngx_cycle_t *cycle)
  * a full chunk's completion starts the next one at once ("more"): a
  * second's tens of thousands of codes never hold the event loop (or the
  * other workers, waiting for the lock) for more than a chunk's turn.
+ * CR_FLUSH_ROOM writes a chunk in the event loop, pool or not (a scan
+ * waits for room).  NGX_OK (written, or in the pool), NGX_DECLINED
+ * (nothing to write now) or NGX_ERROR (the write failed).
  */
-static void
+static ngx_int_t
 ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more)
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t how)
 {
     ngx_http_code_router_flush_t   f;
 
 #if (NGX_THREADS)
     ngx_http_code_router_flush_t  *ctx;
 
+    /* A write whose marking a waiting scan did (room) is not back in
+     * the event loop yet: its task cannot be posted again before. */
+    if (!force && (z->busy || (z->posted && how != CR_FLUSH_ROOM))) {
+        return NGX_DECLINED;
+    }
+
     if (z->busy) {
-        if (!force) {
-            return;
-        }
 
         /* At exit nginx's thread pools have been drained and joined
          * (their module exits first): the write is done, only its
@@ -974,20 +1317,21 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 #endif
 
-    if (ngx_http_code_router_scans_flush_begin(z, log, force, more, &f)
+    if (ngx_http_code_router_scans_flush_begin(z, log, force, how, &f)
         == 0)
     {
-        return;
+        return NGX_DECLINED;
     }
 
 #if (NGX_THREADS)
-    if (z->tp && !force) {
+    if (z->tp && !force && how != CR_FLUSH_ROOM) {
         ctx = z->task->ctx;
         *ctx = f;
 
         if (ngx_thread_task_post(z->tp, z->task) == NGX_OK) {
             z->busy = 1;
-            return;
+            z->posted = 1;
+            return NGX_OK;
         }
     }
 #endif
@@ -1002,6 +1346,8 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
     }
 
     ngx_http_code_router_scans_flush_end(z, &f, log);
+
+    return (f.rc == -1) ? NGX_ERROR : NGX_OK;
 }
 
 
@@ -1009,7 +1355,7 @@ ngx_http_code_router_scans_flush(ngx_http_code_router_zone_t *z,
  * if it is not time, or if another worker is writing. */
 static ngx_uint_t
 ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
-    ngx_log_t *log, ngx_uint_t force, ngx_uint_t more,
+    ngx_log_t *log, ngx_uint_t force, ngx_uint_t how,
     ngx_http_code_router_flush_t *f)
 {
     time_t                             now;
@@ -1080,7 +1426,9 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         break;
     }
 
-    if (!force && !more && now - sh->last_flush < z->flush) {
+    if (!force && how == CR_FLUSH_TIMER
+        && now - sh->last_flush < z->flush)
+    {
         ngx_shmtx_unlock(&z->shpool->mutex);
         return 0;
     }
@@ -1088,7 +1436,8 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
     /* The other nodes' counts of the codes in the zone, at each regular
      * flush, in a thread; from where the last poll began, overlapped. */
 #if (NGX_THREADS)
-    if (z->ledger.len && z->tp && !force && !more && sh->codes
+    if (z->ledger.len && z->tp && !force && how == CR_FLUSH_TIMER
+        && sh->codes
         && ngx_http_code_router_retry_due(&z->sh->ledger_outage))
     {
         f->poll = 1;
@@ -1121,6 +1470,10 @@ ngx_http_code_router_scans_flush_begin(ngx_http_code_router_zone_t *z,
         z->flush_nodes[n] = node;
         z->flush_counts[n] = node->count;
         n++;
+
+        /* Before it is written: the filter never says "never" of a code
+         * the store holds. */
+        ngx_http_code_router_scans_filter_add(sh, node->key, node->fp);
     }
 
     f->n = n;
@@ -1642,6 +1995,10 @@ ngx_http_code_router_scans_thread(void *data, ngx_log_t *log)
     if (ctx->poll && ctx->lrc != -1 && ctx->lrc != CR_LEDGER_TIMEOUT) {
         ctx->prc = ngx_http_code_router_scans_poll(ctx->zone, ctx);
     }
+
+    /* For a scan waiting for room (ngx_http_code_router_scans_room). */
+    ngx_memory_barrier();
+    ctx->done = 1;
 }
 
 
@@ -1655,8 +2012,13 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
     task = ev->data;
     ctx = task->ctx;
 
-    ngx_http_code_router_scans_flush_end(ctx->zone, ctx, ev->log);
+    /* Unless a scan waiting for room marked it already. */
+    if (!ctx->ended) {
+        ngx_http_code_router_scans_flush_end(ctx->zone, ctx, ev->log);
+    }
+
     ctx->zone->busy = 0;
+    ctx->zone->posted = 0;
 
     /* A full chunk: there may be more of this second's codes. */
     if (((ctx->rc != -1 && ctx->n == CR_FLUSH_CHUNK)
@@ -1664,10 +2026,148 @@ ngx_http_code_router_scans_written(ngx_event_t *ev)
         && !ngx_exiting
         && !ngx_terminate && !ngx_quit)
     {
-        ngx_http_code_router_scans_flush(ctx->zone, ev->log, 0, 1);
+        (void) ngx_http_code_router_scans_flush(ctx->zone, ev->log, 0,
+                                                CR_FLUSH_MORE);
     }
 }
 
+
+
+/*
+ * The filter's fill, from the timer: the next slice of the store's
+ * records, unless another worker fills it (a filler gone quiet for
+ * CR_FLUSH_STALE_S, say an old worker at a reload, is taken over where
+ * it stopped); "next": this worker's next slice.  Only with a thread
+ * pool: without one the filter stays unused, every first scan searching
+ * the store as before.
+ */
+static void
+ngx_http_code_router_scans_fill(ngx_http_code_router_zone_t *z,
+    ngx_log_t *log, ngx_uint_t next)
+{
+    time_t                            now;
+    ngx_http_code_router_fill_t      *ctx;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    sh = z->sh;
+
+    if (z->tp == NULL || z->filling || sh->filter == NULL
+        || sh->filter_state == CR_FILTER_READY)
+    {
+        return;
+    }
+
+    now = ngx_time();
+    ctx = z->fill_task->ctx;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (sh->filter_state == CR_FILTER_READY
+        || (sh->filter_state == CR_FILTER_FILLING && !next
+            && now - sh->filter_since < CR_FLUSH_STALE_S))
+    {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return;
+    }
+
+    sh->filter_state = CR_FILTER_FILLING;
+    sh->filter_since = now;
+
+    ctx->zone = z;
+    ctx->from = sh->filter_next;
+    ctx->resume = sh->filter_resume;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (ngx_thread_task_post(z->tp, z->fill_task) == NGX_OK) {
+        z->filling = 1;
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0, "code router: zone \"%V\": no "
+                  "thread pool task for its filter; retried", &z->name);
+}
+
+
+/* In the pool's thread: a slice of the store's records into the filter. */
+static void
+ngx_http_code_router_scans_fill_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_code_router_fill_t  *ctx = data;
+
+    ctx->rc = cr_scans_each_from(ctx->zone->sc,
+                                 ctx->resume ? &ctx->from : NULL,
+                                 CR_FILL_SLICE,
+                                 ngx_http_code_router_scans_filled,
+                                 ctx->zone->sh, &ctx->last, &ctx->n);
+}
+
+
+static int
+ngx_http_code_router_scans_filled(void *ctx, const cr_scan_t *v)
+{
+    if (v->kind == CR_SCANS_SCANS) {
+        ngx_http_code_router_scans_filter_add(ctx,
+                                              CR_SCAN_KEY(v->kid, v->serial),
+                                              v->fp);
+    }
+
+    return 0;
+}
+
+
+/* Back in the event loop: the next slice at once, or the filter ready. */
+static void
+ngx_http_code_router_scans_fill_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t                *task;
+    ngx_http_code_router_zone_t      *z;
+    ngx_http_code_router_fill_t      *ctx;
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    task = ev->data;
+    ctx = task->ctx;
+    z = ctx->zone;
+    sh = z->sh;
+
+    z->filling = 0;
+
+    if (ctx->rc != 0) {
+        /* The next timer tries the slice again (after the stale time). */
+        ngx_log_error(NGX_LOG_ERR, ev->log, 0, "code router: zone \"%V\": "
+                      "filling its filter: %s", &z->name,
+                      cr_scans_error(z->sc));
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    if (ctx->n) {
+        sh->filter_next = ctx->last;
+        sh->filter_resume = 1;
+    }
+
+    if (ctx->n < CR_FILL_SLICE) {
+        sh->filter_state = CR_FILTER_READY;
+        sh->filter_ready = 1;
+    }
+
+    sh->filter_since = ngx_time();
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    if (sh->filter_state == CR_FILTER_READY) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0, "code router: zone "
+                      "\"%V\": the filter of its scan store's codes is "
+                      "filled: a code's first scan no longer searches the "
+                      "store", &z->name);
+        return;
+    }
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_http_code_router_scans_fill(z, ev->log, 1);
+    }
+}
 #endif
 
 
@@ -1701,7 +2201,10 @@ static const ngx_http_code_router_scans_metric_t
                     "API reads)."),
     cr_scans_metric("uncounted_total", full, "counter",
                     "Scans not counted: the zone was full of unstored "
-                    "scans."),
+                    "scans and none could be written in time."),
+    cr_scans_metric("waits_total", waits, "counter",
+                    "Scans that waited for room in a zone full of unstored "
+                    "scans while some were written (back-pressure)."),
     cr_scans_metric("codes", codes, "gauge", "Codes in the zone."),
     cr_scans_metric("evicted_total", evicted, "counter",
                     "Codes dropped from the zone (already stored)."),
@@ -1714,6 +2217,12 @@ static const ngx_http_code_router_scans_metric_t
     cr_scans_metric("unavailable_total", unavailable, "counter",
                     "Scans not counted nor held to the limits: the scan "
                     "store could not be read."),
+    cr_scans_metric("store_skipped_total", skipped, "counter",
+                    "First scans of codes the scan store was not searched "
+                    "for: its filter says it never held them."),
+    cr_scans_metric("filter_ready", filter_ready, "gauge",
+                    "1 once the filter of the scan store's codes is filled "
+                    "(after a start, from the store)."),
     cr_scans_metric("unstored_total", unstored, "counter",
                     "Codes whose scans the scan store refused (past the "
                     "scans' share of store_max=, or the map at it)."),
@@ -1871,9 +2380,10 @@ ngx_http_code_router_scans_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (a.store.len || a.flush != NGX_CONF_UNSET || a.store_size
-            || a.store_max || a.pool.len || a.ledger.len || a.node.len)
+            || a.store_max || a.pool.len || a.ledger.len || a.node.len
+            || a.wait != NGX_CONF_UNSET)
         {
-            return "sets store=, flush=, store_size=, store_max=, "
+            return "sets store=, flush=, wait=, store_size=, store_max=, "
                    "thread_pool=, ledger= and node= only where the zone is "
                    "defined (with its size)";
         }
@@ -1905,6 +2415,7 @@ ngx_http_code_router_scans_args(ngx_conf_t *cf,
     value = cf->args->elts;
     ngx_memzero(a, sizeof(ngx_http_code_router_scans_args_t));
     a->flush = NGX_CONF_UNSET;
+    a->wait = NGX_CONF_UNSET;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -1963,6 +2474,21 @@ ngx_http_code_router_scans_args(ngx_conf_t *cf,
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid \"%V\": from 1s to 60s",
                                    &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            a->wait = ngx_parse_time(&s, 0);
+            if (a->wait == NGX_ERROR || a->wait > CR_WAIT_MAX_MS) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": from 0 to %ds",
+                                   &value[i], CR_WAIT_MAX_MS / 1000);
                 return NGX_CONF_ERROR;
             }
 
@@ -2079,8 +2605,10 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
         a->store_size = a->store_max;
     }
 
-    if ((a->store_size || a->store_max) && a->store.len == 0) {
-        return "sets store_size= and store_max= only with store=";
+    if ((a->store_size || a->store_max || a->wait != NGX_CONF_UNSET)
+        && a->store.len == 0)
+    {
+        return "sets store_size=, store_max= and wait= only with store=";
     }
 
     rv = ngx_http_code_router_scans_ledger_args(cf, a);
@@ -2122,6 +2650,8 @@ ngx_http_code_router_scans_define(ngx_conf_t *cf,
                                 : CR_SCANS_DEFAULT_MAX;
     z->thread_pool = a->pool;
     z->flush = (a->flush == NGX_CONF_UNSET) ? 1 : a->flush;
+    z->wait = (a->wait == NGX_CONF_UNSET) ? CR_WAIT_DEFAULT_MS
+                                          : (ngx_msec_t) a->wait;
     z->ledger = a->ledger;
     z->node_name = a->node;
 
@@ -2273,6 +2803,37 @@ ngx_http_code_router_max_scans(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * At a reload whose zone names another store= (or none before): the
+ * filter said what the old one held, so it is emptied and filled again.
+ */
+static void
+ngx_http_code_router_scans_refill(ngx_http_code_router_zone_t *z,
+    ngx_http_code_router_zone_t *oz)
+{
+    ngx_http_code_router_scans_sh_t  *sh;
+
+    sh = z->sh;
+
+    if (sh->filter == NULL
+        || (z->store.len == oz->store.len
+            && ngx_strncmp(z->store.data, oz->store.data, z->store.len) == 0))
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ngx_memzero(sh->filter, sh->filter_blocks * 64);
+    sh->filter_state = CR_FILTER_EMPTY;
+    sh->filter_ready = 0;
+    sh->filter_resume = 0;
+    sh->filter_since = 0;
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
 /* The counters survive a reload: a zone of the old cycle is adopted. */
 static ngx_int_t
 ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
@@ -2287,6 +2848,7 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (oz) {
         z->shpool = oz->shpool;
         z->sh = oz->sh;
+        ngx_http_code_router_scans_refill(z, oz);
         return NGX_OK;
     }
 
@@ -2304,6 +2866,10 @@ ngx_http_code_router_scans_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     z->sh = sh;
     z->shpool->data = sh;
+
+    /* The filter (a share of the zone, whole 64-byte blocks), empty. */
+    sh->filter_blocks = shm_zone->shm.size / CR_FILTER_SHARE / 64;
+    sh->filter = ngx_slab_calloc(z->shpool, sh->filter_blocks * 64);
 
     ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
                     ngx_http_code_router_scans_insert);

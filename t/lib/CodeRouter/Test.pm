@@ -34,7 +34,8 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT_OK = qw(root cli gs1_oracle run_cmd tmpdir write_file read_file
-                    free_port make_key load_store mint
+                    free_port make_key load_store mint counting_store
+                    counting_http
                     under_valgrind slow example_api_conf nginx_bin
                     nginx_version module load_module_line
                     self_signed_cert ops_conf run_nginx exec_nginx
@@ -207,6 +208,40 @@ sub mint {
     die "mint: $err" if $rc;
     chomp $out;
     return $out;
+}
+
+# Many codes to scan: in $d a key (1.key, key id 1), a store (brand.mdb)
+# whose one batch binds serials 1 to 100,000 to one campaign, and the
+# scan directory; returns ($key, $db, $scan_dir, [codes of serials 1 to
+# $n]).
+sub counting_store {
+    my ($d, $n) = @_;
+    my $key = make_key("$d/1.key");
+    my $db = "$d/brand.mdb";
+    load_store($db, ['c.csv', "campaign,type,url\nh5,h5,https://shop.example/\n"],
+               ['b.csv', "batch,kid,serial_from,serial_to,scene,campaign\n"
+                         . "trace,1,1,100000,trace,h5\n"]);
+    my ($rc, $out, $err) = run_cmd([cli(), 'mint', '--key', $key, '--kid', 1,
+                                    '--from', 1, '--count', $n]);
+    die "mint: $err" if $rc;
+    return ($key, $db, scan_dir($d), [split /\n/, $out]);
+}
+
+# An http block counting scans of counting_store()'s codes: the zone's
+# parameters, a router at /, the API and /status.
+sub counting_http {
+    my ($db, $key, $scans) = @_;
+    return <<"CONF";
+    code_router_db $db;
+    code_router_key 1 $key;
+    code_router_scans $scans;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { code_router \$uri; }
+        location /v1/codes/ { code_router_api; }
+        location = /status { code_router_status; }
+    }
+CONF
 }
 
 # conf/api.conf as shipped, listening on 127.0.0.1:$port and logging into
