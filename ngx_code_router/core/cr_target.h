@@ -4,8 +4,9 @@
  * Pure C, so the module, the fuzzers and the unit tests share one
  * definition.  Every builder checks the stored values again with cr_valid
  * first (unless the binding says a reader's copy did, see below): a record
- * written behind the loader's back is refused, never emitted.  Each returns NULL on success, else a short reason; the output
- * is at most cr_target_size(b) bytes and is not NUL-terminated.
+ * written behind the loader's back is refused, never emitted.  Each
+ * returns NULL on success, else a short reason; the output is at most
+ * cr_target_size(b) bytes and is not NUL-terminated.
  */
 
 #ifndef CR_TARGET_H

@@ -12,8 +12,8 @@
  * Full is said, never an older receipt dropped: the API answers 503
  * (asked before the receipt is written), and the error log and
  * code_router_receipts_total{result="full"} say why; a start or a poll
- * that finds more receipts than max holds what fits and says the rest.  Each key
- * fingerprint (a brand's key id) may hold at most max / (key files
+ * that finds more receipts than max holds what fits and says the rest.
+ * Each key fingerprint (a brand's key id) may hold at most max / (key files
  * configured) receipts, so that one brand cannot fill the table at
  * another's cost.
  *

@@ -2,9 +2,8 @@
  * libFuzzer target: the store's record decoders (campaign, batch,
  * override, GS1 link, campaign rule, parent; and the scan store's receipt
  * value, which must encode back byte for byte) fed arbitrary bytes as a
- * record.
- * Every string a decoder returns is read in full, so a slice outside the record is an
- * AddressSanitizer report.  A campaign's times
+ * record.  Every string a decoder returns is read in full, so a slice
+ * outside the record is an AddressSanitizer report.  A campaign's times
  * are formatted as the API formats them (UBSan reports an overflow), and a
  * decoded time must be one the loader could have stored (issue 12, 9).
  */
